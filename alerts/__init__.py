@@ -1,0 +1,1 @@
+"""Alert lifecycle, incidents, silences, routing, escalation and dispatch."""

@@ -1,0 +1,97 @@
+"""An in-memory snapshot of the registry: devices and their series slots.
+
+The decoder, the ingest writer and the engine all read this snapshot; the SQL
+store (`devices.store`) is where devices live. Slots are assigned in order of
+first appearance and never reused, so per-series state indexed by slot stays
+valid when devices are added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+import numpy as np
+
+from devices.catalogue import Catalogue
+from devices.errors import RegistryError
+
+
+class DeviceStatus(StrEnum):
+    ACTIVE = "active"
+    MAINTENANCE = "maintenance"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    type: str
+    district: str
+    lat: float
+    lon: float
+    grid: str = ""
+    department: str = ""
+    status: DeviceStatus = DeviceStatus.ACTIVE
+    installed: date | None = None
+    gateway: str | None = None
+
+
+@dataclass(frozen=True)
+class Series:
+    slot: int
+    device_id: str
+    metric: str
+
+
+@dataclass
+class Registry:
+    """Devices by id, plus the (device, metric) -> slot table."""
+
+    catalogue: Catalogue
+    devices: dict[str, Device] = field(default_factory=dict)
+    _slots: dict[tuple[str, str], int] = field(default_factory=dict)
+    _series: list[Series] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, catalogue: Catalogue, devices: Iterable[Device]) -> Registry:
+        registry = cls(catalogue)
+        for device in devices:
+            registry.put(device)
+        return registry
+
+    def put(self, device: Device) -> None:
+        """Add or replace a device, giving each of its type's metrics a slot."""
+        device_type = self.catalogue.get(device.type)
+        if device_type is None:
+            raise RegistryError(f"device {device.id}: unknown device type {device.type!r}")
+        self.devices[device.id] = device
+        for metric in device_type.metrics:
+            key = (device.id, metric)
+            if key not in self._slots:
+                self._slots[key] = len(self._series)
+                self._series.append(Series(len(self._series), device.id, metric))
+
+    def get(self, device_id: str) -> Device | None:
+        return self.devices.get(device_id)
+
+    def slot(self, device_id: str, metric: str) -> int | None:
+        return self._slots.get((device_id, metric))
+
+    def series(self, slot: int) -> Series:
+        return self._series[slot]
+
+    @property
+    def n_series(self) -> int:
+        return len(self._series)
+
+    def slot_column(self, attribute: str) -> np.ndarray:
+        """One device attribute per slot (e.g. "type", "district", "grid") as an object array."""
+        return np.array(
+            [getattr(self.devices[s.device_id], attribute) for s in self._series], dtype=object
+        )
+
+    def metric_column(self) -> np.ndarray:
+        return np.array([s.metric for s in self._series], dtype=object)

@@ -1,0 +1,1 @@
+"""The vectorized rule and anomaly engine: a pure core (arrays and ``now`` in, detections out)."""

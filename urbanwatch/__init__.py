@@ -1,0 +1,1 @@
+"""The composition root: settings, CLI, managed services and wiring. Nothing imports it."""

@@ -1,0 +1,113 @@
+"""One settings model, built once at start-up and passed down.
+
+Sources, highest first: explicit CLI options, `URBANWATCH_*` environment
+variables (nested with `__`, e.g. `URBANWATCH_INFLUX__DATABASE`), a TOML file
+given with `--config`, then the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class MqttSettings(BaseModel):
+    url: str | None = Field(None, description="mqtt://[user:pass@]host:port; None = managed broker")
+    port: int = Field(18830, description="port of the managed broker")
+    client_id: str = "urbanwatch-ingest"
+    topic_prefix: str = Field("", description="prepended to every topic (test isolation)")
+    qos: int = 1
+
+
+class InfluxSettings(BaseModel):
+    url: str | None = Field(None, description="http://host:port; None = managed influxd")
+    port: int = Field(18086, description="HTTP port of the managed influxd")
+    database: str = "urbanwatch"
+    username: str | None = None
+    password: str | None = None
+    retention: str = "30d"
+    downsample_retention: str = "365d"
+    timeout_s: float = 10.0
+
+
+class DbSettings(BaseModel):
+    url: str | None = Field(None, description="SQLAlchemy async URL; None = SQLite in the state dir")
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class IngestSettings(BaseModel):
+    batch_size: int = 5000
+    flush_interval_s: float = 0.5
+    max_payload_bytes: int = 65536
+    max_age_s: float = 7 * 24 * 3600
+    max_future_s: float = 300
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="URBANWATCH_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    state_dir: Path = Path(".urbanwatch")
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    db: DbSettings = DbSettings()
+    api: ApiSettings = ApiSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = init_settings.init_kwargs.pop("_config_file", None)  # type: ignore[attr-defined]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def db_url(self) -> str:
+        return self.db.url or f"sqlite+aiosqlite:///{self.state_dir.resolve() / 'urbanwatch.db'}"
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a TOML file (optional), the environment and overrides.
+
+    `overrides` are nested dicts or values keyed like the model, e.g.
+    ``load_settings(mqtt={"url": "mqtt://127.0.0.1:1883"})``; None values are ignored.
+    """
+    clean = _drop_none(overrides)
+    if config is not None:
+        if not config.is_file():
+            raise FileNotFoundError(f"config file {config} not found")
+        clean["_config_file"] = config
+    return Settings(**clean)
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = _drop_none(v)
+            if v:
+                out[k] = v
+        elif v is not None:
+            out[k] = v
+    return out
