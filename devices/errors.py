@@ -3,6 +3,8 @@
 DeviceError
  ├── CatalogueError        the device-type catalogue is invalid
  ├── RegistryError         a device record is invalid or conflicts with another
+ ├── GeographyError        a districts / grid-cells GeoJSON is invalid
+ ├── DeviceFileError       a device file (CSV / GeoJSON) has invalid rows; lists them all
  └── DecodeError(reason)   a payload was rejected; `reason` is one of `RejectReason`
 """
 
@@ -21,6 +23,21 @@ class CatalogueError(DeviceError):
 
 class RegistryError(DeviceError):
     pass
+
+
+class GeographyError(DeviceError):
+    pass
+
+
+class DeviceFileError(DeviceError):
+    """Problems found in a device file, each as "<file> <row/feature>: <reason>"."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        shown = "; ".join(problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"{path}: {len(problems)} invalid rows: {shown}{more}")
+        self.path = path
+        self.problems = problems
 
 
 class RejectReason(StrEnum):

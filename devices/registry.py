@@ -95,3 +95,10 @@ class Registry:
 
     def metric_column(self) -> np.ndarray:
         return np.array([s.metric for s in self._series], dtype=object)
+
+    def updated(self, devices: Iterable[Device]) -> Registry:
+        """A new snapshot with `devices` added or replaced; existing slots keep their numbers."""
+        fresh = Registry.build(self.catalogue, self.devices.values())
+        for device in devices:
+            fresh.put(device)
+        return fresh

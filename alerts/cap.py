@@ -1,0 +1,195 @@
+"""Render an incident as an OASIS CAP 1.2 alert message (XML).
+
+Pure: the caller supplies the sending time, time zone, sender and the affected devices'
+coordinates. The area is a circle around the devices (plus a polygon when one is given, e.g.
+the district boundary). Date-times carry a ``±hh:mm`` offset; CAP forbids ``Z`` and spells UTC
+``-00:00``.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from alerts.grouping import EVENT_NAME
+from alerts.model import CAP_SEVERITY, LEVEL, Incident, IncidentState
+from rules.detection import Category, Severity
+
+NS = "urn:oasis:names:tc:emergency:cap:1.2"
+ET.register_namespace("", NS)  # serialise as the default namespace, as CAP feeds do
+
+CAP_CATEGORY: dict[Category, str] = {
+    Category.ENVIRONMENT: "Env",
+    Category.TRAFFIC: "Transport",
+    Category.SAFETY: "Safety",
+    Category.FLOOD: "Met",
+    Category.FIRE: "Fire",
+    Category.INFRASTRUCTURE: "Infra",
+    Category.DEVICE: "Other",
+}
+"""Our categories → CAP ``category`` (domain.md §1b)."""
+
+URGENCY: dict[Severity, str] = {
+    Severity.RED: "Immediate",
+    Severity.ORANGE: "Immediate",
+    Severity.YELLOW: "Expected",
+    Severity.BLUE: "Future",
+    Severity.INFO: "Future",
+}
+
+INSTRUCTION: dict[Category, str] = {
+    Category.ENVIRONMENT: "Limit outdoor activity; sensitive groups stay indoors.",
+    Category.TRAFFIC: "Avoid the area and follow the traffic police's diversions.",
+    Category.SAFETY: "Keep away, do not use open flames or switches; follow responders' orders.",
+    Category.FLOOD: "Avoid underpasses and low roads; move vehicles to higher ground.",
+    Category.FIRE: "Keep away from the area and keep access roads clear for fire engines.",
+    Category.INFRASTRUCTURE: "Keep away from the affected structure until it is inspected.",
+    Category.DEVICE: "No public action needed.",
+}
+
+_ENDED = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED, IncidentState.CANCELLED})
+
+
+@dataclass(frozen=True)
+class CapContext:
+    """Who sends, in which time zone; `sender` must not contain spaces, commas, `<` or `&`."""
+
+    sender: str
+    tz: str
+    sender_name: str = "urbanwatch city operations center"
+    status: str = "Actual"
+    language: str = "en-US"
+
+
+@dataclass(frozen=True)
+class CapRef:
+    """A message this one updates or cancels."""
+
+    identifier: str
+    sent_ms: int
+
+
+def cap_time(ts_ms: int, tz: str) -> str:
+    """``2024-05-01T10:00:00+08:00``; UTC is ``-00:00``."""
+    text = datetime.fromtimestamp(ts_ms / 1000, ZoneInfo(tz)).isoformat(timespec="seconds")
+    return text[:-6] + "-00:00" if text.endswith("+00:00") else text
+
+
+def identifier(ctx: CapContext, incident: Incident, sent_ms: int) -> str:
+    return f"{ctx.sender}.{incident.id}.{sent_ms}".replace(" ", "_")
+
+
+def render_cap(
+    incident: Incident,
+    ctx: CapContext,
+    sent_ms: int,
+    points: Sequence[tuple[float, float]],
+    *,
+    references: Sequence[CapRef] = (),
+    polygon: Sequence[tuple[float, float]] = (),
+    expires_ms: int | None = None,
+) -> bytes:
+    """Render `incident` as one CAP 1.2 ``alert`` (UTF-8 XML bytes).
+
+    Args:
+        incident: the incident to announce.
+        ctx: sender identity, time zone and message status.
+        sent_ms: the sending time (also part of the identifier).
+        points: (lat, lon) of the affected devices; at least one.
+        references: earlier messages about this incident; makes it an Update (or Cancel).
+        polygon: an optional closed ring of (lat, lon), e.g. the district boundary.
+        expires_ms: when the information stops being valid.
+
+    Returns:
+        The XML document.
+    """
+    if not points:
+        raise ValueError(f"incident {incident.id}: CAP needs at least one location")
+    msg_type = "Alert"
+    if references:
+        msg_type = "Cancel" if incident.state is IncidentState.CANCELLED else "Update"
+    root = ET.Element(f"{{{NS}}}alert")
+    _add(root, "identifier", identifier(ctx, incident, sent_ms))
+    _add(root, "sender", ctx.sender)
+    _add(root, "sent", cap_time(sent_ms, ctx.tz))
+    _add(root, "status", ctx.status)
+    _add(root, "msgType", msg_type)
+    _add(root, "scope", "Public")
+    if references:
+        refs = (f"{ctx.sender},{r.identifier},{cap_time(r.sent_ms, ctx.tz)}" for r in references)
+        _add(root, "references", " ".join(refs))
+    _add(root, "incidents", incident.id)
+    _info(root, incident, ctx, sent_ms, points, polygon, expires_ms)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _info(
+    root: ET.Element,
+    incident: Incident,
+    ctx: CapContext,
+    sent_ms: int,
+    points: Sequence[tuple[float, float]],
+    polygon: Sequence[tuple[float, float]],
+    expires_ms: int | None,
+) -> None:
+    severity, ended = incident.severity, incident.state in _ENDED
+    info = _add(root, "info")
+    _add(info, "language", ctx.language)
+    _add(info, "category", CAP_CATEGORY[incident.category])
+    _add(info, "event", EVENT_NAME[incident.category])
+    _add(info, "responseType", "AllClear" if ended else "Monitor")
+    _add(info, "urgency", "Past" if ended else URGENCY[severity])
+    _add(info, "severity", CAP_SEVERITY[severity])
+    _add(info, "certainty", "Observed")
+    _add(info, "effective", cap_time(incident.opened_ms, ctx.tz))
+    if expires_ms is not None:
+        _add(info, "expires", cap_time(expires_ms, ctx.tz))
+    _add(info, "senderName", ctx.sender_name)
+    level = LEVEL[severity]
+    colour = severity.name.lower()
+    prefix = f"{colour.capitalize()} warning (level {level}): " if level else ""
+    _add(info, "headline", prefix + incident.title)
+    _add(info, "description", _description(incident, ctx))
+    _add(info, "instruction", "The situation is over." if ended else INSTRUCTION[incident.category])
+    parameter = _add(info, "parameter")
+    _add(parameter, "valueName", "warningColour")
+    _add(parameter, "value", colour)
+    area = _add(info, "area")
+    _add(area, "areaDesc", ", ".join(incident.districts or incident.grids) or "city")
+    if polygon:
+        _add(area, "polygon", " ".join(f"{lat:.5f},{lon:.5f}" for lat, lon in polygon))
+    _add(area, "circle", _circle(points))
+
+
+def _description(incident: Incident, ctx: CapContext) -> str:
+    rules = ", ".join(sorted({m.rule_id for m in incident.members}))
+    return (
+        f"{len(incident.members)} alert(s) from {len(incident.devices)} sensor(s) "
+        f"since {cap_time(incident.opened_ms, ctx.tz)} (rules: {rules}). "
+        f"Incident state: {incident.state.value.replace('_', ' ')}."
+    )
+
+
+def _circle(points: Sequence[tuple[float, float]]) -> str:
+    lat = sum(p[0] for p in points) / len(points)
+    lon = sum(p[1] for p in points) / len(points)
+    radius_km = max(0.5, max(_km(lat, lon, p[0], p[1]) for p in points) + 0.2)
+    return f"{lat:.5f},{lon:.5f} {radius_km:.2f}"
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))
+
+
+def _add(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+    element = ET.SubElement(parent, f"{{{NS}}}{tag}")
+    element.text = text
+    return element

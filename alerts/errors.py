@@ -1,0 +1,55 @@
+"""Errors raised by `alerts`.
+
+AlertError
+ ├── TransitionError(entity, entity_id, from_state, to_state)  a change the machine forbids
+ │    └── NotClosableError(incident_id, open_alert_ids)          closing with live alerts
+ ├── UnknownAlertError(alert_id)                               no open alert with that id
+ ├── SilenceError                                              a silence definition is invalid
+ └── RoutingError(source, problems)                            the routing file is invalid
+"""
+
+from __future__ import annotations
+
+
+class AlertError(Exception):
+    """Root of the errors raised by `alerts`."""
+
+
+class TransitionError(AlertError):
+    """`entity` (``alert`` or ``incident``) cannot go from `from_state` to `to_state`."""
+
+    def __init__(self, entity: str, entity_id: str, from_state: str, to_state: str) -> None:
+        self.entity = entity
+        self.entity_id = entity_id
+        self.from_state = from_state
+        self.to_state = to_state
+        super().__init__(f"{entity} {entity_id}: cannot go from {from_state} to {to_state}")
+
+
+class NotClosableError(TransitionError):
+    """An incident is closed only once it is resolved and all its alerts have cleared."""
+
+    def __init__(self, incident_id: str, from_state: str, open_alert_ids: tuple[str, ...]) -> None:
+        super().__init__("incident", incident_id, from_state, "closed")
+        self.open_alert_ids = open_alert_ids
+        if open_alert_ids:
+            self.args = (f"{self.args[0]}: alerts still active: {', '.join(open_alert_ids)}",)
+
+
+class UnknownAlertError(AlertError):
+    def __init__(self, alert_id: str) -> None:
+        self.alert_id = alert_id
+        super().__init__(f"no open alert {alert_id!r}")
+
+
+class SilenceError(AlertError):
+    pass
+
+
+class RoutingError(AlertError):
+    """The routing file `source` is invalid; `problems` lists each one as ``location: message``."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"invalid routing file {source}:\n  " + "\n  ".join(problems))

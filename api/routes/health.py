@@ -1,0 +1,49 @@
+"""Liveness and readiness for orchestrators and load balancers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.deps import ContextDep
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, bool]
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="Every dependency answers (MQTT, InfluxDB, SQL)",
+    responses={503: {"model": Readiness}},
+    response_model=Readiness,
+)
+async def readyz(context: ContextDep) -> JSONResponse:
+    names = list(context.probes)
+    results = await asyncio.gather(*(_safe(context.probes[n]) for n in names))
+    checks = dict(zip(names, results, strict=True))
+    ready = all(checks.values())
+    body = Readiness(status="ready" if ready else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+async def _safe(probe) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return bool(await asyncio.wait_for(probe(), timeout=2.0))
+    except Exception:  # a failing probe means "not ready", whatever it raised
+        return False

@@ -1,0 +1,94 @@
+"""Engine benchmark: throughput with the default pack plus detectors, the reference ratio, memory.
+
+``run()`` returns a dict; ``urbanwatch bench engine [--json]`` prints it. One process, one core.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from devices.batch import ReadingBatch
+from devices.catalogue import load_catalogue
+from devices.registry import Device, Registry
+from rules.engine import Engine
+from rules.loader import load_default_pack
+from rules.reference import Reference
+
+T0_MS = 1_732_252_800_000
+GAUGE_LEVELS = {"warning_level": 3.0, "guaranteed_level": 4.0, "historical_max_level": 5.0}
+
+
+def city(n_series: int) -> tuple[Registry, dict[str, dict[str, float]]]:
+    """Devices of every catalogue type in turn, in 1-km cells, until ``n_series`` series exist."""
+    catalogue = load_catalogue()
+    types = list(catalogue)
+    devices, attributes, n, i = [], {}, 0, 0
+    while n < n_series:
+        kind = types[i % len(types)]
+        device_id = f"{kind}-{i}"
+        cell = f"g-{(i // 40) % 50}-{i % 40}"
+        devices.append(Device(device_id, kind, f"d{(i // 2000) % 12}", 0.0, 0.0, grid=cell))
+        if kind == "water_level":
+            attributes[device_id] = GAUGE_LEVELS
+        n += len(catalogue[kind].metrics)
+        i += 1
+    return Registry.build(catalogue, devices), attributes
+
+
+def batches(registry: Registry, n_batches: int, size: int, seed: int = 0) -> list[ReadingBatch]:
+    """Readings of random series (each series at most once per batch), 1 s apart per batch."""
+    rng = np.random.default_rng(seed)
+    n = registry.n_series
+    out = []
+    for b in range(n_batches):
+        slots = rng.choice(n, size=min(size, n), replace=False)
+        ts = np.full(len(slots), T0_MS + b * 1000, dtype=np.int64)
+        out.append(ReadingBatch.from_columns(slots, ts, rng.gamma(2.0, 10.0, len(slots))))
+    return out
+
+
+def _throughput(impl: Engine | Reference, work: list[ReadingBatch]) -> float:
+    started = time.perf_counter()
+    for batch in work:
+        impl.evaluate(batch, int(batch.ts_ms[0]) + 500)
+    return sum(len(b) for b in work) / (time.perf_counter() - started)
+
+
+def memory_per_series(n_series: int) -> float:
+    """Engine state bytes per series (after warm-up readings) with the default pack."""
+    registry, attributes = city(n_series)
+    engine = Engine(load_default_pack(), registry, attributes=attributes)
+    for batch in batches(registry, 3, 10_000, seed=1):
+        engine.evaluate(batch, int(batch.ts_ms[0]))
+    return engine.nbytes / registry.n_series
+
+
+def run(n_series: int = 100_000, batch: int = 10_000, n_batches: int = 30,
+        reference_readings: int = 3_000, memory_at: tuple[int, ...] = (100_000, 1_000_000)) -> dict:
+    """Measure readings/s of the engine and of the reference, and bytes per series."""
+    registry, attributes = city(n_series)
+    rules = load_default_pack()
+    engine = Engine(rules, registry, attributes=attributes)
+    work = batches(registry, n_batches + 2, batch)
+    _throughput(engine, work[:2])  # warm-up: first readings of each series, caches
+    engine_rps = _throughput(engine, work[2:])
+    reference = Reference(rules, registry, attributes=attributes)
+    sample = [b.take(np.arange(min(len(b), reference_readings))) for b in work[:2]]
+    reference_rps = _throughput(reference, sample)
+    return {
+        "n_series": registry.n_series,
+        "batch": batch,
+        "rules": len(rules),
+        "engine_readings_per_s": round(engine_rps),
+        "reference_readings_per_s": round(reference_rps),
+        "speedup_vs_reference": round(engine_rps / reference_rps, 1),
+        "bytes_per_series": {str(n): round(memory_per_series(n), 1) for n in memory_at},
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))

@@ -1,0 +1,140 @@
+"""Resolve a SenML (RFC 8428) JSON pack into readings.
+
+Resolution follows RFC 8428 section 4.6: base fields (``bn``, ``bt``, ``bu``, ``bv``)
+apply to their record and every later one until overridden; name = bn + n,
+time = bt + t (seconds, float; resolved times below 2**28 are relative to now),
+value = bv + v, unit = u else bu. Exactly one of ``v``/``vs``/``vb``/``vd`` per
+record; ``vb`` becomes 1/0 (``bv`` does not apply to it); string, data and
+sum-only records are refused as `NON_NUMERIC`. Labels ending in ``_`` are
+must-understand and refused; other unknown labels are ignored, as the RFC allows.
+
+Names resolve to ``urn:dev:<device_id>:<metric>`` (the device id is everything
+between ``urn:dev:`` and the last colon) or, on a device's own ``/data`` topic, to
+the bare metric name. A unit, when given, must equal the catalogue's unit.
+Two records with the same resolved name and time: the last one wins.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import NoReturn, Protocol
+
+from devices.catalogue import Metric
+from devices.errors import DecodeError, RejectReason
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
+_RELATIVE_LIMIT_S = 2**28
+_VALUE_KEYS = ("v", "vs", "vb", "vd")
+_URN = "urn:dev:"
+
+
+class ReadingChecker(Protocol):
+    sender_id: str
+
+    def device(self, device_id: str) -> dict[str, Metric]: ...
+
+    def slot(self, device_id: str, metric: str, value: float, unit: str | None) -> int: ...
+
+    def number(self, raw: object, device_id: str) -> float: ...
+
+    def time_ms(self, ts_ms: float, device_id: str) -> int: ...
+
+
+def to_float(raw: int | float) -> float:
+    """float(raw), with integers too large for a float becoming +-inf instead of raising."""
+    try:
+        return float(raw)
+    except OverflowError:
+        return math.inf if raw > 0 else -math.inf
+
+
+def senml_readings(
+    pack: list, topic_device: str | None, now_ms: int, checker: ReadingChecker
+) -> dict[tuple[int, int], float]:
+    """Readings keyed by (slot, ts_ms); `topic_device` is None on a gateway's batch topic."""
+    if not pack:
+        _malformed(checker, "empty SenML pack")
+    bn, bu, bt, bv = "", None, 0.0, 0.0
+    rows: dict[tuple[int, int], float] = {}
+    for i, rec in enumerate(pack):
+        if not isinstance(rec, dict):
+            _malformed(checker, f"record {i} is not an object")
+        if any(key.endswith("_") for key in rec):
+            _malformed(checker, f"record {i} has a must-understand label")
+        bn = _string(rec, "bn", bn, i, checker) or ""
+        bu = _string(rec, "bu", bu, i, checker)
+        bt = _number(rec, "bt", bt, i, checker)
+        bv = _number(rec, "bv", bv, i, checker)
+        _number(rec, "bver", 10.0, i, checker)
+        name = bn + (_string(rec, "n", "", i, checker) or "")
+        device_id, metric = _split_name(name, topic_device, checker)
+        checker.device(device_id)
+        value = _value(rec, bv, i, device_id, checker)
+        t_s = bt + _number(rec, "t", 0.0, i, checker)
+        ts_ms = now_ms + t_s * 1000.0 if t_s < _RELATIVE_LIMIT_S else t_s * 1000.0
+        ts_ms = checker.time_ms(ts_ms, device_id)
+        unit = _string(rec, "u", bu, i, checker)
+        rows[(checker.slot(device_id, metric, value, unit), ts_ms)] = value
+    return rows
+
+
+def _split_name(name: str, topic_device: str | None, checker: ReadingChecker) -> tuple[str, str]:
+    if not _NAME.match(name):
+        _malformed(checker, f"invalid name {name[:100]!r}")
+    if name.startswith(_URN):
+        device_id, _, metric = name[len(_URN) :].rpartition(":")
+        if not device_id or not metric:
+            _malformed(checker, f"name {name[:100]!r} is not urn:dev:<device>:<metric>")
+        if topic_device is not None and device_id != topic_device:
+            raise DecodeError(
+                RejectReason.BAD_TOPIC,
+                f"record for {device_id!r} on the topic of {topic_device!r}",
+                topic_device,
+            )
+        return device_id, metric
+    if topic_device is None:
+        _malformed(checker, f"batch record name {name[:100]!r} is not urn:dev:<device>:<metric>")
+    return topic_device, name
+
+
+def _value(rec: dict, bv: float, i: int, device_id: str, checker: ReadingChecker) -> float:
+    present = [key for key in _VALUE_KEYS if key in rec]
+    if not present and "s" in rec:
+        raise DecodeError(RejectReason.NON_NUMERIC, "sum-only records are not supported", device_id)
+    if len(present) != 1:
+        _malformed(checker, f"record {i} needs exactly one of v, vs, vb, vd")
+    key = present[0]
+    raw = rec[key]
+    if key == "vb":
+        if not isinstance(raw, bool):
+            _malformed(checker, f"record {i}: vb must be a boolean")
+        return 1.0 if raw else 0.0
+    if key != "v":
+        raise DecodeError(RejectReason.NON_NUMERIC, f"{key} values are not supported", device_id)
+    value = bv + checker.number(raw, device_id)
+    if not math.isfinite(value):
+        raise DecodeError(RejectReason.NOT_FINITE, "bv + v is not finite", device_id)
+    return value
+
+
+def _string(
+    rec: dict, key: str, default: str | None, i: int, checker: ReadingChecker
+) -> str | None:
+    raw = rec.get(key, default)
+    if raw is not default and not isinstance(raw, str):
+        _malformed(checker, f"record {i}: {key} must be a string")
+    return raw
+
+
+def _number(rec: dict, key: str, default: float, i: int, checker: ReadingChecker) -> float:
+    raw = rec.get(key, default)
+    if raw is default:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        _malformed(checker, f"record {i}: {key} must be a number")
+    return to_float(raw)
+
+
+def _malformed(checker: ReadingChecker, detail: str) -> NoReturn:
+    raise DecodeError(RejectReason.MALFORMED_SENML, detail, checker.sender_id)

@@ -1,0 +1,57 @@
+"""The batch being gathered: decoded readings plus every message they came from.
+
+Each message stays here until the batch is flushed, so it is acknowledged only
+after what it carried is stored (readings) or taken by the broker (dead letter).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from devices.batch import Int64Array, ReadingBatch
+from ingest.subscriber import Message
+
+Confirmation = concurrent.futures.Future[None]
+
+
+@dataclass
+class PendingBatch:
+    opened_s: float  # monotonic time the first message arrived
+    messages: list[Message] = field(default_factory=list)
+    letters: list[tuple[int, Confirmation]] = field(default_factory=list)  # (message, its DL)
+    n_readings: int = 0
+    n_good: int = 0  # messages whose readings wait for the write (they hold memory)
+    _parts: list[ReadingBatch] = field(default_factory=list)
+    _part_message: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def add_readings(self, message: Message, readings: ReadingBatch) -> None:
+        self._part_message.append(len(self.messages))
+        self._parts.append(readings)
+        self.messages.append(message)
+        self.n_readings += len(readings)
+        self.n_good += 1
+
+    def add_rejected(self, message: Message, dead_letter: Confirmation) -> None:
+        self.letters.append((len(self.messages), dead_letter))
+        self.messages.append(message)
+
+    def is_full(self, batch_size: int) -> bool:
+        return self.n_readings >= batch_size or len(self.messages) >= batch_size
+
+    def time_left_s(self, now_s: float, flush_interval_s: float) -> float:
+        return self.opened_s + flush_interval_s - now_s
+
+    def readings(self) -> tuple[ReadingBatch, Int64Array]:
+        """All readings as one batch, and for each the index of its message."""
+        lengths = [len(part) for part in self._parts]
+        message_of = np.repeat(np.asarray(self._part_message, dtype=np.int64), lengths)
+        return ReadingBatch.concat(self._parts), message_of
+
+    def oldest_received_ms(self) -> int:
+        return min(m.received_ms for m in self.messages)

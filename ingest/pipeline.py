@@ -1,0 +1,232 @@
+"""The ingestor: MQTT messages → decode → batch → sink → on_batch → acknowledge.
+
+Delivery is at-least-once: a message is acknowledged only after its readings are
+stored (and `on_batch` has seen them) or its dead letter was taken by the broker.
+A crash anywhere before that gets it redelivered, and rewriting a point is
+idempotent. A store that fails retryably holds the batch (and, through the bounded
+subscriber buffer, the broker) and retries with exponential backoff and jitter.
+
+    ingestor = Ingestor(IngestConfig.from_settings(settings), lambda: registry,
+                        InfluxSink(client, lambda: registry), on_batch=engine_hook)
+    await ingestor.run(stop_event)   # returns after a final flush once stop_event is set
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+import numpy as np
+
+from devices.batch import ReadingBatch
+from devices.decode import decode
+from devices.errors import DecodeError, RejectReason
+from devices.registry import Registry
+from ingest.batcher import Confirmation, PendingBatch
+from ingest.config import IngestConfig
+from ingest.counters import IngestCounters
+from ingest.deadletter import WRITE_REJECTED, DeadLetter, device_from_topic, topic_segment
+from ingest.errors import InfluxError
+from ingest.sink import RefusedPoint, Sink
+from ingest.subscriber import Message, MqttSubscriber
+
+log = logging.getLogger(__name__)
+OnBatch = Callable[[ReadingBatch, int], Awaitable[None]]
+DECODER_FAILED = "decoder_failed"  # the decoder raised something other than DecodeError
+
+
+class Ingestor:
+    """Owns one MQTT subscription and feeds a `Sink`; `counters` says what it did."""
+
+    def __init__(
+        self, config: IngestConfig, registry: Callable[[], Registry], sink: Sink,
+        *, on_batch: OnBatch | None = None,
+    ) -> None:
+        self.config, self.sink, self.on_batch = config, sink, on_batch
+        self.counters = IngestCounters()
+        self._registry = registry
+        self._prefix = config.mqtt.topic_prefix
+        self._subscriber = MqttSubscriber(config.mqtt, config.max_pending_messages)
+        self._pending: PendingBatch | None = None
+        self._stopping = asyncio.Event()
+        self._state = "new"
+
+    async def start(self) -> None:
+        if self._state == "new":
+            self._subscriber.start()
+            self._state = "started"
+
+    async def wait_ready(self, timeout_s: float = 10.0) -> None:
+        """Until the broker has confirmed the subscriptions."""
+        await self._subscriber.wait_subscribed(timeout_s)
+
+    async def stop(self) -> None:
+        """Flush what is pending (one write attempt), acknowledge what got stored, disconnect."""
+        if self._state != "started":
+            return
+        self._state = "stopped"
+        self._stopping.set()
+        if self._pending is not None:
+            await self._flush()
+        await asyncio.to_thread(self._subscriber.stop)  # joins paho's thread
+
+    async def __aenter__(self) -> Ingestor:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ingest until `stop` is set, then stop (final flush, disconnect)."""
+        await self.start()
+        watcher = asyncio.create_task(self._watch(stop))
+        try:
+            while not self._stopping.is_set():
+                messages = await self._subscriber.receive(self._time_left_s())
+                registry = self._registry()
+                for message in messages:
+                    self._take(message, registry)
+                    if self._pending is not None and self._pending.is_full(self.config.batch_size):
+                        await self._flush()
+                if self._pending is not None and self._time_left_s() <= 0:
+                    await self._flush()
+        finally:
+            watcher.cancel()
+            await self.stop()
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._stopping.set()
+        self._subscriber.wake()
+
+    def _time_left_s(self) -> float | None:
+        if self._pending is None:
+            return None
+        return max(0.0, self._pending.time_left_s(time.monotonic(), self.config.flush_interval_s))
+
+    def _take(self, message: Message, registry: Registry) -> None:
+        self.counters.received += 1
+        self.counters.redelivered += message.dup
+        if self._pending is None:
+            self._pending = PendingBatch(time.monotonic())
+        topic = message.topic.removeprefix(self._prefix)
+        try:
+            if len(topic) == len(message.topic) and self._prefix:
+                raise DecodeError(RejectReason.BAD_TOPIC, f"topic outside {self._prefix!r}")
+            readings = decode(topic, message.payload, registry, message.received_ms,
+                              self.config.limits)
+        except DecodeError as exc:
+            self._reject(message, exc.reason.value, exc.detail, device_from_topic(topic))
+        except Exception as exc:  # a decoder bug must not stop the city's stream
+            log.exception("decoder failed on %s", message.topic)
+            self._reject(message, DECODER_FAILED, repr(exc), device_from_topic(topic))
+        else:
+            self._pending.add_readings(message, readings)
+
+    def _reject(self, message: Message, reason: str, detail: str, device_id: str) -> None:
+        assert self._pending is not None
+        self.counters.reject(reason)
+        letter = DeadLetter(device_id, reason, detail, message.topic, message.payload)
+        self._pending.add_rejected(message, self._publish(letter))
+        self._subscriber.release(1)
+
+    def _publish(self, letter: DeadLetter) -> Confirmation:
+        return self._subscriber.publish(letter.mqtt_topic(self._prefix), letter.to_json())
+
+    async def _flush(self) -> None:
+        pending, self._pending = self._pending, None
+        assert pending is not None
+        batch, message_of = pending.readings()
+        refused = await self._store(batch)
+        self._subscriber.release(pending.n_good)
+        if refused is None:  # gave up while stopping: the broker will redeliver all of it
+            return
+        letters = pending.letters + [self._letter(p, batch, message_of, pending) for p in refused]
+        stored = self._account(batch, refused, pending)
+        if self.on_batch is not None and len(stored):
+            try:
+                await self.on_batch(stored, _now_ms())
+            except Exception:
+                self.counters.on_batch_errors += 1
+                log.exception("on_batch failed; the batch is stored and acknowledged anyway")
+        unconfirmed = await self._confirm(letters)
+        for index, message in enumerate(pending.messages):
+            if index not in unconfirmed:
+                self._subscriber.ack(message)
+
+    async def _store(self, batch: ReadingBatch) -> list[RefusedPoint] | None:
+        """Write with retries; None if stopping interrupted them."""
+        if not len(batch):
+            return []
+        delay_s = self.config.retry_initial_s
+        while True:
+            try:
+                return await self.sink.write(batch)
+            except InfluxError as exc:
+                self.counters.write_errors += 1
+                log.warning("storing %d readings failed (%s); retrying in ~%.1f s",
+                            len(batch), exc, delay_s)
+            if self._stopping.is_set():
+                return None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay_s * random.uniform(0.5, 1.5)):
+                    await self._stopping.wait()
+            delay_s = min(2 * delay_s, self.config.retry_max_s)
+
+    def _letter(
+        self, point: RefusedPoint, batch: ReadingBatch, message_of: np.ndarray,
+        pending: PendingBatch,
+    ) -> tuple[int, Confirmation]:
+        first = int(point.index[0])
+        device_id = self._registry().series(int(batch.slot[first])).device_id
+        message_index = int(message_of[first])
+        topic = pending.messages[message_index].topic
+        letter = DeadLetter(topic_segment(device_id), WRITE_REJECTED, point.detail, topic,
+                            point.line)
+        return message_index, self._publish(letter)
+
+    def _account(
+        self, batch: ReadingBatch, refused: list[RefusedPoint], pending: PendingBatch
+    ) -> ReadingBatch:
+        """Count the stored batch and return its readings minus the refused ones."""
+        keep = np.ones(len(batch), dtype=bool)
+        for point in refused:
+            keep[point.index] = False
+        stored = batch.take(keep)
+        c = self.counters
+        c.points_rejected += len(batch) - len(stored)
+        c.stored_readings += len(stored)
+        c.stored_messages += pending.n_good
+        c.batches += 1
+        c.last_batch_lag_ms = _now_ms() - pending.oldest_received_ms()
+        return stored
+
+    async def _confirm(self, letters: list[tuple[int, Confirmation]]) -> set[int]:
+        """Wait for the broker to take the dead letters; the messages of those it did not."""
+        if not letters:
+            return set()
+        waiting = {asyncio.wrap_future(future): index for index, future in letters}
+        done, late = await asyncio.wait(waiting, timeout=self.config.deadletter_timeout_s)
+        for future in late:
+            future.cancel()
+        for future in done:
+            if future.exception() is None:
+                self.counters.dead_lettered += 1
+            else:  # refused by the broker (e.g. ACL): retrying cannot help, drop it
+                log.error("dead letter refused: %s", future.exception())
+        if late:
+            log.error("%d dead letters unconfirmed; their messages stay unacknowledged", len(late))
+        return {waiting[future] for future in late}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

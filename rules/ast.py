@@ -1,0 +1,115 @@
+"""The typed syntax tree of rule expressions, shared by the compiler and the reference.
+
+Every node is a frozen dataclass; ``walk`` visits a tree so that callers can ask what a rule
+needs (window lengths, detectors, referenced rules) without knowing its shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+
+from rules.detection import Severity
+
+WINDOW_FUNCTIONS = ("rate", "delta", "mean", "min", "max", "zscore")
+SCOPES = ("grid", "district", "neighbours")
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Value:
+    """The series' current reading (its last one, at a tick)."""
+
+
+@dataclass(frozen=True)
+class Sev:
+    level: Severity
+
+
+@dataclass(frozen=True)
+class Hour:
+    """Local hour of day (0-23) of the evaluation time."""
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A per-device numeric attribute (e.g. a gauge's ``warning_level``); NaN when absent."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """``fn(window)`` over the series' readings with ts in (t - window_ms, t]."""
+
+    fn: str
+    window_ms: int
+
+
+@dataclass(frozen=True)
+class Stale:
+    """True when the series' last reading is at least ``duration_ms`` older than now."""
+
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """True when the value has not changed for at least ``window_ms`` (flatline)."""
+
+    window_ms: int
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """The named detector's score in [0, 1] for the series' latest reading."""
+
+    detector: str
+
+
+@dataclass(frozen=True)
+class CountIn:
+    """Series in the subject's grid / district / neighbouring cells where ``rule_id`` is firing."""
+
+    scope: str
+    rule_id: str
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "-" | "not"
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # + - * / < <= > >= == != and or
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class IfElse:
+    cond: Node
+    then: Node
+    other: Node
+
+
+Node = (
+    Num | Value | Sev | Hour | Attr | Window | Stale | Stuck | Anomaly | CountIn | Unary | Binary
+    | IfElse
+)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Yield ``node`` and all its descendants, depth first."""
+    yield node
+    for f in fields(node):
+        child = getattr(node, f.name)
+        if isinstance(child, Unary | Binary | IfElse | Num | Value | Sev | Hour | Attr | Window
+                      | Stale | Stuck | Anomaly | CountIn):
+            yield from walk(child)

@@ -1,0 +1,34 @@
+"""Vectorized streaming anomaly detectors (score before learning, per-slot state arrays).
+
+``DETECTORS`` maps the names rules use in ``anomaly(<name>)`` to detector classes; every class
+builds with defaults.
+"""
+
+from __future__ import annotations
+
+from rules.detectors.base import Detector, SlotDetector, score_and_update
+from rules.detectors.cusum import Cusum
+from rules.detectors.ewma import EwmaChart
+from rules.detectors.likelihood import AnomalyLikelihood
+from rules.detectors.robust_z import RobustZ
+from rules.detectors.seasonal import SeasonalBaseline
+
+DETECTORS: dict[str, type[SlotDetector]] = {
+    "robust_z": RobustZ,
+    "ewma": EwmaChart,
+    "seasonal": SeasonalBaseline,
+    "cusum": Cusum,
+    "combined": AnomalyLikelihood,
+}
+
+__all__ = [
+    "DETECTORS",
+    "AnomalyLikelihood",
+    "Cusum",
+    "Detector",
+    "EwmaChart",
+    "RobustZ",
+    "SeasonalBaseline",
+    "SlotDetector",
+    "score_and_update",
+]

@@ -1,0 +1,135 @@
+"""The contract every vectorized anomaly detector keeps, and the slot-array plumbing they share.
+
+A detector follows River's shape across all series at once: ``score`` judges readings against
+what the detector has learned so far (score before learning), then ``update`` learns them. State
+lives in arrays indexed by series slot; hyperparameters are exactly the constructor arguments.
+Within one call each slot appears at most once: the engine splits a batch into rounds so that
+stateful detectors see every series' readings in time order.
+
+Scores are in [0, 1]; 0 also means "still warming up" (not enough history to speak).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Int64Array = npt.NDArray[np.int64]
+Float64Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+StateSpec = dict[str, tuple[Any, float, tuple[int, ...]]]  # name -> (dtype, fill, row shape)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A vectorized streaming anomaly detector over ``n_slots`` series."""
+
+    n_slots: int
+
+    def grow(self, n_slots: int) -> None:
+        """Make room for slots ``0 .. n_slots - 1`` (new slots start empty)."""
+
+    def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
+        """Score readings in [0, 1] against the state learned so far; changes nothing."""
+
+    def update(
+        self,
+        slots: Int64Array,
+        ts_ms: Int64Array,
+        values: Float64Array,
+        skip: BoolArray | None = None,
+    ) -> None:
+        """Learn the readings, except those marked in ``skip`` (confirmed anomalies)."""
+
+
+def score_and_update(
+    detector: Detector,
+    slots: Int64Array,
+    ts_ms: Int64Array,
+    values: Float64Array,
+    skip: BoolArray | None = None,
+) -> Float64Array:
+    """Score one round of readings, then learn them.
+
+    Args:
+        detector: Any detector.
+        slots: Series slot per reading; each slot at most once.
+        ts_ms: Reading time (epoch ms).
+        values: Reading values.
+        skip: Readings the caller already judged anomalous; they are scored but not learned.
+
+    Returns:
+        The scores, computed before learning.
+    """
+    fused = getattr(detector, "score_and_update", None)
+    if fused is not None:  # detectors that can do both in one pass
+        return fused(slots, ts_ms, values, skip)  # type: ignore[no-any-return]
+    scores = detector.score(slots, ts_ms, values)
+    detector.update(slots, ts_ms, values, skip)
+    return scores
+
+
+class SlotDetector:
+    """Base for detectors whose state is a set of arrays with one leading row per slot.
+
+    Subclasses list their state in ``_state`` as ``name -> (dtype, fill, trailing shape)``;
+    ``grow`` extends every array with rows of the fill value, and pickling is plain attribute
+    pickling.
+    """
+
+    _state: ClassVar[StateSpec] = {}
+
+    def __init__(self) -> None:
+        self.n_slots = 0
+        for name, (dtype, fill, tail) in self._state_spec().items():
+            setattr(self, name, np.full((0, *tail), fill, dtype=dtype))
+
+    def _state_spec(self) -> StateSpec:
+        return self._state
+
+    def grow(self, n_slots: int) -> None:
+        """Make room for slots ``0 .. n_slots - 1``; never shrinks."""
+        if n_slots <= self.n_slots:
+            return
+        extra = n_slots - self.n_slots
+        for name, (dtype, fill, tail) in self._state_spec().items():
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate([old, np.full((extra, *tail), fill, dtype=dtype)]))
+        self.n_slots = n_slots
+
+    def state_nbytes(self) -> int:
+        """Bytes held in state arrays (for the memory-per-series benchmark)."""
+        return sum(getattr(self, name).nbytes for name in self._state_spec())
+
+    def _check(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> None:
+        if not len(slots) == len(ts_ms) == len(values):
+            raise ValueError("slots, ts_ms and values must have the same length")
+        if len(slots) and (slots.min() < 0 or slots.max() >= self.n_slots):
+            raise ValueError(f"slot out of range 0..{self.n_slots - 1}; call grow() first")
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({params})"
+
+    def params(self) -> dict[str, Any]:
+        """The hyperparameters (constructor arguments) of this detector."""
+        return {}
+
+
+def learn_mask(n: int, skip: BoolArray | None) -> BoolArray:
+    """Readings to learn from: all, minus those marked in ``skip``."""
+    if skip is None:
+        return np.ones(n, dtype=bool)
+    if len(skip) != n:
+        raise ValueError("skip must have one flag per reading")
+    return ~np.asarray(skip, dtype=bool)
+
+
+def squash(z: Float64Array, z_scale: float) -> Float64Array:
+    """Map a non-negative deviation ``z`` to [0, 1): ``z / (z + z_scale)``; 0.5 at ``z_scale``.
+
+    Plain arithmetic (no transcendental functions) keeps vectorized and scalar results identical.
+    """
+    return z / (z + z_scale)

@@ -1,0 +1,187 @@
+"""The combined score: base detectors' raw scores post-processed into an anomaly likelihood.
+
+As Numenta's anomaly likelihood: what matters is not how high a raw score is but how unusual the
+*recent* raw scores are against that series' own history of raw scores. A noisy series that
+always scores 0.4 is normal at 0.4; a quiet one that jumps to 0.4 is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.special import log_ndtr
+
+from rules.detectors.base import (
+    BoolArray,
+    Detector,
+    Float64Array,
+    Int64Array,
+    SlotDetector,
+    StateSpec,
+    learn_mask,
+)
+from rules.detectors.ewma import EwmaChart
+from rules.detectors.robust_z import RobustZ
+
+LOG_TAIL_FLOOR = 10.0 * np.log(10.0)  # a tail probability of 1e-10 scores 1.0
+
+
+def likelihood_score(z: Float64Array) -> Float64Array:
+    """Gaussian upper-tail probability of ``z`` on a log scale: ``-log10(Q(z)) / 10`` in [0, 1].
+
+    Monotone in ``z``; 0.5 is a tail of 1e-5. The log keeps resolution where ``1 - Q`` would
+    round to 1.0 in float64.
+    """
+    return np.clip(-log_ndtr(-z) / LOG_TAIL_FLOOR, 0.0, 1.0)
+
+
+def default_base() -> list[Detector]:
+    return [EwmaChart(), RobustZ()]
+
+
+class AnomalyLikelihood(SlotDetector):
+    """Combined detector: max of base raw scores -> short average -> Gaussian tail likelihood.
+
+    Per series: ``raw`` is the max of the base detectors' scores; ``recent`` an EWMA of ``raw``
+    (weight ``short_alpha``); the history of ``recent`` is an EW mean and variance (weight
+    ``long_alpha``, or ``1 / n`` while that is larger). The score is the log-scaled tail
+    probability of ``recent`` under that history (see ``likelihood_score``). Readings scoring at
+    least ``confirm_at`` are confirmed anomalies: the base detectors and the history do not learn them (at most ``max_skip`` in a
+    row, so that a lasting level shift becomes the new normal), and the next ``refractory``
+    readings are scaled by ``damp`` so one event does not raise a string of alerts.
+
+    Args:
+        detectors: Base detectors (default: ``EwmaChart()`` and ``RobustZ()``).
+        short_alpha: EWMA weight of the recent raw-score average.
+        long_alpha: EWMA weight of the raw-score history.
+        warmup: Learned readings before the score is non-zero.
+        min_std: Floor on the history's std (raw-score units) so that tiny noise stays normal.
+        confirm_at: Score at which a reading is a confirmed anomaly.
+        max_skip: Most consecutive confirmed readings kept out of learning.
+        refractory: Readings after a confirmed anomaly whose score is damped.
+        damp: Factor applied to scores during the refractory period.
+
+    Example:
+        >>> import numpy as np
+        >>> d = AnomalyLikelihood(warmup=50)
+        >>> d.grow(1)
+        >>> rng = np.random.default_rng(0)
+        >>> s, t = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        >>> quiet = [float(d.score_and_update(s, t, np.array([x]))[0])
+        ...          for x in rng.normal(10.0, 1.0, 300)]
+        >>> max(quiet) < 0.5 <= float(d.score(s, t, np.array([40.0]))[0])
+        True
+    """
+
+    _state: ClassVar[StateSpec] = {
+        "recent": (np.float64, 0.0, ()),
+        "mean": (np.float64, 0.0, ()),
+        "var": (np.float64, 0.0, ()),
+        "count": (np.int64, 0, ()),
+        "skipped": (np.int32, 0, ()),
+        "quiet": (np.int32, 0, ()),
+        "low": (np.float64, np.inf, ()),
+        "high": (np.float64, -np.inf, ()),
+    }
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector] | None = None,
+        short_alpha: float = 0.1,
+        long_alpha: float = 0.002,
+        warmup: int = 200,
+        min_std: float = 0.01,
+        confirm_at: float = 0.5,
+        max_skip: int = 50,
+        refractory: int = 100,
+        damp: float = 0.0,
+        range_tolerance: float | None = 0.05,
+    ) -> None:
+        self.detectors = list(default_base() if detectors is None else detectors)
+        self.short_alpha, self.long_alpha, self.warmup = short_alpha, long_alpha, warmup
+        self.min_std, self.confirm_at, self.max_skip = min_std, confirm_at, max_skip
+        self.refractory, self.damp, self.range_tolerance = refractory, damp, range_tolerance
+        super().__init__()
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "detectors": self.detectors, "short_alpha": self.short_alpha,
+            "long_alpha": self.long_alpha, "warmup": self.warmup, "min_std": self.min_std,
+            "confirm_at": self.confirm_at, "max_skip": self.max_skip,
+            "refractory": self.refractory, "damp": self.damp,
+            "range_tolerance": self.range_tolerance,
+        }
+
+    def grow(self, n_slots: int) -> None:
+        for d in self.detectors:
+            d.grow(n_slots)
+        super().grow(n_slots)
+
+    def state_nbytes(self) -> int:
+        return super().state_nbytes() + sum(d.state_nbytes() for d in self.detectors)  # type: ignore[attr-defined]
+
+    def _evaluate(
+        self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
+    ) -> tuple[Float64Array, Float64Array]:
+        """(final score, new recent average) for readings, without changing state."""
+        self._check(slots, ts_ms, values)
+        raw = np.zeros(len(slots))
+        for d in self.detectors:
+            raw = np.maximum(raw, d.score(slots, ts_ms, values))
+        count = self.count[slots]
+        prev = self.recent[slots]
+        recent = np.where(count == 0, raw, prev + self.short_alpha * (raw - prev))
+        z = (recent - self.mean[slots]) / (np.sqrt(self.var[slots]) + self.min_std)
+        final = likelihood_score(z)
+        if self.range_tolerance is not None:
+            low, high = self.low[slots], self.high[slots]
+            margin = self.range_tolerance * (high - low)
+            novel = (values > high + margin) | (values < low - margin)
+            final = np.where(novel, 1.0, final)
+        final = np.where(count >= self.warmup, final, 0.0)
+        final = np.where(self.quiet[slots] > 0, final * self.damp, final)
+        return final, recent
+
+    def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
+        """Score readings in [0, 1]; 0 while the series is warming up."""
+        return self._evaluate(slots, ts_ms, values)[0]
+
+    def update(
+        self,
+        slots: Int64Array,
+        ts_ms: Int64Array,
+        values: Float64Array,
+        skip: BoolArray | None = None,
+    ) -> None:
+        """Learn readings; confirmed anomalies (own or in ``skip``) are kept out of baselines."""
+        self.score_and_update(slots, ts_ms, values, skip)
+
+    def score_and_update(
+        self,
+        slots: Int64Array,
+        ts_ms: Int64Array,
+        values: Float64Array,
+        skip: BoolArray | None = None,
+    ) -> Float64Array:
+        """Score a round of readings, then learn them; evaluates the base detectors once."""
+        final, recent = self._evaluate(slots, ts_ms, values)
+        confirmed = (final >= self.confirm_at) | ~learn_mask(len(slots), skip)
+        held = confirmed & (self.skipped[slots] < self.max_skip)
+        for d in self.detectors:
+            d.update(slots, ts_ms, values, held)
+        self.recent[slots] = recent
+        self.low[slots] = np.minimum(self.low[slots], values)
+        self.high[slots] = np.maximum(self.high[slots], values)
+        self.skipped[slots] = np.where(held, self.skipped[slots] + 1, 0)
+        self.quiet[slots] = np.where(
+            final >= self.confirm_at, self.refractory, np.maximum(self.quiet[slots] - 1, 0)
+        )
+        s, r = slots[~held], recent[~held]
+        a = np.maximum(self.long_alpha, 1.0 / (self.count[s] + 1))
+        d = r - self.mean[s]
+        self.mean[s] += a * d
+        self.var[s] = (1.0 - a) * (self.var[s] + a * d * d)
+        self.count[s] += 1
+        return final

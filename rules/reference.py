@@ -1,0 +1,273 @@
+"""The per-reading reference: the engine's semantics as a plain scalar loop, for property tests.
+
+It shares only the rule model, the expression tree and `rules.plan` (which series a rule matches,
+ring capacities, neighbouring cells) with the engine, and evaluates everything one reading, one
+rule and one subject at a time with Python floats. See `rules.engine` for the semantics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from devices.batch import ReadingBatch
+from devices.registry import Registry
+from rules import ast
+from rules.detection import Detection, DetectionState, Severity
+from rules.model import Rule
+from rules.plan import (
+    SlotTable,
+    area_of,
+    detector_names,
+    matched_slots,
+    neighbour_cells,
+    ring_capacity,
+    subject_of,
+)
+
+INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
+HOUR_MS = 3_600_000
+
+
+class Reference:
+    """Same constructor and calls as `rules.engine.Engine`, one reading at a time."""
+
+    def __init__(self, rules: Sequence[Rule], registry: Registry, *,
+                 detectors: Mapping | None = None,
+                 attributes: Mapping[str, Mapping[str, float]] | None = None,
+                 utc_offset_h: float = 8.0) -> None:
+        self.rules = [r for r in rules if r.enabled]
+        self.table = SlotTable.of(registry)
+        self.attributes = attributes or {}
+        self.offset_ms = round(utc_offset_h * 3_600_000)
+        self.members = {r.id: [int(s) for s in matched_slots(r, self.table)] for r in self.rules}
+        self.caps = {r.id: ring_capacity(r, self.table, matched_slots(r, self.table))
+                     for r in self.rules}
+        if detectors is None:
+            from rules.detectors import DETECTORS as detectors  # noqa: N811
+        self.detectors = {n: detectors[n]() for n in detector_names(self.rules)}
+        for d in self.detectors.values():
+            d.grow(len(self.table))
+        self.scores: dict[str, dict[int, float]] = {n: {} for n in self.detectors}
+        self.last_ts: dict[int, int] = {}
+        self.last_value: dict[int, float] = {}
+        self.run_start: dict[int, int] = {}
+        self.rings: dict[tuple[str, int], deque] = {}
+        self.state: dict[tuple[str, object], list] = {}
+        self.late = self.duplicate = 0
+
+    def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
+        out: list[tuple] = []
+        for i in sorted(range(len(batch)), key=lambda i: (int(batch.ts_ms[i]), i)):
+            self._reading(int(batch.slot[i]), int(batch.ts_ms[i]), float(batch.value[i]), out)
+        return self._finish(out, now_ms)
+
+    def tick(self, now_ms: int) -> list[Detection]:
+        return self._finish([], now_ms)
+
+    def _reading(self, slot: int, ts: int, value: float, out: list) -> None:
+        if not 0 <= slot < len(self.table):
+            return
+        last = self.last_ts.get(slot)
+        if last is not None and ts <= last:
+            self.late += ts < last
+            self.duplicate += ts == last
+            return
+        if last is None or value != self.last_value[slot]:
+            self.run_start[slot] = ts
+        self.last_ts[slot], self.last_value[slot] = ts, value
+        one = (np.array([slot]), np.array([ts]), np.array([value]))
+        for name, det in self.detectors.items():
+            if any(slot in self.members[r.id] and _uses(r, name) for r in self.rules):
+                self.scores[name][slot] = float(det.score(*one)[0])
+        for rule in self._series_rules():
+            if slot in self.members[rule.id]:
+                ring = self.rings.setdefault((rule.id, slot), deque(maxlen=self.caps[rule.id] or 1))
+                ring.append((ts, value))
+                self._judge(rule, slot, slot, ts, value, ts, {}, out)
+        for name, det in self.detectors.items():
+            users = [r for r in self.rules if slot in self.members[r.id] and _uses(r, name)]
+            if users:
+                skip = any(self._st(r.id, slot)[0] == FIRING for r in users)
+                det.update(*one, np.array([skip]))
+
+    def _series_rules(self) -> list[Rule]:
+        return [r for r in self.rules if r.spatial_scope is None]
+
+    def _st(self, rule_id: str, subject: object) -> list:
+        return self.state.setdefault((rule_id, subject), [INACTIVE, 0, 0])
+
+    def _judge(self, rule: Rule, subject: object, slot: int | None, t: int, value: float,
+               anchor: int, counts: dict, out: list) -> None:
+        env = (slot, t, value, anchor, counts, rule.id)
+        cond = bool(self._eval(rule.when_ast, env))
+        clear = bool(self._eval(rule.clear_ast, env)) if rule.clear_ast else not cond
+        severity = int(self._eval(rule.severity_ast, env))
+        st = self._st(rule.id, subject)
+        state, since, prev = st
+        change = None
+        if state == INACTIVE and cond:
+            change = st[0] = FIRING if rule.for_ms == 0 else PENDING
+            st[1] = t
+        elif state == PENDING and cond and t - since >= rule.for_ms:
+            change = st[0] = FIRING
+        elif state == PENDING and not cond or state == FIRING and clear:
+            change, st[0] = "cleared", INACTIVE
+        elif state == FIRING and severity != prev:
+            change = FIRING
+        if st[0] != INACTIVE:
+            st[2] = severity
+        if change is not None:
+            out.append((t, rule, subject, change, st[2], value))
+
+    def _tick(self, now: int, out: list) -> None:
+        for rule in self._series_rules():
+            for slot in self.members[rule.id]:
+                if slot not in self.last_ts:
+                    continue
+                if rule.time_dependent:
+                    self._judge(rule, slot, slot, now, self.last_value[slot], self.last_ts[slot],
+                                {}, out)
+                elif rule.for_ms > 0:
+                    st = self._st(rule.id, slot)
+                    if st[0] == PENDING and now - st[1] >= rule.for_ms:
+                        st[0] = FIRING
+                        out.append((now, rule, slot, FIRING, st[2], self.last_value[slot]))
+        for rule in self.rules:
+            if rule.spatial_scope is not None:
+                self._judge_areas(rule, now, out)
+
+    def _judge_areas(self, rule: Rule, now: int, out: list) -> None:
+        scope = rule.spatial_scope
+        home = "district" if scope == "district" else "grid"
+        own = set(self.members[rule.id])
+        keys = list(dict.fromkeys((n.scope, n.rule_id) for n in ast.walk(rule.when_ast)
+                                  if isinstance(n, ast.CountIn)))
+        counted = {k: [s for s in self.members[k[1]] if s in own] for k in keys}
+        areas = sorted({area_of(home, self.table, s) for ss in counted.values() for s in ss})
+        for area in areas:
+            near = set(neighbour_cells(area)) if scope == "neighbours" else {area}
+            counts = {k: float(sum(1 for s in ss if area_of(home, self.table, s) in near
+                                   and self._st(k[1], s)[0] == FIRING))
+                      for k, ss in counted.items()}
+            self._judge(rule, area, None, now, counts[keys[0]], now, counts, out)
+
+    def _finish(self, out: list, now: int) -> list[Detection]:
+        self._tick(now, out)
+        index = {r.id: i for i, r in enumerate(self.rules)}
+        out.sort(key=lambda e: (e[0], index[e[1].id], self._subject_key(e[1], e[2])))
+        return [self._detection(*e) for e in out]
+
+    def _subject_key(self, rule: Rule, subject: object) -> object:
+        return subject if isinstance(subject, int) else str(subject)
+
+    def _detection(self, t: int, rule: Rule, subject: object, change: str, sev: int,
+                   value: float) -> Detection:
+        head = (rule.id, rule.category)
+        tail = (DetectionState(change), Severity(sev), t, float(value))
+        if isinstance(subject, int):
+            tb = self.table
+            return Detection(*head, str(tb.device_id[subject]), *tail,
+                             device_id=str(tb.device_id[subject]), metric=str(tb.metric[subject]),
+                             district=str(tb.district[subject]), grid=str(tb.grid[subject]))
+        scope = rule.spatial_scope
+        if scope == "district":
+            return Detection(*head, subject_of("district", subject), *tail, district=subject)
+        slot = next(s for s in range(len(self.table)) if self.table.grid[s] == subject)
+        return Detection(*head, subject_of("grid", subject), *tail,
+                         district=str(self.table.district[slot]), grid=subject)
+
+    def _eval(self, node: ast.Node, env: tuple) -> float | bool | int:  # noqa: C901
+        slot, t, value, anchor, counts, rule_id = env
+        match node:
+            case ast.Num(v):
+                return v
+            case ast.Sev(level):
+                return int(level)
+            case ast.Value():
+                return value
+            case ast.Hour():
+                return float(((t + self.offset_ms) // HOUR_MS) % 24)
+            case ast.Attr(name):
+                return float(self.attributes.get(str(self.table.device_id[slot]), {})
+                             .get(name, math.nan))
+            case ast.Anomaly(name):
+                return self.scores[name].get(slot, 0.0)
+            case ast.Stale(d):
+                return t - self.last_ts[slot] >= d
+            case ast.Stuck(w):
+                return anchor - self.run_start[slot] >= w
+            case ast.CountIn(scope, rid):
+                return counts[(scope, rid)]
+            case ast.Window(fn, w):
+                ring = self.rings[(rule_id, slot)]
+                inside = [(ts, v) for ts, v in reversed(ring) if ts > anchor - w]
+                return _window(fn, inside)
+            case ast.Unary("-", operand):
+                return -self._eval(operand, env)
+            case ast.Unary(_, operand):
+                return not self._eval(operand, env)
+            case ast.IfElse(cond, then, other):
+                return self._eval(then if self._eval(cond, env) else other, env)
+            case ast.Binary(op, left, right):
+                return _binary(op, self._eval(left, env), self._eval(right, env))
+        raise TypeError(node)
+
+
+def _uses(rule: Rule, detector: str) -> bool:
+    return any(isinstance(n, ast.Anomaly) and n.detector == detector for n in rule.nodes())
+
+
+def _div(a: float, b: float) -> float:
+    if b != 0:
+        return a / b
+    if a == 0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _binary(op: str, a, b):  # noqa: ANN001, ANN202
+    match op:
+        case "+": return a + b
+        case "-": return a - b
+        case "*": return a * b
+        case "/": return _div(a, b)
+        case "<": return a < b
+        case "<=": return a <= b
+        case ">": return a > b
+        case ">=": return a >= b
+        case "==": return a == b
+        case "!=": return a != b
+        case "and": return bool(a) and bool(b)
+        case "or": return bool(a) or bool(b)
+    raise ValueError(op)
+
+
+def _sum(xs: list[float]) -> float:
+    total = xs[0]
+    for x in xs[1:]:
+        total += x
+    return total
+
+
+def _window(fn: str, inside: list[tuple[int, float]]) -> float:
+    values = [v for _, v in inside]
+    n = len(values)
+    (t0, v0), (t_old, v_old) = inside[0], inside[-1]
+    match fn:
+        case "mean":
+            return _sum(values) / n
+        case "min":
+            return min(values)
+        case "max":
+            return max(values)
+        case "delta":
+            return v0 - v_old
+        case "rate":
+            return _div(v0 - v_old, (t0 - t_old) / 1000.0)
+    mean = _sum(values) / n
+    std = math.sqrt(_sum([(v - mean) * (v - mean) for v in values]) / n)
+    return (v0 - mean) / std if std > 0 else 0.0

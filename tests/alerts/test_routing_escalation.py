@@ -1,0 +1,146 @@
+"""The routing file (first match, catch-all, validation) and escalation timing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from alerts import incidents as machine
+from alerts.errors import RoutingError
+from alerts.escalation import Action, due
+from alerts.model import Incident, IncidentState, Member
+from alerts.routing import load_routing, parse_routing
+from rules.detection import Category, Severity
+
+MIN = 60_000
+ROUTING = load_routing()
+
+ROUTE_CASES = [
+    ("gas-red", ("safety", "dongcheng", Severity.RED, ["gas"]), "gas-emergency"),
+    ("smoke", ("fire", "haidian", Severity.ORANGE, ["smoke"]), "fire-station"),
+    ("flood", ("flood", "xicheng", Severity.YELLOW, ["water_level"]), "drainage-crew"),
+    ("pollution-orange", ("environment", "x", Severity.ORANGE, ["air_quality"]),
+     "env-enforcement"),
+    ("pollution-yellow-falls-through", ("environment", "x", Severity.YELLOW, []),
+     "env-monitoring"),
+    ("traffic", ("traffic", None, Severity.BLUE, ["traffic_flow"]), "traffic-control"),
+    ("device-fault", ("device", "x", Severity.YELLOW, ["noise"]), "field-maintenance"),
+    ("unmatched-safety-catch-all", ("safety", "x", Severity.RED, ["structural"]), "ecc-duty"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "team"), [c[1:] for c in ROUTE_CASES],
+                         ids=[c[0] for c in ROUTE_CASES])  # fmt: skip
+def test_default_routing_first_match(query, team):
+    assert ROUTING.route(*query).team == team
+
+
+def test_default_handlers_cover_the_city_departments():
+    assert {h.id for h in ROUTING.handlers} >= {
+        "environment-bureau", "traffic-police", "water-authority", "gas-company",
+        "fire-rescue", "city-management", "emergency-command"}  # fmt: skip
+    handler, team = ROUTING.team("ecc-duty")
+    assert handler.id == "emergency-command" and team.channels[0].type == "mqtt"
+
+
+BASE = """
+version: 1
+handlers:
+  - {id: gas, name: Gas, teams: [{id: gas-team, name: G}]}
+  - {id: ecc, name: ECC, teams: [{id: ecc-duty, name: D,
+     channels: [{type: webhook, url: "https://ecc.example/hook", secret_env: ECC_SECRET}]}]}
+policies:
+  - {id: p, ack_deadline_s: {red: 300}, levels: [ecc-duty]}
+routes:
+  - {match: {categories: [safety], districts: [dongcheng], min_severity: orange},
+     handler: gas, team: gas-team, policy: p}
+  - {handler: ecc, team: ecc-duty, policy: p}
+"""
+
+
+def test_district_and_severity_matching():
+    config = parse_routing(BASE)
+    assert config.route("safety", "dongcheng", Severity.RED).team == "gas-team"
+    assert config.route("safety", "dongcheng", Severity.YELLOW).team == "ecc-duty"
+    assert config.route("safety", "xicheng", Severity.RED).team == "ecc-duty"
+    assert config.team("ecc-duty")[1].channels[0].secret_env == "ECC_SECRET"
+
+
+BAD = [
+    ("not-yaml", "version: [1", "not valid YAML"),
+    ("no-catch-all", BASE.replace("  - {handler: ecc, team: ecc-duty, policy: p}\n", ""),
+     "last route must be a catch-all"),
+    ("unknown-team", BASE.replace("team: gas-team, policy", "team: nobody, policy"),
+     "has no team 'nobody'"),
+    ("unknown-policy", BASE.replace("team: ecc-duty, policy: p}", "team: ecc-duty, policy: q}"),
+     "unknown policy 'q'"),
+    ("unknown-category", BASE.replace("[safety]", "[gasleak]"), "unknown category 'gasleak'"),
+    ("bad-severity", BASE.replace("{red: 300}", "{purple: 300}"), "unknown severity 'purple'"),
+    ("bad-url", BASE.replace("https://ecc.example/hook", "ftp://x"), "url"),
+    ("unknown-field", BASE.replace("version: 1", "version: 1\nextra: 2"), "extra"),
+    ("escalation-to-unknown-team", BASE.replace("levels: [ecc-duty]", "levels: [ghost]"),
+     "unknown escalation team 'ghost'"),
+    ("duplicate-team", BASE.replace("id: gas-team", "id: ecc-duty"), "duplicate team ids"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_routing_validation_errors(text, message):
+    with pytest.raises(RoutingError, match=message) as info:
+        parse_routing(text, "test.yaml")
+    assert info.value.source == "test.yaml" and info.value.problems
+
+
+POLICY = ROUTING.policy("flood")  # red: 5 min, repeat 2 min, levels flood-control, ecc-duty
+
+
+def dispatched(severity=Severity.RED, at_ms=0):
+    incident = Incident("in-1", "t", Category.FLOOD, IncidentState.NEW,
+                        (Member("a1", "r", severity, "d", "x", None),), 0, 0, 0)  # fmt: skip
+    return machine.dispatch(incident, "water-authority", "drainage-crew", "router", at_ms)
+
+
+ESC_CASES = [
+    ("before-repeat", dispatched(), 2 * MIN - 1, Action.NONE, 0, None),
+    ("repeat-due", dispatched(), 2 * MIN, Action.REPEAT, 0, None),
+    ("deadline-missed", dispatched(), 5 * MIN, Action.ESCALATE, 1, "flood-control"),
+    ("orange-deadline-later", dispatched(Severity.ORANGE), 4 * MIN, Action.NONE, 0, None),
+    ("orange-deadline", dispatched(Severity.ORANGE), 15 * MIN, Action.ESCALATE, 1,
+     "flood-control"),
+    ("acknowledged-stops", machine.acknowledge(dispatched(), "u", MIN), 60 * MIN,
+     Action.NONE, 0, None),
+    ("level-2-from-escalated-time", replace(dispatched(), escalation_level=1,
+     escalated_ms=5 * MIN, last_notified_ms=5 * MIN), 10 * MIN, Action.ESCALATE, 2, "ecc-duty"),
+    ("level-2-not-yet", replace(dispatched(), escalation_level=1, escalated_ms=5 * MIN,
+     last_notified_ms=9 * MIN), 10 * MIN - 1, Action.NONE, 1, None),
+    ("last-level-only-repeats", replace(dispatched(), escalation_level=2, escalated_ms=0),
+     60 * MIN, Action.REPEAT, 2, None),
+    ("new-is-not-timed", dispatched().__class__(**{**dispatched().__dict__,
+     "state": IncidentState.NEW}), 60 * MIN, Action.NONE, 0, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("incident", "now_ms", "action", "level", "team"),
+                         [c[1:] for c in ESC_CASES], ids=[c[0] for c in ESC_CASES])  # fmt: skip
+def test_escalation_due(incident, now_ms, action, level, team):
+    result = due(incident, POLICY, now_ms)
+    assert (result.action, result.level, result.team_id) == (action, level, team)
+
+
+def test_escalation_is_restart_safe_and_advances():
+    incident = dispatched()
+    first = due(incident, POLICY, 6 * MIN)
+    # a "restart": the same stored incident gives the same answer
+    assert due(Incident(**incident.__dict__), POLICY, 6 * MIN) == first
+    handler, _ = ROUTING.team(first.team_id)
+    incident = machine.escalate(incident, first.level, handler.id, first.team_id, "esc", 6 * MIN)
+    assert due(incident, POLICY, 6 * MIN).action is Action.NONE
+    assert due(incident, POLICY, 6 * MIN).next_check_ms == 8 * MIN  # repeat before deadline
+    assert due(incident, POLICY, 11 * MIN).team_id == "ecc-duty"
+
+
+def test_next_check_is_the_deadline_when_no_repeat():
+    policy = ROUTING.policy("maintenance")  # red 3600 s, no repeat, no levels
+    result = due(dispatched(), policy, 0)
+    assert (result.action, result.next_check_ms) == (Action.NONE, None)

@@ -1,0 +1,171 @@
+"""`DeviceStore` and migrations, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest
+from sqlalchemy import inspect, text
+
+from devices.catalogue import load_catalogue
+from devices.errors import RegistryError
+from devices.geo import parse_geography
+from devices.registry import Device, DeviceStatus
+from devices.store import DeviceStore
+from urbanwatch.database import create_engine, create_session_factory, migrate
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_ms = 1_700_000_000_000
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(db_url: str, clock: Clock) -> AsyncIterator[DeviceStore]:
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    try:
+        yield DeviceStore(create_session_factory(engine), clock)
+    finally:
+        await engine.dispose()
+
+
+def _device(i: int, **changes: object) -> Device:
+    fields: dict = {
+        "id": f"aq-{i:04d}",
+        "type": "air_quality",
+        "district": "west" if i % 2 else "east",
+        "lat": 31.0 + i / 1000,
+        "lon": 121.0 + i / 1000,
+    }
+    return Device(**(fields | changes))
+
+
+async def test_migrate_is_idempotent_and_creates_tables(db_url: str) -> None:
+    await migrate(db_url)
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    finally:
+        await engine.dispose()
+    assert {"devices", "areas", "alembic_version"} <= tables
+    assert version == "0001"
+
+
+async def test_add_and_get_round_trip(store: DeviceStore) -> None:
+    full = _device(
+        1,
+        grid="w-0-0",
+        department="env-bureau",
+        status=DeviceStatus.MAINTENANCE,
+        installed=date(2023, 5, 17),
+        gateway="gw-1",
+        lat=31.123456789,
+        lon=121.987654321,
+    )
+    await store.add([full, _device(2)])
+    assert await store.get(full.id) == full
+    assert await store.get("aq-0002") == _device(2)
+    assert await store.get("nope") is None
+
+
+async def test_add_refuses_existing_ids_and_writes_nothing(store: DeviceStore) -> None:
+    await store.add([_device(1)])
+    with pytest.raises(RegistryError, match="aq-0001"):
+        await store.add([_device(2), _device(1, district="other")])
+    assert await store.get("aq-0002") is None
+    assert (await store.get("aq-0001")) == _device(1)
+
+
+async def test_upsert_counts_and_keeps_created(store: DeviceStore, clock: Clock) -> None:
+    assert await store.upsert([_device(1), _device(2)]) == (2, 0)
+    clock.now_ms += 5000
+    assert await store.upsert([_device(2, grid="e-1-1"), _device(3)]) == (1, 1)
+    assert (await store.get("aq-0002")).grid == "e-1-1"  # type: ignore[union-attr]
+    assert await _timestamps(store, "aq-0002") == (1_700_000_000_000, 1_700_000_005_000)
+
+
+async def _timestamps(store: DeviceStore, device_id: str) -> tuple[int, int]:
+    async with store._sessions() as session:
+        row = (
+            await session.execute(
+                text("SELECT created_ms, updated_ms FROM devices WHERE id = :id"), {"id": device_id}
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+async def test_list_filters_and_pages(store: DeviceStore) -> None:
+    devices = [_device(i) for i in range(1, 11)]
+    devices.append(_device(11, type="noise", status=DeviceStatus.RETIRED))
+    await store.add(devices)
+    items, total = await store.list()
+    assert total == 11 and [d.id for d in items] == sorted(d.id for d in devices)
+    items, total = await store.list(district="west", type="air_quality")
+    assert total == 5 and all(d.district == "west" and d.type == "air_quality" for d in items)
+    items, total = await store.list(status=DeviceStatus.RETIRED)
+    assert (total, [d.id for d in items]) == (1, ["aq-0011"])
+    items, total = await store.list(limit=3, offset=9)
+    assert total == 11 and [d.id for d in items] == ["aq-0010", "aq-0011"]
+    assert await store.list(district="nowhere") == ([], 0)
+
+
+async def test_set_status(store: DeviceStore, clock: Clock) -> None:
+    await store.add([_device(1)])
+    clock.now_ms += 1
+    updated = await store.set_status("aq-0001", DeviceStatus.MAINTENANCE)
+    assert updated.status is DeviceStatus.MAINTENANCE
+    assert (await store.get("aq-0001")).status is DeviceStatus.MAINTENANCE  # type: ignore[union-attr]
+    assert (await _timestamps(store, "aq-0001"))[1] == clock.now_ms
+    with pytest.raises(RegistryError, match="no device"):
+        await store.set_status("nope", DeviceStatus.ACTIVE)
+
+
+async def test_many_devices_cross_chunks(store: DeviceStore) -> None:
+    await store.add([_device(i) for i in range(1200)])
+    assert await store.upsert([_device(i) for i in range(600, 1800)]) == (600, 600)
+    assert (await store.list(limit=1))[1] == 1800
+
+
+async def test_load_registry(store: DeviceStore) -> None:
+    await store.add([_device(1), _device(2, type="water_level")])
+    registry = await store.load_registry(load_catalogue())
+    assert registry.get("aq-0002") == _device(2, type="water_level")
+    assert registry.n_series == 6 + 1
+    assert registry.slot("aq-0002", "level_m") is not None
+
+
+async def test_areas_round_trip(store: DeviceStore, city_geojson: dict) -> None:
+    assert await store.load_geography() is None
+    geography = parse_geography(city_geojson)
+    assert await store.put_areas(geography.areas()) == 10
+    assert await store.put_areas(geography.areas()[:1]) == 1  # replacing is fine
+    assert len(await store.list_areas("grid")) == 8
+    loaded = await store.load_geography()
+    assert loaded is not None
+    assert set(loaded.areas()) == set(geography.areas())
+    assert loaded.locate(1.5, 2.5) == ("east", "e-0-1")
+
+
+async def test_sqlite_uses_wal(tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'x.db'}"
+    await migrate(url)
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("PRAGMA journal_mode")) == "wal"
+            assert await conn.scalar(text("PRAGMA foreign_keys")) == 1
+    finally:
+        await engine.dispose()

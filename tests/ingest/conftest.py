@@ -1,0 +1,145 @@
+"""Ingest fixtures: a test registry, a device-side publisher, a dead-letter listener, and
+running ingestors (all against the session Mosquitto / influxd of tests/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from devices.catalogue import load_catalogue
+from devices.registry import Device, DeviceStatus, Registry
+from ingest.config import IngestConfig
+from ingest.influx import InfluxClient
+from ingest.pipeline import Ingestor
+from ingest.sink import InfluxSink
+from urbanwatch.services import Mosquitto
+from urbanwatch.settings import Settings
+
+WAIT_S = 30.0
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
+    """Poll until `check()` holds; fail saying `what` did not happen."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry.build(
+        load_catalogue(),
+        [
+            Device("aq-1", "air_quality", "d1", 31.2, 121.4, grid="g1"),
+            Device("aq-2", "air_quality", "d1", 31.2, 121.5, grid="g1"),
+            Device("n-1", "noise", "d2", 31.3, 121.4, grid="g7"),
+            Device("m-1", "noise", "d1", 31.3, 121.5, status=DeviceStatus.MAINTENANCE),
+            Device("c-1", "noise", "d1", 31.3, 121.5, gateway="gw-1"),
+        ],
+    )
+
+
+def _client(mosquitto: Mosquitto, client_id: str = "") -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    return client
+
+
+class Publisher:
+    """A device: publishes at QoS 1 and waits until the broker has each message."""
+
+    def __init__(self, client: mqtt.Client, prefix: str) -> None:
+        self.client, self.prefix = client, prefix
+
+    def send(self, topic: str, payload: bytes | dict | list) -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        info = self.client.publish(self.prefix + topic, body, qos=1)
+        info.wait_for_publish(timeout=10)
+        assert info.is_published(), f"broker did not take {topic}"
+
+
+@pytest.fixture
+def publisher(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[Publisher]:
+    client = _client(mosquitto)
+    yield Publisher(client, topic_prefix)
+    client.disconnect()
+    client.loop_stop()
+
+
+@dataclass
+class DeadLetters:
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    subscribed: threading.Event = field(default_factory=threading.Event)
+
+    def on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.received.append((msg.topic, json.loads(msg.payload)))
+
+
+@pytest.fixture
+def deadletters(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[DeadLetters]:
+    letters = DeadLetters()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_message = letters.on_message
+    client.on_subscribe = lambda *_: letters.subscribed.set()
+    client.on_connect = lambda c, *_: c.subscribe(f"{topic_prefix}deadletter/#", qos=1)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    assert letters.subscribed.wait(10), "dead-letter listener not subscribed"
+    yield letters
+    client.disconnect()
+    client.loop_stop()
+
+
+@dataclass
+class Running:
+    ingestor: Ingestor
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, WAIT_S)
+
+
+StartIngestor = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_ingestor(
+    settings: Settings, influx_db: InfluxClient, registry: Registry
+) -> AsyncIterator[StartIngestor]:
+    """Start an ingestor on the test's prefix; keyword arguments override `IngestConfig`.
+
+    Every ingestor of one test uses the same client id, so a second one resumes the
+    first one's MQTT session.
+    """
+    running: list[Running] = []
+
+    async def start(on_batch: Any = None, **overrides: Any) -> Running:
+        config = IngestConfig.from_settings(settings, **overrides)
+        ingestor = Ingestor(config, lambda: registry, InfluxSink(influx_db, lambda: registry),
+                            on_batch=on_batch)
+        stop = asyncio.Event()
+        task = asyncio.create_task(ingestor.run(stop))
+        await ingestor.wait_ready(WAIT_S)
+        running.append(Running(ingestor, task, stop))
+        return running[-1]
+
+    yield start
+    for r in running:
+        if not r.task.done():
+            await r.shutdown()
+

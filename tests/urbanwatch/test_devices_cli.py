@@ -1,0 +1,204 @@
+"""`urbanwatch devices ...` through Typer's CliRunner, on a real SQLite file per test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from devices.geo import parse_geography
+from urbanwatch.commands_devices import devices_app
+
+runner = CliRunner()
+HEADER = "id,type,district,grid,lat,lon,department,status,installed,gateway\n"
+
+
+def _areas_doc() -> dict:
+    """District "west" (lon 0..2, lat 0..2) with 1x1 grid cells w-<i>-<j>."""
+
+    def square(lon: float, lat: float, size: float) -> list:
+        return [
+            [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+        ]
+
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"id": "west", "kind": "district"},
+            "geometry": {"type": "Polygon", "coordinates": square(0, 0, 2)},
+        }
+    ]
+    for i in range(2):
+        for j in range(2):
+            features.append(
+                {
+                    "type": "Feature",
+                    "properties": {"id": f"w-{i}-{j}", "kind": "grid", "district": "west"},
+                    "geometry": {"type": "Polygon", "coordinates": square(i, j, 1)},
+                }
+            )
+    return {"type": "FeatureCollection", "features": features}
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> list[str]:
+    return ["--state-dir", str(tmp_path / "state")]
+
+
+def _run(*args: str):
+    return runner.invoke(devices_app, list(args))
+
+
+def _list(state: list[str], *filters: str) -> dict:
+    result = _run("list", "--json", *filters, *state)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _fails(result, reason: str) -> None:
+    assert result.exit_code == 1
+    assert reason in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_add_and_list(state: list[str], tmp_path: Path) -> None:
+    result = _run(
+        "add",
+        "aq-1",
+        "--type",
+        "air_quality",
+        "--district",
+        "west",
+        "--lat",
+        "0.5",
+        "--lon",
+        "1.5",
+        "--department",
+        "env",
+        "--json",
+        *state,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["id"] == "aq-1"
+    _run(
+        "add",
+        "wl-1",
+        "--type",
+        "water_level",
+        "--district",
+        "east",
+        "--lat",
+        "1",
+        "--lon",
+        "3",
+        *state,
+    )
+    listed = _list(state)
+    assert listed["total"] == 2
+    assert listed["items"][0] == {
+        "id": "aq-1",
+        "type": "air_quality",
+        "district": "west",
+        "grid": "",
+        "lat": 0.5,
+        "lon": 1.5,
+        "department": "env",
+        "status": "active",
+        "installed": None,
+        "gateway": None,
+    }
+    assert [d["id"] for d in _list(state, "--district", "east")["items"]] == ["wl-1"]
+    assert _list(state, "--type", "noise") == {"total": 0, "items": []}
+    assert (tmp_path / "state" / "urbanwatch.db").is_file()
+    table = _run("list", *state)
+    assert table.exit_code == 0 and "aq-1" in table.stdout and "2 of 2 devices" in table.stdout
+
+
+def test_add_errors(state: list[str]) -> None:
+    args = ["--district", "west", "--lat", "0.5", "--lon", "1.5", *state]
+    assert _run("add", "aq-1", "--type", "air_quality", *args).exit_code == 0
+    _fails(_run("add", "aq-1", "--type", "air_quality", *args), "already exist")
+    _fails(_run("add", "x-1", "--type", "rocket", *args), "unknown device type 'rocket'")
+    _fails(_run("add", "a/b", "--type", "noise", *args), "bad device id")
+    bad_lat = ["--district", "west", "--lat", "95", "--lon", "1", *state]
+    _fails(_run("add", "x-2", "--type", "noise", *bad_lat), "lat 95.0 outside")
+    assert _list(state)["total"] == 1
+
+
+def test_import_csv_twice(state: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "devices.csv"
+    rows = "".join(f"n-{i},noise,west,,{i / 100},1,,,,\n" for i in range(50))
+    path.write_text(HEADER + rows)
+    first = _run("import", str(path), *state)
+    assert first.exit_code == 0, first.output
+    assert "imported 50 devices (50 new, 0 updated)" in first.stdout
+    second = _run("import", str(path), *state)
+    assert "imported 50 devices (0 new, 50 updated)" in second.stdout
+    assert _list(state)["total"] == 50
+
+
+def test_import_geojson_with_areas_fills_location(state: list[str], tmp_path: Path) -> None:
+    areas = tmp_path / "areas.geojson"
+    areas.write_text(json.dumps(_areas_doc()))
+    devices = tmp_path / "devices.geojson"
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [1.5, 0.5]},
+        "properties": {"id": "gas-1", "type": "gas"},
+    }
+    devices.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    result = _run("import", str(devices), "--areas", str(areas), *state)
+    assert result.exit_code == 0, result.output
+    assert "imported 1 devices (1 new, 0 updated), 5 areas" in result.stdout
+    (item,) = _list(state)["items"]
+    assert (item["district"], item["grid"]) == ("west", "w-1-0")
+    # stored areas are used later: `add` without --grid locates the cell
+    _run(
+        "add",
+        "gas-2",
+        "--type",
+        "gas",
+        "--district",
+        "west",
+        "--lat",
+        "1.5",
+        "--lon",
+        "0.5",
+        *state,
+    )
+    assert _list(state, "--district", "west")["items"][1]["grid"] == "w-0-1"
+    assert parse_geography(_areas_doc()).locate(1.5, 0.5) == ("west", "w-0-1")
+
+
+def test_import_bad_file(state: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "devices.csv"
+    path.write_text(HEADER + "ok-1,noise,west,,1,1,,,,\nbad,rocket,west,,1,1,,,,\n")
+    _fails(_run("import", str(path), *state), "line 3: unknown device type 'rocket'")
+    assert _list(state)["total"] == 0  # nothing written
+    _fails(_run("import", str(tmp_path / "absent.csv"), *state), "No such file")
+    areas = tmp_path / "areas.geojson"
+    areas.write_text('{"type": "FeatureCollection", "features": [{}]}')
+    _fails(_run("import", str(path), "--areas", str(areas), *state), "feature 0")
+
+
+def test_set_status_and_filter(state: list[str]) -> None:
+    _run("add", "n-1", "--type", "noise", "--district", "w", "--lat", "1", "--lon", "1", *state)
+    result = _run("set-status", "n-1", "maintenance", *state)
+    assert (result.exit_code, result.stdout.strip()) == (0, "n-1: maintenance")
+    assert _list(state, "--status", "maintenance")["total"] == 1
+    _fails(_run("set-status", "nope", "retired", *state), "no device 'nope'")
+
+
+def test_config_file_and_db_url(tmp_path: Path) -> None:
+    config = tmp_path / "urbanwatch.toml"
+    config.write_text(f'state_dir = "{tmp_path / "from-config"}"\n')
+    args = ["--type", "noise", "--district", "w", "--lat", "1", "--lon", "1"]
+    assert _run("add", "n-1", *args, "--config", str(config)).exit_code == 0
+    assert (tmp_path / "from-config" / "urbanwatch.db").is_file()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    assert _run("add", "n-2", *args, "--db-url", url).exit_code == 0
+    assert _list(["--db-url", url])["total"] == 1
+    _fails(_run("list", "--config", str(tmp_path / "missing.toml")), "not found")

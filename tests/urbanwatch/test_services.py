@@ -1,0 +1,200 @@
+"""Managed services: the CLI sub-app, the process objects and the shared fixtures."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from typer.testing import CliRunner
+
+from ingest.influx import InfluxClient
+from urbanwatch.commands_services import services_app
+from urbanwatch.services import (
+    HOST,
+    Influxd,
+    MissingBinaryError,
+    Mosquitto,
+    Services,
+    ServiceStartError,
+    free_port,
+    mqtt_connack,
+)
+from urbanwatch.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_state(tmp_path: Path) -> Iterator[list[str]]:
+    """CLI arguments for a private state folder on free ports; stops what they started."""
+    mqtt_port, influx_port = free_port(), free_port()
+    yield ["--state-dir", str(tmp_path), "--mqtt-port", str(mqtt_port),
+           "--influx-port", str(influx_port)]
+    Services(tmp_path, mqtt_port=mqtt_port, influx_port=influx_port).down()
+
+
+def _run_json(*args: str) -> dict:
+    result = runner.invoke(services_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _pids(report: dict) -> dict[str, int | None]:
+    return {s["name"]: s["pid"] for s in report["services"]}
+
+
+@pytest.mark.services
+def test_cli_up_status_down(cli_state: list[str], tmp_path: Path) -> None:
+    mqtt_port, influx_port = cli_state[3], cli_state[5]
+
+    first = _run_json("up", *cli_state)
+    second = _run_json("up", *cli_state)
+    status = _run_json("status", *cli_state)
+
+    assert first["mqtt_url"] == f"mqtt://127.0.0.1:{mqtt_port}"
+    assert first["influx_url"] == f"http://127.0.0.1:{influx_port}"
+    assert all(s["running"] for s in first["services"])
+    assert _pids(second) == _pids(first) == _pids(status)
+    assert mqtt_connack(int(mqtt_port))
+
+    down = _run_json("down", *cli_state)
+    assert not any(s["running"] for s in down["services"])
+    assert all(not Path(f"/proc/{pid}").exists() for pid in _pids(first).values())
+    assert not mqtt_connack(int(mqtt_port))
+
+
+def test_cli_status_table_when_stopped(cli_state: list[str]) -> None:
+    result = runner.invoke(services_app, ["status", *cli_state])
+
+    assert result.exit_code == 0
+    assert "mosquitto" in result.stdout and "stopped" in result.stdout
+
+
+def test_cli_missing_binary_names_the_install_command(cli_state: list[str]) -> None:
+    result = runner.invoke(services_app, ["up", *cli_state, "--mosquitto-bin", "/nonexistent/x"])
+
+    assert result.exit_code == 1
+    assert "apt-get install -y mosquitto" in result.stderr
+    assert not any(s["running"] for s in _run_json("status", *cli_state)["services"])
+
+
+def test_missing_influxd_names_the_package(tmp_path: Path) -> None:
+    with pytest.raises(MissingBinaryError, match=r"apt-get install -y influxdb"):
+        Influxd(tmp_path, free_port(), binary=tmp_path / "influxd").start()
+
+
+def test_generated_configs_bind_loopback(tmp_path: Path) -> None:
+    influx_port, mqtt_port = free_port(), free_port()
+    influx, broker = Influxd(tmp_path, influx_port), Mosquitto(tmp_path, mqtt_port)
+    influx.dir.mkdir(parents=True)
+    broker.dir.mkdir(parents=True)
+    influx.write_config()
+    broker.write_config()
+
+    conf = influx.config_path.read_text()
+    assert 'index-version = "tsi1"' in conf
+    assert f'bind-address = "127.0.0.1:{influx_port}"' in conf
+    assert 'bind-address = "127.0.0.1:' in conf.split("[meta]")[0]  # RPC moved off :8088
+    assert "store-enabled = false" in conf
+    assert conf.count("enabled = false") >= 5  # graphite, collectd, opentsdb, udp, monitor
+    mconf = broker.config_path.read_text()
+    assert f"listener {mqtt_port} 127.0.0.1\n" in mconf
+    assert f"persistence_location {broker.dir}/\n" in mconf
+    assert "max_queued_messages 1000000\n" in mconf
+
+
+def test_start_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        s.listen()
+        with pytest.raises(ServiceStartError, match="already in use"):
+            Mosquitto(tmp_path, s.getsockname()[1]).start()
+
+
+def test_early_exit_points_at_the_log(tmp_path: Path) -> None:
+    svc = Mosquitto(tmp_path, free_port(), binary="false")
+
+    with pytest.raises(ServiceStartError, match="exited with code 1") as info:
+        svc.start()
+
+    assert str(svc.log_path) in str(info.value)
+    assert svc.pid is None
+
+
+def test_two_influxd_run_side_by_side(tmp_path: Path, influxd: Influxd) -> None:
+    other = Influxd(tmp_path, free_port())
+    try:
+        assert other.start() is True
+        assert other.status().running and influxd.status().running
+    finally:
+        other.stop()
+    assert not other.status().running
+
+
+def test_restart_keeps_port_and_persistent_sessions(mosquitto: Mosquitto) -> None:
+    """A QoS 1 message queued for an offline persistent session survives a broker restart."""
+    topic = f"t{free_port()}/restart"
+    received = threading.Event()
+
+    def client(client_id: str, clean: bool) -> mqtt.Client:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                        clean_session=clean)
+        c.connect(mosquitto.host, mosquitto.port)
+        c.loop_start()
+        return c
+
+    subscribed = threading.Event()
+    sub = client(f"sub-{topic}", clean=False)
+    sub.on_subscribe = lambda *_: subscribed.set()
+    sub.subscribe(topic, qos=1)
+    assert subscribed.wait(10)
+    sub.disconnect()
+    sub.loop_stop()
+    pub = client(f"pub-{topic}", clean=True)
+    pub.publish(topic, b"kept", qos=1).wait_for_publish(10)
+    pub.disconnect()
+    pub.loop_stop()
+    old_pid = mosquitto.pid
+
+    mosquitto.restart()
+
+    assert mosquitto.pid != old_pid and mqtt_connack(mosquitto.port)
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{topic}",
+                      clean_session=False)
+    sub.on_message = lambda _c, _u, msg: msg.payload == b"kept" and received.set()
+    sub.connect(mosquitto.host, mosquitto.port)
+    sub.loop_start()
+    try:
+        assert received.wait(10)
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+
+
+def test_a_stopped_fixture_service_is_revived_after_the_test(mosquitto: Mosquitto) -> None:
+    mosquitto.stop()
+    assert not mosquitto.status().running
+
+
+def test_the_previous_test_left_mosquitto_running(mosquitto: Mosquitto) -> None:
+    assert mosquitto.status().running
+    assert mqtt_connack(mosquitto.port)
+
+
+async def test_settings_fixture_points_at_the_fixture_services(
+    settings: Settings, influx_db: InfluxClient, mosquitto: Mosquitto, influxd: Influxd,
+    topic_prefix: str, tmp_path: Path,
+) -> None:
+    assert settings.mqtt.url == mosquitto.url
+    assert settings.influx.url == influxd.url
+    assert settings.influx.database == influx_db.database
+    assert settings.mqtt.topic_prefix == topic_prefix
+    assert topic_prefix.startswith("t") and topic_prefix.endswith("/")
+    assert settings.state_dir == tmp_path
+    databases = await influx_db.query("SHOW DATABASES")
+    assert [influx_db.database] in databases[0]["values"]

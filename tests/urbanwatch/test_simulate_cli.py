@@ -1,0 +1,70 @@
+"""`urbanwatch city` and `urbanwatch simulate` through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from urbanwatch.commands_simulate import broker_url, city, simulate
+from urbanwatch.services import Mosquitto, free_port
+from urbanwatch.settings import Settings
+
+app = typer.Typer()
+app.command()(simulate)
+app.command()(city)
+
+
+def test_city_writes_geojson(tmp_path: Path) -> None:
+    args = ["city", "--devices", "80", "--seed", "3", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n_devices"] == 80
+    devices = json.loads((tmp_path / "devices.geojson").read_text())["features"]
+    areas = json.loads((tmp_path / "areas.geojson").read_text())["features"]
+    assert len(devices) == 80 and len(areas) == report["districts"] + report["cells"]
+
+
+def test_simulate_prints_a_json_summary(mosquitto: Mosquitto, topic_prefix: str) -> None:
+    args = [
+        "simulate", "--devices", "50", "--duration", "2", "--rate", "200",
+        "--mqtt-url", mosquitto.url, "--topic-prefix", topic_prefix, "--format", "senml",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["published"] > 0 and summary["published"] == summary["readings_sent"]
+    assert summary["devices"] == 50 and summary["messages"] > 0
+    assert summary["duration_s"] >= 2 and summary["rate"] > 0
+    assert summary["qos"] == 1 and summary["format"] == "senml"
+
+
+def test_simulate_without_a_broker_fails_with_a_reason(tmp_path: Path) -> None:
+    args = ["simulate", "--duration", "1", "--mqtt-url", f"mqtt://127.0.0.1:{free_port()}",
+            "--state-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "cannot connect" in result.stderr and result.stdout == ""
+
+
+def test_simulate_reads_broker_and_qos_from_the_config_file(
+    mosquitto: Mosquitto, topic_prefix: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "urbanwatch.toml"
+    config.write_text(
+        f'[mqtt]\nurl = "{mosquitto.url}"\ntopic_prefix = "{topic_prefix}"\nqos = 0\n'
+    )
+    args = ["simulate", "--devices", "20", "--duration", "1", "--rate", "100"]
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["qos"] == 0 and summary["published"] > 0
+    assert summary["mqtt_url"] == mosquitto.url and summary["topic_prefix"] == topic_prefix
+
+
+def test_default_broker_is_the_managed_one() -> None:
+    assert broker_url(Settings(mqtt={"port": 1234})) == "mqtt://127.0.0.1:1234"
+    assert broker_url(Settings(mqtt={"url": "mqtt://u:p@h:1"})) == "mqtt://u:p@h:1"

@@ -1,0 +1,3 @@
+from urbanwatch.cli import app
+
+app(prog_name="urbanwatch")

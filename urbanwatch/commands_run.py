@@ -1,0 +1,118 @@
+"""`urbanwatch serve` and `urbanwatch demo`: run the platform (with a simulated city)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from urbanwatch.demo import DemoOptions, run_demo
+from urbanwatch.platform import Platform
+from urbanwatch.services import ServiceError
+from urbanwatch.settings import Settings, load_settings
+
+T = TypeVar("T")
+MqttUrl = Annotated[
+    str | None, typer.Option("--mqtt-url", help="mqtt://[user:pass@]host:port [managed broker]")
+]
+InfluxUrl = Annotated[
+    str | None, typer.Option("--influx-url", help="http://host:port [managed influxd]")
+]
+DbUrl = Annotated[
+    str | None, typer.Option("--db-url", help="SQLAlchemy async URL [SQLite in the state dir]")
+]
+StateDir = Annotated[Path | None, typer.Option("--state-dir", help="state folder [./.urbanwatch]")]
+ApiHost = Annotated[str | None, typer.Option("--api-host", help="[127.0.0.1]")]
+ApiPort = Annotated[int | None, typer.Option("--api-port", help="[8000]")]
+Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
+
+
+def serve(
+    mqtt_url: MqttUrl = None, influx_url: InfluxUrl = None, db_url: DbUrl = None,
+    state_dir: StateDir = None, api_host: ApiHost = None, api_port: ApiPort = None,
+    config: Config = None,
+) -> None:
+    """Run the platform against the given services, or managed ones under the state dir."""
+    settings = _settings(config, mqtt_url, influx_url, db_url, state_dir, api_host, api_port)
+    console = Console(stderr=True)
+
+    async def main(stop: asyncio.Event) -> None:
+        async with Platform(settings) as platform:
+            _announce(console, platform)
+            await platform.run(stop)
+
+    _run(main, console)
+
+
+def demo(
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=1, help="seconds [until Ctrl-C]")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary at the end")] = False,
+    devices: Annotated[int, typer.Option("--devices", min=1, help="simulated devices")] = 2000,
+    rate: Annotated[float, typer.Option("--rate", min=1, help="readings per second")] = 1000.0,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    mqtt_url: MqttUrl = None, influx_url: InfluxUrl = None, db_url: DbUrl = None,
+    state_dir: StateDir = None, api_host: ApiHost = None, api_port: ApiPort = None,
+    config: Config = None,
+) -> None:
+    """Start managed services, import a simulated city, run the platform and the simulator."""
+    settings = _settings(config, mqtt_url, influx_url, db_url, state_dir, api_host, api_port)
+    console = Console(stderr=True, quiet=as_json)
+    options = DemoOptions(devices=devices, seed=seed, rate=rate, duration_s=duration)
+
+    async def main(stop: asyncio.Event) -> dict[str, int]:
+        summary = await run_demo(settings, options, stop, lambda p: _announce(console, p))
+        return summary
+
+    summary = _run(main, console)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        console.print(f"published {summary['published']}, stored {summary['stored']}, "
+                      f"rejected {summary['rejected']}")
+
+
+def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
+              db_url: str | None, state_dir: Path | None, api_host: str | None,
+              api_port: int | None) -> Settings:
+    try:
+        return load_settings(
+            config, state_dir=state_dir, mqtt={"url": mqtt_url}, influx={"url": influx_url},
+            db={"url": db_url}, api={"host": api_host, "port": api_port},
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _run(main: Callable[[asyncio.Event], Awaitable[T]], console: Console) -> T:
+    """Run `main` until it returns; SIGINT / SIGTERM ask it to stop cleanly."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    async def runner() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await main(stop)
+
+    try:
+        return asyncio.run(runner())
+    except (ServiceError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _announce(console: Console, platform: Platform) -> None:
+    e = platform.endpoints
+    console.print(f"[bold]urbanwatch[/bold] is running — API {e.api_url}/api/v1/devices "
+                  f"(docs {e.api_url}/docs)\n  MQTT {e.mqtt_url}   InfluxDB {e.influx_url} "
+                  f"(db {platform.settings.influx.database})   SQL {e.db_url}\n  Ctrl-C stops.")

@@ -1,0 +1,126 @@
+"""`urbanwatch simulate` and `urbanwatch city`: the synthetic city and its MQTT traffic.
+
+Both build the city from (devices, seed) with the same defaults, so the GeoJSON
+written by `city` describes exactly the devices `simulate` publishes for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from simulators.city import City, build_city, write_city
+from simulators.errors import PublishError
+from simulators.payloads import PayloadFormat
+from simulators.publisher import PublishOptions, PublishSummary, publish
+from urbanwatch.settings import Settings, load_settings
+
+DEFAULT_DEVICES = 200
+DEFAULT_SEED = 1
+
+Devices = Annotated[int, typer.Option("--devices", min=1, help="number of simulated devices")]
+Seed = Annotated[int, typer.Option("--seed", help="city and signal seed")]
+
+
+def simulate(
+    devices: Devices = DEFAULT_DEVICES,
+    rate: Annotated[float, typer.Option("--rate", min=0.001, help="readings per second")] = 1000.0,
+    duration: Annotated[float, typer.Option("--duration", min=0, help="seconds")] = 60.0,
+    seed: Seed = DEFAULT_SEED,
+    qos: Annotated[int | None, typer.Option("--qos", min=0, max=1, help="[settings]")] = None,
+    mqtt_url: Annotated[
+        str | None, typer.Option("--mqtt-url", help="mqtt://[user:pass@]host:port [settings]")
+    ] = None,
+    topic_prefix: Annotated[str | None, typer.Option("--topic-prefix", help="[settings]")] = None,
+    fmt: Annotated[PayloadFormat, typer.Option("--format")] = PayloadFormat.JSON,
+    client_id: Annotated[str, typer.Option("--client-id")] = "urbanwatch-simulator",
+    state_dir: Annotated[Path | None, typer.Option("--state-dir", help="[settings]")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+) -> None:
+    """Publish the synthetic city's readings over MQTT; print a JSON summary at the end."""
+    mqtt = {"url": mqtt_url, "qos": qos, "topic_prefix": topic_prefix}
+    settings = load_settings(config, state_dir=state_dir, mqtt=mqtt)
+    url = broker_url(settings)
+    options = PublishOptions(
+        url, client_id, settings.mqtt.topic_prefix, settings.mqtt.qos, fmt
+    )
+    city = build_city(devices, seed)
+    err = Console(stderr=True)
+    try:
+        summary = asyncio.run(_publish_with_progress(city, options, rate, duration, err))
+    except PublishError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps({
+        "published": summary.readings_acked,
+        "readings_sent": summary.readings,
+        "messages": summary.messages_acked,
+        "messages_sent": summary.messages,
+        "devices": summary.devices,
+        "duration_s": round(summary.duration_s, 3),
+        "rate": round(summary.rate, 1),
+        "qos": options.qos,
+        "format": str(fmt),
+        "mqtt_url": _without_password(url),
+        "topic_prefix": options.topic_prefix,
+    }))
+
+
+def city(
+    devices: Devices = DEFAULT_DEVICES,
+    seed: Seed = DEFAULT_SEED,
+    out: Annotated[Path, typer.Option("--out", help="folder for the GeoJSON files")] = Path("."),
+) -> None:
+    """Write the synthetic city as `areas.geojson` and `devices.geojson`."""
+    built = build_city(devices, seed)
+    areas_path, devices_path = write_city(built, out)
+    typer.echo(json.dumps({
+        "areas": str(areas_path),
+        "devices": str(devices_path),
+        "n_devices": len(built.devices),
+        "districts": len(built.districts),
+        "cells": len(built.cells),
+        "seed": seed,
+    }))
+
+
+def broker_url(settings: Settings) -> str:
+    """The configured broker, or the managed one on its port."""
+    return settings.mqtt.url or f"mqtt://127.0.0.1:{settings.mqtt.port}"
+
+
+async def _publish_with_progress(
+    city_model: City, options: PublishOptions, rate: float, duration_s: float, console: Console
+) -> PublishSummary:
+    columns = (
+        TextColumn("[bold]simulate"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("connecting", total=duration_s or None)
+
+        def show(s: PublishSummary) -> None:
+            progress.update(
+                task,
+                completed=min(s.duration_s, duration_s),
+                description=f"{s.readings_acked:,} readings acked, {s.rate:,.0f}/s",
+            )
+
+        return await publish(city_model, options, rate, duration_s, on_progress=show)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,124 @@
+"""`urbanwatch demo`: managed services + a simulated city + the platform, together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from devices.catalogue import load_catalogue
+from devices.store import DeviceStore
+from ingest.influx import InfluxClient
+from simulators.city import build_city
+from urbanwatch.database import create_engine, create_session_factory, migrate
+from urbanwatch.platform import Platform
+from urbanwatch.settings import Settings
+
+DRAIN_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    devices: int = 2000
+    seed: int = 1
+    rate: float = 1000.0
+    duration_s: float | None = None  # None: until Ctrl-C
+
+
+async def import_city(settings: Settings, n_devices: int, seed: int) -> int:
+    """Build the seeded city and upsert its devices and areas into the registry."""
+    city = build_city(n_devices, seed, load_catalogue())
+    await migrate(settings.db_url)
+    engine = create_engine(settings.db_url)
+    try:
+        store = DeviceStore(create_session_factory(engine))
+        await store.put_areas(city.geography().areas())
+        await store.upsert(city.devices)
+    finally:
+        await engine.dispose()
+    return len(city.devices)
+
+
+async def run_demo(
+    settings: Settings, options: DemoOptions, stop: asyncio.Event,
+    announce: Callable[[Platform], None],
+) -> dict[str, int]:
+    """Run until `stop` (or the duration); returns the end-of-run summary."""
+    await import_city(settings, options.devices, options.seed)
+    async with Platform(settings) as platform:
+        assert platform.ingestor is not None and platform.influx is not None
+        runner = asyncio.create_task(platform.run(stop))
+        await platform.ingestor.wait_ready(timeout_s=30)
+        announce(platform)
+        simulator = await _start_simulator(platform, options)
+        published = await _wait_simulator(simulator, stop)
+        if not stop.is_set():
+            await _drain(platform, published)
+        stop.set()
+        await runner
+        counters = platform.ingestor.counters.snapshot()
+        stored = await stored_readings(platform.influx)
+    return {
+        "published": published,
+        "stored": stored,
+        "rejected": counters["rejected_total"] + counters["points_rejected"],
+        "alerts": 0,
+        "incidents": 0,
+    }
+
+
+async def stored_readings(influx: InfluxClient) -> int:
+    """Readings (field values) in the raw retention policy, all measurements."""
+    series = await influx.query("SELECT count(*) FROM /.*/")
+    return sum(
+        v for s in series for row in s.get("values") or [] for v in row[1:] if isinstance(v, int)
+    )
+
+
+async def _start_simulator(platform: Platform, options: DemoOptions) -> asyncio.subprocess.Process:
+    """The simulator runs as its own process, talking MQTT like real devices."""
+    duration = options.duration_s if options.duration_s is not None else 10 * 365 * 86400
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "urbanwatch", "simulate",
+        "--devices", str(options.devices), "--seed", str(options.seed),
+        "--rate", str(options.rate), "--duration", str(duration),
+        "--mqtt-url", platform.endpoints.mqtt_url,
+        "--topic-prefix", platform.settings.mqtt.topic_prefix,
+        "--qos", "1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def _wait_simulator(simulator: asyncio.subprocess.Process, stop: asyncio.Event) -> int:
+    """Readings the simulator had acknowledged by the broker when it ended (or was stopped)."""
+    communicate = asyncio.create_task(simulator.communicate())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([communicate, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not communicate.done():
+        simulator.terminate()
+    stdout, _ = await communicate
+    try:
+        return int(json.loads(stdout.decode().strip().splitlines()[-1])["published"])
+    except (ValueError, IndexError, KeyError):
+        return 0
+
+
+async def _drain(platform: Platform, published: int) -> None:
+    """Wait until every published reading is stored or rejected, or nothing moves for 5 s."""
+    assert platform.ingestor is not None
+    counters = platform.ingestor.counters
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    last, still_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        done = counters.stored_readings + counters.points_rejected
+        if done >= published:
+            return
+        if done != last:
+            last, still_since = done, time.monotonic()
+        elif time.monotonic() - still_since > 5:
+            return
+        await asyncio.sleep(0.2)

@@ -1,0 +1,1 @@
+"""Alembic migrations of urbanwatch's SQL schema (shipped as package data)."""

@@ -1,0 +1,184 @@
+"""Wiring: managed services, SQL, the registry, ingest, and the API, started and stopped together.
+
+    async with Platform(settings) as platform:
+        await platform.run(stop_event)
+
+Services given by URL are used as they are; missing URLs start the managed
+Mosquitto / influxd under the state folder (reusing ones already running there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.app import create_app
+from api.context import ApiContext
+from devices.batch import ReadingBatch
+from devices.catalogue import load_catalogue
+from devices.registry import Registry
+from devices.store import DeviceStore
+from ingest.config import IngestConfig
+from ingest.influx import InfluxClient
+from ingest.pipeline import Ingestor
+from ingest.sink import InfluxSink
+from urbanwatch.database import create_engine, create_session_factory, migrate
+from urbanwatch.services import Services
+from urbanwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+REGISTRY_REFRESH_S = 5.0
+OnBatch = Callable[[ReadingBatch, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    mqtt_url: str
+    influx_url: str
+    db_url: str
+    api_url: str
+
+
+def endpoints(settings: Settings) -> Endpoints:
+    return Endpoints(
+        mqtt_url=settings.mqtt.url or f"mqtt://127.0.0.1:{settings.mqtt.port}",
+        influx_url=settings.influx.url or f"http://127.0.0.1:{settings.influx.port}",
+        db_url=settings.db_url,
+        api_url=f"http://{settings.api.host}:{settings.api.port}",
+    )
+
+
+class Platform:
+    """One running urbanwatch: ingest → (engine, alerts) with the API beside it."""
+
+    def __init__(self, settings: Settings, *, serve_api: bool = True) -> None:
+        self.settings = settings
+        self.endpoints = endpoints(settings)
+        self.catalogue = load_catalogue()
+        self.registry = Registry(self.catalogue)
+        self._serve_api = serve_api
+        self._services: Services | None = None
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self.influx: InfluxClient | None = None
+        self.ingestor: Ingestor | None = None
+        self._api: uvicorn.Server | None = None
+
+    async def __aenter__(self) -> Platform:
+        try:
+            await self._open()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        assert self._sessions is not None, "the platform is not open"
+        return self._sessions
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ingest (and serve the API) until `stop` is set; then flush and stop."""
+        assert self.ingestor is not None, "the platform is not open"
+        tasks = [
+            asyncio.create_task(self.ingestor.run(stop), name="ingest"),
+            asyncio.create_task(self._refresh_registry(stop), name="registry"),
+        ]
+        if self._api is not None:
+            tasks.append(asyncio.create_task(self._api.serve(), name="api"))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        stop.set()
+        if self._api is not None:
+            self._api.should_exit = True
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise RuntimeError(f"{task.get_name()} failed: {result}") from result
+
+    async def _open(self) -> None:
+        s = self.settings
+        if s.mqtt.url is None or s.influx.url is None:
+            self._services = Services(
+                s.state_dir / "services", mqtt_port=s.mqtt.port, influx_port=s.influx.port
+            )
+            await asyncio.to_thread(self._services.up)
+        await migrate(s.db_url)
+        self._engine = create_engine(s.db_url)
+        self._sessions = create_session_factory(self._engine)
+        self.registry = await DeviceStore(self._sessions).load_registry(self.catalogue)
+        self.influx = InfluxClient(
+            self.endpoints.influx_url, s.influx.database, username=s.influx.username,
+            password=s.influx.password, timeout_s=s.influx.timeout_s,
+        )
+        await self.influx.ensure_schema(s.influx.retention, s.influx.downsample_retention)
+        self.ingestor = Ingestor(
+            IngestConfig.from_settings(s), lambda: self.registry,
+            InfluxSink(self.influx, lambda: self.registry), on_batch=self._on_batch,
+        )
+        if self._serve_api:
+            self._api = self._api_server()
+
+    async def _close(self) -> None:
+        if self.influx is not None:
+            await self.influx.aclose()
+        if self._engine is not None:
+            await self._engine.dispose()
+        if self._services is not None:
+            await asyncio.to_thread(self._services.__exit__)
+
+    async def _on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
+        """Every stored batch passes here before its messages are acknowledged."""
+
+    async def _refresh_registry(self, stop: asyncio.Event) -> None:
+        """Pick up devices added or changed in SQL (CLI, API) without a restart."""
+        store = DeviceStore(self.sessions)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), REGISTRY_REFRESH_S)
+            if stop.is_set():
+                return
+            try:
+                devices, _ = await store.list()
+            except Exception as exc:  # keep ingesting with the snapshot we have
+                log.warning("registry refresh failed: %s", exc)
+                continue
+            changed = [d for d in devices if self.registry.get(d.id) != d]
+            if changed:
+                self.registry = self.registry.updated(changed)
+                log.info("registry: %d devices added or changed", len(changed))
+
+    def _api_server(self) -> uvicorn.Server:
+        assert self.influx is not None
+        context = ApiContext(
+            sessions=self.sessions, influx=self.influx, catalogue=self.catalogue,
+            probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready},
+        )
+        config = uvicorn.Config(
+            create_app(context), host=self.settings.api.host, port=self.settings.api.port,
+            log_level="warning", lifespan="off",
+        )
+        return uvicorn.Server(config)
+
+    async def _mqtt_ready(self) -> bool:
+        return self.ingestor is not None and self.ingestor.connected
+
+    async def _sql_ready(self) -> bool:
+        async with self.sessions() as session:
+            await session.execute(text("SELECT 1"))
+        return True
