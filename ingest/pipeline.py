@@ -56,6 +56,11 @@ class Ingestor:
         self._stopping = asyncio.Event()
         self._state = "new"
 
+    @property
+    def connected(self) -> bool:
+        """Whether the MQTT connection is up (readiness)."""
+        return self._subscriber.connected
+
     async def start(self) -> None:
         if self._state == "new":
             self._subscriber.start()

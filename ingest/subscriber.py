@@ -66,6 +66,11 @@ class MqttSubscriber:
     def topics(self) -> list[str]:
         return [f"{self.config.topic_prefix}city/+/+/{kind}" for kind in ("data", "batch")]
 
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up right now (for readiness probes)."""
+        return bool(self._client.is_connected())
+
     def start(self) -> None:
         """Connect in the background (paho's thread retries with backoff until it succeeds)."""
         self._loop = asyncio.get_running_loop()

@@ -26,7 +26,7 @@ HOUR_MS = 3_600_000
 
 @dataclass
 class Context:
-    """Engine-wide inputs of expressions: series state, detector scores, attributes, clock offset."""
+    """Engine-wide inputs of expressions: series state, detector scores, attributes, UTC offset."""
 
     series: SeriesState
     scores: dict[str, np.ndarray]
@@ -68,7 +68,7 @@ def compile_expr(node: ast.Node, ctx: Context) -> Fn:
     return run
 
 
-def _compile(node: ast.Node, ctx: Context) -> Fn:  # noqa: PLR0911 - one branch per node type
+def _compile(node: ast.Node, ctx: Context) -> Fn:
     match node:
         case ast.Num(value) | ast.Sev(value):
             constant = np.float64(value) if isinstance(node, ast.Num) else np.int8(value)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 STATES = {PENDING: DetectionState.PENDING, FIRING: DetectionState.FIRING,
           CLEARED: DetectionState.CLEARED}
+SEVERITIES = list(Severity)
 
 
 @dataclass(frozen=True)
@@ -40,18 +41,21 @@ def to_detections(chunks: list[Emitted], engine: Engine) -> list[Detection]:
     severity = np.concatenate([c.severity for c in chunks])
     value = np.concatenate([c.value for c in chunks])
     areas = {ar.index: ar for ar in engine.area_rules}
-    table = engine.table
+    table, rules = engine.table, engine.rules
+    order = np.lexsort((subject, rule, ts))
     out = []
-    for i in np.lexsort((subject, rule, ts)):
-        r = engine.rules[int(rule[i])]
-        s = int(subject[i])
+    for t, r_i, s, c, sev, v in zip(ts[order].tolist(), rule[order].tolist(),
+                                    subject[order].tolist(), change[order].tolist(),
+                                    severity[order].tolist(), value[order].tolist(), strict=True):
+        r = rules[r_i]
         head = (r.id, r.category)
-        tail = (STATES[int(change[i])], Severity(int(severity[i])), int(ts[i]), float(value[i]))
-        if int(rule[i]) in areas:
-            name, district, grid = areas[int(rule[i])].describe(s)
+        tail = (STATES[c], SEVERITIES[sev], t, v)
+        if r_i in areas:
+            name, district, grid = areas[r_i].describe(s)
             out.append(Detection(*head, name, *tail, district=district, grid=grid))
         else:
-            out.append(Detection(*head, str(table.device_id[s]), *tail,
-                                 device_id=str(table.device_id[s]), metric=str(table.metric[s]),
-                                 district=str(table.district[s]), grid=str(table.grid[s])))
+            device_id = str(table.device_id[s])
+            out.append(Detection(*head, device_id, *tail, device_id=device_id,
+                                 metric=str(table.metric[s]), district=str(table.district[s]),
+                                 grid=str(table.grid[s])))
     return out

@@ -14,13 +14,14 @@ and count_in (area) rules are judged. Detections come out sorted by (ts, rule or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from devices.batch import ReadingBatch
 from devices.registry import Registry
+from rules import ast
 from rules.area import AreaRule
 from rules.compile import Context, Frame, compile_expr
 from rules.detection import Detection
@@ -59,6 +60,7 @@ class SeriesRule:
     clear: Callable[[Frame], np.ndarray] | None
     severity: Callable[[Frame], np.ndarray]
     detectors: list[str] = field(default_factory=list)
+    time_dependent: bool = False
 
 
 class Engine:
@@ -118,11 +120,11 @@ class Engine:
         row_of[slots] = np.arange(len(slots), dtype=np.int32)
         cap = ring_capacity(rule, self.table, slots)
         clear = compile_expr(rule.clear_ast, self.ctx) if rule.clear_ast is not None else None
-        used = [d for d in detector_names([rule])]
         return SeriesRule(
             index, rule, slots, row_of, Ring(len(slots), cap) if cap else None,
             RuleState(len(slots)), compile_expr(rule.when_ast, self.ctx), clear,
-            compile_expr(rule.severity_ast, self.ctx), used,
+            compile_expr(rule.severity_ast, self.ctx), detector_names([rule]),
+            rule.time_dependent,
         )
 
     def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
@@ -142,7 +144,7 @@ class Engine:
         self.stats.detections += len(detections)
         return detections
 
-    def _rounds(self, batch: ReadingBatch):
+    def _rounds(self, batch: ReadingBatch) -> Iterator[tuple[np.ndarray, ...]]:
         n_slots = len(self.table)
         self.stats.readings += len(batch)
         known = (batch.slot >= 0) & (batch.slot < n_slots)
@@ -217,7 +219,7 @@ class Engine:
     def _tick(self, now_ms: int, out: list[Emitted]) -> None:
         series = self.ctx.series
         for sr in self.series_rules:
-            if sr.rule.time_dependent:
+            if sr.time_dependent:
                 rows = np.flatnonzero(series.last_ts[sr.slots] != NEVER)
                 slots = sr.slots[rows]
                 anchor = series.last_ts[slots]
@@ -261,6 +263,4 @@ def _build_detectors(names: list[str], factories: Mapping[str, DetectorFactory] 
 
 
 def _attr_names(rule: Rule) -> list[str]:
-    from rules import ast
-
     return [n.name for n in rule.nodes() if isinstance(n, ast.Attr)]

@@ -8,6 +8,7 @@ rule and one subject at a time with Python floats. See `rules.engine` for the se
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 from collections.abc import Mapping, Sequence
 
@@ -44,10 +45,11 @@ class Reference:
         self.attributes = attributes or {}
         self.offset_ms = round(utc_offset_h * 3_600_000)
         self.members = {r.id: [int(s) for s in matched_slots(r, self.table)] for r in self.rules}
+        self.member_sets = {rule_id: set(slots) for rule_id, slots in self.members.items()}
         self.caps = {r.id: ring_capacity(r, self.table, matched_slots(r, self.table))
                      for r in self.rules}
         if detectors is None:
-            from rules.detectors import DETECTORS as detectors  # noqa: N811
+            from rules.detectors import DETECTORS as detectors
         self.detectors = {n: detectors[n]() for n in detector_names(self.rules)}
         for d in self.detectors.values():
             d.grow(len(self.table))
@@ -81,15 +83,15 @@ class Reference:
         self.last_ts[slot], self.last_value[slot] = ts, value
         one = (np.array([slot]), np.array([ts]), np.array([value]))
         for name, det in self.detectors.items():
-            if any(slot in self.members[r.id] and _uses(r, name) for r in self.rules):
+            if any(slot in self.member_sets[r.id] and _uses(r, name) for r in self.rules):
                 self.scores[name][slot] = float(det.score(*one)[0])
         for rule in self._series_rules():
-            if slot in self.members[rule.id]:
+            if slot in self.member_sets[rule.id]:
                 ring = self.rings.setdefault((rule.id, slot), deque(maxlen=self.caps[rule.id] or 1))
                 ring.append((ts, value))
                 self._judge(rule, slot, slot, ts, value, ts, {}, out)
         for name, det in self.detectors.items():
-            users = [r for r in self.rules if slot in self.members[r.id] and _uses(r, name)]
+            users = [r for r in self.rules if slot in self.member_sets[r.id] and _uses(r, name)]
             if users:
                 skip = any(self._st(r.id, slot)[0] == FIRING for r in users)
                 det.update(*one, np.array([skip]))
@@ -114,7 +116,7 @@ class Reference:
             st[1] = t
         elif state == PENDING and cond and t - since >= rule.for_ms:
             change = st[0] = FIRING
-        elif state == PENDING and not cond or state == FIRING and clear:
+        elif (state == PENDING and not cond) or (state == FIRING and clear):
             change, st[0] = "cleared", INACTIVE
         elif state == FIRING and severity != prev:
             change = FIRING
@@ -180,7 +182,7 @@ class Reference:
         return Detection(*head, subject_of("grid", subject), *tail,
                          district=str(self.table.district[slot]), grid=subject)
 
-    def _eval(self, node: ast.Node, env: tuple) -> float | bool | int:  # noqa: C901
+    def _eval(self, node: ast.Node, env: tuple) -> float | bool | int:
         slot, t, value, anchor, counts, rule_id = env
         match node:
             case ast.Num(v):
@@ -229,21 +231,16 @@ def _div(a: float, b: float) -> float:
     return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
-def _binary(op: str, a, b):  # noqa: ANN001, ANN202
-    match op:
-        case "+": return a + b
-        case "-": return a - b
-        case "*": return a * b
-        case "/": return _div(a, b)
-        case "<": return a < b
-        case "<=": return a <= b
-        case ">": return a > b
-        case ">=": return a >= b
-        case "==": return a == b
-        case "!=": return a != b
-        case "and": return bool(a) and bool(b)
-        case "or": return bool(a) or bool(b)
-    raise ValueError(op)
+_BINARY = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": _div,
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+    "and": lambda a, b: bool(a) and bool(b), "or": lambda a, b: bool(a) or bool(b),
+}
+
+
+def _binary(op: str, a: float, b: float) -> float | bool:
+    return _BINARY[op](a, b)
 
 
 def _sum(xs: list[float]) -> float:

@@ -55,7 +55,7 @@ def demo(
     duration: Annotated[
         float | None, typer.Option("--duration", min=1, help="seconds [until Ctrl-C]")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary at the end")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
     devices: Annotated[int, typer.Option("--devices", min=1, help="simulated devices")] = 2000,
     rate: Annotated[float, typer.Option("--rate", min=1, help="readings per second")] = 1000.0,
     seed: Annotated[int, typer.Option("--seed")] = 1,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -31,12 +30,12 @@ from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
 from urbanwatch.database import create_engine, create_session_factory, migrate
+from urbanwatch.judging import Judge, log_detections
 from urbanwatch.services import Services
 from urbanwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 REGISTRY_REFRESH_S = 5.0
-OnBatch = Callable[[ReadingBatch, int], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,7 @@ class Platform:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self.influx: InfluxClient | None = None
         self.ingestor: Ingestor | None = None
+        self.judge: Judge | None = None
         self._api: uvicorn.Server | None = None
 
     async def __aenter__(self) -> Platform:
@@ -93,9 +93,10 @@ class Platform:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ingest (and serve the API) until `stop` is set; then flush and stop."""
-        assert self.ingestor is not None, "the platform is not open"
+        assert self.ingestor is not None and self.judge is not None, "the platform is not open"
         tasks = [
             asyncio.create_task(self.ingestor.run(stop), name="ingest"),
+            asyncio.create_task(self.judge.run(stop), name="rules"),
             asyncio.create_task(self._refresh_registry(stop), name="registry"),
         ]
         if self._api is not None:
@@ -127,6 +128,10 @@ class Platform:
             password=s.influx.password, timeout_s=s.influx.timeout_s,
         )
         await self.influx.ensure_schema(s.influx.retention, s.influx.downsample_retention)
+        self.judge = Judge(
+            lambda: self.registry, log_detections, rules_path=s.rules.path,
+            tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,
+        )
         self.ingestor = Ingestor(
             IngestConfig.from_settings(s), lambda: self.registry,
             InfluxSink(self.influx, lambda: self.registry), on_batch=self._on_batch,
@@ -143,7 +148,9 @@ class Platform:
             await asyncio.to_thread(self._services.__exit__)
 
     async def _on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
-        """Every stored batch passes here before its messages are acknowledged."""
+        """Every stored batch is judged here before its messages are acknowledged."""
+        assert self.judge is not None
+        await self.judge.on_batch(batch, now_ms)
 
     async def _refresh_registry(self, stop: asyncio.Event) -> None:
         """Pick up devices added or changed in SQL (CLI, API) without a restart."""

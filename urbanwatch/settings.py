@@ -39,7 +39,7 @@ class InfluxSettings(BaseModel):
 
 
 class DbSettings(BaseModel):
-    url: str | None = Field(None, description="SQLAlchemy async URL; None = SQLite in the state dir")
+    url: str | None = Field(None, description="SQLAlchemy async URL; None = SQLite in state_dir")
 
 
 class ApiSettings(BaseModel):
@@ -55,6 +55,12 @@ class IngestSettings(BaseModel):
     max_future_s: float = 300
 
 
+class RulesSettings(BaseModel):
+    path: Path | None = Field(None, description="rule file (YAML); None = the shipped default pack")
+    tick_s: float = Field(1.0, description="how often time-only conditions are judged")
+    utc_offset_h: float = Field(8.0, description="the city's offset from UTC, for hour()")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="URBANWATCH_", env_nested_delimiter="__", extra="forbid"
@@ -66,6 +72,7 @@ class Settings(BaseSettings):
     db: DbSettings = DbSettings()
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()
+    rules: RulesSettings = RulesSettings()
 
     @classmethod
     def settings_customise_sources(

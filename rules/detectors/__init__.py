@@ -6,6 +6,8 @@ builds with defaults.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rules.detectors.base import Detector, SlotDetector, score_and_update
 from rules.detectors.cusum import Cusum
 from rules.detectors.ewma import EwmaChart
@@ -13,7 +15,7 @@ from rules.detectors.likelihood import AnomalyLikelihood
 from rules.detectors.robust_z import RobustZ
 from rules.detectors.seasonal import SeasonalBaseline
 
-DETECTORS: dict[str, type[SlotDetector]] = {
+DETECTORS: dict[str, Callable[[], Detector]] = {
     "robust_z": RobustZ,
     "ewma": EwmaChart,
     "seasonal": SeasonalBaseline,

@@ -11,7 +11,7 @@ Scores are in [0, 1]; 0 also means "still warming up" (not enough history to spe
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -65,7 +65,7 @@ def score_and_update(
     """
     fused = getattr(detector, "score_and_update", None)
     if fused is not None:  # detectors that can do both in one pass
-        return fused(slots, ts_ms, values, skip)  # type: ignore[no-any-return]
+        return fused(slots, ts_ms, values, skip)
     scores = detector.score(slots, ts_ms, values)
     detector.update(slots, ts_ms, values, skip)
     return scores
@@ -88,6 +88,10 @@ class SlotDetector:
 
     def _state_spec(self) -> StateSpec:
         return self._state
+
+    if TYPE_CHECKING:  # state arrays are set from the spec; tell type checkers they exist
+
+        def __getattr__(self, name: str) -> npt.NDArray[Any]: ...
 
     def grow(self, n_slots: int) -> None:
         """Make room for slots ``0 .. n_slots - 1``; never shrinks."""

@@ -42,37 +42,41 @@ def default_base() -> list[Detector]:
 
 
 class AnomalyLikelihood(SlotDetector):
-    """Combined detector: max of base raw scores -> short average -> Gaussian tail likelihood.
+    """Combined detector: base raw scores -> recent average -> Gaussian tail likelihood.
 
     Per series: ``raw`` is the max of the base detectors' scores; ``recent`` an EWMA of ``raw``
     (weight ``short_alpha``); the history of ``recent`` is an EW mean and variance (weight
     ``long_alpha``, or ``1 / n`` while that is larger). The score is the log-scaled tail
-    probability of ``recent`` under that history (see ``likelihood_score``). Readings scoring at
-    least ``confirm_at`` are confirmed anomalies: the base detectors and the history do not learn them (at most ``max_skip`` in a
-    row, so that a lasting level shift becomes the new normal), and the next ``refractory``
-    readings are scaled by ``damp`` so one event does not raise a string of alerts.
+    probability of ``recent`` under that history (``likelihood_score``). As in Numenta's
+    detector, a value outside the range seen so far (widened by ``range_tolerance`` of its
+    width) scores 1.0 outright.
+
+    A reading scoring at least ``confirm_at`` (or marked in ``skip``) is a confirmed anomaly:
+    the base detectors and the history do not learn it (at most ``max_skip`` in a row, so a
+    lasting level shift becomes the new normal), and the next ``refractory`` readings have
+    their score multiplied by ``damp`` so that one event raises one alert, not a string.
 
     Args:
         detectors: Base detectors (default: ``EwmaChart()`` and ``RobustZ()``).
         short_alpha: EWMA weight of the recent raw-score average.
         long_alpha: EWMA weight of the raw-score history.
         warmup: Learned readings before the score is non-zero.
-        min_std: Floor on the history's std (raw-score units) so that tiny noise stays normal.
+        min_std: Floor on the history's std (raw-score units), so that tiny noise stays normal.
         confirm_at: Score at which a reading is a confirmed anomaly.
         max_skip: Most consecutive confirmed readings kept out of learning.
         refractory: Readings after a confirmed anomaly whose score is damped.
-        damp: Factor applied to scores during the refractory period.
+        damp: Factor on scores during the refractory period (0 silences them).
+        range_tolerance: Widening of the seen range before a value is novel; None disables.
 
     Example:
         >>> import numpy as np
         >>> d = AnomalyLikelihood(warmup=50)
         >>> d.grow(1)
-        >>> rng = np.random.default_rng(0)
         >>> s, t = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        >>> quiet = [float(d.score_and_update(s, t, np.array([x]))[0])
-        ...          for x in rng.normal(10.0, 1.0, 300)]
-        >>> max(quiet) < 0.5 <= float(d.score(s, t, np.array([40.0]))[0])
-        True
+        >>> usual = [float(d.score_and_update(s, t, np.array([10.0 + np.sin(i / 5)]))[0])
+        ...          for i in range(300)]
+        >>> max(usual) < d.confirm_at, float(d.score(s, t, np.array([40.0]))[0])
+        (True, 1.0)
     """
 
     _state: ClassVar[StateSpec] = {
@@ -93,11 +97,11 @@ class AnomalyLikelihood(SlotDetector):
         long_alpha: float = 0.002,
         warmup: int = 200,
         min_std: float = 0.01,
-        confirm_at: float = 0.5,
+        confirm_at: float = 0.3,
         max_skip: int = 50,
-        refractory: int = 100,
+        refractory: int = 30,
         damp: float = 0.0,
-        range_tolerance: float | None = 0.05,
+        range_tolerance: float | None = 0.02,
     ) -> None:
         self.detectors = list(default_base() if detectors is None else detectors)
         self.short_alpha, self.long_alpha, self.warmup = short_alpha, long_alpha, warmup

@@ -33,7 +33,7 @@ def _ew(state: dict[str, Any], x: float, alpha: float, count_key: str = "count")
 class RefEwma:
     def __init__(self, alpha: float = 0.05, warmup: int = 30, z_scale: float = 3.0,
                  min_std: float = 1e-6) -> None:
-        self.p = dict(alpha=alpha, warmup=warmup, z_scale=z_scale, min_std=min_std)
+        self.p: dict[str, Any] = dict(alpha=alpha, warmup=warmup, z_scale=z_scale, min_std=min_std)
         self.s: dict[int, dict[str, Any]] = defaultdict(lambda: {"mean": 0.0, "var": 0.0,
                                                                  "count": 0})
 
@@ -76,7 +76,7 @@ class RefRobustZ:
 class RefSeasonal:
     def __init__(self, alpha: float = 0.1, warmup: int = 3, z_scale: float = 3.0,
                  min_std: float = 1e-3, utc_offset_ms: int = 0) -> None:
-        self.p = dict(alpha=alpha, warmup=warmup, z_scale=z_scale, min_std=min_std)
+        self.p: dict[str, Any] = dict(alpha=alpha, warmup=warmup, z_scale=z_scale, min_std=min_std)
         self.offset = utc_offset_ms
         self.s: dict[tuple[int, int], dict[str, Any]] = defaultdict(
             lambda: {"mean": 0.0, "var": 0.0, "count": 0})
@@ -106,7 +106,7 @@ class RefSeasonal:
 class RefCusum:
     def __init__(self, alpha: float = 0.01, k: float = 0.5, h: float = 5.0, warmup: int = 30,
                  min_std: float = 1e-6) -> None:
-        self.p = dict(alpha=alpha, k=k, h=h, warmup=warmup, min_std=min_std)
+        self.p: dict[str, Any] = dict(alpha=alpha, k=k, h=h, warmup=warmup, min_std=min_std)
         self.s: dict[int, dict[str, Any]] = defaultdict(
             lambda: {"mean": 0.0, "var": 0.0, "count": 0, "up": 0.0, "down": 0.0})
 
@@ -131,11 +131,11 @@ class RefCusum:
 
 class RefLikelihood:
     def __init__(self, detectors: list[Any], short_alpha: float = 0.1, long_alpha: float = 0.002,
-                 warmup: int = 200, min_std: float = 0.01, confirm_at: float = 0.5,
-                 max_skip: int = 50, refractory: int = 100, damp: float = 0.0,
-                 range_tolerance: float | None = 0.05) -> None:
+                 warmup: int = 200, min_std: float = 0.01, confirm_at: float = 0.3,
+                 max_skip: int = 50, refractory: int = 30, damp: float = 0.0,
+                 range_tolerance: float | None = 0.02) -> None:
         self.detectors = detectors
-        self.p = dict(short_alpha=short_alpha, long_alpha=long_alpha, warmup=warmup,
+        self.p: dict[str, Any] = dict(short_alpha=short_alpha, long_alpha=long_alpha, warmup=warmup,
                       min_std=min_std, confirm_at=confirm_at, max_skip=max_skip,
                       refractory=refractory, damp=damp, range_tolerance=range_tolerance)
         self.s: dict[int, dict[str, Any]] = defaultdict(

@@ -9,7 +9,7 @@ from devices.registry import Device, Registry
 
 
 def small_registry() -> Registry:
-    """Six water gauges in cells g-0-0, g-0-1, g-1-1, g-5-5 of two districts, plus one AQ station."""
+    """Six gauges in cells g-0-0, g-0-1, g-1-1, g-5-5 of two districts, plus an AQ station."""
     cells = ["g-0-0", "g-0-0", "g-0-1", "g-1-1", "g-5-5", "g-5-5"]
     devices = [
         Device(f"wl-{i}", "water_level", "north" if i < 4 else "south", 0.0, 0.0, grid=cell)

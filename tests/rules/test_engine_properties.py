@@ -44,7 +44,8 @@ OPERATORS = {
    severity: "red if count_in(district, rule=hi) >= 4 else yellow"}}
 - {{id: near, category: flood, when: "count_in(neighbours, rule=hi) >= 3"}}""",
 }
-ATTRS = {"wl-0": {"warning_level": 2.0}, "wl-2": {"warning_level": 1.0}, "wl-4": {"warning_level": 3.0}}
+ATTRS = {"wl-0": {"warning_level": 2.0}, "wl-2": {"warning_level": 1.0},
+         "wl-4": {"warning_level": 3.0}}
 T0 = 1_700_000_000_000
 
 readings = st.lists(
@@ -114,7 +115,8 @@ class Jumpy:
 
 
 ANOMALY_RULES = f"""
-- {{id: jump, category: flood, {GAUGE}, when: anomaly(jumpy) > 0.4, clear_when: anomaly(jumpy) < 0.2}}
+- {{id: jump, category: flood, {GAUGE}, when: anomaly(jumpy) > 0.4,
+   clear_when: anomaly(jumpy) < 0.2}}
 """
 REAL_RULES = "\n".join(
     f"- {{id: a-{name}, category: flood, {GAUGE}, when: anomaly({name}) > 0.5}}"

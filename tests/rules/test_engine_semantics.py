@@ -38,11 +38,14 @@ def test_for_hysteresis_and_escalation():
     assert feed(e, [(0, 5 * M, 0.5)]) == [("wl-0", C, Severity.ORANGE, 5 * M)]
 
 
+PENDING_RULE = "- {id: t, category: flood, match: {device_ids: wl-0}, when: value > 2, for: 2m}"
+
+
 def test_pending_fires_at_tick_and_drops_when_condition_fails():
-    e = engine_for("- {id: t, category: flood, match: {device_ids: wl-0}, when: value > 2, for: 2m}")
+    e = engine_for(PENDING_RULE)
     assert feed(e, [(0, 0, 3.0)]) == [("wl-0", P, Severity.YELLOW, 0)]
     assert [(d.state, d.ts_ms) for d in e.tick(2 * M)] == [(F, 2 * M)]
-    e2 = engine_for("- {id: t, category: flood, match: {device_ids: wl-0}, when: value > 2, for: 2m}")
+    e2 = engine_for(PENDING_RULE)
     feed(e2, [(0, 0, 3.0)])
     assert feed(e2, [(0, M, 1.0)]) == [("wl-0", C, Severity.YELLOW, M)]
 
@@ -71,7 +74,7 @@ def test_windows_rate_and_stuck():
     for k, v in enumerate([1.0, 1.0, 1.0, 1.0, 1.2]):
         out += [(d.rule_id, d.state, d.ts_ms) for d in
                 e.evaluate(ReadingBatch.from_columns([0], [k * M], [v]), k * M)]
-    # 0.2 m in 4 min = 0.000833/s < 0.001: rate stays quiet; flat for 3 min: stuck fires, then clears
+    # 0.2 m in 4 min = 0.00083/s < 0.001: rate stays quiet; flat 3 min: stuck fires, then clears
     assert out == [("k", F, 3 * M), ("k", C, 4 * M)]
 
 

@@ -15,10 +15,11 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import alerts.store
 import devices.store
 
-# Every package's SQL metadata, in one place: add `alerts.store.metadata` here when it exists.
-target_metadata = [devices.store.metadata]
+# Every package's SQL metadata, in one place.
+target_metadata = [devices.store.metadata, alerts.store.metadata]
 
 config = context.config
 

@@ -7,6 +7,7 @@ the reference one reading at a time.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -74,14 +75,17 @@ def rounds(slots: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(rank == r) for r in range(int(rank.max(initial=-1)) + 1)]
 
 
-def run_vectorized(det: Any, readings: list[tuple[int, int, float]], cuts: list[int]) -> list[float]:
+Readings = list[tuple[int, int, float]]
+
+
+def run_vectorized(det: Any, readings: Readings, cuts: list[int]) -> list[float]:
     det.grow(N_SLOTS)
     slots = np.array([r[0] for r in readings], dtype=np.int64)
     ts = np.array([r[1] for r in readings], dtype=np.int64)
     vals = np.array([r[2] for r in readings], dtype=np.float64)
     out = np.full(len(readings), np.nan)
     bounds = [0, *sorted(c % (len(readings) + 1) for c in cuts), len(readings)]
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         for idx in rounds(slots[lo:hi]):
             i = idx + lo
             out[i] = score_and_update(det, slots[i], ts[i], vals[i])

@@ -1,0 +1,1 @@
+"""Dispatch channels: webhook, MQTT, and the in-process live event stream."""

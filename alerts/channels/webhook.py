@@ -1,0 +1,75 @@
+"""Webhook channel: POST the body (JSON or CAP XML) signed with the team's secret.
+
+Headers: ``Idempotency-Key`` (the outbox key; identical on every retry) and
+``X-Urbanwatch-Signature: sha256=<hex HMAC-SHA256 of the body>``. The secret is read from the
+environment variable named by the routing file, at send time, so it never reaches the database.
+2xx is delivered; 408, 429, 5xx and transport errors may pass and are retryable; other 4xx and a
+missing secret are not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+
+import httpx
+
+from alerts.channels.base import ChannelError
+from alerts.outbox import Delivery
+
+SIGNATURE_HEADER = "X-Urbanwatch-Signature"
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """What a receiver does: constant-time comparison of the signature header."""
+    return hmac.compare_digest(sign(secret, body), header)
+
+
+class WebhookChannel:
+    name = "webhook"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        secrets: Mapping[str, str] = os.environ,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._owns_client = client is None
+        self._secrets = secrets
+
+    async def send(self, delivery: Delivery) -> None:
+        secret = self._secrets.get(delivery.secret_env or "")
+        if not secret:
+            reason = f"secret environment variable {delivery.secret_env!r} is not set"
+            raise ChannelError(self.name, reason, retryable=False)
+        headers = {
+            "Content-Type": delivery.content_type,
+            "Idempotency-Key": delivery.key,
+            SIGNATURE_HEADER: sign(secret, delivery.body),
+            "X-Urbanwatch-Event": delivery.event,
+        }
+        try:
+            response = await self._client.post(
+                delivery.target, content=delivery.body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise ChannelError(self.name, f"{type(exc).__name__}: {exc}", retryable=True) from exc
+        if response.is_success:
+            return
+        status = response.status_code
+        retryable = status >= 500 or status in _RETRYABLE_STATUS
+        raise ChannelError(self.name, f"HTTP {status} from {delivery.target}", retryable=retryable)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()

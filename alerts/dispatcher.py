@@ -1,0 +1,143 @@
+"""The dispatcher: drains the outbox through the channels, with retries, until told to stop.
+
+Each claimed row is sent once per round; a retryable failure is tried again after an
+exponential backoff with jitter, until the row's give-up time (counted from its first attempt)
+passes; a non-retryable failure gives up at once. Every attempt and the final outcome are
+written on the incident's timeline (actor ``dispatcher``) and the outbox row in one
+transaction. Cancelling `run` between attempts loses nothing: the row is still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alerts import outbox
+from alerts.channels.base import Channel, ChannelError
+from alerts.channels.live import LiveHub
+from alerts.model import TimelineEntry, TimelineKind
+from alerts.outbox import Delivery
+from alerts.repository import timeline_row
+from alerts.store import TimelineRow
+
+ACTOR = "dispatcher"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Delay before attempt n+1 is ``min(max, base * factor**(n-1))``, minus up to `jitter` of it."""
+
+    base_ms: int = 1_000
+    factor: float = 2.0
+    max_delay_ms: int = 5 * 60_000
+    jitter: float = 0.5
+    give_up_after_ms: int = 60 * 60_000
+
+    def delay_ms(self, attempts: int, random_01: float) -> int:
+        """The wait after `attempts` failed attempts; `random_01` in [0, 1) spreads retries."""
+        raw = min(self.max_delay_ms, self.base_ms * self.factor ** max(0, attempts - 1))
+        return max(1, round(raw * (1 - self.jitter * random_01)))
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        channels: Mapping[str, Channel],
+        *,
+        retry: RetryPolicy | None = None,
+        clock_ms: Callable[[], int] = _wall_clock_ms,
+        random_01: Callable[[], float] = random.random,
+        hub: LiveHub | None = None,
+        poll_s: float = 0.2,
+        batch: int = 50,
+        lease_ms: int = 60_000,
+    ) -> None:
+        self._sessions = sessions
+        self._channels = channels
+        self._retry = retry or RetryPolicy()
+        self._clock_ms = clock_ms
+        self._random_01 = random_01
+        self._hub = hub
+        self._poll_s = poll_s
+        self._batch = batch
+        self._lease_ms = lease_ms
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until `stop` is set; idle rounds wait `poll_s` (or until `stop`)."""
+        while not stop.is_set():
+            if await self.drain_once() == 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._poll_s)
+
+    async def drain_once(self) -> int:
+        """Claim the rows due now and attempt each once; returns how many were attempted."""
+        claimed = await outbox.claim(
+            self._sessions,
+            self._clock_ms(),
+            limit=self._batch,
+            lease_ms=self._lease_ms,
+            give_up_after_ms=self._retry.give_up_after_ms,
+        )
+        for delivery in claimed:
+            await self._attempt(delivery)
+        return len(claimed)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        channel = self._channels.get(delivery.channel)
+        try:
+            if channel is None:
+                reason = f"no channel {delivery.channel!r} configured"
+                raise ChannelError(delivery.channel, reason, retryable=False)
+            await channel.send(delivery)
+        except ChannelError as exc:
+            await self._failed(delivery, exc)
+        else:
+            await self._delivered(delivery)
+
+    async def _delivered(self, d: Delivery) -> None:
+        now_ms = self._clock_ms()
+        async with self._sessions.begin() as session:
+            await outbox.mark_delivered(session, d.id, now_ms)
+            await self._note(session, d, now_ms, f"{d.channel} delivered (attempt {d.attempts + 1})")
+        self._publish(d, "delivered", now_ms)
+
+    async def _failed(self, d: Delivery, exc: ChannelError) -> None:
+        now_ms = self._clock_ms()
+        attempt = d.attempts + 1
+        next_ms = now_ms + self._retry.delay_ms(attempt, self._random_01())
+        async with self._sessions.begin() as session:
+            if exc.retryable and next_ms < d.give_up_ms:
+                await outbox.mark_retry(session, d.id, next_ms, exc.reason)
+                detail = f"{d.channel} attempt {attempt} failed: {exc.reason}; retrying"
+                outcome = "retrying"
+            else:
+                await outbox.mark_failed(session, d.id, now_ms, exc.reason)
+                detail = f"{d.channel} gave up after {attempt} attempt(s): {exc.reason}"
+                outcome = "failed"
+            await self._note(session, d, now_ms, detail)
+        self._publish(d, outcome, now_ms)
+
+    async def _note(self, session: AsyncSession, d: Delivery, now_ms: int, detail: str) -> None:
+        if d.incident_id is None:
+            return
+        entry = TimelineEntry(now_ms, ACTOR, TimelineKind.NOTIFIED, f"{detail} [{d.key}]")
+        await session.execute(insert(TimelineRow), [timeline_row(d.incident_id, entry)])
+
+    def _publish(self, d: Delivery, outcome: str, now_ms: int) -> None:
+        if self._hub is not None:
+            self._hub.publish(
+                {"type": "dispatch", "outcome": outcome, "key": d.key, "channel": d.channel,
+                 "team_id": d.team_id, "incident_id": d.incident_id, "ts_ms": now_ms}
+            )  # fmt: skip

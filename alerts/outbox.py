@@ -1,0 +1,223 @@
+"""The persisted outbox: every notification is a row before anyone is told anything.
+
+The service enqueues rows in the same transaction as the state change that caused them, so a
+crash loses neither. A row is unique by (idempotency key, channel): enqueuing the same
+notification twice is a no-op. The dispatcher claims due rows under a lease (a dispatcher that
+dies mid-send leaves the row to be claimed again when the lease runs out), sends, and marks the
+outcome; a resent row carries the same key, so a receiver that dedups by key sees it once.
+
+Row states: ``pending`` → ``delivered`` | ``failed`` (gave up); ``folded`` rows were held back
+by storm control and are summarised by the digest row named in `digest_key`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alerts.store import OutboxRow
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    FOLDED = "folded"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification for one channel of one team, as the service plans it."""
+
+    key: str
+    channel: str
+    target: str
+    content_type: str
+    body: str
+    team_id: str
+    event: str
+    incident_id: str | None = None
+    secret_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A claimed outbox row: what a `Channel` sends."""
+
+    id: int
+    key: str
+    channel: str
+    target: str
+    content_type: str
+    body: bytes
+    team_id: str
+    event: str
+    incident_id: str | None
+    secret_env: str | None
+    attempts: int  # attempts made before this one
+    give_up_ms: int
+
+
+async def enqueue(
+    session: AsyncSession, messages: Iterable[Message], now_ms: int, status: Status = Status.PENDING
+) -> list[Message]:
+    """Add messages not already in the outbox; returns the ones added."""
+    messages = list({(m.key, m.channel): m for m in messages}.values())
+    if not messages:
+        return []
+    pairs = [(m.key, m.channel) for m in messages]
+    query = select(OutboxRow.key, OutboxRow.channel).where(
+        tuple_(OutboxRow.key, OutboxRow.channel).in_(pairs)
+    )
+    existing = set((await session.execute(query)).tuples().all())
+    new = [m for m in messages if (m.key, m.channel) not in existing]
+    if new:
+        rows = [
+            {
+                **m.__dict__,
+                "status": status.value,
+                "attempts": 0,
+                "created_ms": now_ms,
+                "next_attempt_ms": now_ms,
+            }
+            for m in new
+        ]
+        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(OutboxRow).on_conflict_do_nothing(index_elements=["key", "channel"])
+        await session.execute(stmt, rows)  # a concurrent writer's copy wins the race quietly
+    return new
+
+
+async def claim(
+    sessions: async_sessionmaker[AsyncSession],
+    now_ms: int,
+    *,
+    limit: int,
+    lease_ms: int,
+    give_up_after_ms: int,
+) -> list[Delivery]:
+    """Lease up to `limit` due pending rows; the give-up clock starts at the first claim."""
+    async with sessions.begin() as session:
+        query = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.status == Status.PENDING.value,
+                OutboxRow.next_attempt_ms <= now_ms,
+                or_(OutboxRow.claimed_until_ms.is_(None), OutboxRow.claimed_until_ms <= now_ms),
+            )
+            .order_by(OutboxRow.next_attempt_ms, OutboxRow.id)
+            .limit(limit)
+        )
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = (await session.scalars(query)).all()
+        out = []
+        for row in rows:
+            row.claimed_until_ms = now_ms + lease_ms
+            row.give_up_ms = row.give_up_ms or now_ms + give_up_after_ms
+            out.append(_delivery(row))
+        return out
+
+
+def _delivery(row: OutboxRow) -> Delivery:
+    return Delivery(
+        row.id,
+        row.key,
+        row.channel,
+        row.target,
+        row.content_type,
+        row.body.encode(),
+        row.team_id,
+        row.event,
+        row.incident_id,
+        row.secret_env,
+        row.attempts,
+        row.give_up_ms or 0,
+    )
+
+
+async def mark_delivered(session: AsyncSession, row_id: int, now_ms: int) -> None:
+    await _set(
+        session,
+        row_id,
+        status=Status.DELIVERED.value,
+        done_ms=now_ms,
+        attempts=OutboxRow.attempts + 1,
+        claimed_until_ms=None,
+        last_error=None,
+    )
+
+
+async def mark_retry(session: AsyncSession, row_id: int, next_ms: int, error: str) -> None:
+    await _set(
+        session,
+        row_id,
+        next_attempt_ms=next_ms,
+        attempts=OutboxRow.attempts + 1,
+        claimed_until_ms=None,
+        last_error=error,
+    )
+
+
+async def mark_failed(session: AsyncSession, row_id: int, now_ms: int, error: str) -> None:
+    await _set(
+        session,
+        row_id,
+        status=Status.FAILED.value,
+        done_ms=now_ms,
+        attempts=OutboxRow.attempts + 1,
+        claimed_until_ms=None,
+        last_error=error,
+    )
+
+
+async def _set(session: AsyncSession, row_id: int, **values: object) -> None:
+    await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
+
+
+async def sent_times(
+    session: AsyncSession, team_ids: Sequence[str], since_ms: int
+) -> dict[str, list[int]]:
+    """When each team was last sent notifications (one time per key, folded ones excluded)."""
+    query = (
+        select(OutboxRow.team_id, OutboxRow.key, func.min(OutboxRow.created_ms))
+        .where(
+            OutboxRow.team_id.in_(team_ids),
+            OutboxRow.created_ms > since_ms,
+            OutboxRow.status != Status.FOLDED.value,
+        )
+        .group_by(OutboxRow.team_id, OutboxRow.key)
+    )
+    out: dict[str, list[int]] = {t: [] for t in team_ids}
+    for team, _key, ts_ms in (await session.execute(query)).tuples():
+        out[team].append(ts_ms)
+    return out
+
+
+async def undigested(session: AsyncSession) -> dict[str, list[OutboxRow]]:
+    """Folded rows not yet covered by a digest, by team, oldest first."""
+    query = (
+        select(OutboxRow)
+        .where(OutboxRow.status == Status.FOLDED.value, OutboxRow.digest_key.is_(None))
+        .order_by(OutboxRow.id)
+    )
+    out: dict[str, list[OutboxRow]] = {}
+    for row in (await session.scalars(query)).all():
+        out.setdefault(row.team_id, []).append(row)
+    return out
+
+
+async def mark_digested(session: AsyncSession, row_ids: Sequence[int], digest_key: str) -> None:
+    query = update(OutboxRow).where(OutboxRow.id.in_(row_ids)).values(digest_key=digest_key)
+    await session.execute(query)
+
+
+async def rows(session: AsyncSession, **where: object) -> list[OutboxRow]:
+    """Outbox rows matching column equalities, in insertion order (for the API and tests)."""
+    query = select(OutboxRow).filter_by(**where).order_by(OutboxRow.id)
+    return list((await session.scalars(query)).all())

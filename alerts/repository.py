@@ -1,0 +1,321 @@
+"""Read and write alerts, incidents, silences and the audit log inside a caller's transaction.
+
+Every function takes an open `AsyncSession`, so the service can put a whole state change (alerts,
+incidents, outbox rows) in one transaction. Histories and timelines are append-only: `save_*`
+takes the value before and after a change and inserts only the new entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import time
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alerts.model import (
+    FINAL_INCIDENT_STATES,
+    OPEN_ALERT_STATES,
+    Alert,
+    AlertChange,
+    AlertState,
+    Incident,
+    IncidentState,
+    Member,
+    TimelineEntry,
+    TimelineKind,
+)
+from alerts.routing import RoutingConfig
+from alerts.silences import Field, Matcher, Silence, Weekly
+from alerts.store import (
+    AlertChangeRow,
+    AlertRow,
+    AuditRow,
+    HandlerRow,
+    IncidentRow,
+    SilenceRow,
+    TimelineRow,
+)
+from rules.detection import Category, Severity
+
+
+async def upsert(session: AsyncSession, model: type, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows or overwrite them by primary key (SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(model)
+    keys = [c.name for c in model.__table__.primary_key]
+    changed = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    await session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed), rows)
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+async def save_alerts(session: AsyncSession, changes: Iterable[tuple[Alert | None, Alert]]) -> None:
+    """Write each alert after a change; its history entries beyond `before`'s are appended."""
+    rows, history = [], []
+    for before, after in changes:
+        row = {k: v for k, v in asdict(after).items() if k != "history"}
+        rows.append({**row, "category": after.category.value, "severity": int(after.severity)})
+        start = len(before.history) if before is not None else 0
+        for seq, c in enumerate(after.history[start:], start):
+            history.append(
+                {
+                    "alert_id": after.id,
+                    "seq": seq,
+                    "ts_ms": c.ts_ms,
+                    "from_state": c.from_state,
+                    "to_state": c.to_state,
+                    "severity": int(c.severity),
+                    "actor": c.actor,
+                }
+            )
+    await upsert(session, AlertRow, rows)
+    if history:
+        await session.execute(insert(AlertChangeRow), history)
+
+
+async def load_alerts(session: AsyncSession, *, open_only: bool = True) -> list[Alert]:
+    query = select(AlertRow)
+    if open_only:
+        query = query.where(
+            AlertRow.state.in_([s.value for s in OPEN_ALERT_STATES | {AlertState.CLEARED}])
+        )
+    rows = (await session.scalars(query)).all()
+    history = await _children(
+        session, AlertChangeRow, AlertChangeRow.alert_id, [r.id for r in rows]
+    )
+    return [_alert(r, history.get(r.id, [])) for r in rows]
+
+
+def _alert(row: AlertRow, history: list[AlertChangeRow]) -> Alert:
+    changes = tuple(
+        AlertChange(
+            h.ts_ms,
+            AlertState(h.from_state) if h.from_state else None,
+            AlertState(h.to_state),
+            Severity(h.severity),
+            h.actor,
+        )
+        for h in sorted(history, key=lambda h: h.seq)
+    )
+    return Alert(
+        id=row.id,
+        rule_id=row.rule_id,
+        subject=row.subject,
+        category=Category(row.category),
+        severity=Severity(row.severity),
+        state=AlertState(row.state),
+        started_ms=row.started_ms,
+        updated_ms=row.updated_ms,
+        value=row.value,
+        cleared_ms=row.cleared_ms,
+        device_id=row.device_id,
+        metric=row.metric,
+        district=row.district,
+        grid=row.grid,
+        flapping=row.flapping,
+        history=changes,
+    )
+
+
+# --- incidents --------------------------------------------------------------------------------
+
+
+async def save_incidents(
+    session: AsyncSession,
+    changes: Iterable[tuple[Incident | None, Incident]],
+    policies: dict[str, str | None],
+) -> None:
+    """Write each incident after a change and append its new timeline entries."""
+    rows, entries = [], []
+    for before, after in changes:
+        row = {k: v for k, v in asdict(after).items() if k not in ("members", "timeline")}
+        row |= {
+            "category": after.category.value,
+            "severity": int(after.severity),
+            "members": [_member_json(m) for m in after.members],
+            "policy_id": policies.get(after.id),
+        }
+        rows.append(row)
+        start = len(before.timeline) if before is not None else 0
+        entries += [timeline_row(after.id, e) for e in after.timeline[start:]]
+    await upsert(session, IncidentRow, rows)
+    if entries:
+        await session.execute(insert(TimelineRow), entries)
+
+
+def timeline_row(incident_id: str, entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "incident_id": incident_id,
+        "ts_ms": entry.ts_ms,
+        "actor": entry.actor,
+        "kind": entry.kind.value,
+        "detail": entry.detail,
+    }
+
+
+async def load_incidents(
+    session: AsyncSession,
+    *,
+    ids: Sequence[str] | None = None,
+    open_only: bool = False,
+    opened_range_ms: tuple[int, int] | None = None,
+) -> list[tuple[Incident, str | None]]:
+    """Incidents with their full timelines, each with the id of its escalation policy."""
+    query = select(IncidentRow).order_by(IncidentRow.opened_ms, IncidentRow.id)
+    if ids is not None:
+        query = query.where(IncidentRow.id.in_(ids))
+    if open_only:
+        query = query.where(IncidentRow.state.not_in([s.value for s in FINAL_INCIDENT_STATES]))
+    if opened_range_ms is not None:
+        start_ms, end_ms = opened_range_ms
+        query = query.where(IncidentRow.opened_ms >= start_ms, IncidentRow.opened_ms < end_ms)
+    rows = (await session.scalars(query)).all()
+    timelines = await _children(session, TimelineRow, TimelineRow.incident_id, [r.id for r in rows])
+    return [(_incident(r, timelines.get(r.id, [])), r.policy_id) for r in rows]
+
+
+def _member_json(m: Member) -> dict[str, Any]:
+    return {**asdict(m), "severity": int(m.severity)}
+
+
+def _incident(row: IncidentRow, timeline: list[TimelineRow]) -> Incident:
+    members = tuple(Member(**{**m, "severity": Severity(m["severity"])}) for m in row.members)
+    entries = tuple(
+        TimelineEntry(e.ts_ms, e.actor, TimelineKind(e.kind), e.detail)
+        for e in sorted(timeline, key=lambda e: e.id)
+    )
+    return Incident(
+        id=row.id,
+        title=row.title,
+        category=Category(row.category),
+        state=IncidentState(row.state),
+        members=members,
+        opened_ms=row.opened_ms,
+        updated_ms=row.updated_ms,
+        last_alert_ms=row.last_alert_ms,
+        handler_id=row.handler_id,
+        team_id=row.team_id,
+        escalation_level=row.escalation_level,
+        dispatched_ms=row.dispatched_ms,
+        acknowledged_ms=row.acknowledged_ms,
+        resolved_ms=row.resolved_ms,
+        closed_ms=row.closed_ms,
+        escalated_ms=row.escalated_ms,
+        last_notified_ms=row.last_notified_ms,
+        timeline=entries,
+    )
+
+
+async def _children(session: AsyncSession, model: type, column: Any, ids: list[str]) -> dict:
+    out: dict[str, list] = {}
+    for start in range(0, len(ids), 500):  # well under SQLite's and asyncpg's parameter limits
+        chunk = ids[start : start + 500]
+        for row in (await session.scalars(select(model).where(column.in_(chunk)))).all():
+            out.setdefault(getattr(row, column.key), []).append(row)
+    return out
+
+
+async def count_timeline(session: AsyncSession, incident_id: str) -> int:
+    query = select(func.count()).where(TimelineRow.incident_id == incident_id)
+    return (await session.execute(query)).scalar_one()
+
+
+# --- silences, handlers, audit ----------------------------------------------------------------
+
+
+def silence_row(silence: Silence, created_ms: int) -> dict[str, Any]:
+    weekly = silence.weekly
+    return {
+        "id": silence.id,
+        "starts_ms": silence.starts_ms,
+        "ends_ms": silence.ends_ms,
+        "author": silence.author,
+        "reason": silence.reason,
+        "created_ms": created_ms,
+        "matchers": [{"field": m.field.value, "value": m.value} for m in silence.matchers],
+        "weekly": None
+        if weekly is None
+        else {
+            "weekdays": sorted(weekly.weekdays),
+            "start": weekly.start.isoformat(),
+            "end": weekly.end.isoformat(),
+            "tz": weekly.tz,
+        },
+        "expired_ms": None,
+    }
+
+
+def silence_of(row: SilenceRow) -> Silence:
+    weekly = None
+    if row.weekly is not None:
+        w = row.weekly
+        weekly = Weekly(
+            frozenset(w["weekdays"]),
+            time.fromisoformat(w["start"]),
+            time.fromisoformat(w["end"]),
+            w["tz"],
+        )
+    matchers = tuple(Matcher(Field(m["field"]), m["value"]) for m in row.matchers)
+    return Silence(row.id, matchers, row.starts_ms, row.ends_ms, row.author, row.reason, weekly)
+
+
+async def load_silences(session: AsyncSession, *, include_expired: bool) -> list[SilenceRow]:
+    query = select(SilenceRow).order_by(SilenceRow.starts_ms, SilenceRow.id)
+    if not include_expired:
+        query = query.where(SilenceRow.expired_ms.is_(None))
+    return list((await session.scalars(query)).all())
+
+
+async def expire_silence(session: AsyncSession, silence_id: str, now_ms: int) -> bool:
+    """Mark a silence expired now; returns False if there is no unexpired silence by that id."""
+    row = await session.get(SilenceRow, silence_id)
+    if row is None or row.expired_ms is not None:
+        return False
+    values: dict[str, Any] = {"expired_ms": now_ms}
+    if now_ms > row.starts_ms and (row.ends_ms is None or now_ms < row.ends_ms):
+        values["ends_ms"] = now_ms  # the record shows when it really ended
+    await session.execute(update(SilenceRow).where(SilenceRow.id == silence_id).values(values))
+    return True
+
+
+async def save_handlers(session: AsyncSession, routing: RoutingConfig, now_ms: int) -> None:
+    rows = [
+        {
+            "id": h.id,
+            "name": h.name,
+            "districts": list(h.districts),
+            "categories": list(h.categories),
+            "updated_ms": now_ms,
+            "teams": [t.model_dump(mode="json") for t in h.teams],
+        }
+        for h in routing.handlers
+    ]
+    await upsert(session, HandlerRow, rows)
+
+
+async def audit(
+    session: AsyncSession,
+    ts_ms: int,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    detail: str = "",
+) -> None:
+    await session.execute(
+        insert(AuditRow).values(
+            ts_ms=ts_ms,
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            detail=detail,
+        )
+    )
