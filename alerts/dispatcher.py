@@ -32,7 +32,7 @@ ACTOR = "dispatcher"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Delay before attempt n+1 is ``min(max, base * factor**(n-1))``, minus up to `jitter` of it."""
+    """Delay after n failed attempts: ``min(max, base * factor**(n-1))``, minus up to `jitter`."""
 
     base_ms: int = 1_000
     factor: float = 2.0
@@ -95,7 +95,7 @@ class Dispatcher:
         return len(claimed)
 
     async def _attempt(self, delivery: Delivery) -> None:
-        channel = self._channels.get(delivery.channel)
+        channel = self._channels.get(delivery.channel.partition(".")[0])  # webhook.1 → webhook
         try:
             if channel is None:
                 reason = f"no channel {delivery.channel!r} configured"
@@ -110,7 +110,9 @@ class Dispatcher:
         now_ms = self._clock_ms()
         async with self._sessions.begin() as session:
             await outbox.mark_delivered(session, d.id, now_ms)
-            await self._note(session, d, now_ms, f"{d.channel} delivered (attempt {d.attempts + 1})")
+            await self._note(
+                session, d, now_ms, f"{d.channel} delivered (attempt {d.attempts + 1})"
+            )
         self._publish(d, "delivered", now_ms)
 
     async def _failed(self, d: Delivery, exc: ChannelError) -> None:
@@ -138,6 +140,13 @@ class Dispatcher:
     def _publish(self, d: Delivery, outcome: str, now_ms: int) -> None:
         if self._hub is not None:
             self._hub.publish(
-                {"type": "dispatch", "outcome": outcome, "key": d.key, "channel": d.channel,
-                 "team_id": d.team_id, "incident_id": d.incident_id, "ts_ms": now_ms}
-            )  # fmt: skip
+                {
+                    "type": "dispatch",
+                    "outcome": outcome,
+                    "key": d.key,
+                    "channel": d.channel,
+                    "team_id": d.team_id,
+                    "incident_id": d.incident_id,
+                    "ts_ms": now_ms,
+                }
+            )

@@ -4,6 +4,7 @@ AlertError
  ├── TransitionError(entity, entity_id, from_state, to_state)  a change the machine forbids
  │    └── NotClosableError(incident_id, open_alert_ids)          closing with live alerts
  ├── UnknownAlertError(alert_id)                               no open alert with that id
+ ├── UnknownIncidentError(incident_id)                         no incident with that id
  ├── SilenceError                                              a silence definition is invalid
  └── RoutingError(source, problems)                            the routing file is invalid
 """
@@ -53,3 +54,9 @@ class RoutingError(AlertError):
         self.source = source
         self.problems = problems
         super().__init__(f"invalid routing file {source}:\n  " + "\n  ".join(problems))
+
+
+class UnknownIncidentError(AlertError):
+    def __init__(self, incident_id: str) -> None:
+        self.incident_id = incident_id
+        super().__init__(f"no incident {incident_id!r}")

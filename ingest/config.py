@@ -47,7 +47,6 @@ class IngestConfig:
     max_pending_messages: int = 0  # unacknowledged messages held in memory; 0 = 2 x batch_size
     retry_initial_s: float = 0.2
     retry_max_s: float = 30.0
-    deadletter_timeout_s: float = 10.0  # wait this long for the broker to take a dead letter
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.flush_interval_s <= 0:

@@ -17,7 +17,7 @@ class IngestCounters:
     received: int = 0  # MQTT messages taken from the subscriber
     redelivered: int = 0  # of which carried the DUP flag
     stored_readings: int = 0  # readings InfluxDB accepted
-    stored_messages: int = 0  # messages acknowledged after their batch was stored
+    stored_messages: int = 0  # messages whose readings were stored
     rejected: Counter[str] = field(default_factory=Counter)  # messages, by reject reason
     points_rejected: int = 0  # readings InfluxDB refused for good (dead-lettered)
     dead_lettered: int = 0  # dead letters published

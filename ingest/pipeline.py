@@ -1,10 +1,11 @@
 """The ingestor: MQTT messages → decode → batch → sink → on_batch → acknowledge.
 
 Delivery is at-least-once: a message is acknowledged only after its readings are
-stored (and `on_batch` has seen them) or its dead letter was taken by the broker.
-A crash anywhere before that gets it redelivered, and rewriting a point is
-idempotent. A store that fails retryably holds the batch (and, through the bounded
-subscriber buffer, the broker) and retries with exponential backoff and jitter.
+stored (and `on_batch` has seen them) and its dead letters, if any, were taken by
+the broker. A crash anywhere before that gets it redelivered, and rewriting a point
+is idempotent. A store that fails (retryably, or with a setup error such as a
+missing database) holds the batch — and, through the bounded subscriber buffer,
+the broker — and retries with exponential backoff and jitter.
 
     ingestor = Ingestor(IngestConfig.from_settings(settings), lambda: registry,
                         InfluxSink(client, lambda: registry), on_batch=engine_hook)
@@ -18,6 +19,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
@@ -102,7 +104,7 @@ class Ingestor:
                     self._take(message, registry)
                     if self._pending is not None and self._pending.is_full(self.config.batch_size):
                         await self._flush()
-                if self._pending is not None and self._time_left_s() <= 0:
+                if self._time_left_s() == 0:
                     await self._flush()
         finally:
             watcher.cancel()
@@ -163,10 +165,11 @@ class Ingestor:
             except Exception:
                 self.counters.on_batch_errors += 1
                 log.exception("on_batch failed; the batch is stored and acknowledged anyway")
-        unconfirmed = await self._confirm(letters)
+        by_message: dict[int, list[Confirmation]] = defaultdict(list)
+        for index, letter in letters:
+            by_message[index].append(letter)
         for index, message in enumerate(pending.messages):
-            if index not in unconfirmed:
-                self._subscriber.ack(message)
+            self._ack_when_delivered(message, by_message.get(index, []))
 
     async def _store(self, batch: ReadingBatch) -> list[RefusedPoint] | None:
         """Write with retries; None if stopping interrupted them."""
@@ -215,22 +218,28 @@ class Ingestor:
         c.last_batch_lag_ms = _now_ms() - pending.oldest_received_ms()
         return stored
 
-    async def _confirm(self, letters: list[tuple[int, Confirmation]]) -> set[int]:
-        """Wait for the broker to take the dead letters; the messages of those it did not."""
+    def _ack_when_delivered(self, message: Message, letters: list[Confirmation]) -> None:
+        """Acknowledge now, or once the broker has taken every dead letter of the message.
+
+        Never waited for here: paho's thread must stay free to read those PUBACKs. A
+        letter lost with the connection is resent by paho after reconnecting.
+        """
         if not letters:
-            return set()
-        waiting = {asyncio.wrap_future(future): index for index, future in letters}
-        done, late = await asyncio.wait(waiting, timeout=self.config.deadletter_timeout_s)
-        for future in late:
-            future.cancel()
-        for future in done:
+            self._subscriber.ack(message)
+            return
+        loop, left = asyncio.get_running_loop(), [len(letters)]
+
+        def delivered(future: Confirmation) -> None:  # on the event loop
             if future.exception() is None:
                 self.counters.dead_lettered += 1
-            else:  # refused by the broker (e.g. ACL): retrying cannot help, drop it
+            else:  # refused by the broker (e.g. its ACL): retrying cannot help
                 log.error("dead letter refused: %s", future.exception())
-        if late:
-            log.error("%d dead letters unconfirmed; their messages stay unacknowledged", len(late))
-        return {waiting[future] for future in late}
+            left[0] -= 1
+            if left[0] == 0:
+                self._subscriber.ack(message)
+
+        for letter in letters:
+            letter.add_done_callback(lambda f: loop.call_soon_threadsafe(delivered, f))
 
 
 def _now_ms() -> int:

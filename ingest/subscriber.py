@@ -180,7 +180,8 @@ class MqttSubscriber:
         while not self._slots.acquire(timeout=_PARKED_WAKEUP_S):
             if self._stopping.is_set():
                 return  # not acknowledged: the broker delivers it again
-        self._inbox.append(Message(msg.topic, msg.payload, msg.mid, msg.qos, msg.dup, received_ms))
+        payload = bytes(msg.payload)  # no copy when it already is bytes
+        self._inbox.append(Message(msg.topic, payload, msg.mid, msg.qos, msg.dup, received_ms))
         if not self._signalled and self._loop is not None:
             self._signalled = True
             self._loop.call_soon_threadsafe(self._arrived.set)

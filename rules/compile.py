@@ -3,6 +3,8 @@
 A compiled expression takes a `Frame` (the subjects evaluated together, their evaluation time,
 value and window rows) and returns one result per subject. Sums run strictly in order (newest
 reading first, `numpy.add.accumulate`) so that results equal the scalar reference bit for bit.
+Equal subexpressions (e.g. ``mean(1h)`` in ``when``, ``clear_when`` and ``severity``) are
+computed once per frame: expressions are pure, so each node's result is memoized in the frame.
 """
 
 from __future__ import annotations
@@ -32,11 +34,16 @@ class Context:
     scores: dict[str, np.ndarray]
     attributes: dict[str, np.ndarray]
     utc_offset_ms: int
+    node_ids: dict[ast.Node, int] = field(default_factory=dict)  # equal nodes share a memo slot
 
 
 @dataclass
 class Frame:
-    """Subjects evaluated together: slots (or areas), evaluation times and values."""
+    """Subjects evaluated together: slots (or areas), evaluation times and values.
+
+    ``cap`` is the evaluating rule's own ring capacity (its ring may be shared with rules that
+    keep more); ``gathers`` may be shared by the frames of one group of rules in one round.
+    """
 
     slots: np.ndarray
     t_ms: np.ndarray
@@ -45,27 +52,48 @@ class Frame:
     ring: Ring | None = None
     anchor_ms: np.ndarray | None = None  # time of each series' newest reading
     counts: Mapping[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    _windows: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
+    cap: int = 0
+    gathers: dict[tuple[int, int], tuple[np.ndarray, ...]] = field(default_factory=dict)
+    memo: dict[int, np.ndarray] = field(default_factory=dict)
 
     def window(self, window_ms: int) -> tuple[np.ndarray, ...]:
         """(ts, value, inside, n) of readings with ts in (anchor - window, anchor], newest first."""
-        if window_ms not in self._windows:
+        key = (window_ms, self.cap)
+        if key not in self.gathers:
             assert self.ring is not None and self.rows is not None and self.anchor_ms is not None
-            ts, value, held = self.ring.newest_first(self.rows)
+            base = self.gathers.get((-1, self.cap))
+            if base is None:
+                base = self.gathers[(-1, self.cap)] = self.ring.newest_first(self.rows, self.cap)
+            ts, value, held = base
             inside = held & (ts > (self.anchor_ms - window_ms)[:, None])
-            self._windows[window_ms] = (ts, value, inside, inside.sum(axis=1))
-        return self._windows[window_ms]
+            self.gathers[key] = (ts, value, inside, inside.sum(axis=1))
+        return self.gathers[key]
 
 
 def compile_expr(node: ast.Node, ctx: Context) -> Fn:
     """Compile ``node`` into a function returning one value per subject of a frame."""
-    fn = _compile(node, ctx)
+    fn = _memo(node, ctx)
 
     def run(frame: Frame) -> np.ndarray:
         with np.errstate(all="ignore"):
             return np.broadcast_to(fn(frame), frame.slots.shape)
 
     return run
+
+
+def _memo(node: ast.Node, ctx: Context) -> Fn:
+    fn = _compile(node, ctx)
+    if isinstance(node, ast.Num | ast.Sev | ast.Value | ast.CountIn):
+        return fn
+    key = ctx.node_ids.setdefault(node, len(ctx.node_ids))
+
+    def cached(f: Frame) -> np.ndarray:
+        found = f.memo.get(key)
+        if found is None:
+            found = f.memo[key] = fn(f)
+        return found
+
+    return cached
 
 
 def _compile(node: ast.Node, ctx: Context) -> Fn:
@@ -90,16 +118,16 @@ def _compile(node: ast.Node, ctx: Context) -> Fn:
         case ast.Window(fn, window_ms):
             return _window(fn, window_ms)
         case ast.Unary("-", operand):
-            inner = _compile(operand, ctx)
+            inner = _memo(operand, ctx)
             return lambda f: np.negative(inner(f))
         case ast.Unary(_, operand):
-            inner = _compile(operand, ctx)
+            inner = _memo(operand, ctx)
             return lambda f: np.logical_not(inner(f))
         case ast.Binary(op, left, right):
-            lhs, rhs, ufunc = _compile(left, ctx), _compile(right, ctx), _OPS[op]
+            lhs, rhs, ufunc = _memo(left, ctx), _memo(right, ctx), _OPS[op]
             return lambda f: ufunc(lhs(f), rhs(f))
         case ast.IfElse(cond, then, other):
-            c, a, b = _compile(cond, ctx), _compile(then, ctx), _compile(other, ctx)
+            c, a, b = _memo(cond, ctx), _memo(then, ctx), _memo(other, ctx)
             return lambda f: np.where(c(f), a(f), b(f))
     raise TypeError(f"cannot compile {node!r}")
 

@@ -1,9 +1,10 @@
 """Columnar engine state: arrays indexed by series slot, or by a rule's member row.
 
 ``SeriesState`` holds what every rule reads about a series (last reading, start of the current
-run of equal values for ``stuck``). ``Ring`` keeps a rule's recent readings per member series for
-window functions, bounded by `rules.plan.ring_capacity`. ``RuleState`` holds each (rule, subject)
-condition state, when its pending ``for`` timer started and the severity last reported.
+run of equal values for ``stuck``). ``Ring`` keeps the recent readings of each member series of
+a group of rules (rules matching the same series) for window functions, bounded by the largest
+`rules.plan.ring_capacity` of the group. ``RuleState`` holds each (rule, subject) condition
+state, when its pending ``for`` timer started and the severity last reported.
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ class SeriesState:
 
 
 class Ring:
-    """The newest ``cap`` readings of each member series of one rule."""
+    """The newest ``cap`` readings of each member series of a rule group (rules sharing members)."""
 
     def __init__(self, n_rows: int, cap: int) -> None:
         self.cap = cap
         self.ts = np.zeros((n_rows, cap), dtype=np.int64)
         self.value = np.zeros((n_rows, cap))
-        self.head = np.zeros(n_rows, dtype=np.int64)  # position of the newest reading
-        self.count = np.zeros(n_rows, dtype=np.int64)
+        self.head = np.zeros(n_rows, dtype=np.int32)  # position of the newest reading
+        self.count = np.zeros(n_rows, dtype=np.int32)
 
     def push(self, rows: np.ndarray, ts_ms: np.ndarray, values: np.ndarray) -> None:
         head = (self.head[rows] + 1) % self.cap
@@ -61,12 +62,26 @@ class Ring:
         self.value[rows, head] = values
         self.count[rows] = np.minimum(self.count[rows] + 1, self.cap)
 
-    def newest_first(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ts, value, held) matrices of shape (len(rows), cap), column 0 the newest reading."""
-        k = np.arange(self.cap)
-        pos = (self.head[rows, None] - k) % self.cap
-        held = k < self.count[rows, None]
-        return self.ts[rows[:, None], pos], self.value[rows[:, None], pos], held
+    def newest_first(
+        self, rows: np.ndarray, cap: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ts, value, held) matrices, column 0 the newest reading, of a rule keeping ``cap``.
+
+        Only as many columns as the fullest row holds (at least one) are gathered: columns past
+        every row's count hold nothing, so leaving them out changes no window result.
+        """
+        count = np.minimum(self.count[rows], cap)
+        k = np.arange(max(1, int(count.max(initial=0))))
+        pos = (self.head[rows, None] - k) % self.cap + (rows * self.cap)[:, None]
+        return self.ts.ravel()[pos], self.value.ravel()[pos], k < count[:, None]
+
+    def carry(self, old: Ring, old_rows: np.ndarray, rows: np.ndarray) -> None:
+        """Copy the readings of ``old_rows`` of ``old`` into ``rows`` (newest kept if smaller)."""
+        ts, value, held = old.newest_first(old_rows, old.cap)
+        n = np.minimum(held.sum(axis=1), self.cap)
+        for k in range(min(self.cap, ts.shape[1]) - 1, -1, -1):  # oldest first
+            sel = np.flatnonzero(n > k)
+            self.push(rows[sel], ts[sel, k], value[sel, k])
 
     @property
     def nbytes(self) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from ingest.influx import InfluxClient
+from tests.support.postgres import db_url, pg_server  # noqa: F401  (shared SQL fixtures)
 from urbanwatch.services import (
     Influxd,
     ManagedService,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,7 +19,11 @@ from pydantic_settings import (
 )
 
 
-class MqttSettings(BaseModel):
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo in a config file is an error
+
+
+class MqttSettings(_Section):
     url: str | None = Field(None, description="mqtt://[user:pass@]host:port; None = managed broker")
     port: int = Field(18830, description="port of the managed broker")
     client_id: str = "urbanwatch-ingest"
@@ -27,7 +31,7 @@ class MqttSettings(BaseModel):
     qos: int = 1
 
 
-class InfluxSettings(BaseModel):
+class InfluxSettings(_Section):
     url: str | None = Field(None, description="http://host:port; None = managed influxd")
     port: int = Field(18086, description="HTTP port of the managed influxd")
     database: str = "urbanwatch"
@@ -38,16 +42,16 @@ class InfluxSettings(BaseModel):
     timeout_s: float = 10.0
 
 
-class DbSettings(BaseModel):
+class DbSettings(_Section):
     url: str | None = Field(None, description="SQLAlchemy async URL; None = SQLite in state_dir")
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(_Section):
     batch_size: int = 5000
     flush_interval_s: float = 0.5
     max_payload_bytes: int = 65536
@@ -55,7 +59,7 @@ class IngestSettings(BaseModel):
     max_future_s: float = 300
 
 
-class RulesSettings(BaseModel):
+class RulesSettings(_Section):
     path: Path | None = Field(None, description="rule file (YAML); None = the shipped default pack")
     tick_s: float = Field(1.0, description="how often time-only conditions are judged")
     utc_offset_h: float = Field(8.0, description="the city's offset from UTC, for hour()")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -14,7 +14,9 @@ from devices.store import DeviceStore
 from ingest.history import series_history, valid_every
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
-NOT_FOUND = {404: {"model": Problem, "description": "no such device"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such device"}
+}
 
 
 @router.get("", summary="List devices with filters and paging")

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api.context import Probe
 from api.deps import ContextDep
 
 router = APIRouter(tags=["operations"])
@@ -42,7 +43,7 @@ async def readyz(context: ContextDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-async def _safe(probe) -> bool:  # type: ignore[no-untyped-def]
+async def _safe(probe: Probe) -> bool:
     try:
         return bool(await asyncio.wait_for(probe(), timeout=2.0))
     except Exception:  # a failing probe means "not ready", whatever it raised

@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 
 from devices.batch import ReadingBatch
+from devices.registry import Device, Registry
+from ingest.config import IngestConfig
 from ingest.influx import InfluxClient
+from ingest.pipeline import Ingestor
+from ingest.sink import InfluxSink
 
 WAIT_S = 30.0
 DAY_MS = 24 * 3600 * 1000
@@ -115,7 +119,8 @@ async def test_every_bad_kind_is_dead_lettered_and_the_stream_goes_on(
     await eventually(lambda: counters.stored_messages == good, "every good message stored")
     assert not running.task.done()
     assert counters.rejected == Counter(reason for _, _, reason, _ in BAD)
-    assert counters.dead_lettered == len(BAD) and counters.received == good + len(BAD)
+    await eventually(lambda: counters.dead_lettered == len(BAD), "dead letters confirmed")
+    assert counters.received == good + len(BAD)
     assert await influx_db.count("noise") == good
 
     letters = sorted(deadletters.received, key=lambda t: t[1]["reason"])
@@ -128,6 +133,13 @@ async def test_every_bad_kind_is_dead_lettered_and_the_stream_goes_on(
     assert by_reason["too_large"]["truncated"] is True
     assert by_reason["unknown_metric"]["payload"] == '{"m": {"bogus": 1}}'
     assert {letter["encoding"] for letter in by_reason.values()} == {"utf-8", "base64"}
+
+    # Everything was acknowledged: the next session gets only what is new.
+    await running.shutdown()
+    second = await start_ingestor(batch_size=1, flush_interval_s=0.1)
+    publisher.send("city/d2/n-1/data", {"ts": t0 + 100, "m": {"laeq_db": 70}})
+    await eventually(lambda: second.ingestor.counters.stored_messages == 1, "the new message")
+    assert (second.ingestor.counters.received, second.ingestor.counters.redelivered) == (1, 0)
 
 
 async def test_a_type_conflicting_point_is_split_out_and_dead_lettered(
@@ -243,3 +255,44 @@ async def test_stopping_flushes_and_acknowledges_the_pending_batch(
     counters = second.ingestor.counters
     await eventually(lambda: counters.stored_messages == 1, "the new message stored")
     assert (counters.received, counters.redelivered) == (1, 0)  # the five did not come back
+
+
+async def test_a_failing_on_batch_does_not_stop_ingest(
+    start_ingestor: Any, publisher: Any, influx_db: InfluxClient
+) -> None:
+    async def on_batch(batch: ReadingBatch, now: int) -> None:
+        raise RuntimeError("engine bug")
+
+    running = await start_ingestor(on_batch=on_batch, batch_size=1, flush_interval_s=0.1)
+    t0 = now_ms() - 10_000
+    for i in range(3):
+        publisher.send("city/d1/aq-1/data", {"ts": t0 + i, "m": {"pm25": i}})
+    counters = running.ingestor.counters
+    await eventually(lambda: counters.on_batch_errors == 3, "three failed callbacks")
+    assert counters.stored_messages == 3 and not running.task.done()
+    assert await influx_db.count("air_quality") == 3
+
+
+async def test_devices_added_while_running_are_picked_up(
+    settings: Any, influx_db: InfluxClient, registry: Registry, publisher: Any
+) -> None:
+    current = [registry]
+    ingestor = Ingestor(IngestConfig.from_settings(settings, flush_interval_s=0.1),
+                        lambda: current[0], InfluxSink(influx_db, lambda: current[0]))
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingestor.run(stop))
+    try:
+        await ingestor.wait_ready(WAIT_S)
+        t0 = now_ms() - 10_000
+        publisher.send("city/d3/ws-1/data", {"ts": t0, "m": {"laeq_db": 50}})
+        await eventually(lambda: ingestor.counters.rejected["unknown_device"] == 1, "rejected")
+
+        new = Device("ws-1", "noise", "d3", 0.0, 0.0, grid="g9")
+        current[0] = Registry.build(registry.catalogue, [*registry.devices.values(), new])
+        publisher.send("city/d3/ws-1/data", {"ts": t0 + 1, "m": {"laeq_db": 51}})
+        await eventually(lambda: ingestor.counters.stored_readings == 1, "the new device stored")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, WAIT_S)
+    rows = await influx_db.query("SELECT laeq_db, grid FROM noise WHERE device_id = 'ws-1'")
+    assert rows[0]["values"] == [[t0 + 1, 51.0, "g9"]]

@@ -1,0 +1,209 @@
+"""What people do through the API: incident and alert actions, silences, queries, reports.
+
+A mixin of `AlertService` (it uses the service's books, lock and planner). Each incident action
+loads the incident fresh from SQL (its timeline includes the dispatcher's entries), applies the
+pure state machine, and writes the change, its notifications and an audit record in one
+transaction; a forbidden change raises `TransitionError` and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert
+
+from alerts import incidents as machine
+from alerts import repository as repo
+from alerts.errors import RoutingError, SilenceError, TransitionError, UnknownIncidentError
+from alerts.model import Alert, Incident, IncidentState
+from alerts.notify import events, notices
+from alerts.reports import GroupBy, ReportRow, report
+from alerts.silences import Silence
+from alerts.store import SilenceRow
+
+if TYPE_CHECKING:
+    from alerts.service import AlertService
+
+Change = Callable[[Incident], Incident]
+S = IncidentState
+
+
+class Operations:
+    async def acknowledge(
+        self: AlertService, incident_id: str, actor: str, now_ms: int
+    ) -> Incident:
+        """The team has seen the incident: stops its escalation timer."""
+        return await self._operate(
+            incident_id,
+            actor,
+            now_ms,
+            "acknowledge",
+            lambda i: machine.acknowledge(i, actor, now_ms),
+        )
+
+    async def transition(
+        self: AlertService,
+        incident_id: str,
+        to: IncidentState,
+        actor: str,
+        now_ms: int,
+        detail: str = "",
+    ) -> Incident:
+        """Move an incident along its state machine (acknowledged … closed, cancelled, dispatched
+        again after a reassignment); `detail` is the note or reason on the timeline."""
+        steps: dict[IncidentState, Change] = {
+            S.ACKNOWLEDGED: lambda i: machine.acknowledge(i, actor, now_ms),
+            S.EN_ROUTE: lambda i: machine.en_route(i, actor, now_ms, detail),
+            S.ON_SCENE: lambda i: machine.on_scene(i, actor, now_ms, detail),
+            S.RESOLVED: lambda i: machine.resolve(i, actor, now_ms, detail),
+            S.CLOSED: lambda i: machine.close(i, actor, now_ms),
+            S.CANCELLED: lambda i: machine.cancel(i, actor, now_ms, detail),
+            S.DISPATCHED: lambda i: machine.dispatch(
+                i, i.handler_id or "", i.team_id or "", actor, now_ms
+            ),
+        }
+        step = steps.get(to)
+        if step is None:  # new never comes back; reassigned needs a team: use `reassign`
+            found = await self.incident(incident_id)
+            raise TransitionError("incident", incident_id, found.state, to)
+        return await self._operate(incident_id, actor, now_ms, to.value, step, detail)
+
+    async def reassign(
+        self: AlertService,
+        incident_id: str,
+        team_id: str,
+        actor: str,
+        now_ms: int,
+        reason: str = "",
+    ) -> Incident:
+        """Hand the incident to another team and dispatch it to them at once."""
+        try:
+            handler, _ = self.routing.team(team_id)
+        except KeyError:
+            raise RoutingError("routing", [f"unknown team {team_id!r}"]) from None
+
+        def step(i: Incident) -> Incident:
+            moved = machine.reassign(i, handler.id, team_id, actor, now_ms, reason)
+            return machine.dispatch(moved, handler.id, team_id, actor, now_ms)
+
+        return await self._operate(incident_id, actor, now_ms, "reassign", step, team_id)
+
+    async def note(
+        self: AlertService, incident_id: str, actor: str, now_ms: int, text: str
+    ) -> Incident:
+        return await self._operate(
+            incident_id, actor, now_ms, "note", lambda i: machine.note(i, actor, now_ms, text), text
+        )
+
+    async def cancel(
+        self: AlertService, incident_id: str, actor: str, now_ms: int, reason: str
+    ) -> Incident:
+        """A false alarm: the incident ends and its team is told."""
+        return await self.transition(incident_id, S.CANCELLED, actor, now_ms, reason)
+
+    async def _operate(
+        self: AlertService,
+        incident_id: str,
+        actor: str,
+        now_ms: int,
+        action: str,
+        change: Change,
+        detail: str = "",
+    ) -> Incident:
+        async with self._lock:
+            await self._ready()
+            async with self._sessions.begin() as session:
+                found = await repo.load_incidents(session, ids=[incident_id])
+                if not found:
+                    raise UnknownIncidentError(incident_id)
+                stored, policy_id = found[0]
+                after = change(stored)
+                await repo.save_incidents(session, [(stored, after)], {incident_id: policy_id})
+                await self._planner.enqueue(session, notices(stored, after), now_ms)
+                await repo.audit(session, now_ms, actor, action, "incident", incident_id, detail)
+            self._incidents = self._incidents.put(after)
+            self._publish((), events([(stored, after)]))
+            return after
+
+    # --- alerts ---------------------------------------------------------------------------
+
+    async def acknowledge_alert(
+        self: AlertService, alert_id: str, actor: str, now_ms: int
+    ) -> Alert:
+        async with self._lock:
+            await self._ready()
+            book, t = self._alerts.acknowledge(alert_id, actor, now_ms)
+            await self._commit(book, (t,), now_ms, audit=(actor, "acknowledge", "alert", alert_id))
+            return t.alert
+
+    async def close_alert(self: AlertService, alert_id: str, actor: str, now_ms: int) -> Alert:
+        """Close an alert in any state (e.g. its device was removed); its incident follows."""
+        async with self._lock:
+            await self._ready()
+            book, t = self._alerts.close(alert_id, actor, now_ms)
+            await self._commit(book, (t,), now_ms, audit=(actor, "close", "alert", alert_id))
+            return t.alert
+
+    def open_alerts(self: AlertService) -> list[Alert]:
+        return sorted(self._alerts.alerts.values(), key=lambda a: (a.started_ms, a.id))
+
+    # --- silences -------------------------------------------------------------------------
+
+    async def create_silence(self: AlertService, silence: Silence, now_ms: int) -> Silence:
+        async with self._lock:
+            await self._ready()
+            async with self._sessions.begin() as session:
+                if await session.get(SilenceRow, silence.id) is not None:
+                    raise SilenceError(f"silence {silence.id} already exists")
+                await session.execute(insert(SilenceRow).values(repo.silence_row(silence, now_ms)))
+                await repo.audit(
+                    session, now_ms, silence.author, "create", "silence", silence.id, silence.reason
+                )
+            self._silences = [*self._silences, silence]
+            return silence
+
+    async def expire_silence(self: AlertService, silence_id: str, actor: str, now_ms: int) -> None:
+        async with self._lock:
+            await self._ready()
+            async with self._sessions.begin() as session:
+                if not await repo.expire_silence(session, silence_id, now_ms):
+                    raise SilenceError(f"no unexpired silence {silence_id!r}")
+                await repo.audit(session, now_ms, actor, "expire", "silence", silence_id)
+            self._silences = [s for s in self._silences if s.id != silence_id]
+
+    async def silences(self: AlertService, *, include_expired: bool = False) -> list[Silence]:
+        """Stored silences; without `include_expired`, those not expired by hand."""
+        async with self._sessions() as session:
+            rows = await repo.load_silences(session, include_expired=include_expired)
+        return [repo.silence_of(r) for r in rows]
+
+    # --- queries and reports --------------------------------------------------------------
+
+    async def incident(self: AlertService, incident_id: str) -> Incident:
+        """An incident with its full timeline (including dispatch attempts)."""
+        async with self._sessions() as session:
+            found = await repo.load_incidents(session, ids=[incident_id])
+        if not found:
+            raise UnknownIncidentError(incident_id)
+        return found[0][0]
+
+    async def incidents(self: AlertService, *, open_only: bool = True) -> list[Incident]:
+        async with self._sessions() as session:
+            found = await repo.load_incidents(session, open_only=open_only)
+        return [i for i, _ in found]
+
+    async def report(
+        self: AlertService,
+        start_ms: int,
+        end_ms: int,
+        group_by: GroupBy | str,
+        policy_id: str | None = None,
+    ) -> tuple[ReportRow, ...]:
+        """MTTA/MTTR/SLA breaches/escalations for incidents opened in ``[start_ms, end_ms)``;
+        the SLA is `policy_id`'s deadline (default: the catch-all route's policy)."""
+        policy = self.routing.policy(policy_id or self.routing.routes[-1].policy)
+        async with self._sessions() as session:
+            found = await repo.load_incidents(session, opened_range_ms=(start_ms, end_ms))
+        incidents = [i for i, _ in found]
+        return report(incidents, start_ms, end_ms, GroupBy(group_by), policy.ack_deadline_ms)

@@ -1,0 +1,85 @@
+"""The engine inside the platform: batches judged, ticks, and the rule file reloaded live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devices.batch import ReadingBatch
+from devices.catalogue import load_catalogue
+from devices.registry import Device, Registry
+from rules.detection import Detection, DetectionState, Severity
+from urbanwatch.judging import Judge
+
+T0_MS = 1_795_000_000_000
+RULE = """
+- id: gas-high
+  name: Gas high
+  category: safety
+  match: {{device_type: gas, metric: lel_pct}}
+  when: value >= {threshold}
+  severity: red
+"""
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.seen: list[Detection] = []
+
+    async def __call__(self, found: list[Detection], now_ms: int) -> None:
+        self.seen.extend(found)
+
+
+def _registry() -> Registry:
+    return Registry.build(load_catalogue(), [Device("gas-1", "gas", "d1", 39.9, 116.4, "g-0-0")])
+
+
+def _batch(registry: Registry, *values: float) -> ReadingBatch:
+    slot = registry.slot("gas-1", "lel_pct")
+    return ReadingBatch.from_columns(
+        [slot] * len(values), [T0_MS + i * 1000 for i in range(len(values))], values
+    )
+
+
+async def test_a_stored_batch_raises_detections(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE.format(threshold=50))
+    registry, sink = _registry(), Collect()
+    judge = Judge(lambda: registry, sink, rules_path=path)
+    await judge.on_batch(_batch(registry, 10, 60), T0_MS + 2000)
+    assert [(d.rule_id, d.state, d.severity, d.value) for d in sink.seen] == [
+        ("gas-high", DetectionState.FIRING, Severity.RED, 60.0)]
+    assert judge.detections["firing"] == 1
+
+
+async def test_a_changed_rule_file_is_picked_up_and_a_broken_one_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE.format(threshold=50))
+    registry, sink = _registry(), Collect()
+    judge = Judge(lambda: registry, sink, rules_path=path)
+    assert not judge.reload_if_changed()
+
+    path.write_text(RULE.format(threshold=5))
+    assert judge.reload_if_changed() and judge.reloads == 1
+    await judge.on_batch(_batch(registry, 10), T0_MS + 1000)
+    assert [d.state for d in sink.seen] == [DetectionState.FIRING]
+
+    path.write_text("- id: broken\n  when: value >>> 3\n")
+    assert not judge.reload_if_changed()
+    assert judge.reload_errors == 1 and judge.rules[0].id == "gas-high"
+
+
+async def test_the_default_pack_runs_when_no_file_is_given() -> None:
+    registry, sink = _registry(), Collect()
+    judge = Judge(lambda: registry, sink)
+    await judge.on_batch(_batch(registry, 1, 25, 55), T0_MS + 3000)
+    fired = [(d.rule_id, d.severity) for d in sink.seen if d.state == DetectionState.FIRING]
+    assert ("gas-lel", Severity.ORANGE) in fired and ("gas-lel", Severity.RED) in fired
+
+
+async def test_a_grown_registry_is_followed() -> None:
+    registry, sink = _registry(), Collect()
+    judge = Judge(lambda: registry, sink)
+    registry = registry.updated([Device("gas-2", "gas", "d1", 39.9, 116.4, "g-0-0")])
+    slot = registry.slot("gas-2", "lel_pct")
+    await judge.on_batch(ReadingBatch.from_columns([slot], [T0_MS], [70.0]), T0_MS)
+    assert any(d.device_id == "gas-2" and d.severity == Severity.RED for d in sink.seen)
