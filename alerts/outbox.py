@@ -74,7 +74,7 @@ async def enqueue(
     query = select(OutboxRow.key, OutboxRow.channel).where(
         tuple_(OutboxRow.key, OutboxRow.channel).in_(pairs)
     )
-    existing = set((await session.execute(query)).tuples().all())
+    existing = {tuple(r) for r in (await session.execute(query)).all()}
     new = [m for m in messages if (m.key, m.channel) not in existing]
     if new:
         rows = [
@@ -194,7 +194,7 @@ async def sent_times(
         .group_by(OutboxRow.team_id, OutboxRow.key)
     )
     out: dict[str, list[int]] = {t: [] for t in team_ids}
-    for team, _key, ts_ms in (await session.execute(query)).tuples():
+    for team, _key, ts_ms in (await session.execute(query)).all():
         out[team].append(ts_ms)
     return out
 

@@ -43,19 +43,21 @@ def to_detections(chunks: list[Emitted], engine: Engine) -> list[Detection]:
     areas = {ar.index: ar for ar in engine.area_rules}
     table, rules = engine.table, engine.rules
     order = np.lexsort((subject, rule, ts))
+    rule, subject = rule[order], subject[order]
+    slot = np.where(np.isin(rule, list(areas)), 0, subject) if areas else subject
+    columns = [c[slot].tolist() if len(table) else [None] * len(slot)
+               for c in (table.device_id, table.metric, table.district, table.grid)]
+    heads = [(r.id, r.category) for r in rules]
     out = []
-    for t, r_i, s, c, sev, v in zip(ts[order].tolist(), rule[order].tolist(),
-                                    subject[order].tolist(), change[order].tolist(),
-                                    severity[order].tolist(), value[order].tolist(), strict=True):
-        r = rules[r_i]
-        head = (r.id, r.category)
+    for t, r_i, s, c, sev, v, device_id, metric, district, grid in zip(
+            ts[order].tolist(), rule.tolist(), subject.tolist(), change[order].tolist(),
+            severity[order].tolist(), value[order].tolist(), *columns, strict=True):
         tail = (STATES[c], SEVERITIES[sev], t, v)
         if r_i in areas:
-            name, district, grid = areas[r_i].describe(s)
-            out.append(Detection(*head, name, *tail, district=district, grid=grid))
+            name, area_district, area_grid = areas[r_i].describe(s)
+            out.append(Detection(*heads[r_i], name, *tail, district=area_district,
+                                 grid=area_grid))
         else:
-            device_id = str(table.device_id[s])
-            out.append(Detection(*head, device_id, *tail, device_id=device_id,
-                                 metric=str(table.metric[s]), district=str(table.district[s]),
-                                 grid=str(table.grid[s])))
+            out.append(Detection(*heads[r_i], device_id, *tail, device_id=device_id,
+                                 metric=metric, district=district, grid=grid))
     return out

@@ -27,9 +27,10 @@ from rules.compile import Context, Frame, compile_expr
 from rules.detection import Detection
 from rules.emit import Emitted, to_detections
 from rules.errors import RuleError
+from rules.groups import Group, Routing
 from rules.model import Rule
 from rules.plan import SlotTable, attribute_column, detector_names, matched_slots, ring_capacity
-from rules.state import FIRING, NEVER, Ring, RuleState, SeriesState
+from rules.state import FIRING, NEVER, RuleState, SeriesState
 from rules.transitions import NONE, promote, step
 
 DetectorFactory = Callable[[], object]
@@ -48,19 +49,22 @@ class Stats:
 
 @dataclass
 class SeriesRule:
-    """A per-series rule compiled against the slots it matches."""
+    """A per-series rule compiled against its group's members (``slots``, in row order)."""
 
     index: int
     rule: Rule
-    slots: np.ndarray
-    row_of: np.ndarray  # slot -> member row, -1 if not a member
-    ring: Ring | None
+    group: Group
+    cap: int  # readings its windows may use (its group's ring may keep more)
     state: RuleState
     when: Callable[[Frame], np.ndarray]
     clear: Callable[[Frame], np.ndarray] | None
     severity: Callable[[Frame], np.ndarray]
     detectors: list[str] = field(default_factory=list)
     time_dependent: bool = False
+
+    @property
+    def slots(self) -> np.ndarray:
+        return self.group.slots
 
 
 class Engine:
@@ -88,6 +92,8 @@ class Engine:
     ) -> None:
         self.rules = [r for r in rules if r.enabled]
         self.registry = registry
+        self.options = {"detectors": detectors, "attributes": attributes,
+                        "utc_offset_h": utc_offset_h}
         self.table = SlotTable.of(registry)
         self.stats = Stats()
         n = len(self.table)
@@ -100,9 +106,10 @@ class Engine:
             {a: attribute_column(a, self.table, attributes or {}) for a in attrs},
             round(utc_offset_h * 3_600_000),
         )
-        self.series_rules = [
-            self._compile(i, r) for i, r in enumerate(self.rules) if r.spatial_scope is None
-        ]
+        per_series = [(i, r) for i, r in enumerate(self.rules) if r.spatial_scope is None]
+        self.routing, group_of = self._route([r for _, r in per_series])
+        self.series_rules = [self._compile(i, r, self.routing.groups[g])
+                             for (i, r), g in zip(per_series, group_of, strict=True)]
         by_id = {sr.rule.id: sr for sr in self.series_rules}
         self.area_rules = [
             AreaRule.build(i, r, self.table, by_id, self.ctx)
@@ -114,18 +121,29 @@ class Engine:
             for name in names
         }
 
-    def _compile(self, index: int, rule: Rule) -> SeriesRule:
-        slots = matched_slots(rule, self.table)
-        row_of = np.full(len(self.table), -1, dtype=np.int32)
-        row_of[slots] = np.arange(len(slots), dtype=np.int32)
-        cap = ring_capacity(rule, self.table, slots)
+    def _route(self, rules: list[Rule]) -> tuple[Routing, list[int]]:
+        members: dict[bytes, int] = {}
+        slot_sets, caps, group_of = [], [], []
+        for rule in rules:
+            slots = matched_slots(rule, self.table)
+            g = members.setdefault(slots.tobytes(), len(members))
+            if g == len(slot_sets):
+                slot_sets.append(slots)
+                caps.append(0)
+            caps[g] = max(caps[g], ring_capacity(rule, self.table, slots))
+            group_of.append(g)
+        return Routing.build(len(self.table), slot_sets, caps), group_of
+
+    def _compile(self, index: int, rule: Rule, group: Group) -> SeriesRule:
         clear = compile_expr(rule.clear_ast, self.ctx) if rule.clear_ast is not None else None
-        return SeriesRule(
-            index, rule, slots, row_of, Ring(len(slots), cap) if cap else None,
-            RuleState(len(slots)), compile_expr(rule.when_ast, self.ctx), clear,
+        sr = SeriesRule(
+            index, rule, group, ring_capacity(rule, self.table, group.slots),
+            RuleState(len(group.slots)), compile_expr(rule.when_ast, self.ctx), clear,
             compile_expr(rule.severity_ast, self.ctx), detector_names([rule]),
             rule.time_dependent,
         )
+        group.rules.append(sr)
+        return sr
 
     def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
         """Judge a batch of readings, then tick at ``now_ms``; return the state changes."""
@@ -137,6 +155,16 @@ class Engine:
     def tick(self, now_ms: int) -> list[Detection]:
         """Raise what depends on time alone: staleness, run-out ``for`` timers, area counts."""
         return self._finish([], now_ms)
+
+    def rebuild(self, rules: Sequence[Rule] | None = None,
+                registry: Registry | None = None) -> Engine:
+        """A new engine for a changed rule set and/or a grown registry, carrying state over.
+
+        See `rules.rebuild.rebuild` for what is carried over; this engine is left unchanged.
+        """
+        from rules.rebuild import rebuild
+
+        return rebuild(self, rules, registry)
 
     def _finish(self, out: list[Emitted], now_ms: int) -> list[Detection]:
         self._tick(now_ms, out)
@@ -165,6 +193,9 @@ class Engine:
             return
         first = np.ones(len(slot), dtype=bool)
         first[1:] = slot[1:] != slot[:-1]
+        if first.all():  # the common case: every series at most once, a single round
+            yield slot, ts, value
+            return
         idx = np.arange(len(slot))
         rank = idx - np.maximum.accumulate(np.where(first, idx, 0))
         by_rank = np.argsort(rank, kind="stable")
@@ -176,38 +207,48 @@ class Engine:
     def _round(self, slots: np.ndarray, ts_ms: np.ndarray, values: np.ndarray,
                out: list[Emitted]) -> None:
         self.ctx.series.record(slots, ts_ms, values)
-        learn = {}
+        learn, skip = {}, {}
         for name, detector in self.detectors.items():
             sel = np.flatnonzero(self.domains[name][slots])
             if len(sel):
                 args = (slots[sel], ts_ms[sel], values[sel])
                 self.ctx.scores[name][args[0]] = detector.score(*args)
-                learn[name] = args
-        for sr in self.series_rules:
-            rows = sr.row_of[slots]
-            sel = np.flatnonzero(rows >= 0)
+                learn[name] = (sel, args)
+                skip[name] = np.zeros(len(slots), dtype=bool)
+        signature, position = self.routing.signature[slots], self.routing.position[slots]
+        for group in self.routing.groups:
+            if not group.rules:
+                continue
+            sel, rows = self.routing.rows_of(group, signature, position)
             if len(sel) == 0:
                 continue
-            rows = rows[sel].astype(np.int64)
             t, v = ts_ms[sel], values[sel]
-            if sr.ring is not None:
-                sr.ring.push(rows, t, v)
-            self._judge(sr, Frame(slots[sel], t, v, rows, sr.ring, t), rows, out)
-        for name, args in learn.items():
-            self.detectors[name].update(*args, self._confirmed(name, args[0]))
-
-    def _confirmed(self, name: str, slots: np.ndarray) -> np.ndarray:
-        skip = np.zeros(len(slots), dtype=bool)
-        for sr in self.series_rules:
-            if name in sr.detectors:
-                rows = sr.row_of[slots]
-                member = rows >= 0
-                skip[member] |= sr.state.state[rows[member]] == FIRING
-        return skip
+            if group.ring is not None:
+                group.ring.push(rows, t, v)
+            frames: dict[int, Frame] = {}
+            gathers: dict = {}
+            for sr in group.rules:
+                frame = frames.get(sr.cap)
+                if frame is None:
+                    frame = frames[sr.cap] = Frame(slots[sel], t, v, rows, group.ring, t,
+                                                   cap=sr.cap, gathers=gathers)
+                self._judge(sr, frame, rows, out)
+                for name in sr.detectors:
+                    skip[name][sel] |= sr.state.state[rows] == FIRING
+        for name, (sel, args) in learn.items():
+            self.detectors[name].update(*args, skip[name][sel])
 
     def _judge(self, sr: SeriesRule, frame: Frame, rows: np.ndarray, out: list[Emitted]) -> None:
         cond = sr.when(frame)
-        clear = sr.clear(frame) if sr.clear is not None else ~cond
+        prior = sr.state.state[rows]
+        if not prior.any() and not cond.any():
+            return  # inactive and staying so: nothing changes, clear and severity are moot
+        if sr.clear is None:
+            clear = ~cond
+        elif (prior == FIRING).any():
+            clear = sr.clear(frame)
+        else:
+            clear = cond  # only read for firing subjects; none here
         change, severity = step(
             sr.state, rows, cond, clear, sr.severity(frame), frame.t_ms, sr.rule.for_ms
         )
@@ -218,15 +259,24 @@ class Engine:
 
     def _tick(self, now_ms: int, out: list[Emitted]) -> None:
         series = self.ctx.series
-        for sr in self.series_rules:
-            if sr.time_dependent:
-                rows = np.flatnonzero(series.last_ts[sr.slots] != NEVER)
-                slots = sr.slots[rows]
-                anchor = series.last_ts[slots]
-                frame = Frame(slots, np.full(len(rows), now_ms, dtype=np.int64),
-                              series.last_value[slots], rows, sr.ring, anchor)
-                self._judge(sr, frame, rows, out)
-            elif sr.rule.for_ms > 0:
+        for group in self.routing.groups:
+            timed = [sr for sr in group.rules if sr.time_dependent]
+            if timed:
+                rows = np.flatnonzero(series.last_ts[group.slots] != NEVER)
+                slots = group.slots[rows]
+                t = np.full(len(rows), now_ms, dtype=np.int64)
+                anchor, value = series.last_ts[slots], series.last_value[slots]
+                frames: dict[int, Frame] = {}
+                gathers: dict = {}
+                for sr in timed:
+                    frame = frames.get(sr.cap)
+                    if frame is None:
+                        frame = frames[sr.cap] = Frame(slots, t, value, rows, group.ring, anchor,
+                                                       cap=sr.cap, gathers=gathers)
+                    self._judge(sr, frame, rows, out)
+            for sr in group.rules:
+                if sr.time_dependent or sr.rule.for_ms == 0:
+                    continue
                 rows, severity = promote(sr.state, now_ms, sr.rule.for_ms)
                 if len(rows):
                     slots = sr.slots[rows]
@@ -238,10 +288,9 @@ class Engine:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in state arrays (series, rings, rule states, scores, detectors)."""
+        """Bytes held in state arrays (series, routing, rings, rule states, scores, detectors)."""
         total = self.ctx.series.nbytes + sum(s.nbytes for s in self.ctx.scores.values())
-        for sr in self.series_rules:
-            total += sr.state.nbytes + sr.row_of.nbytes + (sr.ring.nbytes if sr.ring else 0)
+        total += self.routing.nbytes + sum(sr.state.nbytes for sr in self.series_rules)
         for detector in self.detectors.values():
             total += getattr(detector, "state_nbytes", lambda: 0)()
         return total + sum(ar.nbytes for ar in self.area_rules)

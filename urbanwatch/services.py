@@ -228,7 +228,13 @@ class ManagedService:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
-        self._exit_code(pid)  # reap it if it is our child
+        if self._proc is not None and self._proc.pid == pid:
+            # Reap our child for sure: a Go zombie leader may need a moment before waitpid
+            # takes it, and an unreaped Popen warns (an error under our test settings).
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+        else:
+            self._exit_code(pid)
         return True
 
     def _log_tail(self, lines: int = 15) -> str:

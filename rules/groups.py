@@ -1,0 +1,86 @@
+"""Rule groups and the routing of a round's readings to them.
+
+Rules that match exactly the same series form a group: they share member rows, one ring (as
+long as the longest window any of them keeps) and, in each round, the window gathers and the
+memoized subexpressions of their frames. Slots reach groups through their signature (the set of
+groups they belong to): two int32 columns per slot (signature, position among the signature's
+slots) replace a slot -> row table per rule, so routing costs 8 bytes per series however many
+rules there are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rules.state import Ring
+
+if TYPE_CHECKING:
+    from rules.engine import SeriesRule
+
+
+@dataclass
+class Group:
+    """Rules sharing their member series; ``slots`` are the members in row order."""
+
+    slots: np.ndarray
+    offset: np.ndarray  # signature -> row of that signature's first slot, -1 if not a member
+    ring: Ring | None
+    rules: list[SeriesRule]
+
+    @property
+    def nbytes(self) -> int:
+        return self.slots.nbytes + self.offset.nbytes + (self.ring.nbytes if self.ring else 0)
+
+
+@dataclass
+class Routing:
+    """Per-slot signature and position, and the groups (member rows in signature order)."""
+
+    signature: np.ndarray
+    position: np.ndarray
+    groups: list[Group]
+
+    @classmethod
+    def build(cls, n_slots: int, members: list[np.ndarray], caps: list[int]) -> Routing:
+        """Route slots to groups given each group's member slots and ring capacity."""
+        n_groups = len(members)
+        if n_slots == 0 or n_groups == 0:
+            empty = np.zeros(n_slots, dtype=np.int32)
+            return cls(empty, empty.copy(), [
+                Group(np.zeros(0, dtype=np.int64), np.full(1, -1, dtype=np.int64), None, [])
+                for _ in members])
+        belongs = np.zeros((n_slots, n_groups), dtype=bool)
+        for g, slots in enumerate(members):
+            belongs[slots, g] = True
+        keys, signature = np.unique(np.packbits(belongs, axis=1), axis=0, return_inverse=True)
+        signature = signature.reshape(-1).astype(np.int32)
+        order = np.argsort(signature, kind="stable")
+        sizes = np.bincount(signature, minlength=len(keys))
+        starts = np.r_[0, np.cumsum(sizes)[:-1]]
+        position = np.empty(n_slots, dtype=np.int32)
+        position[order] = np.arange(n_slots) - starts[signature[order]]
+        in_sig = np.unpackbits(keys, axis=1, count=n_groups).astype(bool)
+        groups = []
+        for g in range(n_groups):
+            sigs = np.flatnonzero(in_sig[:, g])
+            offset = np.full(len(keys), -1, dtype=np.int64)
+            offset[sigs] = np.r_[0, np.cumsum(sizes[sigs])[:-1]]
+            slots = np.concatenate([order[starts[s]:starts[s] + sizes[s]] for s in sigs]
+                                   ).astype(np.int64) if len(sigs) else np.zeros(0, np.int64)
+            ring = Ring(len(slots), caps[g]) if caps[g] else None
+            groups.append(Group(slots, offset, ring, []))
+        return cls(signature, position, groups)
+
+    def rows_of(self, group: Group, signature: np.ndarray,
+                position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(indices into the round, member rows) of the round's readings that ``group`` judges."""
+        offset = group.offset[signature]
+        sel = np.flatnonzero(offset >= 0)
+        return sel, offset[sel] + position[sel]
+
+    @property
+    def nbytes(self) -> int:
+        return self.signature.nbytes + self.position.nbytes + sum(g.nbytes for g in self.groups)
