@@ -110,9 +110,11 @@ def _for_team(
 ) -> list[Message]:
     _, team = routing.team(team_id)
     out = []
-    for n, channel in enumerate(team.channels):
+    seen: dict[str, int] = {}
+    for channel in team.channels:
         common = {"key": key, "team_id": team_id, "event": event, "incident_id": incident_id}
-        name = f"{channel.type}" if n == 0 else f"{channel.type}.{n}"
+        n = seen[channel.type] = seen.get(channel.type, -1) + 1
+        name = channel.type if n == 0 else f"{channel.type}.{n}"  # a second webhook: webhook.1
         if isinstance(channel, WebhookChannel):
             xml = cap() if channel.cap else None
             content_type, text = (CAP_XML, xml.decode()) if xml else (JSON, body)

@@ -46,6 +46,7 @@ class AreaRule:
     state: RuleState
     when: object
     severity: object
+    scope: str = "grid"
 
     @classmethod
     def build(cls, index: int, rule: Rule, table: SlotTable,
@@ -79,7 +80,7 @@ class AreaRule:
                                   np.array(rows, dtype=np.int64)))
         return cls(index, rule, areas, [district_of[a] for a in areas], sources,
                    RuleState(len(areas)), compile_expr(rule.when_ast, ctx),
-                   compile_expr(rule.severity_ast, ctx))
+                   compile_expr(rule.severity_ast, ctx), scope)
 
     def counts(self) -> dict[tuple[str, str], np.ndarray]:
         out = {}
@@ -108,7 +109,7 @@ class AreaRule:
     def describe(self, area: int) -> tuple[str, str | None, str | None]:
         """(subject, district, grid cell) of area index ``area``."""
         name = self.areas[area]
-        if self.rule.spatial_scope == "district":
+        if self.scope == "district":
             return subject_of("district", name), name, None
         return subject_of("grid", name), self.districts[area], name
 

