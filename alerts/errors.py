@@ -5,7 +5,8 @@ AlertError
  │    └── NotClosableError(incident_id, open_alert_ids)          closing with live alerts
  ├── UnknownAlertError(alert_id)                               no open alert with that id
  ├── UnknownIncidentError(incident_id)                         no incident with that id
- ├── SilenceError                                              a silence definition is invalid
+ ├── SilenceError                                              a silence is invalid or unknown
+ ├── ChannelError(channel, reason, retryable)  (alerts.channels.base)  a send failed
  └── RoutingError(source, problems)                            the routing file is invalid
 """
 

@@ -112,7 +112,6 @@ def _for_team(
     out = []
     seen: dict[str, int] = {}
     for channel in team.channels:
-        common = {"key": key, "team_id": team_id, "event": event, "incident_id": incident_id}
         n = seen[channel.type] = seen.get(channel.type, -1) + 1
         name = channel.type if n == 0 else f"{channel.type}.{n}"  # a second webhook: webhook.1
         if isinstance(channel, WebhookChannel):
@@ -125,12 +124,17 @@ def _for_team(
                     content_type=content_type,
                     body=text,
                     secret_env=channel.secret_env,
-                    **common,
+                    key=key,
+                    team_id=team_id,
+                    event=event,
+                    incident_id=incident_id,
                 )
             )
         elif isinstance(channel, MqttChannel):
             topic = channel.topic or f"dispatch/{team_id}"
-            out.append(Message(channel=name, target=topic, content_type=JSON, body=body, **common))
+            out.append(
+                Message(key, name, topic, JSON, body, team_id, event, incident_id=incident_id)
+            )
     return out
 
 
@@ -153,8 +157,8 @@ def notices(before: Incident | None, after: Incident) -> list[Notice]:
         if entry.kind is TimelineKind.NOTIFIED and entry.actor == SYSTEM:
             event = "repeat"
         if entry.kind is TimelineKind.SEVERITY:
-            was_sent = before is not None and before.team_id is not None
-            event = "severity" if was_sent and after.severity > before.severity else None
+            rose = before is not None and after.severity > before.severity
+            event = "severity" if rose and before is not None and before.team_id else None
         if event is not None and after.team_id is not None:
             out.append(Notice(after, event, seq, after.team_id))
     return out

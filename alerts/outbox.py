@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.repository import is_postgresql
 from alerts.store import OutboxRow
 
 
@@ -87,7 +88,7 @@ async def enqueue(
             }
             for m in new
         ]
-        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+        dialect = postgresql if is_postgresql(session) else sqlite
         stmt = dialect.insert(OutboxRow).on_conflict_do_nothing(index_elements=["key", "channel"])
         await session.execute(stmt, rows)  # a concurrent writer's copy wins the race quietly
     return new
@@ -113,7 +114,7 @@ async def claim(
             .order_by(OutboxRow.next_attempt_ms, OutboxRow.id)
             .limit(limit)
         )
-        if session.bind.dialect.name == "postgresql":
+        if is_postgresql(session):
             query = query.with_for_update(skip_locked=True)
         rows = (await session.scalars(query)).all()
         out = []

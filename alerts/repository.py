@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from datetime import time
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,27 +28,26 @@ from alerts.model import (
     TimelineEntry,
     TimelineKind,
 )
-from alerts.routing import RoutingConfig
-from alerts.silences import Field, Matcher, Silence, Weekly
 from alerts.store import (
     AlertChangeRow,
     AlertRow,
-    AuditRow,
-    HandlerRow,
     IncidentRow,
-    SilenceRow,
     TimelineRow,
 )
 from rules.detection import Category, Severity
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 async def upsert(session: AsyncSession, model: type, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows or overwrite them by primary key (SQLite and PostgreSQL)."""
     if not rows:
         return
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if is_postgresql(session) else sqlite
     stmt = dialect.insert(model)
-    keys = [c.name for c in model.__table__.primary_key]
+    keys: list[str] = [col.name for col in sa_inspect(model).primary_key]
     changed = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
     await session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed), rows)
 
@@ -213,109 +212,13 @@ def _incident(row: IncidentRow, timeline: list[TimelineRow]) -> Incident:
     )
 
 
-async def _children(session: AsyncSession, model: type, column: Any, ids: list[str]) -> dict:
-    out: dict[str, list] = {}
+async def _children(
+    session: AsyncSession, model: type, column: Any, ids: list[str]
+) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
     for start in range(0, len(ids), 500):  # well under SQLite's and asyncpg's parameter limits
         chunk = ids[start : start + 500]
-        for row in (await session.scalars(select(model).where(column.in_(chunk)))).all():
+        found: Any = await session.scalars(select(model).where(column.in_(chunk)))
+        for row in found.all():
             out.setdefault(getattr(row, column.key), []).append(row)
     return out
-
-
-async def count_timeline(session: AsyncSession, incident_id: str) -> int:
-    query = select(func.count()).where(TimelineRow.incident_id == incident_id)
-    return (await session.execute(query)).scalar_one()
-
-
-# --- silences, handlers, audit ----------------------------------------------------------------
-
-
-def silence_row(silence: Silence, created_ms: int) -> dict[str, Any]:
-    weekly = silence.weekly
-    return {
-        "id": silence.id,
-        "starts_ms": silence.starts_ms,
-        "ends_ms": silence.ends_ms,
-        "author": silence.author,
-        "reason": silence.reason,
-        "created_ms": created_ms,
-        "matchers": [{"field": m.field.value, "value": m.value} for m in silence.matchers],
-        "weekly": None
-        if weekly is None
-        else {
-            "weekdays": sorted(weekly.weekdays),
-            "start": weekly.start.isoformat(),
-            "end": weekly.end.isoformat(),
-            "tz": weekly.tz,
-        },
-        "expired_ms": None,
-    }
-
-
-def silence_of(row: SilenceRow) -> Silence:
-    weekly = None
-    if row.weekly is not None:
-        w = row.weekly
-        weekly = Weekly(
-            frozenset(w["weekdays"]),
-            time.fromisoformat(w["start"]),
-            time.fromisoformat(w["end"]),
-            w["tz"],
-        )
-    matchers = tuple(Matcher(Field(m["field"]), m["value"]) for m in row.matchers)
-    return Silence(row.id, matchers, row.starts_ms, row.ends_ms, row.author, row.reason, weekly)
-
-
-async def load_silences(session: AsyncSession, *, include_expired: bool) -> list[SilenceRow]:
-    query = select(SilenceRow).order_by(SilenceRow.starts_ms, SilenceRow.id)
-    if not include_expired:
-        query = query.where(SilenceRow.expired_ms.is_(None))
-    return list((await session.scalars(query)).all())
-
-
-async def expire_silence(session: AsyncSession, silence_id: str, now_ms: int) -> bool:
-    """Mark a silence expired now; returns False if there is no unexpired silence by that id."""
-    row = await session.get(SilenceRow, silence_id)
-    if row is None or row.expired_ms is not None:
-        return False
-    values: dict[str, Any] = {"expired_ms": now_ms}
-    if now_ms > row.starts_ms and (row.ends_ms is None or now_ms < row.ends_ms):
-        values["ends_ms"] = now_ms  # the record shows when it really ended
-    await session.execute(update(SilenceRow).where(SilenceRow.id == silence_id).values(values))
-    return True
-
-
-async def save_handlers(session: AsyncSession, routing: RoutingConfig, now_ms: int) -> None:
-    rows = [
-        {
-            "id": h.id,
-            "name": h.name,
-            "districts": list(h.districts),
-            "categories": list(h.categories),
-            "updated_ms": now_ms,
-            "teams": [t.model_dump(mode="json") for t in h.teams],
-        }
-        for h in routing.handlers
-    ]
-    await upsert(session, HandlerRow, rows)
-
-
-async def audit(
-    session: AsyncSession,
-    ts_ms: int,
-    actor: str,
-    action: str,
-    entity: str,
-    entity_id: str,
-    detail: str = "",
-) -> None:
-    await session.execute(
-        insert(AuditRow).values(
-            ts_ms=ts_ms,
-            actor=actor,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            detail=detail,
-        )
-    )

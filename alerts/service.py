@@ -1,238 +1,205 @@
-"""The alert service: the pure pipeline, made durable.
+"""The alert service: the pipeline (`handle`, `tick`) plus what people do through the API —
+incident and alert actions, silences, queries and reports.
 
-``handle`` runs lifecycle → mute → group → route/dispatch and writes the resulting alerts,
-incidents, timeline entries and outbox rows in ONE transaction; only after it commits are the
-in-memory books swapped and live events published, so a failed write leaves nothing half-done.
-``tick`` does the time-driven part (flapping settle, closing cleared alerts, escalation and
-repeat timers computed from stored times, storm digests). State is restored from SQL on first
-use, so a new service over the same database carries on where the old one stopped.
+Each incident action
+loads the incident fresh from SQL (its timeline includes the dispatcher's entries), applies the
+pure state machine, and writes the change, its notifications and an audit record in one
+transaction; a forbidden change raises `TransitionError` and writes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import insert
 
 from alerts import incidents as machine
+from alerts import records
 from alerts import repository as repo
-from alerts.cap import CapContext, render_cap
-from alerts.channels.live import LiveHub
-from alerts.escalation import Action, due
-from alerts.grouping import SYSTEM, GroupingConfig, IncidentBook, IncidentEvent
-from alerts.inhibit import InhibitPolicy
-from alerts.lifecycle import AlertBook, LifecycleConfig
-from alerts.model import Incident, Transition
-from alerts.mute import mute
+from alerts.errors import RoutingError, SilenceError, TransitionError, UnknownIncidentError
+from alerts.model import Alert, Incident, IncidentState
 from alerts.notify import events, notices
-from alerts.operations import Operations
-from alerts.planner import Planner
-from alerts.routing import RoutingConfig
+from alerts.pipeline import AlertPipeline, Outcome
+from alerts.reports import GroupBy, ReportRow, report
 from alerts.silences import Silence
-from alerts.storm import StormControl
-from rules.detection import Detection
+from alerts.store import SilenceRow
 
-Located = Callable[[str], tuple[float, float] | None]  # device id → (lat, lon)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one `handle`/`tick` did: transitions (muted), incident events, outbox keys."""
-
-    transitions: tuple[Transition, ...]
-    events: tuple[IncidentEvent, ...]
-    notified: tuple[str, ...]  # idempotency keys enqueued for sending
-    folded: tuple[str, ...]  # keys held back by storm control (a digest follows)
+Change = Callable[[Incident], Incident]
+S = IncidentState
 
 
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-class AlertService(Operations):
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        routing: RoutingConfig,
-        *,
-        lifecycle: LifecycleConfig | None = None,
-        grouping: GroupingConfig | None = None,
-        neighbours: Mapping[str, frozenset[str]] | None = None,
-        inhibit: InhibitPolicy | None = None,
-        storm: StormControl | None = None,
-        device_types: Mapping[str, str] | None = None,
-        locate: Located | None = None,
-        cap: CapContext | None = None,
-        hub: LiveHub | None = None,
-        clock_ms: Callable[[], int] = _wall_clock_ms,
-    ) -> None:
-        self._sessions = sessions
-        self.routing = routing
-        self._lifecycle = lifecycle or LifecycleConfig()
-        self._grouping = grouping or GroupingConfig()
-        self._neighbours = neighbours or {}
-        self._inhibit = inhibit or InhibitPolicy()
-        self._planner = Planner(lambda: self.routing, storm or StormControl(), self._render_cap)
-        self._device_types = device_types or {}
-        self._locate = locate or (lambda _device: None)
-        self._cap = cap or CapContext(sender="urbanwatch", tz="UTC")
-        self._hub = hub
-        self._clock_ms = clock_ms
-        self._lock = asyncio.Lock()
-        self._loaded = False
-        self._alerts = AlertBook(config=self._lifecycle)
-        self._incidents = IncidentBook(config=self._grouping, neighbours=self._neighbours)
-        self._policies: dict[str, str | None] = {}
-        self._silences: list[Silence] = []
-
-    # --- state ----------------------------------------------------------------------------
-
-    async def restore(self) -> None:
-        """(Re)load open alerts, open incidents and silences from SQL; snapshot the handlers."""
-        async with self._sessions.begin() as session:
-            alerts = await repo.load_alerts(session, open_only=True)
-            incidents = await repo.load_incidents(session, open_only=True)
-            silences = await repo.load_silences(session, include_expired=False)
-            await repo.save_handlers(session, self.routing, self._clock_ms())
-        self._alerts = AlertBook.restore(alerts, self._lifecycle)
-        self._incidents = IncidentBook(
-            {i.id: i for i, _ in incidents}, self._grouping, self._neighbours
+class AlertService(AlertPipeline):
+    async def acknowledge(self, incident_id: str, actor: str, now_ms: int) -> Incident:
+        """The team has seen the incident: stops its escalation timer."""
+        return await self._operate(
+            incident_id,
+            actor,
+            now_ms,
+            "acknowledge",
+            lambda i: machine.acknowledge(i, actor, now_ms),
         )
-        self._policies = {i.id: policy for i, policy in incidents}
-        self._silences = [repo.silence_of(row) for row in silences]
-        self._loaded = True
 
-    async def _ready(self) -> None:
-        if not self._loaded:
-            await self.restore()
-
-    async def set_routing(self, routing: RoutingConfig) -> None:
-        """Swap in a validated routing config (hot reload); open incidents keep their teams."""
-        async with self._lock, self._sessions.begin() as session:
-            await repo.save_handlers(session, routing, self._clock_ms())
-        self.routing = routing
-
-    # --- the pipeline -----------------------------------------------------------------------
-
-    async def handle(self, detections: Iterable[Detection], now_ms: int) -> Outcome:
-        """Apply detections at `now_ms` and persist everything they caused in one transaction."""
-        async with self._lock:
-            await self._ready()
-            book, transitions = self._alerts.apply(detections, now_ms)
-            return await self._commit(book, transitions, now_ms)
-
-    async def tick(self, now_ms: int) -> Outcome:
-        """Time-driven work at `now_ms`: lifecycle timers, escalation/repeats, storm digests."""
-        async with self._lock:
-            await self._ready()
-            book, transitions = self._alerts.apply((), now_ms)
-            return await self._commit(book, transitions, now_ms, timers=True)
-
-    async def _commit(
+    async def transition(
         self,
-        book: AlertBook,
-        transitions: tuple[Transition, ...],
+        incident_id: str,
+        to: IncidentState,
+        actor: str,
         now_ms: int,
-        *,
-        timers: bool = False,
-        audit: tuple[str, str, str, str] | None = None,
-    ) -> Outcome:
-        silences = [s for s in self._silences if not s.expired_at(now_ms)]
-        muted = mute(transitions, book.alerts.values(), silences, self._inhibit, now_ms)
-        ibook, grouped = self._incidents.apply(muted, now_ms)
-        policies = dict(self._policies)
-        changed = {e.incident.id: e.incident for e in grouped}
-        for incident in list(changed.values()):
-            if incident.state is machine.S.NEW:
-                changed[incident.id] = self._dispatch_new(incident, policies, now_ms)
-        if timers:
-            changed |= self._escalations(changed, policies, now_ms)
-        for incident in changed.values():
-            ibook = ibook.put(incident)
-        before_alerts = {a.id: a for a in self._alerts.alerts.values()}
-        alert_changes = {t.alert.id: (before_alerts.get(t.alert.id), t.alert) for t in muted}
-        incident_changes = [(self._incidents.incidents.get(i), inc) for i, inc in changed.items()]
-        planned = [n for before, after in incident_changes for n in notices(before, after)]
-        async with self._sessions.begin() as session:
-            await repo.save_alerts(session, alert_changes.values())
-            await repo.save_incidents(session, incident_changes, policies)
-            sent, folded = await self._planner.enqueue(session, planned, now_ms)
-            if timers:
-                sent += await self._planner.digests(session, now_ms)
-            if audit is not None:
-                await repo.audit(session, now_ms, *audit)
-        self._alerts, self._incidents, self._policies = book, ibook, policies
-        changes = events(incident_changes)
-        self._publish(muted, changes)
-        return Outcome(muted, changes, tuple(sent), tuple(folded))
-
-    def _dispatch_new(
-        self, incident: Incident, policies: dict[str, str | None], now_ms: int
+        detail: str = "",
     ) -> Incident:
-        types = [self._device_types[d] for d in incident.devices if d in self._device_types]
-        district = incident.districts[0] if incident.districts else None
-        route = self.routing.route(incident.category, district, incident.severity, types)
-        policies[incident.id] = route.policy
-        return machine.dispatch(incident, route.handler, route.team, SYSTEM, now_ms)
+        """Move an incident along its state machine (acknowledged … closed, cancelled, dispatched
+        again after a reassignment); `detail` is the note or reason on the timeline."""
+        steps: dict[IncidentState, Change] = {
+            S.ACKNOWLEDGED: lambda i: machine.acknowledge(i, actor, now_ms),
+            S.EN_ROUTE: lambda i: machine.en_route(i, actor, now_ms, detail),
+            S.ON_SCENE: lambda i: machine.on_scene(i, actor, now_ms, detail),
+            S.RESOLVED: lambda i: machine.resolve(i, actor, now_ms, detail),
+            S.CLOSED: lambda i: machine.close(i, actor, now_ms),
+            S.CANCELLED: lambda i: machine.cancel(i, actor, now_ms, detail),
+            S.DISPATCHED: lambda i: machine.dispatch(
+                i, i.handler_id or "", i.team_id or "", actor, now_ms
+            ),
+        }
+        step = steps.get(to)
+        if step is None:  # new never comes back; reassigned needs a team: use `reassign`
+            found = await self.incident(incident_id)
+            raise TransitionError("incident", incident_id, found.state, to)
+        return await self._operate(incident_id, actor, now_ms, to.value, step, detail)
 
-    def _escalations(
-        self, changed: dict[str, Incident], policies: dict[str, str | None], now_ms: int
-    ) -> dict[str, Incident]:
-        """Apply `escalation.due` to every open incident, from its stored times."""
-        out = {}
-        for incident_id, stored in self._incidents.incidents.items():
-            incident = changed.get(incident_id, stored)
-            policy_id = policies.get(incident_id)
-            if incident.is_final or policy_id is None:
-                continue
-            decision = due(incident, self.routing.policy(policy_id), now_ms)
-            if decision.action is Action.ESCALATE and decision.team_id is not None:
-                handler, _team = self.routing.team(decision.team_id)
-                out[incident_id] = machine.escalate(
-                    incident, decision.level, handler.id, decision.team_id, SYSTEM, now_ms
+    async def reassign(
+        self,
+        incident_id: str,
+        team_id: str,
+        actor: str,
+        now_ms: int,
+        reason: str = "",
+    ) -> Incident:
+        """Hand the incident to another team and dispatch it to them at once."""
+        try:
+            handler, _ = self.routing.team(team_id)
+        except KeyError:
+            raise RoutingError("routing", [f"unknown team {team_id!r}"]) from None
+
+        def step(i: Incident) -> Incident:
+            moved = machine.reassign(i, handler.id, team_id, actor, now_ms, reason)
+            return machine.dispatch(moved, handler.id, team_id, actor, now_ms)
+
+        return await self._operate(incident_id, actor, now_ms, "reassign", step, team_id)
+
+    async def note(self, incident_id: str, actor: str, now_ms: int, text: str) -> Incident:
+        return await self._operate(
+            incident_id, actor, now_ms, "note", lambda i: machine.note(i, actor, now_ms, text), text
+        )
+
+    async def cancel(self, incident_id: str, actor: str, now_ms: int, reason: str) -> Incident:
+        """A false alarm: the incident ends and its team is told."""
+        return await self.transition(incident_id, S.CANCELLED, actor, now_ms, reason)
+
+    async def _operate(
+        self,
+        incident_id: str,
+        actor: str,
+        now_ms: int,
+        action: str,
+        change: Change,
+        detail: str = "",
+    ) -> Incident:
+        async with self._lock:
+            await self._ready()
+            async with self._sessions.begin() as session:
+                found = await repo.load_incidents(session, ids=[incident_id])
+                if not found:
+                    raise UnknownIncidentError(incident_id)
+                stored, policy_id = found[0]
+                after = change(stored)
+                await repo.save_incidents(session, [(stored, after)], {incident_id: policy_id})
+                await self._planner.enqueue(session, notices(stored, after), now_ms)
+                await records.audit(session, now_ms, actor, action, "incident", incident_id, detail)
+            self._incidents = self._incidents.put(after)
+            self._publish((), events([(stored, after)]))
+            return after
+
+    # --- alerts ---------------------------------------------------------------------------
+
+    async def acknowledge_alert(self, alert_id: str, actor: str, now_ms: int) -> Alert:
+        async with self._lock:
+            await self._ready()
+            book, t = self._alerts.acknowledge(alert_id, actor, now_ms)
+            await self._commit(book, (t,), now_ms, audit=(actor, "acknowledge", "alert", alert_id))
+            return t.alert
+
+    async def close_alert(self, alert_id: str, actor: str, now_ms: int) -> Alert:
+        """Close an alert in any state (e.g. its device was removed); its incident follows."""
+        async with self._lock:
+            await self._ready()
+            book, t = self._alerts.close(alert_id, actor, now_ms)
+            await self._commit(book, (t,), now_ms, audit=(actor, "close", "alert", alert_id))
+            return t.alert
+
+    def open_alerts(self) -> list[Alert]:
+        return sorted(self._alerts.alerts.values(), key=lambda a: (a.started_ms, a.id))
+
+    # --- silences -------------------------------------------------------------------------
+
+    async def create_silence(self, silence: Silence, now_ms: int) -> Silence:
+        async with self._lock:
+            await self._ready()
+            async with self._sessions.begin() as session:
+                if await session.get(SilenceRow, silence.id) is not None:
+                    raise SilenceError(f"silence {silence.id} already exists")
+                await session.execute(
+                    insert(SilenceRow).values(records.silence_row(silence, now_ms))
                 )
-            elif decision.action is Action.REPEAT:
-                detail = f"repeat notification to {incident.team_id}"
-                out[incident_id] = machine.notified(incident, SYSTEM, now_ms, detail)
-        return out
+                await records.audit(
+                    session, now_ms, silence.author, "create", "silence", silence.id, silence.reason
+                )
+            self._silences = [*self._silences, silence]
+            return silence
 
-    def _render_cap(self, incident: Incident, sent_ms: int) -> bytes | None:
-        points = [p for p in map(self._locate, incident.devices) if p is not None]
-        return render_cap(incident, self._cap, sent_ms, points) if points else None
+    async def expire_silence(self, silence_id: str, actor: str, now_ms: int) -> None:
+        async with self._lock:
+            await self._ready()
+            async with self._sessions.begin() as session:
+                if not await records.expire_silence(session, silence_id, now_ms):
+                    raise SilenceError(f"no unexpired silence {silence_id!r}")
+                await records.audit(session, now_ms, actor, "expire", "silence", silence_id)
+            self._silences = [s for s in self._silences if s.id != silence_id]
 
-    def _publish(self, transitions: Iterable[Transition], changes: Iterable[IncidentEvent]) -> None:
-        if self._hub is None:
-            return
-        for t in transitions:
-            a = t.alert
-            self._hub.publish(
-                {
-                    "type": "alert",
-                    "kind": t.kind.value,
-                    "alert_id": a.id,
-                    "rule_id": a.rule_id,
-                    "subject": a.subject,
-                    "state": a.state.value,
-                    "ts_ms": t.ts_ms,
-                    "severity": a.severity.name.lower(),
-                    "suppressed_by": t.suppressed_by,
-                }
-            )
-        for e in changes:
-            i = e.incident
-            self._hub.publish(
-                {
-                    "type": "incident",
-                    "kind": e.entry.kind.value,
-                    "incident_id": i.id,
-                    "state": i.state.value,
-                    "severity": i.severity.name.lower(),
-                    "team_id": i.team_id,
-                    "actor": e.entry.actor,
-                    "detail": e.entry.detail,
-                    "ts_ms": e.entry.ts_ms,
-                }
-            )
+    async def silences(self, *, include_expired: bool = False) -> list[Silence]:
+        """Stored silences; without `include_expired`, those not expired by hand."""
+        async with self._sessions() as session:
+            rows = await records.load_silences(session, include_expired=include_expired)
+        return [records.silence_of(r) for r in rows]
+
+    # --- queries and reports --------------------------------------------------------------
+
+    async def incident(self, incident_id: str) -> Incident:
+        """An incident with its full timeline (including dispatch attempts)."""
+        async with self._sessions() as session:
+            found = await repo.load_incidents(session, ids=[incident_id])
+        if not found:
+            raise UnknownIncidentError(incident_id)
+        return found[0][0]
+
+    async def incidents(self, *, open_only: bool = True) -> list[Incident]:
+        async with self._sessions() as session:
+            found = await repo.load_incidents(session, open_only=open_only)
+        return [i for i, _ in found]
+
+    async def report(
+        self,
+        start_ms: int,
+        end_ms: int,
+        group_by: GroupBy | str,
+        policy_id: str | None = None,
+    ) -> tuple[ReportRow, ...]:
+        """MTTA/MTTR/SLA breaches/escalations for incidents opened in ``[start_ms, end_ms)``;
+        the SLA is `policy_id`'s deadline (default: the catch-all route's policy)."""
+        policy = self.routing.policy(policy_id or self.routing.routes[-1].policy)
+        async with self._sessions() as session:
+            found = await repo.load_incidents(session, opened_range_ms=(start_ms, end_ms))
+        incidents = [i for i, _ in found]
+        return report(incidents, start_ms, end_ms, GroupBy(group_by), policy.ack_deadline_ms)
+
+
+__all__ = ["AlertService", "Outcome"]

@@ -16,7 +16,7 @@ class IngestCounters:
 
     received: int = 0  # MQTT messages taken from the subscriber
     redelivered: int = 0  # of which carried the DUP flag
-    stored_readings: int = 0  # readings InfluxDB accepted
+    stored_readings: int = 0  # readings made durable: accepted by InfluxDB, or spooled
     stored_messages: int = 0  # messages whose readings were stored
     rejected: Counter[str] = field(default_factory=Counter)  # messages, by reject reason
     points_rejected: int = 0  # readings InfluxDB refused for good (dead-lettered)
@@ -25,6 +25,12 @@ class IngestCounters:
     batches: int = 0  # batches stored
     last_batch_lag_ms: int = 0  # stored-at minus the receive time of its oldest message
     on_batch_errors: int = 0  # on_batch callbacks that raised
+    spooled: int = 0  # readings written to the local spool (InfluxDB was unavailable)
+    replayed: int = 0  # spooled readings InfluxDB has since accepted
+    replay_refused: int = 0  # spooled readings InfluxDB refused for good on replay
+    spool_full: int = 0  # batches held because the spool was full
+    spool_bytes: int = 0  # current size of the spool's segment files
+    corrupt_records_skipped: int = 0  # spool records found torn or corrupt at open
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] += 1
@@ -44,4 +50,10 @@ class IngestCounters:
             "batches": self.batches,
             "last_batch_lag_ms": self.last_batch_lag_ms,
             "on_batch_errors": self.on_batch_errors,
+            "spooled": self.spooled,
+            "replayed": self.replayed,
+            "replay_refused": self.replay_refused,
+            "spool_full": self.spool_full,
+            "spool_bytes": self.spool_bytes,
+            "corrupt_records_skipped": self.corrupt_records_skipped,
         }

@@ -47,10 +47,10 @@ class Ingestor:
 
     def __init__(
         self, config: IngestConfig, registry: Callable[[], Registry], sink: Sink,
-        *, on_batch: OnBatch | None = None,
+        *, on_batch: OnBatch | None = None, counters: IngestCounters | None = None,
     ) -> None:
         self.config, self.sink, self.on_batch = config, sink, on_batch
-        self.counters = IngestCounters()
+        self.counters = IngestCounters() if counters is None else counters  # e.g. a SpoolingSink's
         self._registry = registry
         self._prefix = config.mqtt.topic_prefix
         self._subscriber = MqttSubscriber(config.mqtt, config.max_pending_messages)

@@ -28,12 +28,17 @@ HOUR_MS = 3_600_000
 
 @dataclass
 class Context:
-    """Engine-wide inputs of expressions: series state, detector scores, attributes, UTC offset."""
+    """Engine-wide inputs of expressions: series state, detector scores, attributes, UTC offset.
+
+    A detector keeps state only for the series its rules judge: ``detector_rows[name]`` maps a
+    slot to its row in that detector (and in ``scores[name]``), -1 for other slots.
+    """
 
     series: SeriesState
     scores: dict[str, np.ndarray]
     attributes: dict[str, np.ndarray]
     utc_offset_ms: int
+    detector_rows: dict[str, np.ndarray] = field(default_factory=dict)
     node_ids: dict[ast.Node, int] = field(default_factory=dict)  # equal nodes share a memo slot
 
 
@@ -108,7 +113,7 @@ def _compile(node: ast.Node, ctx: Context) -> Fn:
         case ast.Attr(name):
             return lambda f: ctx.attributes[name][f.slots]
         case ast.Anomaly(name):
-            return lambda f: ctx.scores[name][f.slots]
+            return lambda f: ctx.scores[name][ctx.detector_rows[name][f.slots]]
         case ast.Stale(duration_ms):
             return lambda f: f.t_ms - ctx.series.last_ts[f.slots] >= duration_ms
         case ast.Stuck(window_ms):

@@ -13,9 +13,10 @@ from rules.state import CLEARED, FIRING, PENDING
 if TYPE_CHECKING:
     from rules.engine import Engine
 
-STATES = {PENDING: DetectionState.PENDING, FIRING: DetectionState.FIRING,
-          CLEARED: DetectionState.CLEARED}
-SEVERITIES = list(Severity)
+_STATES = np.empty(4, dtype=object)  # indexed by the state codes of `rules.state`
+_STATES[[PENDING, FIRING, CLEARED]] = [
+    DetectionState.PENDING, DetectionState.FIRING, DetectionState.CLEARED]
+_SEVERITIES = np.array(list(Severity), dtype=object)
 
 
 @dataclass(frozen=True)
@@ -40,24 +41,21 @@ def to_detections(chunks: list[Emitted], engine: Engine) -> list[Detection]:
     change = np.concatenate([c.change for c in chunks])
     severity = np.concatenate([c.severity for c in chunks])
     value = np.concatenate([c.value for c in chunks])
-    areas = {ar.index: ar for ar in engine.area_rules}
     table, rules = engine.table, engine.rules
     order = np.lexsort((subject, rule, ts))
     rule, subject = rule[order], subject[order]
-    slot = np.where(np.isin(rule, list(areas)), 0, subject) if areas else subject
-    columns = [c[slot].tolist() if len(table) else [None] * len(slot)
-               for c in (table.device_id, table.metric, table.district, table.grid)]
-    heads = [(r.id, r.category) for r in rules]
-    out = []
-    for t, r_i, s, c, sev, v, device_id, metric, district, grid in zip(
-            ts[order].tolist(), rule.tolist(), subject.tolist(), change[order].tolist(),
-            severity[order].tolist(), value[order].tolist(), *columns, strict=True):
-        tail = (STATES[c], SEVERITIES[sev], t, v)
-        if r_i in areas:
-            name, area_district, area_grid = areas[r_i].describe(s)
-            out.append(Detection(*heads[r_i], name, *tail, district=area_district,
-                                 grid=area_grid))
-        else:
-            out.append(Detection(*heads[r_i], device_id, *tail, device_id=device_id,
-                                 metric=metric, district=district, grid=grid))
-    return out
+    areas = {ar.index: ar for ar in engine.area_rules}
+    is_area = np.isin(rule, list(areas)) if areas else np.zeros(len(rule), dtype=bool)
+    slot = np.where(is_area, 0, subject)
+    device_id, metric, district, grid = (
+        c[slot].tolist() if len(table) else [None] * len(slot)
+        for c in (table.device_id, table.metric, table.district, table.grid))
+    subject_col = list(device_id)
+    for i in np.flatnonzero(is_area).tolist():
+        subject_col[i], district[i], grid[i] = areas[int(rule[i])].describe(int(subject[i]))
+        device_id[i] = metric[i] = None
+    rule_ids = np.array([r.id for r in rules], dtype=object)
+    categories = np.array([r.category for r in rules], dtype=object)
+    return list(map(Detection, rule_ids[rule].tolist(), categories[rule].tolist(), subject_col,
+                    _STATES[change[order]].tolist(), _SEVERITIES[severity[order]].tolist(),
+                    ts[order].tolist(), value[order].tolist(), device_id, metric, district, grid))

@@ -30,6 +30,7 @@ from rules.errors import RuleError
 from rules.groups import Group, Routing
 from rules.model import Rule
 from rules.plan import SlotTable, attribute_column, detector_names, matched_slots, ring_capacity
+from rules.rebuild import rebuild
 from rules.state import FIRING, NEVER, RuleState, SeriesState
 from rules.transitions import NONE, promote, step
 
@@ -96,13 +97,13 @@ class Engine:
                         "utc_offset_h": utc_offset_h}
         self.table = SlotTable.of(registry)
         self.stats = Stats()
+        self.reset_rules: tuple[str, ...] = ()  # rules whose state a rebuild dropped
         n = len(self.table)
         names = detector_names(self.rules)
-        self.detectors = _build_detectors(names, detectors, n)
+        self.detectors = _build_detectors(names, detectors)
         attrs = {a for r in self.rules for a in _attr_names(r)}
         self.ctx = Context(
-            SeriesState(n),
-            {name: np.zeros(n) for name in names},
+            SeriesState(n), {},
             {a: attribute_column(a, self.table, attributes or {}) for a in attrs},
             round(utc_offset_h * 3_600_000),
         )
@@ -115,11 +116,34 @@ class Engine:
             AreaRule.build(i, r, self.table, by_id, self.ctx)
             for i, r in enumerate(self.rules) if r.spatial_scope is not None
         ]
-        self.domains = {
-            name: np.isin(np.arange(n), np.concatenate(
-                [sr.slots for sr in self.series_rules if name in sr.detectors]))
-            for name in names
-        }
+        for name in names:
+            self.place_detector(name, self.detectors[name], None, None)
+
+    def detector_members(self, name: str) -> np.ndarray:
+        """Slots judged by the rules that use detector ``name``."""
+        return np.unique(np.concatenate(
+            [sr.slots for sr in self.series_rules if name in sr.detectors]))
+
+    def place_detector(self, name: str, detector: object, rows: np.ndarray | None,
+                       scores: np.ndarray | None) -> None:
+        """Install ``detector`` with rows for this engine's members of it, keeping ``rows``.
+
+        Rows are append-only: the slots already in ``rows`` (a previous engine's map) keep
+        theirs, so a detector's learned state stays valid when the engine is rebuilt.
+        """
+        row_of = np.full(len(self.table), -1, dtype=np.int32)
+        if rows is not None:
+            row_of[:len(rows)] = rows
+        members = self.detector_members(name)
+        new = members[row_of[members] < 0]
+        n_old = int(row_of.max(initial=-1)) + 1
+        row_of[new] = np.arange(n_old, n_old + len(new), dtype=np.int32)
+        detector.grow(n_old + len(new))  # type: ignore[attr-defined]
+        self.detectors[name] = detector
+        self.ctx.detector_rows[name] = row_of
+        self.ctx.scores[name] = np.zeros(n_old + len(new))
+        if scores is not None:
+            self.ctx.scores[name][:len(scores)] = scores
 
     def _route(self, rules: list[Rule]) -> tuple[Routing, list[int]]:
         members: dict[bytes, int] = {}
@@ -156,15 +180,23 @@ class Engine:
         """Raise what depends on time alone: staleness, run-out ``for`` timers, area counts."""
         return self._finish([], now_ms)
 
-    def rebuild(self, rules: Sequence[Rule] | None = None,
-                registry: Registry | None = None) -> Engine:
+    def rebuild(self, rules: Sequence[Rule] | None = None, registry: Registry | None = None,
+                attributes: Mapping[str, Mapping[str, float]] | None = None) -> Engine:
         """A new engine for a changed rule set and/or a grown registry, carrying state over.
 
-        See `rules.rebuild.rebuild` for what is carried over; this engine is left unchanged.
-        """
-        from rules.rebuild import rebuild
+        Pure: this engine is left unchanged. Rules whose id and definition are unchanged keep
+        their state (pending ``for`` timers, firing flags); changed or removed rules start fresh
+        and are listed in the new engine's ``reset_rules`` (see `rules.rebuild`).
 
-        return rebuild(self, rules, registry)
+        Args:
+            rules: The new rule set, or None to keep this one.
+            registry: The grown registry (slots are append-only), or None to keep this one.
+            attributes: Device attributes for ``attr()``, or None to keep these.
+
+        Returns:
+            The new engine, ready to take the next batch.
+        """
+        return rebuild(self, rules, registry, attributes)
 
     def _finish(self, out: list[Emitted], now_ms: int) -> list[Detection]:
         self._tick(now_ms, out)
@@ -209,9 +241,10 @@ class Engine:
         self.ctx.series.record(slots, ts_ms, values)
         learn, skip = {}, {}
         for name, detector in self.detectors.items():
-            sel = np.flatnonzero(self.domains[name][slots])
+            row = self.ctx.detector_rows[name][slots]
+            sel = np.flatnonzero(row >= 0)
             if len(sel):
-                args = (slots[sel], ts_ms[sel], values[sel])
+                args = (row[sel].astype(np.int64), ts_ms[sel], values[sel])
                 self.ctx.scores[name][args[0]] = detector.score(*args)
                 learn[name] = (sel, args)
                 skip[name] = np.zeros(len(slots), dtype=bool)
@@ -290,14 +323,15 @@ class Engine:
     def nbytes(self) -> int:
         """Bytes held in state arrays (series, routing, rings, rule states, scores, detectors)."""
         total = self.ctx.series.nbytes + sum(s.nbytes for s in self.ctx.scores.values())
+        total += sum(rows.nbytes for rows in self.ctx.detector_rows.values())
         total += self.routing.nbytes + sum(sr.state.nbytes for sr in self.series_rules)
         for detector in self.detectors.values():
             total += getattr(detector, "state_nbytes", lambda: 0)()
         return total + sum(ar.nbytes for ar in self.area_rules)
 
 
-def _build_detectors(names: list[str], factories: Mapping[str, DetectorFactory] | None,
-                     n_slots: int) -> dict[str, object]:
+def _build_detectors(names: list[str],
+                     factories: Mapping[str, DetectorFactory] | None) -> dict[str, object]:
     if factories is None:
         from rules.detectors import DETECTORS
 
@@ -305,10 +339,7 @@ def _build_detectors(names: list[str], factories: Mapping[str, DetectorFactory] 
     unknown = [n for n in names if n not in factories]
     if unknown:
         raise RuleError(f"unknown detector(s) {unknown}; known: {sorted(factories)}")
-    built = {name: factories[name]() for name in names}
-    for detector in built.values():
-        detector.grow(n_slots)  # type: ignore[attr-defined]
-    return built
+    return {name: factories[name]() for name in names}
 
 
 def _attr_names(rule: Rule) -> list[str]:

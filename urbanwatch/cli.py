@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from urbanwatch.commands_bench import bench_app
 from urbanwatch.commands_devices import devices_app
 from urbanwatch.commands_nab import nab
 from urbanwatch.commands_run import demo, serve
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(services_app, name="services")
 app.add_typer(devices_app, name="devices")
+app.add_typer(bench_app, name="bench")
 app.command()(serve)
 app.command()(demo)
 app.command()(simulate)

@@ -1,16 +1,23 @@
 """`urbanwatch nab`: run an anomaly detector over a Numenta Anomaly Benchmark folder.
 
-Each CSV (``timestamp,value``) is one series. Every file gets its own slot of one vectorized
-detector, and the files are fed together in rounds (round ``i`` holds row ``i`` of every file
-that long), so each series sees its rows in file order, exactly as a stream. Rows are the unit:
-duplicate or backward timestamps are fed as they come. The output is one
-``timestamp,value,anomaly_score`` CSV per data file, in the layout
+Each CSV (``timestamp,value``) is one series. By default every file is one ``weather`` device
+(its ``temp_c`` series; the engine does not range-check, only the decoder does) of a registry fed
+through the real ``rules.engine.Engine``, with one rule ``anomaly(<detector>) > 1`` that exposes
+the detector's score in ``engine.ctx.scores`` and never fires (so the engine marks no reading as
+confirmed; the detector's own learning rules apply). The files are fed together in batches
+(batch ``i`` holds row ``i`` of every file that long), so each series sees its rows in file
+order, exactly as a stream. Rows are the unit of scoring, but the engine drops readings not newer
+than the last one, so a duplicate or backward timestamp is fed 1 ms after its predecessor.
+``--direct`` drives the detector without the engine (same rounds, raw timestamps).
+
+The output is one ``timestamp,value,anomaly_score`` CSV per data file, in the layout
 ``shared/tools/nab_score.py`` reads (``OUT/<category>/<file>.csv``).
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -19,8 +26,15 @@ import numpy as np
 import typer
 from rich.progress import Progress
 
+from devices.batch import ReadingBatch
+from devices.catalogue import load_catalogue
+from devices.registry import Device, Registry
 from rules.detectors import DETECTORS
 from rules.detectors.base import Detector, score_and_update
+from rules.engine import Engine
+from rules.loader import load_rules
+
+DEVICE_TYPE, METRIC = "weather", "temp_c"
 
 
 @dataclass(frozen=True)
@@ -49,25 +63,72 @@ def read_series(data_dir: Path) -> list[NabSeries]:
     return series
 
 
-def run_detector(
-    detector: Detector, series: list[NabSeries], progress: Progress | None = None
+RoundScorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _feed(
+    series: list[NabSeries], score_round: RoundScorer, ts_of: Callable[[NabSeries], np.ndarray],
+    progress: Progress | None,
 ) -> list[np.ndarray]:
-    """Score every row of every series, one slot per series, fed in rounds of one row each."""
-    detector.grow(len(series))
+    """Feed row ``r`` of every series in round ``r``; ``score_round(i, ts, values)`` scores it."""
     lengths = np.array([len(s.values) for s in series])
     n_rounds = int(lengths.max(initial=0))
     ts = np.zeros((len(series), n_rounds), dtype=np.int64)
     vals = np.zeros((len(series), n_rounds))
     for i, s in enumerate(series):
-        ts[i, : len(s.values)], vals[i, : len(s.values)] = s.ts_ms, s.values
+        ts[i, : len(s.values)], vals[i, : len(s.values)] = ts_of(s), s.values
     scores = np.zeros((len(series), n_rounds))
     task = progress.add_task("scoring", total=n_rounds) if progress else None
     for r in range(n_rounds):
-        slots = np.flatnonzero(lengths > r).astype(np.int64)
-        scores[slots, r] = score_and_update(detector, slots, ts[slots, r], vals[slots, r])
+        idx = np.flatnonzero(lengths > r).astype(np.int64)
+        scores[idx, r] = score_round(idx, ts[idx, r], vals[idx, r])
         if progress is not None and task is not None and r % 500 == 0:
             progress.update(task, completed=r)
     return [np.clip(scores[i, : len(s.values)], 0.0, 1.0) for i, s in enumerate(series)]
+
+
+def run_detector(
+    detector: Detector, series: list[NabSeries], progress: Progress | None = None
+) -> list[np.ndarray]:
+    """Score every row of every series directly, one detector slot per series."""
+    detector.grow(len(series))
+
+    def score_round(idx: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        return score_and_update(detector, idx, ts, vals)
+
+    return _feed(series, score_round, lambda s: s.ts_ms, progress)
+
+
+def strictly_increasing(ts_ms: np.ndarray) -> np.ndarray:
+    """``ts_ms`` with every stamp not after its predecessor moved to 1 ms after it."""
+    i = np.arange(len(ts_ms), dtype=np.int64)
+    return np.maximum.accumulate(ts_ms - i) + i  # out[i] = max(ts[i], out[i - 1] + 1)
+
+
+def run_engine(
+    detector: str, series: list[NabSeries], progress: Progress | None = None
+) -> list[np.ndarray]:
+    """Score every row through ``rules.engine.Engine``, one device per series."""
+    devices = [Device(f"nab-{i}", DEVICE_TYPE, "nab", 0.0, 0.0) for i in range(len(series))]
+    registry = Registry.build(load_catalogue(), devices)
+    rules = load_rules(
+        f"rules:\n- id: nab-{detector}\n  category: device\n"
+        f"  match: {{device_type: {DEVICE_TYPE}, metric: {METRIC}}}\n"
+        f"  when: anomaly({detector}) > 1\n  severity: info\n"
+    )
+    engine = Engine(rules, registry)
+    slot_of = np.array([registry.slot(d.id, METRIC) for d in devices], dtype=np.int64)
+
+    def score_round(idx: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        slots = slot_of[idx]
+        if engine.evaluate(ReadingBatch.from_columns(slots, ts, vals), int(ts.max())):
+            raise RuntimeError("the score-exposing rule fired")  # its condition is impossible
+        return engine.ctx.scores[detector][engine.ctx.detector_rows[detector][slots]]
+
+    out = _feed(series, score_round, lambda s: strictly_increasing(s.ts_ms), progress)
+    if engine.stats.late or engine.stats.duplicate:
+        raise RuntimeError(f"engine dropped readings: {engine.stats}")
+    return out
 
 
 def write_results(out_dir: Path, series: NabSeries, scores: np.ndarray) -> None:
@@ -84,6 +145,9 @@ def nab(
     data: Annotated[Path, typer.Option(help="NAB data folder (<category>/<file>.csv).")],
     out: Annotated[Path, typer.Option(help="Results folder to write.")],
     detector: Annotated[str, typer.Option(help="Detector name.")] = "combined",
+    direct: Annotated[
+        bool, typer.Option(help="Drive the detector directly instead of through the engine.")
+    ] = False,
 ) -> None:
     """Score a NAB data folder with one detector configuration; write NAB results CSVs."""
     if detector not in DETECTORS:
@@ -92,7 +156,10 @@ def nab(
         raise typer.BadParameter(f"{data} is not a directory")
     series = read_series(data)
     with Progress() as progress:
-        scores = run_detector(DETECTORS[detector](), series, progress)
+        if direct:
+            scores = run_detector(DETECTORS[detector](), series, progress)
+        else:
+            scores = run_engine(detector, series, progress)
     for s, sc in zip(series, scores, strict=True):
         write_results(out, s, sc)
     typer.echo(f"wrote {len(series)} results files to {out}")

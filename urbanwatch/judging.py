@@ -2,6 +2,7 @@
 
 The engine itself is pure; this shell owns the clock, the rule file and the
 swap: a changed file (or a grown registry) is built into a complete new engine
+(`Engine.rebuild`, which carries the state of unchanged rules and series over)
 first, and only then replaces the running one. A rule file that fails to load
 is reported and the running rules stay in force.
 """
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from devices.batch import ReadingBatch
@@ -39,7 +40,7 @@ class Judge:
         self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
         self._mtime_ns = self._file_mtime_ns()
         self.rules = self._load_rules()
-        self.engine = self._build(self.rules, registry())
+        self.engine = Engine(self.rules, registry(), utc_offset_h=utc_offset_h)
         self.detections: Counter[str] = Counter()  # by detection state
         self.reloads = 0
         self.reload_errors = 0
@@ -70,7 +71,7 @@ class Judge:
         self._mtime_ns = mtime_ns
         try:
             rules = self._load_rules()
-            engine = self._build(rules, self._registry())
+            engine = self.engine.rebuild(rules=rules, registry=self._registry())
         except (RuleError, OSError) as exc:
             self.reload_errors += 1
             log.error("rule file %s not loaded, the previous rules stay: %s", self.rules_path, exc)
@@ -88,10 +89,7 @@ class Judge:
     def _follow_registry(self) -> None:
         registry = self._registry()
         if registry is not self.engine.registry:
-            self.engine = self._build(self.rules, registry)
-
-    def _build(self, rules: Sequence[Rule], registry: Registry) -> Engine:
-        return Engine(rules, registry, utc_offset_h=self.utc_offset_h)
+            self.engine = self.engine.rebuild(registry=registry)
 
     def _load_rules(self) -> list[Rule]:
         if self.rules_path is None:

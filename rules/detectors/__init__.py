@@ -14,12 +14,14 @@ from rules.detectors.ewma import EwmaChart
 from rules.detectors.likelihood import AnomalyLikelihood
 from rules.detectors.robust_z import RobustZ
 from rules.detectors.seasonal import SeasonalBaseline
+from rules.detectors.step import StepChart
 
 DETECTORS: dict[str, Callable[[], Detector]] = {
     "robust_z": RobustZ,
     "ewma": EwmaChart,
     "seasonal": SeasonalBaseline,
     "cusum": Cusum,
+    "step": StepChart,
     "combined": AnomalyLikelihood,
 }
 
@@ -32,5 +34,6 @@ __all__ = [
     "RobustZ",
     "SeasonalBaseline",
     "SlotDetector",
+    "StepChart",
     "score_and_update",
 ]

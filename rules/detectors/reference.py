@@ -103,6 +103,33 @@ class RefSeasonal:
         c["count"] = min(c["count"], 65535)
 
 
+class RefStep:
+    def __init__(self, alpha: float = 0.01, warmup: int = 30, z_scale: float = 3.0,
+                 min_std: float = 1e-6) -> None:
+        self.p: dict[str, Any] = dict(alpha=alpha, warmup=warmup, z_scale=z_scale, min_std=min_std)
+        self.s: dict[int, dict[str, Any]] = defaultdict(
+            lambda: {"last": 0.0, "mean": 0.0, "var": 0.0, "count": 0})
+
+    def score(self, slot: int, ts_ms: int, x: float) -> float:
+        st, p = self.s[slot], self.p
+        if st["count"] <= p["warmup"]:
+            return 0.0
+        z = abs(x - st["last"] - st["mean"]) / (math.sqrt(st["var"]) + p["min_std"])
+        return _squash(z, p["z_scale"])
+
+    def update(self, slot: int, ts_ms: int, x: float, skip: bool = False) -> None:
+        st = self.s[slot]
+        if st["count"] == 0:
+            st["count"] = 1
+        elif not skip:
+            a = max(self.p["alpha"], 1.0 / st["count"])
+            d = x - st["last"] - st["mean"]
+            st["mean"] = st["mean"] + a * d
+            st["var"] = (1.0 - a) * (st["var"] + a * d * d)
+            st["count"] += 1
+        st["last"] = x
+
+
 class RefCusum:
     def __init__(self, alpha: float = 0.01, k: float = 0.5, h: float = 5.0, warmup: int = 30,
                  min_std: float = 1e-6) -> None:
@@ -131,28 +158,30 @@ class RefCusum:
 
 class RefLikelihood:
     def __init__(self, detectors: list[Any], short_alpha: float = 0.1, long_alpha: float = 0.002,
-                 warmup: int = 200, min_std: float = 0.01, confirm_at: float = 0.3,
+                 warmup: int = 200, min_std: float = 0.02, confirm_at: float = 0.3,
                  max_skip: int = 50, refractory: int = 30, damp: float = 0.0,
                  range_tolerance: float | None = 0.02) -> None:
         self.detectors = detectors
         self.p: dict[str, Any] = dict(short_alpha=short_alpha, long_alpha=long_alpha, warmup=warmup,
                       min_std=min_std, confirm_at=confirm_at, max_skip=max_skip,
                       refractory=refractory, damp=damp, range_tolerance=range_tolerance)
+        k = len(detectors)
         self.s: dict[int, dict[str, Any]] = defaultdict(
-            lambda: {"recent": 0.0, "mean": 0.0, "var": 0.0, "count": 0, "skipped": 0,
-                     "quiet": 0, "low": math.inf, "high": -math.inf})
+            lambda: {"recent": [0.0] * k, "mean": [0.0] * k, "var": [0.0] * k, "count": 0,
+                     "skipped": 0, "quiet": 0, "low": math.inf, "high": -math.inf})
 
-    def _evaluate(self, slot: int, ts_ms: int, x: float) -> tuple[float, float]:
+    def _evaluate(self, slot: int, ts_ms: int, x: float) -> tuple[float, list[float]]:
         st, p = self.s[slot], self.p
-        raw = 0.0
-        for d in self.detectors:
-            raw = max(raw, d.score(slot, ts_ms, x))
-        prev = st["recent"]
-        recent = raw if st["count"] == 0 else prev + p["short_alpha"] * (raw - prev)
-        z = (recent - st["mean"]) / (math.sqrt(st["var"]) + p["min_std"])
-        final = 0.0
-        if st["count"] >= p["warmup"]:
-            final = min(1.0, max(0.0, float(-log_ndtr(-z) / LOG_TAIL_FLOOR)))
+        final, recent = 0.0, []
+        for j, d in enumerate(self.detectors):
+            raw, prev = d.score(slot, ts_ms, x), st["recent"][j]
+            r = raw if st["count"] == 0 else prev + p["short_alpha"] * (raw - prev)
+            z = (r - st["mean"][j]) / (math.sqrt(st["var"][j]) + p["min_std"])
+            final = max(final, min(1.0, max(0.0, float(-log_ndtr(-z) / LOG_TAIL_FLOOR))))
+            recent.append(r)
+        if st["count"] < p["warmup"]:
+            final = 0.0
+        else:
             if p["range_tolerance"] is not None:
                 margin = p["range_tolerance"] * (st["high"] - st["low"])
                 if x > st["high"] + margin or x < st["low"] - margin:
@@ -176,4 +205,9 @@ class RefLikelihood:
         st["skipped"] = st["skipped"] + 1 if held else 0
         st["quiet"] = p["refractory"] if final >= p["confirm_at"] else max(st["quiet"] - 1, 0)
         if not held:
-            _ew(st, recent, p["long_alpha"])
+            a = max(p["long_alpha"], 1.0 / (st["count"] + 1))
+            for j, r in enumerate(recent):
+                d = r - st["mean"][j]
+                st["mean"][j] = st["mean"][j] + a * d
+                st["var"][j] = (1.0 - a) * (st["var"][j] + a * d * d)
+            st["count"] += 1

@@ -49,15 +49,35 @@ routes: [{{match: {{}}, handler: gas-company, team: gas-emergency, policy: stand
 
 
 INCIDENT = Incident(
-    "in-1", "Safety hazard — dongcheng (1 device)", Category.SAFETY, IncidentState.DISPATCHED,
-    (Member("al-1", "gas-high", Severity.RED, "gas-1", "dongcheng", "g-1-1"),), T0, T0, T0,
-    handler_id="gas-company", team_id="gas-emergency", dispatched_ms=T0,
-)  # fmt: skip
+    "in-1",
+    "Safety hazard — dongcheng (1 device)",
+    Category.SAFETY,
+    IncidentState.DISPATCHED,
+    (Member("al-1", "gas-high", Severity.RED, "gas-1", "dongcheng", "g-1-1"),),
+    T0,
+    T0,
+    T0,
+    handler_id="gas-company",
+    team_id="gas-emergency",
+    dispatched_ms=T0,
+)
 
 
 def delivery(m: Message, attempts: int = 0) -> Delivery:
-    return Delivery(1, m.key, m.channel, m.target, m.content_type, m.body.encode(), m.team_id,
-                    m.event, m.incident_id, m.secret_env, attempts, T0 + 1)  # fmt: skip
+    return Delivery(
+        1,
+        m.key,
+        m.channel,
+        m.target,
+        m.content_type,
+        m.body.encode(),
+        m.team_id,
+        m.event,
+        m.incident_id,
+        m.secret_env,
+        attempts,
+        T0 + 1,
+    )
 
 
 def planned(url: str, cap: bool = False) -> dict[str, Message]:
@@ -94,8 +114,9 @@ async def test_webhook_sends_cap_that_validates(receiver):
     assert verify(SECRET, call.body, call.headers[SIGNATURE_HEADER.lower()])
 
 
-@pytest.mark.parametrize(("status", "retryable"), [(500, True), (503, True), (429, True),
-                                                   (400, False), (404, False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(500, True), (503, True), (429, True), (400, False), (404, False)]
+)
 async def test_webhook_failures_say_whether_to_retry(receiver, status, retryable):
     receiver.fail_first, receiver.fail_status = 1, status
     channel = WebhookChannel(secrets=SECRETS)
@@ -169,7 +190,9 @@ async def test_live_hub_filters_and_bounds_each_subscriber():
         assert await anext(incidents) == {"type": "incident", "n": 3}
         # the slow subscriber lost its oldest events, not the newest
         assert [await anext(everything) for _ in range(2)] == [
-            {"type": "alert", "n": 2}, {"type": "incident", "n": 3}]  # fmt: skip
+            {"type": "alert", "n": 2},
+            {"type": "incident", "n": 3},
+        ]
         assert hub.dropped == 2
     assert hub.subscribers == 1
     everything.close()

@@ -8,9 +8,17 @@ from tests.alerts.conftest import T0
 
 
 def message(key="in-1:dispatched:1:gas-emergency", channel="webhook") -> Message:
-    return Message(key=key, channel=channel, target="http://127.0.0.1:9/hook",
-                   content_type="application/json", body='{"a":1}', team_id="gas-emergency",
-                   event="dispatched", incident_id=None, secret_env="HOOK_SECRET")  # fmt: skip
+    return Message(
+        key=key,
+        channel=channel,
+        target="http://127.0.0.1:9/hook",
+        content_type="application/json",
+        body='{"a":1}',
+        team_id="gas-emergency",
+        event="dispatched",
+        incident_id=None,
+        secret_env="HOOK_SECRET",
+    )
 
 
 async def test_the_same_key_is_never_enqueued_twice(sessions):
@@ -38,7 +46,11 @@ async def test_claims_are_leased_and_due_rows_only(sessions):
     assert await outbox.claim(sessions, T0 - 1, **claim) == []  # not due yet
     [first] = await outbox.claim(sessions, T0, **claim)
     assert (first.key, first.body, first.attempts, first.give_up_ms) == (
-        message().key, b'{"a":1}', 0, T0 + 60_000)
+        message().key,
+        b'{"a":1}',
+        0,
+        T0 + 60_000,
+    )
     assert await outbox.claim(sessions, T0 + 999, **claim) == []  # leased
     [again] = await outbox.claim(sessions, T0 + 1_000, **claim)  # the lease ran out
     assert again.id == first.id and again.give_up_ms == T0 + 60_000  # the give-up clock stays
@@ -59,8 +71,12 @@ async def test_retry_then_delivered(sessions):
     assert await outbox.claim(sessions, T0 + 10_000, **claim) == []
     async with sessions() as session:
         [row] = await outbox.rows(session)
-    assert (row.status, row.attempts, row.done_ms, row.last_error) == ("delivered", 2, T0 + 600,
-                                                                       None)  # fmt: skip
+    assert (row.status, row.attempts, row.done_ms, row.last_error) == (
+        "delivered",
+        2,
+        T0 + 600,
+        None,
+    )
 
 
 async def test_sent_times_count_keys_not_channels_and_skip_folded(sessions):

@@ -35,7 +35,7 @@ def test_sources_are_layered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.toml"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.toml"):
         load_settings(tmp_path / "nope.toml")
 
 

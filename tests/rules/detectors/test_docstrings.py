@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["base", "cusum", "ewma", "likelihood", "robust_z", "seasonal"]
+MODULES = ["base", "cusum", "ewma", "likelihood", "robust_z", "seasonal", "step"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -15,7 +15,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.detectors import AnomalyLikelihood, Cusum, EwmaChart, RobustZ, SeasonalBaseline
+from rules.detectors import (
+    AnomalyLikelihood,
+    Cusum,
+    EwmaChart,
+    RobustZ,
+    SeasonalBaseline,
+    StepChart,
+)
 from rules.detectors.base import score_and_update
 from rules.detectors.reference import (
     RefCusum,
@@ -23,6 +30,7 @@ from rules.detectors.reference import (
     RefLikelihood,
     RefRobustZ,
     RefSeasonal,
+    RefStep,
 )
 
 N_SLOTS = 3
@@ -37,16 +45,19 @@ PAIRS: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
         lambda: SeasonalBaseline(alpha=0.3, warmup=1, utc_offset_ms=8 * HOUR_MS),
         lambda: RefSeasonal(alpha=0.3, warmup=1, utc_offset_ms=8 * HOUR_MS),
     ),
+    "step": (lambda: StepChart(alpha=0.2, warmup=2), lambda: RefStep(alpha=0.2, warmup=2)),
     "cusum": (lambda: Cusum(alpha=0.1, k=0.2, h=2.0, warmup=3),
               lambda: RefCusum(alpha=0.1, k=0.2, h=2.0, warmup=3)),
     "combined": (
         lambda: AnomalyLikelihood(
-            [EwmaChart(alpha=0.3, warmup=2), RobustZ(window=3), Cusum(warmup=2, h=1.0)],
+            [EwmaChart(alpha=0.3, warmup=2), RobustZ(window=3), Cusum(warmup=2, h=1.0),
+             StepChart(alpha=0.3, warmup=1)],
             short_alpha=0.5, long_alpha=0.2, warmup=3, confirm_at=0.3, max_skip=2,
             refractory=2,
         ),
         lambda: RefLikelihood(
-            [RefEwma(alpha=0.3, warmup=2), RefRobustZ(window=3), RefCusum(warmup=2, h=1.0)],
+            [RefEwma(alpha=0.3, warmup=2), RefRobustZ(window=3), RefCusum(warmup=2, h=1.0),
+             RefStep(alpha=0.3, warmup=1)],
             short_alpha=0.5, long_alpha=0.2, warmup=3, confirm_at=0.3, max_skip=2,
             refractory=2,
         ),

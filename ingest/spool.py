@@ -1,0 +1,215 @@
+"""A durable local spool of reading batches, for when InfluxDB cannot take them.
+
+Append-only segment files (`seg-<n>.spool`) of records: a 12-byte header (magic,
+payload length, CRC32 of the payload) and the payload, a `ReadingBatch` as its three
+little-endian columns (slots are registry-stable, so nothing else is needed to write
+it later). Each append is fsynced before it returns, so the caller may acknowledge.
+
+Replay reads the oldest record first; `consume` marks it stored, and a segment is
+deleted once all its records were. Progress inside a segment is not persisted: after a
+crash the segment replays from its start again, which is harmless (rewriting a point
+is idempotent). At open, every segment is scanned: a record whose checksum fails is
+skipped, and a torn tail (a header or payload cut short by a crash between write and
+fsync, or an unreadable length) ends that segment's scan; each counts once in
+`corrupt_records_skipped` and is never replayed. Appends after open go to a new
+segment, so nothing is ever written after a torn tail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from devices.batch import ReadingBatch
+from ingest.errors import IngestError
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"UWS1"
+_HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
+_COUNT = struct.Struct("<Q")  # readings in the batch
+_MAX_PAYLOAD = 1 << 30
+_INT, _FLOAT = np.dtype("<i8"), np.dtype("<f8")
+
+
+class SpoolFull(IngestError):
+    """Appending would take the spool past its size limit."""
+
+
+@dataclass
+class _Segment:
+    path: Path
+    size: int
+    records: deque[tuple[int, int]] = field(default_factory=deque)  # (offset, length)
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    """The oldest unreplayed record: pass `record` back to `Spool.consume` once stored."""
+
+    record: tuple[Path, int]
+    batch: ReadingBatch
+
+
+def encode_batch(batch: ReadingBatch) -> bytes:
+    return b"".join((
+        _COUNT.pack(len(batch)),
+        batch.slot.astype(_INT, copy=False).tobytes(),
+        batch.ts_ms.astype(_INT, copy=False).tobytes(),
+        batch.value.astype(_FLOAT, copy=False).tobytes(),
+    ))
+
+
+def decode_batch(payload: bytes) -> ReadingBatch:
+    (n,) = _COUNT.unpack_from(payload)
+    if len(payload) != _COUNT.size + 24 * n:
+        raise ValueError(f"spool record of {len(payload)} bytes cannot hold {n} readings")
+    at = _COUNT.size
+    return ReadingBatch(  # copies: native byte order, writable, independent of `payload`
+        np.frombuffer(payload, _INT, n, at).astype(np.int64),
+        np.frombuffer(payload, _INT, n, at + 8 * n).astype(np.int64),
+        np.frombuffer(payload, _FLOAT, n, at + 16 * n).astype(np.float64),
+    )
+
+
+class Spool:
+    """The segments in one folder; thread-safe (appends may run in a worker thread)."""
+
+    def __init__(self, directory: Path, max_bytes: int, *, segment_bytes: int = 64 << 20) -> None:
+        if max_bytes <= 0 or segment_bytes <= 0:
+            raise ValueError("max_bytes and segment_bytes must be positive")
+        self.directory, self.max_bytes, self.segment_bytes = directory, max_bytes, segment_bytes
+        self.corrupt_records_skipped = 0
+        self._lock = threading.Lock()
+        self._segments: deque[_Segment] = deque()
+        self._writable: _Segment | None = None  # created by this process: appends go here
+        self._size_bytes = self._n_records = 0  # kept as plain ints: read without the lock
+        directory.mkdir(parents=True, exist_ok=True)
+        self._next_id = 0
+        for path in sorted(directory.glob("seg-*.spool")):
+            self._next_id = int(path.stem.removeprefix("seg-")) + 1
+            self._recover(path)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size_bytes
+
+    @property
+    def n_records(self) -> int:
+        return self._n_records
+
+    def __len__(self) -> int:
+        return self.n_records
+
+    def append(self, batch: ReadingBatch) -> None:
+        """Write one batch and fsync it; `SpoolFull` if it does not fit."""
+        payload = encode_batch(batch)
+        record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+        with self._lock:
+            if self.size_bytes + len(record) > self.max_bytes:
+                raise SpoolFull(f"spool at {self.size_bytes} of {self.max_bytes} bytes cannot "
+                                f"take {len(record)} more")
+            segment = self._writable
+            if segment is None or segment.size >= self.segment_bytes:
+                segment = self._new_segment()
+            fd = os.open(segment.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, record)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            segment.records.append((segment.size, len(record)))
+            segment.size += len(record)
+            self._size_bytes += len(record)
+            self._n_records += 1
+
+    def peek(self) -> SpooledBatch | None:
+        """The oldest record not yet consumed, or None if the spool is empty.
+
+        A record whose checksum holds but which does not decode (say, written by an
+        incompatible version) is skipped and counted like a corrupt one.
+        """
+        while (spooled := self._peek_raw()) is not None:
+            record, payload = spooled
+            try:
+                return SpooledBatch(record, decode_batch(payload))
+            except (ValueError, struct.error) as exc:
+                self._skip(record[0], record[1], f"undecodable: {exc}")
+                self.consume(SpooledBatch(record, ReadingBatch.empty()))
+        return None
+
+    def consume(self, spooled: SpooledBatch) -> None:
+        """Mark the record returned by `peek` as stored; drop emptied segments."""
+        path, offset = spooled.record
+        with self._lock:
+            segment = next((s for s in self._segments if s.path == path), None)
+            if segment is None or not segment.records or segment.records[0][0] != offset:
+                raise ValueError("consume() must be given the record peek() returned")
+            _, length = segment.records.popleft()
+            self._n_records -= 1
+            while self._segments and not self._segments[0].records:
+                done = self._segments.popleft()
+                done.path.unlink()
+                self._size_bytes -= done.size
+                if done is self._writable:
+                    self._writable = None
+
+    def _peek_raw(self) -> tuple[tuple[Path, int], bytes] | None:
+        with self._lock:
+            for segment in self._segments:
+                if segment.records:
+                    offset, length = segment.records[0]
+                    with segment.path.open("rb") as f:
+                        f.seek(offset + _HEADER.size)
+                        return (segment.path, offset), f.read(length - _HEADER.size)
+            return None
+
+    def _new_segment(self) -> _Segment:
+        path = self.directory / f"seg-{self._next_id:012d}.spool"
+        self._next_id += 1
+        path.touch()
+        dir_fd = os.open(self.directory, os.O_RDONLY)  # make the new name itself durable
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._writable = _Segment(path, 0)
+        self._segments.append(self._writable)
+        return self._writable
+
+    def _recover(self, path: Path) -> None:
+        data = path.read_bytes()
+        segment, offset = _Segment(path, len(data)), 0
+        while offset < len(data):
+            if len(data) - offset < _HEADER.size:
+                self._skip(path, offset, "torn header")
+                break
+            magic, length, crc = _HEADER.unpack_from(data, offset)
+            end = offset + _HEADER.size + length
+            if magic != MAGIC or length > _MAX_PAYLOAD or end > len(data):
+                self._skip(path, offset, "torn or unreadable record")
+                break
+            payload = data[offset + _HEADER.size:end]
+            if zlib.crc32(payload) != crc:
+                self._skip(path, offset, "checksum mismatch")
+            else:
+                segment.records.append((offset, end - offset))
+            offset = end
+        if segment.records:
+            self._segments.append(segment)
+            self._size_bytes += segment.size
+            self._n_records += len(segment.records)
+        else:
+            path.unlink()
+
+    def _skip(self, path: Path, offset: int, why: str) -> None:
+        self.corrupt_records_skipped += 1
+        log.warning("spool %s: skipping a corrupt record at byte %d (%s)", path.name, offset, why)

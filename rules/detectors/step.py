@@ -1,0 +1,94 @@
+"""Step chart: the change from a series' previous reading, against the usual size of changes.
+
+A prediction-error score with the simplest forecast (the last value): it reacts on the first
+reading of a jump or drop, before a mean-based chart has moved, and stays quiet on slow trends.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rules.detectors.base import (
+    BoolArray,
+    Float64Array,
+    Int64Array,
+    SlotDetector,
+    StateSpec,
+    learn_mask,
+    squash,
+)
+
+
+class StepChart(SlotDetector):
+    """EW mean and variance of consecutive differences ``x - last`` per series.
+
+    The first reading of a series only sets ``last``. Later readings are scored by
+    ``|x - last - mean| / (std + min_std)``; learning updates the EW statistics of the difference
+    (weight ``1 / n`` while that is larger than ``alpha``) unless the reading is skipped.
+    ``last`` always moves to the newest reading, skipped or not, so that after a level shift the
+    chart judges the steps from the new level. The chart speaks after ``warmup`` learned steps.
+
+    Args:
+        alpha: Weight of the newest difference in the mean and variance (0 < alpha <= 1).
+        warmup: Learned differences before the score is non-zero.
+        z_scale: Deviation (in std units) that scores 0.5.
+        min_std: Floor added to the std so that a flat series does not divide by zero.
+
+    Example:
+        >>> import numpy as np
+        >>> d = StepChart(alpha=0.5, warmup=3)
+        >>> d.grow(1)
+        >>> s, t = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        >>> for x in [10.0, 11.0, 10.0, 11.0, 10.0]:
+        ...     d.update(s, t, np.array([x]))
+        >>> small, jump = d.score(s, t, np.array([11.0])), d.score(s, t, np.array([30.0]))
+        >>> bool(small[0] < 0.5 < jump[0])
+        True
+    """
+
+    _state: ClassVar[StateSpec] = {
+        "last": (np.float64, 0.0, ()),
+        "mean": (np.float64, 0.0, ()),
+        "var": (np.float64, 0.0, ()),
+        "count": (np.int64, 0, ()),
+    }
+
+    def __init__(
+        self, alpha: float = 0.01, warmup: int = 30, z_scale: float = 3.0, min_std: float = 1e-6
+    ) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        self.alpha, self.warmup, self.z_scale, self.min_std = alpha, warmup, z_scale, min_std
+        super().__init__()
+
+    def params(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "warmup": self.warmup, "z_scale": self.z_scale,
+                "min_std": self.min_std}
+
+    def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
+        """Score readings in [0, 1]; 0 until ``warmup`` steps are learned."""
+        self._check(slots, ts_ms, values)
+        step = values - self.last[slots]
+        z = np.abs(step - self.mean[slots]) / (np.sqrt(self.var[slots]) + self.min_std)
+        return np.where(self.count[slots] > self.warmup, squash(z, self.z_scale), 0.0)
+
+    def update(
+        self,
+        slots: Int64Array,
+        ts_ms: Int64Array,
+        values: Float64Array,
+        skip: BoolArray | None = None,
+    ) -> None:
+        """Learn the steps of readings (all but ``skip``); every reading becomes ``last``."""
+        self._check(slots, ts_ms, values)
+        started = self.count[slots] > 0
+        learn = learn_mask(len(slots), skip) & started
+        s = slots[learn]
+        d = values[learn] - self.last[s] - self.mean[s]
+        a = np.maximum(self.alpha, 1.0 / self.count[s])
+        self.mean[s] += a * d
+        self.var[s] = (1.0 - a) * (self.var[s] + a * d * d)
+        self.count[slots] += (learn | ~started).astype(np.int64)
+        self.last[slots] = values

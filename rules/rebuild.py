@@ -1,0 +1,134 @@
+"""Build a new engine for a changed rule set or a grown registry, carrying over what stays valid.
+
+Slots are append-only (`devices.registry.Registry.updated` keeps slot numbers), so state indexed
+by slot stays meaningful and is copied into the new engine, which is built completely before it
+is returned (the old engine is not touched, callers swap the reference):
+
+- series state (last value and time, start of the run of equal values) of every old slot;
+- window readings: each new ring is filled from the old ring with the largest capacity that held
+  the series (the newest readings that fit);
+- detectors still used under the same name: a copy with its learned state; series that start
+  being judged by it get new rows;
+- rule state (condition state, ``for`` timer start, last severity) of every rule whose id and
+  definition are unchanged, per series (by slot) or per area (by area name);
+- the counters in `rules.engine.Stats`.
+
+A rule whose definition changed starts fresh in the new engine (inactive everywhere, no
+detection reported for the change), and a removed rule is simply gone. Their ids are listed in
+``Engine.reset_rules``: the alerts layer closes the open alerts of those rules, because no engine
+will ever report them cleared.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from devices.registry import Registry
+from rules.model import Rule
+from rules.state import RuleState
+
+if TYPE_CHECKING:
+    from rules.engine import Engine
+
+
+def rebuild(old: Engine, rules: Sequence[Rule] | None = None, registry: Registry | None = None,
+            attributes: Mapping[str, Mapping[str, float]] | None = None) -> Engine:
+    """A new engine for ``rules`` and ``registry`` (each defaults to ``old``'s) with old state.
+
+    Args:
+        old: The running engine; left unchanged.
+        rules: The new rule set, or None to keep the old one.
+        registry: The new registry (a superset of the old slots), or None to keep the old one.
+        attributes: Device attributes for ``attr()``, or None to keep the old ones.
+
+    Returns:
+        The new engine; ``reset_rules`` holds the ids of old rules whose state was dropped.
+
+    Raises:
+        ValueError: the new registry has fewer slots than the old one.
+        RuleError: the new rule set does not compile (as for `rules.engine.Engine`).
+    """
+    from rules.engine import Engine
+
+    options = dict(old.options)
+    if attributes is not None:
+        options["attributes"] = attributes
+    new = Engine(old.rules if rules is None else rules, registry or old.registry, **options)
+    n_old = len(old.table)
+    if len(new.table) < n_old:
+        raise ValueError(f"registry shrank from {n_old} to {len(new.table)} slots; "
+                         "slots are append-only")
+    for name in ("last_ts", "last_value", "run_start_ts"):
+        getattr(new.ctx.series, name)[:n_old] = getattr(old.ctx.series, name)
+    _carry_rings(old, new)
+    for name in new.detectors:
+        if name in old.detectors:
+            new.place_detector(name, copy.deepcopy(old.detectors[name]),
+                               old.ctx.detector_rows[name], old.ctx.scores[name])
+    kept = _carry_rule_states(old, new)
+    new.stats = dataclasses.replace(old.stats)
+    new.reset_rules = tuple(r.id for r in old.rules if r.id not in kept)
+    return new
+
+
+def _same(a: Rule, b: Rule) -> bool:
+    return a.model_dump() == b.model_dump()
+
+
+def _row_map(slots: np.ndarray, n_slots: int) -> np.ndarray:
+    rows = np.full(n_slots, -1, dtype=np.int64)
+    rows[slots] = np.arange(len(slots))
+    return rows
+
+
+def _copy_state(src: RuleState, dst: RuleState, src_rows: np.ndarray,
+                dst_rows: np.ndarray) -> None:
+    for name in ("state", "since_ms", "severity"):
+        getattr(dst, name)[dst_rows] = getattr(src, name)[src_rows]
+
+
+def _carry_rule_states(old: Engine, new: Engine) -> set[str]:
+    n = len(new.table)
+    before = {sr.rule.id: sr for sr in old.series_rules}
+    kept = set()
+    for sr in new.series_rules:
+        prev = before.get(sr.rule.id)
+        if prev is None or not _same(prev.rule, sr.rule):
+            continue
+        old_rows = _row_map(prev.slots, n)[sr.slots]
+        found = np.flatnonzero(old_rows >= 0)
+        _copy_state(prev.state, sr.state, old_rows[found], found)
+        kept.add(sr.rule.id)
+    areas_before = {ar.rule.id: ar for ar in old.area_rules}
+    for ar in new.area_rules:
+        prev = areas_before.get(ar.rule.id)
+        if prev is None or not _same(prev.rule, ar.rule):
+            continue
+        index = {a: i for i, a in enumerate(prev.areas)}
+        pairs = [(i, index[a]) for i, a in enumerate(ar.areas) if a in index]
+        if pairs:
+            dst, src = (np.array(p, dtype=np.int64) for p in zip(*pairs, strict=True))
+            _copy_state(prev.state, ar.state, src, dst)
+        kept.add(ar.rule.id)
+    return kept
+
+
+def _carry_rings(old: Engine, new: Engine) -> None:
+    n = len(new.table)
+    sources = sorted((g for g in old.routing.groups if g.ring is not None and len(g.slots)),
+                     key=lambda g: -g.ring.cap)  # type: ignore[union-attr]
+    for group in new.routing.groups:
+        if group.ring is None or len(group.slots) == 0:
+            continue
+        filled = np.zeros(len(group.slots), dtype=bool)
+        for src in sources:
+            old_rows = _row_map(src.slots, n)[group.slots]
+            take = np.flatnonzero((old_rows >= 0) & ~filled)
+            if len(take):
+                group.ring.carry(src.ring, old_rows[take], take)  # type: ignore[arg-type]
+                filled[take] = True

@@ -1,0 +1,186 @@
+"""SpoolingSink over a real InfluxSink: outages go to the spool and replay once influxd is back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from devices.batch import ReadingBatch
+from devices.registry import Registry
+from ingest.config import IngestConfig
+from ingest.counters import IngestCounters
+from ingest.errors import InfluxError
+from ingest.influx import InfluxClient
+from ingest.pipeline import Ingestor
+from ingest.sink import InfluxSink, RefusedPoint
+from ingest.spool import Spool
+from ingest.spooling_sink import SpoolingSink
+from tests.ingest.conftest import Publisher, eventually
+from urbanwatch.services import Influxd, free_port
+from urbanwatch.settings import Settings
+
+N = 40  # readings per batch: half aq-1 pm25, half n-1 laeq_db, all distinct timestamps
+
+
+def batches(registry: Registry, count: int, t0_ms: int) -> list[ReadingBatch]:
+    aq, noise = registry.slot("aq-1", "pm25"), registry.slot("n-1", "laeq_db")
+    assert aq is not None and noise is not None
+    out = []
+    for b in range(count):
+        ts = t0_ms + (b * N + np.arange(N)) * 10
+        slots = np.where(np.arange(N) % 2 == 0, aq, noise)
+        out.append(ReadingBatch.from_columns(slots, ts, 30 + np.arange(N) % 17 + b / 8))
+    return out
+
+
+def sink_over(client: InfluxClient, registry: Registry, directory: Path,
+              max_bytes: int = 1 << 20, **kwargs: object) -> SpoolingSink:
+    return SpoolingSink(InfluxSink(client, lambda: registry), Spool(directory, max_bytes),
+                        IngestCounters(), retry_initial_s=0.05, retry_max_s=0.5,
+                        **kwargs)  # type: ignore[arg-type]
+
+
+async def stored(client: InfluxClient) -> int:
+    return await client.count("air_quality") + await client.count("noise")
+
+
+def t0() -> int:
+    return time.time_ns() // 1_000_000 - 3_600_000
+
+
+async def test_outage_spools_and_replay_stores_every_reading(
+    influxd: Influxd, influx_db: InfluxClient, registry: Registry, tmp_path: Path
+) -> None:
+    sink = sink_over(influx_db, registry, tmp_path / "spool")
+    todo = batches(registry, 5, t0())
+    assert await sink.write(todo[0]) == [] and not sink.spooling  # straight to InfluxDB
+    influxd.stop()
+    for b in todo[1:4]:
+        assert await sink.write(b) == []  # no exception: durable in the spool
+    assert sink.spooling and sink.counters.spooled == 3 * N
+    assert sink.counters.spool_bytes == sink.spool.size_bytes > 0
+    assert not await sink.replay()  # still down: nothing lost, nothing consumed
+    assert len(sink.spool) == 3
+    influxd.start()
+    assert await sink.write(todo[4]) == []  # behind the spooled ones, to keep the order
+    assert sink.counters.spooled == 4 * N and len(sink.spool) == 4
+    assert await sink.replay()
+    assert not sink.spooling and sink.counters.replayed == 4 * N
+    assert sink.counters.spool_bytes == 0 and list((tmp_path / "spool").iterdir()) == []
+    assert await stored(influx_db) == 5 * N
+
+
+async def test_background_run_drains_once_influxd_is_back(
+    influxd: Influxd, influx_db: InfluxClient, registry: Registry, tmp_path: Path
+) -> None:
+    sink = sink_over(influx_db, registry, tmp_path / "spool")
+    stop = asyncio.Event()
+    runner = asyncio.create_task(sink.run(stop))
+    influxd.stop()
+    for b in batches(registry, 6, t0()):
+        await sink.write(b)
+    await asyncio.sleep(0.3)  # a few failed replay attempts with the server down
+    assert len(sink.spool) == 6 and sink.counters.replayed == 0
+    influxd.start()
+    await eventually(lambda: not sink.spooling, "the spool drained")
+    stop.set()
+    await asyncio.wait_for(runner, 10)
+    assert sink.counters.replayed == 6 * N and await stored(influx_db) == 6 * N
+
+
+async def test_a_spool_left_by_a_previous_process_is_replayed(
+    influx_db: InfluxClient, registry: Registry, tmp_path: Path
+) -> None:
+    down = InfluxClient(f"http://127.0.0.1:{free_port()}", influx_db.database)
+    try:
+        first = sink_over(down, registry, tmp_path / "spool")
+        for b in batches(registry, 3, t0()):
+            await first.write(b)
+    finally:
+        await down.aclose()
+    second = sink_over(influx_db, registry, tmp_path / "spool")
+    assert second.spooling and second.counters.spool_bytes > 0
+    assert await second.replay()
+    assert await stored(influx_db) == 3 * N and second.counters.replayed == 3 * N
+
+
+async def test_full_spool_raises_a_retryable_error_and_holds_the_batch(
+    influx_db: InfluxClient, registry: Registry, tmp_path: Path
+) -> None:
+    down = InfluxClient(f"http://127.0.0.1:{free_port()}", influx_db.database)
+    try:
+        sink = sink_over(down, registry, tmp_path / "spool", max_bytes=2 * (24 * N + 20) + 10)
+        todo = batches(registry, 3, t0())
+        await sink.write(todo[0])
+        await sink.write(todo[1])
+        with pytest.raises(InfluxError) as raised:
+            await sink.write(todo[2])
+    finally:
+        await down.aclose()
+    assert raised.value.retryable and "spool full" in str(raised.value)
+    assert sink.counters.spool_full == 1 and sink.counters.spooled == 2 * N
+    assert len(sink.spool) == 2
+
+
+async def test_points_refused_on_replay_are_counted_and_reported(
+    influxd: Influxd, influx_db: InfluxClient, registry: Registry, tmp_path: Path
+) -> None:
+    start = t0()
+    await influx_db.write(f'air_quality,device_id=aq-1 pm25="text" {start - 5}'.encode())
+    reported: list[tuple[ReadingBatch, list[RefusedPoint]]] = []
+
+    async def on_refused(batch: ReadingBatch, refused: list[RefusedPoint]) -> None:
+        reported.append((batch, refused))
+
+    sink = sink_over(influx_db, registry, tmp_path / "spool", on_refused=on_refused)
+    influxd.stop()
+    (b,) = batches(registry, 1, start)
+    await sink.write(b)
+    influxd.start()
+    assert await sink.replay()
+    pm25 = int(np.count_nonzero(b.slot == registry.slot("aq-1", "pm25")))
+    assert sink.counters.replay_refused == pm25 and sink.counters.replayed == N - pm25
+    ((batch, refused),) = reported
+    assert len(batch) == N and all("conflict" in p.detail for p in refused)
+    assert await influx_db.count("noise") == N - pm25 and not sink.spooling
+
+
+async def test_ingestor_keeps_acknowledging_through_an_influxd_outage(
+    settings: Settings, influxd: Influxd, influx_db: InfluxClient, registry: Registry,
+    publisher: Publisher,
+) -> None:
+    counters = IngestCounters()
+    sink = SpoolingSink(InfluxSink(influx_db, lambda: registry),
+                        Spool(settings.state_dir / "spool", 16 << 20), counters,
+                        retry_initial_s=0.05, retry_max_s=0.5)
+    config = IngestConfig.from_settings(settings, batch_size=25, flush_interval_s=0.1)
+    ingestor = Ingestor(config, lambda: registry, sink, counters=counters)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(ingestor.run(stop)), asyncio.create_task(sink.run(stop))]
+    await ingestor.wait_ready(30)
+    start = t0()
+
+    def send(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            publisher.send("city/d1/aq-1/data",
+                           {"ts": start + i, "m": {"pm25": i / 4, "pm10": 40 + i % 9}})
+
+    send(0, 60)
+    await eventually(lambda: counters.stored_messages == 60, "60 messages stored directly")
+    influxd.stop()
+    send(60, 160)  # every one acknowledged after its batch is fsynced in the spool
+    await eventually(lambda: counters.stored_messages == 160, "the outage's messages spooled")
+    assert counters.spooled > 0 and counters.replayed == 0
+    influxd.start()
+    send(160, 200)
+    await eventually(lambda: counters.stored_messages == 200 and not sink.spooling,
+                     "everything stored and the spool drained")
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert counters.replayed == counters.spooled and counters.stored_readings == 400
+    assert await influx_db.count("air_quality") == 200
+    assert list((settings.state_dir / "spool").iterdir()) == []
