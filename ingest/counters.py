@@ -28,7 +28,7 @@ class IngestCounters:
     spooled: int = 0  # readings written to the local spool (InfluxDB was unavailable)
     replayed: int = 0  # spooled readings InfluxDB has since accepted
     replay_refused: int = 0  # spooled readings InfluxDB refused for good on replay
-    spool_full: int = 0  # batches held because the spool was full
+    spool_full: int = 0  # batches held because the spool was full (or the disk failed)
     spool_bytes: int = 0  # current size of the spool's segment files
     corrupt_records_skipped: int = 0  # spool records found torn or corrupt at open
 

@@ -110,7 +110,8 @@ class Spool:
         return self.n_records
 
     def append(self, batch: ReadingBatch) -> None:
-        """Write one batch and fsync it; `SpoolFull` if it does not fit."""
+        """Write one batch and fsync it; `SpoolFull` if it does not fit, `OSError` if the
+        disk failed (the batch is then not durable)."""
         payload = encode_batch(batch)
         record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         with self._lock:
@@ -120,12 +121,14 @@ class Spool:
             segment = self._writable
             if segment is None or segment.size >= self.segment_bytes:
                 segment = self._new_segment()
-            fd = os.open(segment.path, os.O_WRONLY | os.O_APPEND)
             try:
-                os.write(fd, record)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                with segment.path.open("ab") as f:
+                    f.write(record)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError:  # maybe half written: append elsewhere; reopening skips the tail
+                self._writable = None
+                raise
             segment.records.append((segment.size, len(record)))
             segment.size += len(record)
             self._size_bytes += len(record)
@@ -153,7 +156,7 @@ class Spool:
             segment = next((s for s in self._segments if s.path == path), None)
             if segment is None or not segment.records or segment.records[0][0] != offset:
                 raise ValueError("consume() must be given the record peek() returned")
-            _, length = segment.records.popleft()
+            segment.records.popleft()
             self._n_records -= 1
             while self._segments and not self._segments[0].records:
                 done = self._segments.popleft()

@@ -5,8 +5,8 @@
 returns normally, so the pipeline acknowledges its messages. While the spool holds
 anything, new batches are appended behind it, keeping their order. `run` drains the
 spool oldest first once the inner sink answers again, with exponential backoff and
-jitter. A full spool raises a retryable `InfluxError`: the pipeline holds the batch and
-stops acknowledging, so the broker keeps the messages.
+jitter. A full (or failing) spool raises a retryable `InfluxError`: the pipeline holds
+the batch and stops acknowledging, so the broker keeps the messages.
 
 Non-retryable errors other than refused points (401/403/404: a setup error) propagate
 unchanged. Points the inner sink refuses during replay cannot be dead-lettered through
@@ -91,9 +91,12 @@ class SpoolingSink:
                 self._spooled.clear()
                 await _first(self._spooled.wait(), stop.wait())
                 continue
-            if await self.replay():
-                delay_s = self.retry_initial_s
-                continue
+            try:
+                if await self.replay():
+                    delay_s = self.retry_initial_s
+                    continue
+            except OSError:  # the spool's disk: keep the task alive and try again later
+                log.exception("reading the spool failed")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay_s * random.uniform(0.5, 1.5)):
                     await stop.wait()
@@ -103,10 +106,10 @@ class SpoolingSink:
         try:
             async with self._lock:
                 await asyncio.to_thread(self.spool.append, batch)
-        except SpoolFull as exc:
+        except (SpoolFull, OSError) as exc:
             self.counters.spool_full += 1
-            log.error("%s: holding %d readings (not acknowledged)", exc, len(batch))
-            raise InfluxError(None, f"spool full: {exc}", retryable=True) from exc
+            log.error("cannot spool (%s): holding %d readings, not acknowledged", exc, len(batch))
+            raise InfluxError(None, f"spool full or failing: {exc}", retryable=True) from exc
         self.counters.spooled += len(batch)
         self._sync_counters()
         self._spooled.set()

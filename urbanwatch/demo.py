@@ -61,12 +61,14 @@ async def run_demo(
         await runner
         counters = platform.ingestor.counters.snapshot()
         stored = await stored_readings(platform.influx)
+        assert platform.alerting is not None
+        alerts, incidents = await platform.alerting.counts()
     return {
         "published": published,
         "stored": stored,
         "rejected": counters["rejected_total"] + counters["points_rejected"],
-        "alerts": 0,
-        "incidents": 0,
+        "alerts": alerts,
+        "incidents": incidents,
     }
 
 

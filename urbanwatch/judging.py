@@ -104,8 +104,3 @@ class Judge:
         except OSError:
             return None
 
-
-async def log_detections(found: list[Detection], now_ms: int) -> None:
-    """The sink used until alerts take detections over."""
-    for d in found:
-        log.info("%s %s on %s (%s, %s)", d.rule_id, d.state, d.subject, d.severity.name, d.value)

@@ -29,8 +29,9 @@ from ingest.config import IngestConfig
 from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
+from urbanwatch.alerting import Alerting
 from urbanwatch.database import create_engine, create_session_factory, migrate
-from urbanwatch.judging import Judge, log_detections
+from urbanwatch.judging import Judge
 from urbanwatch.services import Services
 from urbanwatch.settings import Settings
 
@@ -70,6 +71,7 @@ class Platform:
         self.influx: InfluxClient | None = None
         self.ingestor: Ingestor | None = None
         self.judge: Judge | None = None
+        self.alerting: Alerting | None = None
         self._api: uvicorn.Server | None = None
 
     async def __aenter__(self) -> Platform:
@@ -93,10 +95,11 @@ class Platform:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ingest (and serve the API) until `stop` is set; then flush and stop."""
-        assert self.ingestor is not None and self.judge is not None, "the platform is not open"
+        assert self.ingestor and self.judge and self.alerting, "the platform is not open"
         tasks = [
             asyncio.create_task(self.ingestor.run(stop), name="ingest"),
             asyncio.create_task(self.judge.run(stop), name="rules"),
+            asyncio.create_task(self.alerting.run(stop), name="alerts"),
             asyncio.create_task(self._refresh_registry(stop), name="registry"),
         ]
         if self._api is not None:
@@ -128,18 +131,23 @@ class Platform:
             password=s.influx.password, timeout_s=s.influx.timeout_s,
         )
         await self.influx.ensure_schema(s.influx.retention, s.influx.downsample_retention)
+        ingest_config = IngestConfig.from_settings(s)
+        self.alerting = Alerting(self.sessions, lambda: self.registry, ingest_config.mqtt)
+        await self.alerting.start()
         self.judge = Judge(
-            lambda: self.registry, log_detections, rules_path=s.rules.path,
+            lambda: self.registry, self.alerting.handle, rules_path=s.rules.path,
             tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,
         )
         self.ingestor = Ingestor(
-            IngestConfig.from_settings(s), lambda: self.registry,
+            ingest_config, lambda: self.registry,
             InfluxSink(self.influx, lambda: self.registry), on_batch=self._on_batch,
         )
         if self._serve_api:
             self._api = self._api_server()
 
     async def _close(self) -> None:
+        if self.alerting is not None:
+            await self.alerting.aclose()
         if self.influx is not None:
             await self.influx.aclose()
         if self._engine is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from devices.batch import ReadingBatch
-from ingest.spool import Spool, SpoolFull, decode_batch, encode_batch
+from ingest.spool import MAGIC, Spool, SpoolFull, decode_batch, encode_batch
 
 
 def batch(i: int, n: int = 3) -> ReadingBatch:
@@ -60,6 +62,8 @@ def test_reopening_keeps_unconsumed_records_and_appends_after_them(tmp_path: Pat
     spool.consume(spool.peek())  # type: ignore[arg-type]
     # not deleted yet (the segment still has records): replay resumes at its start
     reopened = Spool(tmp_path, max_bytes=1 << 20)
+    assert len(reopened) == 3
+    assert reopened.size_bytes == sum(p.stat().st_size for p in segments(tmp_path)) > 0
     reopened.append(batch(3))
     assert [int(b.slot[0]) for b in drain(reopened)] == [0, 10, 20, 30]
     assert reopened.corrupt_records_skipped == 0 and segments(tmp_path) == []
@@ -153,3 +157,18 @@ def test_consume_must_follow_peek(tmp_path: Path) -> None:
     spool.consume(stale)
     with pytest.raises(ValueError):
         spool.consume(stale)
+
+
+def test_a_checksummed_but_undecodable_record_is_skipped_on_replay(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.append(batch(0))
+    (path,) = segments(tmp_path)
+    payload = struct.pack("<Q", 5) + b"\x00" * 8  # claims 5 readings, holds none
+    with path.open("ab") as f:
+        f.write(struct.pack("<4sII", MAGIC, len(payload), zlib.crc32(payload)) + payload)
+    reopened = Spool(tmp_path, max_bytes=1 << 20)
+    reopened.append(batch(2))
+    assert len(reopened) == 3 and reopened.corrupt_records_skipped == 0
+    assert [int(b.slot[0]) for b in drain(reopened)] == [0, 20]
+    assert reopened.corrupt_records_skipped == 1 and reopened.size_bytes == 0
+    assert segments(tmp_path) == []

@@ -184,3 +184,23 @@ async def test_ingestor_keeps_acknowledging_through_an_influxd_outage(
     assert counters.replayed == counters.spooled and counters.stored_readings == 400
     assert await influx_db.count("air_quality") == 200
     assert list((settings.state_dir / "spool").iterdir()) == []
+
+
+async def test_a_failing_spool_disk_holds_the_batch_instead_of_crashing(
+    influx_db: InfluxClient, registry: Registry, tmp_path: Path
+) -> None:
+    down = InfluxClient(f"http://127.0.0.1:{free_port()}", influx_db.database)
+    try:
+        sink = sink_over(down, registry, tmp_path / "spool")
+        (tmp_path / "spool").rmdir()  # the disk under the spool is gone
+        todo = batches(registry, 2, t0())
+        with pytest.raises(InfluxError) as raised:
+            await sink.write(todo[0])
+        assert raised.value.retryable and sink.counters.spooled == 0
+        (tmp_path / "spool").mkdir()
+        await sink.write(todo[0])
+        await sink.write(todo[1])
+    finally:
+        await down.aclose()
+    assert sink.counters.spool_full == 1 and sink.counters.spooled == 2 * N
+    assert len(sink.spool) == 2
