@@ -2,8 +2,9 @@
 
 A sink either stores a batch (returning the points it refused for good, which the
 pipeline dead-letters) or raises `InfluxError` for the pipeline to retry. The durable
-spool will be a `Sink` wrapping another one: it takes the batch to disk when the
-inner sink fails, and never raises a retryable error.
+spool (`ingest.spooling_sink.SpoolingSink`) is a `Sink` wrapping another one: it takes
+the batch to disk when the inner sink fails, and raises a retryable error only when
+the spool itself is full, so the pipeline holds the batch and the broker its messages.
 """
 
 from __future__ import annotations

@@ -26,9 +26,12 @@ from devices.catalogue import load_catalogue
 from devices.registry import Registry
 from devices.store import DeviceStore
 from ingest.config import IngestConfig
+from ingest.counters import IngestCounters
 from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
+from ingest.spool import Spool
+from ingest.spooling_sink import SpoolingSink
 from urbanwatch.alerting import Alerting
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.judging import Judge
@@ -70,6 +73,7 @@ class Platform:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self.influx: InfluxClient | None = None
         self.ingestor: Ingestor | None = None
+        self.sink: SpoolingSink | None = None
         self.judge: Judge | None = None
         self.alerting: Alerting | None = None
         self._api: uvicorn.Server | None = None
@@ -95,8 +99,9 @@ class Platform:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ingest (and serve the API) until `stop` is set; then flush and stop."""
-        assert self.ingestor and self.judge and self.alerting, "the platform is not open"
+        assert self.ingestor and self.judge and self.alerting and self.sink, "not open"
         tasks = [
+            asyncio.create_task(self.sink.run(stop), name="spool"),
             asyncio.create_task(self.ingestor.run(stop), name="ingest"),
             asyncio.create_task(self.judge.run(stop), name="rules"),
             asyncio.create_task(self.alerting.run(stop), name="alerts"),
@@ -138,9 +143,15 @@ class Platform:
             lambda: self.registry, self.alerting.handle, rules_path=s.rules.path,
             tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,
         )
+        counters = IngestCounters()
+        self.sink = SpoolingSink(
+            InfluxSink(self.influx, lambda: self.registry),
+            Spool(s.state_dir / "spool", max_bytes=s.ingest.spool_max_bytes), counters,
+            retry_initial_s=ingest_config.retry_initial_s, retry_max_s=ingest_config.retry_max_s,
+        )
         self.ingestor = Ingestor(
-            ingest_config, lambda: self.registry,
-            InfluxSink(self.influx, lambda: self.registry), on_batch=self._on_batch,
+            ingest_config, lambda: self.registry, self.sink, on_batch=self._on_batch,
+            counters=counters,
         )
         if self._serve_api:
             self._api = self._api_server()

@@ -57,6 +57,7 @@ class IngestSettings(_Section):
     max_payload_bytes: int = 65536
     max_age_s: float = 7 * 24 * 3600
     max_future_s: float = 300
+    spool_max_bytes: int = Field(1 << 30, description="local spool used while InfluxDB is down")
 
 
 class RulesSettings(_Section):

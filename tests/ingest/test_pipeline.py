@@ -138,8 +138,13 @@ async def test_every_bad_kind_is_dead_lettered_and_the_stream_goes_on(
     await running.shutdown()
     second = await start_ingestor(batch_size=1, flush_interval_s=0.1)
     publisher.send("city/d2/n-1/data", {"ts": t0 + 100, "m": {"laeq_db": 70}})
-    await eventually(lambda: second.ingestor.counters.stored_messages == 1, "the new message")
-    assert (second.ingestor.counters.received, second.ingestor.counters.redelivered) == (1, 0)
+    c = second.ingestor.counters
+    await eventually(lambda: c.received > c.redelivered and c.stored_messages
+                     + c.rejected.total() >= c.received, "the new message")
+    # Only the new message is new; an acknowledgement still in flight at the disconnect may
+    # bring an old one back, but flagged as a redelivery (DUP), never as a fresh copy.
+    assert c.received - c.redelivered == 1
+    assert await influx_db.count("noise") == good + 1
 
 
 async def test_a_type_conflicting_point_is_split_out_and_dead_lettered(
