@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.channels.live import LiveHub
+from alerts.service import AlertService
 from devices.catalogue import Catalogue
 from ingest.influx import InfluxClient
 
@@ -18,4 +20,7 @@ class ApiContext:
     sessions: async_sessionmaker[AsyncSession]
     influx: InfluxClient
     catalogue: Catalogue
+    secret_key: str  # signs access tokens
     probes: dict[str, Probe] = field(default_factory=dict)
+    alerts: AlertService | None = None  # alerts, incidents, silences, reports
+    live: LiveHub | None = None  # alert / incident change events

@@ -1,14 +1,24 @@
-"""FastAPI dependencies: the one place routes get their collaborators from."""
+"""FastAPI dependencies: the one place routes get their collaborators and their caller from.
+
+Authorization lives here too: a route states who may call it with
+`Depends(require(Role.admin, Role.operator))` (or the `Caller` annotation for any
+authenticated principal); nothing else checks roles.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import ApiContext
+from api.security.principal import Principal, Role
+from api.security.tokens import InvalidTokenError, decode_access_token
+
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 def get_context(request: Request) -> ApiContext:
@@ -25,3 +35,39 @@ async def get_session(
 
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _unauthenticated(reason: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def authenticated(
+    context: ContextDep, token: Annotated[str | None, Depends(bearer)]
+) -> Principal:
+    if token is None:
+        raise _unauthenticated("not authenticated: send 'Authorization: Bearer <token>'")
+    try:
+        return decode_access_token(token, context.secret_key)
+    except InvalidTokenError as exc:
+        raise _unauthenticated(f"invalid token: {exc}") from exc
+
+
+Caller = Annotated[Principal, Depends(authenticated)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting only callers holding one of `roles` (403 otherwise)."""
+    allowed = frozenset(roles)
+
+    def check(caller: Caller) -> Principal:
+        if caller.role not in allowed:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"role {caller.role.value} may not do this; needs one of "
+                + ", ".join(sorted(r.value for r in allowed)),
+            )
+        return caller
+
+    return check

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -193,7 +194,10 @@ class Platform:
         assert self.influx is not None
         context = ApiContext(
             sessions=self.sessions, influx=self.influx, catalogue=self.catalogue,
+            secret_key=self.settings.api.secret_key or secrets.token_urlsafe(32),
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready},
+            alerts=self.alerting.service if self.alerting else None,
+            live=self.alerting.hub if self.alerting else None,
         )
         config = uvicorn.Config(
             create_app(context), host=self.settings.api.host, port=self.settings.api.port,

@@ -8,7 +8,7 @@ given with `--config`, then the defaults below.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
@@ -49,6 +49,10 @@ class DbSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
+    secret_key: str | None = Field(
+        None, description="signs access tokens; required outside development"
+    )
+    environment: Literal["development", "production"] = "development"
 
 
 class IngestSettings(_Section):

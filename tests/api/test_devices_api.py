@@ -14,6 +14,7 @@ from devices.catalogue import load_catalogue
 from devices.registry import Device, DeviceStatus
 from devices.store import DeviceStore
 from ingest.influx import InfluxClient
+from tests.support.auth import SECRET
 from urbanwatch.database import create_engine, create_session_factory, migrate
 
 T0_MS = 1_794_999_960_000  # 2026-11-18, on a whole minute
@@ -38,7 +39,9 @@ async def api(tmp_path: Path, influx_db: InfluxClient) -> AsyncIterator[httpx.As
         for i in range(8)
     )
     await influx_db.write(lines.encode())
-    context = ApiContext(sessions=sessions, influx=influx_db, catalogue=load_catalogue())
+    context = ApiContext(
+        sessions=sessions, influx=influx_db, catalogue=load_catalogue(), secret_key=SECRET
+    )
     transport = httpx.ASGITransport(app=create_app(context))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

@@ -1,0 +1,1 @@
+"""Who is calling: principals, roles, tokens; enforced by the dependencies in `api.deps`."""
