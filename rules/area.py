@@ -99,6 +99,8 @@ class AreaRule:
         t = np.full(len(subjects), now_ms, dtype=np.int64)
         frame = Frame(subjects, t, counts[self.sources[0].key], counts=counts)
         cond = self.when(frame)  # type: ignore[operator]
+        if not cond.any() and not self.state.state.any():
+            return  # inactive and staying so
         change, severity = step(self.state, subjects, cond, ~cond,
                                 self.severity(frame), t, self.rule.for_ms)  # type: ignore[operator]
         hit = change != NONE

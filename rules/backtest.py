@@ -27,8 +27,9 @@ def backtest(
 
     Readings are cut into consecutive windows of ``tick_every_ms`` starting at the earliest
     reading; each window is evaluated with ``now`` at its end, as the live pipeline would at
-    that tick rate. Ticks continue up to ``end_ms`` (when given) so that staleness and pending
-    timers after the last reading show too.
+    that tick rate (`Replay` does the same with the history fed in chunks). Ticks continue up
+    to ``end_ms`` (when given) so that staleness and pending timers after the last reading show
+    too.
 
     Args:
         rules: The rule set to try (enabled rules only are run, as live).
@@ -51,20 +52,66 @@ def backtest(
         >>> [(d.state.value, d.ts_ms) for d in backtest(rules, reg, h, 60_000)]
         [('firing', 30000)]
     """
-    if tick_every_ms <= 0:
-        raise ValueError("tick_every_ms must be positive")
+    replay = Replay(rules, registry, tick_every_ms, **engine_options)
     batch = history if isinstance(history, ReadingBatch) else ReadingBatch.concat(list(history))
-    batch = batch.take(np.argsort(batch.ts_ms, kind="stable"))
-    engine = Engine(rules, registry, **engine_options)
-    if len(batch) == 0:
-        return []
-    start = int(batch.ts_ms[0])
-    last = max(int(batch.ts_ms[-1]), end_ms if end_ms is not None else start)
-    edges = np.arange(start + tick_every_ms, last + tick_every_ms + 1, tick_every_ms)
-    cuts = np.searchsorted(batch.ts_ms, edges, side="left")
-    detections: list[Detection] = []
-    lo = 0
-    for edge, hi in zip(edges, cuts, strict=True):
-        detections += engine.evaluate(batch.take(np.arange(lo, hi)), int(edge))
-        lo = hi
-    return detections
+    replay.feed(batch)
+    return replay.finish(end_ms)
+
+
+class Replay:
+    """A backtest fed in time-ordered chunks, so a long history never has to be held at once.
+
+    Readings are cut into consecutive windows of ``tick_every_ms`` starting at the earliest
+    reading; each window is evaluated with ``now`` at its end. A window is evaluated as soon as a
+    fed chunk holds a reading at or past its end; the rest wait for the next chunk or `finish`.
+
+    Args:
+        rules: The rule set to try.
+        registry: Devices and series slots the readings' slots refer to.
+        tick_every_ms: The tick period of the live pipeline being imitated.
+        **engine_options: Passed to `Engine` (detectors, attributes, utc_offset_h).
+    """
+
+    def __init__(self, rules: Sequence[Rule], registry: Registry, tick_every_ms: int,
+                 **engine_options: Any) -> None:
+        if tick_every_ms <= 0:
+            raise ValueError("tick_every_ms must be positive")
+        self.engine = Engine(rules, registry, **engine_options)
+        self.tick_every_ms = tick_every_ms
+        self.edge: int | None = None  # end of the window being filled
+        self.held = ReadingBatch.empty()
+        self.newest_ms: int | None = None
+        self.detections: list[Detection] = []
+
+    def feed(self, chunk: ReadingBatch) -> None:
+        """Take readings in any order within the chunk, none older than an earlier chunk's newest.
+
+        Raises:
+            ValueError: the chunk holds a reading from a window already evaluated.
+        """
+        if len(chunk) == 0:
+            return
+        chunk = chunk.take(np.argsort(chunk.ts_ms, kind="stable"))
+        if self.edge is None:
+            self.edge = int(chunk.ts_ms[0]) + self.tick_every_ms
+        elif int(chunk.ts_ms[0]) < self.edge - self.tick_every_ms:
+            raise ValueError("chunks must be fed in time order")
+        self.held = ReadingBatch.concat([self.held, chunk])
+        self.newest_ms = int(chunk.ts_ms[-1])
+        self._run_until(self.newest_ms)
+
+    def finish(self, end_ms: int | None = None) -> list[Detection]:
+        """Evaluate what is held and tick on up to ``end_ms``; return every detection, in order."""
+        if self.newest_ms is not None:
+            last = max(self.newest_ms, end_ms if end_ms is not None else self.newest_ms)
+            self._run_until(last + self.tick_every_ms)
+        return self.detections
+
+    def _run_until(self, limit_ms: int) -> None:
+        """Evaluate every window whose end is at or before ``limit_ms``."""
+        assert self.edge is not None
+        while self.edge <= limit_ms:
+            cut = int(np.searchsorted(self.held.ts_ms, self.edge, side="left"))
+            window, self.held = self.held.take(slice(0, cut)), self.held.take(slice(cut, None))
+            self.detections += self.engine.evaluate(window, self.edge)
+            self.edge += self.tick_every_ms

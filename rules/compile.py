@@ -2,7 +2,7 @@
 
 A compiled expression takes a `Frame` (the subjects evaluated together, their evaluation time,
 value and window rows) and returns one result per subject. Sums run strictly in order (newest
-reading first, `numpy.add.accumulate`) so that results equal the scalar reference bit for bit.
+reading first) so that results equal the scalar reference bit for bit.
 Equal subexpressions (e.g. ``mean(1h)`` in ``when``, ``clear_when`` and ``severity``) are
 computed once per frame: expressions are pure, so each node's result is memoized in the frame.
 """
@@ -60,6 +60,9 @@ class Frame:
     cap: int = 0
     gathers: dict[tuple[int, int], tuple[np.ndarray, ...]] = field(default_factory=dict)
     memo: dict[int, np.ndarray] = field(default_factory=dict)
+    # in a round: each detector's scores of the round's readings, and which of them are subjects
+    round_scores: Mapping[str, np.ndarray] | None = None
+    sel: np.ndarray | None = None
 
     def window(self, window_ms: int) -> tuple[np.ndarray, ...]:
         """(ts, value, inside, n) of readings with ts in (anchor - window, anchor], newest first."""
@@ -76,12 +79,17 @@ class Frame:
 
 
 def compile_expr(node: ast.Node, ctx: Context) -> Fn:
-    """Compile ``node`` into a function returning one value per subject of a frame."""
+    """Compile ``node`` into a function returning one value per subject of a frame.
+
+    Call it within ``np.errstate(all="ignore")``: as in the reference, a division by zero gives
+    inf or nan, which then compares false, rather than a warning.
+    """
     fn = _memo(node, ctx)
 
     def run(frame: Frame) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return np.broadcast_to(fn(frame), frame.slots.shape)
+        out = fn(frame)
+        shape = frame.slots.shape
+        return out if getattr(out, "shape", None) == shape else np.broadcast_to(out, shape)
 
     return run
 
@@ -113,9 +121,9 @@ def _compile(node: ast.Node, ctx: Context) -> Fn:
         case ast.Attr(name):
             return lambda f: ctx.attributes[name][f.slots]
         case ast.Anomaly(name):
-            return lambda f: ctx.scores[name][ctx.detector_rows[name][f.slots]]
+            return lambda f: _score(f, ctx, name)
         case ast.Stale(duration_ms):
-            return lambda f: f.t_ms - ctx.series.last_ts[f.slots] >= duration_ms
+            return lambda f: f.t_ms - _last_ts(f, ctx) >= duration_ms
         case ast.Stuck(window_ms):
             return lambda f: f.anchor_ms - ctx.series.run_start_ts[f.slots] >= window_ms
         case ast.CountIn(scope, rule_id):
@@ -137,12 +145,33 @@ def _compile(node: ast.Node, ctx: Context) -> Fn:
     raise TypeError(f"cannot compile {node!r}")
 
 
+def _score(f: Frame, ctx: Context, name: str) -> np.ndarray:
+    """Each subject's latest ``name`` score: the round's own when the frame has them."""
+    if f.round_scores is not None:
+        return f.round_scores[name][f.sel]
+    return ctx.scores[name][ctx.detector_rows[name][f.slots]]
+
+
+def _last_ts(f: Frame, ctx: Context) -> np.ndarray:
+    """Each subject's last reading time: the frame's anchor when it has one (they are equal)."""
+    return f.anchor_ms if f.anchor_ms is not None else ctx.series.last_ts[f.slots]
+
+
 def _window(fn: str, window_ms: int) -> Fn:
     return lambda f: WINDOW_OPS[fn](*f.window(window_ms))
 
 
 def _sum(value: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    return np.add.accumulate(np.where(inside, value, 0.0), axis=1)[:, -1]
+    """Row sums added strictly left to right, one column at a time (as the reference adds).
+
+    Column by column rather than ``np.add.accumulate(axis=1)``: the same additions in the same
+    order, several times faster on the short rows windows have.
+    """
+    masked = np.where(inside, value, 0.0)
+    total = masked[:, 0].copy()
+    for k in range(1, masked.shape[1]):
+        total += masked[:, k]
+    return total
 
 
 def _oldest(a: np.ndarray, n: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rules.detection import Detection, DetectionState, Severity
+from rules.detection import Detection, DetectionState, Severity, detections_from_columns
 from rules.state import CLEARED, FIRING, PENDING
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def to_detections(chunks: list[Emitted], engine: Engine) -> list[Detection]:
         device_id[i] = metric[i] = None
     rule_ids = np.array([r.id for r in rules], dtype=object)
     categories = np.array([r.category for r in rules], dtype=object)
-    return list(map(Detection, rule_ids[rule].tolist(), categories[rule].tolist(), subject_col,
-                    _STATES[change[order]].tolist(), _SEVERITIES[severity[order]].tolist(),
-                    ts[order].tolist(), value[order].tolist(), device_id, metric, district, grid))
+    return detections_from_columns(
+        rule_ids[rule].tolist(), categories[rule].tolist(), subject_col,
+        _STATES[change[order]].tolist(), _SEVERITIES[severity[order]].tolist(),
+        ts[order].tolist(), value[order].tolist(), device_id, metric, district, grid)

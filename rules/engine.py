@@ -1,20 +1,18 @@
 """The vectorized rule engine: one pass per batch over every series, detections out on changes.
 
-Order of work. A batch is sorted by (slot, ts, arrival) and cut into rounds in which each series
-appears at most once (round r holds every series' r-th reading), so stateful operators and
-detectors see each series in time order. A reading not newer than its series' last accepted
-reading is dropped and counted (``late`` if older, ``duplicate`` if the same ts; within a batch
-the first arrival of a ts wins). Per round: series state, then each detector scores the readings
-(before learning), then every per-series rule matching them is judged at the reading's time, then
-detectors learn (skipping readings an ``anomaly()`` rule is firing on). After the rounds,
-``evaluate`` ticks at ``now_ms``: rules using ``stale`` are re-judged at ``now`` for every series
-that has reported, pending ``for`` timers of the other per-series rules that have run out fire,
-and count_in (area) rules are judged. Detections come out sorted by (ts, rule order, subject).
+Order of work. A batch is cut into rounds in which each series appears at most once, in time
+order (see `rules.rounds`, which also says what happens to late and duplicate readings). Per
+round: series state, then each detector scores the readings (before learning), then every
+per-series rule matching them is judged at the reading's time, then detectors learn (skipping
+readings an ``anomaly()`` rule is firing on). After the rounds, ``evaluate`` ticks at
+``now_ms``: rules using ``stale`` are re-judged at ``now`` for every series that has reported,
+pending ``for`` timers of the other per-series rules that have run out fire, and count_in (area)
+rules are judged. Detections come out sorted by (ts, rule order, subject).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +29,7 @@ from rules.groups import Group, Routing
 from rules.model import Rule
 from rules.plan import SlotTable, attribute_column, detector_names, matched_slots, ring_capacity
 from rules.rebuild import rebuild
+from rules.rounds import rounds
 from rules.state import FIRING, NEVER, RuleState, SeriesState
 from rules.transitions import NONE, promote, step
 
@@ -172,7 +171,7 @@ class Engine:
     def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
         """Judge a batch of readings, then tick at ``now_ms``; return the state changes."""
         out: list[Emitted] = []
-        for slots, ts_ms, values in self._rounds(batch):
+        for slots, ts_ms, values in rounds(batch, self.ctx.series.last_ts, self.stats):
             self._round(slots, ts_ms, values, out)
         return self._finish(out, now_ms)
 
@@ -204,70 +203,43 @@ class Engine:
         self.stats.detections += len(detections)
         return detections
 
-    def _rounds(self, batch: ReadingBatch) -> Iterator[tuple[np.ndarray, ...]]:
-        n_slots = len(self.table)
-        self.stats.readings += len(batch)
-        known = (batch.slot >= 0) & (batch.slot < n_slots)
-        self.stats.unknown_slot += int((~known).sum())
-        b = batch.take(known) if not known.all() else batch
-        order = np.lexsort((np.arange(len(b)), b.ts_ms, b.slot))
-        slot, ts, value = b.slot[order], b.ts_ms[order], b.value[order]
-        same = np.zeros(len(slot), dtype=bool)
-        same[1:] = (slot[1:] == slot[:-1]) & (ts[1:] == ts[:-1])
-        last = self.ctx.series.last_ts[slot]
-        late = ts < last
-        dup = same | (ts == last)
-        self.stats.late += int(late.sum())
-        self.stats.duplicate += int((dup & ~late).sum())
-        keep = ~(late | dup)
-        slot, ts, value = slot[keep], ts[keep], value[keep]
-        if len(slot) == 0:
-            return
-        first = np.ones(len(slot), dtype=bool)
-        first[1:] = slot[1:] != slot[:-1]
-        if first.all():  # the common case: every series at most once, a single round
-            yield slot, ts, value
-            return
-        idx = np.arange(len(slot))
-        rank = idx - np.maximum.accumulate(np.where(first, idx, 0))
-        by_rank = np.argsort(rank, kind="stable")
-        bounds = np.cumsum(np.bincount(rank))
-        for lo, hi in zip(np.r_[0, bounds[:-1]], bounds, strict=True):
-            sel = by_rank[lo:hi]
-            yield slot[sel], ts[sel], value[sel]
-
     def _round(self, slots: np.ndarray, ts_ms: np.ndarray, values: np.ndarray,
                out: list[Emitted]) -> None:
         self.ctx.series.record(slots, ts_ms, values)
-        learn, skip = {}, {}
+        learn, skip, round_scores = {}, {}, {}
         for name, detector in self.detectors.items():
             row = self.ctx.detector_rows[name][slots]
             sel = np.flatnonzero(row >= 0)
-            if len(sel):
+            if len(sel) == len(slots):  # every reading is a member (e.g. a city-wide rule)
+                args = (row.astype(np.int64), ts_ms, values)
+            elif len(sel):
                 args = (row[sel].astype(np.int64), ts_ms[sel], values[sel])
-                self.ctx.scores[name][args[0]] = detector.score(*args)
-                learn[name] = (sel, args)
-                skip[name] = np.zeros(len(slots), dtype=bool)
-        signature, position = self.routing.signature[slots], self.routing.position[slots]
-        for group in self.routing.groups:
-            if not group.rules:
+            else:
                 continue
-            sel, rows = self.routing.rows_of(group, signature, position)
-            if len(sel) == 0:
-                continue
-            t, v = ts_ms[sel], values[sel]
-            if group.ring is not None:
-                group.ring.push(rows, t, v)
-            frames: dict[int, Frame] = {}
-            gathers: dict = {}
-            for sr in group.rules:
-                frame = frames.get(sr.cap)
-                if frame is None:
-                    frame = frames[sr.cap] = Frame(slots[sel], t, v, rows, group.ring, t,
-                                                   cap=sr.cap, gathers=gathers)
-                self._judge(sr, frame, rows, out)
-                for name in sr.detectors:
-                    skip[name][sel] |= sr.state.state[rows] == FIRING
+            scores = detector.score(*args)
+            self.ctx.scores[name][args[0]] = scores
+            round_scores[name] = np.zeros(len(slots))
+            round_scores[name][sel] = scores
+            learn[name] = (sel, args)
+            skip[name] = np.zeros(len(slots), dtype=bool)
+        with np.errstate(all="ignore"):  # see `compile_expr`
+            for group, sel, rows in self.routing.route(slots):
+                if not group.rules:
+                    continue
+                t, v = ts_ms[sel], values[sel]
+                if group.ring is not None:
+                    group.ring.push(rows, t, v)
+                frames: dict[int, Frame] = {}
+                gathers: dict = {}
+                for sr in group.rules:
+                    frame = frames.get(sr.cap)
+                    if frame is None:
+                        frame = frames[sr.cap] = Frame(
+                            slots[sel], t, v, rows, group.ring, t, cap=sr.cap, gathers=gathers,
+                            round_scores=round_scores, sel=sel)
+                    self._judge(sr, frame, rows, out)
+                    for name in sr.detectors:
+                        skip[name][sel] |= sr.state.state[rows] == FIRING
         for name, (sel, args) in learn.items():
             self.detectors[name].update(*args, skip[name][sel])
 
@@ -291,6 +263,10 @@ class Engine:
                                severity[hit], frame.value[hit]))
 
     def _tick(self, now_ms: int, out: list[Emitted]) -> None:
+        with np.errstate(all="ignore"):  # see `compile_expr`
+            self._tick_rules(now_ms, out)
+
+    def _tick_rules(self, now_ms: int, out: list[Emitted]) -> None:
         series = self.ctx.series
         for group in self.routing.groups:
             timed = [sr for sr in group.rules if sr.time_dependent]

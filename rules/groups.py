@@ -10,12 +10,15 @@ rules there are.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rules.state import Ring
+
+INT16_MAX = int(np.iinfo(np.int16).max)
 
 if TYPE_CHECKING:
     from rules.engine import SeriesRule
@@ -37,11 +40,16 @@ class Group:
 
 @dataclass
 class Routing:
-    """Per-slot signature and position, and the groups (member rows in signature order)."""
+    """Per-slot signature and position, and the groups (member rows in signature order).
+
+    ``pairs`` lists every (group, signature of a member) as three columns (group, signature,
+    row of that signature's first slot in the group), by group: `route` cuts a round with them.
+    """
 
     signature: np.ndarray
     position: np.ndarray
     groups: list[Group]
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray]
 
     @classmethod
     def build(cls, n_slots: int, members: list[np.ndarray], caps: list[int]) -> Routing:
@@ -49,9 +57,10 @@ class Routing:
         n_groups = len(members)
         if n_slots == 0 or n_groups == 0:
             empty = np.zeros(n_slots, dtype=np.int32)
+            none = np.zeros(0, dtype=np.int64)
             return cls(empty, empty.copy(), [
                 Group(np.zeros(0, dtype=np.int64), np.full(1, -1, dtype=np.int64), None, [])
-                for _ in members])
+                for _ in members], (none, none, none))
         belongs = np.zeros((n_slots, n_groups), dtype=bool)
         for g, slots in enumerate(members):
             belongs[slots, g] = True
@@ -72,14 +81,38 @@ class Routing:
                                    ).astype(np.int64) if len(sigs) else np.zeros(0, np.int64)
             ring = Ring(len(slots), caps[g]) if caps[g] else None
             groups.append(Group(slots, offset, ring, []))
-        return cls(signature, position, groups)
+        pair_group, pair_sig = np.nonzero(in_sig.T)
+        pair_offset = np.array([groups[g].offset[s] for g, s in zip(pair_group, pair_sig,
+                                                                   strict=True)], dtype=np.int64)
+        return cls(signature, position, groups, (pair_group, pair_sig, pair_offset))
 
-    def rows_of(self, group: Group, signature: np.ndarray,
-                position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(indices into the round, member rows) of the round's readings that ``group`` judges."""
-        offset = group.offset[signature]
-        sel = np.flatnonzero(offset >= 0)
-        return sel, offset[sel] + position[sel]
+    def route(self, slots: np.ndarray) -> Iterator[tuple[Group, np.ndarray, np.ndarray]]:
+        """(group, indices into the round, member rows) of each group with readings in a round.
+
+        ``slots`` holds each slot at most once. The round is sorted by signature once, and each
+        group's readings are the runs of its signatures; within a group they come signature by
+        signature (every group operation is per row, so the order changes no result).
+        """
+        if len(self.pairs[0]) == 0 or len(slots) == 0:
+            return
+        pair_group, pair_sig, pair_offset = self.pairs
+        signature = self.signature[slots]
+        n_sig = len(self.groups[0].offset)
+        key = signature.astype(np.int16) if n_sig <= INT16_MAX else signature
+        order = np.argsort(key, kind="stable")  # a radix sort for 16-bit keys
+        counts = np.bincount(signature, minlength=n_sig)
+        length = counts[pair_sig]
+        first = np.cumsum(length) - length  # where each pair's run starts in the output
+        idx = np.arange(length.sum()) + np.repeat(
+            (np.cumsum(counts) - counts)[pair_sig] - first, length)
+        sel = order[idx]
+        rows = self.position[slots[sel]] + np.repeat(pair_offset, length)
+        ends = np.cumsum(np.bincount(pair_group, weights=length, minlength=len(self.groups)))
+        lo = 0
+        for group, hi in zip(self.groups, ends.astype(np.int64).tolist(), strict=True):
+            if hi > lo:
+                yield group, sel[lo:hi], rows[lo:hi]
+            lo = hi
 
     @property
     def nbytes(self) -> int:

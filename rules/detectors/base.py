@@ -11,6 +11,7 @@ Scores are in [0, 1]; 0 also means "still warming up" (not enough history to spe
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -83,6 +84,7 @@ class SlotDetector:
 
     def __init__(self) -> None:
         self.n_slots = 0
+        self._scored: tuple[Any, ...] | None = None  # see `_remember`
         for name, (dtype, fill, tail) in self._state_spec().items():
             setattr(self, name, np.full((0, *tail), fill, dtype=dtype))
 
@@ -93,8 +95,34 @@ class SlotDetector:
 
         def __getattr__(self, name: str) -> npt.NDArray[Any]: ...
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_scored"}  # a cache, not state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _scored=None)
+
+    def _remember(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array,
+                  gathered: tuple[Any, ...]) -> None:
+        """Keep what ``score`` gathered for an ``update`` that follows with the same arrays.
+
+        The engine scores a round, judges the rules, then learns the same round: the state read
+        for scoring is still current then (any update or grow in between forgets it). Arrays
+        are matched by identity, so they must not be changed in place between the two calls.
+        """
+        self._scored = (slots, ts_ms, values, gathered)
+
+    def _recall(self, slots: Int64Array, ts_ms: Int64Array,
+                values: Float64Array) -> tuple[Any, ...] | None:
+        """What the last ``score`` of these very arrays gathered, if nothing changed since."""
+        scored, self._scored = self._scored, None
+        if scored is not None and scored[0] is slots and scored[1] is ts_ms \
+                and scored[2] is values:
+            return scored[3]
+        return None
+
     def grow(self, n_slots: int) -> None:
         """Make room for slots ``0 .. n_slots - 1``; never shrinks."""
+        self._scored = None
         if n_slots <= self.n_slots:
             return
         extra = n_slots - self.n_slots
@@ -118,8 +146,9 @@ class SlotDetector:
         return f"{type(self).__name__}({params})"
 
     def params(self) -> dict[str, Any]:
-        """The hyperparameters (constructor arguments) of this detector."""
-        return {}
+        """The hyperparameters: the constructor's arguments, kept as attributes of those names."""
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {name: getattr(self, name) for name in names}
 
 
 def learn_mask(n: int, skip: BoolArray | None) -> BoolArray:
@@ -129,6 +158,33 @@ def learn_mask(n: int, skip: BoolArray | None) -> BoolArray:
     if len(skip) != n:
         raise ValueError("skip must have one flag per reading")
     return ~np.asarray(skip, dtype=bool)
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` if it is a valid EW weight (0 < alpha <= 1); ValueError otherwise."""
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+    return alpha
+
+
+def ew_moments(
+    mean: Float64Array, var: Float64Array, n: Int64Array, x: Float64Array, alpha: float
+) -> tuple[Float64Array, Float64Array]:
+    """EW mean and variance after learning ``x``, given ``n`` readings learned so far.
+
+    The weight is ``max(alpha, 1 / (n + 1))``: a plain running mean and variance until
+    ``1 / alpha`` readings are learned, so early estimates are not biased towards zero.
+    """
+    a = np.maximum(alpha, 1.0 / (n + 1))
+    d = x - mean
+    return mean + a * d, (1.0 - a) * (var + a * d * d)
+
+
+def standardized(
+    x: Float64Array, mean: Float64Array, var: Float64Array, min_std: float
+) -> Float64Array:
+    """``(x - mean) / (std + min_std)``: the floor keeps a flat series from dividing by zero."""
+    return (x - mean) / (np.sqrt(var) + min_std)
 
 
 def squash(z: Float64Array, z_scale: float) -> Float64Array:

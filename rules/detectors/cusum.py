@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -12,8 +12,11 @@ from rules.detectors.base import (
     Int64Array,
     SlotDetector,
     StateSpec,
+    check_alpha,
+    ew_moments,
     learn_mask,
     squash,
+    standardized,
 )
 
 
@@ -65,27 +68,26 @@ class Cusum(SlotDetector):
         warmup: int = 30,
         min_std: float = 1e-6,
     ) -> None:
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-        self.alpha, self.k, self.h, self.warmup, self.min_std = alpha, k, h, warmup, min_std
+        self.alpha, self.k, self.h = check_alpha(alpha), k, h
+        self.warmup, self.min_std = warmup, min_std
         super().__init__()
 
-    def params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "k": self.k, "h": self.h, "warmup": self.warmup,
-                "min_std": self.min_std}
 
-    def _sums(self, slots: Int64Array, values: Float64Array) -> tuple[Float64Array, Float64Array]:
-        ready = self.count[slots] >= self.warmup
-        z = (values - self.mean[slots]) / (np.sqrt(self.var[slots]) + self.min_std)
+    def _sums(self, slots: Int64Array, values: Float64Array) -> tuple[Float64Array, ...]:
+        """(up, down, mean, var, count): the sums the readings bring and the baseline read."""
+        mean, var, count = self.mean[slots], self.var[slots], self.count[slots]
+        ready = count >= self.warmup
+        z = standardized(values, mean, var, self.min_std)
         up = np.where(ready, np.maximum(0.0, self.up[slots] + z - self.k), 0.0)
         down = np.where(ready, np.maximum(0.0, self.down[slots] - z - self.k), 0.0)
-        return up, down
+        return up, down, mean, var, count
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1] from the sums they would bring; 0 while warming up."""
         self._check(slots, ts_ms, values)
-        up, down = self._sums(slots, values)
-        return squash(np.maximum(up, down), self.h)
+        sums = self._sums(slots, values)
+        self._remember(slots, ts_ms, values, sums)
+        return squash(np.maximum(sums[0], sums[1]), self.h)
 
     def update(
         self,
@@ -96,14 +98,13 @@ class Cusum(SlotDetector):
     ) -> None:
         """Commit the sums (restarting those that reached ``h``), then learn the baseline."""
         self._check(slots, ts_ms, values)
-        up, down = self._sums(slots, values)
+        sums = self._recall(slots, ts_ms, values)
+        up, down, mean, var, count = sums if sums is not None else self._sums(slots, values)
         signalled = np.maximum(up, down) >= self.h
         self.up[slots] = np.where(signalled, 0.0, up)
         self.down[slots] = np.where(signalled, 0.0, down)
         learn = learn_mask(len(slots), skip)
-        s, x = slots[learn], values[learn]
-        a = np.maximum(self.alpha, 1.0 / (self.count[s] + 1))
-        d = x - self.mean[s]
-        self.mean[s] += a * d
-        self.var[s] = (1.0 - a) * (self.var[s] + a * d * d)
-        self.count[s] += 1
+        s = slots[learn]
+        self.mean[s], self.var[s] = ew_moments(
+            mean[learn], var[learn], count[learn], values[learn], self.alpha)
+        self.count[s] = count[learn] + 1

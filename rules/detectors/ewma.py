@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -12,8 +12,11 @@ from rules.detectors.base import (
     Int64Array,
     SlotDetector,
     StateSpec,
+    check_alpha,
+    ew_moments,
     learn_mask,
     squash,
+    standardized,
 )
 
 
@@ -51,24 +54,18 @@ class EwmaChart(SlotDetector):
     def __init__(
         self, alpha: float = 0.05, warmup: int = 30, z_scale: float = 3.0, min_std: float = 1e-6
     ) -> None:
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-        self.alpha, self.warmup, self.z_scale, self.min_std = alpha, warmup, z_scale, min_std
+        self.alpha, self.warmup = check_alpha(alpha), warmup
+        self.z_scale, self.min_std = z_scale, min_std
         super().__init__()
 
-    def params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "warmup": self.warmup, "z_scale": self.z_scale,
-                "min_std": self.min_std}
-
-    def deviation(self, slots: Int64Array, values: Float64Array) -> Float64Array:
-        """``|x - mean| / (std + min_std)`` against the learned state (no warm-up masking)."""
-        return np.abs(values - self.mean[slots]) / (np.sqrt(self.var[slots]) + self.min_std)
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1]; 0 while the series is warming up."""
         self._check(slots, ts_ms, values)
-        ready = self.count[slots] >= self.warmup
-        return np.where(ready, squash(self.deviation(slots, values), self.z_scale), 0.0)
+        mean, var, count = gathered = self.mean[slots], self.var[slots], self.count[slots]
+        self._remember(slots, ts_ms, values, gathered)
+        z = np.abs(standardized(values, mean, var, self.min_std))
+        return np.where(count >= self.warmup, squash(z, self.z_scale), 0.0)
 
     def update(
         self,
@@ -80,9 +77,10 @@ class EwmaChart(SlotDetector):
         """Learn readings (all but ``skip``) into the EW mean and variance."""
         self._check(slots, ts_ms, values)
         learn = learn_mask(len(slots), skip)
-        s, x = slots[learn], values[learn]
-        a = np.maximum(self.alpha, 1.0 / (self.count[s] + 1))
-        d = x - self.mean[s]
-        self.mean[s] += a * d
-        self.var[s] = (1.0 - a) * (self.var[s] + a * d * d)
-        self.count[s] += 1
+        gathered = self._recall(slots, ts_ms, values)
+        if gathered is None:
+            gathered = self.mean[slots], self.var[slots], self.count[slots]
+        mean, var, count = (a[learn] for a in gathered)
+        s = slots[learn]
+        self.mean[s], self.var[s] = ew_moments(mean, var, count, values[learn], self.alpha)
+        self.count[s] = count + 1

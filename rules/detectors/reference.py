@@ -172,13 +172,14 @@ class RefLikelihood:
 
     def _evaluate(self, slot: int, ts_ms: int, x: float) -> tuple[float, list[float]]:
         st, p = self.s[slot], self.p
-        final, recent = 0.0, []
+        top, recent = -math.inf, []
         for j, d in enumerate(self.detectors):
             raw, prev = d.score(slot, ts_ms, x), st["recent"][j]
             r = raw if st["count"] == 0 else prev + p["short_alpha"] * (raw - prev)
-            z = (r - st["mean"][j]) / (math.sqrt(st["var"][j]) + p["min_std"])
-            final = max(final, min(1.0, max(0.0, float(-log_ndtr(-z) / LOG_TAIL_FLOOR))))
+            top = max(top, (r - st["mean"][j]) / (math.sqrt(st["var"][j]) + p["min_std"]))
             recent.append(r)
+        # the largest z has the largest likelihood: the tail probability is monotone
+        final = min(1.0, max(0.0, float(-log_ndtr(-top) / LOG_TAIL_FLOOR)))
         if st["count"] < p["warmup"]:
             final = 0.0
         else:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from rules.detectors.base import (
@@ -56,8 +54,6 @@ class RobustZ(SlotDetector):
             "count": (np.int32, 0, ()),
         }
 
-    def params(self) -> dict[str, Any]:
-        return {"window": self.window, "z_scale": self.z_scale, "min_std": self.min_std}
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1]; 0 until the series' window is full."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -12,13 +12,17 @@ from rules.detectors.base import (
     Int64Array,
     SlotDetector,
     StateSpec,
+    check_alpha,
+    ew_moments,
     learn_mask,
     squash,
+    standardized,
 )
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 N_CELLS = 48  # 24 hours x (weekday, weekend)
+COUNT_MAX = int(np.iinfo(np.uint16).max)  # a cell's count saturates there
 
 
 def season_cell(ts_ms: Int64Array, utc_offset_ms: int = 0) -> Int64Array:
@@ -40,8 +44,11 @@ class SeasonalBaseline(SlotDetector):
     """EW mean and variance per series and per (hour of day x weekday/weekend) cell.
 
     State is float32 (48 cells x mean and variance = 384 bytes per series) plus a uint16 count
-    per cell (96 bytes); arithmetic is float64, rounded to float32 when stored. A cell speaks
-    once it has learned ``warmup`` readings; until then it scores 0.
+    per cell (96 bytes); arithmetic is float64, rounded to float32 when stored. A cell's mean
+    and variance sit side by side (``moments[slot, cell] = (mean, var)``) and are read and
+    written as one 8-byte word: the arrays are far larger than the CPU caches and a round reads
+    cells at random. A cell speaks once it has learned ``warmup`` readings; until then it scores
+    0.
 
     Args:
         alpha: Weight of the newest reading in its cell (``1 / n`` while that is larger).
@@ -64,8 +71,7 @@ class SeasonalBaseline(SlotDetector):
     """
 
     _state: ClassVar[StateSpec] = {
-        "mean": (np.float32, 0.0, (N_CELLS,)),
-        "var": (np.float32, 0.0, (N_CELLS,)),
+        "moments": (np.float32, 0.0, (N_CELLS, 2)),
         "count": (np.uint16, 0, (N_CELLS,)),
     }
 
@@ -77,24 +83,36 @@ class SeasonalBaseline(SlotDetector):
         min_std: float = 1e-3,
         utc_offset_ms: int = 0,
     ) -> None:
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-        self.alpha, self.warmup, self.z_scale = alpha, warmup, z_scale
+        self.alpha, self.warmup, self.z_scale = check_alpha(alpha), warmup, z_scale
         self.min_std, self.utc_offset_ms = min_std, utc_offset_ms
         super().__init__()
 
-    def params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "warmup": self.warmup, "z_scale": self.z_scale,
-                "min_std": self.min_std, "utc_offset_ms": self.utc_offset_ms}
+
+    def _cells(self, slots: Int64Array, ts_ms: Int64Array) -> Int64Array:
+        """Flat index ``slot * N_CELLS + cell`` of each reading into the raveled state arrays.
+
+        A round usually falls within one local hour: then the cell is computed once.
+        """
+        if len(ts_ms) == 0:
+            return slots * N_CELLS
+        first, last = ts_ms.min(), ts_ms.max()
+        if (first + self.utc_offset_ms) // HOUR_MS == (last + self.utc_offset_ms) // HOUR_MS:
+            return slots * N_CELLS + int(season_cell(first, self.utc_offset_ms))
+        return slots * N_CELLS + season_cell(ts_ms, self.utc_offset_ms)
+
+    def _flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """Flat views (never copies) for 1-d indexing: (mean, var) pairs as words, and counts."""
+        return (np.reshape(self.moments, -1, copy=False).view(np.int64),
+                np.reshape(self.count, -1, copy=False))
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1] against their cell; 0 while the cell is warming up."""
         self._check(slots, ts_ms, values)
-        c = season_cell(ts_ms, self.utc_offset_ms)
-        mean = self.mean[slots, c].astype(np.float64)
-        std = np.sqrt(self.var[slots, c].astype(np.float64))
-        z = np.abs(values - mean) / (std + self.min_std)
-        return np.where(self.count[slots, c] >= self.warmup, squash(z, self.z_scale), 0.0)
+        gathered = self._gather(self._cells(slots, ts_ms))
+        _, mean, var, n = gathered
+        self._remember(slots, ts_ms, values, gathered)
+        z = np.abs(standardized(values, mean, var, self.min_std))
+        return np.where(n >= self.warmup, squash(z, self.z_scale), 0.0)
 
     def update(
         self,
@@ -106,14 +124,21 @@ class SeasonalBaseline(SlotDetector):
         """Learn readings (all but ``skip``) into their cells."""
         self._check(slots, ts_ms, values)
         learn = learn_mask(len(slots), skip)
-        s, x = slots[learn], values[learn]
-        c = season_cell(ts_ms[learn], self.utc_offset_ms)
-        n = self.count[s, c].astype(np.int64)
-        a = np.maximum(self.alpha, 1.0 / (n + 1))
-        mean = self.mean[s, c].astype(np.float64)
-        d = x - mean
-        self.mean[s, c] = (mean + a * d).astype(np.float32)
-        self.var[s, c] = ((1.0 - a) * (self.var[s, c].astype(np.float64) + a * d * d)).astype(
-            np.float32
-        )
-        self.count[s, c] = np.minimum(n + 1, np.iinfo(np.uint16).max).astype(np.uint16)
+        gathered = self._recall(slots, ts_ms, values)
+        if gathered is None:
+            gathered = self._gather(self._cells(slots, ts_ms))
+        if not learn.all():
+            gathered, values = tuple(a[learn] for a in gathered), values[learn]
+        i, mean, var, n = gathered
+        moments, count = self._flat()
+        pairs = np.empty((len(i), 2), dtype=np.float32)  # rounded to float32 when stored
+        pairs[:, 0], pairs[:, 1] = ew_moments(mean, var, n, values, self.alpha)
+        moments[i] = pairs.view(np.int64)[:, 0]
+        count[i] = np.minimum(n + 1, COUNT_MAX)
+
+    def _gather(self, i: Int64Array) -> tuple[Int64Array, Float64Array, Float64Array, Int64Array]:
+        """(flat index, mean, var, count) of cells ``i``, in float64 and int64."""
+        moments, count = self._flat()
+        pairs = moments[i].view(np.float32).reshape(-1, 2)
+        return (i, pairs[:, 0].astype(np.float64), pairs[:, 1].astype(np.float64),
+                count[i].astype(np.int64))

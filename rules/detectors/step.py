@@ -6,7 +6,7 @@ reading of a jump or drop, before a mean-based chart has moved, and stays quiet 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -16,8 +16,11 @@ from rules.detectors.base import (
     Int64Array,
     SlotDetector,
     StateSpec,
+    check_alpha,
+    ew_moments,
     learn_mask,
     squash,
+    standardized,
 )
 
 
@@ -58,21 +61,19 @@ class StepChart(SlotDetector):
     def __init__(
         self, alpha: float = 0.01, warmup: int = 30, z_scale: float = 3.0, min_std: float = 1e-6
     ) -> None:
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-        self.alpha, self.warmup, self.z_scale, self.min_std = alpha, warmup, z_scale, min_std
+        self.alpha, self.warmup = check_alpha(alpha), warmup
+        self.z_scale, self.min_std = z_scale, min_std
         super().__init__()
 
-    def params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "warmup": self.warmup, "z_scale": self.z_scale,
-                "min_std": self.min_std}
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1]; 0 until ``warmup`` steps are learned."""
         self._check(slots, ts_ms, values)
-        step = values - self.last[slots]
-        z = np.abs(step - self.mean[slots]) / (np.sqrt(self.var[slots]) + self.min_std)
-        return np.where(self.count[slots] > self.warmup, squash(z, self.z_scale), 0.0)
+        gathered = self.last[slots], self.mean[slots], self.var[slots], self.count[slots]
+        self._remember(slots, ts_ms, values, gathered)
+        last, mean, var, count = gathered
+        z = np.abs(standardized(values - last, mean, var, self.min_std))
+        return np.where(count > self.warmup, squash(z, self.z_scale), 0.0)
 
     def update(
         self,
@@ -83,12 +84,14 @@ class StepChart(SlotDetector):
     ) -> None:
         """Learn the steps of readings (all but ``skip``); every reading becomes ``last``."""
         self._check(slots, ts_ms, values)
-        started = self.count[slots] > 0
+        gathered = self._recall(slots, ts_ms, values)
+        if gathered is None:
+            gathered = self.last[slots], self.mean[slots], self.var[slots], self.count[slots]
+        started = gathered[3] > 0
         learn = learn_mask(len(slots), skip) & started
+        last, mean, var, count = (a[learn] for a in gathered)
         s = slots[learn]
-        d = values[learn] - self.last[s] - self.mean[s]
-        a = np.maximum(self.alpha, 1.0 / self.count[s])
-        self.mean[s] += a * d
-        self.var[s] = (1.0 - a) * (self.var[s] + a * d * d)
-        self.count[slots] += (learn | ~started).astype(np.int64)
+        self.mean[s], self.var[s] = ew_moments(  # the first reading taught no step: n - 1
+            mean, var, count - 1, values[learn] - last, self.alpha)
+        self.count[slots] = gathered[3] + (learn | ~started)
         self.last[slots] = values
