@@ -2,7 +2,9 @@
 # and `make test` (install what is missing, run the whole suite).
 VENV ?= .venv
 PYTHON ?= python3
-OS_PACKAGES := mosquitto:/usr/sbin/mosquitto influxdb:/usr/bin/influxd
+# package:file it installs (a program, or a header for the ingest benchmark's C publisher)
+OS_PACKAGES := mosquitto:/usr/sbin/mosquitto influxdb:/usr/bin/influxd \
+	gcc:/usr/bin/cc libmosquitto-dev:/usr/include/mosquitto.h
 
 .PHONY: install os-packages demo test lint clean
 
@@ -12,7 +14,7 @@ os-packages:
 	@missing=""; \
 	for entry in $(OS_PACKAGES); do \
 	  pkg=$${entry%%:*}; bin=$${entry#*:}; \
-	  [ -x "$$bin" ] || command -v "$$(basename $$bin)" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  [ -e "$$bin" ] || command -v "$$(basename $$bin)" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; \

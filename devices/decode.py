@@ -37,6 +37,7 @@ from devices.registry import Device, DeviceStatus, Registry
 from devices.senml import senml_readings, to_float
 
 _NOT_FINITE_WORDS = frozenset({"nan", "inf", "infinity"})
+_COMPACT_KEYS = frozenset({"ts", "m"})
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,21 @@ class DecodeLimits:
     max_future_ms: int = 300_000
 
 
+Rows = dict[tuple[int, int], float]  # (slot, ts_ms) -> value
+
+
 def decode(
     topic: str, payload: bytes, registry: Registry, now_ms: int, limits: DecodeLimits
 ) -> ReadingBatch:
     """Decode and validate one message; rows are sorted by (slot, ts_ms)."""
+    return _to_batch(decode_rows(topic, payload, registry, now_ms, limits))
+
+
+def decode_rows(
+    topic: str, payload: bytes, registry: Registry, now_ms: int, limits: DecodeLimits
+) -> Rows:
+    """As `decode`, but the readings as a dict, unsorted: no arrays per message (ingest's
+    hot path builds them once per batch)."""
     district, sender_id, kind = _parse_topic(topic)
     if len(payload) > limits.max_payload_bytes:
         raise DecodeError(
@@ -71,7 +83,7 @@ def decode(
         raise DecodeError(
             RejectReason.MALFORMED_JSON, "top level must be an object or array", sender_id
         )
-    return _to_batch(rows)
+    return rows
 
 
 def _parse_topic(topic: str) -> tuple[str, str, str]:
@@ -80,8 +92,11 @@ def _parse_topic(topic: str) -> tuple[str, str, str]:
         len(parts) != 4
         or parts[0] != "city"
         or parts[3] not in ("data", "batch")
-        or not all(parts[1:3])
-        or any(c in topic for c in "+#\x00")
+        or not parts[1]
+        or not parts[2]
+        or "+" in topic
+        or "#" in topic
+        or "\x00" in topic
     ):
         raise DecodeError(RejectReason.BAD_TOPIC, f"unexpected topic {topic[:200]!r}")
     return parts[1], parts[2], parts[3]
@@ -91,9 +106,12 @@ def _reject_constant(name: str) -> float:
     raise DecodeError(RejectReason.NOT_FINITE, f"JSON constant {name}")
 
 
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, not one per message
+
+
 def _parse_json(payload: bytes, device_id: str) -> object:
     try:
-        return json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        return _JSON.decode(payload.decode("utf-8"))
     except DecodeError as exc:
         raise DecodeError(exc.reason, exc.detail, device_id) from None
     except UnicodeDecodeError as exc:
@@ -105,7 +123,7 @@ def _parse_json(payload: bytes, device_id: str) -> object:
 def _compact_readings(
     doc: dict, device_id: str, now_ms: int, checker: _Checker
 ) -> dict[tuple[int, int], float]:
-    extra = doc.keys() - {"ts", "m"}
+    extra = doc.keys() - _COMPACT_KEYS
     if extra:
         raise DecodeError(
             RejectReason.MALFORMED_JSON, f"unknown keys {sorted(extra)[:5]}", device_id
@@ -143,6 +161,7 @@ class _Checker:
         self.now_ms = now_ms
         self.limits = limits
         self._checked: dict[str, dict[str, Metric]] = {}
+        self._series: dict[tuple[str, str, str | None], tuple[Metric, int]] = {}
 
     def device(self, device_id: str) -> dict[str, Metric]:
         """The device's metrics, after checking it may publish here."""
@@ -176,19 +195,27 @@ class _Checker:
             )
 
     def slot(self, device_id: str, metric: str, value: float, unit: str | None) -> int:
-        spec = self.device(device_id).get(metric)
-        if spec is None or (unit is not None and unit != spec.unit):
-            shown = metric if unit is None else f"{metric} in {unit!r}"
-            raise DecodeError(RejectReason.UNKNOWN_METRIC, f"unknown metric {shown}", device_id)
+        known = self._series.get((device_id, metric, unit))
+        if known is None:
+            known = self._series[(device_id, metric, unit)] = self._known(device_id, metric, unit)
+        spec, slot = known
         if not spec.min <= value <= spec.max:
             raise DecodeError(
                 RejectReason.OUT_OF_RANGE,
                 f"{metric}={value} outside [{spec.min}, {spec.max}]",
                 device_id,
             )
+        return slot
+
+    def _known(self, device_id: str, metric: str, unit: str | None) -> tuple[Metric, int]:
+        """The metric's spec and slot, once the device may publish it in `unit`."""
+        spec = self.device(device_id).get(metric)
+        if spec is None or (unit is not None and unit != spec.unit):
+            shown = metric if unit is None else f"{metric} in {unit!r}"
+            raise DecodeError(RejectReason.UNKNOWN_METRIC, f"unknown metric {shown}", device_id)
         slot = self.registry.slot(device_id, metric)
         assert slot is not None  # every metric of a registered device has a slot
-        return slot
+        return spec, slot
 
     def number(self, raw: object, device_id: str) -> float:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
@@ -214,7 +241,7 @@ class _Checker:
         return round(ts_ms)
 
 
-def _to_batch(rows: dict[tuple[int, int], float]) -> ReadingBatch:
+def _to_batch(rows: Rows) -> ReadingBatch:
     keys = sorted(rows)
     return ReadingBatch(
         np.fromiter((k[0] for k in keys), dtype=np.int64, count=len(keys)),

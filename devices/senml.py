@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import NoReturn, Protocol
+from typing import NoReturn, Protocol, TypeGuard
 
 from devices.catalogue import Metric
 from devices.errors import DecodeError, RejectReason
@@ -26,7 +26,9 @@ from devices.errors import DecodeError, RejectReason
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
 _RELATIVE_LIMIT_S = 2**28
 _VALUE_KEYS = ("v", "vs", "vb", "vd")
+_COMMON_LABELS = frozenset({"bn", "bt", "bu", "bv", "bver", "n", "t", "u", "v", "vs", "vb", "vd"})
 _URN = "urn:dev:"
+_EXACT_INT = 2**53
 
 
 class ReadingChecker(Protocol):
@@ -57,26 +59,50 @@ def senml_readings(
         _malformed(checker, "empty SenML pack")
     bn, bu, bt, bv = "", None, 0.0, 0.0
     rows: dict[tuple[int, int], float] = {}
+    names: dict[str, tuple[str, str]] = {}  # resolved name -> (device, metric), checked once
     for i, rec in enumerate(pack):
         if not isinstance(rec, dict):
             _malformed(checker, f"record {i} is not an object")
-        if any(key.endswith("_") for key in rec):
+        # Labels are only looked up when present: most records carry just n/t/v.
+        if not rec.keys() <= _COMMON_LABELS and any(key.endswith("_") for key in rec):
             _malformed(checker, f"record {i} has a must-understand label")
-        bn = _string(rec, "bn", bn, i, checker) or ""
-        bu = _string(rec, "bu", bu, i, checker)
-        bt = _number(rec, "bt", bt, i, checker)
-        bv = _number(rec, "bv", bv, i, checker)
-        _number(rec, "bver", 10.0, i, checker)
-        name = bn + (_string(rec, "n", "", i, checker) or "")
-        device_id, metric = _split_name(name, topic_device, checker)
-        checker.device(device_id)
-        value = _value(rec, bv, i, device_id, checker)
-        t_s = bt + _number(rec, "t", 0.0, i, checker)
+        if "bn" in rec:
+            bn = _string(rec, "bn", bn, i, checker) or ""
+        if "bu" in rec:
+            bu = _string(rec, "bu", bu, i, checker)
+        if "bt" in rec:
+            bt = _number(rec, "bt", bt, i, checker)
+        if "bv" in rec:
+            bv = _number(rec, "bv", bv, i, checker)
+        if "bver" in rec:
+            _number(rec, "bver", 10.0, i, checker)
+        name = bn + (_string(rec, "n", "", i, checker) or "") if "n" in rec else bn
+        split = names.get(name)
+        if split is None:
+            split = names[name] = _split_name(name, topic_device, checker)
+            checker.device(split[0])  # once per name: it cannot fail later in the pack
+        device_id, metric = split
+        # Plain numbers take the short way; anything else gets the full checks (and errors).
+        raw = rec.get("v")
+        if _plain_number(raw) and "vs" not in rec and "vb" not in rec and "vd" not in rec:
+            value = bv + raw
+            if not math.isfinite(value):
+                value = _value(rec, bv, i, device_id, checker)
+        else:
+            value = _value(rec, bv, i, device_id, checker)
+        t = rec.get("t", 0.0)
+        t_s = bt + t if _plain_number(t) else bt + _number(rec, "t", 0.0, i, checker)
         ts_ms = now_ms + t_s * 1000.0 if t_s < _RELATIVE_LIMIT_S else t_s * 1000.0
         ts_ms = checker.time_ms(ts_ms, device_id)
-        unit = _string(rec, "u", bu, i, checker)
+        unit = _string(rec, "u", bu, i, checker) if "u" in rec else bu
         rows[(checker.slot(device_id, metric, value, unit), ts_ms)] = value
     return rows
+
+
+def _plain_number(raw: object) -> TypeGuard[float | int]:
+    """A float, or an int a float holds exactly (so `x + raw` equals `x + float(raw)`)."""
+    kind = type(raw)
+    return kind is float or (kind is int and -_EXACT_INT < raw < _EXACT_INT)  # type: ignore[operator]
 
 
 def _split_name(name: str, topic_device: str | None, checker: ReadingChecker) -> tuple[str, str]:
@@ -99,6 +125,11 @@ def _split_name(name: str, topic_device: str | None, checker: ReadingChecker) ->
 
 
 def _value(rec: dict, bv: float, i: int, device_id: str, checker: ReadingChecker) -> float:
+    if "v" in rec and len(rec.keys() & _VALUE_KEYS) == 1:  # the common case
+        value = bv + checker.number(rec["v"], device_id)
+        if not math.isfinite(value):
+            raise DecodeError(RejectReason.NOT_FINITE, "bv + v is not finite", device_id)
+        return value
     present = [key for key in _VALUE_KEYS if key in rec]
     if not present and "s" in rec:
         raise DecodeError(RejectReason.NON_NUMERIC, "sum-only records are not supported", device_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from devices.batch import Int64Array, ReadingBatch
+from devices.decode import Rows
 from ingest.subscriber import Message
 
 Confirmation = concurrent.futures.Future[None]
@@ -24,17 +25,22 @@ class PendingBatch:
     letters: list[tuple[int, Confirmation]] = field(default_factory=list)  # (message, its DL)
     n_readings: int = 0
     n_good: int = 0  # messages whose readings wait for the write (they hold memory)
-    _parts: list[ReadingBatch] = field(default_factory=list)
+    # Readings as plain lists until the flush: one set of arrays per batch, not per message.
+    _keys: list[tuple[int, int]] = field(default_factory=list)  # (slot, ts_ms)
+    _values: list[float] = field(default_factory=list)
     _part_message: list[int] = field(default_factory=list)
+    _part_length: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.messages)
 
-    def add_readings(self, message: Message, readings: ReadingBatch) -> None:
+    def add_readings(self, message: Message, rows: Rows) -> None:
         self._part_message.append(len(self.messages))
-        self._parts.append(readings)
+        self._part_length.append(len(rows))
+        self._keys.extend(rows)
+        self._values.extend(rows.values())
         self.messages.append(message)
-        self.n_readings += len(readings)
+        self.n_readings += len(rows)
         self.n_good += 1
 
     def add_rejected(self, message: Message, dead_letter: Confirmation) -> None:
@@ -49,9 +55,11 @@ class PendingBatch:
 
     def readings(self) -> tuple[ReadingBatch, Int64Array]:
         """All readings as one batch, and for each the index of its message."""
-        lengths = [len(part) for part in self._parts]
-        message_of = np.repeat(np.asarray(self._part_message, dtype=np.int64), lengths)
-        return ReadingBatch.concat(self._parts), message_of
+        message_of = np.repeat(np.asarray(self._part_message, dtype=np.int64), self._part_length)
+        keys = np.array(self._keys, dtype=np.int64).reshape(-1, 2)
+        batch = ReadingBatch(np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1]),
+                             np.array(self._values, dtype=np.float64))
+        return batch, message_of
 
     def oldest_received_ms(self) -> int:
         return min(m.received_ms for m in self.messages)

@@ -22,12 +22,13 @@ class MqttConfig:
     session_expiry_s: int = 7 * 24 * 3600  # how long the broker queues for us while we are down
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    tls_ca: str | None = None  # CA certificate (PEM) to verify the broker; set = TLS
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> MqttConfig:
-        """`mqtt://[user:pass@]host:port` plus the remaining fields."""
+        """`mqtt://[user:pass@]host:port` (or `mqtts://`) plus the remaining fields."""
         parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+        if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
             raise ValueError(f"not an mqtt://host:port URL: {url!r}")
         return cls(
             host=parts.hostname,
@@ -47,6 +48,10 @@ class IngestConfig:
     max_pending_messages: int = 0  # unacknowledged messages held in memory; 0 = 2 x batch_size
     retry_initial_s: float = 0.2
     retry_max_s: float = 30.0
+    # UNSAFE, benchmarks only (not in settings): acknowledge each message as it arrives, so
+    # a crash or an outage loses what was not yet stored. Measures what acking after the
+    # durable write costs.
+    ack_on_receipt: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.flush_interval_s <= 0:
@@ -62,7 +67,8 @@ class IngestConfig:
         m, i = settings.mqtt, settings.ingest
         url = m.url or f"mqtt://127.0.0.1:{m.port}"
         mqtt = MqttConfig.from_url(
-            url, client_id=m.client_id, topic_prefix=m.topic_prefix, qos=m.qos
+            url, client_id=m.client_id, topic_prefix=m.topic_prefix, qos=m.qos,
+            tls_ca=str(m.tls_ca) if getattr(m, "tls_ca", None) else None,
         )
         limits = DecodeLimits(
             max_payload_bytes=i.max_payload_bytes,

@@ -89,7 +89,7 @@ class LineEncoder:
         if batch.slot.min() < 0 or batch.slot.max() >= self.n_series:
             raise ValueError("batch has slots this registry snapshot does not know")
         device = self._device[batch.slot]
-        order = np.lexsort((np.arange(n), batch.slot, batch.ts_ms, device))
+        order = np.lexsort((batch.slot, batch.ts_ms, device))  # stable: ties keep batch order
         slot, ts_ms, device = batch.slot[order], batch.ts_ms[order], device[order]
 
         new_line = np.ones(n, dtype=bool)
@@ -108,12 +108,11 @@ class LineEncoder:
         last = np.ones(len(slot), dtype=bool)
         last[:-1] = first[1:]
 
-        text = np.array(list(map(float.__repr__, values.tolist())), dtype=np.bytes_)
         head = np.where(first, self._prefix[slot], b",")
+        text = np.array(list(map(float.__repr__, values.tolist())), dtype=np.bytes_)
         piece = np.strings.add(np.strings.add(head, self._field[slot]), text)
         tail = np.zeros(len(slot), dtype="S22")
-        stamps = np.array(list(map(int.__repr__, ts_ms[last].tolist())), dtype=np.bytes_)
-        tail[last] = np.strings.add(np.strings.add(b" ", stamps), b"\n")
+        tail[last] = np.strings.add(np.strings.add(b" ", ts_ms[last].astype("S20")), b"\n")
         piece = np.strings.add(piece, tail)
 
         ends = np.cumsum(np.strings.str_len(piece))[last]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -26,7 +27,7 @@ from types import TracebackType
 import numpy as np
 
 from devices.batch import ReadingBatch
-from devices.decode import decode
+from devices.decode import decode_rows
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Registry
 from ingest.batcher import Confirmation, PendingBatch
@@ -55,6 +56,7 @@ class Ingestor:
         self._prefix = config.mqtt.topic_prefix
         self._subscriber = MqttSubscriber(config.mqtt, config.max_pending_messages)
         self._pending: PendingBatch | None = None
+        self._writing: asyncio.Task[None] | None = None  # the batch being stored, if any
         self._stopping = asyncio.Event()
         self._state = "new"
 
@@ -80,6 +82,7 @@ class Ingestor:
         self._stopping.set()
         if self._pending is not None:
             await self._flush()
+        await self._written()
         await asyncio.to_thread(self._subscriber.stop)  # joins paho's thread
 
     async def __aenter__(self) -> Ingestor:
@@ -123,14 +126,16 @@ class Ingestor:
     def _take(self, message: Message, registry: Registry) -> None:
         self.counters.received += 1
         self.counters.redelivered += message.dup
+        if self.config.ack_on_receipt:  # unsafe, benchmarks only (see IngestConfig)
+            self._subscriber.ack(message)
         if self._pending is None:
             self._pending = PendingBatch(time.monotonic())
         topic = message.topic.removeprefix(self._prefix)
         try:
             if len(topic) == len(message.topic) and self._prefix:
                 raise DecodeError(RejectReason.BAD_TOPIC, f"topic outside {self._prefix!r}")
-            readings = decode(topic, message.payload, registry, message.received_ms,
-                              self.config.limits)
+            readings = decode_rows(topic, message.payload, registry, message.received_ms,
+                                   self.config.limits)
         except DecodeError as exc:
             self._reject(message, exc.reason.value, exc.detail, device_from_topic(topic))
         except Exception as exc:  # a decoder bug must not stop the city's stream
@@ -143,15 +148,33 @@ class Ingestor:
         assert self._pending is not None
         self.counters.reject(reason)
         letter = DeadLetter(device_id, reason, detail, message.topic, message.payload)
-        self._pending.add_rejected(message, self._publish(letter))
+        # Held until the letter is confirmed, which may lag under a flood of rejects: keep
+        # only what the acknowledgement needs, not a second copy of a payload of up to 1 MB.
+        held = dataclasses.replace(message, payload=b"")
+        self._pending.add_rejected(held, self._publish(letter))
         self._subscriber.release(1)
 
     def _publish(self, letter: DeadLetter) -> Confirmation:
         return self._subscriber.publish(letter.mqtt_topic(self._prefix), letter.to_json())
 
     async def _flush(self) -> None:
+        """Start storing the pending batch; the next one fills (decodes) while it is written.
+
+        One batch is stored at a time, so acknowledgements keep the messages' order and
+        at most two batches' messages are held.
+        """
         pending, self._pending = self._pending, None
         assert pending is not None
+        await self._written()
+        self._writing = asyncio.create_task(self._write(pending))
+
+    async def _written(self) -> None:
+        """Until the batch being stored (if any) is stored and acknowledged."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
+
+    async def _write(self, pending: PendingBatch) -> None:
         batch, message_of = pending.readings()
         refused = await self._store(batch)
         self._subscriber.release(pending.n_good)
@@ -165,6 +188,8 @@ class Ingestor:
             except Exception:
                 self.counters.on_batch_errors += 1
                 log.exception("on_batch failed; the batch is stored and acknowledged anyway")
+        if self.config.ack_on_receipt:
+            return
         by_message: dict[int, list[Confirmation]] = defaultdict(list)
         for index, letter in letters:
             by_message[index].append(letter)

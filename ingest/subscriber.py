@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.backoff import Backoff
 from ingest.config import MqttConfig
 from ingest.errors import IngestError
 
@@ -115,8 +116,8 @@ class MqttSubscriber:
 
     def release(self, count: int) -> None:
         """`count` held messages no longer occupy memory: let paho read that many more."""
-        for _ in range(count):
-            self._slots.release()
+        if count:
+            self._slots.release(count)
 
     def ack(self, message: Message) -> None:
         self._client.ack(message.mid, message.qos)
@@ -143,13 +144,15 @@ class MqttSubscriber:
         )
         if self.config.username:
             client.username_pw_set(self.config.username, self.config.password)
-        client.reconnect_delay_set(
-            max(1, round(self.config.reconnect_min_s)), round(self.config.reconnect_max_s)
-        )
+        if self.config.tls_ca:
+            client.tls_set(ca_certs=self.config.tls_ca)
+        self._backoff = Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
+        self._plan_reconnect(client)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.on_publish = self._on_publish
         return client
@@ -161,6 +164,7 @@ class MqttSubscriber:
             log.error("MQTT connect to %s:%s refused: %s", self.config.host, self.config.port, rc)
             return
         log.info("MQTT connected (session present: %s)", flags.session_present)
+        self._backoff.reset()
         options = SubscribeOptions(qos=self.config.qos)
         client.subscribe([(topic, options) for topic in self.topics])
 
@@ -171,13 +175,23 @@ class MqttSubscriber:
         elif self._loop is not None:
             self._loop.call_soon_threadsafe(self._subscribed.set)
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if not self._stopping.is_set():
             log.warning("MQTT disconnected (%s); reconnecting", rc)
+            self._plan_reconnect(client)
+
+    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        self._plan_reconnect(client)
+
+    def _plan_reconnect(self, client: mqtt.Client) -> None:
+        """paho doubles its reconnect wait but without jitter: give it each wait from ours."""
+        delay_s = self._backoff.next_s()
+        client.reconnect_delay_set(delay_s, delay_s)  # type: ignore[arg-type]  # floats work
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         received_ms = time.time_ns() // 1_000_000
-        while not self._slots.acquire(timeout=_PARKED_WAKEUP_S):
+        while not (self._slots.acquire(blocking=False)
+                   or self._slots.acquire(timeout=_PARKED_WAKEUP_S)):
             if self._stopping.is_set():
                 return  # not acknowledged: the broker delivers it again
         payload = bytes(msg.payload)  # no copy when it already is bytes

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
+import shutil
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-bench_app = typer.Typer(help="Benchmarks: rule-engine throughput and memory.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks: rule-engine and ingest throughput, memory.", no_args_is_help=True
+)
 
 
 @bench_app.command()
@@ -36,3 +44,79 @@ def engine(
     for n, per in result["bytes_per_series"].items():
         table.add_row(f"bytes/series at {int(n):,}", f"{per:,}")
     err.print(table)
+
+
+@bench_app.command()
+def ingest(
+    single: Annotated[int, typer.Option("--single", min=1, help="Readings sent one per message.")
+                      ] = 150_000,
+    senml: Annotated[int, typer.Option("--senml", min=50, help="Readings sent in SenML packs "
+                                       "of 50.")] = 500_000,
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the city.")] = 1000,
+    spool: Annotated[bool, typer.Option("--spool/--no-spool", help="Also time the spool with "
+                                        "influxd stopped.")] = True,
+    profile: Annotated[bool, typer.Option("--profile", help="cProfile each ingestor run; "
+                                          "stats files are kept in the work folder.")] = False,
+    state_dir: Annotated[Path, typer.Option("--state-dir", help="state folder")] = Path(
+        ".urbanwatch"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Readings/s from Mosquitto into InfluxDB (own services, ingestor in its own process)."""
+    from bench.ingest import BenchOptions, BenchSetup, run
+    from bench.loadgen import LoadgenError
+    from urbanwatch.database import migrate
+    from urbanwatch.services import Influxd, Mosquitto, ServiceError, free_port
+
+    err = Console(stderr=True)
+    work = state_dir.resolve() / "tmp" / f"bench-ingest-{os.getpid()}"
+    options = BenchOptions(devices=devices, single_readings=single, senml_readings=senml,
+                           spool=spool, profile=profile)
+    broker = Mosquitto(work, free_port(), allow_anonymous=True)
+    influxd = Influxd(work, free_port())
+    try:
+        with contextlib.ExitStack() as stack, Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err,
+        ) as progress:
+            for service in (broker, influxd):
+                stack.callback(service.stop)
+                service.start()
+            db_url = f"sqlite+aiosqlite:///{work / 'devices.db'}"
+            asyncio.run(migrate(db_url))
+            task = progress.add_task("starting", total=None)
+
+            def report(stage: str, done: int, total: int) -> None:
+                progress.update(task, description=stage, completed=done, total=total or None)
+
+            result = run(BenchSetup(broker, influxd, db_url, work), options, report)
+    except (ServiceError, LoadgenError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    lost = [name for name, r in result["runs"].items() if r["stored"] != r["readings"]]
+    if lost:  # keep the ingestor logs of every run
+        err.print(f"[red]stored != published[/red] in {lost}; logs kept under {work}")
+    elif profile:
+        err.print(f"profiles: {work}/*.pstats")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _print_ingest(err, result)
+    if lost:
+        raise typer.Exit(1)
+
+
+def _print_ingest(err: Console, result: dict) -> None:
+    table = Table(
+        title=f"ingest, {result['devices']:,} devices, batches of {result['batch_size']:,}"
+    )
+    for column in ("run", "readings", "stored", "seconds", "readings/s"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for name, r in result["runs"].items():
+        table.add_row(name, f"{r['readings']:,}", f"{r['stored']:,}", f"{r['seconds']:.2f}",
+                      f"{r['readings_per_s']:,}")
+    err.print(table)
+    err.print(f"after_write / on_receipt: {result['after_write_vs_on_receipt']}")
+    if "spool_vs_influx" in result:
+        err.print(f"spool / InfluxDB: {result['spool_vs_influx']}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,19 +20,9 @@ from ingest.config import IngestConfig
 from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
+from tests.support.polling import WAIT_S, eventually  # noqa: F401  (re-exported)
 from urbanwatch.services import Mosquitto
 from urbanwatch.settings import Settings
-
-WAIT_S = 30.0
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Poll until `check()` holds; fail saying `what` did not happen."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

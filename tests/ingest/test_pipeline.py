@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from devices.batch import ReadingBatch
 from devices.registry import Device, Registry
@@ -16,18 +13,9 @@ from ingest.config import IngestConfig
 from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
+from tests.support.polling import WAIT_S, eventually
 
-WAIT_S = 30.0
 DAY_MS = 24 * 3600 * 1000
-
-
-async def eventually(check: Callable[[], bool], what: str) -> None:
-    """Poll until `check()` holds; fail saying what did not happen."""
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def now_ms() -> int:
