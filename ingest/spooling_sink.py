@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 
 from devices.batch import ReadingBatch
+from ingest.backoff import Backoff
 from ingest.counters import IngestCounters
 from ingest.errors import InfluxError
 from ingest.sink import RefusedPoint, Sink
@@ -85,7 +85,7 @@ class SpoolingSink:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Replay whenever something is spooled, backing off while the inner sink fails."""
-        delay_s = self.retry_initial_s
+        backoff = Backoff(self.retry_initial_s, self.retry_max_s)
         while not stop.is_set():
             if not self.spooling:
                 self._spooled.clear()
@@ -93,14 +93,13 @@ class SpoolingSink:
                 continue
             try:
                 if await self.replay():
-                    delay_s = self.retry_initial_s
+                    backoff.reset()
                     continue
             except OSError:  # the spool's disk: keep the task alive and try again later
                 log.exception("reading the spool failed")
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay_s * random.uniform(0.5, 1.5)):
+                async with asyncio.timeout(backoff.next_s()):
                     await stop.wait()
-            delay_s = min(2 * delay_s, self.retry_max_s)
 
     async def _append(self, batch: ReadingBatch) -> None:
         try:

@@ -13,16 +13,11 @@ import httpx
 
 from simulators.city import build_city
 from simulators.publisher import PublishOptions, publish
+from tests.support.polling import eventually
 from urbanwatch.demo import import_city, stored_readings
 from urbanwatch.platform import Platform
 from urbanwatch.services import free_port, port_open
 from urbanwatch.settings import Settings
-
-
-async def _until(predicate, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.1)
 
 
 async def test_every_published_reading_is_stored(settings: Settings) -> None:
@@ -37,7 +32,8 @@ async def test_every_published_reading_is_stored(settings: Settings) -> None:
         options = PublishOptions(settings.mqtt.url or "", topic_prefix=settings.mqtt.topic_prefix)
         summary = await publish(city, options, rate=3000, duration_s=3)
         counters = platform.ingestor.counters
-        await _until(lambda: counters.stored_readings >= summary.readings_acked)
+        await eventually(lambda: counters.stored_readings >= summary.readings_acked,
+                         "every acknowledged reading stored", timeout_s=60)
         async with httpx.AsyncClient(base_url=platform.endpoints.api_url) as api:
             ready = await api.get("/readyz")
         stop.set()

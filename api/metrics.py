@@ -1,0 +1,165 @@
+"""Prometheus exposition of one app: ingest counters, engine timings, outbox depth, HTTP latency.
+
+Every app has its own `CollectorRegistry` (several apps in one process, as in tests,
+never clash). Ingest and engine figures are not copied into prometheus objects as they
+change: collectors read the platform's own counters at scrape time, so the numbers on
+`/metrics` are exactly what the ingestor counted. The outbox depth needs SQL, so it is
+read (awaited) by the route just before rendering. HTTP latency is observed by
+`HttpMetricsMiddleware`, labelled by route template (`/api/v1/devices/{device_id}`,
+never the raw path) so label values stay few.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from api.context import ApiContext
+
+UNMATCHED_ROUTE = "unmatched"
+
+# counter name (without _total) -> (snapshot key, help)
+_INGEST_COUNTERS = {
+    "urbanwatch_ingest_received_messages": ("received", "MQTT messages taken in"),
+    "urbanwatch_ingest_redelivered_messages": (
+        "redelivered", "Messages that came with the DUP flag (redelivered by the broker)"),
+    "urbanwatch_ingest_stored_messages": ("stored_messages", "Messages whose readings are durable"),
+    "urbanwatch_ingest_stored_readings": (
+        "stored_readings", "Readings made durable (in InfluxDB, or spooled)"),
+    "urbanwatch_ingest_points_rejected": (
+        "points_rejected", "Readings InfluxDB refused for good (dead-lettered)"),
+    "urbanwatch_ingest_dead_letters": ("dead_lettered", "Dead letters the broker took"),
+    "urbanwatch_ingest_write_errors": ("write_errors", "Failed InfluxDB write attempts"),
+    "urbanwatch_ingest_batches": ("batches", "Batches stored"),
+    "urbanwatch_ingest_on_batch_errors": ("on_batch_errors", "Batches the rule engine failed on"),
+    "urbanwatch_ingest_spooled_readings": (
+        "spooled", "Readings written to the local spool while InfluxDB was unavailable"),
+    "urbanwatch_ingest_replayed_readings": ("replayed", "Spooled readings InfluxDB has accepted"),
+    "urbanwatch_ingest_replay_refused_readings": (
+        "replay_refused", "Spooled readings InfluxDB refused for good on replay"),
+    "urbanwatch_ingest_spool_full": (
+        "spool_full", "Batches held (not acknowledged) because the spool was full or failing"),
+    "urbanwatch_ingest_spool_corrupt_records_skipped": (
+        "corrupt_records_skipped", "Torn or corrupt spool records skipped at start"),
+}
+
+
+class IngestStats(Protocol):
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+class EngineStats(Protocol):
+    """The rule engine's running totals (the composition root's `Judge`)."""
+
+    evaluations: int
+    evaluate_s_total: float
+    ticks: int
+    tick_s_total: float
+
+
+class IngestCollector(Collector):
+    def __init__(self, stats: IngestStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Any]:
+        snap = self._stats.snapshot()
+        for name, (key, help_text) in _INGEST_COUNTERS.items():
+            yield CounterMetricFamily(name, help_text, value=snap[key])
+        rejected = CounterMetricFamily(
+            "urbanwatch_ingest_rejected_messages", "Messages rejected, by reason", labels=["reason"]
+        )
+        for reason, count in sorted(snap["rejected"].items()):
+            rejected.add_metric([reason], count)
+        yield rejected
+        yield GaugeMetricFamily("urbanwatch_ingest_lag_seconds",
+                                "Stored-at minus received-at of the last batch's oldest message",
+                                value=snap["last_batch_lag_ms"] / 1000)
+        yield GaugeMetricFamily("urbanwatch_ingest_spool_bytes", "Size of the local spool",
+                                value=snap["spool_bytes"])
+
+
+class EngineCollector(Collector):
+    def __init__(self, stats: EngineStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Any]:
+        s = self._stats
+        yield SummaryMetricFamily("urbanwatch_engine_evaluate_seconds",
+                                  "Rule engine time per stored batch", count_value=s.evaluations,
+                                  sum_value=s.evaluate_s_total)
+        yield SummaryMetricFamily("urbanwatch_engine_tick_seconds",
+                                  "Rule engine time per periodic tick", count_value=s.ticks,
+                                  sum_value=s.tick_s_total)
+
+
+class Metrics:
+    """The registry of one app and the instruments the app itself updates."""
+
+    def __init__(
+        self, ingest: IngestStats | None = None, engine: EngineStats | None = None,
+        outbox_depth: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_latency = Histogram(
+            "urbanwatch_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        if ingest is not None:
+            self.registry.register(IngestCollector(ingest))
+        if engine is not None:
+            self.registry.register(EngineCollector(engine))
+        self._outbox_depth = outbox_depth
+        self._outbox = None if outbox_depth is None else Gauge(
+            "urbanwatch_alerts_outbox_pending", "Notifications waiting in the outbox",
+            registry=self.registry,
+        )
+
+    async def render(self) -> bytes:
+        """The text exposition, with the outbox depth read now."""
+        if self._outbox_depth is not None and self._outbox is not None:
+            self._outbox.set(await self._outbox_depth())
+        return generate_latest(self.registry)
+
+
+class HttpMetricsMiddleware:
+    """Observes every HTTP request's latency by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = [500]  # what the client gets if the app raises before answering
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            self.metrics.http_latency.labels(scope["method"], template, str(status[0])).observe(
+                time.perf_counter() - started
+            )
+
+
+def install_metrics(app: FastAPI, context: ApiContext) -> Metrics:
+    """Give `app` its registry (`app.state.metrics`) and the HTTP latency middleware."""
+    metrics = Metrics(context.ingest, context.engine, context.outbox_depth)
+    app.state.metrics = metrics
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    return metrics

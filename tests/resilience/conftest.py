@@ -1,0 +1,91 @@
+"""One `urbanwatch serve` process per test, on the session's Mosquitto and influxd, with a
+small registered city; plus the test's dead-letter listener."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from devices.catalogue import load_catalogue
+from ingest.config import MqttConfig
+from simulators.city import City, build_city
+from tests.support.platform_process import PlatformProcess
+from urbanwatch.demo import import_city
+from urbanwatch.services import Mosquitto
+from urbanwatch.settings import Settings
+
+N_DEVICES, CITY_SEED = 100, 11
+
+
+@pytest.fixture
+def city() -> City:
+    return build_city(N_DEVICES, CITY_SEED, load_catalogue())
+
+
+@pytest.fixture
+async def platform(settings: Settings, tmp_path: Path) -> AsyncIterator[PlatformProcess]:
+    """Registered devices and an MQTT session that already queues for the ingestor (as in
+    production, where it outlives any one ingestor process); started and ready."""
+    await import_city(settings, N_DEVICES, CITY_SEED)
+    claim_session(settings)
+    process = PlatformProcess(settings, tmp_path / "serve.log")
+    process.start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        code = process.stop()
+    assert code == 0, f"urbanwatch serve did not stop cleanly ({code}):\n{process.log_tail()}"
+
+
+def claim_session(settings: Settings) -> None:
+    """Create the ingestor's persistent session and subscriptions at the broker."""
+    config = MqttConfig.from_url(settings.mqtt.url or "", client_id=settings.mqtt.client_id)
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id,
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_subscribe = lambda *_: subscribed.set()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = config.session_expiry_s
+    client.connect(config.host, config.port, clean_start=False, properties=props)
+    client.loop_start()
+    prefix = settings.mqtt.topic_prefix
+    client.subscribe([(f"{prefix}city/+/+/{kind}", 1) for kind in ("data", "batch")])
+    assert subscribed.wait(10), "the ingestor's session was not created"
+    client.disconnect()
+    client.loop_stop()
+
+
+class DeadLetterCount:
+    """Dead letters on `{prefix}deadletter/#`, counted by reason."""
+
+    def __init__(self) -> None:
+        self.by_reason: Counter[str] = Counter()
+        self.subscribed = threading.Event()
+
+    def on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self.by_reason[json.loads(msg.payload)["reason"]] += 1
+
+
+@pytest.fixture
+def deadletters(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[DeadLetterCount]:
+    letters = DeadLetterCount()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_message = letters.on_message
+    client.on_subscribe = lambda *_: letters.subscribed.set()
+    client.on_connect = lambda c, *_: c.subscribe(f"{topic_prefix}deadletter/#", qos=1)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    assert letters.subscribed.wait(10), "dead-letter listener not subscribed"
+    yield letters
+    client.disconnect()
+    client.loop_stop()

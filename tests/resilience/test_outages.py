@@ -1,0 +1,99 @@
+"""InfluxDB down for 30 s, and Mosquitto restarted, in the middle of a stream: nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from ingest.influx import InfluxClient
+from simulators.city import City
+from tests.resilience.streams import Stream, as_json, expected_points, readings, stored_points
+from tests.support.platform_process import PlatformProcess, sample
+from tests.support.polling import eventually
+from urbanwatch.services import Influxd, Mosquitto
+
+OUTAGE_S = 30.0
+
+
+async def stored_exactly(influx: InfluxClient, city: City, expected: dict) -> None:
+    async def all_there() -> bool:
+        return await influx.count() >= len(expected)
+
+    await eventually(all_there, f"{len(expected)} points in InfluxDB", timeout_s=90,
+                     interval_s=1.0)
+    stored = await stored_points(influx, sorted({d.type for d in city.devices}))
+    assert stored == expected
+
+
+async def readiness(process: PlatformProcess) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=process.api_url, timeout=5.0) as api:
+        return await api.get("/readyz")
+
+
+@pytest.mark.timeout(180)
+async def test_influxdb_down_for_30_s_everything_is_spooled_then_replayed(
+    platform: PlatformProcess, city: City, influx_db: InfluxClient, influxd: Influxd,
+    mosquitto: Mosquitto, topic_prefix: str,
+) -> None:
+    sent = readings(city, 200, t0_ms=time.time_ns() // 1_000_000 - 3_600_000)
+    stream = Stream(mosquitto.host, mosquitto.port, topic_prefix,
+                    [as_json(city, r) for r in sent], rate=500).start()  # 40 s
+    try:
+        await asyncio.sleep(4)
+        influxd.stop()
+        outage_started = time.monotonic()
+        down = await readiness(platform)
+        await eventually(lambda: spooled(platform), "readings going to the spool")
+        await asyncio.sleep(OUTAGE_S - (time.monotonic() - outage_started))
+        assert not stream.done, "the stream ended during the outage"
+        influxd.start()
+        await eventually(lambda: stream.done, "the broker took every reading", timeout_s=60)
+    finally:
+        stream.close()
+
+    await stored_exactly(influx_db, city, expected_points(sent))
+    assert down.status_code == 503
+    assert down.json()["checks"] == {"mqtt": True, "influxdb": False, "sql": True}
+    metrics = await platform.metrics()
+    n_spooled = sample(metrics, "urbanwatch_ingest_spooled_readings_total")
+    assert 0 < n_spooled < len(sent)
+    assert sample(metrics, "urbanwatch_ingest_replayed_readings_total") == n_spooled
+    assert sample(metrics, "urbanwatch_ingest_spool_bytes") == 0
+    assert list((platform.settings.state_dir / "spool").glob("seg-*")) == []
+    assert (await readiness(platform)).status_code == 200
+    print(f"\ninfluxd down {OUTAGE_S:g} s: {n_spooled:g} of {len(sent)} readings spooled and "
+          "replayed; spool empty")
+
+
+async def spooled(process: PlatformProcess) -> bool:
+    return sample(await process.metrics(), "urbanwatch_ingest_spooled_readings_total") > 0
+
+
+@pytest.mark.timeout(120)
+async def test_mosquitto_restarted_mid_stream_nothing_is_lost(
+    platform: PlatformProcess, city: City, influx_db: InfluxClient, mosquitto: Mosquitto,
+    topic_prefix: str,
+) -> None:
+    sent = readings(city, 100, t0_ms=time.time_ns() // 1_000_000 - 3_600_000)
+    stream = Stream(mosquitto.host, mosquitto.port, topic_prefix,
+                    [as_json(city, r) for r in sent], rate=1500, client_id=f"{topic_prefix}pub")
+    stream.start()
+    try:
+        await asyncio.sleep(3)
+        acked_before = stream.acked
+        await asyncio.to_thread(mosquitto.restart)  # SIGTERM: the broker saves its sessions
+        assert 0 < acked_before < len(sent), "the restart was not in the middle of the stream"
+        await eventually(lambda: stream.done, "the broker took every reading", timeout_s=60)
+    finally:
+        stream.close()
+
+    await stored_exactly(influx_db, city, expected_points(sent))
+    await eventually(lambda: _ready(platform), "the platform ready again")
+    print(f"\nmosquitto restarted after {acked_before} of {len(sent)} readings: all stored")
+
+
+async def _ready(process: PlatformProcess) -> bool:
+    return (await readiness(process)).status_code == 200
