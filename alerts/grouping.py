@@ -184,7 +184,8 @@ def _follow(incident: Incident, t: Transition, now_ms: int) -> Incident:
     changed = replace(incident, members=members)
     was_cleared = next(m.cleared for m in incident.members if m.alert_id == alert.id)
     if ending and not was_cleared:
-        changed = machine.record(changed, TimelineKind.ALERT_CLEARED, SYSTEM, now_ms, alert.id)
+        detail = f"{alert.id} ({t.reason})" if t.reason else alert.id
+        changed = machine.record(changed, TimelineKind.ALERT_CLEARED, SYSTEM, now_ms, detail)
         if machine.closable(changed):
             return machine.close(changed, SYSTEM, now_ms)
         return changed

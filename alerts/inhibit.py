@@ -7,8 +7,9 @@ Three rules, each sourced only by *active* (firing or acknowledged) alerts:
 3. An offline gateway suppresses the offline alerts of its child devices.
 
 An alert is an *offline alert* when its category is ``device`` and its rule id is one of
-`InhibitPolicy.offline_rules` (by default ``device-offline`` and ``device-stale``, the ids the
-default rule pack uses for its staleness rules); the rule pack and this policy must agree.
+`InhibitPolicy.offline_rules` (by default the ids the default rule pack uses for its staleness
+rules: ``device-offline``, ``device-offline-safety``, ``device-offline-manhole``); the rule pack
+and this policy must agree.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from alerts.model import Alert
 from rules.detection import Category, Severity
 
-DEFAULT_OFFLINE_RULES = frozenset({"device-offline", "device-stale"})
+DEFAULT_OFFLINE_RULES = frozenset(
+    {"device-offline", "device-offline-safety", "device-offline-manhole"}
+)
 
 
 @dataclass(frozen=True)

@@ -93,13 +93,15 @@ class AlertBook:
         t = _transition(alert, changed, TransitionKind.ACKNOWLEDGED, now_ms, notify=False)
         return replace(self, alerts={**self.alerts, alert.key: changed}), t
 
-    def close(self, alert_id: str, actor: str, now_ms: int) -> tuple[AlertBook, Transition]:
-        """An operator closes an alert in any state (e.g. a device that was removed)."""
+    def close(
+        self, alert_id: str, actor: str, now_ms: int, reason: str = ""
+    ) -> tuple[AlertBook, Transition]:
+        """Close an alert in any state (e.g. its device was removed, its rule changed)."""
         alert = self.get(alert_id)
         changed = _change(alert, AlertState.CLOSED, now_ms, alert.severity, actor)
         alerts = {k: v for k, v in self.alerts.items() if k != alert.key}
         t = _transition(alert, changed, TransitionKind.CLOSED, now_ms, notify=False)
-        return replace(self, alerts=alerts), t
+        return replace(self, alerts=alerts), replace(t, reason=reason)
 
 
 def _on_detection(alert: Alert | None, det: Detection, cfg: LifecycleConfig) -> list[Transition]:

@@ -117,6 +117,7 @@ class Transition:
     from_severity: Severity | None
     notify: bool
     suppressed_by: str | None = None
+    reason: str = ""  # why, when not the engine's condition (e.g. "rule changed/removed")
 
     @property
     def dispatchable(self) -> bool:

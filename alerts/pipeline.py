@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -117,6 +117,16 @@ class AlertPipeline:
             await records.save_handlers(session, routing, self._clock_ms())
         self.routing = routing
 
+    async def set_topology(
+        self, gateways: Mapping[str, str], neighbours: Mapping[str, frozenset[str]]
+    ) -> None:
+        """Swap in the registry's gateways (child device → gateway, for inhibition) and the
+        geography's grid neighbours (for grouping)."""
+        async with self._lock:
+            self._inhibit = replace(self._inhibit, gateways=dict(gateways))
+            self._neighbours = dict(neighbours)
+            self._incidents = replace(self._incidents, neighbours=self._neighbours)
+
     # --- the pipeline -----------------------------------------------------------------------
 
     async def handle(self, detections: Iterable[Detection], now_ms: int) -> Outcome:
@@ -140,7 +150,7 @@ class AlertPipeline:
         now_ms: int,
         *,
         timers: bool = False,
-        audit: tuple[str, str, str, str] | None = None,
+        audits: Iterable[tuple[str, ...]] = (),  # (actor, action, entity, entity_id[, detail])
     ) -> Outcome:
         silences = [s for s in self._silences if not s.expired_at(now_ms)]
         muted = mute(transitions, book.alerts.values(), silences, self._inhibit, now_ms)
@@ -164,7 +174,7 @@ class AlertPipeline:
             sent, folded = await self._planner.enqueue(session, planned, now_ms)
             if timers:
                 sent += await self._planner.digests(session, now_ms)
-            if audit is not None:
+            for audit in audits:
                 await records.audit(session, now_ms, *audit)
         self._alerts, self._incidents, self._policies = book, ibook, policies
         changes = events(incident_changes)

@@ -10,6 +10,7 @@ environment variable (`secret_env`); the dispatch shell reads them, never this m
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +31,9 @@ from alerts.errors import RoutingError
 from rules.detection import Category, Severity
 
 ANY = "*"
+SHIPPED = "alerts/data/routing.yaml"
+_LOCATED = "located"  # validation context flag: cross-references are checked by the caller
+Loc = tuple[str | int, ...]
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 
 
@@ -142,27 +147,11 @@ class RoutingConfig(_Model):
     routes: tuple[Route, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> RoutingConfig:
-        teams = [t.id for h in self.handlers for t in h.teams]
-        for kind, ids in (("handler", [h.id for h in self.handlers]), ("team", teams)):
-            dupes = sorted({i for i in ids if ids.count(i) > 1})
-            if dupes:
-                raise ValueError(f"duplicate {kind} ids: {', '.join(dupes)}")
-        policies = {p.id for p in self.policies}
-        for p in self.policies:
-            for team in p.levels:
-                if team not in teams:
-                    raise ValueError(f"policy {p.id}: unknown escalation team {team!r}")
-        for n, r in enumerate(self.routes):
-            handler = next((h for h in self.handlers if h.id == r.handler), None)
-            if handler is None:
-                raise ValueError(f"route {n}: unknown handler {r.handler!r}")
-            if r.team not in {t.id for t in handler.teams}:
-                raise ValueError(f"route {n}: handler {r.handler!r} has no team {r.team!r}")
-            if r.policy not in policies:
-                raise ValueError(f"route {n}: unknown policy {r.policy!r}")
-        if not self.routes[-1].match.catch_all:
-            raise ValueError("the last route must be a catch-all (match everything)")
+    def _consistent(self, info: ValidationInfo) -> RoutingConfig:
+        if not (info.context or {}).get(_LOCATED):  # `parse_routing` reports them with lines
+            problems = inconsistencies(self)
+            if problems:
+                raise ValueError("; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in problems))
         return self
 
     def route(
@@ -191,22 +180,117 @@ def _hit(allowed: tuple[str, ...], values: Iterable[str]) -> bool:
     return ANY in allowed or any(v in allowed for v in values)
 
 
+def inconsistencies(config: RoutingConfig) -> list[tuple[Loc, str]]:
+    """Cross-reference problems (ids, teams, policies, the catch-all), each with its location."""
+    out: list[tuple[Loc, str]] = []
+    seen_handlers: set[str] = set()
+    teams: set[str] = set()
+    for i, h in enumerate(config.handlers):
+        if h.id in seen_handlers:
+            out.append((("handlers", i, "id"), f"duplicate handler ids: {h.id}"))
+        seen_handlers.add(h.id)
+        for j, t in enumerate(h.teams):
+            if t.id in teams:
+                out.append((("handlers", i, "teams", j, "id"), f"duplicate team ids: {t.id}"))
+            teams.add(t.id)
+    for i, p in enumerate(config.policies):
+        for k, team in enumerate(p.levels):
+            if team not in teams:
+                out.append(
+                    (
+                        ("policies", i, "levels", k),
+                        f"policy {p.id}: unknown escalation team {team!r}",
+                    )
+                )
+    policies = {p.id for p in config.policies}
+    for n, r in enumerate(config.routes):
+        handler = next((h for h in config.handlers if h.id == r.handler), None)
+        if handler is None:
+            out.append((("routes", n, "handler"), f"route {n}: unknown handler {r.handler!r}"))
+        elif r.team not in {t.id for t in handler.teams}:
+            out.append(
+                (("routes", n, "team"), f"route {n}: handler {r.handler!r} has no team {r.team!r}")
+            )
+        if r.policy not in policies:
+            out.append((("routes", n, "policy"), f"route {n}: unknown policy {r.policy!r}"))
+    if not config.routes[-1].match.catch_all:
+        last = ("routes", len(config.routes) - 1)
+        out.append((last, "the last route must be a catch-all (match everything)"))
+    return out
+
+
 def parse_routing(text: str, source: str = "<routing>") -> RoutingConfig:
-    """Parse and validate a routing file's text; raises `RoutingError` listing every problem."""
+    """Parse and validate a routing file's text.
+
+    Raises:
+        RoutingError: listing every problem as ``line N, <field path>: <reason>``.
+    """
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RoutingError(source, [f"not valid YAML: {exc}"]) from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise RoutingError(source, [f"{where}not valid YAML: {exc}"]) from exc
     try:
-        return RoutingConfig.model_validate(raw)
+        config = RoutingConfig.model_validate(raw, context={_LOCATED: True})
     except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors()]
-        raise RoutingError(source, problems) from exc
+        found = [(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        raise RoutingError(source, [_located(root, loc, msg) for loc, msg in found]) from exc
+    problems = inconsistencies(config)
+    if problems:
+        raise RoutingError(source, [_located(root, loc, msg) for loc, msg in problems])
+    return config
+
+
+def _located(root: yaml.Node | None, loc: Loc, message: str) -> str:
+    line = _line(root, loc)
+    where = f"line {line}, " if line is not None else ""
+    return f"{where}{_dotted(loc)}: {message}"
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(map(str, loc)) or "(file)"
+
+
+def _line(node: yaml.Node | None, loc: Loc) -> int | None:
+    """1-based line of the node at `loc` (or of its nearest existing parent)."""
+    if node is None:
+        return None
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if 0 <= part < len(node.value) else None
+        if child is not None:  # a part not in the file (e.g. a union tag) is skipped
+            node = child
+    return node.start_mark.line + 1
+
+
+@dataclass(frozen=True)
+class RoutingSummary:
+    """What a (re)load put in force, for logs and the API."""
+
+    source: str
+    handlers: int
+    teams: int
+    policies: int
+    routes: int
+
+    @classmethod
+    def of(cls, config: RoutingConfig, source: str) -> RoutingSummary:
+        teams = sum(len(h.teams) for h in config.handlers)
+        return cls(source, len(config.handlers), teams, len(config.policies), len(config.routes))
 
 
 def load_routing(path: Path | None = None) -> RoutingConfig:
     """Load `path`, or the default routing shipped in `alerts/data/routing.yaml`."""
     if path is None:
         text = resources.files("alerts").joinpath("data/routing.yaml").read_text()
-        return parse_routing(text, "alerts/data/routing.yaml")
-    return parse_routing(path.read_text(), str(path))
+        return parse_routing(text, SHIPPED)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RoutingError(str(path), [f"cannot read the file: {exc}"]) from exc
+    return parse_routing(text, str(path))

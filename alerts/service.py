@@ -9,7 +9,7 @@ transaction; a forbidden change raises `TransitionError` and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from sqlalchemy import insert
 
@@ -17,6 +17,7 @@ from alerts import incidents as machine
 from alerts import records
 from alerts import repository as repo
 from alerts.errors import RoutingError, SilenceError, TransitionError, UnknownIncidentError
+from alerts.grouping import SYSTEM
 from alerts.model import Alert, Incident, IncidentState
 from alerts.notify import events, notices
 from alerts.pipeline import AlertPipeline, Outcome
@@ -125,7 +126,9 @@ class AlertService(AlertPipeline):
         async with self._lock:
             await self._ready()
             book, t = self._alerts.acknowledge(alert_id, actor, now_ms)
-            await self._commit(book, (t,), now_ms, audit=(actor, "acknowledge", "alert", alert_id))
+            await self._commit(
+                book, (t,), now_ms, audits=[(actor, "acknowledge", "alert", alert_id)]
+            )
             return t.alert
 
     async def close_alert(self, alert_id: str, actor: str, now_ms: int) -> Alert:
@@ -133,8 +136,25 @@ class AlertService(AlertPipeline):
         async with self._lock:
             await self._ready()
             book, t = self._alerts.close(alert_id, actor, now_ms)
-            await self._commit(book, (t,), now_ms, audit=(actor, "close", "alert", alert_id))
+            await self._commit(book, (t,), now_ms, audits=[(actor, "close", "alert", alert_id)])
             return t.alert
+
+    async def close_rule_alerts(
+        self, rule_ids: Collection[str], reason: str, now_ms: int
+    ) -> tuple[Alert, ...]:
+        """Close every open alert of `rule_ids` (the rule changed or is gone, so the engine
+        starts them afresh); their incidents note `reason` on the timeline."""
+        async with self._lock:
+            await self._ready()
+            book, closed = self._alerts, []
+            for alert in self.open_alerts():
+                if alert.rule_id in rule_ids:
+                    book, t = book.close(alert.id, SYSTEM, now_ms, reason)
+                    closed.append(t)
+            if closed:
+                audits = [(SYSTEM, "close", "alert", t.alert.id, reason) for t in closed]
+                await self._commit(book, tuple(closed), now_ms, audits=audits)
+            return tuple(t.alert for t in closed)
 
     def open_alerts(self) -> list[Alert]:
         return sorted(self._alerts.alerts.values(), key=lambda a: (a.started_ms, a.id))
@@ -185,6 +205,10 @@ class AlertService(AlertPipeline):
         async with self._sessions() as session:
             found = await repo.load_incidents(session, open_only=open_only)
         return [i for i, _ in found]
+
+    def cap(self, incident: Incident, sent_ms: int) -> bytes | None:
+        """`incident` as CAP 1.2 XML sent at `sent_ms`; None when no device of it is located."""
+        return self._render_cap(incident, sent_ms)
 
     async def report(
         self,

@@ -167,3 +167,6 @@ class AuditRow(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))  # client of an API request
+    route: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[int | None] = mapped_column(Integer)

@@ -1,4 +1,11 @@
-"""The alerts layer inside the platform: detections in, incidents dispatched, timers ticked."""
+"""The alerts layer inside the platform: detections in, incidents dispatched, timers ticked.
+
+Besides running the `AlertService` and its dispatcher, it keeps what the service decides with
+up to date: the routing file (reloaded when its mtime changes; an invalid file is logged with
+its lines and reasons and the running routing stays), the registry's gateways (an offline
+gateway inhibits its children's offline alerts) and the stored geography's grid neighbours
+(alerts in neighbouring cells group into one incident).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,15 +22,35 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import WebhookChannel
-from alerts.dispatcher import Dispatcher
-from alerts.routing import load_routing
+from alerts.dispatcher import Dispatcher, RetryPolicy
+from alerts.errors import RoutingError
+from alerts.model import Alert
+from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
 from alerts.store import AlertRow, IncidentRow
+from devices.errors import GeographyError
+from devices.geo import Area, Geography
 from devices.registry import Registry
+from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from rules.detection import Detection
+from urbanwatch.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
+RESET_REASON = "rule changed/removed"
+Neighbours = dict[str, frozenset[str]]
+
+
+def gateways_of(registry: Registry) -> dict[str, str]:
+    """child device id → its gateway's device id."""
+    return {d.id: d.gateway for d in registry.devices.values() if d.gateway}
+
+
+def neighbours_of(geography: Geography | None) -> Neighbours:
+    """grid cell id → the cells touching it."""
+    if geography is None:
+        return {}
+    return {g.id: geography.neighbours(g.id) for g in geography.grids}
 
 
 class Alerting:
@@ -30,24 +58,38 @@ class Alerting:
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], registry: Callable[[], Registry],
-        mqtt: MqttConfig, *, tick_s: float = 1.0,
+        mqtt: MqttConfig, settings: AlertsSettings | None = None,
     ) -> None:
-        self._sessions, self._registry, self.tick_s = sessions, registry, tick_s
+        self._sessions, self._registry = sessions, registry
+        self.settings = settings or AlertsSettings()
+        self.routing_path: Path | None = self.settings.routing_path
+        self._routing_mtime_ns = self._file_mtime_ns()
+        self.routing_reloads = 0
+        self.routing_errors = 0
         self.hub = LiveHub()
         self.service = AlertService(
-            sessions, load_routing(), device_types=_DeviceTypes(registry),
+            sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
             locate=self._locate, hub=self.hub,
         )
         self._mqtt = MqttChannel(
             mqtt.host, mqtt.port, prefix=mqtt.topic_prefix, client_id=f"{mqtt.client_id}-dispatch",
-            username=mqtt.username, password=mqtt.password,
+            username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
+        )
+        s = self.settings
+        retry = RetryPolicy(
+            base_ms=round(s.retry_base_s * 1000), max_delay_ms=round(s.retry_max_s * 1000),
+            give_up_after_ms=round(s.give_up_after_s * 1000),
         )
         self.dispatcher = Dispatcher(
-            sessions, {"webhook": WebhookChannel(), "mqtt": self._mqtt}, hub=self.hub
+            sessions, {"webhook": WebhookChannel(), "mqtt": self._mqtt}, retry=retry, hub=self.hub
         )
+        self._topology: tuple[dict[str, str], Neighbours] | None = None
+        self._areas: Sequence[Area] | None = None
+        self._neighbours: Neighbours = {}
 
     async def start(self) -> None:
         await self.service.restore()
+        await self.refresh_topology()
         await self._mqtt.start()
 
     async def aclose(self) -> None:
@@ -56,14 +98,78 @@ class Alerting:
     async def handle(self, found: list[Detection], now_ms: int) -> None:
         await self.service.handle(found, now_ms)
 
+    async def close_rules(self, rule_ids: Collection[str], now_ms: int) -> tuple[Alert, ...]:
+        """Close the open alerts of rules a rule reload changed or removed."""
+        closed = await self.service.close_rule_alerts(rule_ids, RESET_REASON, now_ms)
+        if closed:
+            log.info("closed %d alerts of changed/removed rules %s", len(closed), sorted(rule_ids))
+        return closed
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch from the outbox and tick escalation timers until `stop`."""
+        """Dispatch from the outbox, follow the routing file and tick timers until `stop`."""
         dispatching = asyncio.create_task(self.dispatcher.run(stop), name="dispatch")
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.tick_s)
+                await asyncio.wait_for(stop.wait(), self.settings.tick_s)
+            await self.reload_routing_if_changed()
             await self.service.tick(time.time_ns() // 1_000_000)
         await dispatching
+
+    # --- routing file ---------------------------------------------------------------------
+
+    async def reload_routing(self) -> RoutingSummary:
+        """Load the routing file now and put it in force (open incidents keep their teams).
+
+        Raises:
+            RoutingError: the file is unreadable or invalid (each problem with its line); the
+                running routing stays.
+        """
+        self._routing_mtime_ns = self._file_mtime_ns()
+        routing = load_routing(self.routing_path)
+        await self.service.set_routing(routing)
+        self.routing_reloads += 1
+        summary = RoutingSummary.of(routing, str(self.routing_path or SHIPPED))
+        log.info("routing loaded from %s: %d handlers, %d teams, %d routes",
+                 summary.source, summary.handlers, summary.teams, summary.routes)
+        return summary
+
+    async def reload_routing_if_changed(self) -> bool:
+        """Reload when the routing file's mtime changed; an invalid file is logged and skipped."""
+        if self.routing_path is None or self._file_mtime_ns() == self._routing_mtime_ns:
+            return False
+        try:
+            await self.reload_routing()
+        except RoutingError as exc:
+            self.routing_errors += 1
+            log.error("routing file not loaded, the previous routing stays: %s", exc)
+            return False
+        return True
+
+    def _file_mtime_ns(self) -> int | None:
+        if self.routing_path is None:
+            return None
+        try:
+            return self.routing_path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    # --- topology -------------------------------------------------------------------------
+
+    async def refresh_topology(self) -> None:
+        """Feed the service the registry's gateways and the stored geography's neighbours."""
+        areas = await DeviceStore(self._sessions).list_areas()
+        if areas != self._areas:
+            try:
+                self._neighbours = neighbours_of(Geography.build(areas) if areas else None)
+            except GeographyError as exc:  # keep grouping with the neighbours we have
+                log.error("stored geography not usable for grouping: %s", exc)
+            self._areas = areas
+        topology = (gateways_of(self._registry()), self._neighbours)
+        if topology != self._topology:
+            await self.service.set_topology(*topology)
+            self._topology = topology
+
+    # --- queries --------------------------------------------------------------------------
 
     async def counts(self) -> tuple[int, int]:
         """(alerts, incidents) ever recorded."""

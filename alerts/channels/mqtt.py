@@ -28,6 +28,7 @@ class MqttChannel:
         client_id: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        tls_ca: str | None = None,
         timeout_s: float = 10.0,
     ) -> None:
         self._prefix = prefix
@@ -40,6 +41,8 @@ class MqttChannel:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if tls_ca is not None:  # verify the broker against this CA (PEM file)
+            self._client.tls_set(ca_certs=tls_ca)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._connected = asyncio.Event()
 

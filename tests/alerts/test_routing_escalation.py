@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import yaml
 
 from alerts import incidents as machine
 from alerts.errors import RoutingError
 from alerts.escalation import Action, due
 from alerts.model import Incident, IncidentState, Member
-from alerts.routing import load_routing, parse_routing
+from alerts.routing import RoutingConfig, load_routing, parse_routing
 from rules.detection import Category, Severity
 
 MIN = 60_000
@@ -90,6 +91,33 @@ def test_routing_validation_errors(text, message):
     with pytest.raises(RoutingError, match=message) as info:
         parse_routing(text, "test.yaml")
     assert info.value.source == "test.yaml" and info.value.problems
+
+
+LINE_CASES = [
+    ("not-yaml", "version: 1\nhandlers: [\n", "line 3: not valid YAML"),
+    ("unknown-team", BASE.replace("team: gas-team, policy", "team: nobody, policy"),
+     "line 11, routes.0.team: route 0: handler 'gas' has no team 'nobody'"),
+    ("bad-url", BASE.replace("https://ecc.example/hook", "ftp://x"),
+     "line 6, handlers.1.teams.0.channels.0.webhook.url: String should match pattern"),
+    ("escalation-to-unknown-team", BASE.replace("levels: [ecc-duty]", "levels: [ghost]"),
+     "line 8, policies.0.levels.0: policy p: unknown escalation team 'ghost'"),
+    ("no-catch-all", BASE.replace("  - {handler: ecc, team: ecc-duty, policy: p}\n", ""),
+     "line 10, routes.0: the last route must be a catch-all"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "problem"), [c[1:] for c in LINE_CASES],
+                         ids=[c[0] for c in LINE_CASES])  # fmt: skip
+def test_routing_problems_name_their_line(text, problem):
+    with pytest.raises(RoutingError) as info:
+        parse_routing(text, "test.yaml")
+    assert info.value.problems[0].startswith(problem), info.value.problems
+
+
+def test_a_routing_config_built_directly_is_still_checked():
+    raw = yaml.safe_load(BASE.replace("levels: [ecc-duty]", "levels: [ghost]"))
+    with pytest.raises(ValueError, match=r"policies\.0\.levels\.0: policy p: unknown escalation"):
+        RoutingConfig.model_validate(raw)
 
 
 POLICY = ROUTING.policy("flood")  # red: 5 min, repeat 2 min, levels flood-control, ecc-duty

@@ -83,3 +83,23 @@ async def test_a_grown_registry_is_followed() -> None:
     slot = registry.slot("gas-2", "lel_pct")
     await judge.on_batch(ReadingBatch.from_columns([slot], [T0_MS], [70.0]), T0_MS)
     assert any(d.device_id == "gas-2" and d.severity == Severity.RED for d in sink.seen)
+
+
+async def test_a_reload_hands_the_changed_and_removed_rules_to_on_reset(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    other = RULE.format(threshold=9).replace("gas-high", "gas-x")
+    path.write_text(RULE.format(threshold=50) + other)
+    registry, resets = _registry(), []
+
+    async def on_reset(rule_ids: tuple[str, ...], now_ms: int) -> None:
+        resets.append(rule_ids)
+
+    judge = Judge(lambda: registry, Collect(), rules_path=path, on_reset=on_reset)
+    assert not await judge.reload()
+    path.write_text(RULE.format(threshold=60) + other)  # gas-high changed
+    assert await judge.reload()
+    path.write_text(RULE.format(threshold=60))  # gas-x removed
+    assert await judge.reload()
+    path.write_text("- id: broken\n  when: value >>> 3\n")
+    assert not await judge.reload()
+    assert resets == [("gas-high",), ("gas-x",)]

@@ -1,0 +1,195 @@
+"""`Alerting` over real SQL (SQLite and PostgreSQL): the routing file hot-reloaded, alerts of
+changed/removed rules closed after a rule reload, and the registry's gateways and the stored
+geography's grid neighbours fed to the alert service."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from alerts.errors import RoutingError
+from alerts.model import AlertState, TimelineKind
+from alerts.routing import RoutingSummary
+from alerts.store import AlertRow, AuditRow
+from devices.batch import ReadingBatch
+from devices.catalogue import load_catalogue
+from devices.geo import Area
+from devices.registry import Device, Registry
+from devices.store import DeviceStore
+from ingest.config import MqttConfig
+from rules.detection import Category, Detection, DetectionState, Severity
+from tests.alerts.conftest import T0, sessions  # noqa: F401  (migrated SQL, both databases)
+from urbanwatch.alerting import RESET_REASON, Alerting
+from urbanwatch.judging import Judge
+from urbanwatch.settings import AlertsSettings
+
+MQTT = MqttConfig("127.0.0.1", 9, "unused")  # the channel is never started here
+SHIPPED = resources.files("alerts").joinpath("data/routing.yaml").read_text()
+GAS_ROUTE = "    handler: gas-company\n    team: gas-emergency\n"
+
+
+def detection(rule: str, device: str, category: Category = Category.SAFETY, *, ts_ms: int = T0,
+              district: str = "d1", grid: str | None = "c1",
+              state: DetectionState = DetectionState.FIRING) -> Detection:  # fmt: skip
+    return Detection(rule, category, device, state, Severity.RED, ts_ms, 1.0, device, "lel_pct",
+                     district, grid)  # fmt: skip
+
+
+def alerting(sessions, registry: Registry, routing_path: Path | None = None) -> Alerting:  # noqa: F811
+    return Alerting(sessions, lambda: registry, MQTT, AlertsSettings(routing_path=routing_path))
+
+
+def gas_registry(*ids: str) -> Registry:
+    devices = [Device(i, "gas", "d1", 39.9, 116.4, "c1") for i in ids]
+    return Registry.build(load_catalogue(), devices)
+
+
+# --- the routing file ---------------------------------------------------------------------
+
+
+async def test_a_changed_routing_file_is_followed_and_a_broken_one_kept_out(
+    sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture,  # noqa: F811
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(SHIPPED)
+    uw = alerting(sessions, gas_registry("gas-1", "gas-2"), path)
+    assert not await uw.reload_routing_if_changed()
+
+    fire = "    handler: fire-rescue\n    team: fire-station\n"
+    path.write_text(SHIPPED.replace(GAS_ROUTE, fire))
+    assert await uw.reload_routing_if_changed() and uw.routing_reloads == 1
+    await uw.handle([detection("gas-lel", "gas-1")], T0)
+    [incident] = await uw.service.incidents()
+    assert (incident.handler_id, incident.team_id) == ("fire-rescue", "fire-station")
+
+    broken = SHIPPED.replace(GAS_ROUTE, "    handler: gas-company\n    team: nobody\n")
+    line = broken.splitlines().index("    team: nobody") + 1
+    path.write_text(broken)
+    with caplog.at_level(logging.ERROR, logger="urbanwatch.alerting"):
+        assert not await uw.reload_routing_if_changed()
+    assert uw.routing_errors == 1
+    assert f"line {line}, routes.0.team: route 0: handler 'gas-company' has no team 'nobody'" in (
+        caplog.text)
+    assert "the previous routing stays" in caplog.text
+    assert uw.service.routing.routes[0].team == "fire-station"  # still the last good file
+    assert not await uw.reload_routing_if_changed()  # the same broken file is not retried
+
+
+async def test_reload_routing_reports_what_it_loaded_or_raises(sessions, tmp_path: Path) -> None:  # noqa: F811
+    path = tmp_path / "routing.yaml"
+    path.write_text(SHIPPED)
+    uw = alerting(sessions, gas_registry("gas-1"), path)
+    summary = await uw.reload_routing()
+    assert summary == RoutingSummary(str(path), handlers=7, teams=9, policies=3, routes=8)
+
+    path.write_text(SHIPPED.replace("version: 1", "version: 1\n  oops: [\n"))
+    with pytest.raises(RoutingError, match=r"line \d+: not valid YAML") as caught:
+        await uw.reload_routing()
+    assert caught.value.source == str(path)
+    path.unlink()
+    with pytest.raises(RoutingError, match="cannot read the file"):
+        await uw.reload_routing()
+    assert uw.service.routing.routes[0].team == "gas-emergency"
+
+    shipped = alerting(sessions, gas_registry("gas-1"))
+    assert (await shipped.reload_routing()).source == "alerts/data/routing.yaml"
+
+
+# --- rule reloads close the alerts of changed or removed rules ----------------------------
+
+RULES = """
+- id: gas-high
+  category: safety
+  match: {{device_type: gas, metric: lel_pct}}
+  when: value >= {threshold}
+  severity: red
+- id: gas-any
+  category: safety
+  match: {{device_type: gas, metric: lel_pct}}
+  when: value >= 1
+  severity: yellow
+"""
+
+
+async def test_a_rule_reload_closes_the_alerts_of_changed_and_removed_rules(
+    sessions, tmp_path: Path,  # noqa: F811
+) -> None:
+    registry = gas_registry("gas-1")
+    uw = alerting(sessions, registry)
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES.format(threshold=50))
+    judge = Judge(lambda: registry, uw.handle, rules_path=path, on_reset=uw.close_rules)
+    slot = registry.slot("gas-1", "lel_pct")
+    await judge.on_batch(ReadingBatch.from_columns([slot], [T0], [70.0]), T0)
+    assert {a.rule_id for a in uw.service.open_alerts()} == {"gas-high", "gas-any"}
+    [incident] = await uw.service.incidents()
+
+    path.write_text(RULES.format(threshold=60))  # gas-high changed, gas-any unchanged
+    assert await judge.reload()
+    assert [a.rule_id for a in uw.service.open_alerts()] == ["gas-any"]
+    async with sessions() as session:
+        rows = (await session.scalars(select(AlertRow).where(AlertRow.rule_id == "gas-high"))).all()
+        audit = (await session.scalars(select(AuditRow).where(AuditRow.entity == "alert"))).all()
+    assert [r.state for r in rows] == [AlertState.CLOSED.value]
+    assert [(a.action, a.entity_id, a.detail) for a in audit] == [
+        ("close", rows[0].id, RESET_REASON)]
+    timeline = (await uw.service.incident(incident.id)).timeline
+    cleared = [e for e in timeline if e.kind is TimelineKind.ALERT_CLEARED]
+    assert [e.detail for e in cleared] == [f"{rows[0].id} ({RESET_REASON})"]
+
+    path.write_text(RULES.format(threshold=60).split("- id: gas-any")[0])  # gas-any removed
+    assert await judge.reload()
+    assert uw.service.open_alerts() == []
+
+
+# --- gateways and grid neighbours from the registry and the stored geography --------------
+
+
+def square(area_id: str, kind: str, district: str, lon: float) -> Area:
+    ring = ((lon, 0.0), (lon + 1, 0.0), (lon + 1, 1.0), (lon, 1.0), (lon, 0.0))
+    return Area(area_id, area_id, kind, district, (ring,))  # type: ignore[arg-type]
+
+
+async def test_an_offline_gateway_inhibits_its_childrens_offline_alerts(sessions) -> None:  # noqa: F811
+    store = DeviceStore(sessions)
+    await store.add([
+        Device("gw-1", "weather", "d1", 0.5, 0.5, "c1"),
+        Device("aq-1", "air_quality", "d1", 0.5, 0.5, "c1", gateway="gw-1"),
+        Device("aq-2", "air_quality", "d1", 0.5, 0.5, "c1"),
+    ])  # fmt: skip
+    uw = alerting(sessions, await store.load_registry(load_catalogue()))
+    await uw.refresh_topology()
+    offline = [detection("device-offline", d, Category.DEVICE) for d in ("gw-1", "aq-1", "aq-2")]
+    out = await uw.service.handle(offline, T0)
+    suppressed = {t.alert.device_id: t.suppressed_by for t in out.transitions}
+    gw_alert = next(t.alert.id for t in out.transitions if t.alert.device_id == "gw-1")
+    assert suppressed == {"gw-1": None, "aq-1": f"inhibit:{gw_alert}", "aq-2": None}
+    [incident] = await uw.service.incidents()
+    assert sorted(incident.devices) == ["aq-2", "gw-1"]  # the inhibited child summons nobody
+
+
+async def test_alerts_in_neighbouring_cells_group_into_one_incident(sessions) -> None:  # noqa: F811
+    await DeviceStore(sessions).put_areas([
+        square("d1", "district", "d1", 0), square("d2", "district", "d2", 1),
+        square("d3", "district", "d3", 5),
+        square("c1", "grid", "d1", 0), square("c2", "grid", "d2", 1), square("c3", "grid", "d3", 5),
+    ])  # fmt: skip
+    uw = alerting(sessions, gas_registry())
+    flood = Category.FLOOD
+    before = [detection("water-level", "wl-1", flood), detection("water-level", "wl-2", flood,
+              district="d2", grid="c2")]  # fmt: skip
+    await uw.service.handle(before, T0)  # neighbours not fed yet: different districts, apart
+    assert len(await uw.service.incidents()) == 2
+
+    await uw.refresh_topology()
+    await uw.service.handle([
+        detection("gas-lel", "gas-1"),
+        detection("gas-lel", "gas-2", district="d2", grid="c2"),
+        detection("gas-lel", "gas-3", district="d3", grid="c3"),
+    ], T0 + 1000)  # fmt: skip
+    safety = [i for i in await uw.service.incidents() if i.category is Category.SAFETY]
+    assert sorted(sorted(i.grids) for i in safety) == [["c1", "c2"], ["c3"]]
