@@ -11,14 +11,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.requests import HTTPConnection
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import ApiContext
+from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
 from api.security.tokens import InvalidTokenError, decode_access_token
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an integration's key")
 
 
 def get_context(request: Request) -> ApiContext:
@@ -44,17 +47,35 @@ def _unauthenticated(reason: str) -> HTTPException:
 
 
 async def authenticated(
-    context: ContextDep, token: Annotated[str | None, Depends(bearer)]
+    context: ContextDep,
+    token: Annotated[str | None, Depends(bearer)],
+    key: Annotated[str | None, Depends(api_key)] = None,
 ) -> Principal:
+    """The caller, from an `X-API-Key` header or a bearer access token (401 otherwise)."""
+    if key is not None:
+        principal = await ApiKeyStore(context.sessions).authenticate(key)
+        if principal is None:
+            raise _unauthenticated("invalid API key: unknown or revoked")
+        return principal
     if token is None:
-        raise _unauthenticated("not authenticated: send 'Authorization: Bearer <token>'")
+        raise _unauthenticated(
+            "not authenticated: send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'"
+        )
     try:
         return decode_access_token(token, context.secret_key)
     except InvalidTokenError as exc:
         raise _unauthenticated(f"invalid token: {exc}") from exc
 
 
-Caller = Annotated[Principal, Depends(authenticated)]
+def _remembered(
+    connection: HTTPConnection, principal: Annotated[Principal, Depends(authenticated)]
+) -> Principal:
+    """Leave the caller on the connection's state, where the audit log finds it."""
+    connection.state.principal = principal
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_remembered)]
 
 
 def require(*roles: Role) -> Callable[[Principal], Principal]:

@@ -10,6 +10,7 @@ from urbanwatch.commands_nab import nab
 from urbanwatch.commands_run import demo, serve
 from urbanwatch.commands_services import services_app
 from urbanwatch.commands_simulate import city, simulate
+from urbanwatch.commands_users import users_app
 
 app = typer.Typer(
     name="urbanwatch",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(services_app, name="services")
 app.add_typer(devices_app, name="devices")
+app.add_typer(users_app, name="users")
 app.add_typer(bench_app, name="bench")
 app.command()(serve)
 app.command()(demo)

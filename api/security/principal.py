@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -26,3 +27,20 @@ class Principal:
     def sees_team(self, team_id: str | None) -> bool:
         """Responders see their own teams' work only; every other role sees all of it."""
         return self.role is not Role.responder or (team_id is not None and team_id in self.teams)
+
+
+class ScopeError(ValueError):
+    """A role and a set of teams that do not fit together."""
+
+
+def scoped_teams(role: Role, teams: Iterable[str]) -> frozenset[str]:
+    """The teams a principal of `role` is scoped to: one or more for a responder, none for the
+    other roles (they see every team's work, so a team would suggest a limit that is not there)."""
+    cleaned = frozenset(t.strip() for t in teams)
+    if any(not t for t in cleaned):
+        raise ScopeError("team names must not be empty")
+    if role is Role.responder and not cleaned:
+        raise ScopeError("a responder needs at least one team")
+    if role is not Role.responder and cleaned:
+        raise ScopeError(f"only responders belong to teams, not role {role.value}")
+    return cleaned

@@ -16,10 +16,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import alerts.store
+import api.security.store
+import devices.credential_store  # registers its table on devices' metadata
 import devices.store
 
 # Every package's SQL metadata, in one place.
-target_metadata = [devices.store.metadata, alerts.store.metadata]
+target_metadata = [devices.store.metadata, alerts.store.metadata, api.security.store.metadata]
 
 config = context.config
 
