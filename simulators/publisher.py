@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -37,6 +37,7 @@ class PublishOptions:
     tick_s: float = 0.02
     connect_timeout_s: float = 10.0
     drain_timeout_s: float = 10.0
+    tls_ca: str | None = None  # CA certificate (PEM) to verify the broker; set = TLS
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,12 @@ async def _run(
 
 async def _connect(options: PublishOptions) -> mqtt.Client:
     parts = urlsplit(options.url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise PublishError(options.url, "expected mqtt://[user:pass@]host[:port]")
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise PublishError(options.url, "expected mqtt://[user:pass@]host[:port] or mqtts://")
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=options.client_id)
     client.max_inflight_messages_set(options.max_inflight)
     if parts.username:
-        client.username_pw_set(parts.username, parts.password)
+        client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
     connected = threading.Event()
     outcome: list[mqtt.ReasonCode] = []
 
@@ -172,6 +173,8 @@ async def _connect(options: PublishOptions) -> mqtt.Client:
 
     client.on_connect = on_connect
     try:
+        if options.tls_ca is not None:  # OSError for a missing or bad CA file
+            client.tls_set(ca_certs=options.tls_ca)
         # connect() blocks on the TCP handshake, so keep it off the event loop.
         await asyncio.to_thread(client.connect, parts.hostname, parts.port or 1883, 30)
     except OSError as exc:

@@ -4,6 +4,7 @@
 started the first time a test asks for it, stopped at the end. They expose
 `.url`, `.host`, `.port` and `start()` / `stop()` / `restart()`; a test that
 stops or kills one gets it started again (same port) after it finishes.
+`secured_mosquitto` (function): a broker of its own with users and ACLs, none at first.
 `influx_db` (function): an `InfluxClient` on a fresh database with the schema
 (`ensure_schema`), dropped afterwards. `topic_prefix` (function): a unique
 `t<hex>/`. `settings` (function): `Settings` pointing at all of those.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +32,7 @@ from urbanwatch.services import (
 )
 from urbanwatch.settings import Settings
 
-_SERVICE_FIXTURES = {"mosquitto", "influxd", "influx_db", "settings"}
+_SERVICE_FIXTURES = {"mosquitto", "secured_mosquitto", "influxd", "influx_db", "settings"}
 _started: list[ManagedService] = []
 
 
@@ -41,11 +43,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)
 
 
-def _start(cls: type[ManagedService], state_dir: Path) -> ManagedService:
+def _start(cls: type[ManagedService], state_dir: Path, *, revive: bool = True,
+           **options: Any) -> ManagedService:
     """Start on a free port, retrying with another one if it was taken meanwhile."""
     error: ServiceError | None = None
     for _ in range(3):
-        svc = cls(state_dir, free_port())
+        svc = cls(state_dir, free_port(), **options)
         try:
             svc.start()
         except MissingBinaryError as exc:
@@ -55,16 +58,28 @@ def _start(cls: type[ManagedService], state_dir: Path) -> ManagedService:
             error = exc
             svc.stop()
             continue
-        _started.append(svc)
+        if revive:
+            _started.append(svc)
         return svc
     pytest.fail(f"could not start {cls.name} for the tests: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    svc = _start(Mosquitto, tmp_path_factory.mktemp("services"))
+    """The shared broker admits anonymous clients; `secured_mosquitto` is the one that does not."""
+    svc = _start(Mosquitto, tmp_path_factory.mktemp("services"), allow_anonymous=True)
     yield svc  # type: ignore[misc]
     _started.remove(svc)
+    svc.stop()
+
+
+@pytest.fixture
+def secured_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker of this test only, admitting just the users of its password and ACL files
+    (none until installed). It lives where `Settings(state_dir=tmp_path, mqtt={"port": ...})`
+    expects its managed broker, so `sync_broker_auth` manages it."""
+    svc = _start(Mosquitto, tmp_path / "services", revive=False)
+    yield svc  # type: ignore[misc]
     svc.stop()
 
 

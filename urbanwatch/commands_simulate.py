@@ -20,6 +20,7 @@ from simulators.city import City, build_city, write_city
 from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat
 from simulators.publisher import PublishOptions, PublishSummary, publish
+from urbanwatch.broker_auth import client_url, managed, sync_broker_auth
 from urbanwatch.settings import Settings, load_settings
 
 DEFAULT_DEVICES = 200
@@ -47,9 +48,12 @@ def simulate(
     """Publish the synthetic city's readings over MQTT; print a JSON summary at the end."""
     mqtt = {"url": mqtt_url, "qos": qos, "topic_prefix": topic_prefix}
     settings = load_settings(config, state_dir=state_dir, mqtt=mqtt)
-    url = broker_url(settings)
+    if managed(settings):  # the managed broker admits only known users: make sure of ours
+        asyncio.run(sync_broker_auth(settings))
+    url = client_url(settings, "simulator")
+    tls_ca = str(settings.mqtt.tls_ca) if settings.mqtt.tls_ca else None
     options = PublishOptions(
-        url, client_id, settings.mqtt.topic_prefix, settings.mqtt.qos, fmt
+        url, client_id, settings.mqtt.topic_prefix, settings.mqtt.qos, fmt, tls_ca=tls_ca
     )
     city = build_city(devices, seed)
     err = Console(stderr=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from devices.catalogue import load_catalogue
 from devices.store import DeviceStore
 from ingest.influx import InfluxClient
 from simulators.city import build_city
+from urbanwatch.broker_auth import client_url
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.platform import Platform
 from urbanwatch.settings import Settings
@@ -83,14 +85,17 @@ async def stored_readings(influx: InfluxClient) -> int:
 async def _start_simulator(platform: Platform, options: DemoOptions) -> asyncio.subprocess.Process:
     """The simulator runs as its own process, talking MQTT like real devices."""
     duration = options.duration_s if options.duration_s is not None else 10 * 365 * 86400
+    # as the simulator user; in the environment, where other users cannot read the password
+    env = {**os.environ, "URBANWATCH_MQTT__URL": client_url(platform.settings, "simulator")}
+    if platform.settings.mqtt.tls_ca is not None:
+        env["URBANWATCH_MQTT__TLS_CA"] = str(platform.settings.mqtt.tls_ca)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "urbanwatch", "simulate",
         "--devices", str(options.devices), "--seed", str(options.seed),
         "--rate", str(options.rate), "--duration", str(duration),
-        "--mqtt-url", platform.endpoints.mqtt_url,
         "--topic-prefix", platform.settings.mqtt.topic_prefix,
         "--qos", "1",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
     )
 
 

@@ -12,13 +12,16 @@ from pathlib import Path
 
 import httpx
 
+from api.security.principal import Role
 from ingest.influx import InfluxClient
+from tests.support.auth import SECRET, bearer
 from urbanwatch.services import Influxd, Mosquitto, free_port, port_open
 
 
 def test_ctrl_c_stops_the_demo_and_its_services(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("MQTT", "INFLUX", "API")}
-    env = {**os.environ, **{f"URBANWATCH_{k}__PORT": str(v) for k, v in ports.items()}}
+    env = {**os.environ, **{f"URBANWATCH_{k}__PORT": str(v) for k, v in ports.items()},
+           "URBANWATCH_API__SECRET_KEY": SECRET}
     demo = subprocess.Popen(
         [sys.executable, "-m", "urbanwatch", "demo", "--devices", "100", "--rate", "500",
          "--state-dir", str(tmp_path / "state")],
@@ -44,7 +47,8 @@ def _wait_for_devices(api_url: str, demo: subprocess.Popen[str]) -> int:
     while time.monotonic() < deadline:
         assert demo.poll() is None, demo.communicate()[1][-2000:]
         try:
-            response = httpx.get(f"{api_url}/api/v1/devices", params={"limit": 1}, timeout=2)
+            response = httpx.get(f"{api_url}/api/v1/devices", params={"limit": 1}, timeout=2,
+                                 headers=bearer(Role.viewer))
             if response.status_code == 200 and httpx.get(f"{api_url}/readyz").status_code == 200:
                 return int(response.json()["total"])
         except httpx.HTTPError:
@@ -58,7 +62,8 @@ async def test_serve_uses_the_given_services_and_creates_the_schema(
 ) -> None:
     database = f"serve_{uuid.uuid4().hex[:10]}"
     api_port = free_port()
-    env = {**os.environ, "URBANWATCH_INFLUX__DATABASE": database}
+    env = {**os.environ, "URBANWATCH_INFLUX__DATABASE": database,
+           "URBANWATCH_API__SECRET_KEY": SECRET}
     serve = subprocess.Popen(
         [sys.executable, "-m", "urbanwatch", "serve", "--mqtt-url", mosquitto.url,
          "--influx-url", influxd.url, "--db-url", f"sqlite+aiosqlite:///{tmp_path / 'uw.db'}",

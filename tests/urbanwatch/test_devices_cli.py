@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devices.credentials import verify_password
 from devices.geo import parse_geography
 from urbanwatch.commands_devices import devices_app
 
@@ -123,6 +124,7 @@ def test_add_errors(state: list[str]) -> None:
     _fails(_run("add", "aq-1", "--type", "air_quality", *args), "already exist")
     _fails(_run("add", "x-1", "--type", "rocket", *args), "unknown device type 'rocket'")
     _fails(_run("add", "a/b", "--type", "noise", *args), "bad device id")
+    _fails(_run("add", "a:b", "--type", "noise", *args), "cannot be an MQTT username")
     bad_lat = ["--district", "west", "--lat", "95", "--lon", "1", *state]
     _fails(_run("add", "x-2", "--type", "noise", *bad_lat), "lat 95.0 outside")
     assert _list(state)["total"] == 1
@@ -202,3 +204,58 @@ def test_config_file_and_db_url(tmp_path: Path) -> None:
     assert _run("add", "n-2", *args, "--db-url", url).exit_code == 0
     assert _list(["--db-url", url])["total"] == 1
     _fails(_run("list", "--config", str(tmp_path / "missing.toml")), "not found")
+
+
+def _passwd(tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "state" / "services" / "mosquitto" / "passwd"
+    return dict(line.split(":", 1) for line in path.read_text().splitlines())
+
+
+def test_add_prints_the_mqtt_password_once_and_stores_its_hash(
+    state: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "state" / "services" / "mosquitto").mkdir(parents=True)  # a managed broker
+    args = ["--type", "noise", "--district", "w", "--lat", "1", "--lon", "1", *state]
+
+    added = json.loads(_run("add", "n-1", *args, "--json").stdout)
+    text = _run("add", "n-2", *args)
+
+    login = added["mqtt"]
+    assert login["username"] == "n-1" and len(login["password"]) >= 24
+    assert "n-2  MQTT password: " in text.stdout and "shown only once" in text.stdout
+    stored = _passwd(tmp_path)
+    assert verify_password(login["password"], stored["n-1"])
+    assert login["password"] not in (tmp_path / "state" / "urbanwatch.db").read_bytes().decode(
+        "latin-1"
+    )
+    assert {"urbanwatch.ingest", "urbanwatch.dispatch", "urbanwatch.simulator"} <= set(stored)
+    acl = (tmp_path / "state" / "services" / "mosquitto" / "acl").read_text()
+    assert "user n-1\ntopic write city/w/n-1/#\n" in acl
+
+
+def test_import_issues_logins_for_new_devices_only(state: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "devices.csv"
+    path.write_text(HEADER + "n-1,noise,west,,1,1,,,,\nn-2,noise,west,,1,1,,,,\n")
+    first = json.loads(_run("import", str(path), "--json", *state).stdout)
+    path.write_text(HEADER + "n-1,noise,east,,1,1,,,,\nn-3,noise,west,,1,1,,,,\n")
+    second = json.loads(_run("import", str(path), "--json", *state).stdout)
+
+    assert [c["device_id"] for c in first["credentials"]] == ["n-1", "n-2"]
+    assert (second["new"], second["updated"]) == (1, 1)
+    assert [c["device_id"] for c in second["credentials"]] == ["n-3"]
+    assert not (tmp_path / "state" / "services").exists()  # no managed broker set up: untouched
+
+
+def test_revoke_and_rotate(state: list[str], tmp_path: Path) -> None:
+    (tmp_path / "state" / "services" / "mosquitto").mkdir(parents=True)
+    args = ["--type", "noise", "--district", "w", "--lat", "1", "--lon", "1", *state]
+    first = json.loads(_run("add", "n-1", *args, "--json").stdout)["mqtt"]["password"]
+
+    rotated = json.loads(_run("rotate", "n-1", "--json", *state).stdout)["password"]
+    assert rotated != first and verify_password(rotated, _passwd(tmp_path)["n-1"])
+    revoked = _run("revoke", "n-1", *state)
+    assert (revoked.exit_code, revoked.stdout.strip()) == (0, "n-1: MQTT login revoked")
+    assert "n-1" not in _passwd(tmp_path)
+    assert "user n-1" not in (tmp_path / "state" / "services" / "mosquitto" / "acl").read_text()
+    _fails(_run("rotate", "nope", *state), "no device 'nope'")
+    _fails(_run("revoke", "nope", *state), "has no MQTT credentials")

@@ -19,9 +19,12 @@ from urbanwatch.services import (
     Influxd,
     MissingBinaryError,
     Mosquitto,
+    ServiceError,
     Services,
     ServiceStartError,
+    TlsFiles,
     free_port,
+    mqtt_answers,
     mqtt_connack,
 )
 from urbanwatch.settings import Settings
@@ -60,12 +63,12 @@ def test_cli_up_status_down(cli_state: list[str], tmp_path: Path) -> None:
     assert first["influx_url"] == f"http://127.0.0.1:{influx_port}"
     assert all(s["running"] for s in first["services"])
     assert _pids(second) == _pids(first) == _pids(status)
-    assert mqtt_connack(int(mqtt_port))
+    assert mqtt_answers(int(mqtt_port)) and not mqtt_connack(int(mqtt_port))  # no anonymous
 
     down = _run_json("down", *cli_state)
     assert not any(s["running"] for s in down["services"])
     assert all(not Path(f"/proc/{pid}").exists() for pid in _pids(first).values())
-    assert not mqtt_connack(int(mqtt_port))
+    assert not mqtt_answers(int(mqtt_port))
 
 
 def test_cli_status_table_when_stopped(cli_state: list[str]) -> None:
@@ -106,6 +109,43 @@ def test_generated_configs_bind_loopback(tmp_path: Path) -> None:
     assert f"listener {mqtt_port} 127.0.0.1\n" in mconf
     assert f"persistence_location {broker.dir}/\n" in mconf
     assert "max_queued_messages 1000000\n" in mconf
+    assert "allow_anonymous false\n" in mconf
+    assert f"password_file {broker.password_path}\n" in mconf
+    assert f"acl_file {broker.acl_path}\n" in mconf
+    assert broker.password_path.read_text() == broker.acl_path.read_text() == ""
+    assert broker.password_path.stat().st_mode & 0o077 == 0  # owner-only
+
+
+def test_an_anonymous_broker_has_no_user_files(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path, free_port(), allow_anonymous=True)
+    broker.dir.mkdir(parents=True)
+    broker.write_config()
+
+    assert "allow_anonymous true\n" in broker.config_path.read_text()
+    assert not broker.password_path.exists()
+    with pytest.raises(ServiceError, match="anonymous"):
+        broker.install_auth("", "")
+
+
+def test_tls_listener_config(tmp_path: Path) -> None:
+    tls = TlsFiles(cert=tmp_path / "s.pem", key=tmp_path / "s.key", ca=tmp_path / "ca.pem")
+    broker = Mosquitto(tmp_path, 18999, tls=tls)
+    broker.dir.mkdir(parents=True)
+    broker.write_config()
+
+    conf = broker.config_path.read_text()
+    assert "listener 18999 127.0.0.1\ncertfile " in conf
+    assert f"certfile {tls.cert}\nkeyfile {tls.key}\ncafile {tls.ca}\n" in conf
+    assert broker.url == "mqtts://127.0.0.1:18999"
+
+
+def test_install_auth_rewrites_only_on_change(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path, free_port())
+
+    assert broker.install_auth("a:hash\n", "user a\n") is True
+    assert broker.install_auth("a:hash\n", "user a\n") is False
+    assert broker.install_auth("a:hash\n", "user a\ntopic write x\n") is True
+    assert broker.acl_path.read_text() == "user a\ntopic write x\n"
 
 
 def test_start_refuses_a_port_in_use(tmp_path: Path) -> None:

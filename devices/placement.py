@@ -1,0 +1,31 @@
+"""Placing a device in the stored districts and grid cells (shared by the CLI and the API)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from devices.geo import Geography
+from devices.registry import Device
+
+
+def place(device: Device, geography: Geography | None) -> Device:
+    """The device with its grid cell filled in from its point, when that lies in its district."""
+    if geography is None or device.grid:
+        return device
+    district, grid = geography.locate(device.lat, device.lon)
+    if grid is None or district != device.district:
+        return device
+    return replace(device, grid=grid)
+
+
+def placement_problem(device: Device, geography: Geography | None) -> str | None:
+    """Why the device's district or grid cell is unknown to `geography` (None if fine or
+    no areas are stored)."""
+    if geography is None:
+        return None
+    if device.district not in {d.id for d in geography.districts}:
+        return f"unknown district {device.district!r}"
+    grids = {g.id: g.district for g in geography.grids}
+    if device.grid and grids.get(device.grid) != device.district:
+        return f"unknown grid cell {device.grid!r} in district {device.district!r}"
+    return None

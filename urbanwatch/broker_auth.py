@@ -1,0 +1,161 @@
+"""Who may use the managed broker: the platform's own users and every provisioned device.
+
+The platform's users are generated once into the broker's state folder
+(`platform-users.json`, owner-only) and each gets only what it needs:
+
+- ingest: read `city/#` (subscribe to readings), write `deadletter/#`;
+- dispatch: write `dispatch/#`;
+- simulator: write `city/#` (demos and `urbanwatch simulate`).
+
+`sync_broker_auth` renders the password and ACL files from SQL (devices, their
+credentials) plus those users and installs them; Mosquitto reloads on SIGHUP only
+when something changed. Callers: the platform at start and on every registry
+refresh (catching writes by other processes), the API through
+`ApiContext.on_devices_changed`, and the devices CLI right after it writes.
+A broker given by URL (`mqtt.url`) is not managed: nothing is written for it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from devices.credential_store import CredentialStore
+from devices.credentials import (
+    PLATFORM_USER_PREFIX,
+    PlatformUser,
+    generate_password,
+    hash_password,
+    render_acl_file,
+    render_password_file,
+)
+from devices.store import DeviceStore
+from urbanwatch.database import create_engine, create_session_factory, migrate
+from urbanwatch.services import Mosquitto, Services, TlsFiles, write_private
+from urbanwatch.settings import Settings
+
+PLATFORM_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # role: (read, write) topic filters, before the topic prefix
+    "ingest": (("city/#",), ("deadletter/#",)),
+    "dispatch": ((), ("dispatch/#",)),
+    "simulator": ((), ("city/#",)),
+}
+_USERS_FILE = "platform-users.json"
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+
+
+def managed(settings: Settings) -> bool:
+    return settings.mqtt.url is None
+
+
+def mqtt_tls(settings: Settings) -> TlsFiles | None:
+    """The managed broker's TLS files, when its certificate and key are configured."""
+    m = settings.mqtt
+    if m.tls_cert is None and m.tls_key is None:
+        return None
+    if m.tls_cert is None or m.tls_key is None or m.tls_ca is None:
+        raise ValueError("mqtt.tls_cert, mqtt.tls_key and mqtt.tls_ca are needed together")
+    return TlsFiles(cert=m.tls_cert, key=m.tls_key, ca=m.tls_ca)
+
+
+def managed_services(settings: Settings) -> Services:
+    """The services of `settings` that are not given by URL, under its state folder."""
+    manage = {"mosquitto"} if settings.mqtt.url is None else set()
+    manage |= {"influxd"} if settings.influx.url is None else set()
+    return Services(
+        settings.state_dir / "services", mqtt_port=settings.mqtt.port,
+        influx_port=settings.influx.port, mqtt_tls=mqtt_tls(settings), manage=frozenset(manage),
+    )
+
+
+def managed_broker(settings: Settings) -> Mosquitto:
+    return managed_services(settings).mqtt
+
+
+def platform_logins(broker_dir: Path) -> dict[str, Login]:
+    """The platform's broker logins, created on first use and kept in the broker's folder."""
+    stored = _load_users(broker_dir)
+    return {role: Login(u["username"], u["password"]) for role, u in stored.items()}
+
+
+def client_url(settings: Settings, role: str) -> str:
+    """The URL a platform client of `role` connects with (credentials in it when managed)."""
+    if settings.mqtt.url is not None:
+        return settings.mqtt.url
+    login = platform_logins(managed_broker(settings).dir)[role]
+    scheme = "mqtts" if settings.mqtt.tls_ca else "mqtt"
+    user, password = quote(login.username, safe=""), quote(login.password, safe="")
+    return f"{scheme}://{user}:{password}@127.0.0.1:{settings.mqtt.port}"
+
+
+async def sync_broker_auth(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> bool:
+    """Install the current users and ACLs into the managed broker; True if they changed.
+
+    Without `sessions`, the SQL database of `settings` is opened (and migrated) here.
+    """
+    if not managed(settings):
+        return False
+    if sessions is None:
+        await migrate(settings.db_url)
+        engine = create_engine(settings.db_url)
+        try:
+            return await sync_broker_auth(settings, create_session_factory(engine))
+        finally:
+            await engine.dispose()
+    broker = managed_broker(settings)
+    devices, _ = await DeviceStore(sessions).list()
+    credentials = await CredentialStore(sessions).all()
+    users = _platform_users(broker.dir)
+    passwords = render_password_file(devices, credentials, users)
+    acl = render_acl_file(devices, credentials, users, prefix=settings.mqtt.topic_prefix)
+    return broker.install_auth(passwords, acl)
+
+
+def _platform_users(broker_dir: Path) -> list[PlatformUser]:
+    stored = _load_users(broker_dir)
+    return [
+        PlatformUser(u["username"], u["password_hash"], *PLATFORM_ACCESS[role])
+        for role, u in stored.items()
+    ]
+
+
+def _load_users(broker_dir: Path) -> dict[str, dict[str, str]]:
+    """Read the users file, adding any role it lacks (hash kept, so files stay stable)."""
+    path = broker_dir / _USERS_FILE
+    try:
+        stored: dict[str, dict[str, str]] = json.loads(path.read_text())
+    except FileNotFoundError:
+        stored = {}
+    missing = [role for role in PLATFORM_ACCESS if role not in stored]
+    for role in missing:
+        password = generate_password()
+        stored[role] = {"username": f"{PLATFORM_USER_PREFIX}{role}", "password": password,
+                        "password_hash": hash_password(password)}
+    if missing:
+        broker_dir.mkdir(parents=True, exist_ok=True)
+        write_private(path, json.dumps(stored, indent=2))
+    return {role: stored[role] for role in PLATFORM_ACCESS}
+
+
+def client_settings(settings: Settings, role: str) -> Settings:
+    """`settings` with `mqtt.url` carrying the login of platform user `role` (when managed)."""
+    if not managed(settings):
+        return settings
+    mqtt = settings.mqtt.model_copy(update={"url": client_url(settings, role)})
+    return settings.model_copy(update={"mqtt": mqtt})
+
+
+def broker_present(settings: Settings) -> bool:
+    """Whether the managed broker of `settings` has been set up (its folder exists)."""
+    return managed(settings) and managed_broker(settings).dir.is_dir()
