@@ -4,8 +4,25 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.audit import AuditMiddleware
 from api.context import ApiContext
-from api.routes import devices, health
+from api.metrics import install_metrics
+from api.routes import (
+    alerts,
+    api_keys,
+    audit,
+    auth,
+    devices,
+    feeds,
+    health,
+    incidents,
+    live,
+    metrics,
+    reports,
+    routing,
+    rules,
+    silences,
+)
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -15,6 +32,20 @@ def create_app(context: ApiContext) -> FastAPI:
         version="0.1.0",
     )
     app.state.context = context
+    install_metrics(app, context)
+    app.add_middleware(AuditMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(devices.router)
+    app.include_router(incidents.router)
+    app.include_router(silences.router)
+    app.include_router(feeds.router)
+    app.include_router(live.router)
+    app.include_router(auth.router)
+    app.include_router(api_keys.router)
+    app.include_router(audit.router)
+    app.include_router(rules.router)
+    app.include_router(alerts.router)
+    app.include_router(reports.router)
+    app.include_router(routing.router)
     return app

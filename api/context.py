@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
+from api.metrics import EngineStats
+from api.security.ratelimit import LoginThrottle
 from devices.catalogue import Catalogue
+from devices.registry import Registry
+from ingest.counters import IngestCounters
 from ingest.influx import InfluxClient
 
 Probe = Callable[[], Awaitable[bool]]
@@ -24,3 +29,14 @@ class ApiContext:
     probes: dict[str, Probe] = field(default_factory=dict)
     alerts: AlertService | None = None  # alerts, incidents, silences, reports
     live: LiveHub | None = None  # alert / incident change events
+    # devices or their MQTT credentials changed: reload broker users/ACLs and the registry
+    on_devices_changed: Callable[[], Awaitable[None]] | None = None
+    ingest: IngestCounters | None = None  # exposed on /metrics
+    engine: EngineStats | None = None  # rule engine timings, on /metrics
+    outbox_depth: Callable[[], Awaitable[int]] | None = None  # pending notifications
+    rules_path: Path | None = None  # the rule file the engine runs; None = shipped pack, read-only
+    registry: Callable[[], Registry] | None = None  # the live device registry (backtests)
+    reload_routing: Callable[[], Awaitable[object]] | None = None  # re-read the routing file
+    access_token_ttl_s: int = 900  # lifetime of an access token (JWT)
+    refresh_token_ttl_s: int = 14 * 24 * 3600  # lifetime of a refresh token (single use)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins

@@ -1,0 +1,142 @@
+"""Alerts: the recorded alerts with filters and paging, and one alert with its history.
+
+A responder sees the alerts of the incidents of their own teams only; any other alert is a 404
+to them, so its existence does not leak. Every other role sees all alerts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alerts.model import AlertState
+from alerts.store import AlertChangeRow, AlertRow, IncidentRow
+from api.deps import Caller, SessionDep
+from api.schemas import Problem
+from api.schemas_alerts import (
+    AlertChangePublic,
+    AlertDetail,
+    AlertPage,
+    AlertPublic,
+    SeverityName,
+)
+from api.schemas_incidents import Invalid
+from api.security.principal import Principal, Role
+from rules.detection import Category, Severity
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such alert (or not one of your teams')"}
+}
+
+
+@router.get(
+    "", summary="List alerts with filters and paging, newest first",
+    responses={422: {"model": Invalid, "description": "bad filter or time range"}},
+)
+async def list_alerts(
+    session: SessionDep,
+    caller: Caller,
+    state: Annotated[list[AlertState] | None, Query(description="one or more states")] = None,
+    severity: Annotated[list[SeverityName] | None, Query(description="one or more")] = None,
+    category: Category | None = None,
+    district: str | None = None,
+    rule_id: str | None = None,
+    device_id: str | None = None,
+    start: Annotated[datetime | None, Query(description="started at or after (ISO 8601)")] = None,
+    end: Annotated[datetime | None, Query(description="started before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AlertPage:
+    start_ms, end_ms = _ms(start), _ms(end)
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise HTTPException(422, "end must be after start")
+    query = select(AlertRow)
+    if state:
+        query = query.where(AlertRow.state.in_([s.value for s in state]))
+    if severity:
+        query = query.where(AlertRow.severity.in_([int(Severity.parse(s)) for s in severity]))
+    if category is not None:
+        query = query.where(AlertRow.category == category.value)
+    for column, wanted in (
+        (AlertRow.district, district), (AlertRow.rule_id, rule_id),
+        (AlertRow.device_id, device_id),
+    ):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    if start_ms is not None:
+        query = query.where(AlertRow.started_ms >= start_ms)
+    if end_ms is not None:
+        query = query.where(AlertRow.started_ms < end_ms)
+    if caller.role is Role.responder:
+        query = query.where(AlertRow.id.in_(await _team_alert_ids(session, caller)))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    page = await session.scalars(
+        _newest_first(query).limit(limit).offset(offset)
+    )
+    return AlertPage(
+        items=[AlertPublic.of(r) for r in page.all()], total=int(total or 0), limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{alert_id}", summary="One alert with its state and severity history",
+            responses=NOT_FOUND)
+async def get_alert(alert_id: str, session: SessionDep, caller: Caller) -> AlertDetail:
+    row = await session.get(AlertRow, alert_id)
+    if row is None:
+        raise _not_found(alert_id)
+    incident = await _incident_of(session, row)
+    if not caller.sees_team(incident.team_id if incident else None):
+        raise _not_found(alert_id)
+    history = await session.scalars(
+        select(AlertChangeRow).where(AlertChangeRow.alert_id == alert_id)
+        .order_by(AlertChangeRow.seq)
+    )
+    return AlertDetail(
+        **AlertPublic.of(row).model_dump(),
+        incident_id=incident.id if incident else None,
+        history=[AlertChangePublic.of(h) for h in history.all()],
+    )
+
+
+def _newest_first(query: Select[AlertRow]) -> Select[AlertRow]:
+    return query.order_by(AlertRow.started_ms.desc(), AlertRow.id)
+
+
+async def _team_alert_ids(session: AsyncSession, caller: Principal) -> set[str]:
+    """Ids of the alerts held by incidents of the caller's teams."""
+    found = await session.scalars(
+        select(IncidentRow.members).where(IncidentRow.team_id.in_(sorted(caller.teams)))
+    )
+    return {m["alert_id"] for members in found.all() for m in members}
+
+
+async def _incident_of(session: AsyncSession, alert: AlertRow) -> IncidentRow | None:
+    """The incident holding `alert`: one opened before the alert's last change that took an
+    alert in after the alert started (an incident's `last_alert_ms` is its newest member's)."""
+    candidates = await session.scalars(
+        select(IncidentRow).where(
+            IncidentRow.opened_ms <= alert.updated_ms,
+            IncidentRow.last_alert_ms >= alert.started_ms,
+        )
+    )
+    return next(
+        (i for i in candidates.all() if any(m["alert_id"] == alert.id for m in i.members)), None
+    )
+
+
+def _not_found(alert_id: str) -> HTTPException:
+    return HTTPException(404, f"no alert {alert_id!r}")
+
+
+def _ms(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise HTTPException(422, "timestamps need a time zone, e.g. 2026-11-23T08:00:00Z")
+    return int(moment.timestamp() * 1000)

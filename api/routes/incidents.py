@@ -1,0 +1,200 @@
+"""Incidents: what responders are sent to, followed on a timeline until closed.
+
+Responders see and act only on their own teams' incidents; another team's incident is 404 to
+them, so its existence does not leak. The actor on the timeline is the caller's subject.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+
+from alerts.errors import RoutingError, TransitionError, UnknownIncidentError
+from alerts.model import Incident, IncidentState
+from alerts.notify import CAP_XML
+from alerts.service import AlertService
+from api.deps import Caller, ContextDep, require
+from api.schemas import Problem
+from api.schemas_incidents import (
+    IncidentDetail,
+    IncidentPage,
+    IncidentPublic,
+    Invalid,
+    NoteRequest,
+    ReassignRequest,
+    SeverityName,
+    TransitionRequest,
+    severity_name,
+)
+from api.security.principal import Principal, Role
+from rules.detection import Category
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+Actor = Annotated[Principal, Depends(require(Role.admin, Role.operator, Role.responder))]
+Dispatcher = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
+Opened = Annotated[int | None, Query(ge=0, description="opened at or after (epoch ms)")]
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such incident (or not one of your teams')"}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": Invalid, "description": "invalid request"}
+}
+CHANGES: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    409: {"model": Problem, "description": "the incident's state does not allow this change"},
+}
+
+
+def alert_service(context: ContextDep) -> AlertService:
+    if context.alerts is None:
+        raise HTTPException(503, "the alert service is not running")
+    return context.alerts
+
+
+Alerts = Annotated[AlertService, Depends(alert_service)]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def visible_incident(alerts: AlertService, caller: Principal, incident_id: str) -> Incident:
+    """The incident if the caller may see it; 404 otherwise (also for another team's)."""
+    try:
+        incident = await alerts.incident(incident_id)
+    except UnknownIncidentError:
+        incident = None
+    if incident is None or not caller.sees_team(incident.team_id):
+        raise HTTPException(404, f"no incident {incident_id!r}")
+    return incident
+
+
+@router.get(
+    "", summary="List incidents with filters and paging, newest first", responses=INVALID
+)
+async def list_incidents(
+    caller: Caller,
+    alerts: Alerts,
+    state: IncidentState | None = None,
+    severity: SeverityName | None = None,
+    category: Category | None = None,
+    district: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64, description="team id")] = None,
+    opened_from_ms: Opened = None,
+    opened_to_ms: Annotated[int | None, Query(ge=0, description="opened before (epoch ms)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> IncidentPage:
+    if opened_from_ms is not None and opened_to_ms is not None and opened_from_ms >= opened_to_ms:
+        raise HTTPException(422, "opened_from_ms must be before opened_to_ms")
+
+    def wanted(i: Incident) -> bool:
+        return (
+            caller.sees_team(i.team_id)
+            and (state is None or i.state is state)
+            and (severity is None or severity_name(i.severity) == severity)
+            and (category is None or i.category is category)
+            and (district is None or district in i.districts)
+            and (team is None or i.team_id == team)
+            and (opened_from_ms is None or i.opened_ms >= opened_from_ms)
+            and (opened_to_ms is None or i.opened_ms < opened_to_ms)
+        )
+
+    found = [i for i in await alerts.incidents(open_only=False) if wanted(i)]
+    found.sort(key=lambda i: (i.opened_ms, i.id), reverse=True)
+    page = found[offset : offset + limit]
+    return IncidentPage(
+        items=[IncidentPublic.of(i) for i in page], total=len(found), limit=limit, offset=offset
+    )
+
+
+@router.get("/{incident_id}", summary="One incident with its timeline", responses=NOT_FOUND)
+async def get_incident(incident_id: str, caller: Caller, alerts: Alerts) -> IncidentDetail:
+    return IncidentDetail.of(await visible_incident(alerts, caller, incident_id))
+
+
+@router.get(
+    "/{incident_id}/cap",
+    summary="The incident as a CAP 1.2 alert message",
+    response_class=Response,
+    responses={
+        200: {"content": {CAP_XML: {"schema": {"type": "string"}}}, "description": "CAP 1.2"},
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "none of its devices has a known location"},
+    },
+)
+async def get_cap(incident_id: str, caller: Caller, alerts: Alerts) -> Response:
+    incident = await visible_incident(alerts, caller, incident_id)
+    xml = alerts.cap(incident, now_ms())
+    if xml is None:
+        raise HTTPException(409, f"incident {incident_id}: no located device, CAP needs an area")
+    return Response(xml, media_type=CAP_XML)
+
+
+@router.post(
+    "/{incident_id}/acknowledge",
+    summary="Acknowledge an incident: the team has seen it",
+    responses=CHANGES,
+)
+async def acknowledge(incident_id: str, caller: Actor, alerts: Alerts) -> IncidentDetail:
+    await visible_incident(alerts, caller, incident_id)
+    return await _act(alerts.acknowledge(incident_id, caller.subject, now_ms()))
+
+
+@router.post(
+    "/{incident_id}/transition",
+    summary="Move an incident on: en route, on scene, resolved, closed or cancelled",
+    responses={**CHANGES, **INVALID},
+)
+async def transition(
+    incident_id: str, body: TransitionRequest, caller: Actor, alerts: Alerts
+) -> IncidentDetail:
+    await visible_incident(alerts, caller, incident_id)
+    to = IncidentState(body.to)
+    if to is IncidentState.CANCELLED:
+        if not body.detail.strip():
+            raise HTTPException(422, "cancelling needs a reason in 'detail'")
+        return await _act(alerts.cancel(incident_id, caller.subject, now_ms(), body.detail))
+    return await _act(alerts.transition(incident_id, to, caller.subject, now_ms(), body.detail))
+
+
+@router.post(
+    "/{incident_id}/reassign",
+    summary="Hand an incident to another team, which is dispatched at once",
+    responses={**CHANGES, **INVALID},
+)
+async def reassign(
+    incident_id: str, body: ReassignRequest, caller: Dispatcher, alerts: Alerts
+) -> IncidentDetail:
+    await visible_incident(alerts, caller, incident_id)
+    change = alerts.reassign(incident_id, body.team_id, caller.subject, now_ms(), body.reason)
+    return await _act(change)
+
+
+@router.post(
+    "/{incident_id}/notes",
+    summary="Add a note to an incident's timeline",
+    responses=NOT_FOUND,
+)
+async def add_note(
+    incident_id: str, body: NoteRequest, caller: Actor, alerts: Alerts
+) -> IncidentDetail:
+    await visible_incident(alerts, caller, incident_id)
+    return await _act(alerts.note(incident_id, caller.subject, now_ms(), body.text))
+
+
+async def _act(change: Awaitable[Incident]) -> IncidentDetail:
+    """Await an incident action, turning what the service refuses into 404/409/422."""
+    try:
+        incident = await change
+    except UnknownIncidentError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except TransitionError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except RoutingError as exc:
+        raise HTTPException(422, "; ".join(exc.problems)) from exc
+    return IncidentDetail.of(incident)

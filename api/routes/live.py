@@ -1,0 +1,68 @@
+"""Live events: alert, incident and dispatch changes over a WebSocket, as JSON messages.
+
+The access token comes as ``Authorization: Bearer …`` or, since browsers cannot set headers on
+a WebSocket, as ``?token=…``; integrations may send ``X-API-Key``. It is checked by the same
+dependency as every HTTP route; a refused connection is accepted and closed at once with code
+1008 (policy violation) and the reason, so clients can tell it from a network failure.
+Responders get only the incident and dispatch events of their own teams; other roles get all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import FIRST_COMPLETED
+from contextlib import suppress
+
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
+
+from alerts.channels.live import Event, Subscription
+from api.context import ApiContext
+from api.deps import authenticated
+from api.security.principal import Principal, Role
+
+router = APIRouter(prefix="/api/v1", tags=["live"])
+
+
+def visible(caller: Principal, event: Event) -> bool:
+    if caller.role is not Role.responder:
+        return True
+    return "team_id" in event and caller.sees_team(event["team_id"])
+
+
+@router.websocket("/live")
+async def live_events(websocket: WebSocket, token: str | None = None) -> None:
+    """Stream alert/incident changes the caller may see, one JSON object per message."""
+    context: ApiContext = websocket.app.state.context
+    scheme, _, header_token = websocket.headers.get("authorization", "").partition(" ")
+    if token is None and scheme.lower() == "bearer":
+        token = header_token
+    await websocket.accept()
+    try:
+        caller = await authenticated(context, token or None, websocket.headers.get("x-api-key"))
+    except HTTPException as exc:
+        await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=str(exc.detail)[:120])
+        return
+    if context.live is None:
+        await websocket.close(status.WS_1011_INTERNAL_ERROR, reason="no live event hub")
+        return
+    with context.live.subscribe(lambda event: visible(caller, event)) as events:
+        forward = asyncio.create_task(_forward(websocket, events))
+        closed = asyncio.create_task(_until_closed(websocket))
+        done, pending = await asyncio.wait({forward, closed}, return_when=FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if forward in done:
+            with suppress(WebSocketDisconnect, OSError):  # the client went away mid-send
+                forward.result()
+
+
+async def _forward(websocket: WebSocket, events: Subscription) -> None:
+    async for event in events:
+        await websocket.send_json(event)
+
+
+async def _until_closed(websocket: WebSocket) -> None:
+    """Read (and ignore) client messages until it disconnects."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass

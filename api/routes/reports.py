@@ -1,0 +1,63 @@
+"""Reports: MTTA, MTTR, SLA breaches and escalations per team, category or severity."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from alerts.reports import GroupBy
+from alerts.service import AlertService
+from api.deps import ContextDep, require
+from api.schemas import Problem
+from api.schemas_alerts import Report, ReportRowPublic
+from api.schemas_incidents import Invalid
+from api.security.principal import Principal, Role
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+# Responders are left out: a report spans every team's incidents.
+Reader = Annotated[Principal, Depends(require(Role.admin, Role.operator, Role.viewer))]
+
+
+@router.get(
+    "", summary="MTTA, MTTR, SLA breaches and escalations of incidents opened in a time range",
+    responses={
+        422: {"model": Invalid, "description": "bad time range or unknown policy"},
+        503: {"model": Problem, "description": "the alerts service is not running here"},
+    },
+)
+async def get_report(
+    context: ContextDep,
+    caller: Reader,
+    start: Annotated[datetime, Query(description="incidents opened at or after (ISO 8601)")],
+    end: Annotated[datetime, Query(description="…and before (ISO 8601); entries read up to it")],
+    group_by: GroupBy = GroupBy.TEAM,
+    policy_id: Annotated[
+        str | None, Query(description="policy whose deadlines are the SLA; default: catch-all's")
+    ] = None,
+) -> Report:
+    service = alert_service(context)
+    start_ms, end_ms = _ms(start), _ms(end)
+    if end_ms <= start_ms:
+        raise HTTPException(422, "end must be after start")
+    policy = policy_id or service.routing.routes[-1].policy
+    if policy not in {p.id for p in service.routing.policies}:
+        raise HTTPException(422, f"no escalation policy {policy!r}")
+    rows = await service.report(start_ms, end_ms, group_by, policy)
+    return Report(
+        start_ms=start_ms, end_ms=end_ms, group_by=group_by, policy_id=policy,
+        rows=[ReportRowPublic.of(r) for r in rows],
+    )
+
+
+def alert_service(context: ContextDep) -> AlertService:
+    if context.alerts is None:
+        raise HTTPException(503, "the alerts service is not running in this process")
+    return context.alerts
+
+
+def _ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise HTTPException(422, "timestamps need a time zone, e.g. 2026-11-23T08:00:00Z")
+    return int(moment.timestamp() * 1000)

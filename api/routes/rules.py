@@ -1,0 +1,214 @@
+"""Rules: the rule file the engine runs, edited, validated and backtested through the API.
+
+Writes go through `api.rulefile.RuleFile`, which validates the whole new set before it replaces
+the file atomically; the engine picks the change up on its next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from api.backtesting import backtest_range
+from api.deps import Caller, ContextDep, require
+from api.rulefile import RuleFile, RuleRejected, check_set, validate_text
+from api.schemas import Problem
+from api.schemas_rules import (
+    BacktestRequest,
+    BacktestResult,
+    RuleCreate,
+    RuleList,
+    RuleProblem,
+    RuleProblemBody,
+    RulePublic,
+    RuleSpec,
+    RuleValidation,
+    ValidationResult,
+)
+from api.security.principal import Principal, Role
+from ingest.influx import InfluxError
+from rules.detection import Category
+from rules.errors import RuleFileError
+from rules.model import Rule
+
+router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
+Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
+MAX_BACKTEST = timedelta(days=31)
+MAX_EVENTS = 1000  # per rule and kind in a backtest response
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such rule"}
+}
+REJECTED: dict[int | str, dict[str, Any]] = {
+    422: {"model": RuleProblemBody, "description": "the rule is invalid (field, column, reason)"},
+    409: {"model": Problem, "description": "the rule file on disk is invalid; fix it first"},
+    503: {"model": Problem, "description": "no writable rule file is configured"},
+}
+
+
+@router.get("", summary="List the rules the engine runs")
+async def list_rules(
+    context: ContextDep, caller: Caller, category: Category | None = None,
+    enabled: bool | None = None,
+) -> RuleList:
+    rules = [
+        r for r in await _read(context)
+        if category in (None, r.category) and enabled in (None, r.enabled)
+    ]
+    return RuleList(items=[RulePublic.of(r) for r in rules], total=len(rules))
+
+
+@router.get("/{rule_id}", summary="One rule", responses=NOT_FOUND)
+async def get_rule(rule_id: str, context: ContextDep, caller: Caller) -> RulePublic:
+    return RulePublic.of(_find(await _read(context), rule_id))
+
+
+@router.post(
+    "", summary="Add a rule to the rule file", status_code=status.HTTP_201_CREATED,
+    responses={**REJECTED, 409: {"model": Problem, "description": "the id is taken, or the "
+                                 "rule file on disk is invalid"}},
+)
+async def create_rule(body: RuleCreate, context: ContextDep, caller: Writer) -> RulePublic:
+    rule = _rule(body, body.id)
+
+    def add(rules: list[Rule]) -> list[Rule]:
+        if any(r.id == rule.id for r in rules):
+            raise HTTPException(409, f"rule {rule.id!r} exists already; update it with PUT")
+        return [*rules, rule]
+
+    await _change(context, add)
+    return RulePublic.of(rule)
+
+
+@router.put("/{rule_id}", summary="Replace a rule", responses={**NOT_FOUND, **REJECTED})
+async def update_rule(
+    rule_id: str, body: RuleSpec, context: ContextDep, caller: Writer
+) -> RulePublic:
+    rule = _rule(body, rule_id)
+    await _change(context, lambda rules: _replace(rules, rule_id, lambda _: rule))
+    return RulePublic.of(rule)
+
+
+@router.post("/{rule_id}/enable", summary="Enable a rule", responses={**NOT_FOUND, **REJECTED})
+async def enable_rule(rule_id: str, context: ContextDep, caller: Writer) -> RulePublic:
+    return await _set_enabled(context, rule_id, True)
+
+
+@router.post("/{rule_id}/disable", summary="Disable a rule", responses={**NOT_FOUND, **REJECTED})
+async def disable_rule(rule_id: str, context: ContextDep, caller: Writer) -> RulePublic:
+    return await _set_enabled(context, rule_id, False)
+
+
+@router.post(
+    "/validate",
+    summary="Check rule-file text, or one rule against the current set, without saving",
+)
+async def validate(body: RuleValidation, context: ContextDep, caller: Caller) -> ValidationResult:
+    try:
+        if body.text is not None:
+            rules = validate_text(body.text)
+        else:
+            assert body.rule is not None
+            candidate = body.rule.to_rule(body.rule.id)
+            current = await _read(context)
+            rules = [r for r in current if r.id != candidate.id] + [candidate]
+            check_set(rules)
+    except RuleRejected as exc:
+        return ValidationResult(valid=False, rule_ids=[], problem=RuleProblem.of(exc))
+    return ValidationResult(valid=True, rule_ids=[r.id for r in rules])
+
+
+@router.post(
+    "/backtest",
+    summary="What rules would have raised over a past time range of stored readings",
+    responses={
+        404: {"model": Problem, "description": "an unknown rule id"},
+        422: {"model": RuleProblemBody, "description": "invalid range or rule"},
+        502: {"model": Problem, "description": "InfluxDB failed"},
+        503: {"model": Problem, "description": "no device registry in this process"},
+    },
+)
+async def backtest(body: BacktestRequest, context: ContextDep, caller: Writer) -> BacktestResult:
+    start_ms, end_ms = _ms(body.start), _ms(body.end)
+    if end_ms <= start_ms:
+        raise _rejected(RuleRejected("end must be after start", field="end"))
+    if body.end - body.start > MAX_BACKTEST:
+        raise _rejected(RuleRejected(f"range longer than {MAX_BACKTEST.days} days", field="end"))
+    if start_ms < 0 or body.end > datetime.now(UTC) + timedelta(days=1):
+        raise _rejected(RuleRejected("the range must lie between 1970 and now", field="start"))
+    if context.registry is None:
+        raise HTTPException(503, "backtests need the device registry of a running platform")
+    current = await _read(context)
+    rules = [_find(current, i) for i in body.rule_ids]
+    if body.rule is not None:
+        rules = [r for r in rules if r.id != body.rule.id] + [_rule(body.rule, body.rule.id)]
+    rules = [r.model_copy(update={"enabled": True}) for r in rules]  # tried before enabling
+    try:
+        check_set(rules)
+        report = await backtest_range(
+            context.influx, context.registry(), rules, start_ms, end_ms,
+        )
+    except RuleRejected as exc:
+        raise _rejected(exc) from None
+    except InfluxError as exc:
+        raise HTTPException(502, f"InfluxDB: {exc}") from None
+    return BacktestResult.of(report, MAX_EVENTS)
+
+
+async def _set_enabled(context: ContextDep, rule_id: str, enabled: bool) -> RulePublic:
+    rules = await _change(
+        context,
+        lambda rules: _replace(rules, rule_id, lambda r: r.model_copy(update={"enabled": enabled})),
+    )
+    return RulePublic.of(_find(rules, rule_id))
+
+
+def _replace(rules: list[Rule], rule_id: str, new: Callable[[Rule], Rule]) -> list[Rule]:
+    old = _find(rules, rule_id)
+    return [new(r) if r is old else r for r in rules]
+
+
+def _find(rules: list[Rule], rule_id: str) -> Rule:
+    found = next((r for r in rules if r.id == rule_id), None)
+    if found is None:
+        raise HTTPException(404, f"no rule {rule_id!r}")
+    return found
+
+
+def _rule(body: RuleSpec, rule_id: str) -> Rule:
+    """The validated rule of a request body, or a 422 naming the field and column."""
+    try:
+        return body.to_rule(rule_id)
+    except RuleRejected as exc:
+        raise _rejected(exc) from None
+
+
+async def _read(context: ContextDep) -> list[Rule]:
+    try:
+        return await asyncio.to_thread(RuleFile(context.rules_path).read)
+    except (RuleFileError, OSError) as exc:
+        raise HTTPException(409, f"the rule file cannot be read: {exc}") from None
+
+
+async def _change(context: ContextDep, edit: Callable[[list[Rule]], list[Rule]]) -> list[Rule]:
+    if context.rules_path is None:
+        raise HTTPException(503, "rules are read-only here: no rule file is configured")
+    try:
+        return await asyncio.to_thread(RuleFile(context.rules_path).change, edit)
+    except RuleRejected as exc:
+        raise _rejected(exc) from None
+    except (RuleFileError, OSError) as exc:
+        raise HTTPException(409, f"the rule file cannot be read: {exc}") from None
+
+
+def _rejected(exc: RuleRejected) -> HTTPException:
+    return HTTPException(422, RuleProblem.of(exc).model_dump())
+
+
+def _ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise _rejected(RuleRejected("timestamps need a time zone, e.g. 2026-11-23T08:00:00Z"))
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,71 @@
+"""Silences: maintenance windows that keep matching alerts from being dispatched."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from alerts.errors import SilenceError
+from alerts.silences import Matcher, Silence, Weekly
+from api.deps import Caller, require
+from api.routes.incidents import INVALID, Alerts, now_ms
+from api.schemas import Problem
+from api.schemas_incidents import SilenceCreate, SilencePublic
+from api.security.principal import Principal, Role
+
+router = APIRouter(prefix="/api/v1/silences", tags=["silences"])
+Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
+
+
+@router.get("", summary="List silences; expired ones only on request")
+async def list_silences(
+    _caller: Caller, alerts: Alerts, include_expired: bool = False
+) -> list[SilencePublic]:
+    found = await alerts.silences(include_expired=include_expired)
+    return [SilencePublic.of(s) for s in found]
+
+
+@router.post(
+    "",
+    summary="Create a one-off or weekly silence by device, grid cell, district, rule or category",
+    status_code=status.HTTP_201_CREATED,
+    responses=INVALID,
+)
+async def create_silence(body: SilenceCreate, caller: Writer, alerts: Alerts) -> SilencePublic:
+    try:
+        weekly = None
+        if body.weekly is not None:
+            w = body.weekly
+            weekly = Weekly(frozenset(w.weekdays), w.start, w.end, w.tz)
+        silence = Silence(
+            id=f"sil-{uuid.uuid4().hex[:16]}",
+            matchers=tuple(Matcher(m.field, m.value) for m in body.matchers),
+            starts_ms=_ms(body.starts_at.timestamp()),
+            ends_ms=None if body.ends_at is None else _ms(body.ends_at.timestamp()),
+            author=caller.subject,
+            reason=body.reason,
+            weekly=weekly,
+        )
+        created = await alerts.create_silence(silence, now_ms())
+    except SilenceError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return SilencePublic.of(created)
+
+
+@router.post(
+    "/{silence_id}/expire",
+    summary="Expire a silence now",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": Problem, "description": "no unexpired silence with that id"}},
+)
+async def expire_silence(silence_id: str, caller: Writer, alerts: Alerts) -> None:
+    try:
+        await alerts.expire_silence(silence_id, caller.subject, now_ms())
+    except SilenceError as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)

@@ -1,0 +1,197 @@
+"""The rule file the platform runs, as the API edits it.
+
+Every change is read-modify-write under a per-file lock: the whole new rule set is serialized,
+loaded back with `rules.loader.load_rules` (so it passes exactly the checks the engine's reload
+applies), and only then written to a temporary file beside the target and moved over it with
+`os.replace`. A rejected change leaves the file untouched, so a bad rule never reaches the engine.
+What is written is the old text with only the changed rules rewritten (`api.ruletext`), so the
+comments of the others stay; when that cannot be done, the whole set is written afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from api.ruletext import dump_yaml, edit_text
+from rules.errors import ExpressionError, RuleFileError
+from rules.loader import load_default_pack, load_rules, load_rules_file
+from rules.model import Rule
+from rules.parse import UNIT_MS
+
+HEADER = "# urbanwatch rules (edited through the API; edits by hand are picked up as well)\n"
+TOO_DEEP = "expression or YAML nested too deeply"
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@dataclass
+class RuleRejected(Exception):
+    """A rule or rule file is invalid; positions are 1-based.
+
+    `line` is the line in submitted rule-file text (None for a rule sent as JSON); `column` is the
+    column inside the expression of `field` when the problem is an expression.
+    """
+
+    reason: str
+    rule_id: str | None = None
+    field: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def format_duration(ms: int) -> str:
+    """Milliseconds as the rule language writes them, in the largest exact unit (``600000`` →
+    ``10m``)."""
+    for unit, size in sorted(UNIT_MS.items(), key=lambda u: -u[1]):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    raise AssertionError("ms divides every duration")
+
+
+def build_rule(data: dict[str, Any]) -> Rule:
+    """Validate one rule given as plain data (the API's JSON body)."""
+    try:
+        return Rule.model_validate(data)
+    except ValidationError as exc:
+        raise _rejection(exc, str(data.get("id") or "") or None) from None
+    except RecursionError:
+        raise RuleRejected(TOO_DEEP, str(data.get("id") or "") or None) from None
+
+
+def validate_text(text: str) -> list[Rule]:
+    """Validate rule-file text; a problem names its line (and column, for an expression)."""
+    try:
+        return load_rules(text)
+    except RecursionError:
+        raise RuleRejected(TOO_DEEP) from None
+    except RuleFileError as exc:
+        # The loader explains the pydantic error it caught; that error still holds the column.
+        cause = exc.__context__
+        inner = _rejection(cause, exc.rule_id) if isinstance(cause, ValidationError) else None
+        raise RuleRejected(
+            exc.reason, exc.rule_id, inner.field if inner else None, exc.line,
+            inner.column if inner else None,
+        ) from None
+
+
+def plain(rule: Rule) -> dict[str, Any]:
+    """A rule as rule-file data: defaults left out, durations written like ``10m``."""
+    item = rule.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if "for" in item:
+        item["for"] = format_duration(item["for"])
+    return item
+
+
+def render(rules: list[Rule]) -> str:
+    """The YAML text of a rule set, as `load_rules` reads it back."""
+    return HEADER + dump_yaml({"rules": [plain(r) for r in rules]})
+
+
+def check_set(rules: list[Rule]) -> str:
+    """The text of `rules` once it has passed the loader's checks (ids, count_in references)."""
+    text = render(rules)
+    try:
+        loaded = load_rules(text)
+    except RuleFileError as exc:
+        raise RuleRejected(exc.reason, exc.rule_id) from None
+    if not _same(loaded, rules):
+        raise RuleRejected("a rule does not survive being written as YAML (control characters?)")
+    return text
+
+
+def _loads_as(text: str, rules: list[Rule]) -> bool:
+    try:
+        return _same(load_rules(text), rules)
+    except RuleFileError:
+        return False
+
+
+def _same(a: list[Rule], b: list[Rule]) -> bool:
+    return [r.model_dump() for r in a] == [r.model_dump() for r in b]
+
+
+class RuleFile:
+    """One rule file on disk; `path` None means the shipped pack, which is read-only."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def read(self) -> list[Rule]:
+        return load_default_pack() if self.path is None else load_rules_file(self.path)
+
+    def change(self, edit: Callable[[list[Rule]], list[Rule]]) -> list[Rule]:
+        """Apply `edit` to the current rules and write the result if it is valid.
+
+        Raises:
+            RuleRejected: the new set is invalid (nothing written), or `edit` refused.
+            RuleFileError: the file on disk is invalid now.
+        """
+        if self.path is None:
+            raise PermissionError("no rule file: the shipped pack is read-only")
+        with _lock(self.path):
+            text = self.path.read_text(encoding="utf-8")
+            before = load_rules(text)
+            rules = edit(before)
+            new_text = check_set(rules)
+            edited = edit_text(text, before, rules, {r.id: plain(r) for r in rules})
+            write_atomic(self.path, edited if edited and _loads_as(edited, rules) else new_text)
+            return rules
+
+
+def seed_rule_file(path: Path) -> None:
+    """Create `path` from the shipped pack (comments and sources included) if it is missing."""
+    if not path.exists():
+        pack = resources.files("rules").joinpath("packs/default.yaml")
+        write_atomic(path, pack.read_text("utf-8"))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, fsync it, then move it over `path`.
+
+    The new file's mtime is made later than the old one's even within one tick of the file
+    system's clock, since the engine notices a changed rule file by its mtime.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.stat() if path.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, old.st_mode & 0o777 if old else 0o644)
+        if old and os.stat(tmp).st_mtime_ns <= old.st_mtime_ns:
+            os.utime(tmp, ns=(old.st_mtime_ns + 1, old.st_mtime_ns + 1))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _lock(path: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
+def _rejection(exc: ValidationError, rule_id: str | None) -> RuleRejected:
+    err = exc.errors()[0]
+    field = str(err["loc"][0]) if err["loc"] else None
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, ExpressionError):
+        return RuleRejected(f"{field}: {cause}", rule_id, field, None, cause.column)
+    where = ".".join(str(p) for p in err["loc"])
+    return RuleRejected(f"{where}: {err['msg']}" if where else err["msg"], rule_id, field)

@@ -1,0 +1,191 @@
+"""Request and response models of the rules endpoints (the wire shape of `rules.model.Rule`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.backtesting import BacktestReport
+from api.rulefile import RuleRejected, build_rule, format_duration
+from rules.detection import Category
+from rules.model import RULE_ID_PATTERN, Rule
+
+MAX_EXPRESSION = 1000
+
+
+class MatchSpec(BaseModel):
+    """Which series a rule judges; every given field must hold (each a list of alternatives)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_type: list[str] | None = None
+    metric: list[str] | None = None
+    district: list[str] | None = None
+    grid: list[str] | None = None
+    device_ids: list[str] | None = None
+
+
+class RuleSpec(BaseModel):
+    """A rule without its id (the body of an update); the same fields as in a rule file."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field("", max_length=200)
+    category: Category
+    match: MatchSpec = MatchSpec()
+    when: str = Field(
+        max_length=MAX_EXPRESSION, description="condition, e.g. `value > 150` or `rate(5m) > 0.2`"
+    )
+    for_: str | None = Field(
+        None, alias="for", max_length=32,
+        description="how long `when` must hold before firing, e.g. 10m",
+    )
+    clear_when: str | None = Field(
+        None, max_length=MAX_EXPRESSION, description="hysteresis: clears only when this holds"
+    )
+    severity: str = Field(
+        "yellow", max_length=MAX_EXPRESSION,
+        description="a level or e.g. `red if value >= 50 else orange`",
+    )
+    description: str = Field("", max_length=4000)
+    enabled: bool = True
+
+    def to_rule(self, rule_id: str) -> Rule:
+        """The validated rule; raises `RuleRejected` naming the field (and expression column)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return build_rule({"id": rule_id, **data})
+
+
+class RuleCreate(RuleSpec):
+    id: str = Field(pattern=RULE_ID_PATTERN, max_length=128)
+
+
+class RulePublic(RuleCreate):
+    spatial_scope: str | None = Field(
+        None, description="grid, district or neighbours for a count_in() rule; null per series"
+    )
+
+    @classmethod
+    def of(cls, rule: Rule) -> RulePublic:
+        """Built unvalidated: the rule is valid already (a hand-edited file may exceed the
+        request size limits)."""
+        m = rule.match
+        return cls.model_construct(
+            id=rule.id, name=rule.name, category=rule.category, when=rule.when,
+            match=MatchSpec(**{k: list(v) for k, v in m.model_dump(exclude_none=True).items()}),
+            for_=format_duration(rule.for_ms) if rule.for_ms else None,
+            clear_when=rule.clear_when, severity=rule.severity, description=rule.description,
+            enabled=rule.enabled, spatial_scope=rule.spatial_scope,
+        )
+
+
+class RuleList(BaseModel):
+    items: list[RulePublic]
+    total: int
+
+
+class RuleProblem(BaseModel):
+    """Why a rule or rule file was refused; positions are 1-based."""
+
+    reason: str
+    rule_id: str | None = None
+    field: str | None = Field(None, description="the offending field, e.g. when")
+    line: int | None = Field(None, description="line in the submitted rule-file text")
+    column: int | None = Field(None, description="column inside the offending expression")
+
+    @classmethod
+    def of(cls, exc: RuleRejected) -> RuleProblem:
+        return cls(
+            reason=exc.reason, rule_id=exc.rule_id, field=exc.field, line=exc.line,
+            column=exc.column,
+        )
+
+
+class RuleProblemBody(BaseModel):
+    """A 422 body: the rule's problem, or the list of validation errors of the request."""
+
+    detail: RuleProblem | list[dict[str, Any]]
+
+
+class RuleValidation(BaseModel):
+    """Either rule-file text (YAML) or one rule; a rule is checked against the current set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="a whole rule file (YAML)", max_length=1_000_000)
+    rule: RuleCreate | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RuleValidation:
+        if (self.text is None) == (self.rule is None):
+            raise ValueError("give exactly one of text and rule")
+        return self
+
+
+class ValidationResult(BaseModel):
+    valid: bool
+    rule_ids: list[str] = Field(description="ids of the rules that would be in force")
+    problem: RuleProblem | None = None
+
+
+class BacktestRequest(BaseModel):
+    """Rules to try (stored ones by id, and/or one inline rule) over a past time range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_ids: list[str] = Field(default_factory=list, max_length=500)
+    rule: RuleCreate | None = Field(None, description="an inline rule, e.g. one being drafted")
+    start: datetime = Field(description="ISO 8601 with a time zone")
+    end: datetime = Field(description="ISO 8601 with a time zone; after start")
+
+    @model_validator(mode="after")
+    def _something(self) -> BacktestRequest:
+        if not self.rule_ids and self.rule is None:
+            raise ValueError("give rule_ids, an inline rule, or both")
+        return self
+
+
+class BacktestEvent(BaseModel):
+    ts_ms: int
+    subject: str = Field(description="a device id, or grid:<cell> / district:<name>")
+    severity: str
+    value: float | None = Field(description="the reading; null where there is no single one")
+    device_id: str | None = None
+    metric: str | None = None
+
+
+class RuleBacktestPublic(BaseModel):
+    rule_id: str
+    name: str
+    raised_total: int = Field(description="firing events, escalations included")
+    raised: list[BacktestEvent] = Field(description="oldest first, at most max_events")
+    cleared: list[BacktestEvent] = Field(description="oldest first, at most max_events")
+
+
+class BacktestResult(BaseModel):
+    start_ms: int
+    end_ms: int
+    readings: int = Field(description="stored readings replayed")
+    series: int = Field(description="series the rules match")
+    max_events: int
+    rules: list[RuleBacktestPublic]
+
+    @classmethod
+    def of(cls, report: BacktestReport, max_events: int) -> BacktestResult:
+        def events(found: list[Any]) -> list[BacktestEvent]:
+            return [BacktestEvent.model_validate(e, from_attributes=True)
+                    for e in found[:max_events]]
+
+        return cls(
+            start_ms=report.start_ms, end_ms=report.end_ms, readings=report.readings,
+            series=report.series, max_events=max_events,
+            rules=[
+                RuleBacktestPublic(
+                    rule_id=r.rule_id, name=r.name, raised_total=len(r.raised),
+                    raised=events(r.raised), cleared=events(r.cleared),
+                )
+                for r in report.rules
+            ],
+        )

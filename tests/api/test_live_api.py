@@ -1,0 +1,123 @@
+"""The live event WebSocket over a real socket (uvicorn + the `websockets` client): refused
+without a valid token (close code 1008), events as they happen, filtered for responders, and
+the subscription dropped when the client goes away; API keys work like tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError
+
+from api.security.api_keys import ApiKeyStore
+from api.security.principal import Role
+from rules.detection import Category, Severity
+from tests.api.conftest import DEVICES, FLOOD_TEAM, GAS_TEAM, T0_MS, World, detection
+from tests.support.auth import bearer
+
+WAIT_S = 10  # an upper bound for a message that is due; never reached when things work
+
+
+def ws_url(base: str, token: str | None = None) -> str:
+    url = base.replace("http://", "ws://") + "/api/v1/live"
+    return url if token is None else f"{url}?token={token}"
+
+
+def token_of(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+async def next_event(ws: ClientConnection) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+    return event
+
+
+async def until_subscribers(world: World, count: int) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while world.hub.subscribers != count:
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [None, "not-a-jwt", token_of(bearer(Role.admin, secret="another-secret-" + "y" * 32))],
+    ids=["no-token", "garbage", "wrong-secret"],
+)
+async def test_unauthenticated_is_closed_with_1008(
+    served: str, world: World, token: str | None
+) -> None:
+    async with connect(ws_url(served, token)) as ws:
+        with pytest.raises(ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws.recv(), WAIT_S)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert "token" in closed.value.rcvd.reason or "authenticated" in closed.value.rcvd.reason
+    assert world.hub.subscribers == 0
+
+
+async def test_events_flow_to_an_operator(served: str, world: World) -> None:
+    operator = bearer(Role.operator, subject="olga")
+    gas = world.incident_of[GAS_TEAM]
+    async with connect(ws_url(served, token_of(operator))) as ws, httpx.AsyncClient(
+        base_url=served, headers=operator
+    ) as http:
+        await until_subscribers(world, 1)
+        assert (await http.post(f"/api/v1/incidents/{gas}/acknowledge")).status_code == 200
+        event = await next_event(ws)
+        assert (event["type"], event["kind"], event["incident_id"]) == (
+            "incident", "acknowledged", gas)
+        assert (event["actor"], event["team_id"], event["state"]) == (
+            "olga", GAS_TEAM, "acknowledged")
+        smoke = detection(DEVICES[0], "fire-smoke", Category.FIRE, T0_MS + 60_000, Severity.RED)
+        await world.alerts.handle([smoke], T0_MS + 60_000)
+        alert = await next_event(ws)
+        assert (alert["type"], alert["rule_id"], alert["state"]) == (
+            "alert", "fire-smoke", "firing")
+        opened = await next_event(ws)
+        assert (opened["type"], opened["kind"]) == ("incident", "opened")
+    await until_subscribers(world, 0)
+
+
+async def test_a_responder_gets_only_their_teams_events(served: str, world: World) -> None:
+    responder = bearer(Role.responder, GAS_TEAM, subject="ana")
+    operator = bearer(Role.operator)
+    gas, flood = world.incident_of[GAS_TEAM], world.incident_of[FLOOD_TEAM]
+    async with connect(ws_url(served), additional_headers=responder) as ws, httpx.AsyncClient(
+        base_url=served, headers=operator
+    ) as http:
+        await until_subscribers(world, 1)
+        # another team's incident and a bare alert first: neither may reach the responder
+        assert (await http.post(f"/api/v1/incidents/{flood}/acknowledge")).status_code == 200
+        rain = detection(DEVICES[2], "water-rise", Category.FLOOD, T0_MS + 60_000, Severity.RED)
+        await world.alerts.handle([rain], T0_MS + 60_000)
+        note = {"text": "valve closed"}
+        assert (await http.post(f"/api/v1/incidents/{gas}/notes", json=note)).status_code == 200
+        event = await next_event(ws)
+        assert (event["incident_id"], event["kind"], event["detail"]) == (
+            gas, "note", "valve closed")
+    await until_subscribers(world, 0)
+
+
+async def test_closing_the_client_unsubscribes(served: str, world: World) -> None:
+    async with connect(ws_url(served, token_of(bearer(Role.viewer)))):
+        await until_subscribers(world, 1)
+    await until_subscribers(world, 0)
+
+
+async def test_an_api_key_opens_the_stream_scoped_to_its_team(served: str, world: World) -> None:
+    store = ApiKeyStore(world.context.sessions)
+    _, key = await store.create("flood-board", Role.responder, [FLOOD_TEAM], "root", T0_MS)
+    flood = world.incident_of[FLOOD_TEAM]
+    async with connect(ws_url(served), additional_headers={"X-API-Key": key}) as ws:
+        await until_subscribers(world, 1)
+        await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "not yours")
+        await world.alerts.note(flood, "olga", T0_MS + 60_000, "yours")
+        event = await next_event(ws)
+        assert (event["incident_id"], event["detail"]) == (flood, "yours")
+    async with connect(ws_url(served), additional_headers={"X-API-Key": key + "x"}) as ws:
+        with pytest.raises(ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws.recv(), WAIT_S)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

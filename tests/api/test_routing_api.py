@@ -1,0 +1,109 @@
+"""Routing endpoints over the platform's real `Alerting` and a routing file on disk: read it,
+reload it (admins only), and an invalid file refused with its problems, the old routing kept."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.security.principal import Role
+from devices.catalogue import load_catalogue
+from devices.registry import Registry
+from ingest.config import MqttConfig
+from tests.api.conftest import DEVICES, GAS_TEAM, World
+from tests.support.auth import bearer
+from urbanwatch.alerting import Alerting
+from urbanwatch.settings import AlertsSettings
+
+ADMIN = bearer(Role.admin)
+SHIPPED = files("alerts").joinpath("data/routing.yaml").read_text()
+
+
+@dataclasses.dataclass
+class Routing:
+    http: httpx.AsyncClient
+    path: Path
+
+
+@pytest.fixture
+async def routing(world: World, tmp_path: Path) -> AsyncIterator[Routing]:
+    path = tmp_path / "routing.yaml"
+    path.write_text(SHIPPED)
+    registry = Registry.build(load_catalogue(), DEVICES)
+    alerting = Alerting(  # its MQTT channel is never started: nothing is dispatched here
+        world.context.sessions, lambda: registry, MqttConfig("127.0.0.1", 9, "routing-test"),
+        AlertsSettings(routing_path=path),
+    )
+    context = dataclasses.replace(
+        world.context, alerts=alerting.service, reload_routing=alerting.reload_routing
+    )
+    transport = httpx.ASGITransport(app=create_app(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield Routing(http, path)
+
+
+async def red_deadline(http: httpx.AsyncClient) -> int:
+    response = await http.get("/api/v1/routing", headers=bearer(Role.viewer))
+    assert response.status_code == 200, response.text
+    standard = next(p for p in response.json()["policies"] if p["id"] == "standard")
+    return int(standard["ack_deadline_s"]["red"])
+
+
+async def test_every_role_reads_the_routing(routing: Routing) -> None:
+    for role in Role:
+        response = await routing.http.get("/api/v1/routing", headers=bearer(role, GAS_TEAM))
+        assert response.status_code == 200
+    body = response.json()
+    gas = next(h for h in body["handlers"] if h["id"] == "gas-company")
+    assert gas["categories"] == ["safety"] and GAS_TEAM in [t["id"] for t in gas["teams"]]
+    catch_all = body["routes"][-1]
+    assert (catch_all["handler"], catch_all["match"]["min_severity"]) == (
+        "emergency-command", "info")
+    assert await red_deadline(routing.http) == 300
+    assert (await routing.http.get("/api/v1/routing")).status_code == 401
+
+
+async def test_reload_puts_the_edited_file_in_force(routing: Routing) -> None:
+    routing.path.write_text(SHIPPED.replace("{red: 300, orange: 900", "{red: 120, orange: 900"))
+    response = await routing.http.post("/api/v1/routing/reload", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    standard = next(p for p in response.json()["policies"] if p["id"] == "standard")
+    assert standard["ack_deadline_s"]["red"] == 120
+    assert await red_deadline(routing.http) == 120
+
+
+async def test_an_invalid_file_is_422_with_its_problems_and_the_old_routing_stays(
+    routing: Routing,
+) -> None:
+    routing.path.write_text(SHIPPED.replace("levels: [ecc-duty]", "levels: [nobody]")
+                            .replace("{red: 300, orange: 900", "{red: 60, orange: 900"))
+    response = await routing.http.post("/api/v1/routing/reload", headers=ADMIN)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail["source"] == str(routing.path)
+    assert any("nobody" in p for p in detail["problems"])
+    assert await red_deadline(routing.http) == 300
+    routing.path.write_text("routes: [")
+    broken = await routing.http.post("/api/v1/routing/reload", headers=ADMIN)
+    assert broken.status_code == 422 and broken.json()["detail"]["problems"]
+
+
+async def test_only_admins_reload(routing: Routing) -> None:
+    for role in (Role.operator, Role.responder, Role.viewer):
+        response = await routing.http.post("/api/v1/routing/reload", headers=bearer(role))
+        assert response.status_code == 403, role
+    assert (await routing.http.post("/api/v1/routing/reload")).status_code == 401
+
+
+async def test_reload_without_a_reloader_is_503(world: World) -> None:
+    app = create_app(dataclasses.replace(world.context, reload_routing=None))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as http:
+        response = await http.post("/api/v1/routing/reload", headers=ADMIN)
+    assert response.status_code == 503 and "reload" in response.json()["detail"]
