@@ -12,28 +12,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from dataclasses import dataclass
 from types import TracebackType
 
 import uvicorn
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from alerts.outbox import Status as OutboxStatus
+from alerts.store import OutboxRow
 from api.app import create_app
 from api.context import ApiContext
+from api.rulefile import seed_rule_file
+from api.security.secret_key import resolve_secret_key
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
-from devices.registry import Registry
+from devices.registry import Device, Registry
 from devices.store import DeviceStore
+from ingest.backoff import Backoff
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
+from ingest.errors import InfluxError
 from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
 from urbanwatch.alerting import Alerting
+from urbanwatch.broker_auth import client_settings, managed, managed_services, sync_broker_auth
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.judging import Judge
 from urbanwatch.services import Services
@@ -123,26 +129,30 @@ class Platform:
 
     async def _open(self) -> None:
         s = self.settings
-        if s.mqtt.url is None or s.influx.url is None:
-            self._services = Services(
-                s.state_dir / "services", mqtt_port=s.mqtt.port, influx_port=s.influx.port
-            )
-            await asyncio.to_thread(self._services.up)
         await migrate(s.db_url)
         self._engine = create_engine(s.db_url)
         self._sessions = create_session_factory(self._engine)
+        if s.mqtt.url is None or s.influx.url is None:
+            self._services = managed_services(s)
+            await self._sync_broker()  # users and ACLs in place before the broker starts
+            await asyncio.to_thread(self._services.up)
         self.registry = await DeviceStore(self._sessions).load_registry(self.catalogue)
         self.influx = InfluxClient(
             self.endpoints.influx_url, s.influx.database, username=s.influx.username,
             password=s.influx.password, timeout_s=s.influx.timeout_s,
         )
-        await self.influx.ensure_schema(s.influx.retention, s.influx.downsample_retention)
-        ingest_config = IngestConfig.from_settings(s)
-        self.alerting = Alerting(self.sessions, lambda: self.registry, ingest_config.mqtt)
+        await self._ensure_influx_schema()
+        ingest_config = IngestConfig.from_settings(client_settings(s, "ingest"))
+        dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
+        self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts)
         await self.alerting.start()
+        rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
+        if s.rules.path is None:
+            await asyncio.to_thread(seed_rule_file, rules_path)
         self.judge = Judge(
-            lambda: self.registry, self.alerting.handle, rules_path=s.rules.path,
+            lambda: self.registry, self.alerting.handle, rules_path=rules_path,
             tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,
+            on_reset=self.alerting.close_rules,
         )
         counters = IngestCounters()
         self.sink = SpoolingSink(
@@ -156,6 +166,22 @@ class Platform:
         )
         if self._serve_api:
             self._api = self._api_server()
+
+    async def _ensure_influx_schema(self) -> None:
+        """Create the database and retention policies, waiting for an InfluxDB that is down."""
+        assert self.influx is not None
+        s, backoff = self.settings, Backoff(0.5, 30.0)
+        while True:
+            try:
+                await self.influx.ensure_schema(s.influx.retention, s.influx.downsample_retention)
+                return
+            except InfluxError as exc:
+                if not exc.retryable:
+                    raise
+                delay_s = backoff.next_s()
+                log.warning("InfluxDB at %s is not answering (%s); retrying in %.1f s",
+                            self.endpoints.influx_url, exc, delay_s)
+                await asyncio.sleep(delay_s)
 
     async def _close(self) -> None:
         if self.alerting is not None:
@@ -185,28 +211,69 @@ class Platform:
             except Exception as exc:  # keep ingesting with the snapshot we have
                 log.warning("registry refresh failed: %s", exc)
                 continue
-            changed = [d for d in devices if self.registry.get(d.id) != d]
-            if changed:
-                self.registry = self.registry.updated(changed)
-                log.info("registry: %d devices added or changed", len(changed))
+            self._take_devices(devices)
+            try:  # also catches devices and credentials written by other processes
+                await self._sync_broker()
+            except Exception as exc:  # the broker keeps the users and ACLs it has
+                log.warning("broker users/ACL refresh failed: %s", exc)
+            if self.alerting is not None:
+                try:
+                    await self.alerting.refresh_topology()
+                except Exception as exc:  # keep the gateways/neighbours we have
+                    log.warning("alert topology refresh failed: %s", exc)
+
+    def _take_devices(self, devices: list[Device]) -> None:
+        changed = [d for d in devices if self.registry.get(d.id) != d]
+        if changed:
+            self.registry = self.registry.updated(changed)
+            log.info("registry: %d devices added or changed", len(changed))
+
+    async def _sync_broker(self) -> None:
+        """Install device and platform users + ACLs into the managed broker (SIGHUP if changed)."""
+        if managed(self.settings) and await sync_broker_auth(self.settings, self.sessions):
+            log.info("broker: users and ACLs reloaded")
+
+    async def _devices_changed(self) -> None:
+        """The API wrote devices or credentials: apply them at the broker and in ingest now."""
+        await self._sync_broker()
+        devices, _ = await DeviceStore(self.sessions).list()
+        self._take_devices(devices)
 
     def _api_server(self) -> uvicorn.Server:
         assert self.influx is not None
         context = ApiContext(
             sessions=self.sessions, influx=self.influx, catalogue=self.catalogue,
-            secret_key=self.settings.api.secret_key or secrets.token_urlsafe(32),
+            secret_key=resolve_secret_key(
+                self.settings.api.secret_key, self.settings.api.environment,
+                self.settings.state_dir,
+            ),
+            access_token_ttl_s=self.settings.api.access_token_ttl_s,
+            refresh_token_ttl_s=self.settings.api.refresh_token_ttl_s,
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready},
             alerts=self.alerting.service if self.alerting else None,
             live=self.alerting.hub if self.alerting else None,
+            ingest=self.ingestor.counters if self.ingestor else None, engine=self.judge,
+            outbox_depth=self._outbox_depth,
+            on_devices_changed=self._devices_changed,
+            rules_path=self.judge.rules_path if self.judge else None,
+            registry=lambda: self.registry,
+            reload_routing=self.alerting.reload_routing if self.alerting else None,
         )
+        api = self.settings.api
         config = uvicorn.Config(
-            create_app(context), host=self.settings.api.host, port=self.settings.api.port,
+            create_app(context), host=api.host, port=api.port,
             log_level="warning", lifespan="off",
+            ssl_certfile=api.tls_cert, ssl_keyfile=api.tls_key,  # HTTPS when configured
         )
         return uvicorn.Server(config)
 
     async def _mqtt_ready(self) -> bool:
         return self.ingestor is not None and self.ingestor.connected
+
+    async def _outbox_depth(self) -> int:
+        async with self.sessions() as session:
+            pending = select(func.count()).where(OutboxRow.status == OutboxStatus.PENDING.value)
+            return int(await session.scalar(pending) or 0)
 
     async def _sql_ready(self) -> bool:
         async with self.sessions() as session:

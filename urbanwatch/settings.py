@@ -10,13 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from api.security.secret_key import check_secret_key
 
 
 class _Section(BaseModel):
@@ -29,6 +31,12 @@ class MqttSettings(_Section):
     client_id: str = "urbanwatch-ingest"
     topic_prefix: str = Field("", description="prepended to every topic (test isolation)")
     qos: int = 1
+    tls_ca: Path | None = Field(
+        None, description="CA certificate (PEM) the platform's clients verify the broker with; "
+        "set = clients use TLS"
+    )
+    tls_cert: Path | None = Field(None, description="the managed broker's TLS certificate (PEM)")
+    tls_key: Path | None = Field(None, description="the managed broker's TLS private key (PEM)")
 
 
 class InfluxSettings(_Section):
@@ -53,6 +61,17 @@ class ApiSettings(_Section):
         None, description="signs access tokens; required outside development"
     )
     environment: Literal["development", "production"] = "development"
+    access_token_ttl_s: int = Field(900, ge=60, description="lifetime of an access token")
+    refresh_token_ttl_s: int = Field(
+        14 * 24 * 3600, ge=300, description="lifetime of a refresh token (each is single use)"
+    )
+    tls_cert: Path | None = Field(None, description="certificate (PEM): serve HTTPS")
+    tls_key: Path | None = Field(None, description="private key (PEM) of tls_cert")
+
+    @model_validator(mode="after")
+    def _strong_secret_outside_development(self) -> ApiSettings:
+        check_secret_key(self.secret_key, self.environment)
+        return self
 
 
 class IngestSettings(_Section):
@@ -70,6 +89,16 @@ class RulesSettings(_Section):
     utc_offset_h: float = Field(8.0, description="the city's offset from UTC, for hour()")
 
 
+class AlertsSettings(_Section):
+    routing_path: Path | None = Field(
+        None, description="routing file (YAML), reloaded when it changes; None = the shipped one"
+    )
+    tick_s: float = Field(1.0, description="how often escalation timers and the files are checked")
+    retry_base_s: float = Field(1.0, description="first webhook/MQTT retry delay (doubles)")
+    retry_max_s: float = Field(300.0, description="longest delay between retries")
+    give_up_after_s: float = Field(3600.0, description="stop retrying a notification after this")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="URBANWATCH_", env_nested_delimiter="__", extra="forbid"
@@ -82,6 +111,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()
     rules: RulesSettings = RulesSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @classmethod
     def settings_customise_sources(
