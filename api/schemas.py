@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from devices.registry import Device
+from devices.registry import Device, DeviceStatus
 
 
 class DevicePublic(BaseModel):
@@ -35,6 +35,73 @@ class DevicePublic(BaseModel):
             installed=device.installed,
             gateway=device.gateway,
         )
+
+
+class DeviceCreate(BaseModel):
+    """A new device; its district (and grid cell, if given) must be a stored area when areas
+    are stored, and its grid cell is located from its point when left out."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(description="one MQTT topic level: letters, digits, . _ : -", max_length=64)
+    type: str = Field(description="a device type of the catalogue")
+    district: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    grid: str = ""
+    department: str = ""
+    installed: date | None = None
+    gateway: str | None = Field(None, description="id of the gateway that publishes for it")
+
+
+class DeviceUpdate(BaseModel):
+    """Fields to change; those left out keep their values (the id and type never change)."""
+
+    model_config = ConfigDict(extra="forbid")
+    district: str | None = None
+    grid: str | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    department: str | None = None
+    status: DeviceStatus | None = Field(None, description="retired cuts its broker access")
+    installed: date | None = None
+    gateway: str | None = None
+
+
+class MqttLogin(BaseModel):
+    """A device's MQTT login; the password is shown only in this response."""
+
+    device_id: str
+    username: str
+    password: str
+
+
+class DeviceCreated(BaseModel):
+    device: DevicePublic
+    mqtt: MqttLogin
+
+
+class DeviceImportResult(BaseModel):
+    imported: int
+    new: int
+    updated: int
+    credentials: list[MqttLogin] = Field(description="logins of the new devices (shown once)")
+
+
+class ImportProblems(BaseModel):
+    detail: str
+    problems: list[str] = Field(description="every invalid row: '<row>: <reason>'")
+
+
+class LatestReading(BaseModel):
+    metric: str
+    unit: str
+    ts_ms: int
+    value: float
+
+
+class LatestReadings(BaseModel):
+    device_id: str
+    readings: list[LatestReading] = Field(description="the newest value of each stored metric")
 
 
 class DevicePage(BaseModel):

@@ -4,7 +4,9 @@ The engine itself is pure; this shell owns the clock, the rule file and the
 swap: a changed file (or a grown registry) is built into a complete new engine
 (`Engine.rebuild`, which carries the state of unchanged rules and series over)
 first, and only then replaces the running one. A rule file that fails to load
-is reported and the running rules stay in force.
+is reported and the running rules stay in force. Rules the rebuild started afresh
+(changed or removed: `Engine.reset_rules`) are handed to `on_reset`, so their open
+alerts can be closed before the new engine's detections arrive.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rules.model import Rule
 
 log = logging.getLogger(__name__)
 DetectionSink = Callable[[list[Detection], int], Awaitable[None]]
+ResetSink = Callable[[tuple[str, ...], int], Awaitable[None]]  # (rule ids, now_ms)
 
 
 class Judge:
@@ -35,8 +38,9 @@ class Judge:
     def __init__(
         self, registry: Callable[[], Registry], sink: DetectionSink, *,
         rules_path: Path | None = None, tick_s: float = 1.0, utc_offset_h: float = 8.0,
+        on_reset: ResetSink | None = None,
     ) -> None:
-        self._registry, self._sink = registry, sink
+        self._registry, self._sink, self._on_reset = registry, sink, on_reset
         self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
         self._mtime_ns = self._file_mtime_ns()
         self.rules = self._load_rules()
@@ -45,12 +49,16 @@ class Judge:
         self.reloads = 0
         self.reload_errors = 0
         self.last_evaluate_s = 0.0
+        self.evaluations, self.evaluate_s_total = 0, 0.0  # /metrics
+        self.ticks, self.tick_s_total = 0, 0.0
 
     async def on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
         self._follow_registry()
         started = time.perf_counter()
         found = self.engine.evaluate(batch, now_ms)
         self.last_evaluate_s = time.perf_counter() - started
+        self.evaluations += 1
+        self.evaluate_s_total += self.last_evaluate_s
         await self._emit(found, now_ms)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -58,10 +66,27 @@ class Judge:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
-            self.reload_if_changed()
+            await self.reload()
             self._follow_registry()
             now_ms = time.time_ns() // 1_000_000
-            await self._emit(self.engine.tick(now_ms), now_ms)
+            started = time.perf_counter()
+            found = self.engine.tick(now_ms)
+            self.ticks += 1
+            self.tick_s_total += time.perf_counter() - started
+            await self._emit(found, now_ms)
+
+    async def reload(self) -> bool:
+        """`reload_if_changed`, then hand the rules it reset to `on_reset`.
+
+        Nothing is awaited between the swap and the call, so the reset is queued ahead of any
+        detection of the new engine.
+        """
+        if not self.reload_if_changed():
+            return False
+        reset = self.engine.reset_rules
+        if reset and self._on_reset is not None:
+            await self._on_reset(reset, time.time_ns() // 1_000_000)
+        return True
 
     def reload_if_changed(self) -> bool:
         """Swap in the rule file's new contents if it changed and is valid."""
