@@ -2,11 +2,14 @@
 
 The history is read in time chunks (one query per device type and chunk, every device of that
 type grouped by ``device_id``) and fed to `rules.backtest.Replay` chunk by chunk, so a long range
-is never held in memory at once. Only the series the rules match are read.
+is never held in memory at once. Only the series the rules match are read. The replay itself
+(pure numpy, CPU-bound) runs in a worker thread, so a long backtest does not stall the event loop
+that ingest and the API share.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -94,14 +97,14 @@ async def backtest_range(
         raise ValueError(f"empty range: end_ms ({end_ms}) must be after start_ms ({start_ms})")
     if chunk_ms <= 0:
         raise ValueError("chunk_ms must be positive")
-    replay = Replay(rules, registry, tick_every_ms, attributes=attributes,
-                    utc_offset_h=utc_offset_h)
+    replay = await asyncio.to_thread(Replay, rules, registry, tick_every_ms,
+                                     attributes=attributes, utc_offset_h=utc_offset_h)
     slots = _matched(replay.engine.rules, replay.engine.table)
     readings = 0
     async for chunk in stored_readings(influx, registry, slots, start_ms, end_ms, chunk_ms):
-        replay.feed(chunk)
+        await asyncio.to_thread(replay.feed, chunk)
         readings += len(chunk)
-    detections = replay.finish(end_ms - 1)
+    detections = await asyncio.to_thread(replay.finish, end_ms - 1)
     return BacktestReport(start_ms, end_ms, readings, len(slots),
                           _by_rule(replay.engine.rules, detections))
 

@@ -36,6 +36,7 @@ class ApiContext:
     outbox_depth: Callable[[], Awaitable[int]] | None = None  # pending notifications
     rules_path: Path | None = None  # the rule file the engine runs; None = shipped pack, read-only
     registry: Callable[[], Registry] | None = None  # the live device registry (backtests)
+    utc_offset_h: float = 8.0  # the city's offset from UTC, for hour() in backtests
     reload_routing: Callable[[], Awaitable[object]] | None = None  # re-read the routing file
     access_token_ttl_s: int = 900  # lifetime of an access token (JWT)
     refresh_token_ttl_s: int = 14 * 24 * 3600  # lifetime of a refresh token (single use)

@@ -20,6 +20,9 @@ class DevicePublic(BaseModel):
     status: str
     installed: date | None = None
     gateway: str | None = None
+    attributes: dict[str, float] = Field(
+        default_factory=dict, description="numeric attributes the rules read with attr(name)"
+    )
 
     @classmethod
     def of(cls, device: Device) -> DevicePublic:
@@ -34,6 +37,7 @@ class DevicePublic(BaseModel):
             status=str(device.status),
             installed=device.installed,
             gateway=device.gateway,
+            attributes=dict(device.attributes),
         )
 
 
@@ -51,6 +55,10 @@ class DeviceCreate(BaseModel):
     department: str = ""
     installed: date | None = None
     gateway: str | None = Field(None, description="id of the gateway that publishes for it")
+    attributes: dict[str, float] = Field(
+        default_factory=dict,
+        description="numeric attributes for the rules' attr(name), e.g. warning_level (m)",
+    )
 
 
 class DeviceUpdate(BaseModel):
@@ -65,6 +73,9 @@ class DeviceUpdate(BaseModel):
     status: DeviceStatus | None = Field(None, description="retired cuts its broker access")
     installed: date | None = None
     gateway: str | None = None
+    attributes: dict[str, float] | None = Field(
+        None, description="replaces all of the device's numeric attributes"
+    )
 
 
 class MqttLogin(BaseModel):

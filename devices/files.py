@@ -1,15 +1,18 @@
 """Device files: CSV and GeoJSON in, GeoJSON out.
 
 CSV columns: ``id,type,district,grid,lat,lon,department,status,installed,gateway``
-(only id, type, lat, lon and district are required; other columns are ignored).
-GeoJSON: a FeatureCollection of Point features, ``coordinates = [lon, lat]``, the
-other columns as properties. When a geography is given, a missing district or
-grid is filled in by locating the device's point. Every bad row is reported, as
+(only id, type, lat, lon and district are required; other columns are ignored), plus
+one ``attr.<name>`` column per numeric device attribute (e.g. ``attr.warning_level``;
+an empty cell means the device has none). GeoJSON: a FeatureCollection of Point
+features, ``coordinates = [lon, lat]``, the other columns as properties and the
+attributes as a ``properties.attributes`` object. When a geography is given, a
+missing district or grid is filled in by locating the device's point. Every bad row is reported, as
 ``<file> line N`` (CSV, physical line) or ``<file> feature N`` (GeoJSON, 0-based).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
@@ -36,6 +39,7 @@ COLUMNS = (
     "installed",
     "gateway",
 )
+ATTRIBUTE_COLUMN = "attr."  # prefix of a CSV column holding one numeric device attribute
 
 
 def parse_device(fields: Mapping[str, object], catalogue: Catalogue) -> Device:
@@ -44,6 +48,7 @@ def parse_device(fields: Mapping[str, object], catalogue: Catalogue) -> Device:
     device_id = values["id"]
     if not DEVICE_ID.match(device_id):
         raise ValueError(f"bad device id {device_id!r}")
+    attributes = _attributes(device_id, fields)
     if values["type"] not in catalogue:
         raise ValueError(f"unknown device type {values['type']!r}")
     if not values["district"]:
@@ -68,6 +73,7 @@ def parse_device(fields: Mapping[str, object], catalogue: Catalogue) -> Device:
         status=status,
         installed=installed,
         gateway=values["gateway"] or None,
+        attributes=attributes,
     )
 
 
@@ -115,6 +121,7 @@ def device_record(device: Device) -> dict[str, object]:
         "status": device.status.value,
         "installed": device.installed.isoformat() if device.installed else None,
         "gateway": device.gateway,
+        "attributes": dict(device.attributes),
     }
 
 
@@ -192,6 +199,36 @@ def _locate(rows: list[_Row], geography: Geography) -> None:
             fields["district"] = district
         if not _text(fields.get("grid")) and (district == fields["district"]):
             fields["grid"] = grid
+
+
+def _attributes(device_id: str, fields: Mapping[str, object]) -> dict[str, object]:
+    """The ``attributes`` object and the ``attr.<name>`` columns; empty cells are left out.
+
+    Numbers in text are converted; names and values are checked by `Device` (`Attributes`).
+    """
+    given = fields.get("attributes")
+    if given in (None, ""):
+        given = {}
+    if not isinstance(given, Mapping):
+        raise ValueError(f"device {device_id}: attributes must be an object of numbers, "
+                         f"not {given!r}")
+    columns = {
+        str(k).removeprefix(ATTRIBUTE_COLUMN): v
+        for k, v in fields.items() if str(k).startswith(ATTRIBUTE_COLUMN)
+    }
+    both = sorted(set(given) & set(columns))
+    if both:
+        raise ValueError(f"device {device_id}: attributes {both} given twice")
+    attributes: dict[str, object] = {}
+    for name, value in {**given, **columns}.items():
+        if isinstance(value, str):
+            if not value.strip():
+                continue
+            with contextlib.suppress(ValueError):  # else `Attributes` names the bad value
+                value = float(value)
+        if value is not None:
+            attributes[name] = value
+    return attributes
 
 
 def _text(value: object) -> str:

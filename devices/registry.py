@@ -8,7 +8,9 @@ valid when devices are added.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -17,6 +19,9 @@ import numpy as np
 
 from devices.catalogue import Catalogue
 from devices.errors import RegistryError
+
+# The rule grammar's identifier: ``attr(name)`` can only name attributes spelled like this.
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 
 class DeviceStatus(StrEnum):
@@ -37,6 +42,53 @@ class Device:
     status: DeviceStatus = DeviceStatus.ACTIVE
     installed: date | None = None
     gateway: str | None = None
+    attributes: Mapping[str, float] = field(default_factory=dict)  # held as `Attributes`
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attributes, Attributes):
+            try:
+                attributes = Attributes(self.attributes)
+            except ValueError as exc:
+                raise ValueError(f"device {self.id}: {exc}") from None
+            object.__setattr__(self, "attributes", attributes)
+
+
+class Attributes(Mapping[str, float]):
+    """A device's numeric attributes (e.g. a gauge's ``warning_level``): read-only, hashable.
+
+    Raises:
+        ValueError: a name the rule grammar cannot spell, or a value that is not a finite number.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, values: Mapping[str, float]) -> None:
+        items = {}
+        for name, value in values.items():
+            if not isinstance(name, str) or not ATTRIBUTE_NAME.match(name):
+                raise ValueError(f"attribute name {name!r} is not an identifier "
+                                 "(letters, digits and _, not starting with a digit)")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"attribute {name!r} must be a number, not {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"attribute {name!r} must be finite, not {value!r}")
+            items[name] = float(value)
+        self._items = dict(sorted(items.items()))
+
+    def __getitem__(self, name: str) -> float:
+        return self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"Attributes({self._items!r})"
 
 
 @dataclass(frozen=True)
@@ -92,6 +144,10 @@ class Registry:
         return np.array(
             [getattr(self.devices[s.device_id], attribute) for s in self._series], dtype=object
         )
+
+    def attributes(self) -> dict[str, Mapping[str, float]]:
+        """The devices' numeric attributes by device id (those without any left out)."""
+        return {d.id: d.attributes for d in self.devices.values() if d.attributes}
 
     def metric_column(self) -> np.ndarray:
         return np.array([s.metric for s in self._series], dtype=object)

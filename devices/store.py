@@ -64,6 +64,7 @@ class DeviceRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     installed: Mapped[date | None] = mapped_column(Date)
     gateway: Mapped[str | None] = mapped_column(String(64), index=True)
+    attributes: Mapped[dict[str, float]] = mapped_column(JSON, default=dict, server_default="{}")
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 
@@ -197,6 +198,7 @@ class DeviceStore:
         now_ms = self._clock_ms()
         row = {field: getattr(device, field) for field in _DEVICE_FIELDS}
         row["status"] = DeviceStatus(device.status).value
+        row["attributes"] = dict(device.attributes)
         row["updated_ms"] = now_ms
         if new:
             row["created_ms"] = now_ms
@@ -229,6 +231,7 @@ def _device(row: DeviceRow) -> Device:
         status=DeviceStatus(row.status),
         installed=row.installed,
         gateway=row.gateway,
+        attributes=row.attributes or {},
     )
 
 

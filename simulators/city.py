@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,6 +28,12 @@ DISTRICT_NAMES = ("haidian", "xicheng", "dongcheng", "fengtai", "shijingshan", "
 DISTRICT_ROWS, DISTRICT_COLS = 2, 3  # districts are laid out in reading order of DISTRICT_NAMES
 CELLS_PER_DISTRICT_SIDE = 4
 _KM_PER_DEG_LAT = 111.32
+# The simulator's gauge levels (metres), exported as the device attributes the rule pack reads.
+GAUGE_ATTRIBUTES = {
+    "warning_level_m": "warning_level",
+    "guaranteed_level_m": "guaranteed_level",
+    "historical_max_level_m": "historical_max_level",
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,8 @@ class City:
     """Areas, devices and the per-device attributes the signal models need.
 
     `attrs` columns are parallel to `devices` (NaN where a column does not apply
-    to the device's type), e.g. `attrs["warning_level_m"]` for water gauges.
+    to the device's type), e.g. `attrs["warning_level_m"]` for water gauges. Water
+    gauges also carry their levels as device attributes (see `GAUGE_ATTRIBUTES`).
     """
 
     seed: int
@@ -144,6 +151,7 @@ def build_city(n_devices: int, seed: int, catalogue: Catalogue | None = None) ->
     district_ids = [d.id for d in districts]
     district_index = np.array([district_ids.index(d.district) for d in devices], dtype=np.int64)
     attrs = _attributes(rng, names, type_index)
+    devices = _with_gauge_levels(devices, attrs)
     return City(
         seed, catalogue, districts, cells, tuple(devices), type_index, district_index, attrs
     )
@@ -197,13 +205,17 @@ def _attributes(rng: np.random.Generator, names: list[str], type_index: np.ndarr
     u = rng.uniform(size=(8, n))
     river_base = 0.5 + 2.5 * u[0]
     sewer_base = 0.2 + 0.6 * u[0]
+    river_warning = river_base + 1.5 + 1.5 * u[1]
+    river_guaranteed = river_warning + 0.5 + 1.0 * u[7]
     road_class = rng.integers(0, 3, size=n)  # expressway / arterial / collector
     return {
         "level_base_m": np.fmax(only("water_level", river_base), only("manhole", sewer_base)),
         "warning_level_m": np.fmax(
-            only("water_level", river_base + 1.5 + 1.5 * u[1]),
+            only("water_level", river_warning),
             only("manhole", sewer_base + 1.0 + 0.5 * u[1]),
         ),
+        "guaranteed_level_m": only("water_level", river_guaranteed),
+        "historical_max_level_m": only("water_level", river_guaranteed + 0.3 + 0.7 * u[1]),
         "free_flow_kmh": only("traffic_flow", np.array([80.0, 60.0, 40.0])[road_class] + 5 * u[2]),
         "capacity_vph": only("traffic_flow", np.array([6000.0, 3600.0, 1800.0])[road_class]),
         "pm25_base": only("air_quality", 20 + 40 * u[3]),
@@ -216,8 +228,19 @@ def _attributes(rng: np.random.Generator, names: list[str], type_index: np.ndarr
     }
 
 
+def _with_gauge_levels(devices: list[Device], attrs: dict[str, np.ndarray]) -> list[Device]:
+    """Water gauges with their warning, guaranteed and historical maximum levels as attributes."""
+    out = []
+    for i, device in enumerate(devices):
+        if device.type == "water_level":
+            levels = {name: float(attrs[column][i]) for column, name in GAUGE_ATTRIBUTES.items()}
+            device = replace(device, attributes=levels)
+        out.append(device)
+    return out
+
+
 def write_city(city: City, out_dir: Path) -> tuple[Path, Path]:
-    """Write `areas.geojson` and `devices.geojson` into `out_dir`; return their paths."""
+    """Write `areas.geojson` and `devices.geojson` (gauge levels included) into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     areas_path, devices_path = out_dir / "areas.geojson", out_dir / "devices.geojson"
     areas_path.write_text(json.dumps(city.geography().to_geojson()))

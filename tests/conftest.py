@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from ingest.influx import InfluxClient
 from tests.support.postgres import db_url, pg_server  # noqa: F401  (shared SQL fixtures)
@@ -31,6 +33,12 @@ from urbanwatch.services import (
     free_port,
 )
 from urbanwatch.settings import Settings
+
+# No timing in tests: on a loaded machine an example may be slow without being wrong.
+hypothesis_settings.register_profile(
+    "urbanwatch", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("urbanwatch")
 
 _SERVICE_FIXTURES = {"mosquitto", "secured_mosquitto", "influxd", "influx_db", "settings"}
 _started: list[ManagedService] = []

@@ -1,7 +1,8 @@
 """Runs the rule engine inside the platform: every stored batch, a periodic tick, hot reload.
 
 The engine itself is pure; this shell owns the clock, the rule file and the
-swap: a changed file (or a grown registry) is built into a complete new engine
+swap: a changed file (or a changed registry, with the devices' attributes for
+``attr()``) is built into a complete new engine
 (`Engine.rebuild`, which carries the state of unchanged rules and series over)
 first, and only then replaces the running one. A rule file that fails to load
 is reported and the running rules stay in force. Rules the rebuild started afresh
@@ -44,7 +45,9 @@ class Judge:
         self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
         self._mtime_ns = self._file_mtime_ns()
         self.rules = self._load_rules()
-        self.engine = Engine(self.rules, registry(), utc_offset_h=utc_offset_h)
+        devices = registry()
+        self.engine = Engine(self.rules, devices, attributes=devices.attributes(),
+                             utc_offset_h=utc_offset_h)
         self.detections: Counter[str] = Counter()  # by detection state
         self.reloads = 0
         self.reload_errors = 0
@@ -96,7 +99,9 @@ class Judge:
         self._mtime_ns = mtime_ns
         try:
             rules = self._load_rules()
-            engine = self.engine.rebuild(rules=rules, registry=self._registry())
+            registry = self._registry()
+            engine = self.engine.rebuild(rules=rules, registry=registry,
+                                         attributes=registry.attributes())
         except (RuleError, OSError) as exc:
             self.reload_errors += 1
             log.error("rule file %s not loaded, the previous rules stay: %s", self.rules_path, exc)
@@ -114,7 +119,7 @@ class Judge:
     def _follow_registry(self) -> None:
         registry = self._registry()
         if registry is not self.engine.registry:
-            self.engine = self.engine.rebuild(registry=registry)
+            self.engine = self.engine.rebuild(registry=registry, attributes=registry.attributes())
 
     def _load_rules(self) -> list[Rule]:
         if self.rules_path is None:

@@ -256,7 +256,7 @@ class Platform:
             outbox_depth=self._outbox_depth,
             on_devices_changed=self._devices_changed,
             rules_path=self.judge.rules_path if self.judge else None,
-            registry=lambda: self.registry,
+            registry=lambda: self.registry, utc_offset_h=self.settings.rules.utc_offset_h,
             reload_routing=self.alerting.reload_routing if self.alerting else None,
         )
         api = self.settings.api

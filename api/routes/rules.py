@@ -148,8 +148,10 @@ async def backtest(body: BacktestRequest, context: ContextDep, caller: Writer) -
     rules = [r.model_copy(update={"enabled": True}) for r in rules]  # tried before enabling
     try:
         check_set(rules)
+        registry = context.registry()
         report = await backtest_range(
-            context.influx, context.registry(), rules, start_ms, end_ms,
+            context.influx, registry, rules, start_ms, end_ms,
+            utc_offset_h=context.utc_offset_h, attributes=registry.attributes(),
         )
     except RuleRejected as exc:
         raise _rejected(exc) from None

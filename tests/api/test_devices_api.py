@@ -235,9 +235,12 @@ async def test_create_shows_the_login_once_and_keeps_only_its_hash(
         ({"gateway": "aq-0100"}, 422, "its own gateway"),
         ({"id": "aq:9"}, 422, "cannot be an MQTT username"),
         ({"colour": "red"}, 422, "Extra inputs are not permitted"),
+        ({"attributes": {"warning-level": 3}}, 422,
+         "device aq-0100: attribute name 'warning-level' is not an identifier"),
+        ({"attributes": {"warning_level": "high"}}, 422, "valid number"),
     ],
     ids=["duplicate", "unknown-type", "bad-id", "bad-lat", "unknown-gateway", "self-gateway",
-         "no-username", "unknown-field"],
+         "no-username", "unknown-field", "bad-attribute-name", "bad-attribute-value"],
 )
 async def test_bad_creates_are_4xx_with_a_reason(
     api: httpx.AsyncClient, changes: Changes, change: dict, status: int, reason: str
@@ -320,6 +323,38 @@ async def test_import_geojson(api: httpx.AsyncClient) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["new"] == 1
     assert (await api.get("/api/v1/devices/g-1")).json()["lat"] == 39.9
+
+
+async def test_attributes_are_created_listed_replaced_and_imported(
+    api: httpx.AsyncClient,
+) -> None:
+    levels = {"warning_level": 3.0, "guaranteed_level": 4.0, "historical_max_level": 5.5}
+    gauge = NEW | {"id": "wl-0100", "type": "water_level", "attributes": levels}
+    created = await api.post("/api/v1/devices", json=gauge, headers=OPERATOR)
+    assert created.status_code == 201, created.text
+    assert created.json()["device"]["attributes"] == levels
+    assert (await api.get("/api/v1/devices/wl-0100")).json()["attributes"] == levels
+
+    kept = await api.patch("/api/v1/devices/wl-0100", json={"department": "wa"},
+                           headers=OPERATOR)
+    replaced = await api.patch("/api/v1/devices/wl-0100",
+                               json={"attributes": {"warning_level": 2.5}}, headers=OPERATOR)
+    assert kept.json()["attributes"] == levels
+    assert replaced.status_code == 200 and replaced.json()["attributes"] == {"warning_level": 2.5}
+
+    csv = {"content-type": "text/csv", **OPERATOR}
+    body = ("id,type,district,lat,lon,attr.warning_level\n"
+            "wl-0001,water_level,xicheng,39.91,116.41,3.25\naq-0001,air_quality,dongcheng,1,1,\n")
+    imported = await api.post("/api/v1/devices/import", content=body, headers=csv)
+    assert imported.status_code == 200, imported.text
+    assert (await api.get("/api/v1/devices/wl-0001")).json()["attributes"] == {
+        "warning_level": 3.25}
+    assert (await api.get("/api/v1/devices/aq-0001")).json()["attributes"] == {}
+    bad = await api.post("/api/v1/devices/import", content=body.replace("3.25", "inf"),
+                         headers=csv)
+    assert bad.status_code == 422
+    assert bad.json()["problems"] == [
+        "line 2: device wl-0001: attribute 'warning_level' must be finite, not inf"]
 
 
 async def test_rotate_credentials(api: httpx.AsyncClient) -> None:

@@ -262,6 +262,45 @@ async def test_backtest_shows_what_a_disabled_rule_would_have_raised(
     assert [(r["rule_id"], r["raised_total"]) for r in inline.json()["rules"]] == [("draft", 0)]
 
 
+async def test_backtest_reads_the_registry_attributes_and_the_city_utc_offset(
+    world: World, tmp_path: Path, influx_db: InfluxClient
+) -> None:
+    levels = {"warning_level": 3.0, "guaranteed_level": 4.0, "historical_max_level": 5.0}
+    gauge = dataclasses.replace(DEVICES[2], attributes=levels)
+    registry = Registry.build(load_catalogue(), [*DEVICES[:2], gauge, DEVICES[3]])
+    path = tmp_path / "rules.yaml"
+    seed_rule_file(path)
+    context = dataclasses.replace(world.context, rules_path=path, registry=lambda: registry,
+                                  utc_offset_h=5.5)
+    t0 = (int(time.time()) // 3600 - 30) * 3_600_000  # on the hour, inside the retention
+    k = np.arange(30)
+    level = np.where((k >= 10) & (k < 20), 4.2, 2.0)  # above the guaranteed level for 10 min
+    batch = ReadingBatch.from_columns(np.full(30, registry.slot(gauge.id, "level_m")),
+                                      t0 + k * MIN, level)
+    lines = LineEncoder(registry).encode(batch)
+    await influx_db.write(lines.chunk(0, len(lines)))
+    local_hour = (time.gmtime(t0 / 1000).tm_hour + 5) % 24  # UTC+5:30, in the first half hour
+    by_hour = {"id": "by-hour", "name": "By hour", "category": "flood",
+               "match": {"device_type": ["water_level"], "metric": ["level_m"]},
+               "when": f"value > 0 and hour() == {local_hour}", "severity": "blue"}
+    window = {"start": _iso(t0), "end": _iso(t0 + 60 * MIN)}
+    transport = httpx.ASGITransport(app=create_app(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        flood = await http.post("/api/v1/rules/backtest", headers=OPERATOR,
+                                json={"rule_ids": ["water-level"], **window})
+        hourly = await http.post("/api/v1/rules/backtest", headers=OPERATOR,
+                                 json={"rule": by_hour, **window})
+    assert flood.status_code == 200, flood.text
+    [result] = flood.json()["rules"]
+    [raised] = result["raised"]
+    assert (raised["subject"], raised["severity"], raised["value"]) == (gauge.id, "orange", 4.2)
+    assert raised["ts_ms"] == t0 + 10 * MIN
+    [cleared] = result["cleared"]
+    assert cleared["ts_ms"] == t0 + 20 * MIN
+    assert hourly.status_code == 200, hourly.text
+    assert [r["raised_total"] for r in hourly.json()["rules"]] == [1]
+
+
 def _iso(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 

@@ -115,12 +115,15 @@ def test_geojson_round_trip(tmp_path: Path) -> None:
             date(2020, 1, 2),
             "gw-9",
         ),
-        Device("wl-1", "water_level", "east", 1.5, 2.5),
+        Device("wl-1", "water_level", "east", 1.5, 2.5,
+               attributes={"warning_level": 3.5, "guaranteed_level": 4.25}),
     ]
     path = tmp_path / "devices.geojson"
     write_devices_geojson(devices, path)
     doc = json.loads(path.read_text())
     assert doc["features"][0]["geometry"] == {"type": "Point", "coordinates": [0.25, 0.5]}
+    assert doc["features"][1]["properties"]["attributes"] == {
+        "guaranteed_level": 4.25, "warning_level": 3.5}
     assert read_devices(path, CATALOGUE) == devices
 
 
@@ -156,3 +159,60 @@ def test_geojson_not_a_collection(tmp_path: Path) -> None:
     path.write_text("{")
     with pytest.raises(DeviceFileError, match="not JSON"):
         read_devices(path, CATALOGUE)
+
+
+def test_csv_attribute_columns(tmp_path: Path) -> None:
+    header = "id,type,district,lat,lon,attr.warning_level,attr.guaranteed_level\n"
+    body = "wl-1,water_level,east,1.5,2.5,3.5, 4.0\nn-1,noise,west,1,1,,\n"
+    wl, n = read_devices(_csv(tmp_path, body, header), CATALOGUE)
+    assert wl.attributes == {"warning_level": 3.5, "guaranteed_level": 4.0}
+    assert n.attributes == {}
+    assert wl == Device("wl-1", "water_level", "east", 1.5, 2.5,
+                        attributes={"guaranteed_level": 4, "warning_level": 3.5})
+    assert hash(wl) == hash(Device("wl-1", "water_level", "east", 1.5, 2.5,
+                                   attributes={"warning_level": 3.5, "guaranteed_level": 4.0}))
+
+
+ATTRIBUTE_ERRORS = [
+    ("not-a-number", "attr.warning_level", "high",
+     "line 2: device wl-1: attribute 'warning_level' must be a number, not 'high'"),
+    ("not-finite", "attr.warning_level", "nan",
+     "line 2: device wl-1: attribute 'warning_level' must be finite, not nan"),
+    ("bad-name", "attr.warning-level", "3",
+     "line 2: device wl-1: attribute name 'warning-level' is not an identifier"),
+    ("leading-digit", "attr.2nd_level", "3",
+     "line 2: device wl-1: attribute name '2nd_level' is not an identifier"),
+]
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "message"), [c[1:] for c in ATTRIBUTE_ERRORS],
+    ids=[c[0] for c in ATTRIBUTE_ERRORS],
+)
+def test_csv_bad_attributes(tmp_path: Path, column: str, cell: str, message: str) -> None:
+    path = _csv(tmp_path, f"wl-1,water_level,east,1.5,2.5,{cell}\nn-1,noise,west,1,1,\n",
+                header=f"id,type,district,lat,lon,{column}\n")
+    with pytest.raises(DeviceFileError) as info:
+        read_devices(path, CATALOGUE)
+    assert len(info.value.problems) == 1 and info.value.problems[0].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"attributes": [3.0]}, "device wl-1: attributes must be an object of numbers"),
+        ({"attributes": {"warning_level": True}}, "'warning_level' must be a number, not True"),
+        ({"attributes": {"warning_level": 1e400}}, "'warning_level' must be finite, not inf"),
+        ({"attributes": {"warning_level": 3}, "attr.warning_level": 3},
+         "device wl-1: attributes ['warning_level'] given twice"),
+    ],
+    ids=["not-an-object", "boolean", "infinite", "twice"],
+)
+def test_geojson_bad_attributes(tmp_path: Path, props: dict, message: str) -> None:
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [2.5, 1.5]},
+               "properties": {"id": "wl-1", "type": "water_level", "district": "east"} | props}
+    path = tmp_path / "devices.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    with pytest.raises(DeviceFileError) as info:
+        read_devices(path, CATALOGUE)
+    assert info.value.problems[0].startswith("feature 0: ") and message in info.value.problems[0]

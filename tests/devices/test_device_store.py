@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
@@ -76,11 +77,42 @@ async def test_add_and_get_round_trip(store: DeviceStore) -> None:
         gateway="gw-1",
         lat=31.123456789,
         lon=121.987654321,
+        attributes={"warning_level": 3.25, "historical_max_level": 5.123456789012},
     )
     await store.add([full, _device(2)])
     assert await store.get(full.id) == full
     assert await store.get("aq-0002") == _device(2)
     assert await store.get("nope") is None
+
+
+async def test_attributes_are_replaced_by_upsert(store: DeviceStore) -> None:
+    await store.add([_device(1, attributes={"free_flow_kmh": 60.0})])
+    await store.upsert([_device(1, attributes={"warning_level": 2.0}), _device(2)])
+    assert (await store.get("aq-0001")).attributes == {"warning_level": 2.0}  # type: ignore[union-attr]
+    assert (await store.get("aq-0002")).attributes == {}  # type: ignore[union-attr]
+    registry = await store.load_registry(load_catalogue())
+    assert registry.attributes() == {"aq-0001": {"warning_level": 2.0}}
+
+
+async def test_devices_stored_before_attributes_existed_have_none(db_url: str) -> None:
+    def upgrade_to_0004(connection: object) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_to_0004)
+            await conn.execute(text(
+                "INSERT INTO devices (id, type, district, grid, lat, lon, department, status,"
+                " created_ms, updated_ms) VALUES ('wl-1', 'water_level', 'west', '', 1, 2, '',"
+                " 'active', 0, 0)"))
+        await migrate(db_url)
+        device = await DeviceStore(create_session_factory(engine)).get("wl-1")
+    finally:
+        await engine.dispose()
+    assert device is not None and device.attributes == {}
 
 
 async def test_add_refuses_existing_ids_and_writes_nothing(store: DeviceStore) -> None:

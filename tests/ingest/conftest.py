@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -20,6 +19,7 @@ from ingest.config import IngestConfig
 from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
+from tests.support.deadletters import DeadLetters, listening
 from tests.support.polling import WAIT_S, eventually  # noqa: F401  (re-exported)
 from urbanwatch.services import Mosquitto
 from urbanwatch.settings import Settings
@@ -68,28 +68,10 @@ def publisher(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[Publisher]:
     client.loop_stop()
 
 
-@dataclass
-class DeadLetters:
-    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    subscribed: threading.Event = field(default_factory=threading.Event)
-
-    def on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.received.append((msg.topic, json.loads(msg.payload)))
-
-
 @pytest.fixture
 def deadletters(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[DeadLetters]:
-    letters = DeadLetters()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.on_message = letters.on_message
-    client.on_subscribe = lambda *_: letters.subscribed.set()
-    client.on_connect = lambda c, *_: c.subscribe(f"{topic_prefix}deadletter/#", qos=1)
-    client.connect(mosquitto.host, mosquitto.port)
-    client.loop_start()
-    assert letters.subscribed.wait(10), "dead-letter listener not subscribed"
-    yield letters
-    client.disconnect()
-    client.loop_stop()
+    with listening(mosquitto.host, mosquitto.port, topic_prefix) as letters:
+        yield letters
 
 
 @dataclass

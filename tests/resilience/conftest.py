@@ -3,9 +3,7 @@ small registered city; plus the test's dead-letter listener."""
 
 from __future__ import annotations
 
-import json
 import threading
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from paho.mqtt.properties import Properties
 from devices.catalogue import load_catalogue
 from ingest.config import MqttConfig
 from simulators.city import City, build_city
+from tests.support.deadletters import DeadLetters, listening
 from tests.support.platform_process import PlatformProcess
 from urbanwatch.demo import import_city
 from urbanwatch.services import Mosquitto
@@ -65,27 +64,7 @@ def claim_session(settings: Settings) -> None:
     client.loop_stop()
 
 
-class DeadLetterCount:
-    """Dead letters on `{prefix}deadletter/#`, counted by reason."""
-
-    def __init__(self) -> None:
-        self.by_reason: Counter[str] = Counter()
-        self.subscribed = threading.Event()
-
-    def on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self.by_reason[json.loads(msg.payload)["reason"]] += 1
-
-
 @pytest.fixture
-def deadletters(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[DeadLetterCount]:
-    letters = DeadLetterCount()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.on_message = letters.on_message
-    client.on_subscribe = lambda *_: letters.subscribed.set()
-    client.on_connect = lambda c, *_: c.subscribe(f"{topic_prefix}deadletter/#", qos=1)
-    client.connect(mosquitto.host, mosquitto.port)
-    client.loop_start()
-    assert letters.subscribed.wait(10), "dead-letter listener not subscribed"
-    yield letters
-    client.disconnect()
-    client.loop_stop()
+def deadletters(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[DeadLetters]:
+    with listening(mosquitto.host, mosquitto.port, topic_prefix) as letters:
+        yield letters

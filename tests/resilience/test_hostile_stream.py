@@ -12,7 +12,6 @@ import pytest
 
 from ingest.influx import InfluxClient
 from simulators.city import City
-from tests.resilience.conftest import DeadLetterCount
 from tests.resilience.streams import (
     Outgoing,
     Stream,
@@ -23,6 +22,7 @@ from tests.resilience.streams import (
     readings,
     stored_points,
 )
+from tests.support.deadletters import DeadLetters
 from tests.support.platform_process import PlatformProcess, by_label, sample
 from tests.support.polling import eventually
 from urbanwatch.services import Mosquitto
@@ -35,7 +35,7 @@ SAMPLE_S = 0.2
 @pytest.mark.timeout(240)
 async def test_hostile_messages_are_dead_lettered_and_good_ones_all_stored(
     platform: PlatformProcess, city: City, influx_db: InfluxClient, mosquitto: Mosquitto,
-    deadletters: DeadLetterCount, topic_prefix: str,
+    deadletters: DeadLetters, topic_prefix: str,
 ) -> None:
     seed = time.time_ns()
     rng = Random(seed)

@@ -119,3 +119,22 @@ def test_written_city_reads_back_through_the_device_registry_files(tmp_path: Pat
     assert tuple(devices) == city.devices
     for d in devices:
         assert geography.locate(d.lat, d.lon) == (d.district, d.grid)
+
+
+def test_written_gauges_carry_the_levels_the_flood_rule_reads(tmp_path: Path) -> None:
+    city = build_city(200, seed=5)
+    areas_path, devices_path = write_city(city, tmp_path)
+    devices = read_devices(devices_path, CATALOGUE, load_geography(areas_path))
+    index = {d.id: i for i, d in enumerate(city.devices)}
+    gauges = [d for d in devices if d.type == "water_level"]
+    assert gauges and all(not d.attributes for d in devices if d.type != "water_level")
+    for gauge in gauges:
+        i = index[gauge.id]
+        assert gauge.attributes == {
+            "warning_level": city.attrs["warning_level_m"][i],
+            "guaranteed_level": city.attrs["guaranteed_level_m"][i],
+            "historical_max_level": city.attrs["historical_max_level_m"][i],
+        }
+        levels = gauge.attributes
+        assert levels["warning_level"] < levels["guaranteed_level"] < levels[
+            "historical_max_level"]

@@ -110,6 +110,7 @@ def test_add_and_list(state: list[str], tmp_path: Path) -> None:
         "status": "active",
         "installed": None,
         "gateway": None,
+        "attributes": {},
     }
     assert [d["id"] for d in _list(state, "--district", "east")["items"]] == ["wl-1"]
     assert _list(state, "--type", "noise") == {"total": 0, "items": []}

@@ -103,3 +103,46 @@ async def test_a_reload_hands_the_changed_and_removed_rules_to_on_reset(tmp_path
     path.write_text("- id: broken\n  when: value >>> 3\n")
     assert not await judge.reload()
     assert resets == [("gas-high",), ("gas-x",)]
+
+
+def _gauge(warning: float, **more: float) -> Device:
+    levels = {"warning_level": warning, "guaranteed_level": warning + 1,
+              "historical_max_level": warning + 2} | more
+    return Device("wl-1", "water_level", "d1", 39.9, 116.4, "g-0-0", attributes=levels)
+
+
+def _levels(registry: Registry, start_ms: int, *values: float) -> ReadingBatch:
+    slot = registry.slot("wl-1", "level_m")
+    return ReadingBatch.from_columns(
+        [slot] * len(values), [start_ms + i * 1000 for i in range(len(values))], values
+    )
+
+
+def _water_level(sink: Collect) -> list[tuple[DetectionState, Severity, float]]:
+    return [(d.state, d.severity, d.value) for d in sink.seen if d.rule_id == "water-level"]
+
+
+async def test_the_flood_rule_reads_the_gauge_levels_of_the_registry() -> None:
+    registry, sink = Registry.build(load_catalogue(), [_gauge(3.0)]), Collect()
+    judge = Judge(lambda: registry, sink)
+    await judge.on_batch(_levels(registry, T0_MS, 2.5, 3.3), T0_MS + 2000)
+    assert _water_level(sink) == [(DetectionState.FIRING, Severity.YELLOW, 3.3)]
+
+    await judge.on_batch(_levels(registry, T0_MS + 2000, 4.2), T0_MS + 3000)
+    assert _water_level(sink)[-1] == (DetectionState.FIRING, Severity.ORANGE, 4.2)
+
+    registry = registry.updated([_gauge(5.0)])  # the gauge was re-surveyed: warning at 5 m
+    await judge.on_batch(_levels(registry, T0_MS + 3000, 4.2), T0_MS + 4000)
+    assert _water_level(sink)[-1] == (DetectionState.CLEARED, Severity.ORANGE, 4.2)
+
+    registry = registry.updated([_gauge(3.0)])
+    await judge.on_batch(_levels(registry, T0_MS + 4000, 5.5), T0_MS + 5000)
+    assert _water_level(sink)[-1] == (DetectionState.FIRING, Severity.RED, 5.5)
+
+
+async def test_a_gauge_without_levels_never_raises_the_flood_rule() -> None:
+    bare = Device("wl-1", "water_level", "d1", 39.9, 116.4, "g-0-0")
+    registry, sink = Registry.build(load_catalogue(), [bare]), Collect()
+    judge = Judge(lambda: registry, sink)
+    await judge.on_batch(_levels(registry, T0_MS, 1.0, 50.0), T0_MS + 2000)
+    assert _water_level(sink) == []
