@@ -28,11 +28,15 @@ DISTRICT_NAMES = ("haidian", "xicheng", "dongcheng", "fengtai", "shijingshan", "
 DISTRICT_ROWS, DISTRICT_COLS = 2, 3  # districts are laid out in reading order of DISTRICT_NAMES
 CELLS_PER_DISTRICT_SIDE = 4
 _KM_PER_DEG_LAT = 111.32
-# The simulator's gauge levels (metres), exported as the device attributes the rule pack reads.
-GAUGE_ATTRIBUTES = {
-    "warning_level_m": "warning_level",
-    "guaranteed_level_m": "guaranteed_level",
-    "historical_max_level_m": "historical_max_level",
+# Per device type: the simulator's columns exported as the device attributes the rule pack
+# reads (gauge levels in metres, a road's free-flow speed).
+EXPORTED_ATTRIBUTES = {
+    "water_level": {
+        "warning_level_m": "warning_level",
+        "guaranteed_level_m": "guaranteed_level",
+        "historical_max_level_m": "historical_max_level",
+    },
+    "traffic_flow": {"free_flow_kmh": "free_flow_kmh"},
 }
 
 
@@ -90,7 +94,7 @@ class City:
 
     `attrs` columns are parallel to `devices` (NaN where a column does not apply
     to the device's type), e.g. `attrs["warning_level_m"]` for water gauges. Water
-    gauges also carry their levels as device attributes (see `GAUGE_ATTRIBUTES`).
+    gauges and road sensors carry what the rules need as attributes (`EXPORTED_ATTRIBUTES`).
     """
 
     seed: int
@@ -151,7 +155,7 @@ def build_city(n_devices: int, seed: int, catalogue: Catalogue | None = None) ->
     district_ids = [d.id for d in districts]
     district_index = np.array([district_ids.index(d.district) for d in devices], dtype=np.int64)
     attrs = _attributes(rng, names, type_index)
-    devices = _with_gauge_levels(devices, attrs)
+    devices = _with_attributes(devices, attrs)
     return City(
         seed, catalogue, districts, cells, tuple(devices), type_index, district_index, attrs
     )
@@ -228,19 +232,19 @@ def _attributes(rng: np.random.Generator, names: list[str], type_index: np.ndarr
     }
 
 
-def _with_gauge_levels(devices: list[Device], attrs: dict[str, np.ndarray]) -> list[Device]:
-    """Water gauges with their warning, guaranteed and historical maximum levels as attributes."""
+def _with_attributes(devices: list[Device], attrs: dict[str, np.ndarray]) -> list[Device]:
     out = []
     for i, device in enumerate(devices):
-        if device.type == "water_level":
-            levels = {name: float(attrs[column][i]) for column, name in GAUGE_ATTRIBUTES.items()}
-            device = replace(device, attributes=levels)
+        exported = EXPORTED_ATTRIBUTES.get(device.type)
+        if exported:
+            values = {name: float(attrs[column][i]) for column, name in exported.items()}
+            device = replace(device, attributes=values)
         out.append(device)
     return out
 
 
 def write_city(city: City, out_dir: Path) -> tuple[Path, Path]:
-    """Write `areas.geojson` and `devices.geojson` (gauge levels included) into `out_dir`."""
+    """Write `areas.geojson` and `devices.geojson` (with device attributes) into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     areas_path, devices_path = out_dir / "areas.geojson", out_dir / "devices.geojson"
     areas_path.write_text(json.dumps(city.geography().to_geojson()))

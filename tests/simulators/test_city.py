@@ -121,13 +121,17 @@ def test_written_city_reads_back_through_the_device_registry_files(tmp_path: Pat
         assert geography.locate(d.lat, d.lon) == (d.district, d.grid)
 
 
-def test_written_gauges_carry_the_levels_the_flood_rule_reads(tmp_path: Path) -> None:
+def test_written_devices_carry_the_attributes_the_rules_read(tmp_path: Path) -> None:
     city = build_city(200, seed=5)
     areas_path, devices_path = write_city(city, tmp_path)
     devices = read_devices(devices_path, CATALOGUE, load_geography(areas_path))
     index = {d.id: i for i, d in enumerate(city.devices)}
     gauges = [d for d in devices if d.type == "water_level"]
-    assert gauges and all(not d.attributes for d in devices if d.type != "water_level")
+    roads = [d for d in devices if d.type == "traffic_flow"]
+    assert gauges and roads
+    assert all(not d.attributes for d in devices if d.type not in ("water_level", "traffic_flow"))
+    for road in roads:
+        assert road.attributes == {"free_flow_kmh": city.attrs["free_flow_kmh"][index[road.id]]}
     for gauge in gauges:
         i = index[gauge.id]
         assert gauge.attributes == {
