@@ -39,6 +39,7 @@ def test_every_mode_stores_what_was_published(
     for name, r in result["runs"].items():
         assert r["stored"] == r["readings"] == 2000, name
         assert r["rejected"] == 0 and r["readings_per_s"] > 0, name
+        assert r["received"] >= r["messages"] and r["spool_left_bytes"] == 0, name
     assert result["runs"]["single_after_write"]["messages"] == 2000
     assert result["runs"]["senml50_after_write"]["messages"] == 40
     assert result["runs"]["senml50_spool"]["replayed"] == 2000
