@@ -39,7 +39,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy devices ingest rules alerts api simulators urbanwatch
+	$(VENV)/bin/mypy devices ingest rules alerts api simulators urbanwatch bench
 
 clean:
 	rm -rf $(VENV) .urbanwatch .pytest_cache .mypy_cache .ruff_cache

@@ -99,7 +99,8 @@ class IncidentBook:
         Returns:
             The new book and one event per timeline entry added.
         """
-        book, events = self, []
+        book = self
+        events: list[IncidentEvent] = []
         for t in transitions:
             incident = book.of_alert(t.alert.id)
             if incident is not None:

@@ -31,6 +31,7 @@ from alerts.model import (
 from alerts.store import (
     AlertChangeRow,
     AlertRow,
+    Base,
     IncidentRow,
     TimelineRow,
 )
@@ -41,7 +42,9 @@ def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def upsert(session: AsyncSession, model: type, rows: Sequence[dict[str, Any]]) -> None:
+async def upsert(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> None:
     """Insert rows or overwrite them by primary key (SQLite and PostgreSQL)."""
     if not rows:
         return

@@ -54,5 +54,5 @@ class ReadingBatch:
             np.concatenate([b.value for b in batches]),
         )
 
-    def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> ReadingBatch:
+    def take(self, index: slice | npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> ReadingBatch:
         return ReadingBatch(self.slot[index], self.ts_ms[index], self.value[index])

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 from devices.catalogue import Catalogue
 from devices.errors import DeviceFileError
@@ -73,7 +74,7 @@ def parse_device(fields: Mapping[str, object], catalogue: Catalogue) -> Device:
         status=status,
         installed=installed,
         gateway=values["gateway"] or None,
-        attributes=attributes,
+        attributes=cast("Mapping[str, float]", attributes),  # Device checks them (Attributes)
     )
 
 

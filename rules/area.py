@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rules import ast
-from rules.compile import Context, Frame, compile_expr
+from rules.compile import Context, Fn, Frame, compile_expr
 from rules.emit import Emitted
 from rules.errors import RuleError
 from rules.model import Rule
@@ -44,8 +44,8 @@ class AreaRule:
     districts: list[str | None]
     sources: list[Source]
     state: RuleState
-    when: object
-    severity: object
+    when: Fn
+    severity: Fn
     scope: str = "grid"
 
     @classmethod
@@ -98,11 +98,11 @@ class AreaRule:
         subjects = np.arange(len(self.areas))
         t = np.full(len(subjects), now_ms, dtype=np.int64)
         frame = Frame(subjects, t, counts[self.sources[0].key], counts=counts)
-        cond = self.when(frame)  # type: ignore[operator]
+        cond = self.when(frame)
         if not cond.any() and not self.state.state.any():
             return  # inactive and staying so
         change, severity = step(self.state, subjects, cond, ~cond,
-                                self.severity(frame), t, self.rule.for_ms)  # type: ignore[operator]
+                                self.severity(frame), t, self.rule.for_ms)
         hit = change != NONE
         if hit.any():
             out.append(Emitted(t[hit], self.index, subjects[hit], change[hit], severity[hit],

@@ -18,6 +18,7 @@ from rules import ast
 from rules.state import Ring, SeriesState
 
 Fn = Callable[["Frame"], np.ndarray]
+_Part = Callable[["Frame"], "np.ndarray | np.generic"]  # a constant stays a numpy scalar
 _OPS = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
     "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
@@ -59,7 +60,7 @@ class Frame:
     counts: Mapping[tuple[str, str], np.ndarray] = field(default_factory=dict)
     cap: int = 0
     gathers: dict[tuple[int, int], tuple[np.ndarray, ...]] = field(default_factory=dict)
-    memo: dict[int, np.ndarray] = field(default_factory=dict)
+    memo: dict[int, np.ndarray | np.generic] = field(default_factory=dict)
     # in a round: each detector's scores of the round's readings, and which of them are subjects
     round_scores: Mapping[str, np.ndarray] | None = None
     sel: np.ndarray | None = None
@@ -89,18 +90,20 @@ def compile_expr(node: ast.Node, ctx: Context) -> Fn:
     def run(frame: Frame) -> np.ndarray:
         out = fn(frame)
         shape = frame.slots.shape
-        return out if getattr(out, "shape", None) == shape else np.broadcast_to(out, shape)
+        if isinstance(out, np.ndarray) and out.shape == shape:
+            return out
+        return np.broadcast_to(out, shape)
 
     return run
 
 
-def _memo(node: ast.Node, ctx: Context) -> Fn:
+def _memo(node: ast.Node, ctx: Context) -> _Part:
     fn = _compile(node, ctx)
     if isinstance(node, ast.Num | ast.Sev | ast.Value | ast.CountIn):
         return fn
     key = ctx.node_ids.setdefault(node, len(ctx.node_ids))
 
-    def cached(f: Frame) -> np.ndarray:
+    def cached(f: Frame) -> np.ndarray | np.generic:
         found = f.memo.get(key)
         if found is None:
             found = f.memo[key] = fn(f)
@@ -109,7 +112,7 @@ def _memo(node: ast.Node, ctx: Context) -> Fn:
     return cached
 
 
-def _compile(node: ast.Node, ctx: Context) -> Fn:
+def _compile(node: ast.Node, ctx: Context) -> _Part:
     match node:
         case ast.Num(value) | ast.Sev(value):
             constant = np.float64(value) if isinstance(node, ast.Num) else np.int8(value)

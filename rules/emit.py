@@ -47,9 +47,10 @@ def to_detections(chunks: list[Emitted], engine: Engine) -> list[Detection]:
     areas = {ar.index: ar for ar in engine.area_rules}
     is_area = np.isin(rule, list(areas)) if areas else np.zeros(len(rule), dtype=bool)
     slot = np.where(is_area, 0, subject)
-    device_id, metric, district, grid = (
+    columns: list[list[str | None]] = [
         c[slot].tolist() if len(table) else [None] * len(slot)
-        for c in (table.device_id, table.metric, table.district, table.grid))
+        for c in (table.device_id, table.metric, table.district, table.grid)]
+    device_id, metric, district, grid = columns
     subject_col = list(device_id)
     for i in np.flatnonzero(is_area).tolist():
         subject_col[i], district[i], grid[i] = areas[int(rule[i])].describe(int(subject[i]))

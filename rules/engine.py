@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -33,7 +34,18 @@ from rules.rounds import rounds
 from rules.state import FIRING, NEVER, RuleState, SeriesState
 from rules.transitions import NONE, promote, step
 
-DetectorFactory = Callable[[], object]
+if TYPE_CHECKING:  # rules.detectors is imported when an engine first needs it
+    from rules.detectors.base import Detector
+
+DetectorFactory = Callable[[], "Detector"]
+
+
+class EngineOptions(TypedDict):
+    """`Engine`'s keyword arguments, kept so that `rules.rebuild` can build a successor."""
+
+    detectors: Mapping[str, DetectorFactory] | None
+    attributes: Mapping[str, Mapping[str, float]] | None
+    utc_offset_h: float
 
 
 @dataclass
@@ -92,8 +104,8 @@ class Engine:
     ) -> None:
         self.rules = [r for r in rules if r.enabled]
         self.registry = registry
-        self.options = {"detectors": detectors, "attributes": attributes,
-                        "utc_offset_h": utc_offset_h}
+        self.options: EngineOptions = {"detectors": detectors, "attributes": attributes,
+                                       "utc_offset_h": utc_offset_h}
         self.table = SlotTable.of(registry)
         self.stats = Stats()
         self.reset_rules: tuple[str, ...] = ()  # rules whose state a rebuild dropped
@@ -123,7 +135,7 @@ class Engine:
         return np.unique(np.concatenate(
             [sr.slots for sr in self.series_rules if name in sr.detectors]))
 
-    def place_detector(self, name: str, detector: object, rows: np.ndarray | None,
+    def place_detector(self, name: str, detector: Detector, rows: np.ndarray | None,
                        scores: np.ndarray | None) -> None:
         """Install ``detector`` with rows for this engine's members of it, keeping ``rows``.
 
@@ -137,7 +149,7 @@ class Engine:
         new = members[row_of[members] < 0]
         n_old = int(row_of.max(initial=-1)) + 1
         row_of[new] = np.arange(n_old, n_old + len(new), dtype=np.int32)
-        detector.grow(n_old + len(new))  # type: ignore[attr-defined]
+        detector.grow(n_old + len(new))
         self.detectors[name] = detector
         self.ctx.detector_rows[name] = row_of
         self.ctx.scores[name] = np.zeros(n_old + len(new))
@@ -146,7 +158,8 @@ class Engine:
 
     def _route(self, rules: list[Rule]) -> tuple[Routing, list[int]]:
         members: dict[bytes, int] = {}
-        slot_sets, caps, group_of = [], [], []
+        slot_sets: list[np.ndarray] = []
+        caps, group_of = [], []
         for rule in rules:
             slots = matched_slots(rule, self.table)
             g = members.setdefault(slots.tobytes(), len(members))
@@ -307,7 +320,7 @@ class Engine:
 
 
 def _build_detectors(names: list[str],
-                     factories: Mapping[str, DetectorFactory] | None) -> dict[str, object]:
+                     factories: Mapping[str, DetectorFactory] | None) -> dict[str, Detector]:
     if factories is None:
         from rules.detectors import DETECTORS
 

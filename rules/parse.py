@@ -130,9 +130,9 @@ class _Build(Transformer):
     def unary(self, op: Token, operand: Typed) -> Typed:
         if str(op) == "not":
             _expect(operand, "bool", "'not' needs a condition")
-            return Typed(ast.Unary("not", operand.node), "bool", _col(op))
+            return Typed(ast.Unary("not", _node(operand)), "bool", _col(op))
         _expect(operand, "num", "'-' needs a number")
-        return Typed(ast.Unary("-", operand.node), "num", _col(op))
+        return Typed(ast.Unary("-", _node(operand)), "num", _col(op))
 
     def binary(self, left: Typed, op: Token, right: Typed) -> Typed:
         sym = str(op)
@@ -141,14 +141,15 @@ class _Build(Transformer):
             result = "bool"
         _expect(left, want, f"'{sym}' needs {_WORD[want]} on its left")
         _expect(right, want, f"'{sym}' needs {_WORD[want]} on its right")
-        return Typed(ast.Binary(sym, left.node, right.node), result, left.column)
+        return Typed(ast.Binary(sym, _node(left), _node(right)), result, left.column)
 
     def ifelse(self, then: Typed, _kw: Token, cond: Typed, other: Typed) -> Typed:
         _expect(cond, "bool", "the condition after 'if' must be a comparison")
         _expect(then, other.type, "both branches of 'if ... else' must have the same type")
         if then.type not in ("num", "sev"):
             raise _Fail(then.column, "'if ... else' chooses between numbers or severities")
-        return Typed(ast.IfElse(cond.node, then.node, other.node), then.type, then.column)
+        node = ast.IfElse(_node(cond), _node(then), _node(other))
+        return Typed(node, then.type, then.column)
 
     def call(self, fn: Token, *args: Typed | tuple[str, str, int] | None) -> Typed:
         return _call(str(fn), _col(fn), [a for a in args if a is not None])
@@ -161,6 +162,12 @@ def _expect(t: Typed, want: str, reason: str) -> None:
     if t.type != want:
         detail = {"name": f"unknown name {t.text!r}", "duration": "a duration"}.get(t.type, "")
         raise _Fail(t.column, reason + (f" (got {detail})" if detail else ""))
+
+
+def _node(t: Typed) -> ast.Node:
+    """The node of an operand `_expect` has accepted as a number, condition or severity."""
+    assert t.node is not None, t  # only names and durations have none
+    return t.node
 
 
 def _positive(ms: int, column: int) -> int:
@@ -222,7 +229,7 @@ def parse(text: str, kind: str = "bool") -> ast.Node:
     except UnexpectedEOF:
         raise ExpressionError(text, len(text) + 1, "unexpected end of expression") from None
     except UnexpectedCharacters as exc:
-        found = text[exc.pos_in_stream]
+        found = exc.char
         raise ExpressionError(text, exc.column, f"unexpected character {found!r}") from None
     except UnexpectedInput as exc:
         token = getattr(exc, "token", None)

@@ -55,7 +55,7 @@ def rebuild(old: Engine, rules: Sequence[Rule] | None = None, registry: Registry
     """
     from rules.engine import Engine
 
-    options = dict(old.options)
+    options = old.options.copy()
     if attributes is not None:
         options["attributes"] = attributes
     new = Engine(old.rules if rules is None else rules, registry or old.registry, **options)
@@ -106,29 +106,29 @@ def _carry_rule_states(old: Engine, new: Engine) -> set[str]:
         kept.add(sr.rule.id)
     areas_before = {ar.rule.id: ar for ar in old.area_rules}
     for ar in new.area_rules:
-        prev = areas_before.get(ar.rule.id)
-        if prev is None or not _same(prev.rule, ar.rule):
+        prev_area = areas_before.get(ar.rule.id)
+        if prev_area is None or not _same(prev_area.rule, ar.rule):
             continue
-        index = {a: i for i, a in enumerate(prev.areas)}
+        index = {a: i for i, a in enumerate(prev_area.areas)}
         pairs = [(i, index[a]) for i, a in enumerate(ar.areas) if a in index]
         if pairs:
             dst, src = (np.array(p, dtype=np.int64) for p in zip(*pairs, strict=True))
-            _copy_state(prev.state, ar.state, src, dst)
+            _copy_state(prev_area.state, ar.state, src, dst)
         kept.add(ar.rule.id)
     return kept
 
 
 def _carry_rings(old: Engine, new: Engine) -> None:
     n = len(new.table)
-    sources = sorted((g for g in old.routing.groups if g.ring is not None and len(g.slots)),
-                     key=lambda g: -g.ring.cap)  # type: ignore[union-attr]
+    sources = sorted(((g, g.ring) for g in old.routing.groups
+                      if g.ring is not None and len(g.slots)), key=lambda source: -source[1].cap)
     for group in new.routing.groups:
         if group.ring is None or len(group.slots) == 0:
             continue
         filled = np.zeros(len(group.slots), dtype=bool)
-        for src in sources:
+        for src, ring in sources:
             old_rows = _row_map(src.slots, n)[group.slots]
             take = np.flatnonzero((old_rows >= 0) & ~filled)
             if len(take):
-                group.ring.carry(src.ring, old_rows[take], take)  # type: ignore[arg-type]
+                group.ring.carry(ring, old_rows[take], take)
                 filled[take] = True

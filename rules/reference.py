@@ -49,7 +49,9 @@ class Reference:
         self.caps = {r.id: ring_capacity(r, self.table, matched_slots(r, self.table))
                      for r in self.rules}
         if detectors is None:
-            from rules.detectors import DETECTORS as detectors
+            from rules.detectors import DETECTORS
+
+            detectors = DETECTORS
         self.detectors = {n: detectors[n]() for n in detector_names(self.rules)}
         for d in self.detectors.values():
             d.grow(len(self.table))
@@ -166,21 +168,25 @@ class Reference:
     def _subject_key(self, rule: Rule, subject: object) -> object:
         return subject if isinstance(subject, int) else str(subject)
 
-    def _detection(self, t: int, rule: Rule, subject: object, change: str, sev: int,
+    def _detection(self, t: int, rule: Rule, subject: int | str, change: str, sev: int,
                    value: float) -> Detection:
-        head = (rule.id, rule.category)
-        tail = (DetectionState(change), Severity(sev), t, float(value))
+        """`subject` is a slot, or the district or grid cell of a spatial rule."""
+        device_id: str | None = None
+        metric: str | None = None
+        grid: str | None
         if isinstance(subject, int):
             tb = self.table
-            return Detection(*head, str(tb.device_id[subject]), *tail,
-                             device_id=str(tb.device_id[subject]), metric=str(tb.metric[subject]),
-                             district=str(tb.district[subject]), grid=str(tb.grid[subject]))
-        scope = rule.spatial_scope
-        if scope == "district":
-            return Detection(*head, subject_of("district", subject), *tail, district=subject)
-        slot = next(s for s in range(len(self.table)) if self.table.grid[s] == subject)
-        return Detection(*head, subject_of("grid", subject), *tail,
-                         district=str(self.table.district[slot]), grid=subject)
+            device_id, metric = str(tb.device_id[subject]), str(tb.metric[subject])
+            name, district, grid = device_id, str(tb.district[subject]), str(tb.grid[subject])
+        elif rule.spatial_scope == "district":
+            name, district, grid = subject_of("district", subject), subject, None
+        else:
+            slot = next(s for s in range(len(self.table)) if self.table.grid[s] == subject)
+            name, grid = subject_of("grid", subject), subject
+            district = str(self.table.district[slot])
+        return Detection(rule.id, rule.category, name, DetectionState(change), Severity(sev), t,
+                         float(value), device_id=device_id, metric=metric, district=district,
+                         grid=grid)
 
     def _eval(self, node: ast.Node, env: tuple) -> float | bool | int:
         slot, t, value, anchor, counts, rule_id = env

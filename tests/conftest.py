@@ -24,14 +24,10 @@ from hypothesis import settings as hypothesis_settings
 
 from ingest.influx import InfluxClient
 from tests.support.postgres import db_url, pg_server  # noqa: F401  (shared SQL fixtures)
-from urbanwatch.services import (
-    Influxd,
-    ManagedService,
-    MissingBinaryError,
-    Mosquitto,
-    ServiceError,
-    free_port,
-)
+from urbanwatch.influxd import Influxd
+from urbanwatch.managed_service import ManagedService, MissingBinaryError, ServiceError
+from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.ports import free_port
 from urbanwatch.settings import Settings
 
 # No timing in tests: on a loaded machine an example may be slow without being wrong.

@@ -35,7 +35,8 @@ from devices.credentials import (
 )
 from devices.store import DeviceStore
 from urbanwatch.database import create_engine, create_session_factory, migrate
-from urbanwatch.services import Mosquitto, Services, TlsFiles, write_private
+from urbanwatch.mosquitto import Mosquitto, TlsFiles, write_private
+from urbanwatch.services import Services
 from urbanwatch.settings import Settings
 
 PLATFORM_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -65,7 +65,10 @@ def ingest(
     from bench.ingest import BenchOptions, BenchSetup, run
     from bench.loadgen import LoadgenError
     from urbanwatch.database import migrate
-    from urbanwatch.services import Influxd, Mosquitto, ServiceError, free_port
+    from urbanwatch.influxd import Influxd
+    from urbanwatch.managed_service import ServiceError
+    from urbanwatch.mosquitto import Mosquitto
+    from urbanwatch.ports import free_port
 
     err = Console(stderr=True)
     work = state_dir.resolve() / "tmp" / f"bench-ingest-{os.getpid()}"

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 
 from urbanwatch.demo import DemoOptions, run_demo
+from urbanwatch.managed_service import ServiceError
 from urbanwatch.platform import Platform
-from urbanwatch.services import ServiceError
 from urbanwatch.settings import Settings, load_settings
 
 T = TypeVar("T")

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from urbanwatch.services import ServiceError, Services, ServiceStatus
+from urbanwatch.managed_service import ServiceError, ServiceStatus
+from urbanwatch.services import Services
 from urbanwatch.settings import load_settings
 
 services_app = typer.Typer(help="Start, stop and inspect the managed Mosquitto and InfluxDB.",

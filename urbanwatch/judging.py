@@ -30,7 +30,7 @@ from rules.model import Rule
 
 log = logging.getLogger(__name__)
 DetectionSink = Callable[[list[Detection], int], Awaitable[None]]
-ResetSink = Callable[[tuple[str, ...], int], Awaitable[None]]  # (rule ids, now_ms)
+ResetSink = Callable[[tuple[str, ...], int], Awaitable[object]]  # (rule ids, now_ms)
 
 
 class Judge:

@@ -63,4 +63,4 @@ class RefreshTokenRow(Base):
     revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
-audit_log = AuditRow.__table__
+audit_log = AuditRow.metadata.tables[AuditRow.__tablename__]  # a Table; `__table__` is not

@@ -73,7 +73,9 @@ class Cusum(SlotDetector):
         super().__init__()
 
 
-    def _sums(self, slots: Int64Array, values: Float64Array) -> tuple[Float64Array, ...]:
+    def _sums(
+        self, slots: Int64Array, values: Float64Array
+    ) -> tuple[Float64Array, Float64Array, Float64Array, Float64Array, Int64Array]:
         """(up, down, mean, var, count): the sums the readings bring and the baseline read."""
         mean, var, count = self.mean[slots], self.var[slots], self.count[slots]
         ready = count >= self.warmup

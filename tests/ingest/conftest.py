@@ -21,7 +21,7 @@ from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
 from tests.support.deadletters import DeadLetters, listening
 from tests.support.polling import WAIT_S, eventually  # noqa: F401  (re-exported)
-from urbanwatch.services import Mosquitto
+from urbanwatch.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 
 

@@ -19,7 +19,7 @@ from simulators.city import City, build_city
 from tests.support.deadletters import DeadLetters, listening
 from tests.support.platform_process import PlatformProcess
 from urbanwatch.demo import import_city
-from urbanwatch.services import Mosquitto
+from urbanwatch.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 
 N_DEVICES, CITY_SEED = 100, 11

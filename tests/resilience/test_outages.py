@@ -13,7 +13,8 @@ from simulators.city import City
 from tests.resilience.streams import Stream, as_json, expected_points, readings, stored_points
 from tests.support.platform_process import PlatformProcess, sample
 from tests.support.polling import eventually
-from urbanwatch.services import Influxd, Mosquitto
+from urbanwatch.influxd import Influxd
+from urbanwatch.mosquitto import Mosquitto
 
 OUTAGE_S = 30.0
 

@@ -14,19 +14,11 @@ from typer.testing import CliRunner
 
 from ingest.influx import InfluxClient
 from urbanwatch.commands_services import services_app
-from urbanwatch.services import (
-    HOST,
-    Influxd,
-    MissingBinaryError,
-    Mosquitto,
-    ServiceError,
-    Services,
-    ServiceStartError,
-    TlsFiles,
-    free_port,
-    mqtt_answers,
-    mqtt_connack,
-)
+from urbanwatch.influxd import Influxd
+from urbanwatch.managed_service import MissingBinaryError, ServiceError, ServiceStartError
+from urbanwatch.mosquitto import Mosquitto, TlsFiles, mqtt_answers, mqtt_connack
+from urbanwatch.ports import HOST, free_port
+from urbanwatch.services import Services
 from urbanwatch.settings import Settings
 
 runner = CliRunner()

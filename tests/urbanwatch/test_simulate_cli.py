@@ -9,7 +9,8 @@ import typer
 from typer.testing import CliRunner
 
 from urbanwatch.commands_simulate import broker_url, city, simulate
-from urbanwatch.services import Mosquitto, free_port
+from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.ports import free_port
 from urbanwatch.settings import Settings
 
 app = typer.Typer()
