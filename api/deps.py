@@ -15,6 +15,7 @@ from fastapi.requests import HTTPConnection
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alerts.service import AlertService
 from api.context import ApiContext
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
@@ -38,6 +39,15 @@ async def get_session(
 
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def alert_service(context: ContextDep) -> AlertService:
+    if context.alerts is None:
+        raise HTTPException(503, "the alerts service is not running in this process")
+    return context.alerts
+
+
+Alerts = Annotated[AlertService, Depends(alert_service)]
 
 
 def _unauthenticated(reason: str) -> HTTPException:

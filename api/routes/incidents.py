@@ -16,7 +16,7 @@ from alerts.errors import RoutingError, TransitionError, UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.notify import CAP_XML
 from alerts.service import AlertService
-from api.deps import Caller, ContextDep, require
+from api.deps import Alerts, Caller, require
 from api.schemas import Problem
 from api.schemas_incidents import (
     IncidentDetail,
@@ -49,13 +49,6 @@ CHANGES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def alert_service(context: ContextDep) -> AlertService:
-    if context.alerts is None:
-        raise HTTPException(503, "the alert service is not running")
-    return context.alerts
-
-
-Alerts = Annotated[AlertService, Depends(alert_service)]
 
 
 def now_ms() -> int:

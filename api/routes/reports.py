@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from alerts.reports import GroupBy
-from alerts.service import AlertService
-from api.deps import ContextDep, require
+from api.deps import ContextDep, alert_service, require
 from api.schemas import Problem
 from api.schemas_alerts import Report, ReportRowPublic
 from api.schemas_incidents import Invalid
@@ -49,12 +48,6 @@ async def get_report(
         start_ms=start_ms, end_ms=end_ms, group_by=group_by, policy_id=policy,
         rows=[ReportRowPublic.of(r) for r in rows],
     )
-
-
-def alert_service(context: ContextDep) -> AlertService:
-    if context.alerts is None:
-        raise HTTPException(503, "the alerts service is not running in this process")
-    return context.alerts
 
 
 def _ms(moment: datetime) -> int:

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from alerts.errors import RoutingError
-from api.deps import Caller, ContextDep, require
-from api.routes.reports import alert_service
+from api.deps import Caller, ContextDep, alert_service, require
 from api.schemas import Problem
 from api.schemas_alerts import RoutingProblem, RoutingProblemBody, RoutingPublic
 from api.security.principal import Principal, Role

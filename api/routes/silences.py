@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from alerts.errors import SilenceError
 from alerts.silences import Matcher, Silence, Weekly
-from api.deps import Caller, require
-from api.routes.incidents import INVALID, Alerts, now_ms
+from api.deps import Alerts, Caller, require
+from api.routes.incidents import INVALID, now_ms
 from api.schemas import Problem
 from api.schemas_incidents import SilenceCreate, SilencePublic
 from api.security.principal import Principal, Role
