@@ -9,10 +9,10 @@ writes who, what (method, route, status), when and from where. Requests without 
 from __future__ import annotations
 
 import logging
-import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.clock import now_ms
 from api.context import ApiContext
 from api.security.audit_log import record_request
 from api.security.principal import Principal
@@ -51,7 +51,7 @@ class AuditMiddleware:
         context: ApiContext = scope["app"].state.context
         try:
             await record_request(
-                context.sessions, ts_ms=time.time_ns() // 1_000_000,
+                context.sessions, ts_ms=now_ms(),
                 actor=principal.subject, method=scope["method"], path=scope["path"],
                 route=template if isinstance(template, str) else scope["path"], status=status,
                 address=client[0] if client else None,

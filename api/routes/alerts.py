@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.model import AlertState
 from alerts.store import AlertChangeRow, AlertRow, IncidentRow
+from api.clock import epoch_ms
 from api.deps import Caller, SessionDep
 from api.schemas import Problem
 from api.schemas_alerts import (
@@ -52,7 +53,8 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> AlertPage:
-    start_ms, end_ms = _ms(start), _ms(end)
+    start_ms = None if start is None else epoch_ms(start)
+    end_ms = None if end is None else epoch_ms(end)
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise HTTPException(422, "end must be after start")
     query = select(AlertRow)
@@ -134,9 +136,3 @@ def _not_found(alert_id: str) -> HTTPException:
     return HTTPException(404, f"no alert {alert_id!r}")
 
 
-def _ms(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise HTTPException(422, "timestamps need a time zone, e.g. 2026-11-23T08:00:00Z")
-    return int(moment.timestamp() * 1000)

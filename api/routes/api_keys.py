@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
+from api.clock import now_ms
 from api.deps import ContextDep, require
 from api.schemas import Problem
 from api.security.api_keys import ApiKey, ApiKeyStore
@@ -48,10 +48,6 @@ class ApiKeyCreated(ApiKeyPublic):
     key: str = Field(description="send as 'X-API-Key: <key>'; shown only this once")
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @router.post(
     "",
     summary="Create an API key scoped to a role (the key is shown once)",
@@ -60,7 +56,7 @@ def _now_ms() -> int:
 async def create_api_key(body: ApiKeyCreate, context: ContextDep, caller: Admin) -> ApiKeyCreated:
     try:
         record, key = await ApiKeyStore(context.sessions).create(
-            body.name, body.role, body.teams, caller.subject, _now_ms()
+            body.name, body.role, body.teams, caller.subject, now_ms()
         )
     except ScopeError as exc:  # shaped like a validation error: the field and why
         problem = {"loc": ["body", "teams"], "msg": str(exc), "type": "value_error"}
@@ -80,7 +76,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 @router.delete("/{key_id}", summary="Revoke an API key at once", responses=NOT_FOUND)
 async def revoke_api_key(key_id: str, context: ContextDep, _caller: Admin) -> ApiKeyPublic:
-    revoked = await ApiKeyStore(context.sessions).revoke(key_id, _now_ms())
+    revoked = await ApiKeyStore(context.sessions).revoke(key_id, now_ms())
     if revoked is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no API key {key_id!r}")
     return ApiKeyPublic.of(revoked)

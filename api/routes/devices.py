@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
+from api.clock import epoch_ms, now_ms
 from api.context import ApiContext
 from api.deps import Caller, ContextDep, require
 from api.schemas import (
@@ -231,8 +232,8 @@ async def get_readings(
         raise HTTPException(422, f"{device.type} has no metric {metric!r}; known: {known}")
     if every is not None and not valid_every(every):
         raise HTTPException(422, f"invalid interval {every!r}: use e.g. 30s, 5m, 1h, 1d")
-    end_ms = _ms(end) if end else _now_ms()
-    start_ms = _ms(start) if start else end_ms - int(timedelta(hours=1).total_seconds() * 1000)
+    end_ms = epoch_ms(end) if end else now_ms()
+    start_ms = epoch_ms(start) if start else end_ms - int(timedelta(hours=1).total_seconds() * 1000)
     if start_ms >= end_ms:
         raise HTTPException(422, "start must be before end")
     history = await series_history(
@@ -319,11 +320,3 @@ def _login(device_id: str, password: str) -> MqttLogin:
     return MqttLogin(device_id=device_id, username=device_id, password=password)
 
 
-def _ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise HTTPException(422, "timestamps need a time zone, e.g. 2026-11-23T08:00:00Z")
-    return int(moment.timestamp() * 1000)
-
-
-def _now_ms() -> int:
-    return int(datetime.now().timestamp() * 1000)

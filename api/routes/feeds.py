@@ -14,8 +14,8 @@ from lxml import etree
 
 from alerts.model import Incident, IncidentState
 from alerts.notify import CAP_XML
+from api.clock import now_ms
 from api.deps import Alerts, Caller
-from api.routes.incidents import now_ms
 from rules.detection import Category
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])

@@ -6,7 +6,6 @@ them, so its existence does not leak. The actor on the timeline is the caller's 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from alerts.errors import RoutingError, TransitionError, UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.notify import CAP_XML
 from alerts.service import AlertService
+from api.clock import now_ms
 from api.deps import Alerts, Caller, require
 from api.schemas import Problem
 from api.schemas_incidents import (
@@ -49,10 +49,6 @@ CHANGES: dict[int | str, dict[str, Any]] = {
 }
 
 
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def visible_incident(alerts: AlertService, caller: Principal, incident_id: str) -> Incident:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from alerts.reports import GroupBy
+from api.clock import epoch_ms
 from api.deps import ContextDep, alert_service, require
 from api.schemas import Problem
 from api.schemas_alerts import Report, ReportRowPublic
@@ -37,7 +38,7 @@ async def get_report(
     ] = None,
 ) -> Report:
     service = alert_service(context)
-    start_ms, end_ms = _ms(start), _ms(end)
+    start_ms, end_ms = epoch_ms(start), epoch_ms(end)
     if end_ms <= start_ms:
         raise HTTPException(422, "end must be after start")
     policy = policy_id or service.routing.routes[-1].policy
@@ -50,7 +51,3 @@ async def get_report(
     )
 
 
-def _ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise HTTPException(422, "timestamps need a time zone, e.g. 2026-11-23T08:00:00Z")
-    return int(moment.timestamp() * 1000)

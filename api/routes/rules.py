@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.backtesting import backtest_range
+from api.clock import NAIVE_TIMESTAMP, epoch_ms
 from api.deps import Caller, ContextDep, require
 from api.rulefile import RuleFile, RuleRejected, check_set, validate_text
 from api.schemas import Problem
@@ -212,5 +213,5 @@ def _rejected(exc: RuleRejected) -> HTTPException:
 
 def _ms(moment: datetime) -> int:
     if moment.tzinfo is None:
-        raise _rejected(RuleRejected("timestamps need a time zone, e.g. 2026-11-23T08:00:00Z"))
-    return int(moment.timestamp() * 1000)
+        raise _rejected(RuleRejected(NAIVE_TIMESTAMP))
+    return epoch_ms(moment)

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from alerts.errors import SilenceError
 from alerts.silences import Matcher, Silence, Weekly
+from api.clock import epoch_ms, now_ms
 from api.deps import Alerts, Caller, require
-from api.routes.incidents import INVALID, now_ms
+from api.routes.incidents import INVALID
 from api.schemas import Problem
 from api.schemas_incidents import SilenceCreate, SilencePublic
 from api.security.principal import Principal, Role
@@ -42,8 +43,8 @@ async def create_silence(body: SilenceCreate, caller: Writer, alerts: Alerts) ->
         silence = Silence(
             id=f"sil-{uuid.uuid4().hex[:16]}",
             matchers=tuple(Matcher(m.field, m.value) for m in body.matchers),
-            starts_ms=_ms(body.starts_at.timestamp()),
-            ends_ms=None if body.ends_at is None else _ms(body.ends_at.timestamp()),
+            starts_ms=epoch_ms(body.starts_at),
+            ends_ms=None if body.ends_at is None else epoch_ms(body.ends_at),
             author=caller.subject,
             reason=body.reason,
             weekly=weekly,
@@ -65,7 +66,3 @@ async def expire_silence(silence_id: str, caller: Writer, alerts: Alerts) -> Non
         await alerts.expire_silence(silence_id, caller.subject, now_ms())
     except SilenceError as exc:
         raise HTTPException(404, str(exc)) from exc
-
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
