@@ -247,7 +247,7 @@ class _BufferedClient(mqtt.Client):
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None \
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(self._sock, _BufferedReads) \
                 and self._sock.pending():
             rc = super().loop_read(max_packets)
         return rc

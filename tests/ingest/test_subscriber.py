@@ -52,9 +52,14 @@ async def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(
         await subscriber.wait_subscribed(WAIT_S)
         sizes = [10, 2 * _READ_CHUNK + 3, 1, _READ_CHUNK - 1, 500] * 60  # straddle every chunk
         payloads = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
-        sent = asyncio.create_task(asyncio.to_thread(
-            lambda: [publisher.send(f"city/d1/aq-{i % 3}/data", p) for i, p in enumerate(payloads)]
-        ))
+
+        def send_all() -> None:  # all at once, so the subscriber gets many packets per read
+            infos = [publisher.client.publish(f"{topic_prefix}city/d1/aq-{i % 3}/data", p, qos=1)
+                     for i, p in enumerate(payloads)]
+            for info in infos:
+                info.wait_for_publish(WAIT_S)
+
+        sent = asyncio.create_task(asyncio.to_thread(send_all))
         got: list[Message] = []
         async with asyncio.timeout(WAIT_S):
             while len(got) < len(payloads):
