@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from devices.batch import ReadingBatch
 from devices.decode import decode_rows
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Registry
+from ingest.backoff import Backoff
 from ingest.batcher import Confirmation, PendingBatch
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
@@ -200,20 +200,20 @@ class Ingestor:
         """Write with retries; None if stopping interrupted them."""
         if not len(batch):
             return []
-        delay_s = self.config.retry_initial_s
+        backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s)
         while True:
             try:
                 return await self.sink.write(batch)
             except InfluxError as exc:
                 self.counters.write_errors += 1
-                log.warning("storing %d readings failed (%s); retrying in ~%.1f s",
+                delay_s = backoff.next_s()
+                log.warning("storing %d readings failed (%s); retrying in %.1f s",
                             len(batch), exc, delay_s)
             if self._stopping.is_set():
                 return None
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay_s * random.uniform(0.5, 1.5)):
+                async with asyncio.timeout(delay_s):
                     await self._stopping.wait()
-            delay_s = min(2 * delay_s, self.config.retry_max_s)
 
     def _letter(
         self, point: RefusedPoint, batch: ReadingBatch, message_of: np.ndarray,
