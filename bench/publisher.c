@@ -5,7 +5,8 @@
  * FILE holds one message per line: "<topic>\t<payload>\n" (payloads are JSON, so they
  * hold no tab or newline). Every line is read into memory first, so reading the file
  * costs nothing while publishing. The client publishes them all at QoS 1 with at most
- * MAX_INFLIGHT unacknowledged, waits for every PUBACK, then prints on stdout
+ * MAX_INFLIGHT unacknowledged once the broker has accepted the connection, waits for every
+ * PUBACK, then prints on stdout
  * "acknowledged <n> of <total> in <seconds>" (from the first publish to the last PUBACK)
  * and exits 0 only when n == total.
  *
@@ -19,8 +20,15 @@
 #include <time.h>
 
 #define IDLE_TIMEOUT_S 60 /* give up when no PUBACK arrived for this long */
+#define CONNACK_TIMEOUT_S 10
 
 static atomic_long acknowledged;
+static atomic_int connack = -1; /* the broker's CONNACK code, -1 until it arrives */
+
+static void on_connect(struct mosquitto *m, void *obj, int rc) {
+    (void)m; (void)obj;
+    atomic_store(&connack, rc);
+}
 
 static void on_publish(struct mosquitto *m, void *obj, int mid) {
     (void)m; (void)obj; (void)mid;
@@ -76,12 +84,23 @@ int main(int argc, char **argv) {
     if (!mosq) { fprintf(stderr, "mosquitto_new failed\n"); return 1; }
     mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, atoi(argv[4]));
     mosquitto_publish_callback_set(mosq, on_publish);
+    mosquitto_connect_callback_set(mosq, on_connect);
     int rc = mosquitto_connect(mosq, argv[1], atoi(argv[2]), 60);
     if (rc != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "connect to %s:%s: %s\n", argv[1], argv[2], mosquitto_strerror(rc));
         return 1;
     }
     mosquitto_loop_start(mosq);
+    time_t connect_started = time(NULL);
+    while (atomic_load(&connack) < 0 && time(NULL) - connect_started < CONNACK_TIMEOUT_S) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    if (atomic_load(&connack) != 0) {
+        fprintf(stderr, "broker %s:%s did not accept the connection (%s)\n", argv[1], argv[2],
+                atomic_load(&connack) < 0 ? "no CONNACK" : mosquitto_connack_string(connack));
+        return 1;
+    }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long i = 0; i < n; i++) {
