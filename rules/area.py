@@ -23,7 +23,7 @@ from rules.state import FIRING, RuleState
 from rules.transitions import NONE, step
 
 if TYPE_CHECKING:
-    from rules.engine import SeriesRule
+    from rules.series_rule import SeriesRule
 
 
 @dataclass

@@ -13,7 +13,7 @@ rules are judged. Detections come out sorted by (ts, rule order, subject).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
@@ -22,17 +22,18 @@ from devices.batch import ReadingBatch
 from devices.registry import Registry
 from rules import ast
 from rules.area import AreaRule
-from rules.compile import Context, Frame, compile_expr
+from rules.compile import Context, Frame
 from rules.detection import Detection
 from rules.emit import Emitted, to_detections
 from rules.errors import RuleError
-from rules.groups import Group, Routing
+from rules.groups import Routing
 from rules.model import Rule
 from rules.plan import SlotTable, attribute_column, detector_names, matched_slots, ring_capacity
 from rules.rebuild import rebuild
 from rules.rounds import rounds
-from rules.state import FIRING, NEVER, RuleState, SeriesState
-from rules.transitions import NONE, promote, step
+from rules.series_rule import SeriesRule
+from rules.state import FIRING, NEVER, SeriesState
+from rules.transitions import promote
 
 if TYPE_CHECKING:  # rules.detectors is imported when an engine first needs it
     from rules.detectors.base import Detector
@@ -57,26 +58,6 @@ class Stats:
     duplicate: int = 0
     unknown_slot: int = 0
     detections: int = 0
-
-
-@dataclass
-class SeriesRule:
-    """A per-series rule compiled against its group's members (``slots``, in row order)."""
-
-    index: int
-    rule: Rule
-    group: Group
-    cap: int  # readings its windows may use (its group's ring may keep more)
-    state: RuleState
-    when: Callable[[Frame], np.ndarray]
-    clear: Callable[[Frame], np.ndarray] | None
-    severity: Callable[[Frame], np.ndarray]
-    detectors: list[str] = field(default_factory=list)
-    time_dependent: bool = False
-
-    @property
-    def slots(self) -> np.ndarray:
-        return self.group.slots
 
 
 class Engine:
@@ -120,8 +101,10 @@ class Engine:
         )
         per_series = [(i, r) for i, r in enumerate(self.rules) if r.spatial_scope is None]
         self.routing, group_of = self._route([r for _, r in per_series])
-        self.series_rules = [self._compile(i, r, self.routing.groups[g])
+        self.series_rules = [SeriesRule.build(i, r, self.routing.groups[g], self.table, self.ctx)
                              for (i, r), g in zip(per_series, group_of, strict=True)]
+        for sr in self.series_rules:
+            sr.group.rules.append(sr)
         by_id = {sr.rule.id: sr for sr in self.series_rules}
         self.area_rules = [
             AreaRule.build(i, r, self.table, by_id, self.ctx)
@@ -169,17 +152,6 @@ class Engine:
             caps[g] = max(caps[g], ring_capacity(rule, self.table, slots))
             group_of.append(g)
         return Routing.build(len(self.table), slot_sets, caps), group_of
-
-    def _compile(self, index: int, rule: Rule, group: Group) -> SeriesRule:
-        clear = compile_expr(rule.clear_ast, self.ctx) if rule.clear_ast is not None else None
-        sr = SeriesRule(
-            index, rule, group, ring_capacity(rule, self.table, group.slots),
-            RuleState(len(group.slots)), compile_expr(rule.when_ast, self.ctx), clear,
-            compile_expr(rule.severity_ast, self.ctx), detector_names([rule]),
-            rule.time_dependent,
-        )
-        group.rules.append(sr)
-        return sr
 
     def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
         """Judge a batch of readings, then tick at ``now_ms``; return the state changes."""
@@ -250,30 +222,11 @@ class Engine:
                         frame = frames[sr.cap] = Frame(
                             slots[sel], t, v, rows, group.ring, t, cap=sr.cap, gathers=gathers,
                             round_scores=round_scores, sel=sel)
-                    self._judge(sr, frame, rows, out)
+                    sr.judge(frame, rows, out)
                     for name in sr.detectors:
                         skip[name][sel] |= sr.state.state[rows] == FIRING
         for name, (sel, args) in learn.items():
             self.detectors[name].update(*args, skip[name][sel])
-
-    def _judge(self, sr: SeriesRule, frame: Frame, rows: np.ndarray, out: list[Emitted]) -> None:
-        cond = sr.when(frame)
-        prior = sr.state.state[rows]
-        if not prior.any() and not cond.any():
-            return  # inactive and staying so: nothing changes, clear and severity are moot
-        if sr.clear is None:
-            clear = ~cond
-        elif (prior == FIRING).any():
-            clear = sr.clear(frame)
-        else:
-            clear = cond  # only read for firing subjects; none here
-        change, severity = step(
-            sr.state, rows, cond, clear, sr.severity(frame), frame.t_ms, sr.rule.for_ms
-        )
-        hit = change != NONE
-        if hit.any():
-            out.append(Emitted(frame.t_ms[hit], sr.index, frame.slots[hit], change[hit],
-                               severity[hit], frame.value[hit]))
 
     def _tick(self, now_ms: int, out: list[Emitted]) -> None:
         with np.errstate(all="ignore"):  # see `compile_expr`
@@ -295,7 +248,7 @@ class Engine:
                     if frame is None:
                         frame = frames[sr.cap] = Frame(slots, t, value, rows, group.ring, anchor,
                                                        cap=sr.cap, gathers=gathers)
-                    self._judge(sr, frame, rows, out)
+                    sr.judge(frame, rows, out)
             for sr in group.rules:
                 if sr.time_dependent or sr.rule.for_ms == 0:
                     continue

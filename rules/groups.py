@@ -21,7 +21,7 @@ from rules.state import Ring
 INT16_MAX = int(np.iinfo(np.int16).max)
 
 if TYPE_CHECKING:
-    from rules.engine import SeriesRule
+    from rules.series_rule import SeriesRule
 
 
 @dataclass

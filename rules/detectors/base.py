@@ -77,14 +77,15 @@ class SlotDetector:
 
     Subclasses list their state in ``_state`` as ``name -> (dtype, fill, trailing shape)``;
     ``grow`` extends every array with rows of the fill value, and pickling is plain attribute
-    pickling.
+    pickling. Those whose ``update`` needs what ``score`` read define ``_gather_state``, and
+    ``score`` and ``update`` get it through ``_gather_and_remember`` and ``_recall_or_gather``.
     """
 
     _state: ClassVar[StateSpec] = {}
 
     def __init__(self) -> None:
         self.n_slots = 0
-        self._scored: tuple[Any, ...] | None = None  # see `_remember`
+        self._scored: tuple[Any, ...] | None = None  # see `_gather_and_remember`
         for name, (dtype, fill, tail) in self._state_spec().items():
             setattr(self, name, np.full((0, *tail), fill, dtype=dtype))
 
@@ -101,24 +102,34 @@ class SlotDetector:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _scored=None)
 
-    def _remember(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array,
-                  gathered: tuple[Any, ...]) -> None:
-        """Keep what ``score`` gathered for an ``update`` that follows with the same arrays.
+    def _gather_state(
+        self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
+    ) -> tuple[Any, ...]:
+        """What ``score`` works out from state for these readings that ``update`` needs again."""
+        raise NotImplementedError(f"{type(self).__name__} gathers no state")
+
+    def _gather_and_remember(
+        self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
+    ) -> tuple[Any, ...]:
+        """Gather for ``score``, and keep it for an ``update`` that follows with the same arrays.
 
         The engine scores a round, judges the rules, then learns the same round: the state read
         for scoring is still current then (any update or grow in between forgets it). Arrays
         are matched by identity, so they must not be changed in place between the two calls.
         """
+        gathered = self._gather_state(slots, ts_ms, values)
         self._scored = (slots, ts_ms, values, gathered)
+        return gathered
 
-    def _recall(self, slots: Int64Array, ts_ms: Int64Array,
-                values: Float64Array) -> tuple[Any, ...] | None:
-        """What the last ``score`` of these very arrays gathered, if nothing changed since."""
+    def _recall_or_gather(
+        self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
+    ) -> tuple[Any, ...]:
+        """Gather for ``update``: what the last ``score`` of these very arrays kept, else afresh."""
         scored, self._scored = self._scored, None
         if scored is not None and scored[0] is slots and scored[1] is ts_ms \
                 and scored[2] is values:
             return scored[3]
-        return None
+        return self._gather_state(slots, ts_ms, values)
 
     def grow(self, n_slots: int) -> None:
         """Make room for slots ``0 .. n_slots - 1``; never shrinks."""

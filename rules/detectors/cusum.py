@@ -72,9 +72,8 @@ class Cusum(SlotDetector):
         self.warmup, self.min_std = warmup, min_std
         super().__init__()
 
-
-    def _sums(
-        self, slots: Int64Array, values: Float64Array
+    def _gather_state(
+        self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
     ) -> tuple[Float64Array, Float64Array, Float64Array, Float64Array, Int64Array]:
         """(up, down, mean, var, count): the sums the readings bring and the baseline read."""
         mean, var, count = self.mean[slots], self.var[slots], self.count[slots]
@@ -87,8 +86,7 @@ class Cusum(SlotDetector):
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1] from the sums they would bring; 0 while warming up."""
         self._check(slots, ts_ms, values)
-        sums = self._sums(slots, values)
-        self._remember(slots, ts_ms, values, sums)
+        sums = self._gather_and_remember(slots, ts_ms, values)
         return squash(np.maximum(sums[0], sums[1]), self.h)
 
     def update(
@@ -100,8 +98,7 @@ class Cusum(SlotDetector):
     ) -> None:
         """Commit the sums (restarting those that reached ``h``), then learn the baseline."""
         self._check(slots, ts_ms, values)
-        sums = self._recall(slots, ts_ms, values)
-        up, down, mean, var, count = sums if sums is not None else self._sums(slots, values)
+        up, down, mean, var, count = self._recall_or_gather(slots, ts_ms, values)
         signalled = np.maximum(up, down) >= self.h
         self.up[slots] = np.where(signalled, 0.0, up)
         self.down[slots] = np.where(signalled, 0.0, down)

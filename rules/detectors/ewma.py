@@ -58,12 +58,16 @@ class EwmaChart(SlotDetector):
         self.z_scale, self.min_std = z_scale, min_std
         super().__init__()
 
+    def _gather_state(
+        self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
+    ) -> tuple[Float64Array, Float64Array, Int64Array]:
+        """(mean, var, count) of the readings' series."""
+        return self.mean[slots], self.var[slots], self.count[slots]
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1]; 0 while the series is warming up."""
         self._check(slots, ts_ms, values)
-        mean, var, count = gathered = self.mean[slots], self.var[slots], self.count[slots]
-        self._remember(slots, ts_ms, values, gathered)
+        mean, var, count = self._gather_and_remember(slots, ts_ms, values)
         z = np.abs(standardized(values, mean, var, self.min_std))
         return np.where(count >= self.warmup, squash(z, self.z_scale), 0.0)
 
@@ -77,10 +81,7 @@ class EwmaChart(SlotDetector):
         """Learn readings (all but ``skip``) into the EW mean and variance."""
         self._check(slots, ts_ms, values)
         learn = learn_mask(len(slots), skip)
-        gathered = self._recall(slots, ts_ms, values)
-        if gathered is None:
-            gathered = self.mean[slots], self.var[slots], self.count[slots]
-        mean, var, count = (a[learn] for a in gathered)
+        mean, var, count = (a[learn] for a in self._recall_or_gather(slots, ts_ms, values))
         s = slots[learn]
         self.mean[s], self.var[s] = ew_moments(mean, var, count, values[learn], self.alpha)
         self.count[s] = count + 1

@@ -120,7 +120,6 @@ class AnomalyLikelihood(SlotDetector):
         per_detector = (np.float64, 0.0, (len(self.detectors),))
         return {"recent": per_detector, "mean": per_detector, "var": per_detector, **self._state}
 
-
     def grow(self, n_slots: int) -> None:
         for d in self.detectors:
             d.grow(n_slots)
@@ -129,7 +128,7 @@ class AnomalyLikelihood(SlotDetector):
     def state_nbytes(self) -> int:
         return super().state_nbytes() + sum(d.state_nbytes() for d in self.detectors)  # type: ignore[attr-defined]
 
-    def _evaluate(
+    def _gather_state(
         self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
     ) -> tuple[Float64Array, Float64Array]:
         """(final score, new recent averages ``(n, n_detectors)``), without changing state."""
@@ -157,10 +156,10 @@ class AnomalyLikelihood(SlotDetector):
         """Score readings in [0, 1]; 0 while the series is warming up.
 
         The evaluation is kept for an `update` that follows with the very same arrays (see
-        `SlotDetector._remember`), which then does not evaluate the base detectors again.
+        `SlotDetector._gather_and_remember`), which then does not evaluate the base detectors
+        again.
         """
-        final, recent = self._evaluate(slots, ts_ms, values)
-        self._remember(slots, ts_ms, values, (final, recent))
+        final, _ = self._gather_and_remember(slots, ts_ms, values)
         return final
 
     def update(
@@ -181,8 +180,7 @@ class AnomalyLikelihood(SlotDetector):
         skip: BoolArray | None = None,
     ) -> Float64Array:
         """Score a round of readings, then learn them; evaluates the base detectors once."""
-        scored = self._recall(slots, ts_ms, values)
-        final, recent = scored if scored is not None else self._evaluate(slots, ts_ms, values)
+        final, recent = self._recall_or_gather(slots, ts_ms, values)
         confirmed = (final >= self.confirm_at) | ~learn_mask(len(slots), skip)
         held = confirmed & (self.skipped[slots] < self.max_skip)
         for d in self.detectors:

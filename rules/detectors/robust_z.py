@@ -54,7 +54,6 @@ class RobustZ(SlotDetector):
             "count": (np.int32, 0, ()),
         }
 
-
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1]; 0 until the series' window is full."""
         self._check(slots, ts_ms, values)

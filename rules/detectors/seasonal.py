@@ -87,7 +87,6 @@ class SeasonalBaseline(SlotDetector):
         self.min_std, self.utc_offset_ms = min_std, utc_offset_ms
         super().__init__()
 
-
     def _cells(self, slots: Int64Array, ts_ms: Int64Array) -> Int64Array:
         """Flat index ``slot * N_CELLS + cell`` of each reading into the raveled state arrays.
 
@@ -108,9 +107,7 @@ class SeasonalBaseline(SlotDetector):
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1] against their cell; 0 while the cell is warming up."""
         self._check(slots, ts_ms, values)
-        gathered = self._gather(self._cells(slots, ts_ms))
-        _, mean, var, n = gathered
-        self._remember(slots, ts_ms, values, gathered)
+        _, mean, var, n = self._gather_and_remember(slots, ts_ms, values)
         z = np.abs(standardized(values, mean, var, self.min_std))
         return np.where(n >= self.warmup, squash(z, self.z_scale), 0.0)
 
@@ -124,9 +121,7 @@ class SeasonalBaseline(SlotDetector):
         """Learn readings (all but ``skip``) into their cells."""
         self._check(slots, ts_ms, values)
         learn = learn_mask(len(slots), skip)
-        gathered = self._recall(slots, ts_ms, values)
-        if gathered is None:
-            gathered = self._gather(self._cells(slots, ts_ms))
+        gathered = self._recall_or_gather(slots, ts_ms, values)
         if not learn.all():
             gathered, values = tuple(a[learn] for a in gathered), values[learn]
         i, mean, var, n = gathered
@@ -136,8 +131,11 @@ class SeasonalBaseline(SlotDetector):
         moments[i] = pairs.view(np.int64)[:, 0]
         count[i] = np.minimum(n + 1, COUNT_MAX)
 
-    def _gather(self, i: Int64Array) -> tuple[Int64Array, Float64Array, Float64Array, Int64Array]:
-        """(flat index, mean, var, count) of cells ``i``, in float64 and int64."""
+    def _gather_state(
+        self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
+    ) -> tuple[Int64Array, Float64Array, Float64Array, Int64Array]:
+        """(flat index, mean, var, count) of the readings' cells, in float64 and int64."""
+        i = self._cells(slots, ts_ms)
         moments, count = self._flat()
         pairs = moments[i].view(np.float32).reshape(-1, 2)
         return (i, pairs[:, 0].astype(np.float64), pairs[:, 1].astype(np.float64),

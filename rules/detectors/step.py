@@ -65,13 +65,16 @@ class StepChart(SlotDetector):
         self.z_scale, self.min_std = z_scale, min_std
         super().__init__()
 
+    def _gather_state(
+        self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
+    ) -> tuple[Float64Array, Float64Array, Float64Array, Int64Array]:
+        """(last, mean, var, count) of the readings' series."""
+        return self.last[slots], self.mean[slots], self.var[slots], self.count[slots]
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
         """Score readings in [0, 1]; 0 until ``warmup`` steps are learned."""
         self._check(slots, ts_ms, values)
-        gathered = self.last[slots], self.mean[slots], self.var[slots], self.count[slots]
-        self._remember(slots, ts_ms, values, gathered)
-        last, mean, var, count = gathered
+        last, mean, var, count = self._gather_and_remember(slots, ts_ms, values)
         z = np.abs(standardized(values - last, mean, var, self.min_std))
         return np.where(count > self.warmup, squash(z, self.z_scale), 0.0)
 
@@ -84,9 +87,7 @@ class StepChart(SlotDetector):
     ) -> None:
         """Learn the steps of readings (all but ``skip``); every reading becomes ``last``."""
         self._check(slots, ts_ms, values)
-        gathered = self._recall(slots, ts_ms, values)
-        if gathered is None:
-            gathered = self.last[slots], self.mean[slots], self.var[slots], self.count[slots]
+        gathered = self._recall_or_gather(slots, ts_ms, values)
         started = gathered[3] > 0
         learn = learn_mask(len(slots), skip) & started
         last, mean, var, count = (a[learn] for a in gathered)
