@@ -20,6 +20,7 @@ from api.context import ApiContext
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
 from api.security.tokens import InvalidTokenError, decode_access_token
+from api.security.users import UserStore
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an integration's key")
@@ -61,7 +62,11 @@ async def authenticated(
     token: Annotated[str | None, Depends(bearer)],
     key: Annotated[str | None, Depends(api_key)] = None,
 ) -> Principal:
-    """The caller, from an `X-API-Key` header or a bearer access token (401 otherwise)."""
+    """The caller, from an `X-API-Key` header or a bearer access token (401 otherwise).
+
+    A token's user is looked up on every request, so disabling a user (from any process, e.g.
+    the CLI) shuts out the tokens they already hold at once rather than when they expire.
+    """
     if key is not None:
         principal = await ApiKeyStore(context.sessions).authenticate(key)
         if principal is None:
@@ -72,9 +77,14 @@ async def authenticated(
             "not authenticated: send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'"
         )
     try:
-        return decode_access_token(token, context.secret_key)
+        principal = decode_access_token(token, context.secret_key)
     except InvalidTokenError as exc:
         raise _unauthenticated(f"invalid token: {exc}") from exc
+    if principal.kind == "user" and await UserStore(context.sessions).is_disabled(
+        principal.subject
+    ):
+        raise _unauthenticated("invalid token: the user is disabled")
+    return principal
 
 
 def _remembered(

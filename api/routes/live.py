@@ -4,7 +4,10 @@ The access token comes as ``Authorization: Bearer …`` or, since browsers canno
 a WebSocket, as ``?token=…``; integrations may send ``X-API-Key``. It is checked by the same
 dependency as every HTTP route; a refused connection is accepted and closed at once with code
 1008 (policy violation) and the reason, so clients can tell it from a network failure.
-Responders get only the incident and dispatch events of their own teams; other roles get all.
+A stream lives no longer than the token that opened it: when the token expires the server
+closes it with 1008 and the reason "token expired", and the client reconnects with a fresh
+token (an API key does not expire). Responders get only the incident and dispatch events of
+their own teams; other roles get all.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from contextlib import suppress
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
 
 from alerts.channels.live import Event, Subscription
+from api.clock import now_ms
 from api.context import ApiContext
 from api.deps import authenticated
 from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
+TOKEN_EXPIRED = "token expired"
 
 
 def visible(caller: Principal, event: Event) -> bool:
@@ -48,13 +53,24 @@ async def live_events(websocket: WebSocket, token: str | None = None) -> None:
     with context.live.subscribe(lambda event: visible(caller, event)) as events:
         forward = asyncio.create_task(_forward(websocket, events))
         closed = asyncio.create_task(_until_closed(websocket))
-        done, pending = await asyncio.wait({forward, closed}, return_when=FIRST_COMPLETED)
+        done, pending = await asyncio.wait(
+            {forward, closed}, timeout=_seconds_left(caller), return_when=FIRST_COMPLETED
+        )
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if forward in done:
-            with suppress(WebSocketDisconnect, OSError):  # the client went away mid-send
+        with suppress(WebSocketDisconnect, OSError):  # the client went away mid-send
+            if forward in done:
                 forward.result()
+            elif not done:
+                await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=TOKEN_EXPIRED)
+
+
+def _seconds_left(caller: Principal) -> float | None:
+    """How long the caller's credential stays valid; None when it does not expire."""
+    if caller.expires_at_s is None:
+        return None
+    return max(0.0, caller.expires_at_s - now_ms() / 1000)
 
 
 async def _forward(websocket: WebSocket, events: Subscription) -> None:

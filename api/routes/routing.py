@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -14,15 +15,26 @@ from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
 Admin = Annotated[Principal, Depends(require(Role.admin))]
+# scheme and host of a webhook URL, past any user info; a URL it does not fit shows no host
+WEBHOOK_HOST = re.compile(
+    r"(https?)://(?:[^/?#@]*@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?(?=[/?#]|$)"
+)
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "the alerts service is not running here"}
 }
 
 
-@router.get("", summary="The routing in force: handlers, teams, policies, routes",
-            responses=UNAVAILABLE)
+@router.get(
+    "", summary="The routing in force: handlers, teams, policies, routes",
+    description="Webhook URLs may carry secrets (in the path, query or user info), so only "
+    "admins see them whole; every other role gets a webhook's scheme and host followed by "
+    "`/…`, e.g. `https://hooks.example.org/…` (just `…` when the host cannot be told apart). "
+    "MQTT topics are shown to all.",
+    responses=UNAVAILABLE,
+)
 async def get_routing(context: ContextDep, caller: Caller) -> RoutingPublic:
-    return RoutingPublic.of(alert_service(context).routing)
+    routing = RoutingPublic.of(alert_service(context).routing)
+    return routing if caller.role is Role.admin else _without_webhook_secrets(routing)
 
 
 @router.post(
@@ -42,3 +54,19 @@ async def reload_routing(context: ContextDep, caller: Admin) -> RoutingPublic:
         problem = RoutingProblem(source=exc.source, problems=exc.problems)
         raise HTTPException(422, problem.model_dump()) from None
     return RoutingPublic.of(service.routing)
+
+
+def _without_webhook_secrets(routing: RoutingPublic) -> RoutingPublic:
+    """`routing` (built for this response, so changed in place) with webhook URLs redacted."""
+    for handler in routing.handlers:
+        for team in handler.teams:
+            for channel in team.channels:
+                if channel.type == "webhook" and channel.target is not None:
+                    channel.target = redacted_url(channel.target)
+    return routing
+
+
+def redacted_url(url: str) -> str:
+    """Scheme and host of `url`, the rest replaced by `/…`."""
+    found = WEBHOOK_HOST.match(url)
+    return f"{found[1]}://{found[2]}/…" if found else "…"

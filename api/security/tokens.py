@@ -39,6 +39,7 @@ def decode_access_token(token: str, secret: str) -> Principal:
             role=Role(claims["role"]),
             teams=frozenset(str(t) for t in claims.get("teams", [])),
             kind="api_key" if claims.get("kind") == "api_key" else "user",
+            expires_at_s=int(claims["exp"]),
         )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidTokenError(str(exc)) from exc

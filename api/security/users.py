@@ -83,7 +83,8 @@ class UserStore:
                 raise UserError(f"no user {name!r}")
 
     async def set_disabled(self, name: str, disabled: bool, now_ms: int) -> None:
-        """A disabled user cannot log in or refresh; tokens already issued run out."""
+        """A disabled user cannot log in or refresh, and their access tokens stop working at once
+        (`api.deps` asks `is_disabled` on every request)."""
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(UserRow).where(UserRow.name == name)
@@ -91,6 +92,12 @@ class UserStore:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise UserError(f"no user {name!r}")
+
+    async def is_disabled(self, name: str) -> bool:
+        """True when `name` is a known user who is disabled (one primary-key lookup)."""
+        async with self._sessions() as session:
+            disabled = await session.scalar(select(UserRow.disabled).where(UserRow.name == name))
+        return bool(disabled)
 
     async def get(self, name: str) -> User | None:
         async with self._sessions() as session:

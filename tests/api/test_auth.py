@@ -1,12 +1,15 @@
-"""Logging in, refreshing and expiring tokens, and throttling, through the real app and SQLite."""
+"""Logging in, refreshing and expiring tokens, throttling, and disabled users shut out at once,
+through the real app and SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import jwt
 import pytest
+from typer.testing import CliRunner
 
 from api.security.principal import Principal, Role
 from api.security.refresh import InvalidRefreshTokenError, RefreshTokens
@@ -14,6 +17,7 @@ from api.security.tokens import issue_access_token
 from api.security.users import UserStore
 from tests.support.auth import SECRET
 from tests.support.security import ADDRESS, PASSWORD, add_user, login, security_api
+from urbanwatch.cli import app as cli
 
 
 async def test_login_issues_a_short_lived_token_for_the_users_role(tmp_path: Path) -> None:
@@ -145,3 +149,29 @@ async def test_a_disabled_user_can_neither_log_in_nor_refresh(tmp_path: Path) ->
         refreshed = await client.post("/api/v1/auth/refresh",
                                       json={"refresh_token": refresh_token})
         assert refreshed.status_code == 401 and "disabled" in refreshed.json()["detail"]
+
+
+async def test_a_disabled_users_access_token_is_refused_at_once(tmp_path: Path) -> None:
+    async def users(command: str, name: str) -> None:  # the CLI, on the API's database
+        args = ["users", command, name, "--state-dir", str(tmp_path),
+                "--db-url", f"sqlite+aiosqlite:///{tmp_path / 'security.db'}"]
+        result = await asyncio.to_thread(CliRunner().invoke, cli, args)
+        assert result.exit_code == 0, result.output
+
+    async with security_api(tmp_path) as (client, context):
+        await add_user(context, "olga", Role.operator)
+        await add_user(context, "vic", Role.viewer)
+        olga, vic = [
+            {"Authorization": f"Bearer {(await login(client, name)).json()['access_token']}"}
+            for name in ("olga", "vic")
+        ]
+        assert (await client.get("/api/v1/auth/me", headers=olga)).status_code == 200
+
+        await users("disable", "olga")
+        refused = await client.get("/api/v1/auth/me", headers=olga)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert refused.json()["detail"] == "invalid token: the user is disabled"
+        assert (await client.get("/api/v1/auth/me", headers=vic)).status_code == 200
+
+        await users("enable", "olga")
+        assert (await client.get("/api/v1/auth/me", headers=olga)).json()["subject"] == "olga"

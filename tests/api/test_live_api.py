@@ -1,11 +1,13 @@
 """The live event WebSocket over a real socket (uvicorn + the `websockets` client): refused
-without a valid token (close code 1008), events as they happen, filtered for responders, and
-the subscription dropped when the client goes away; API keys work like tokens."""
+without a valid token (close code 1008), events as they happen, filtered for responders, the
+subscription dropped when the client goes away, and the stream closed when its token expires;
+API keys work like tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -14,10 +16,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
 from api.security.api_keys import ApiKeyStore
-from api.security.principal import Role
+from api.security.principal import Principal, Role
+from api.security.tokens import issue_access_token
 from rules.detection import Category, Severity
 from tests.api.conftest import DEVICES, FLOOD_TEAM, GAS_TEAM, T0_MS, World, detection
-from tests.support.auth import bearer
+from tests.support.auth import SECRET, bearer
 
 WAIT_S = 10  # an upper bound for a message that is due; never reached when things work
 
@@ -104,6 +107,20 @@ async def test_a_responder_gets_only_their_teams_events(served: str, world: Worl
 async def test_closing_the_client_unsubscribes(served: str, world: World) -> None:
     async with connect(ws_url(served, token_of(bearer(Role.viewer)))):
         await until_subscribers(world, 1)
+    await until_subscribers(world, 0)
+
+
+async def test_the_stream_is_closed_when_its_token_expires(served: str, world: World) -> None:
+    short_lived = issue_access_token(Principal("olga", Role.operator), SECRET, int(time.time()),
+                                     ttl_s=4)  # long enough to connect and get one event
+    async with connect(ws_url(served, short_lived)) as ws:
+        await until_subscribers(world, 1)
+        await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "on it")
+        assert (await next_event(ws))["detail"] == "on it"
+        with pytest.raises(ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws.recv(), WAIT_S)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "token expired")
     await until_subscribers(world, 0)
 
 

@@ -1,5 +1,6 @@
-"""Routing endpoints over the platform's real `Alerting` and a routing file on disk: read it,
-reload it (admins only), and an invalid file refused with its problems, the old routing kept."""
+"""Routing endpoints over the platform's real `Alerting` and a routing file on disk: read it
+(webhook URLs whole for admins only), reload it (admins only), and an invalid file refused
+with its problems, the old routing kept."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import dataclasses
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from api.app import create_app
+from api.routes.routing import redacted_url
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
 from devices.registry import Registry
@@ -107,3 +110,51 @@ async def test_reload_without_a_reloader_is_503(world: World) -> None:
                                  base_url="http://test") as http:
         response = await http.post("/api/v1/routing/reload", headers=ADMIN)
     assert response.status_code == 503 and "reload" in response.json()["detail"]
+
+
+SECRET_HOOK = "https://ops:hunter2@hooks.example.org:8443/services/T0/B0/s3cr3t?token=abc"
+WITH_WEBHOOK = SHIPPED.replace(
+    "        name: Gas emergency repair team\n        channels: [{type: mqtt}]",
+    "        name: Gas emergency repair team\n        channels: [{type: mqtt}, "
+    f"{{type: webhook, url: '{SECRET_HOOK}', secret_env: GAS_HOOK_SECRET}}]",
+)
+
+
+def gas_channels(body: dict[str, Any]) -> list[dict[str, Any]]:
+    gas = next(h for h in body["handlers"] if h["id"] == "gas-company")
+    team = next(t for t in gas["teams"] if t["id"] == GAS_TEAM)
+    channels: list[dict[str, Any]] = team["channels"]
+    return channels
+
+
+async def test_only_admins_see_webhook_urls_whole(routing: Routing) -> None:
+    assert WITH_WEBHOOK != SHIPPED
+    routing.path.write_text(WITH_WEBHOOK)
+    assert (await routing.http.post("/api/v1/routing/reload", headers=ADMIN)).status_code == 200
+    admin = await routing.http.get("/api/v1/routing", headers=ADMIN)
+    assert admin.status_code == 200
+    assert [c["target"] for c in gas_channels(admin.json())] == [None, SECRET_HOOK]
+    for role in (Role.operator, Role.responder, Role.viewer):
+        response = await routing.http.get("/api/v1/routing", headers=bearer(role, GAS_TEAM))
+        assert response.status_code == 200, role
+        assert [(c["type"], c["target"]) for c in gas_channels(response.json())] == [
+            ("mqtt", None), ("webhook", "https://hooks.example.org/…")], role
+        for secret in ("hunter2", "s3cr3t", "token=abc", "ops:"):
+            assert secret not in response.text, (role, secret)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.example.org/services/T0/B0/XYZ", "https://hooks.example.org/…"),
+        ("http://user:pw@10.0.0.7:8080/hook?key=k", "http://10.0.0.7/…"),
+        ("https://[2001:db8::1]/hook", "https://[2001:db8::1]/…"),
+        ("https://receiver.example", "https://receiver.example/…"),
+        ("https://user:pass/word@host/x", "…"),  # malformed user info: no host is trusted
+        ("http://[not-ipv6/x", "…"),
+    ],
+    ids=["path-secret", "user-info-port-query", "ipv6", "no-path", "slash-in-user-info",
+         "broken-host"],
+)
+def test_redacted_url_keeps_only_scheme_and_host(url: str, shown: str) -> None:
+    assert redacted_url(url) == shown
