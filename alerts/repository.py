@@ -8,13 +8,24 @@ takes the value before and after a change and inserts only the new entries.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    column,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from alerts.model import (
     FINAL_INCIDENT_STATES,
@@ -88,7 +99,76 @@ async def load_alerts(session: AsyncSession, *, open_only: bool = True) -> list[
         query = query.where(
             AlertRow.state.in_([s.value for s in OPEN_ALERT_STATES | {AlertState.CLEARED}])
         )
-    rows = (await session.scalars(query)).all()
+    return await _with_history(session, (await session.scalars(query)).all())
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    """One page of alerts, newest first: each filter that is not None or empty must match.
+
+    `visible_teams` are the teams whose incidents' alerts the caller may see (None: every
+    alert, also those in no incident).
+    """
+
+    states: frozenset[AlertState] = frozenset()
+    severities: frozenset[Severity] = frozenset()
+    category: Category | None = None
+    district: str | None = None
+    rule_id: str | None = None
+    device_id: str | None = None
+    started_from_ms: int | None = None
+    started_to_ms: int | None = None
+    visible_teams: frozenset[str] | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+async def find_alerts(session: AsyncSession, q: AlertQuery) -> tuple[list[Alert], int]:
+    """The page of alerts `q` asks for and how many match over all pages."""
+    query = select(AlertRow).where(*_alert_filters(session, q))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    newest = query.order_by(AlertRow.started_ms.desc(), AlertRow.id)
+    rows = (await session.scalars(newest.limit(q.limit).offset(q.offset))).all()
+    return await _with_history(session, rows), int(total or 0)
+
+
+def _alert_filters(session: AsyncSession, q: AlertQuery) -> list[ColumnElement[bool]]:
+    if _has_nul(q.district, q.rule_id, q.device_id):
+        return [false()]
+    equal = (
+        (AlertRow.category, None if q.category is None else q.category.value),
+        (AlertRow.district, q.district),
+        (AlertRow.rule_id, q.rule_id),
+        (AlertRow.device_id, q.device_id),
+    )
+    found: list[ColumnElement[bool]] = [col == value for col, value in equal if value is not None]
+    if q.states:
+        found.append(AlertRow.state.in_(sorted(s.value for s in q.states)))
+    if q.severities:
+        found.append(AlertRow.severity.in_(sorted(int(s) for s in q.severities)))
+    if q.started_from_ms is not None:
+        found.append(AlertRow.started_ms >= q.started_from_ms)
+    if q.started_to_ms is not None:
+        found.append(AlertRow.started_ms < q.started_to_ms)
+    if q.visible_teams is not None:
+        member = _members(session)
+        held = (
+            select(member.c.value["alert_id"].as_string())
+            .select_from(IncidentRow)
+            .join(member, true())
+            .where(IncidentRow.team_id.in_(sorted(q.visible_teams)))
+        )
+        found.append(AlertRow.id.in_(held))
+    return found
+
+
+def _has_nul(*texts: str | None) -> bool:
+    """Whether a text filter holds a NUL character, which no stored text does: the query then
+    matches nothing (PostgreSQL would refuse the parameter)."""
+    return any(t is not None and "\x00" in t for t in texts)
+
+
+async def _with_history(session: AsyncSession, rows: Sequence[AlertRow]) -> list[Alert]:
     history = await _children(
         session, AlertChangeRow, AlertChangeRow.alert_id, [r.id for r in rows]
     )
@@ -179,8 +259,72 @@ async def load_incidents(
         start_ms, end_ms = opened_range_ms
         query = query.where(IncidentRow.opened_ms >= start_ms, IncidentRow.opened_ms < end_ms)
     rows = (await session.scalars(query)).all()
+    incidents = await _with_timelines(session, rows)
+    return [(i, r.policy_id) for i, r in zip(incidents, rows, strict=True)]
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    """One page of incidents, newest first: each filter that is not None must match.
+
+    `visible_teams` are the teams whose incidents the caller may see (None: every incident,
+    also those with no team).
+    """
+
+    state: IncidentState | None = None
+    severity: Severity | None = None
+    category: Category | None = None
+    district: str | None = None
+    team_id: str | None = None
+    opened_from_ms: int | None = None
+    opened_to_ms: int | None = None
+    visible_teams: frozenset[str] | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+async def find_incidents(session: AsyncSession, q: IncidentQuery) -> tuple[list[Incident], int]:
+    """The page of incidents `q` asks for and how many match over all pages."""
+    query = select(IncidentRow).where(*_incident_filters(session, q))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    newest = query.order_by(IncidentRow.opened_ms.desc(), IncidentRow.id.desc())
+    rows = (await session.scalars(newest.limit(q.limit).offset(q.offset))).all()
+    return await _with_timelines(session, rows), int(total or 0)
+
+
+def _incident_filters(session: AsyncSession, q: IncidentQuery) -> list[ColumnElement[bool]]:
+    if _has_nul(q.district, q.team_id):
+        return [false()]
+    equal = (
+        (IncidentRow.state, None if q.state is None else q.state.value),
+        (IncidentRow.severity, None if q.severity is None else int(q.severity)),
+        (IncidentRow.category, None if q.category is None else q.category.value),
+        (IncidentRow.team_id, q.team_id),
+    )
+    found: list[ColumnElement[bool]] = [col == value for col, value in equal if value is not None]
+    if q.district is not None:
+        member = _members(session)
+        has_district = member.c.value["district"].as_string() == q.district
+        found.append(select(literal(1)).select_from(member).where(has_district).exists())
+    if q.opened_from_ms is not None:
+        found.append(IncidentRow.opened_ms >= q.opened_from_ms)
+    if q.opened_to_ms is not None:
+        found.append(IncidentRow.opened_ms < q.opened_to_ms)
+    if q.visible_teams is not None:
+        found.append(IncidentRow.team_id.in_(sorted(q.visible_teams)))
+    return found
+
+
+def _members(session: AsyncSession) -> TableValuedAlias:
+    """The `members` of incidents as rows, one JSON object each in column `value`; use it in
+    a query over `incidents` (SQLite's `json_each`, PostgreSQL's `json_array_elements`)."""
+    each = func.json_array_elements if is_postgresql(session) else func.json_each
+    return each(IncidentRow.members).table_valued(column("value", JSON)).alias("member")
+
+
+async def _with_timelines(session: AsyncSession, rows: Sequence[IncidentRow]) -> list[Incident]:
     timelines = await _children(session, TimelineRow, TimelineRow.incident_id, [r.id for r in rows])
-    return [(_incident(r, timelines.get(r.id, [])), r.policy_id) for r in rows]
+    return [_incident(r, timelines.get(r.id, [])) for r in rows]
 
 
 def _member_json(m: Member) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from alerts.model import Alert, Incident, IncidentState
 from alerts.notify import events, notices
 from alerts.pipeline import AlertPipeline, Outcome
 from alerts.reports import GroupBy, ReportRow, report
+from alerts.repository import AlertQuery, IncidentQuery
 from alerts.silences import Silence
 from alerts.store import SilenceRow
 
@@ -159,6 +160,11 @@ class AlertService(AlertPipeline):
     def open_alerts(self) -> list[Alert]:
         return sorted(self._alerts.alerts.values(), key=lambda a: (a.started_ms, a.id))
 
+    async def find_alerts(self, query: AlertQuery) -> tuple[list[Alert], int]:
+        """The page of recorded alerts `query` asks for, newest first, and how many match."""
+        async with self._sessions() as session:
+            return await repo.find_alerts(session, query)
+
     # --- silences -------------------------------------------------------------------------
 
     async def create_silence(self, silence: Silence, now_ms: int) -> Silence:
@@ -206,6 +212,11 @@ class AlertService(AlertPipeline):
             found = await repo.load_incidents(session, open_only=open_only)
         return [i for i, _ in found]
 
+    async def find_incidents(self, query: IncidentQuery) -> tuple[list[Incident], int]:
+        """The page of incidents `query` asks for, newest first, and how many match in all."""
+        async with self._sessions() as session:
+            return await repo.find_incidents(session, query)
+
     def cap(self, incident: Incident, sent_ms: int) -> bytes | None:
         """`incident` as CAP 1.2 XML sent at `sent_ms`; None when no device of it is located."""
         return self._render_cap(incident, sent_ms)
@@ -226,4 +237,4 @@ class AlertService(AlertPipeline):
         return report(incidents, start_ms, end_ms, GroupBy(group_by), policy.ack_deadline_ms)
 
 
-__all__ = ["AlertService", "Outcome"]
+__all__ = ["AlertQuery", "AlertService", "IncidentQuery", "Outcome"]

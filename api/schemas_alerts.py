@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from alerts.model import Alert
 from alerts.reports import GroupBy, ReportRow
 from alerts.routing import MqttChannel, RoutingConfig
 from alerts.store import AlertChangeRow, AlertRow
@@ -36,7 +37,7 @@ class AlertPublic(BaseModel):
     flapping: bool
 
     @classmethod
-    def of(cls, row: AlertRow) -> AlertPublic:
+    def of(cls, row: Alert | AlertRow) -> AlertPublic:
         return cls(
             id=row.id, rule_id=row.rule_id, subject=row.subject, category=row.category,
             severity=severity_name(row.severity), state=row.state, started_ms=row.started_ms,

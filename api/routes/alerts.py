@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.model import AlertState
+from alerts.service import AlertQuery
 from alerts.store import AlertChangeRow, AlertRow, IncidentRow
 from api.clock import epoch_ms
-from api.deps import Caller, SessionDep
+from api.deps import Alerts, Caller, SessionDep
 from api.schemas import Problem
 from api.schemas_alerts import (
     AlertChangePublic,
@@ -26,7 +27,6 @@ from api.schemas_alerts import (
     SeverityName,
 )
 from api.schemas_incidents import Invalid
-from api.security.principal import Principal, Role
 from rules.detection import Category, Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -40,8 +40,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     responses={422: {"model": Invalid, "description": "bad filter or time range"}},
 )
 async def list_alerts(
-    session: SessionDep,
     caller: Caller,
+    alerts: Alerts,
     state: Annotated[list[AlertState] | None, Query(description="one or more states")] = None,
     severity: Annotated[list[SeverityName] | None, Query(description="one or more")] = None,
     category: Category | None = None,
@@ -57,32 +57,22 @@ async def list_alerts(
     end_ms = None if end is None else epoch_ms(end)
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise HTTPException(422, "end must be after start")
-    query = select(AlertRow)
-    if state:
-        query = query.where(AlertRow.state.in_([s.value for s in state]))
-    if severity:
-        query = query.where(AlertRow.severity.in_([int(Severity.parse(s)) for s in severity]))
-    if category is not None:
-        query = query.where(AlertRow.category == category.value)
-    for column, wanted in (
-        (AlertRow.district, district), (AlertRow.rule_id, rule_id),
-        (AlertRow.device_id, device_id),
-    ):
-        if wanted is not None:
-            query = query.where(column == wanted)
-    if start_ms is not None:
-        query = query.where(AlertRow.started_ms >= start_ms)
-    if end_ms is not None:
-        query = query.where(AlertRow.started_ms < end_ms)
-    if caller.role is Role.responder:
-        query = query.where(AlertRow.id.in_(await _team_alert_ids(session, caller)))
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    page = await session.scalars(
-        _newest_first(query).limit(limit).offset(offset)
-    )
-    return AlertPage(
-        items=[AlertPublic.of(r) for r in page.all()], total=int(total or 0), limit=limit,
+    query = AlertQuery(
+        states=frozenset(state or ()),
+        severities=frozenset(Severity.parse(s) for s in severity or ()),
+        category=category,
+        district=district,
+        rule_id=rule_id,
+        device_id=device_id,
+        started_from_ms=start_ms,
+        started_to_ms=end_ms,
+        visible_teams=caller.visible_teams,
+        limit=limit,
         offset=offset,
+    )
+    page, total = await alerts.find_alerts(query)
+    return AlertPage(
+        items=[AlertPublic.of(a) for a in page], total=total, limit=limit, offset=offset
     )
 
 
@@ -104,18 +94,6 @@ async def get_alert(alert_id: str, session: SessionDep, caller: Caller) -> Alert
         incident_id=incident.id if incident else None,
         history=[AlertChangePublic.of(h) for h in history.all()],
     )
-
-
-def _newest_first(query: Select[AlertRow]) -> Select[AlertRow]:
-    return query.order_by(AlertRow.started_ms.desc(), AlertRow.id)
-
-
-async def _team_alert_ids(session: AsyncSession, caller: Principal) -> set[str]:
-    """Ids of the alerts held by incidents of the caller's teams."""
-    found = await session.scalars(
-        select(IncidentRow.members).where(IncidentRow.team_id.in_(sorted(caller.teams)))
-    )
-    return {m["alert_id"] for members in found.all() for m in members}
 
 
 async def _incident_of(session: AsyncSession, alert: AlertRow) -> IncidentRow | None:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from alerts.errors import RoutingError, TransitionError, UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.notify import CAP_XML
-from alerts.service import AlertService
+from alerts.service import AlertService, IncidentQuery
 from api.clock import now_ms
 from api.deps import Alerts, Caller, require
 from api.schemas import Problem
@@ -27,10 +27,9 @@ from api.schemas_incidents import (
     ReassignRequest,
     SeverityName,
     TransitionRequest,
-    severity_name,
 )
 from api.security.principal import Principal, Role
-from rules.detection import Category
+from rules.detection import Category, Severity
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 Actor = Annotated[Principal, Depends(require(Role.admin, Role.operator, Role.responder))]
@@ -47,8 +46,6 @@ CHANGES: dict[int | str, dict[str, Any]] = {
     **NOT_FOUND,
     409: {"model": Problem, "description": "the incident's state does not allow this change"},
 }
-
-
 
 
 async def visible_incident(alerts: AlertService, caller: Principal, incident_id: str) -> Incident:
@@ -81,23 +78,21 @@ async def list_incidents(
     if opened_from_ms is not None and opened_to_ms is not None and opened_from_ms >= opened_to_ms:
         raise HTTPException(422, "opened_from_ms must be before opened_to_ms")
 
-    def wanted(i: Incident) -> bool:
-        return (
-            caller.sees_team(i.team_id)
-            and (state is None or i.state is state)
-            and (severity is None or severity_name(i.severity) == severity)
-            and (category is None or i.category is category)
-            and (district is None or district in i.districts)
-            and (team is None or i.team_id == team)
-            and (opened_from_ms is None or i.opened_ms >= opened_from_ms)
-            and (opened_to_ms is None or i.opened_ms < opened_to_ms)
-        )
-
-    found = [i for i in await alerts.incidents(open_only=False) if wanted(i)]
-    found.sort(key=lambda i: (i.opened_ms, i.id), reverse=True)
-    page = found[offset : offset + limit]
+    query = IncidentQuery(
+        state=state,
+        severity=None if severity is None else Severity.parse(severity),
+        category=category,
+        district=district,
+        team_id=team,
+        opened_from_ms=opened_from_ms,
+        opened_to_ms=opened_to_ms,
+        visible_teams=caller.visible_teams,
+        limit=limit,
+        offset=offset,
+    )
+    page, total = await alerts.find_incidents(query)
     return IncidentPage(
-        items=[IncidentPublic.of(i) for i in page], total=len(found), limit=limit, offset=offset
+        items=[IncidentPublic.of(i) for i in page], total=total, limit=limit, offset=offset
     )
 
 

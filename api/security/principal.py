@@ -33,6 +33,11 @@ class Principal:
         """Responders see their own teams' work only; every other role sees all of it."""
         return self.role is not Role.responder or (team_id is not None and team_id in self.teams)
 
+    @property
+    def visible_teams(self) -> frozenset[str] | None:
+        """The teams whose work this caller sees, None for all (the rule of `sees_team`)."""
+        return self.teams if self.role is Role.responder else None
+
 
 class ScopeError(ValueError):
     """A role and a set of teams that do not fit together."""

@@ -64,6 +64,22 @@ async def test_responders_list_the_alerts_of_their_teams_incidents(
     assert await devices(client, NO_TEAM) == []
 
 
+async def test_pages_count_only_what_the_caller_sees(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    async def page(headers: dict[str, str], **params: Any) -> tuple[list[str], int]:
+        response = await client.get("/api/v1/alerts", headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        return [a["device_id"] for a in response.json()["items"]], response.json()["total"]
+
+    assert await page(ADMIN, offset=4) == ([], 4)
+    assert await page(ADMIN, offset=10, limit=1000) == ([], 4)
+    assert await page(GAS, limit=1, offset=1) in ((["gas-0001"], 2), (["gas-0002"], 2))
+    assert await page(GAS, offset=2) == ([], 2)
+    assert await page(FLOOD, district="dongcheng") == ([], 0)  # the gas team's alerts
+    assert await page(FLOOD, severity="yellow") == (["wl-0001"], 1)
+
+
 async def test_get_one_with_its_history(client: httpx.AsyncClient, world: World) -> None:
     later = detection(DEVICES[1], "gas-high", Category.SAFETY, T0_MS + 60_000, Severity.RED)
     await world.alerts.handle([later], T0_MS + 60_000)

@@ -56,6 +56,39 @@ async def test_responders_list_only_their_teams(client: httpx.AsyncClient, world
     assert len(await ids(client, both)) == 2
 
 
+async def test_pages_count_only_what_the_caller_sees(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    async def page(headers: dict[str, str], **params: str | int) -> tuple[list[str], int]:
+        response = await client.get("/api/v1/incidents", headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        return [i["id"] for i in response.json()["items"]], response.json()["total"]
+
+    gas, flood = world.incident_of[GAS_TEAM], world.incident_of[FLOOD_TEAM]
+    assert await page(ADMIN, offset=3) == ([], 3)
+    assert await page(ADMIN, state="dispatched", limit=1, offset=2) == ([gas], 3)
+    assert await page(FLOOD) == ([flood], 1)
+    assert await page(FLOOD, district="dongcheng") == ([], 0)  # the gas team's district
+    assert await page(FLOOD, severity="red", offset=1) == ([], 0)
+    assert await page(GAS, severity="red", district="dongcheng") == ([gas], 1)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"opened_from_ms": T0_MS, "opened_to_ms": T0_MS}, {"opened_from_ms": -1},
+     {"severity": "purple"}, {"state": "asleep"}, {"category": "weather"}, {"limit": 0},
+     {"limit": 1001}, {"offset": -1}, {"district": "x" * 65}],
+    ids=["empty-range", "negative-time", "severity", "state", "category", "limit-0",
+         "limit-1001", "offset", "long-district"],
+)  # fmt: skip
+async def test_bad_list_filters_are_422(
+    client: httpx.AsyncClient, world: World, params: dict[str, str | int]
+) -> None:
+    response = await client.get("/api/v1/incidents", headers=ADMIN, params=params)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+
+
 async def test_get_with_timeline_and_scoping(client: httpx.AsyncClient, world: World) -> None:
     gas = world.incident_of[GAS_TEAM]
     one = await client.get(f"/api/v1/incidents/{gas}", headers=GAS)
