@@ -12,6 +12,7 @@ from api.routes import (
     api_keys,
     audit,
     auth,
+    device_readings,
     devices,
     feeds,
     health,
@@ -37,6 +38,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(devices.router)
+    app.include_router(device_readings.router)
     app.include_router(incidents.router)
     app.include_router(silences.router)
     app.include_router(feeds.router)

@@ -32,7 +32,7 @@ class CredentialRow(Base):
 
 
 class CredentialStore:
-    """Issue, revoke and list device credentials; every method is one transaction."""
+    """Issue, revoke and list device credentials; every method but `issue_in` is one transaction."""
 
     def __init__(
         self, session_factory: async_sessionmaker[AsyncSession],
@@ -47,26 +47,29 @@ class CredentialStore:
 
         With `only_missing`, devices that already have a credential row are left alone.
         """
+        async with self._sessions.begin() as session:
+            return await self.issue_in(session, device_ids, only_missing=only_missing)
+
+    async def issue_in(self, session: AsyncSession, device_ids: Iterable[str], *,
+                       only_missing: bool = False) -> dict[str, str]:
+        """`issue` as part of the caller's transaction (see `devices.provisioning`)."""
         ids = [check_username(i) for i in dict.fromkeys(device_ids)]
         now_ms = self._clock_ms()
-        async with self._sessions.begin() as session:
-            existing = await _existing(session, ids)
-            if only_missing:
-                ids = [i for i in ids if i not in existing]
-            passwords = {i: generate_password() for i in ids}
-            rows = [
-                {"device_id": i, "password_hash": hash_password(p), "created_ms": now_ms,
-                 "revoked_ms": None}
-                for i, p in passwords.items()
-            ]
-            replaced = [i for i in ids if i in existing]
-            for lo in range(0, len(replaced), _CHUNK):
-                chunk = replaced[lo : lo + _CHUNK]
-                await session.execute(
-                    delete(CredentialRow).where(CredentialRow.device_id.in_(chunk))
-                )
-            for lo in range(0, len(rows), _CHUNK):
-                await session.execute(insert(CredentialRow), rows[lo : lo + _CHUNK])
+        existing = await _existing(session, ids)
+        if only_missing:
+            ids = [i for i in ids if i not in existing]
+        passwords = {i: generate_password() for i in ids}
+        rows = [
+            {"device_id": i, "password_hash": hash_password(p), "created_ms": now_ms,
+             "revoked_ms": None}
+            for i, p in passwords.items()
+        ]
+        replaced = [i for i in ids if i in existing]
+        for lo in range(0, len(replaced), _CHUNK):
+            chunk = replaced[lo : lo + _CHUNK]
+            await session.execute(delete(CredentialRow).where(CredentialRow.device_id.in_(chunk)))
+        for lo in range(0, len(rows), _CHUNK):
+            await session.execute(insert(CredentialRow), rows[lo : lo + _CHUNK])
         return passwords
 
     async def revoke(self, device_id: str) -> Credential:

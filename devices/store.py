@@ -87,7 +87,7 @@ def _wall_clock_ms() -> int:
 
 
 class DeviceStore:
-    """Devices and areas in SQL; every method is one transaction."""
+    """Devices and areas in SQL; every method but the `*_in` ones is one transaction."""
 
     def __init__(
         self,
@@ -99,26 +99,34 @@ class DeviceStore:
 
     async def add(self, devices: Iterable[Device]) -> None:
         """Insert new devices; if any id exists already, nothing is written."""
-        devices = list(devices)
         async with self._sessions.begin() as session:
-            existing = await _existing_ids(session, DeviceRow, [d.id for d in devices])
-            if existing:
-                raise RegistryError(f"devices already exist: {sorted(existing)[:10]}")
-            try:
-                await _insert(session, DeviceRow, [self._row(d, new=True) for d in devices])
-            except IntegrityError as exc:  # a concurrent writer won the race
-                raise RegistryError(f"devices already exist: {exc.orig}") from exc
+            await self.add_in(session, devices)
+
+    async def add_in(self, session: AsyncSession, devices: Iterable[Device]) -> None:
+        """`add` as part of the caller's transaction (see `devices.provisioning`)."""
+        devices = list(devices)
+        existing = await _existing_ids(session, DeviceRow, [d.id for d in devices])
+        if existing:
+            raise RegistryError(f"devices already exist: {sorted(existing)[:10]}")
+        try:
+            await _insert(session, DeviceRow, [self._row(d, new=True) for d in devices])
+        except IntegrityError as exc:  # a concurrent writer won the race
+            raise RegistryError(f"devices already exist: {exc.orig}") from exc
 
     async def upsert(self, devices: Iterable[Device]) -> tuple[int, int]:
         """Insert or replace devices; returns (inserted, updated)."""
-        devices = list(devices)
         async with self._sessions.begin() as session:
-            existing = await _existing_ids(session, DeviceRow, [d.id for d in devices])
-            new = [self._row(d, new=True) for d in devices if d.id not in existing]
-            old = [self._row(d, new=False) for d in devices if d.id in existing]
-            await _insert(session, DeviceRow, new)
-            if old:
-                await session.execute(update(DeviceRow), old)
+            return await self.upsert_in(session, devices)
+
+    async def upsert_in(self, session: AsyncSession, devices: Iterable[Device]) -> tuple[int, int]:
+        """`upsert` as part of the caller's transaction (see `devices.provisioning`)."""
+        devices = list(devices)
+        existing = await _existing_ids(session, DeviceRow, [d.id for d in devices])
+        new = [self._row(d, new=True) for d in devices if d.id not in existing]
+        old = [self._row(d, new=False) for d in devices if d.id in existing]
+        await _insert(session, DeviceRow, new)
+        if old:
+            await session.execute(update(DeviceRow), old)
         return len(new), len(old)
 
     async def get(self, device_id: str) -> Device | None:

@@ -7,24 +7,19 @@ interactive prompt, never from the command line where other users could read the
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.security.principal import Role
 from api.security.users import User, UserStore
-from urbanwatch.commands_devices import AsJson, ConfigFile, DbUrl, StateDir, _one_line_errors
-from urbanwatch.database import create_engine, create_session_factory, migrate
-from urbanwatch.settings import load_settings
+from urbanwatch.cli_options import AsJson, Database, database_command
 
 users_app = typer.Typer(
     name="users", help="People who log in to the API, and their roles.", no_args_is_help=True
@@ -35,22 +30,8 @@ PasswordStdin = Annotated[
 T = TypeVar("T")
 
 
-def _with_users(
-    config: Path | None, state_dir: Path | None, db_url: str | None,
-    work: Callable[[UserStore], Awaitable[T]],
-) -> T:
-    url = load_settings(config, state_dir=state_dir, db={"url": db_url}).db_url
-
-    async def main() -> T:
-        await migrate(url)
-        engine = create_engine(url)
-        try:
-            sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
-            return await work(UserStore(sessions))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+def _on_users(db: Database, work: Callable[[UserStore], Awaitable[T]]) -> T:
+    return db.run(lambda _, sessions: work(UserStore(sessions)))
 
 
 def _password(from_stdin: bool) -> str:
@@ -72,6 +53,7 @@ def _record(user: User) -> dict[str, object]:
 
 
 @users_app.command("add")
+@database_command
 def add_user(
     name: Annotated[str, typer.Argument(metavar="NAME", help="the login name")],
     role: Annotated[Role, typer.Option("--role", help="what the user may do")],
@@ -79,79 +61,54 @@ def add_user(
         list[str] | None, typer.Option("--team", help="a responder's team (repeat for more)")
     ] = None,
     password_stdin: PasswordStdin = False,
-    state_dir: StateDir = None,
-    db_url: DbUrl = None,
-    config: ConfigFile = None,
+    *,
+    db: Database,
 ) -> None:
     """Add a user with a role (responders with one or more teams)."""
-    with _one_line_errors():
-        password = _password(password_stdin)
-        user = _with_users(
-            config, state_dir, db_url,
-            lambda store: store.add(name, role, teams or [], password, _now_ms()),
-        )
+    password = _password(password_stdin)
+    user = _on_users(db, lambda store: store.add(name, role, teams or [], password, _now_ms()))
     scope = f" (teams {', '.join(sorted(user.teams))})" if user.teams else ""
     typer.echo(f"added {user.name}: {user.role.value}{scope}")
 
 
 @users_app.command("passwd")
+@database_command
 def set_password(
     name: Annotated[str, typer.Argument(metavar="NAME")],
     password_stdin: PasswordStdin = False,
-    state_dir: StateDir = None,
-    db_url: DbUrl = None,
-    config: ConfigFile = None,
+    *,
+    db: Database,
 ) -> None:
     """Set a user's password."""
-    with _one_line_errors():
-        password = _password(password_stdin)
-        _with_users(
-            config, state_dir, db_url, lambda store: store.set_password(name, password, _now_ms())
-        )
+    password = _password(password_stdin)
+    _on_users(db, lambda store: store.set_password(name, password, _now_ms()))
     typer.echo(f"password of {name} changed")
 
 
 @users_app.command("disable")
-def disable_user(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
-    state_dir: StateDir = None,
-    db_url: DbUrl = None,
-    config: ConfigFile = None,
-) -> None:
-    """Stop a user from logging in (their current access token runs out within minutes)."""
-    _set_disabled(name, True, state_dir, db_url, config)
+@database_command
+def disable_user(name: Annotated[str, typer.Argument(metavar="NAME")], *, db: Database) -> None:
+    """Stop a user from logging in; the tokens they already hold are refused at once."""
+    _set_disabled(name, True, db)
 
 
 @users_app.command("enable")
-def enable_user(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
-    state_dir: StateDir = None,
-    db_url: DbUrl = None,
-    config: ConfigFile = None,
-) -> None:
+@database_command
+def enable_user(name: Annotated[str, typer.Argument(metavar="NAME")], *, db: Database) -> None:
     """Let a disabled user log in again."""
-    _set_disabled(name, False, state_dir, db_url, config)
+    _set_disabled(name, False, db)
 
 
-def _set_disabled(
-    name: str, disabled: bool, state_dir: Path | None, db_url: str | None, config: Path | None
-) -> None:
-    with _one_line_errors():
-        _with_users(config, state_dir, db_url,
-                    lambda store: store.set_disabled(name, disabled, _now_ms()))
+def _set_disabled(name: str, disabled: bool, db: Database) -> None:
+    _on_users(db, lambda store: store.set_disabled(name, disabled, _now_ms()))
     typer.echo(f"{name}: {'disabled' if disabled else 'enabled'}")
 
 
 @users_app.command("list")
-def list_users(
-    as_json: AsJson = False,
-    state_dir: StateDir = None,
-    db_url: DbUrl = None,
-    config: ConfigFile = None,
-) -> None:
+@database_command
+def list_users(as_json: AsJson = False, *, db: Database) -> None:
     """List users with their roles and teams (never their password hashes)."""
-    with _one_line_errors():
-        users = _with_users(config, state_dir, db_url, lambda store: store.list())
+    users = _on_users(db, lambda store: store.list())
     if as_json:
         typer.echo(json.dumps([_record(u) for u in users]))
         return

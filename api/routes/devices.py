@@ -1,4 +1,4 @@
-"""Devices: the registry, provisioning (with MQTT logins shown once) and each device's readings.
+"""Devices: the registry and provisioning, MQTT logins shown once (readings: `device_readings`).
 
 Every role may read; admins and operators may write. A write that changes who may
 connect to the broker ends with `ApiContext.on_devices_changed`, which the platform
@@ -8,14 +8,12 @@ wires to reloading the broker's users and ACLs (and the ingest registry).
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from api.clock import epoch_ms, now_ms
 from api.context import ApiContext
 from api.deps import Caller, ContextDep, require
 from api.schemas import (
@@ -26,12 +24,8 @@ from api.schemas import (
     DevicePublic,
     DeviceUpdate,
     ImportProblems,
-    LatestReading,
-    LatestReadings,
     MqttLogin,
     Problem,
-    ReadingPoint,
-    Readings,
 )
 from api.schemas_incidents import Invalid
 from api.security.principal import Principal, Role
@@ -41,10 +35,9 @@ from devices.errors import DeviceFileError, RegistryError
 from devices.files import device_record, parse_device, read_devices
 from devices.geo import Geography
 from devices.placement import place, placement_problem
+from devices.provisioning import Provisioner
 from devices.registry import Device, DeviceStatus
 from devices.store import DeviceStore
-from ingest.history import series_history, valid_every
-from ingest.influx import quote_ident
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
@@ -88,12 +81,13 @@ async def create_device(body: DeviceCreate, context: ContextDep, _: Writer) -> D
     geography = await store.load_geography()
     device = await _checked(context, _parsed(context, body.model_dump()), geography)
     try:
-        await store.add([device])
+        passwords = await Provisioner(context.sessions).add([device])
     except RegistryError as exc:
         raise HTTPException(409, f"device {device.id!r} exists already") from exc
-    password = (await CredentialStore(context.sessions).issue([device.id]))[device.id]
     await _devices_changed(context)
-    return DeviceCreated(device=DevicePublic.of(device), mqtt=_login(device.id, password))
+    return DeviceCreated(
+        device=DevicePublic.of(device), mqtt=_login(device.id, passwords[device.id])
+    )
 
 
 @router.post(
@@ -127,10 +121,7 @@ async def import_devices(request: Request, context: ContextDep, _: Writer) -> An
             problems=exc.problems,
         )
         return JSONResponse(problems.model_dump(), status_code=422)
-    new, updated = await store.upsert(devices)
-    passwords = await CredentialStore(context.sessions).issue(
-        [d.id for d in devices], only_missing=True
-    )
+    new, updated, passwords = await Provisioner(context.sessions).upsert(devices)
     await _devices_changed(context)
     return DeviceImportResult(
         imported=new + updated, new=new, updated=updated,
@@ -140,7 +131,7 @@ async def import_devices(request: Request, context: ContextDep, _: Writer) -> An
 
 @router.get("/{device_id}", summary="One device", responses=NOT_FOUND)
 async def get_device(device_id: str, context: ContextDep, _: Caller) -> DevicePublic:
-    return DevicePublic.of(await _device(context, device_id))
+    return DevicePublic.of(await find_device(context, device_id))
 
 
 @router.patch(
@@ -150,7 +141,7 @@ async def get_device(device_id: str, context: ContextDep, _: Caller) -> DevicePu
 async def update_device(
     device_id: str, body: DeviceUpdate, context: ContextDep, _: Writer
 ) -> DevicePublic:
-    current = await _device(context, device_id)
+    current = await find_device(context, device_id)
     changes = body.model_dump(exclude_unset=True)
     if "district" in changes and "grid" not in changes:
         changes["grid"] = ""  # the old cell belongs to the old district: locate it again
@@ -167,7 +158,7 @@ async def update_device(
     responses=NOT_FOUND,
 )
 async def retire_device(device_id: str, context: ContextDep, _: Writer) -> DevicePublic:
-    await _device(context, device_id)
+    await find_device(context, device_id)
     device = await DeviceStore(context.sessions).set_status(device_id, DeviceStatus.RETIRED)
     await _devices_changed(context)
     return DevicePublic.of(device)
@@ -179,7 +170,7 @@ async def retire_device(device_id: str, context: ContextDep, _: Writer) -> Devic
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "the device is retired"}},
 )
 async def rotate_credentials(device_id: str, context: ContextDep, _: Writer) -> MqttLogin:
-    device = await _device(context, device_id)
+    device = await find_device(context, device_id)
     if device.status == DeviceStatus.RETIRED:
         raise HTTPException(409, f"device {device_id!r} is retired; it may not connect")
     password = (await CredentialStore(context.sessions).issue([device_id]))[device_id]
@@ -187,82 +178,8 @@ async def rotate_credentials(device_id: str, context: ContextDep, _: Writer) -> 
     return _login(device_id, password)
 
 
-@router.get(
-    "/{device_id}/latest", summary="The newest stored value of each of a device's metrics",
-    responses={**NOT_FOUND, 502: {"model": Problem, "description": "InfluxDB failed"}},
-)
-async def latest_readings(device_id: str, context: ContextDep, _: Caller) -> LatestReadings:
-    device = await _device(context, device_id)
-    metrics = context.catalogue[device.type].metrics
-    where = f"device_id = '{device.id}'"  # stored ids never hold quotes (see DEVICE_ID)
-    readings = []
-    for metric, spec in metrics.items():
-        query = f"SELECT last({quote_ident(metric)}) FROM {quote_ident(device.type)} WHERE {where}"
-        try:
-            series = await context.influx.query(query)
-        except Exception as exc:  # InfluxDB down or refusing: the caller learns why
-            raise HTTPException(502, f"InfluxDB: {exc}") from None
-        rows = [row for s in series for row in s.get("values", []) if row[1] is not None]
-        if rows:
-            readings.append(LatestReading(metric=metric, unit=spec.unit, ts_ms=int(rows[0][0]),
-                                          value=float(rows[0][1])))
-    return LatestReadings(device_id=device.id, readings=readings)
-
-
-@router.get(
-    "/{device_id}/readings",
-    summary="A device's readings of one metric, raw or aggregated, from InfluxDB",
-    responses={**NOT_FOUND, 422: {"model": Invalid, "description": "bad metric, range, interval"}},
-)
-async def get_readings(
-    device_id: str,
-    context: ContextDep,
-    _: Caller,
-    metric: Annotated[str, Query(description="metric name of the device's type")],
-    start: Annotated[datetime | None, Query(description="ISO 8601; default end - 1 h")] = None,
-    end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
-    every: Annotated[str | None, Query(description="aggregate over windows, e.g. 1m")] = None,
-    aggregate: Literal["mean", "min", "max", "median", "sum", "count", "last", "first"] = "mean",
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-) -> Readings:
-    device = await _device(context, device_id)
-    device_type = context.catalogue[device.type]
-    if metric not in device_type.metrics:
-        known = ", ".join(device_type.metrics)
-        raise HTTPException(422, f"{device.type} has no metric {metric!r}; known: {known}")
-    if every is not None and not valid_every(every):
-        raise HTTPException(422, f"invalid interval {every!r}: use e.g. 30s, 5m, 1h, 1d")
-    end_ms = epoch_ms(end) if end else now_ms()
-    start_ms = epoch_ms(start) if start else end_ms - int(timedelta(hours=1).total_seconds() * 1000)
-    if start_ms >= end_ms:
-        raise HTTPException(422, "start must be before end")
-    history = await series_history(
-        context.influx,
-        measurement=device.type,
-        device_id=device.id,
-        metric=metric,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        every=every,
-        aggregate=aggregate,
-        limit=limit,
-    )
-    return Readings(
-        device_id=device.id,
-        metric=metric,
-        unit=device_type.metrics[metric].unit,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        every=every,
-        aggregate=aggregate if every else None,
-        points=[
-            ReadingPoint(ts_ms=int(t), value=float(v))
-            for t, v in zip(history.ts_ms, history.value, strict=True)
-        ],
-    )
-
-
-async def _device(context: ApiContext, device_id: str) -> Device:
+async def find_device(context: ApiContext, device_id: str) -> Device:
+    """The stored device, or 404."""
     device = await DeviceStore(context.sessions).get(device_id)
     if device is None:
         raise HTTPException(404, f"no device {device_id!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -170,7 +171,7 @@ async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
 
 NEW = {"id": "aq-0100", "type": "air_quality", "district": "dongcheng", "lat": 39.9,
        "lon": 116.4, "department": "environment_bureau"}
-WRITES = [
+WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/devices", {"json": NEW}),
     ("PATCH", "/api/v1/devices/aq-0001", {"json": {"department": "x"}}),
     ("POST", "/api/v1/devices/aq-0001/credentials", {}),

@@ -14,6 +14,7 @@ from urbanwatch.commands_devices import devices_app
 
 runner = CliRunner()
 HEADER = "id,type,district,grid,lat,lon,department,status,installed,gateway\n"
+GAUGE = ["--type", "water_level", "--district", "west", "--lat", "0.5", "--lon", "1.5"]
 
 
 def _areas_doc() -> dict:
@@ -129,6 +130,39 @@ def test_add_errors(state: list[str]) -> None:
     bad_lat = ["--district", "west", "--lat", "95", "--lon", "1", *state]
     _fails(_run("add", "x-2", "--type", "noise", *bad_lat), "lat 95.0 outside")
     assert _list(state)["total"] == 1
+
+
+def test_add_with_attributes(state: list[str]) -> None:
+    levels = ["--attr", "warning_level=3.5", "--attr", "guaranteed_level= 4"]
+    levels += ["--attr", "max_level=5e0"]
+    result = _run("add", "wl-1", *GAUGE, *levels, "--json", *state)
+    assert result.exit_code == 0, result.output
+    expected = {"guaranteed_level": 4.0, "max_level": 5.0, "warning_level": 3.5}
+    assert json.loads(result.stdout)["attributes"] == expected
+    assert _list(state)["items"][0]["attributes"] == expected
+
+
+@pytest.mark.parametrize(
+    ("attr", "reason"),
+    [
+        ("warning_level", "--attr 'warning_level': expected NAME=VALUE"),
+        ("warning_level=", "--attr 'warning_level=': expected NAME=VALUE"),
+        ("=3", "--attr '=3': expected NAME=VALUE"),
+        ("warning_level=high", "attribute 'warning_level' must be a number, not 'high'"),
+        ("warning_level=nan", "attribute 'warning_level' must be finite"),
+        ("warning-level=3", "attribute name 'warning-level' is not an identifier"),
+    ],
+    ids=["no-equals", "no-value", "no-name", "not-a-number", "not-finite", "bad-name"],
+)
+def test_add_refuses_bad_attributes(state: list[str], attr: str, reason: str) -> None:
+    _fails(_run("add", "wl-1", *GAUGE, "--attr", attr, *state), reason)
+    assert _list(state)["total"] == 0
+
+
+def test_add_refuses_an_attribute_given_twice(state: list[str]) -> None:
+    twice = ["--attr", "warning_level=3", "--attr", "warning_level=4"]
+    _fails(_run("add", "wl-1", *GAUGE, *twice, *state), "--attr warning_level given twice")
+    assert _list(state)["total"] == 0
 
 
 def test_import_csv_twice(state: list[str], tmp_path: Path) -> None:

@@ -1,0 +1,97 @@
+"""A device's readings from InfluxDB: the newest value of each metric, and one metric's history.
+
+Every role may read. The device comes from the registry (404 when unknown), the values
+from InfluxDB.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.clock import epoch_ms, now_ms
+from api.deps import Caller, ContextDep
+from api.routes.devices import NOT_FOUND, find_device
+from api.schemas import LatestReading, LatestReadings, Problem, ReadingPoint, Readings
+from api.schemas_incidents import Invalid
+from ingest.history import series_history, valid_every
+from ingest.influx import quote_ident
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+
+@router.get(
+    "/{device_id}/latest", summary="The newest stored value of each of a device's metrics",
+    responses={**NOT_FOUND, 502: {"model": Problem, "description": "InfluxDB failed"}},
+)
+async def latest_readings(device_id: str, context: ContextDep, _: Caller) -> LatestReadings:
+    device = await find_device(context, device_id)
+    metrics = context.catalogue[device.type].metrics
+    where = f"device_id = '{device.id}'"  # stored ids never hold quotes (see DEVICE_ID)
+    readings = []
+    for metric, spec in metrics.items():
+        query = f"SELECT last({quote_ident(metric)}) FROM {quote_ident(device.type)} WHERE {where}"
+        try:
+            series = await context.influx.query(query)
+        except Exception as exc:  # InfluxDB down or refusing: the caller learns why
+            raise HTTPException(502, f"InfluxDB: {exc}") from None
+        rows = [row for s in series for row in s.get("values", []) if row[1] is not None]
+        if rows:
+            readings.append(LatestReading(metric=metric, unit=spec.unit, ts_ms=int(rows[0][0]),
+                                          value=float(rows[0][1])))
+    return LatestReadings(device_id=device.id, readings=readings)
+
+
+@router.get(
+    "/{device_id}/readings",
+    summary="A device's readings of one metric, raw or aggregated, from InfluxDB",
+    responses={**NOT_FOUND, 422: {"model": Invalid, "description": "bad metric, range, interval"}},
+)
+async def get_readings(
+    device_id: str,
+    context: ContextDep,
+    _: Caller,
+    metric: Annotated[str, Query(description="metric name of the device's type")],
+    start: Annotated[datetime | None, Query(description="ISO 8601; default end - 1 h")] = None,
+    end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
+    every: Annotated[str | None, Query(description="aggregate over windows, e.g. 1m")] = None,
+    aggregate: Literal["mean", "min", "max", "median", "sum", "count", "last", "first"] = "mean",
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> Readings:
+    device = await find_device(context, device_id)
+    device_type = context.catalogue[device.type]
+    if metric not in device_type.metrics:
+        known = ", ".join(device_type.metrics)
+        raise HTTPException(422, f"{device.type} has no metric {metric!r}; known: {known}")
+    if every is not None and not valid_every(every):
+        raise HTTPException(422, f"invalid interval {every!r}: use e.g. 30s, 5m, 1h, 1d")
+    end_ms = epoch_ms(end) if end else now_ms()
+    start_ms = epoch_ms(start) if start else end_ms - int(timedelta(hours=1).total_seconds() * 1000)
+    if start_ms >= end_ms:
+        raise HTTPException(422, "start must be before end")
+    history = await series_history(
+        context.influx,
+        measurement=device.type,
+        device_id=device.id,
+        metric=metric,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        every=every,
+        aggregate=aggregate,
+        limit=limit,
+    )
+    return Readings(
+        device_id=device.id,
+        metric=metric,
+        unit=device_type.metrics[metric].unit,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        every=every,
+        aggregate=aggregate if every else None,
+        points=[
+            ReadingPoint(ts_ms=int(t), value=float(v))
+            for t, v in zip(history.ts_ms, history.value, strict=True)
+        ],
+    )
