@@ -9,27 +9,14 @@ like a well-behaved integration would.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from urbanwatch.database import create_engine, create_session_factory, migrate
 
 T0 = 1_717_200_000_000  # 2024-06-01T00:00:00Z
 MIN = 60_000
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,15 +11,6 @@ from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
 from api.security.refresh import InvalidRefreshTokenError, RefreshTokens
 from api.security.users import UserError, UserStore
-from urbanwatch.database import create_engine, create_session_factory, migrate
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 async def test_users(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -7,8 +7,6 @@ on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -20,7 +18,6 @@ from devices.errors import RegistryError
 from devices.provisioning import Provisioner
 from devices.registry import Device
 from devices.store import DeviceStore
-from urbanwatch.database import create_engine, create_session_factory, migrate
 
 REFUSED = "aq-refused"
 _REFUSE_SQLITE = [
@@ -36,16 +33,6 @@ _REFUSE_POSTGRES = [
     """CREATE TRIGGER refuse_credential BEFORE INSERT ON device_credentials
     FOR EACH ROW EXECUTE FUNCTION refuse_credential()""",
 ]
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _refuse_credentials_of(sessions: async_sessionmaker[AsyncSession]) -> None:

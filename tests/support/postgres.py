@@ -3,7 +3,8 @@
 `pg_server` (session) starts a throwaway PostgreSQL cluster (initdb into a temp
 folder as the postgres user, pg_ctl on a free port, fsync off), or uses
 `URBANWATCH_TEST_PG_URL` when set. Missing binaries fail with the install command.
-`db_url` is parametrized over both backends and gives each test a fresh database.
+`db_url` is parametrized over both backends and gives each test a fresh database;
+`sessions` is a session factory on it, migrated.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from urbanwatch.database import create_engine, create_session_factory, migrate
 
 PG_INSTALL = "apt-get install -y postgresql"
 
@@ -92,3 +96,14 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a migrated `db_url` database (each backend)."""
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
