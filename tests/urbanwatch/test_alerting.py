@@ -22,7 +22,7 @@ from devices.registry import Device, Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from rules.detection import Category, Detection, DetectionState, Severity
-from tests.alerts.conftest import T0, sessions  # noqa: F401  (migrated SQL, both databases)
+from tests.alerts.conftest import T0
 from urbanwatch.alerting import RESET_REASON, Alerting
 from urbanwatch.judging import Judge
 from urbanwatch.settings import AlertsSettings
