@@ -34,6 +34,7 @@ from ingest.batcher import Confirmation, PendingBatch
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
 from ingest.deadletter import WRITE_REJECTED, DeadLetter, device_from_topic, topic_segment
+from ingest.deadletter_publisher import DeadLetterPublisher
 from ingest.errors import InfluxError
 from ingest.sink import RefusedPoint, Sink
 from ingest.subscriber import Message, MqttSubscriber
@@ -55,6 +56,7 @@ class Ingestor:
         self._registry = registry
         self._prefix = config.mqtt.topic_prefix
         self._subscriber = MqttSubscriber(config.mqtt, config.max_pending_messages)
+        self._letters = DeadLetterPublisher(config.mqtt)
         self._pending: PendingBatch | None = None
         self._writing: asyncio.Task[None] | None = None  # the batch being stored, if any
         self._stopping = asyncio.Event()
@@ -62,11 +64,12 @@ class Ingestor:
 
     @property
     def connected(self) -> bool:
-        """Whether the MQTT connection is up (readiness)."""
-        return self._subscriber.connected
+        """Whether both MQTT connections (readings in, dead letters out) are up (readiness)."""
+        return self._subscriber.connected and self._letters.connected
 
     async def start(self) -> None:
         if self._state == "new":
+            self._letters.start()
             self._subscriber.start()
             self._state = "started"
 
@@ -83,7 +86,8 @@ class Ingestor:
         if self._pending is not None:
             await self._flush()
         await self._written()
-        await asyncio.to_thread(self._subscriber.stop)  # joins paho's thread
+        await asyncio.to_thread(self._subscriber.stop)  # joins paho's threads
+        await asyncio.to_thread(self._letters.stop)
 
     async def __aenter__(self) -> Ingestor:
         await self.start()
@@ -150,12 +154,15 @@ class Ingestor:
         letter = DeadLetter(device_id, reason, detail, message.topic, message.payload)
         # Held until the letter is confirmed, which may lag under a flood of rejects: keep
         # only what the acknowledgement needs, not a second copy of a payload of up to 1 MB.
+        # Its buffer place is freed only then too, so a flood of rejects is bounded by the
+        # buffer (the broker holds the rest) rather than piling up letters in memory.
         held = dataclasses.replace(message, payload=b"")
-        self._pending.add_rejected(held, self._publish(letter))
-        self._subscriber.release(1)
+        confirmation = self._publish(letter)
+        self._pending.add_rejected(held, confirmation)
+        confirmation.add_done_callback(lambda _: self._subscriber.release(1))
 
     def _publish(self, letter: DeadLetter) -> Confirmation:
-        return self._subscriber.publish(letter.mqtt_topic(self._prefix), letter.to_json())
+        return self._letters.publish(letter.mqtt_topic(self._prefix), letter.to_json())
 
     async def _flush(self) -> None:
         """Start storing the pending batch; the next one fills (decodes) while it is written.
@@ -246,8 +253,8 @@ class Ingestor:
     def _ack_when_delivered(self, message: Message, letters: list[Confirmation]) -> None:
         """Acknowledge now, or once the broker has taken every dead letter of the message.
 
-        Never waited for here: paho's thread must stay free to read those PUBACKs. A
-        letter lost with the connection is resent by paho after reconnecting.
+        Never waited for here: the confirmations arrive on the dead-letter connection's
+        thread. A letter lost with that connection is resent by paho after reconnecting.
         """
         if not letters:
             self._subscriber.ack(message)

@@ -7,15 +7,14 @@ the pipeline says its batch is stored, so a crash gets it redelivered (DUP set).
 paho's callbacks only convert and queue. The broker sends far more unacknowledged
 messages than its in-flight limit, so the buffer is bounded here: `on_message` blocks
 paho's network thread (it stops reading the socket) while `max_pending` messages are
-held and not yet released by the pipeline.
+held and not yet released by the pipeline. Dead letters therefore go out on a
+connection of their own (`ingest/deadletter_publisher.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
-import contextlib
 import logging
 import threading
 import time
@@ -23,14 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.backoff import Backoff
 from ingest.config import MqttConfig
-from ingest.errors import IngestError
+from ingest.mqtt_connection import MqttConnection
 
 log = logging.getLogger(__name__)
 _PARKED_WAKEUP_S = 0.2  # how often a blocked on_message checks whether we are stopping
@@ -47,52 +45,34 @@ class Message:
     received_ms: int
 
 
-class MqttSubscriber:
+class MqttSubscriber(MqttConnection):
     """Subscribes to `{prefix}city/+/+/data` and `/batch`; hands messages to asyncio."""
 
     def __init__(self, config: MqttConfig, max_pending: int) -> None:
-        self.config = config
+        super().__init__(config, config.client_id, manual_ack=True, client_class=_BufferedClient)
         self._slots = threading.Semaphore(max_pending)
         self._inbox: collections.deque[Message] = collections.deque()
         self._signalled = False
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._publishes: dict[int, concurrent.futures.Future[None]] = {}
-        self._early_pubacks: dict[int, Any] = {}  # mid -> reason code
         self._loop: asyncio.AbstractEventLoop | None = None
         self._arrived = asyncio.Event()
         self._subscribed = asyncio.Event()
-        self._client = self._make_client()
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
 
     @property
     def topics(self) -> list[str]:
         return [f"{self.config.topic_prefix}city/+/+/{kind}" for kind in ("data", "batch")]
 
-    @property
-    def connected(self) -> bool:
-        """Whether the broker connection is up right now (for readiness probes)."""
-        return bool(self._client.is_connected())
-
     def start(self) -> None:
-        """Connect in the background (paho's thread retries with backoff until it succeeds)."""
+        """Connect in the background, resuming the persistent session."""
         self._loop = asyncio.get_running_loop()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
-        self._client.connect_async(
-            self.config.host, self.config.port, keepalive=self.config.keepalive_s,
-            clean_start=False, properties=props,
-        )
-        self._client.loop_start()
+        self._connect(clean_start=False, properties=props)
 
     async def wait_subscribed(self, timeout_s: float) -> None:
         async with asyncio.timeout(timeout_s):
             await self._subscribed.wait()
-
-    def stop(self) -> None:
-        """Disconnect (the session and unacknowledged messages stay with the broker)."""
-        self._stopping.set()
-        self._client.disconnect()
-        self._client.loop_stop()
 
     async def receive(self, timeout_s: float | None) -> list[Message]:
         """Whatever has arrived; waits up to `timeout_s` (or a `wake()`) when nothing has."""
@@ -123,49 +103,10 @@ class MqttSubscriber:
     def ack(self, message: Message) -> None:
         self._client.ack(message.mid, message.qos)
 
-    def publish(self, topic: str, payload: bytes) -> concurrent.futures.Future[None]:
-        """Publish at QoS 1; the future completes when the broker has taken the message."""
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        info = self._client.publish(topic, payload, qos=1)
-        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-            future.set_exception(IngestError(f"publish to {topic}: {mqtt.error_string(info.rc)}"))
-            return future
-        with self._lock:  # the PUBACK may have beaten us here
-            early = self._early_pubacks.pop(info.mid, None)
-            if early is None:
-                self._publishes[info.mid] = future
-        if early is not None:
-            _settle(future, info.mid, early)
-        return future
-
-    def _make_client(self) -> mqtt.Client:
-        client = _BufferedClient(
-            CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True,
-        )
-        if self.config.username:
-            client.username_pw_set(self.config.username, self.config.password)
-        if self.config.tls_ca:
-            client.tls_set(ca_certs=self.config.tls_ca)
-        self._backoff = Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
-        self._plan_reconnect(client)
-        client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
-        return client
-
     # -- paho's network thread below: convert, queue, never block the loop for long --
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
-        if rc.is_failure:
-            log.error("MQTT connect to %s:%s refused: %s", self.config.host, self.config.port, rc)
-            return
-        log.info("MQTT connected (session present: %s)", flags.session_present)
-        self._backoff.reset()
+    def _on_connected(self, client: mqtt.Client, session_present: bool) -> None:
+        log.info("MQTT connected (session present: %s)", session_present)
         options = SubscribeOptions(qos=self.config.qos)
         client.subscribe([(topic, options) for topic in self.topics])
 
@@ -175,19 +116,6 @@ class MqttSubscriber:
             log.error("MQTT subscription to %s refused: %s", self.topics, failed)
         elif self._loop is not None:
             self._loop.call_soon_threadsafe(self._subscribed.set)
-
-    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if not self._stopping.is_set():
-            log.warning("MQTT disconnected (%s); reconnecting", rc)
-            self._plan_reconnect(client)
-
-    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
-        self._plan_reconnect(client)
-
-    def _plan_reconnect(self, client: mqtt.Client) -> None:
-        """paho doubles its reconnect wait but without jitter: give it each wait from ours."""
-        delay_s = self._backoff.next_s()
-        client.reconnect_delay_set(delay_s, delay_s)  # type: ignore[arg-type]  # floats work
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         received_ms = time.time_ns() // 1_000_000
@@ -200,14 +128,6 @@ class MqttSubscriber:
         if not self._signalled and self._loop is not None:
             self._signalled = True
             self._loop.call_soon_threadsafe(self._arrived.set)
-
-    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: Any, _p: Any) -> None:
-        with self._lock:
-            future = self._publishes.pop(mid, None)
-            if future is None:
-                self._early_pubacks[mid] = rc
-        if future is not None:
-            _settle(future, mid, rc)
 
 
 class _BufferedReads:
@@ -252,10 +172,3 @@ class _BufferedClient(mqtt.Client):
             rc = super().loop_read(max_packets)
         return rc
 
-
-def _settle(future: concurrent.futures.Future[None], mid: int, rc: Any) -> None:
-    with contextlib.suppress(concurrent.futures.InvalidStateError):  # the waiter gave up
-        if rc.is_failure:
-            future.set_exception(IngestError(f"broker refused publish {mid}: {rc}"))
-        else:
-            future.set_result(None)

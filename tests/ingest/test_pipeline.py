@@ -211,6 +211,26 @@ async def test_a_small_buffer_still_delivers_everything(
     assert counters.batches >= 200 // 7
 
 
+async def test_a_flood_of_rejects_larger_than_the_buffer_is_all_dead_lettered(
+    start_ingestor: Any, publisher: Any, deadletters: Any, influx_db: InfluxClient
+) -> None:
+    """A rejected message keeps its buffer place until the broker has its letter; the
+    letters' PUBACKs come on their own connection, so a full buffer cannot stall them."""
+    running = await start_ingestor(batch_size=7, max_pending_messages=10, flush_interval_s=0.05)
+    t0 = now_ms() - 10_000
+    for i in range(200):
+        if i % 4 == 0:
+            publisher.send("city/d1/aq-2/data", {"ts": t0 + i, "m": {"pm10": i}})
+        else:
+            publisher.send("city/d1/aq-2/data", b"not json %d" % i)
+    counters = running.ingestor.counters
+    await eventually(lambda: len(deadletters.received) == 150, "150 dead letters")
+    await eventually(lambda: counters.stored_messages == 50, "50 good messages stored")
+    await eventually(lambda: counters.dead_lettered == 150, "every letter confirmed")
+    assert await influx_db.count("air_quality") == 50
+    assert running.ingestor.connected
+
+
 async def test_the_ingestor_reconnects_after_a_broker_restart(
     start_ingestor: Any, publisher: Any, influx_db: InfluxClient, mosquitto: Any
 ) -> None:
