@@ -29,7 +29,7 @@ DISTRICT_ROWS, DISTRICT_COLS = 2, 3  # districts are laid out in reading order o
 CELLS_PER_DISTRICT_SIDE = 4
 _KM_PER_DEG_LAT = 111.32
 # Per device type: the simulator's columns exported as the device attributes the rule pack
-# reads (gauge levels in metres, a road's free-flow speed).
+# reads (gauge levels in metres, a road's free-flow speed, a structure's allowables).
 EXPORTED_ATTRIBUTES = {
     "water_level": {
         "warning_level_m": "warning_level",
@@ -37,7 +37,16 @@ EXPORTED_ATTRIBUTES = {
         "historical_max_level_m": "historical_max_level",
     },
     "traffic_flow": {"free_flow_kmh": "free_flow_kmh"},
+    "structural": {"tilt_allow_deg": "tilt_allow_deg", "strain_allow_ue": "strain_allow_ue"},
 }
+# Structural allowables (from memory, verify before relying on them). Tilt: GB 50007-2011
+# Table 5.3.4 allows an overall tilt of 0.004 for buildings up to 24 m (0.003 for 24-60 m); the
+# simulated as-built tilt (up to +-0.1 deg) stays below 50 % of it. Strain: the design strength
+# of the member's steel over E = 206 GPa, GB 50017-2017: Q235 215 MPa or Q345/Q355 305 MPa
+# (plates up to 16 mm), i.e. about 1040 or 1480 ue against simulated readings of at most ~210 ue.
+TILT_ALLOW_DEG = math.degrees(0.004)
+STEEL_E_MPA = 206_000.0
+STEEL_DESIGN_STRENGTH_MPA = (215.0, 305.0)
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,8 @@ class City:
 
     `attrs` columns are parallel to `devices` (NaN where a column does not apply
     to the device's type), e.g. `attrs["warning_level_m"]` for water gauges. Water
-    gauges and road sensors carry what the rules need as attributes (`EXPORTED_ATTRIBUTES`).
+    gauges, road sensors and structural sensors carry what the rules need as attributes
+    (`EXPORTED_ATTRIBUTES`).
     """
 
     seed: int
@@ -206,12 +216,15 @@ def _attributes(rng: np.random.Generator, names: list[str], type_index: np.ndarr
     def only(type_name: str, values: np.ndarray) -> np.ndarray:
         return np.where(type_index == names.index(type_name), values, np.nan)
 
+    # A column added later reuses a draw its type leaves free (u[2] on structural rows):
+    # drawing more would shift `road_class` and change every existing city.
     u = rng.uniform(size=(8, n))
     river_base = 0.5 + 2.5 * u[0]
     sewer_base = 0.2 + 0.6 * u[0]
     river_warning = river_base + 1.5 + 1.5 * u[1]
     river_guaranteed = river_warning + 0.5 + 1.0 * u[7]
     road_class = rng.integers(0, 3, size=n)  # expressway / arterial / collector
+    design_strength = np.where(u[2] < 0.5, *STEEL_DESIGN_STRENGTH_MPA)  # a structure's steel
     return {
         "level_base_m": np.fmax(only("water_level", river_base), only("manhole", sewer_base)),
         "warning_level_m": np.fmax(
@@ -227,6 +240,8 @@ def _attributes(rng: np.random.Generator, names: list[str], type_index: np.ndarr
         "night_db": only("noise", 42 + 12 * u[3]),
         "strain_base_ue": only("structural", -150 + 300 * u[3]),
         "tilt_base_deg": only("structural", -0.1 + 0.2 * u[4]),
+        "tilt_allow_deg": only("structural", np.full(n, TILT_ALLOW_DEG)),
+        "strain_allow_ue": only("structural", design_strength / STEEL_E_MPA * 1e6),
         "temp_offset_c": 2 * u[5] - 1,
         "phase": 2 * np.pi * u[6],
     }
