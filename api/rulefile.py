@@ -4,8 +4,9 @@ Every change is read-modify-write under a per-file lock: the whole new rule set 
 loaded back with `rules.loader.load_rules` (so it passes exactly the checks the engine's reload
 applies), and only then written to a temporary file beside the target and moved over it with
 `os.replace`. A rejected change leaves the file untouched, so a bad rule never reaches the engine.
-What is written is the old text with only the changed rules rewritten (`api.ruletext`), so the
-comments of the others stay; when that cannot be done, the whole set is written afresh.
+What is written is the old text with only the changed rules rewritten or cut out
+(`api.ruletext`), so the comments of the others stay; when that cannot be done, the whole set is
+written afresh.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from api.ruletext import dump_yaml, edit_text
+from rules import ast
 from rules.errors import ExpressionError, RuleFileError
 from rules.loader import load_default_pack, load_rules, load_rules_file
 from rules.model import Rule
@@ -110,6 +112,14 @@ def check_set(rules: list[Rule]) -> str:
     if not _same(loaded, rules):
         raise RuleRejected("a rule does not survive being written as YAML (control characters?)")
     return text
+
+
+def referrers(rules: list[Rule], rule_id: str) -> list[str]:
+    """The ids of the rules that count the firing series of `rule_id` (``count_in``)."""
+    return [
+        r.id for r in rules
+        if any(isinstance(n, ast.CountIn) and n.rule_id == rule_id for n in ast.walk(r.when_ast))
+    ]
 
 
 def _loads_as(text: str, rules: list[Rule]) -> bool:

@@ -14,26 +14,31 @@ def edit_text(
     text: str, before: list[Rule], after: list[Rule], dump: dict[str, dict[str, Any]]
 ) -> str | None:
     """`text` (which loads as `before`) changed to hold `after`, or None when the file's layout
-    is not one this edits (not a block list of mappings, or rules removed or reordered).
+    is not one this edits (not a block list of mappings, rules reordered, or none left).
 
     Args:
         text: The rule file now.
         before: Its rules, in file order.
-        after: The same rules, some replaced, some appended at the end.
+        after: The same rules, some replaced, some removed, some appended at the end.
         dump: The plain data to write for each rule id that is new or changed.
     """
     items = _items(text)
-    kept = [r.id for r in after][: len(before)] == [r.id for r in before]
-    if items is None or len(items) != len(before) or not kept:
+    now = {r.id: r for r in after}
+    kept = [r.id for r in before if r.id in now]
+    in_order = [r.id for r in after][: len(kept)] == kept
+    if items is None or len(items) != len(before) or not in_order or not after:
         return None
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     prefix = _prefix(lines, items[-1])
-    appended = [_render(dump[r.id], prefix) for r in after[len(before):]]
+    appended = [_render(dump[r.id], prefix) for r in after[len(kept):]]
     lines[_last_line(items[-1]) + 1 : _last_line(items[-1]) + 1] = appended
-    for node, old, new in reversed(list(zip(items, before, after, strict=False))):
-        if old.model_dump() != new.model_dump():
+    for node, old in reversed(list(zip(items, before, strict=True))):
+        new = now.get(old.id)
+        if new is None:  # removed, with the notes on its own lines
+            del lines[node.start_mark.line : _last_line(node) + 1]
+        elif old.model_dump() != new.model_dump():
             lines[node.start_mark.line : _last_line(node) + 1] = [
                 _render(dump[new.id], _prefix(lines, node))
             ]

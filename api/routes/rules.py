@@ -1,7 +1,8 @@
 """Rules: the rule file the engine runs, edited, validated and backtested through the API.
 
 Writes go through `api.rulefile.RuleFile`, which validates the whole new set before it replaces
-the file atomically; the engine picks the change up on its next tick.
+the file atomically; the engine picks the change up on its next tick, and the open alerts of a
+changed or deleted rule are closed then (`urbanwatch.judging`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from api.backtesting import backtest_range
 from api.clock import NAIVE_TIMESTAMP, epoch_ms
 from api.deps import Caller, ContextDep, require
-from api.rulefile import RuleFile, RuleRejected, check_set, validate_text
+from api.rulefile import RuleFile, RuleRejected, check_set, referrers, validate_text
 from api.schemas import Problem
 from api.schemas_rules import (
     BacktestRequest,
@@ -101,6 +102,27 @@ async def enable_rule(rule_id: str, context: ContextDep, caller: Writer) -> Rule
 @router.post("/{rule_id}/disable", summary="Disable a rule", responses={**NOT_FOUND, **REJECTED})
 async def disable_rule(rule_id: str, context: ContextDep, caller: Writer) -> RulePublic:
     return await _set_enabled(context, rule_id, False)
+
+
+@router.delete(
+    "/{rule_id}", summary="Delete a rule", status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "other rules count where this one fires "
+              "(count_in), or the rule file on disk is invalid"},
+        503: REJECTED[503],
+    },
+)
+async def delete_rule(rule_id: str, context: ContextDep, caller: Writer) -> None:
+    def remove(rules: list[Rule]) -> list[Rule]:
+        gone = _find(rules, rule_id)
+        users = referrers(rules, rule_id)
+        if users:
+            raise HTTPException(409, f"rule {rule_id!r} is counted by rule(s) {', '.join(users)};"
+                                " change or delete those first")
+        return [r for r in rules if r is not gone]
+
+    await _change(context, remove)
 
 
 @router.post(

@@ -105,6 +105,7 @@ TABLE = [
     row("PUT /api/v1/rules/{rule_id}", STAFF, json=RULE_SPEC),
     row("POST /api/v1/rules/{rule_id}/enable", STAFF),
     row("POST /api/v1/rules/{rule_id}/disable", STAFF),
+    row("DELETE /api/v1/rules/{rule_id}", STAFF, ok=204),
     row("POST /api/v1/rules/validate", ALL, json={"text": "[]"}, reads_only=True),
     row("POST /api/v1/rules/backtest", STAFF, json={"rule_ids": ["{rule_id}"], **WINDOW}),
     # identity, keys, audit

@@ -1,6 +1,7 @@
 """Rule endpoints over a real rule file (seeded from the shipped pack), SQLite and InfluxDB:
 reads for every role, writes for admins and operators, positions of invalid expressions, the
-atomic replacement of the file, and backtests over stored readings."""
+atomic replacement of the file, deletes (and the alerts they close), and backtests over stored
+readings."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from api.security.principal import Role
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Registry
+from ingest.config import MqttConfig
 from ingest.influx import InfluxClient
 from ingest.lineprotocol import LineEncoder
 from rules.detection import Detection, Severity
 from rules.loader import load_default_pack, load_rules_file
 from tests.api.conftest import DEVICES, GAS_TEAM, T0_MS, World
 from tests.support.auth import bearer
+from urbanwatch.alerting import Alerting
 from urbanwatch.judging import Judge
 
 ADMIN = bearer(Role.admin)
@@ -145,6 +148,77 @@ async def test_update_enable_and_disable(rules: Rules) -> None:
     assert got["enabled"] is False
     assert (await rules.http.post("/api/v1/rules/nope/enable", headers=ADMIN)).status_code == 404
     assert (await rules.http.get("/api/v1/rules/nope", headers=ADMIN)).status_code == 404
+
+
+async def test_delete_takes_the_rule_out_of_the_file_and_the_audit_log_has_it(
+    rules: Rules,
+) -> None:
+    root = bearer(Role.admin, subject="root")
+    gone = await rules.http.delete("/api/v1/rules/aq-o3", headers=root)
+    assert gone.status_code == 204 and gone.content == b""
+    assert "aq-o3" not in in_file(rules.path)
+    assert (await rules.http.get("/api/v1/rules/aq-o3", headers=VIEWER)).status_code == 404
+    listed = (await rules.http.get("/api/v1/rules", headers=VIEWER)).json()
+    assert "aq-o3" not in [r["id"] for r in listed["items"]]
+    assert listed["total"] == len(load_default_pack()) - 1
+    text = rules.path.read_text()  # only the deleted rule's lines went: the pack's notes stay
+    assert "# IAQI 100 (O3 1-h 200 ug/m3)" not in text
+    assert "# IAQI 100 (NO2 1-h 200 ug/m3)" in text and "HJ 633-2012" in text
+    assert (await rules.http.delete("/api/v1/rules/aq-o3", headers=ADMIN)).status_code == 404
+    assert (await rules.http.delete("/api/v1/rules/aq-no2", headers=OPERATOR)).status_code == 204
+    entries = (await rules.http.get("/api/v1/audit", headers=ADMIN)).json()["items"]
+    deletes = [(e["actor"], e["route"], e["status"], e["entity_id"]) for e in entries
+               if e["action"] == "DELETE"]
+    assert deletes == [  # newest first
+        ("operator-user", "/api/v1/rules/{rule_id}", 204, "/api/v1/rules/aq-no2"),
+        ("admin-user", "/api/v1/rules/{rule_id}", 404, "/api/v1/rules/aq-o3"),
+        ("root", "/api/v1/rules/{rule_id}", 204, "/api/v1/rules/aq-o3"),
+    ]
+
+
+async def test_delete_refuses_a_rule_other_rules_count_and_callers_who_may_not_write(
+    rules: Rules,
+) -> None:
+    before = rules.path.read_bytes()
+    counted = await rules.http.delete("/api/v1/rules/gas-lel", headers=ADMIN)
+    assert counted.status_code == 409 and "gas-leak-cluster" in counted.json()["detail"]
+    flood = await rules.http.delete("/api/v1/rules/water-rise", headers=ADMIN)
+    assert flood.status_code == 409 and "flood-cluster" in flood.json()["detail"]
+    for who in (VIEWER, RESPONDER):
+        assert (await rules.http.delete("/api/v1/rules/aq-o3", headers=who)).status_code == 403
+    assert (await rules.http.delete("/api/v1/rules/aq-o3")).status_code == 401
+    assert rules.path.read_bytes() == before
+    assert (await rules.http.delete("/api/v1/rules/gas-leak-cluster", headers=ADMIN)
+            ).status_code == 204
+    assert (await rules.http.delete("/api/v1/rules/gas-lel", headers=ADMIN)).status_code == 204
+
+
+async def test_deleting_a_rule_closes_its_open_alerts_at_the_engines_next_reload(
+    world: World, rules: Rules,
+) -> None:
+    registry = Registry.build(load_catalogue(), DEVICES)
+    uw = Alerting(world.context.sessions, lambda: registry, MqttConfig("127.0.0.1", 9, "unused"))
+    judge = Judge(lambda: registry, uw.handle, rules_path=rules.path, on_reset=uw.close_rules)
+    live = {**GAS_RULE, "enabled": True, "for": None}
+    assert (await rules.http.post("/api/v1/rules", json=live, headers=ADMIN)).status_code == 201
+    assert await judge.reload()
+    slot = registry.slot("gas-0002", "lel_pct")
+    await judge.on_batch(ReadingBatch.from_columns([slot], [T0_MS], [60.0]), T0_MS)
+    [ours] = [a for a in uw.service.open_alerts() if a.rule_id == "gas-test"]
+    others = {a.id for a in uw.service.open_alerts()} - {ours.id}
+    assert others  # the pack's gas rule fired as well, and stays open
+
+    assert (await rules.http.delete("/api/v1/rules/gas-test", headers=ADMIN)).status_code == 204
+    assert await judge.reload()
+    assert "gas-test" not in {r.id for r in judge.engine.rules}
+    assert {a.id for a in uw.service.open_alerts()} == others
+    context = dataclasses.replace(world.context, rules_path=rules.path, alerts=uw.service)
+    transport = httpx.ASGITransport(app=create_app(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        closed = (await http.get(f"/api/v1/alerts/{ours.id}", headers=VIEWER)).json()
+    assert closed["state"] == "closed"
+    await judge.on_batch(ReadingBatch.from_columns([slot], [T0_MS + MIN], [60.0]), T0_MS + MIN)
+    assert not [a for a in uw.service.open_alerts() if a.rule_id == "gas-test"]  # not evaluated
 
 
 async def test_an_invalid_expression_is_422_with_its_column_and_the_file_is_untouched(
@@ -329,3 +403,19 @@ def test_edits_keep_the_comments_of_untouched_rules(
     written = path.read_text()
     assert all(line in written for line in kept), written
     assert "# first" not in written  # the rewritten rule's own notes go with it
+
+
+@pytest.mark.parametrize("removed", ["a", "b", "c"])
+def test_a_deletion_cuts_out_only_the_rules_own_lines(tmp_path: Path, removed: str) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  # about a\n  - id: a\n    category: fire\n    when: value > 1  # a\n"
+                    "  # about b\n  - id: b\n    category: fire\n    when: value > 2  # b\n"
+                    "  # about c\n  - id: c\n    category: fire\n    when: value > 3  # c\n"
+                    "# the end\n")
+    RuleFile(path).change(lambda rules: [r for r in rules if r.id != removed])
+    assert [r.id for r in load_rules_file(path)] == [i for i in "abc" if i != removed]
+    written = path.read_text()
+    assert HEADER not in written  # edited in place, not written afresh
+    assert f"# {removed}\n" not in written
+    notes = [f"# about {i}" for i in "abc"] + [f"# {i}\n" for i in "abc" if i != removed]
+    assert all(n in written for n in [*notes, "# the end"]), written
