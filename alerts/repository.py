@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.sql.selectable import Subquery, TableValuedAlias
 
 from alerts.model import (
     FINAL_INCIDENT_STATES,
@@ -151,15 +151,45 @@ def _alert_filters(session: AsyncSession, q: AlertQuery) -> list[ColumnElement[b
     if q.started_to_ms is not None:
         found.append(AlertRow.started_ms < q.started_to_ms)
     if q.visible_teams is not None:
-        member = _members(session)
-        held = (
-            select(member.c.value["alert_id"].as_string())
-            .select_from(IncidentRow)
-            .join(member, true())
-            .where(IncidentRow.team_id.in_(sorted(q.visible_teams)))
-        )
-        found.append(AlertRow.id.in_(held))
+        held = _memberships(session, q.visible_teams)
+        found.append(AlertRow.id.in_(select(held.c.alert_id)))
     return found
+
+
+@dataclass(frozen=True)
+class AlertWithIncident:
+    """An alert with its history, and the id of the incident holding it (None: in none)."""
+
+    alert: Alert
+    incident_id: str | None
+
+
+async def find_alert(
+    session: AsyncSession, alert_id: str, visible_teams: frozenset[str] | None = None
+) -> AlertWithIncident | None:
+    """The alert `alert_id` and the newest incident holding it, or None if there is no such
+    alert or it is not visible: `visible_teams` as in `AlertQuery` (None: every alert, also
+    those in no incident; else an incident of one of these teams must hold it, and that is the
+    incident given)."""
+    if _has_nul(alert_id):
+        return None
+    held = _memberships(session, visible_teams)
+    newest = (
+        select(held.c.incident_id)
+        .where(held.c.alert_id == alert_id)
+        .order_by(held.c.opened_ms.desc(), held.c.incident_id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(AlertRow, newest).where(AlertRow.id == alert_id)
+    found = (await session.execute(query)).one_or_none()
+    if found is None:
+        return None
+    row, incident_id = found
+    if visible_teams is not None and incident_id is None:
+        return None
+    [alert] = await _with_history(session, [row])
+    return AlertWithIncident(alert, incident_id)
 
 
 def _has_nul(*texts: str | None) -> bool:
@@ -320,6 +350,24 @@ def _members(session: AsyncSession) -> TableValuedAlias:
     a query over `incidents` (SQLite's `json_each`, PostgreSQL's `json_array_elements`)."""
     each = func.json_array_elements if is_postgresql(session) else func.json_each
     return each(IncidentRow.members).table_valued(column("value", JSON)).alias("member")
+
+
+def _memberships(session: AsyncSession, teams: frozenset[str] | None) -> Subquery:
+    """One row per incident member: its `alert_id`, and its incident's `incident_id` and
+    `opened_ms`; only incidents of `teams` (None: every incident)."""
+    member = _members(session)
+    query = (
+        select(
+            member.c.value["alert_id"].as_string().label("alert_id"),
+            IncidentRow.id.label("incident_id"),
+            IncidentRow.opened_ms,
+        )
+        .select_from(IncidentRow)
+        .join(member, true())
+    )
+    if teams is not None:
+        query = query.where(IncidentRow.team_id.in_(sorted(teams)))
+    return query.subquery("membership")
 
 
 async def _with_timelines(session: AsyncSession, rows: Sequence[IncidentRow]) -> list[Incident]:

@@ -22,7 +22,7 @@ from alerts.model import Alert, Incident, IncidentState
 from alerts.notify import events, notices
 from alerts.pipeline import AlertPipeline, Outcome
 from alerts.reports import GroupBy, ReportRow, report
-from alerts.repository import AlertQuery, IncidentQuery
+from alerts.repository import AlertQuery, AlertWithIncident, IncidentQuery
 from alerts.silences import Silence
 from alerts.store import SilenceRow
 
@@ -165,6 +165,14 @@ class AlertService(AlertPipeline):
         async with self._sessions() as session:
             return await repo.find_alerts(session, query)
 
+    async def find_alert(
+        self, alert_id: str, visible_teams: frozenset[str] | None = None
+    ) -> AlertWithIncident | None:
+        """A recorded alert with its history and incident; None if unknown or, for
+        `visible_teams` (None: all), held by no incident of theirs."""
+        async with self._sessions() as session:
+            return await repo.find_alert(session, alert_id, visible_teams)
+
     # --- silences -------------------------------------------------------------------------
 
     async def create_silence(self, silence: Silence, now_ms: int) -> Silence:
@@ -237,4 +245,4 @@ class AlertService(AlertPipeline):
         return report(incidents, start_ms, end_ms, GroupBy(group_by), policy.ack_deadline_ms)
 
 
-__all__ = ["AlertQuery", "AlertService", "IncidentQuery", "Outcome"]
+__all__ = ["AlertQuery", "AlertService", "AlertWithIncident", "IncidentQuery", "Outcome"]

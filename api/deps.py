@@ -7,13 +7,12 @@ authenticated principal); nothing else checks roles.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.requests import HTTPConnection
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.service import AlertService
 from api.context import ApiContext
@@ -31,15 +30,7 @@ def get_context(request: Request) -> ApiContext:
     return context
 
 
-async def get_session(
-    context: Annotated[ApiContext, Depends(get_context)],
-) -> AsyncIterator[AsyncSession]:
-    async with context.sessions() as session:
-        yield session
-
-
 ContextDep = Annotated[ApiContext, Depends(get_context)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 def alert_service(context: ContextDep) -> AlertService:

@@ -6,10 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from alerts.model import Alert
+from alerts.model import Alert, AlertChange
 from alerts.reports import GroupBy, ReportRow
 from alerts.routing import MqttChannel, RoutingConfig
-from alerts.store import AlertChangeRow, AlertRow
 from rules.detection import Severity
 
 SeverityName = Literal["info", "blue", "yellow", "orange", "red"]
@@ -37,7 +36,7 @@ class AlertPublic(BaseModel):
     flapping: bool
 
     @classmethod
-    def of(cls, row: Alert | AlertRow) -> AlertPublic:
+    def of(cls, row: Alert) -> AlertPublic:
         return cls(
             id=row.id, rule_id=row.rule_id, subject=row.subject, category=row.category,
             severity=severity_name(row.severity), state=row.state, started_ms=row.started_ms,
@@ -58,10 +57,10 @@ class AlertChangePublic(BaseModel):
     actor: str
 
     @classmethod
-    def of(cls, row: AlertChangeRow) -> AlertChangePublic:
+    def of(cls, change: AlertChange) -> AlertChangePublic:
         return cls(
-            ts_ms=row.ts_ms, from_state=row.from_state, to_state=row.to_state,
-            severity=severity_name(row.severity), actor=row.actor,
+            ts_ms=change.ts_ms, from_state=change.from_state, to_state=change.to_state,
+            severity=severity_name(change.severity), actor=change.actor,
         )
 
 

@@ -10,14 +10,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.model import AlertState
 from alerts.service import AlertQuery
-from alerts.store import AlertChangeRow, AlertRow, IncidentRow
 from api.clock import epoch_ms
-from api.deps import Alerts, Caller, SessionDep
+from api.deps import Alerts, Caller
 from api.schemas import Problem
 from api.schemas_alerts import (
     AlertChangePublic,
@@ -78,39 +75,12 @@ async def list_alerts(
 
 @router.get("/{alert_id}", summary="One alert with its state and severity history",
             responses=NOT_FOUND)
-async def get_alert(alert_id: str, session: SessionDep, caller: Caller) -> AlertDetail:
-    row = await session.get(AlertRow, alert_id)
-    if row is None:
-        raise _not_found(alert_id)
-    incident = await _incident_of(session, row)
-    if not caller.sees_team(incident.team_id if incident else None):
-        raise _not_found(alert_id)
-    history = await session.scalars(
-        select(AlertChangeRow).where(AlertChangeRow.alert_id == alert_id)
-        .order_by(AlertChangeRow.seq)
-    )
+async def get_alert(alert_id: str, caller: Caller, alerts: Alerts) -> AlertDetail:
+    found = await alerts.find_alert(alert_id, caller.visible_teams)
+    if found is None:
+        raise HTTPException(404, f"no alert {alert_id!r}")
     return AlertDetail(
-        **AlertPublic.of(row).model_dump(),
-        incident_id=incident.id if incident else None,
-        history=[AlertChangePublic.of(h) for h in history.all()],
+        **AlertPublic.of(found.alert).model_dump(),
+        incident_id=found.incident_id,
+        history=[AlertChangePublic.of(c) for c in found.alert.history],
     )
-
-
-async def _incident_of(session: AsyncSession, alert: AlertRow) -> IncidentRow | None:
-    """The incident holding `alert`: one opened before the alert's last change that took an
-    alert in after the alert started (an incident's `last_alert_ms` is its newest member's)."""
-    candidates = await session.scalars(
-        select(IncidentRow).where(
-            IncidentRow.opened_ms <= alert.updated_ms,
-            IncidentRow.last_alert_ms >= alert.started_ms,
-        )
-    )
-    return next(
-        (i for i in candidates.all() if any(m["alert_id"] == alert.id for m in i.members)), None
-    )
-
-
-def _not_found(alert_id: str) -> HTTPException:
-    return HTTPException(404, f"no alert {alert_id!r}")
-
-

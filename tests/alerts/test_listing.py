@@ -1,7 +1,10 @@
-"""`repository.find_incidents` and `find_alerts`: filters, team visibility and paging done in
-SQL, on SQLite and PostgreSQL, checked against a handful of stored incidents and alerts."""
+"""`repository.find_incidents`, `find_alerts` and `find_alert`: filters, team visibility and
+paging done in SQL, on SQLite and PostgreSQL, checked against a handful of stored incidents and
+alerts."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +20,7 @@ from alerts.model import (
     TimelineEntry,
     TimelineKind,
 )
-from alerts.repository import AlertQuery, IncidentQuery
+from alerts.repository import AlertQuery, AlertWithIncident, IncidentQuery
 from rules.detection import Category, Severity
 from tests.alerts.conftest import MIN, T0
 
@@ -199,3 +202,66 @@ async def test_an_alert_page_counts_every_match(stored: async_sessionmaker[Async
     async with stored() as session:
         [found], _ = await repo.find_alerts(session, AlertQuery(device_id="dev-in-a-al0"))
     assert found == ALERTS[0]  # with its history
+
+
+async def find_one(sessions: async_sessionmaker[AsyncSession], alert_id: str,
+                   teams: frozenset[str] | None) -> tuple[str, str | None] | None:  # fmt: skip
+    async with sessions() as session:
+        found = await repo.find_alert(session, alert_id, teams)
+    return None if found is None else (found.alert.id, found.incident_id)
+
+
+ONE_CASES = [
+    ("in-a-al1", None, ("in-a-al1", "in-a")),
+    ("lone", None, ("lone", None)),
+    ("in-d-al0", None, ("in-d-al0", "in-d")),
+    ("al-nope", None, None),
+    ("in-a\x00al1", None, None),  # PostgreSQL refuses NUL in text
+    ("in-a-al0", frozenset({GAS}), ("in-a-al0", "in-a")),
+    ("in-a-al0", frozenset({GAS, DRAINAGE}), ("in-a-al0", "in-a")),
+    ("in-a-al0", frozenset({DRAINAGE}), None),  # another team's incident holds it
+    ("lone", frozenset({GAS}), None),  # in no incident
+    ("in-d-al0", frozenset({GAS}), None),  # its incident has no team
+    ("in-a-al0", frozenset(), None),
+    ("al-nope", frozenset({GAS}), None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("alert_id", "teams", "expected"),
+    ONE_CASES,
+    ids=["in-incident", "in-no-incident", "incident-without-team", "unknown", "nul-id",
+         "own-team", "own-teams", "other-team", "no-incident-for-responder",
+         "no-team-for-responder", "no-teams", "unknown-for-responder"],
+)  # fmt: skip
+async def test_one_alert_with_its_incident(
+    stored: async_sessionmaker[AsyncSession],
+    alert_id: str,
+    teams: frozenset[str] | None,
+    expected: tuple[str, str | None] | None,
+) -> None:
+    assert await find_one(stored, alert_id, teams) == expected
+
+
+async def test_one_alert_is_whole(stored: async_sessionmaker[AsyncSession]) -> None:
+    async with stored() as session:
+        found = await repo.find_alert(session, "in-a-al1")
+    assert found == AlertWithIncident(ALERTS[1], "in-a")  # with its history
+
+
+async def test_an_alert_in_two_incidents_shows_the_newest_the_caller_sees(
+    stored: async_sessionmaker[AsyncSession],
+) -> None:
+    """An alert is held by a second incident when its first ended while it still fired; the
+    newest one the caller sees is given (and its listing agrees)."""
+    again = incident("in-f", Category.FLOOD, S.NEW, T0 + 4 * MIN, GAS,
+                     (Severity.YELLOW, "xicheng", False))  # fmt: skip
+    held_again = replace(again, members=(replace(again.members[0], alert_id="in-b-al0"),))
+    async with stored.begin() as session:
+        await repo.save_incidents(session, [(None, held_again)], {})
+    assert await find_one(stored, "in-b-al0", None) == ("in-b-al0", "in-f")
+    assert await find_one(stored, "in-b-al0", frozenset({GAS})) == ("in-b-al0", "in-f")
+    assert await find_one(stored, "in-b-al0", frozenset({DRAINAGE})) == ("in-b-al0", "in-b")
+    assert await find_one(stored, "in-b-al0", frozenset({"tree-crew"})) is None
+    assert await find_alerts(stored, AlertQuery(visible_teams=frozenset({GAS}))) == (
+        ["in-a-al1", "in-b-al0", "in-a-al0"], 3)
