@@ -39,7 +39,7 @@ def detection(rule: str, device: str, category: Category = Category.SAFETY, *, t
                      district, grid)  # fmt: skip
 
 
-def alerting(sessions, registry: Registry, routing_path: Path | None = None) -> Alerting:  # noqa: F811
+def alerting(sessions, registry: Registry, routing_path: Path | None = None) -> Alerting:
     return Alerting(sessions, lambda: registry, MQTT, AlertsSettings(routing_path=routing_path))
 
 
@@ -52,7 +52,7 @@ def gas_registry(*ids: str) -> Registry:
 
 
 async def test_a_changed_routing_file_is_followed_and_a_broken_one_kept_out(
-    sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture,  # noqa: F811
+    sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = tmp_path / "routing.yaml"
     path.write_text(SHIPPED)
@@ -79,7 +79,7 @@ async def test_a_changed_routing_file_is_followed_and_a_broken_one_kept_out(
     assert not await uw.reload_routing_if_changed()  # the same broken file is not retried
 
 
-async def test_reload_routing_reports_what_it_loaded_or_raises(sessions, tmp_path: Path) -> None:  # noqa: F811
+async def test_reload_routing_reports_what_it_loaded_or_raises(sessions, tmp_path: Path) -> None:
     path = tmp_path / "routing.yaml"
     path.write_text(SHIPPED)
     uw = alerting(sessions, gas_registry("gas-1"), path)
@@ -116,7 +116,7 @@ RULES = """
 
 
 async def test_a_rule_reload_closes_the_alerts_of_changed_and_removed_rules(
-    sessions, tmp_path: Path,  # noqa: F811
+    sessions, tmp_path: Path,
 ) -> None:
     registry = gas_registry("gas-1")
     uw = alerting(sessions, registry)
@@ -154,7 +154,7 @@ def square(area_id: str, kind: str, district: str, lon: float) -> Area:
     return Area(area_id, area_id, kind, district, (ring,))  # type: ignore[arg-type]
 
 
-async def test_an_offline_gateway_inhibits_its_childrens_offline_alerts(sessions) -> None:  # noqa: F811
+async def test_an_offline_gateway_inhibits_its_childrens_offline_alerts(sessions) -> None:
     store = DeviceStore(sessions)
     await store.add([
         Device("gw-1", "weather", "d1", 0.5, 0.5, "c1"),
@@ -172,7 +172,7 @@ async def test_an_offline_gateway_inhibits_its_childrens_offline_alerts(sessions
     assert sorted(incident.devices) == ["aq-2", "gw-1"]  # the inhibited child summons nobody
 
 
-async def test_alerts_in_neighbouring_cells_group_into_one_incident(sessions) -> None:  # noqa: F811
+async def test_alerts_in_neighbouring_cells_group_into_one_incident(sessions) -> None:
     await DeviceStore(sessions).put_areas([
         square("d1", "district", "d1", 0), square("d2", "district", "d2", 1),
         square("d3", "district", "d3", 5),
