@@ -6,7 +6,9 @@ dependency as every HTTP route; a refused connection is accepted and closed at o
 1008 (policy violation) and the reason, so clients can tell it from a network failure.
 A stream lives no longer than the token that opened it: when the token expires the server
 closes it with 1008 and the reason "token expired", and the client reconnects with a fresh
-token (an API key does not expire). Responders get only the incident and dispatch events of
+token (an API key does not expire). While it is open the caller is looked up again every
+`ACCESS_CHECK_S` seconds, and the stream is closed with 1008 and "access revoked" once the user
+is disabled or the API key revoked. Responders get only the incident and dispatch events of
 their own teams; other roles get all.
 """
 
@@ -22,10 +24,14 @@ from alerts.channels.live import Event, Subscription
 from api.clock import now_ms
 from api.context import ApiContext
 from api.deps import authenticated
+from api.security.api_keys import ApiKeyStore, key_id_of
 from api.security.principal import Principal, Role
+from api.security.users import UserStore
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 TOKEN_EXPIRED = "token expired"
+ACCESS_REVOKED = "access revoked"
+ACCESS_CHECK_S = 5.0  # how often an open stream re-checks its caller: one lookup per stream
 
 
 def visible(caller: Principal, event: Event) -> bool:
@@ -53,15 +59,22 @@ async def live_events(websocket: WebSocket, token: str | None = None) -> None:
     with context.live.subscribe(lambda event: visible(caller, event)) as events:
         forward = asyncio.create_task(_forward(websocket, events))
         closed = asyncio.create_task(_until_closed(websocket))
-        done, pending = await asyncio.wait(
-            {forward, closed}, timeout=_seconds_left(caller), return_when=FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        revoked = asyncio.create_task(_until_revoked(context, caller))
+        tasks = {forward, closed, revoked}
+        try:
+            done, _ = await asyncio.wait(
+                tasks, timeout=_seconds_left(caller), return_when=FIRST_COMPLETED
+            )
+        finally:  # also when the server cancels this handler: no task outlives the stream
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         with suppress(WebSocketDisconnect, OSError):  # the client went away mid-send
             if forward in done:
                 forward.result()
+            elif revoked in done:
+                revoked.result()  # a failed lookup is an error, not a revocation
+                await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=ACCESS_REVOKED)
             elif not done:
                 await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=TOKEN_EXPIRED)
 
@@ -71,6 +84,20 @@ def _seconds_left(caller: Principal) -> float | None:
     if caller.expires_at_s is None:
         return None
     return max(0.0, caller.expires_at_s - now_ms() / 1000)
+
+
+async def _until_revoked(context: ApiContext, caller: Principal) -> None:
+    """Return once the caller's user is disabled or its API key revoked."""
+    while True:
+        await asyncio.sleep(ACCESS_CHECK_S)
+        if not await _still_allowed(context, caller):
+            return
+
+
+async def _still_allowed(context: ApiContext, caller: Principal) -> bool:
+    if caller.kind == "api_key":
+        return await ApiKeyStore(context.sessions).is_active(key_id_of(caller))
+    return not await UserStore(context.sessions).is_disabled(caller.subject)
 
 
 async def _forward(websocket: WebSocket, events: Subscription) -> None:

@@ -20,6 +20,7 @@ from api.security.principal import Principal, Role, scoped_teams
 from api.security.store import ApiKeyRow
 
 KEY_PREFIX = "uw_"
+SUBJECT_PREFIX = "api-key:"  # a key's principal is named after its id
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class ApiKey:
 
     @property
     def principal(self) -> Principal:
-        return Principal(f"api-key:{self.id}", self.role, self.teams, kind="api_key")
+        return Principal(f"{SUBJECT_PREFIX}{self.id}", self.role, self.teams, kind="api_key")
 
 
 def _key(row: ApiKeyRow) -> ApiKey:
@@ -44,6 +45,11 @@ def _key(row: ApiKeyRow) -> ApiKey:
         teams=frozenset(row.teams), created_by=row.created_by, created_ms=row.created_ms,
         revoked_ms=row.revoked_ms,
     )
+
+
+def key_id_of(principal: Principal) -> str:
+    """The id of the API key `principal` authenticated with."""
+    return principal.subject.removeprefix(SUBJECT_PREFIX)
 
 
 def _digest(key: str) -> str:
@@ -92,6 +98,14 @@ class ApiKeyStore:
             )
             row = await session.get(ApiKeyRow, key_id)
             return None if row is None else _key(row)
+
+    async def is_active(self, key_id: str) -> bool:
+        """True while the key `key_id` exists and is not revoked (one primary-key lookup)."""
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(ApiKeyRow.id).where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_ms.is_(None))
+            )
+        return found is not None
 
     async def authenticate(self, key: str) -> Principal | None:
         prefix = _prefix_of(key)

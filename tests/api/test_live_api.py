@@ -1,28 +1,34 @@
 """The live event WebSocket over a real socket (uvicorn + the `websockets` client): refused
 without a valid token (close code 1008), events as they happen, filtered for responders, the
-subscription dropped when the client goes away, and the stream closed when its token expires;
-API keys work like tokens."""
+subscription dropped when the client goes away, and the stream closed when its token expires
+or its caller's access is revoked (user disabled, API key revoked); API keys work like tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
+from api.routes import live
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
 from api.security.tokens import issue_access_token
+from api.security.users import UserStore
 from rules.detection import Category, Severity
 from tests.api.conftest import DEVICES, FLOOD_TEAM, GAS_TEAM, T0_MS, World, detection
 from tests.support.auth import SECRET, bearer
+from urbanwatch.cli import app as cli
 
 WAIT_S = 10  # an upper bound for a message that is due; never reached when things work
+CHECK_S = 0.05  # how often open streams re-check their caller in these tests
 
 
 def ws_url(base: str, token: str | None = None) -> str:
@@ -37,6 +43,14 @@ def token_of(headers: dict[str, str]) -> str:
 async def next_event(ws: ClientConnection) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
     return event
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int, str]:
+    """The code and reason the server closed `ws` with."""
+    with pytest.raises(ConnectionClosedError) as closed:
+        await asyncio.wait_for(ws.recv(), WAIT_S)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 async def until_subscribers(world: World, count: int) -> None:
@@ -138,3 +152,56 @@ async def test_an_api_key_opens_the_stream_scoped_to_its_team(served: str, world
         with pytest.raises(ConnectionClosedError) as closed:
             await asyncio.wait_for(ws.recv(), WAIT_S)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+@pytest.fixture
+def quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "ACCESS_CHECK_S", CHECK_S)
+
+
+async def still_streams(ws: ClientConnection, world: World) -> None:
+    """`ws` outlives a few more access checks and still gets events."""
+    await asyncio.sleep(3 * CHECK_S)
+    await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "still here")
+    assert (await next_event(ws))["detail"] == "still here"
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_the_stream_is_closed_when_its_user_is_disabled(
+    served: str, world: World, tmp_path: Path
+) -> None:
+    users = UserStore(world.context.sessions)
+    for name, role in [("olga", Role.operator), ("vic", Role.viewer)]:
+        await users.add(name, role, [], "correct horse battery", T0_MS)
+    olga, vic = bearer(Role.operator, subject="olga"), bearer(Role.viewer, subject="vic")
+    async with (
+        connect(ws_url(served, token_of(olga))) as olgas,
+        connect(ws_url(served, token_of(vic))) as vics,
+    ):
+        await until_subscribers(world, 2)
+        args = ["users", "disable", "olga", "--state-dir", str(tmp_path),
+                "--db-url", f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"]  # the API's database
+        result = await asyncio.to_thread(CliRunner().invoke, cli, args)
+        assert result.exit_code == 0, result.output
+        assert await closed_with(olgas) == (1008, "access revoked")
+        await until_subscribers(world, 1)
+        await still_streams(vics, world)
+    await until_subscribers(world, 0)
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_the_stream_is_closed_when_its_api_key_is_revoked(served: str, world: World) -> None:
+    store = ApiKeyStore(world.context.sessions)
+    revoked, revoked_key = await store.create("old-board", Role.viewer, [], "root", T0_MS)
+    _, kept_key = await store.create("wall-board", Role.viewer, [], "root", T0_MS)
+    async with (
+        connect(ws_url(served), additional_headers={"X-API-Key": revoked_key}) as old,
+        connect(ws_url(served), additional_headers={"X-API-Key": kept_key}) as kept,
+        httpx.AsyncClient(base_url=served, headers=bearer(Role.admin)) as http,
+    ):
+        await until_subscribers(world, 2)
+        assert (await http.delete(f"/api/v1/api-keys/{revoked.id}")).status_code == 200
+        assert await closed_with(old) == (1008, "access revoked")
+        await until_subscribers(world, 1)
+        await still_streams(kept, world)
+    await until_subscribers(world, 0)
