@@ -15,6 +15,7 @@ from alerts.model import AlertState
 from alerts.service import AlertQuery
 from api.clock import epoch_ms
 from api.deps import Alerts, Caller
+from api.query import Offset
 from api.schemas import Problem
 from api.schemas_alerts import (
     AlertChangePublic,
@@ -48,7 +49,7 @@ async def list_alerts(
     start: Annotated[datetime | None, Query(description="started at or after (ISO 8601)")] = None,
     end: Annotated[datetime | None, Query(description="started before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AlertPage:
     start_ms = None if start is None else epoch_ms(start)
     end_ms = None if end is None else epoch_ms(end)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.deps import ContextDep, require
+from api.query import Offset, epoch_ms_bound
 from api.security.audit_log import AuditEntry, AuditFilter, read
 from api.security.principal import Principal, Role
 
@@ -47,10 +48,10 @@ async def read_audit(
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     route: Annotated[str | None, Query(max_length=300)] = None,
-    since_ms: Annotated[int | None, Query(ge=0, description="at or after (epoch ms)")] = None,
-    until_ms: Annotated[int | None, Query(ge=0, description="before (epoch ms)")] = None,
+    since_ms: Annotated[int | None, epoch_ms_bound("at or after")] = None,
+    until_ms: Annotated[int | None, epoch_ms_bound("before")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AuditPage:
     where = AuditFilter(actor=actor, entity=entity, entity_id=entity_id, action=action,
                         route=route, since_ms=since_ms, until_ms=until_ms)

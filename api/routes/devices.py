@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api.context import ApiContext
 from api.deps import Caller, ContextDep, require
+from api.query import Offset
 from api.schemas import (
     DeviceCreate,
     DeviceCreated,
@@ -60,7 +61,7 @@ async def list_devices(
     district: str | None = None,
     status: DeviceStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DevicePage:
     store = DeviceStore(context.sessions)
     devices, total = await store.list(

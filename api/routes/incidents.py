@@ -17,6 +17,7 @@ from alerts.notify import CAP_XML
 from alerts.service import AlertService, IncidentQuery
 from api.clock import now_ms
 from api.deps import Alerts, Caller, require
+from api.query import Offset, epoch_ms_bound
 from api.schemas import Problem
 from api.schemas_incidents import (
     IncidentDetail,
@@ -34,7 +35,7 @@ from rules.detection import Category, Severity
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 Actor = Annotated[Principal, Depends(require(Role.admin, Role.operator, Role.responder))]
 Dispatcher = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
-Opened = Annotated[int | None, Query(ge=0, description="opened at or after (epoch ms)")]
+Opened = Annotated[int | None, epoch_ms_bound("opened at or after")]
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such incident (or not one of your teams')"}
@@ -68,12 +69,12 @@ async def list_incidents(
     state: IncidentState | None = None,
     severity: SeverityName | None = None,
     category: Category | None = None,
-    district: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     team: Annotated[str | None, Query(max_length=64, description="team id")] = None,
     opened_from_ms: Opened = None,
-    opened_to_ms: Annotated[int | None, Query(ge=0, description="opened before (epoch ms)")] = None,
+    opened_to_ms: Annotated[int | None, epoch_ms_bound("opened before")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> IncidentPage:
     if opened_from_ms is not None and opened_to_ms is not None and opened_from_ms >= opened_to_ms:
         raise HTTPException(422, "opened_from_ms must be before opened_to_ms")
