@@ -4,7 +4,8 @@ Headers: ``Idempotency-Key`` (the outbox key; identical on every retry) and
 ``X-Urbanwatch-Signature: sha256=<hex HMAC-SHA256 of the body>``. The secret is read from the
 environment variable named by the routing file, at send time, so it never reaches the database.
 2xx is delivered; 408, 429, 5xx and transport errors may pass and are retryable; other 4xx and a
-missing secret are not.
+missing secret are not. A URL may carry a secret of its own (a token in its path or query), so
+failure reasons, which end up on incident timelines, name it only by `redacted_url`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
 
 import httpx
@@ -21,6 +23,16 @@ from alerts.outbox import Delivery
 
 SIGNATURE_HEADER = "X-Urbanwatch-Signature"
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
+# scheme and host of a webhook URL, past any user info; a URL it does not fit shows no host
+_WEBHOOK_HOST = re.compile(
+    r"(https?)://(?:[^/?#@]*@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?(?=[/?#]|$)"
+)
+
+
+def redacted_url(url: str) -> str:
+    """Scheme and host of `url`, the rest replaced by `/…`."""
+    found = _WEBHOOK_HOST.match(url)
+    return f"{found[1]}://{found[2]}/…" if found else "…"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -63,12 +75,16 @@ class WebhookChannel:
                 delivery.target, content=delivery.body, headers=headers
             )
         except httpx.HTTPError as exc:
-            raise ChannelError(self.name, f"{type(exc).__name__}: {exc}", retryable=True) from exc
+            where = redacted_url(delivery.target)
+            detail = str(exc).replace(delivery.target, where)
+            raise ChannelError(self.name, f"{type(exc).__name__} from {where}: {detail}",
+                               retryable=True) from exc
         if response.is_success:
             return
         status = response.status_code
         retryable = status >= 500 or status in _RETRYABLE_STATUS
-        raise ChannelError(self.name, f"HTTP {status} from {delivery.target}", retryable=retryable)
+        raise ChannelError(self.name, f"HTTP {status} from {redacted_url(delivery.target)}",
+                           retryable=retryable)
 
     async def aclose(self) -> None:
         if self._owns_client:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from alerts.channels.webhook import redacted_url
 from alerts.errors import RoutingError
 from api.deps import Caller, ContextDep, alert_service, require
 from api.schemas import Problem
@@ -15,10 +15,6 @@ from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
 Admin = Annotated[Principal, Depends(require(Role.admin))]
-# scheme and host of a webhook URL, past any user info; a URL it does not fit shows no host
-WEBHOOK_HOST = re.compile(
-    r"(https?)://(?:[^/?#@]*@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?(?=[/?#]|$)"
-)
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "the alerts service is not running here"}
 }
@@ -64,9 +60,3 @@ def _without_webhook_secrets(routing: RoutingPublic) -> RoutingPublic:
                 if channel.type == "webhook" and channel.target is not None:
                     channel.target = redacted_url(channel.target)
     return routing
-
-
-def redacted_url(url: str) -> str:
-    """Scheme and host of `url`, the rest replaced by `/…`."""
-    found = WEBHOOK_HOST.match(url)
-    return f"{found[1]}://{found[2]}/…" if found else "…"

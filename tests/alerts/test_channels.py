@@ -126,6 +126,25 @@ async def test_webhook_failures_say_whether_to_retry(receiver, status, retryable
     assert caught.value.retryable is retryable and f"HTTP {status}" in str(caught.value)
 
 
+async def test_webhook_failures_name_the_url_without_its_secret_parts(receiver):
+    """Failure reasons go onto incident timelines, which every role reads."""
+    receiver.fail_first = 1
+    host = receiver.url.split("/")[2].split(":")[0]
+    secret_url = receiver.url.replace("://", "://user:pw@", 1) + "/T000/SECRETTOKEN?token=abc"
+    channel = WebhookChannel(secrets=SECRETS)
+    with pytest.raises(ChannelError) as caught:
+        await channel.send(delivery(planned(secret_url)["webhook"]))
+    refused = WebhookChannel(secrets=SECRETS, timeout_s=2)
+    with pytest.raises(ChannelError) as unreachable:
+        await refused.send(delivery(planned("http://127.0.0.1:9/hook/SECRETTOKEN")["webhook"]))
+    await channel.aclose()
+    await refused.aclose()
+    assert f"HTTP 500 from http://{host}/…" in str(caught.value)
+    assert "from http://127.0.0.1/…" in str(unreachable.value)
+    for reason in (str(caught.value), str(unreachable.value)):
+        assert "SECRETTOKEN" not in reason and "token=abc" not in reason and "pw" not in reason
+
+
 async def test_webhook_without_its_secret_is_not_retryable(receiver):
     channel = WebhookChannel(secrets={})
     with pytest.raises(ChannelError, match="GAS_HOOK_SECRET") as caught:

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from alerts.channels.webhook import redacted_url
 from api.app import create_app
-from api.routes.routing import redacted_url
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
 from devices.registry import Registry
