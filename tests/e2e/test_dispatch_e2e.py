@@ -25,7 +25,7 @@ import yaml
 from sqlalchemy import select
 
 from alerts import outbox
-from alerts.channels.webhook import SIGNATURE_HEADER, verify
+from alerts.channels.webhook import SIGNATURE_HEADER, redacted_url, verify
 from alerts.model import Incident, IncidentState
 from alerts.store import TimelineRow
 from devices.registry import Device
@@ -183,7 +183,7 @@ async def test_a_failing_receiver_gets_exactly_one_effective_delivery(
     assert (row.status, row.attempts) == ("delivered", 4)
     webhook = [t for t in timeline if t.startswith("webhook")]
     assert [t.split(" [")[0] for t in webhook] == [
-        *(f"webhook attempt {n} failed: HTTP 500 from {receiver.url}; retrying" for n in (1, 2, 3)),
+        *(f"webhook attempt {n} failed: HTTP 500 from {redacted_url(receiver.url)}; retrying" for n in (1, 2, 3)),
         "webhook delivered (attempt 4)"]
 
 
