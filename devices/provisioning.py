@@ -8,13 +8,15 @@ only puts their `*_in` writes into one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devices.credential_store import CredentialStore
 from devices.registry import Device
 from devices.store import DeviceStore
+
+CHUNK = 1000  # devices per statement batch (keeps every IN list and insert a modest size)
 
 
 class Provisioner:
@@ -32,14 +34,25 @@ class Provisioner:
             await self._devices.add_in(session, devices)
             return await self._credentials.issue_in(session, [d.id for d in devices])
 
-    async def upsert(self, devices: Iterable[Device]) -> tuple[int, int, dict[str, str]]:
+    async def upsert(
+        self, devices: Iterable[Device], on_progress: Callable[[int], None] | None = None
+    ) -> tuple[int, int, dict[str, str]]:
         """Insert or replace devices; those without credentials get passwords.
 
-        Returns (inserted, updated, {device_id: password}); all or nothing.
+        Returns (inserted, updated, {device_id: password}); all or nothing, however many
+        devices (so a failed import never leaves logins whose passwords nobody saw).
+        `on_progress(n)` is called as each `CHUNK` of devices is written.
         """
         devices = list(devices)
+        inserted = updated = 0
+        passwords: dict[str, str] = {}
         async with self._sessions.begin() as session:
-            inserted, updated = await self._devices.upsert_in(session, devices)
-            ids = [d.id for d in devices]
-            passwords = await self._credentials.issue_in(session, ids, only_missing=True)
+            for lo in range(0, len(devices), CHUNK):
+                chunk = devices[lo : lo + CHUNK]
+                new, old = await self._devices.upsert_in(session, chunk)
+                ids = [d.id for d in chunk]
+                passwords |= await self._credentials.issue_in(session, ids, only_missing=True)
+                inserted, updated = inserted + new, updated + old
+                if on_progress is not None:
+                    on_progress(len(chunk))
         return inserted, updated, passwords

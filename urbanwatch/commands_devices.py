@@ -39,7 +39,6 @@ devices_app = typer.Typer(
     name="devices", help="Register, import and list devices.", no_args_is_help=True
 )
 T = TypeVar("T")
-_UPSERT_CHUNK = 1000
 
 
 def _on_store(
@@ -103,17 +102,12 @@ def import_devices(
             raise DeviceFileError(str(file), unusable)
         if given is not None:
             await store.put_areas(given.areas())
-        inserted = updated = 0
-        passwords: dict[str, str] = {}
         console = Console(stderr=True)
         with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
             task = bar.add_task("importing", total=len(devices))
-            for lo in range(0, len(devices), _UPSERT_CHUNK):
-                chunk = devices[lo : lo + _UPSERT_CHUNK]
-                new, old, issued = await provisioner.upsert(chunk)
-                inserted, updated = inserted + new, updated + old
-                passwords |= issued
-                bar.advance(task, len(chunk))
+            inserted, updated, passwords = await provisioner.upsert(
+                devices, lambda n: bar.advance(task, n)
+            )
         return inserted, updated, len(given.areas()) if given else 0, passwords
 
     inserted, updated, n_areas, passwords = _on_store(db, work, logins_changed=True)

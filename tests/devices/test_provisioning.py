@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from devices.credential_store import CredentialStore
 from devices.credentials import verify_password
 from devices.errors import RegistryError
-from devices.provisioning import Provisioner
+from devices.provisioning import CHUNK, Provisioner
 from devices.registry import Device
 from devices.store import DeviceStore
 
@@ -110,3 +110,22 @@ async def test_upsert_issues_credentials_only_to_devices_without(
     )
     assert (inserted, updated, set(passwords)) == (1, 1, {"aq-2"})
     assert await _stored(sessions) == ({"aq-1", "aq-2"}, {"aq-1", "aq-2"})
+
+
+async def test_an_import_of_many_chunks_is_all_or_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A failure in a late chunk must not leave earlier chunks' logins, whose passwords the
+    failed import never showed anyone."""
+    await _refuse_credentials_of(sessions)
+    devices = [_device(f"aq-{i}") for i in range(2 * CHUNK + 500)]
+    devices[2 * CHUNK + 200] = _device(REFUSED)
+    progress: list[int] = []
+    with pytest.raises(DBAPIError, match="credential refused"):
+        await Provisioner(sessions).upsert(devices, progress.append)
+    assert progress == [CHUNK, CHUNK]  # two chunks were written before the failure...
+    assert await _stored(sessions) == (set(), set())  # ...and rolled back with it
+    del devices[2 * CHUNK + 200]
+    new, updated, passwords = await Provisioner(sessions).upsert(devices, progress.append)
+    assert (new, updated, len(passwords)) == (len(devices), 0, len(devices))
+    assert progress[2:] == [CHUNK, CHUNK, 499]
