@@ -33,6 +33,7 @@ from ingest.mqtt_connection import MqttConnection
 log = logging.getLogger(__name__)
 _PARKED_WAKEUP_S = 0.2  # how often a blocked on_message checks whether we are stopping
 _READ_CHUNK = 64 * 1024
+_PACKETS_PER_READ = 1000  # a flood never keeps paho's loop from writing for longer than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +167,12 @@ class _BufferedClient(mqtt.Client):
         return _BufferedReads(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Up to `_PACKETS_PER_READ` packets, then back to paho's loop (PUBACKs, pings)."""
         rc = super().loop_read(max_packets)
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(self._sock, _BufferedReads) \
-                and self._sock.pending():
+        for _ in range(_PACKETS_PER_READ):
+            if not (rc == MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(self._sock, _BufferedReads)
+                    and self._sock.pending()):
+                break
             rc = super().loop_read(max_packets)
         return rc
 
