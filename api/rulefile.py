@@ -161,11 +161,15 @@ class RuleFile:
             return rules
 
 
-def seed_rule_file(path: Path) -> None:
-    """Create `path` from the shipped pack (comments and sources included) if it is missing."""
+def shipped_pack() -> str:
+    """The text of the rule pack shipped with urbanwatch, comments and sources included."""
+    return resources.files("rules").joinpath("packs/default.yaml").read_text("utf-8")
+
+
+def seed_rule_file(path: Path, pack: str | None = None) -> None:
+    """Create `path` from `pack` (by default the shipped one) if it is missing."""
     if not path.exists():
-        pack = resources.files("rules").joinpath("packs/default.yaml")
-        write_atomic(path, pack.read_text("utf-8"))
+        write_atomic(path, shipped_pack() if pack is None else pack)
 
 
 def write_atomic(path: Path, text: str) -> None:

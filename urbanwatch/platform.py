@@ -23,7 +23,7 @@ from alerts.outbox import Status as OutboxStatus
 from alerts.store import OutboxRow
 from api.app import create_app
 from api.context import ApiContext
-from api.rulefile import seed_rule_file
+from api.rulepack_upgrade import follow_pack
 from api.security.secret_key import resolve_secret_key
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
@@ -148,7 +148,7 @@ class Platform:
         await self.alerting.start()
         rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
         if s.rules.path is None:
-            await asyncio.to_thread(seed_rule_file, rules_path)
+            await asyncio.to_thread(follow_pack, rules_path)  # seeded, or merged with a new pack
         self.judge = Judge(
             lambda: self.registry, self.alerting.handle, rules_path=rules_path,
             tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,

@@ -1,0 +1,146 @@
+"""Carry a new shipped rule pack into the rule file the platform seeded from an older one.
+
+The seeded copy is the operators' (the API edits it), so a new pack is merged into it three ways,
+as a package manager does with a config file: beside the copy, ``<name>.pack-base.yaml`` keeps
+the text of the pack it was last seeded or merged from. Per rule id, a change the pack made since
+that base is applied when the copy still holds the base's version; when the operator changed (or
+deleted) the rule as well, the operator's version stays and the pack's new one can be read in the
+new base. The merged set is written like any edit through the API (`api.rulefile.RuleFile`):
+validated whole, the comments of the rules it leaves alone kept. Only then does the base become
+the new pack, so a merge that could not be written is tried again at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.rulefile import RuleFile, RuleRejected, seed_rule_file, shipped_pack, write_atomic
+from rules.errors import RuleFileError
+from rules.loader import load_rules
+from rules.model import Rule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Merge:
+    """The copy's rules after a merge, and what happened to which rule id.
+
+    `edited` are rules the pack changed that the operator had changed too, `orphaned` rules the
+    pack dropped that the operator had changed: in both the operator's version stays.
+    """
+
+    rules: list[Rule]
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    edited: list[str]
+    orphaned: list[str]
+
+
+def merge(base: list[Rule], pack: list[Rule], copy: list[Rule]) -> Merge:
+    """Merge the changes from `base` to `pack` into `copy`, rule by rule.
+
+    The copy keeps its order; rules new in the pack go at the end, in the pack's order.
+    """
+    old, new, mine = _by_id(base), _by_id(pack), _by_id(copy)
+    taken: dict[str, Rule | None] = {}
+    edited: list[str] = []
+    orphaned: list[str] = []
+    for rule_id in dict.fromkeys([*mine, *new, *old]):
+        b, p, c = old.get(rule_id), new.get(rule_id), mine.get(rule_id)
+        if _equal(p, b) or _equal(c, p):
+            continue
+        if _equal(c, b):
+            taken[rule_id] = p
+        elif c is not None:  # one the operator deleted stays deleted
+            (edited if p is not None else orphaned).append(rule_id)
+    kept = [taken.get(r.id, r) for r in copy]
+    added = [r for rule_id, r in taken.items() if rule_id not in mine and r is not None]
+    return Merge(
+        rules=[r for r in kept if r is not None] + added,
+        added=[r.id for r in added],
+        updated=[i for i, r in taken.items() if i in mine and r is not None],
+        removed=[i for i, r in taken.items() if r is None],
+        edited=edited, orphaned=orphaned,
+    )
+
+
+def pack_base_path(path: Path) -> Path:
+    """Where the pack that the rule file at `path` follows is kept (``rules.pack-base.yaml``)."""
+    return path.with_name(f"{path.stem}.pack-base{path.suffix}")
+
+
+def follow_pack(path: Path, pack: str | None = None) -> Merge | None:
+    """Seed the rule file at `path` from `pack` (by default the shipped one), or merge the pack's
+    changes into it; the merge, or None when there was nothing to merge or it failed (logged)."""
+    pack = shipped_pack() if pack is None else pack
+    base_path = pack_base_path(path)
+    if not path.exists():
+        seed_rule_file(path, pack)
+        write_atomic(base_path, pack)
+        return None
+    if not base_path.exists():
+        # Seeded before bases were kept: which rules differ from the pack by the operator's hand
+        # and which by an older pack is unknown, so nothing in the copy is changed.
+        write_atomic(base_path, pack)
+        log.warning(
+            "rule file %s has no record of the pack it was seeded from; the shipped pack, saved "
+            "as %s, is its base from now on; compare the two for changes it may lack",
+            path, base_path,
+        )
+        return None
+    base = base_path.read_text(encoding="utf-8")
+    if base == pack:
+        return None
+    try:
+        done = _merge_into(path, _load(base, base_path), _load(pack, "the new rule pack"))
+    except RuleRejected as exc:
+        why = f"rule {exc.rule_id}: {exc.reason}" if exc.rule_id else exc.reason
+        log.error(
+            "rule file %s not merged with the new rule pack, it stays as it is: %s; the merge is "
+            "tried again at the next start (deleting %s gives it up: the file then stays as it is)",
+            path, why, base_path,
+        )
+        return None
+    write_atomic(base_path, pack)
+    _report(path, base_path, done)
+    return done
+
+
+def _merge_into(path: Path, base: list[Rule], pack: list[Rule]) -> Merge:
+    done = merge(base, pack, _load(path.read_text(encoding="utf-8"), path))
+    # Written only when a rule changes: a new mtime makes the engine reload.
+    if done.added or done.updated or done.removed:
+        RuleFile(path).change(lambda copy: merge(base, pack, copy).rules)
+    return done
+
+
+def _load(text: str, source: object) -> list[Rule]:
+    try:
+        return load_rules(text)
+    except RuleFileError as exc:
+        raise RuleRejected(f"{source}, {exc}") from None
+
+
+def _report(path: Path, base_path: Path, done: Merge) -> None:
+    changes = [f"{what} {', '.join(ids)}" for what, ids in (
+        ("added", done.added), ("updated", done.updated), ("removed", done.removed)) if ids]
+    if changes:
+        log.info("rule file %s follows the new rule pack: %s", path, "; ".join(changes))
+    for rule_id in done.edited:
+        log.warning("rule %r: the new rule pack has another version of it; your edited one stays, "
+                    "the pack's is in %s", rule_id, base_path)
+    for rule_id in done.orphaned:
+        log.warning("rule %r: the new rule pack no longer has it, your edited version stays",
+                    rule_id)
+
+
+def _by_id(rules: list[Rule]) -> dict[str, Rule]:
+    return {r.id: r for r in rules}
+
+
+def _equal(a: Rule | None, b: Rule | None) -> bool:
+    return (a.model_dump() if a else None) == (b.model_dump() if b else None)
