@@ -116,10 +116,7 @@ def check_set(rules: list[Rule]) -> str:
 
 def referrers(rules: list[Rule], rule_id: str) -> list[str]:
     """The ids of the rules that count the firing series of `rule_id` (``count_in``)."""
-    return [
-        r.id for r in rules
-        if any(isinstance(n, ast.CountIn) and n.rule_id == rule_id for n in ast.walk(r.when_ast))
-    ]
+    return [r.id for r in rules if any(n.rule_id == rule_id for n in ast.count_ins(r.nodes()))]
 
 
 def _loads_as(text: str, rules: list[Rule]) -> bool:

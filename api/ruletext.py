@@ -33,13 +33,15 @@ def edit_text(
         lines[-1] += "\n"
     prefix = _prefix(lines, items[-1])
     appended = [_render(dump[r.id], prefix) for r in after[len(kept):]]
-    lines[_last_line(items[-1]) + 1 : _last_line(items[-1]) + 1] = appended
-    for node, old in reversed(list(zip(items, before, strict=True))):
+    end = _last_line(lines, items[-1]) + 1
+    lines[end:end] = appended
+    floors = [0] + [_last_line(lines, n) + 1 for n in items[:-1]]
+    for node, old, floor in reversed(list(zip(items, before, floors, strict=True))):
         new = now.get(old.id)
-        if new is None:  # removed, with the notes on its own lines
-            del lines[node.start_mark.line : _last_line(node) + 1]
+        if new is None:
+            del lines[slice(*_cut(lines, node, floor))]
         elif old.model_dump() != new.model_dump():
-            lines[node.start_mark.line : _last_line(node) + 1] = [
+            lines[node.start_mark.line : _last_line(lines, node) + 1] = [
                 _render(dump[new.id], _prefix(lines, node))
             ]
     return "".join(lines)
@@ -63,10 +65,47 @@ def _prefix(lines: list[str], node: yaml.Node) -> str:
     return head if head.strip() in ("-", "") else ""
 
 
-def _last_line(node: yaml.MappingNode) -> int:
-    """The last line holding the rule's content (0-based)."""
-    end = node.value[-1][1].end_mark
-    return end.line - 1 if end.column == 0 else end.line
+def _last_line(lines: list[str], node: yaml.Node) -> int:
+    """The last line holding the rule's content (0-based).
+
+    A block collection ends where the next token starts (the next rule's ``- id:``, or the end of
+    the file past any comments), so the end is that of its deepest last value instead; a block
+    scalar (``|``) ends past the blank lines after it, so those are stepped back over.
+    """
+    while isinstance(node, yaml.CollectionNode) and not node.flow_style:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, yaml.MappingNode) else last
+    end = node.end_mark
+    line = end.line - 1 if end.column == 0 else end.line
+    while not lines[line].strip():
+        line -= 1
+    return line
+
+
+def _cut(lines: list[str], node: yaml.Node, floor: int) -> tuple[int, int]:
+    """The lines ``[start, end)`` a deleted rule takes with it.
+
+    Its notes (the comment lines right above it, not above `floor`, the previous rule's end) go
+    too when the rule stands alone: a rule followed directly by another one heads a section whose
+    notes are about both, and a comment block that opens the file is the file's header. A blank
+    line the cut would leave doubled goes as well.
+    """
+    start, end = node.start_mark.line, _last_line(lines, node) + 1
+    if end == len(lines) or _is_blank_or_comment(lines[end]):
+        notes = start
+        while notes > floor and lines[notes - 1].lstrip().startswith("#"):
+            notes -= 1
+        start = notes if notes > 0 else start
+    if start > 0 and not lines[start - 1].strip():
+        if end == len(lines):
+            start -= 1
+        elif not lines[end].strip():
+            end += 1
+    return start, end
+
+
+def _is_blank_or_comment(line: str) -> bool:
+    return not line.strip() or line.lstrip().startswith("#")
 
 
 class _Dumper(yaml.SafeDumper):

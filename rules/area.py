@@ -54,8 +54,7 @@ class AreaRule:
         scope = rule.spatial_scope or "grid"
         own = np.zeros(len(table), dtype=bool)
         own[matched_slots(rule, table)] = True
-        keys = list(dict.fromkeys((n.scope, n.rule_id) for n in ast.walk(rule.when_ast)
-                                  if isinstance(n, ast.CountIn)))
+        keys = [(n.scope, n.rule_id) for n in ast.count_ins(rule.nodes())]
         missing = [rid for _, rid in keys if rid not in by_id]
         if missing:
             raise RuleError(f"rule {rule.id}: count_in() refers to unknown rule(s) {missing}")

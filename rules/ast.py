@@ -6,7 +6,7 @@ needs (window lengths, detectors, referenced rules) without knowing its shape.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 
 from rules.detection import Severity
@@ -113,3 +113,8 @@ def walk(node: Node) -> Iterator[Node]:
         if isinstance(child, Unary | Binary | IfElse | Num | Value | Sev | Hour | Attr | Window
                       | Stale | Stuck | Anomaly | CountIn):
             yield from walk(child)
+
+
+def count_ins(nodes: Iterable[Node]) -> list[CountIn]:
+    """The distinct ``count_in`` terms among ``nodes`` (e.g. ``Rule.nodes()``), first use first."""
+    return list(dict.fromkeys(n for n in nodes if isinstance(n, CountIn)))

@@ -89,10 +89,17 @@ def _check_references(rules: list[Rule], nodes: list[yaml.Node]) -> None:
         if rule.id in seen:
             raise RuleFileError(line, f"duplicate rule id {rule.id!r}", rule.id)
         seen.add(rule.id)
-        for n in ast.walk(rule.when_ast):
-            if isinstance(n, ast.CountIn) and n.rule_id not in per_series:
+        for n in ast.count_ins(rule.nodes()):
+            if n.rule_id not in per_series:
                 reason = f"count_in() refers to {n.rule_id!r}, which is not a per-series rule here"
-                raise RuleFileError(_field_line(node, "when") or line, reason, rule.id)
+                raise RuleFileError(_field_line(node, _field_using(rule, n)) or line, reason,
+                                    rule.id)
+
+
+def _field_using(rule: Rule, ref: ast.CountIn) -> str:
+    """The first field of `rule` whose expression holds `ref`, to point an error at its line."""
+    fields = {"when": rule.when_ast, "clear_when": rule.clear_ast, "severity": rule.severity_ast}
+    return next(f for f, root in fields.items() if root is not None and ref in ast.walk(root))
 
 
 def load_default_pack() -> list[Rule]:

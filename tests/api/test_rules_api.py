@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from api.app import create_app
-from api.rulefile import HEADER, RuleFile, build_rule, seed_rule_file
+from api.rulefile import HEADER, RuleFile, build_rule, referrers, seed_rule_file, shipped_pack
 from api.security.principal import Role
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
@@ -24,7 +24,7 @@ from ingest.config import MqttConfig
 from ingest.influx import InfluxClient
 from ingest.lineprotocol import LineEncoder
 from rules.detection import Detection, Severity
-from rules.loader import load_default_pack, load_rules_file
+from rules.loader import load_default_pack, load_rules, load_rules_file
 from tests.api.conftest import DEVICES, GAS_TEAM, T0_MS, World
 from tests.support.auth import bearer
 from urbanwatch.alerting import Alerting
@@ -191,6 +191,24 @@ async def test_delete_refuses_a_rule_other_rules_count_and_callers_who_may_not_w
     assert (await rules.http.delete("/api/v1/rules/gas-leak-cluster", headers=ADMIN)
             ).status_code == 204
     assert (await rules.http.delete("/api/v1/rules/gas-lel", headers=ADMIN)).status_code == 204
+
+
+def test_referrers_include_rules_that_count_in_their_severity() -> None:
+    rules = load_rules(
+        "- {id: a, category: flood, when: value > 1}\n- {id: b, category: flood, when: value > 2}\n"
+        "- {id: c, category: flood, when: 'count_in(grid, rule=a) >= 1',\n"
+        "   severity: 'red if count_in(grid, rule=b) >= 1 else yellow'}\n")
+    assert [referrers(rules, i) for i in "abc"] == [["c"], ["c"], []]
+
+
+async def test_delete_refuses_a_rule_counted_only_in_another_rules_severity(rules: Rules) -> None:
+    cell = {"id": "gas-cell", "category": "safety", "when": "count_in(grid, rule=gas-lel) >= 1",
+            "severity": "red if count_in(grid, rule=aq-pm25) >= 1 else orange"}
+    assert (await rules.http.post("/api/v1/rules", json=cell, headers=ADMIN)).status_code == 201
+    before = rules.path.read_bytes()
+    refused = await rules.http.delete("/api/v1/rules/aq-pm25", headers=ADMIN)
+    assert refused.status_code == 409 and "gas-cell" in refused.json()["detail"]
+    assert rules.path.read_bytes() == before
 
 
 async def test_deleting_a_rule_closes_its_open_alerts_at_the_engines_next_reload(
@@ -416,6 +434,66 @@ def test_a_deletion_cuts_out_only_the_rules_own_lines(tmp_path: Path, removed: s
     assert [r.id for r in load_rules_file(path)] == [i for i in "abc" if i != removed]
     written = path.read_text()
     assert HEADER not in written  # edited in place, not written afresh
-    assert f"# {removed}\n" not in written
-    notes = [f"# about {i}" for i in "abc"] + [f"# {i}\n" for i in "abc" if i != removed]
+    assert f"# {removed}\n" not in written and f"# about {removed}" not in written
+    notes = [f"# about {i}" for i in "abc" if i != removed] + [
+        f"# {i}\n" for i in "abc" if i != removed]
     assert all(n in written for n in [*notes, "# the end"]), written
+
+
+BLOCK_MATCH = (
+    "rules:\n  # about a\n  - id: a\n    category: fire\n    when: value > 1\n    match:\n"
+    "      device_type: smoke\n      metric: [obscuration_pct_m]\n\n  # about b\n  - id: b\n"
+    "    category: fire\n    when: value > 2\n    match:\n      device_type: [smoke]\n"
+    "# the end\n")
+
+
+@pytest.mark.parametrize(("rule_id", "deleted"), [
+    ("a", False), ("a", True), ("b", False), ("b", True)])
+def test_a_rule_ending_in_a_block_mapping_is_cut_at_its_own_last_line(
+    tmp_path: Path, rule_id: str, deleted: bool
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(BLOCK_MATCH)
+    after = RuleFile(path).change(lambda rules: [
+        r.model_copy(update={"enabled": False}) if r.id == rule_id else r
+        for r in rules if not (deleted and r.id == rule_id)])
+    assert [r.model_dump() for r in load_rules_file(path)] == [r.model_dump() for r in after]
+    written = path.read_text()
+    assert HEADER not in written, written  # edited in place, not written afresh
+    other = "b" if rule_id == "a" else "a"
+    assert f"# about {other}" in written and "# the end" in written, written
+
+
+def test_deleting_a_pack_rule_takes_its_section_notes_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    seed_rule_file(path)
+    RuleFile(path).change(lambda rules: [r for r in rules if r.id != "noise-zone2"])
+    written = path.read_text()
+    assert "# --- Noise" not in written and "zone-2 limits apply everywhere" not in written
+    assert "hour() is local time" not in written and "noise-zone2" not in written
+    assert "else yellow           # IAQI 300 / 200\n\n  # --- Combustible gas" in written
+    assert written.count("\n") == shipped_pack().count("\n") - 11  # 3 notes, 7 lines, 1 blank
+
+
+NOTES = ("# file header\n- id: a\n  category: fire\n  when: value > 1\n\n# --- section x\n\n"
+         "# notes of b\n- id: b\n  category: fire\n  when: value > 2\n\n# notes of c and d\n"
+         "- id: c\n  category: fire\n  when: value > 3\n- id: d\n  category: fire\n"
+         "  when: value > 4\n# trailing\n")
+
+
+@pytest.mark.parametrize(("removed", "gone"), [
+    ("a", []), ("b", ["# notes of b"]), ("c", []), ("d", [])])
+def test_a_deleted_rules_own_notes_go_with_it_and_shared_ones_stay(
+    tmp_path: Path, removed: str, gone: list[str]
+) -> None:
+    """Comments right above a rule are its notes, unless another rule follows it directly (then
+    they head both) or they open the file; a header set off by a blank line is no rule's."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(NOTES)
+    RuleFile(path).change(lambda rules: [r for r in rules if r.id != removed])
+    written = path.read_text()
+    assert [r.id for r in load_rules_file(path)] == [i for i in "abcd" if i != removed]
+    comments = [line for line in NOTES.splitlines() if line.startswith("#")]
+    assert [line for line in written.splitlines() if line.startswith("#")] == [
+        c for c in comments if c not in gone]
+    assert "\n\n\n" not in written and HEADER not in written

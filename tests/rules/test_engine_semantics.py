@@ -87,6 +87,18 @@ def test_count_in_grid_cluster():
     assert not any(s == "grid:g-0-1" for s, *_ in got)
 
 
+def test_count_in_in_severity_is_counted_like_one_in_when():
+    e = engine_for("""
+- {id: hi, category: flood, match: {device_type: water_level}, when: value >= 2}
+- {id: top, category: flood, match: {device_type: water_level}, when: value >= 5}
+- {id: cell, category: flood, when: 'count_in(grid, rule=hi) >= 1',
+   severity: 'red if count_in(grid, rule=top) >= 1 else yellow'}""")
+    got = feed(e, [(0, 0, 3.0), (2, 0, 6.0)])
+    assert ("grid:g-0-0", F, Severity.YELLOW, 0) in got
+    assert ("grid:g-0-1", F, Severity.RED, 0) in got
+    assert ("grid:g-0-0", F, Severity.RED, M) in feed(e, [(1, M, 7.0)])  # top fires there now
+
+
 def test_default_pack_compiles_against_every_device_type():
     catalogue = load_catalogue()
     devices = [Device(f"{t}-{i}", t, f"d{i}", 0.0, 0.0, grid=f"g-0-{i}")

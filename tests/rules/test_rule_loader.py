@@ -45,6 +45,9 @@ BAD = [
      "- {id: a, category: flood, when: value > 2}\n", 2, "duplicate rule id"),
     ("unknown-count-rule", "- id: f\n  category: flood\n  when: count_in(grid, rule=zz) >= 3\n",
      3, "refers to 'zz'"),
+    ("unknown-count-rule-in-severity", "- {id: a, category: flood, when: value > 1}\n"
+     "- id: f\n  category: flood\n  when: count_in(grid, rule=a) >= 1\n"
+     "  severity: red if count_in(grid, rule=zz) >= 1 else yellow\n", 5, "refers to 'zz'"),
     ("count-in-mixed", "- {id: a, category: flood, when: value > 1}\n"
      "- {id: f, category: flood, when: 'count_in(grid, rule=a) >= 3 and value > 1'}\n", 2,
      "only combine counts"),
