@@ -76,8 +76,14 @@ class Rule(BaseModel):
     def _spatial(self) -> Rule:
         nodes = list(ast.walk(parse(self.when)))
         counts = [n for n in nodes if isinstance(n, ast.CountIn)]
+        others = [parse(self.severity, "sev")] + (
+            [parse(self.clear_when)] if self.clear_when is not None else [])
+        counts_elsewhere = ast.count_ins(n for root in others for n in ast.walk(root))
+        if counts_elsewhere and not counts:
+            raise ValueError("count_in() in severity or clear_when needs count_in() in when "
+                             "(an area rule)")
         if counts:
-            if len({c.scope for c in counts}) > 1:
+            if len({c.scope for c in counts + counts_elsewhere}) > 1:
                 raise ValueError("all count_in() of a rule must use the same scope")
             per_series = [n for n in nodes if not isinstance(n, ast.CountIn | ast.Num | ast.Unary
                                                           | ast.Binary | ast.IfElse | ast.Sev)]

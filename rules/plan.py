@@ -92,12 +92,6 @@ def neighbour_cells(cell: str) -> list[str]:
     return [f"{p}-{r + dr}-{c + dc}" for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
 
 
-def referenced_rules(rule: Rule) -> list[str]:
-    """Ids of the rules a count_in rule counts, in order of first use."""
-    ids = [n.rule_id for n in ast.walk(rule.when_ast) if isinstance(n, ast.CountIn)]
-    return list(dict.fromkeys(ids))
-
-
 def detector_names(rules: list[Rule]) -> list[str]:
     """Detector names used by ``anomaly()`` in any rule, in order of first use."""
     names = [n.detector for r in rules for n in r.nodes() if isinstance(n, ast.Anomaly)]

@@ -51,6 +51,13 @@ BAD = [
     ("count-in-mixed", "- {id: a, category: flood, when: value > 1}\n"
      "- {id: f, category: flood, when: 'count_in(grid, rule=a) >= 3 and value > 1'}\n", 2,
      "only combine counts"),
+    ("count-in-only-in-severity", "- {id: a, category: flood, when: value > 1}\n"
+     "- {id: f, category: flood, when: value > 2,"
+     " severity: 'red if count_in(grid, rule=a) >= 1 else yellow'}\n", 2,
+     "needs count_in() in when"),
+    ("count-in-scopes-differ", "- {id: a, category: flood, when: value > 1}\n"
+     "- {id: f, category: flood, when: 'count_in(district, rule=a) >= 1',"
+     " severity: 'red if count_in(grid, rule=a) >= 2 else yellow'}\n", 2, "same scope"),
     ("not-a-list", "rules: 3\n", 1, "expected a list"),
     ("bad-yaml", "- id: [1\n", 2, "invalid YAML"),
     ("yaml-off-is-false", "- id: off\n  category: device\n  when: stale(10m)\n", 1,
