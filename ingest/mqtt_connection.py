@@ -60,6 +60,9 @@ class MqttConnection:
         self._stopping.set()
         self._client.disconnect()
         self._client.loop_stop()
+        # paho closes its wake-up socket pair only when the client is collected, which our
+        # callbacks' reference cycle leaves to the cyclic GC (eclipse-paho/paho.mqtt.python#627)
+        self._client._reset_sockets()
 
     def _on_connected(self, client: mqtt.Client, session_present: bool) -> None:
         """Called on paho's thread once the broker accepted the connection."""

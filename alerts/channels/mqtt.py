@@ -87,3 +87,4 @@ class MqttChannel:
     async def aclose(self) -> None:
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        self._client._reset_sockets()  # else left to the GC (eclipse-paho/paho.mqtt.python#627)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import queue
 import uuid
 from importlib.resources import files
@@ -189,6 +190,15 @@ async def test_mqtt_dispatch_reaches_the_team_topic(mosquitto, topic_prefix):
     assert topic == f"{topic_prefix}dispatch/gas-emergency" and qos == 1
     body = json.loads(payload)
     assert body["key"] == "in-1:dispatched:1:gas-emergency" and body["incident"]["id"] == "in-1"
+
+
+async def test_mqtt_channel_closes_its_sockets(mosquitto):
+    """paho would leave its wake-up socket pair to the garbage collector."""
+    channel = MqttChannel(mosquitto.host, mosquitto.port)
+    before = len(os.listdir("/proc/self/fd"))
+    await channel.start()
+    await channel.aclose()
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 async def test_mqtt_send_without_a_broker_is_retryable(mosquitto):

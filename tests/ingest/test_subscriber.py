@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import uuid
 
@@ -74,3 +75,22 @@ async def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(
     assert [m.payload for m in got] == payloads
     assert [m.topic for m in got] == [f"{topic_prefix}city/d1/aq-{i % 3}/data"
                                       for i in range(len(payloads))]
+
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_stopping_closes_every_socket(mosquitto: Mosquitto, topic_prefix: str) -> None:
+    """Not left to the garbage collector: its order of finalizers would make paho's sockets
+    warn now and then (and fail a run that treats warnings as errors)."""
+    config = MqttConfig(mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
+                        topic_prefix=topic_prefix)
+    subscriber = MqttSubscriber(config, max_pending=10)
+    before = _open_fds()
+    subscriber.start()
+    await subscriber.wait_subscribed(WAIT_S)
+    assert _open_fds() > before
+    subscriber.stop()
+    assert _open_fds() == before  # while the subscriber is still referenced
