@@ -68,13 +68,16 @@ def mqtt_tls(settings: Settings) -> TlsFiles | None:
     return TlsFiles(cert=m.tls_cert, key=m.tls_key, ca=m.tls_ca)
 
 
-def managed_services(settings: Settings) -> Services:
-    """The services of `settings` that are not given by URL, under its state folder."""
+def managed_services(settings: Settings, *, mosquitto_bin: str | None = None,
+                     influxd_bin: str | None = None) -> Services:
+    """The services of `settings` that are not given by URL, under its state folder (the
+    same ones for `serve`, `demo` and `urbanwatch services`, so each adopts the others')."""
     manage = {"mosquitto"} if settings.mqtt.url is None else set()
     manage |= {"influxd"} if settings.influx.url is None else set()
     return Services(
         settings.state_dir / "services", mqtt_port=settings.mqtt.port,
         influx_port=settings.influx.port, mqtt_tls=mqtt_tls(settings), manage=frozenset(manage),
+        mosquitto_bin=mosquitto_bin, influxd_bin=influxd_bin,
     )
 
 

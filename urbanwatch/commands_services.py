@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from urbanwatch.broker_auth import managed_services
 from urbanwatch.managed_service import ServiceError, ServiceStatus
 from urbanwatch.services import Services
 from urbanwatch.settings import load_settings
@@ -60,9 +61,7 @@ def _services(state_dir: Path | None, mqtt_port: int | None, influx_port: int | 
               mosquitto_bin: str | None, influxd_bin: str | None) -> Services:
     settings = load_settings(state_dir=state_dir, mqtt={"port": mqtt_port},
                              influx={"port": influx_port})
-    return Services(settings.state_dir, mqtt_port=settings.mqtt.port,
-                    influx_port=settings.influx.port, mosquitto_bin=mosquitto_bin,
-                    influxd_bin=influxd_bin)
+    return managed_services(settings, mosquitto_bin=mosquitto_bin, influxd_bin=influxd_bin)
 
 
 def _report(services: Services, statuses: list[ServiceStatus], as_json: bool) -> None:
@@ -70,7 +69,7 @@ def _report(services: Services, statuses: list[ServiceStatus], as_json: bool) ->
         typer.echo(json.dumps({
             "mqtt_url": services.mqtt.url,
             "influx_url": services.influx.url,
-            "state_dir": str(services.mqtt.dir.parent),
+            "state_dir": str(services.mqtt.dir.parent.parent),  # <state>/services/mosquitto
             "services": [
                 {"name": s.name, "running": s.running, "pid": s.pid, "url": s.url,
                  "log": str(s.log)} for s in statuses

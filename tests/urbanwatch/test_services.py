@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -17,6 +18,7 @@ from urbanwatch.commands_services import services_app
 from urbanwatch.influxd import Influxd
 from urbanwatch.managed_service import MissingBinaryError, ServiceError, ServiceStartError
 from urbanwatch.mosquitto import Mosquitto, TlsFiles, mqtt_answers, mqtt_connack
+from urbanwatch.platform import Platform
 from urbanwatch.ports import HOST, free_port
 from urbanwatch.services import Services
 from urbanwatch.settings import Settings
@@ -30,7 +32,7 @@ def cli_state(tmp_path: Path) -> Iterator[list[str]]:
     mqtt_port, influx_port = free_port(), free_port()
     yield ["--state-dir", str(tmp_path), "--mqtt-port", str(mqtt_port),
            "--influx-port", str(influx_port)]
-    Services(tmp_path, mqtt_port=mqtt_port, influx_port=influx_port).down()
+    Services(tmp_path / "services", mqtt_port=mqtt_port, influx_port=influx_port).down()
 
 
 def _run_json(*args: str) -> dict:
@@ -61,6 +63,29 @@ def test_cli_up_status_down(cli_state: list[str], tmp_path: Path) -> None:
     assert not any(s["running"] for s in down["services"])
     assert all(not Path(f"/proc/{pid}").exists() for pid in _pids(first).values())
     assert not mqtt_answers(int(mqtt_port))
+
+
+@pytest.mark.services
+async def test_the_platform_adopts_what_services_up_started(
+    cli_state: list[str], tmp_path: Path
+) -> None:
+    """`services up`, then `serve` on the same state folder: one broker, one influxd."""
+    started = _run_json("up", *cli_state)
+    assert started["state_dir"] == str(tmp_path)
+    settings = Settings(state_dir=tmp_path, mqtt={"port": int(cli_state[3])},
+                        influx={"port": int(cli_state[5])})
+    stop = asyncio.Event()
+    async with Platform(settings, serve_api=False) as platform:
+        assert platform.ingestor is not None
+        runner = asyncio.create_task(platform.run(stop))
+        try:
+            await platform.ingestor.wait_ready(30)  # logged in to the broker it adopted
+            assert _pids(_run_json("status", *cli_state)) == _pids(started)
+        finally:
+            stop.set()
+            await runner
+    after = _run_json("status", *cli_state)  # the platform leaves what it adopted running
+    assert _pids(after) == _pids(started) and all(s["running"] for s in after["services"])
 
 
 def test_cli_status_table_when_stopped(cli_state: list[str]) -> None:
