@@ -221,6 +221,7 @@ class Stream:
         self._thread.join(timeout=5)
         self._client.disconnect()
         self._client.loop_stop()
+        self._client._reset_sockets()  # not left to the GC (eclipse-paho/paho.mqtt.python#627)
 
     def _publish_all(self) -> None:
         started = time.monotonic()

@@ -51,7 +51,7 @@ class Client:
         assert self._connack.wait(WAIT_S), "no CONNACK"
         assert self.reason is not None
         if self.reason.is_failure:
-            self._c.loop_stop()
+            self.close()
         return self.reason
 
     def subscribe(self, topic: str) -> None:
@@ -69,6 +69,7 @@ class Client:
     def close(self) -> None:
         self._c.disconnect()
         self._c.loop_stop()
+        self._c._reset_sockets()  # not left to the GC (eclipse-paho/paho.mqtt.python#627)
 
     def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self.reason = reason
