@@ -3,6 +3,10 @@
 A persistent session (MQTT 5, `clean_start=False` + session expiry, stable client id)
 and `manual_ack=True` make delivery at-least-once: a message is acknowledged only when
 the pipeline says its batch is stored, so a crash gets it redelivered (DUP set).
+Packet ids belong to a connection: a message received before a reconnect is never
+acknowledged after it. The broker sends it again (same id, DUP) when the session
+survived, and that copy is acknowledged once stored; acknowledging the old one as well
+would be a second PUBACK for an id the broker may by then have given a new message.
 
 paho's callbacks only convert and queue. The broker sends far more unacknowledged
 messages than its in-flight limit, so the buffer is bounded here: `on_message` blocks
@@ -44,6 +48,7 @@ class Message:
     qos: int
     dup: bool
     received_ms: int
+    connection: int  # which connection of the subscriber received it (see `ack`)
 
 
 class MqttSubscriber(MqttConnection):
@@ -57,6 +62,7 @@ class MqttSubscriber(MqttConnection):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._arrived = asyncio.Event()
         self._subscribed = asyncio.Event()
+        self._connection = 0  # counts the broker's accepted connections
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
 
@@ -102,12 +108,15 @@ class MqttSubscriber(MqttConnection):
             self._slots.release(count)
 
     def ack(self, message: Message) -> None:
-        self._client.ack(message.mid, message.qos)
+        """PUBACK, unless the message came over an earlier connection (module docstring)."""
+        if message.connection == self._connection:
+            self._client.ack(message.mid, message.qos)
 
     # -- paho's network thread below: convert, queue, never block the loop for long --
 
     def _on_connected(self, client: mqtt.Client, session_present: bool) -> None:
         log.info("MQTT connected (session present: %s)", session_present)
+        self._connection += 1
         options = SubscribeOptions(qos=self.config.qos)
         client.subscribe([(topic, options) for topic in self.topics])
 
@@ -125,7 +134,8 @@ class MqttSubscriber(MqttConnection):
             if self._stopping.is_set():
                 return  # not acknowledged: the broker delivers it again
         payload = bytes(msg.payload)  # no copy when it already is bytes
-        self._inbox.append(Message(msg.topic, payload, msg.mid, msg.qos, msg.dup, received_ms))
+        self._inbox.append(Message(msg.topic, payload, msg.mid, msg.qos, msg.dup, received_ms,
+                                   self._connection))
         if not self._signalled and self._loop is not None:
             self._signalled = True
             self._loop.call_soon_threadsafe(self._arrived.set)

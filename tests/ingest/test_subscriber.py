@@ -94,3 +94,42 @@ async def test_stopping_closes_every_socket(mosquitto: Mosquitto, topic_prefix: 
     assert _open_fds() > before
     subscriber.stop()
     assert _open_fds() == before  # while the subscriber is still referenced
+
+
+async def _next(subscriber: MqttSubscriber) -> Message:
+    async with asyncio.timeout(WAIT_S):
+        while not (got := await subscriber.receive(1.0)):
+            pass
+    subscriber.release(len(got))
+    [message] = got
+    return message
+
+
+async def test_a_message_from_before_a_reconnect_is_not_acknowledged_after_it(
+    mosquitto: Mosquitto, publisher: Publisher, topic_prefix: str
+) -> None:
+    """Its packet id was the old connection's: the broker sends it again (same id, DUP),
+    and only that copy may be acknowledged, once."""
+    config = MqttConfig(mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
+                        topic_prefix=topic_prefix, reconnect_min_s=0.2, reconnect_max_s=0.5)
+    first = MqttSubscriber(config, max_pending=10)
+    first.start()
+    try:
+        await first.wait_subscribed(WAIT_S)
+        publisher.send("city/d1/aq-1/data", b"m1")
+        old = await _next(first)
+        await asyncio.to_thread(mosquitto.restart)  # keeps the persistent session
+        again = await _next(first)
+        assert (again.payload, again.dup, again.connection) == (b"m1", True, old.connection + 1)
+        first.ack(old)  # from the previous connection: not sent
+    finally:
+        first.stop()
+    second = MqttSubscriber(config, max_pending=10)
+    second.start()
+    try:
+        await second.wait_subscribed(WAIT_S)
+        still = await _next(second)  # the broker still holds it unacknowledged
+        assert still.payload == b"m1"
+        second.ack(still)
+    finally:
+        second.stop()
