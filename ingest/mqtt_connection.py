@@ -67,6 +67,9 @@ class MqttConnection:
     def _on_connected(self, client: mqtt.Client, session_present: bool) -> None:
         """Called on paho's thread once the broker accepted the connection."""
 
+    def _on_connection_lost(self) -> None:
+        """Called on paho's thread as soon as a connection is gone (before any reconnect)."""
+
     # -- paho's network thread below --
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
@@ -77,6 +80,7 @@ class MqttConnection:
         self._on_connected(client, flags.session_present)
 
     def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self._on_connection_lost()
         if not self._stopping.is_set():
             log.warning("MQTT disconnected (%s); reconnecting", rc)
             self._plan_reconnect(client)

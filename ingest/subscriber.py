@@ -62,7 +62,8 @@ class MqttSubscriber(MqttConnection):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._arrived = asyncio.Event()
         self._subscribed = asyncio.Event()
-        self._connection = 0  # counts the broker's accepted connections
+        self._connection = 0  # counts lost connections: the number of the current one
+        self._connection_lock = threading.Lock()  # an ack is checked and queued under it
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
 
@@ -108,17 +109,25 @@ class MqttSubscriber(MqttConnection):
             self._slots.release(count)
 
     def ack(self, message: Message) -> None:
-        """PUBACK, unless the message came over an earlier connection (module docstring)."""
-        if message.connection == self._connection:
-            self._client.ack(message.mid, message.qos)
+        """PUBACK, unless the message came over an earlier connection (module docstring).
+
+        The number changes the moment a connection is lost; what paho queued before that is
+        dropped when it reconnects, so no old packet id reaches the next connection.
+        """
+        with self._connection_lock:
+            if message.connection == self._connection:
+                self._client.ack(message.mid, message.qos)
 
     # -- paho's network thread below: convert, queue, never block the loop for long --
 
     def _on_connected(self, client: mqtt.Client, session_present: bool) -> None:
         log.info("MQTT connected (session present: %s)", session_present)
-        self._connection += 1
         options = SubscribeOptions(qos=self.config.qos)
         client.subscribe([(topic, options) for topic in self.topics])
+
+    def _on_connection_lost(self) -> None:
+        with self._connection_lock:
+            self._connection += 1
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[Any], _p: Any) -> None:
         failed = [code for code in codes if code.is_failure]

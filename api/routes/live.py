@@ -15,6 +15,7 @@ their own teams; other roles get all.
 from __future__ import annotations
 
 import asyncio
+import logging
 from asyncio import FIRST_COMPLETED
 from contextlib import suppress
 
@@ -28,6 +29,7 @@ from api.security.api_keys import ApiKeyStore, key_id_of
 from api.security.principal import Principal, Role
 from api.security.users import UserStore
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])
 TOKEN_EXPIRED = "token expired"
 ACCESS_REVOKED = "access revoked"
@@ -73,7 +75,6 @@ async def live_events(websocket: WebSocket, token: str | None = None) -> None:
             if forward in done:
                 forward.result()
             elif revoked in done:
-                revoked.result()  # a failed lookup is an error, not a revocation
                 await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=ACCESS_REVOKED)
             elif not done:
                 await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=TOKEN_EXPIRED)
@@ -87,11 +88,19 @@ def _seconds_left(caller: Principal) -> float | None:
 
 
 async def _until_revoked(context: ApiContext, caller: Principal) -> None:
-    """Return once the caller's user is disabled or its API key revoked."""
+    """Return once the caller's user is disabled or its API key revoked.
+
+    A lookup that fails (the database restarting, a full pool) proves nothing either way:
+    it is logged and tried again, rather than dropping every open stream at once.
+    """
     while True:
         await asyncio.sleep(ACCESS_CHECK_S)
-        if not await _still_allowed(context, caller):
-            return
+        try:
+            if not await _still_allowed(context, caller):
+                return
+        except Exception:  # any database error: the stream goes on
+            log.warning("re-checking live stream access of %s failed; retrying in %g s",
+                        caller.subject, ACCESS_CHECK_S, exc_info=True)
 
 
 async def _still_allowed(context: ApiContext, caller: Principal) -> bool:

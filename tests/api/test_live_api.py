@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
@@ -204,4 +205,21 @@ async def test_the_stream_is_closed_when_its_api_key_is_revoked(served: str, wor
         assert await closed_with(old) == (1008, "access revoked")
         await until_subscribers(world, 1)
         await still_streams(kept, world)
+    await until_subscribers(world, 0)
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_a_failing_access_check_keeps_the_stream_open(
+    served: str, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lookup error (here a real one: the users table is gone) proves nothing: the stream
+    goes on and the check is tried again, instead of every stream dropping at once."""
+    await UserStore(world.context.sessions).add("olga", Role.operator, [], "correct horse battery",
+                                                T0_MS)
+    async with connect(ws_url(served, token_of(bearer(Role.operator, subject="olga")))) as ws:
+        await until_subscribers(world, 1)
+        async with world.context.sessions.begin() as session:
+            await session.execute(text("ALTER TABLE users RENAME TO users_away"))
+        await still_streams(ws, world)
+        assert "re-checking live stream access of olga failed" in caplog.text
     await until_subscribers(world, 0)
