@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api.audit import AuditMiddleware
 from api.context import ApiContext
 from api.metrics import install_metrics
+from api.nul_guard import NulGuard
 from api.routes import (
     alerts,
     api_keys,
@@ -35,6 +36,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     install_metrics(app, context)
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(NulGuard)  # outermost: such a request reaches nothing else
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(devices.router)

@@ -1,0 +1,36 @@
+"""A NUL in the path or query string is a 422 before any route runs (PostgreSQL text cannot
+hold it: it used to reach SQL and come back as a 500)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from api.nul_guard import REFUSED
+from api.security.principal import Role
+from tests.support.auth import bearer
+
+ADMIN = bearer(Role.admin, subject="root")
+
+
+@pytest.mark.parametrize(("method", "url"), [
+    ("GET", "/api/v1/devices/aq%00-1"),
+    ("GET", "/api/v1/devices?type=air%00"),
+    ("GET", "/api/v1/devices?district=%00"),
+    ("GET", "/api/v1/audit?actor=root%00"),
+    ("GET", "/api/v1/incidents/in%001"),
+    ("POST", "/api/v1/incidents/in%001/acknowledge"),
+    ("POST", "/api/v1/silences/s%001/expire"),
+    ("DELETE", "/api/v1/api-keys/k%00"),
+])
+async def test_a_nul_is_refused_with_a_reason(client: httpx.AsyncClient, method: str, url: str
+                                              ) -> None:
+    response = await client.request(method, url, headers=ADMIN)
+    where = "query" if "?" in url else "path"
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"loc": [where], "msg": REFUSED, "type": "value_error"}]}
+
+
+async def test_requests_without_one_pass(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/devices", params={"type": "air_quality"}, headers=ADMIN)
+    assert response.status_code == 200
