@@ -82,6 +82,15 @@ def follow_pack(path: Path, pack: str | None = None) -> Merge | None:
         seed_rule_file(path, pack)
         write_atomic(base_path, pack)
         return None
+    try:
+        return _follow(path, base_path, pack)
+    except (OSError, UnicodeDecodeError, RuleFileError) as exc:  # a start must not fail on it
+        log.error("rule file %s not merged with the new rule pack, it stays as it is: %s",
+                  path, exc)
+        return None
+
+
+def _follow(path: Path, base_path: Path, pack: str) -> Merge | None:
     if not base_path.exists():
         # Seeded before bases were kept: which rules differ from the pack by the operator's hand
         # and which by an older pack is unknown, so nothing in the copy is changed.

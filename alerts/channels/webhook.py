@@ -75,9 +75,10 @@ class WebhookChannel:
                 delivery.target, content=delivery.body, headers=headers
             )
         except httpx.HTTPError as exc:
+            # the type says what happened (ConnectError, ReadTimeout …); its message may
+            # quote the URL in a form `redacted_url` would not recognise
             where = redacted_url(delivery.target)
-            detail = str(exc).replace(delivery.target, where)
-            raise ChannelError(self.name, f"{type(exc).__name__} from {where}: {detail}",
+            raise ChannelError(self.name, f"{type(exc).__name__} from {where}",
                                retryable=True) from exc
         if response.is_success:
             return

@@ -244,3 +244,24 @@ def test_a_merge_interrupted_before_the_base_was_saved_is_done_again_the_same(
     done = follow_pack(path, V2)
     assert done is not None and outcome(done) == {}
     assert path.read_text() == merged
+
+
+@pytest.mark.parametrize("spoil", ["not utf-8", "a folder"])
+def test_an_unreadable_base_never_stops_a_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, spoil: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    follow_pack(path, V1)
+    base = pack_base_path(path)
+    if spoil == "not utf-8":
+        base.write_bytes(b"\xff\xfe- id: a\n")
+    else:
+        base.unlink()
+        base.mkdir()
+    before = path.read_text()
+
+    assert follow_pack(path, V2_AREA) is None
+
+    assert path.read_text() == before
+    [error] = [x.getMessage() for x in caplog.records if x.levelno == logging.ERROR]
+    assert "not merged with the new rule pack, it stays as it is" in error
