@@ -48,7 +48,7 @@ def serve(
             _announce(console, platform)
             await platform.run(stop)
 
-    _run(main, console)
+    _run(main)
 
 
 def demo(
@@ -72,7 +72,7 @@ def demo(
         summary = await run_demo(settings, options, stop, lambda p: _announce(console, p))
         return summary
 
-    summary = _run(main, console)
+    summary = _run(main)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -93,7 +93,7 @@ def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
         raise typer.Exit(2) from exc
 
 
-def _run(main: Callable[[asyncio.Event], Awaitable[T]], console: Console) -> T:
+def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     """Run `main` until it returns; SIGINT / SIGTERM ask it to stop cleanly."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -106,8 +106,8 @@ def _run(main: Callable[[asyncio.Event], Awaitable[T]], console: Console) -> T:
 
     try:
         return asyncio.run(runner())
-    except (ServiceError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+    except (ServiceError, OSError) as exc:  # said even when `--json` quiets the console
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
 
 

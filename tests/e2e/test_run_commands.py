@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,23 @@ def test_ctrl_c_stops_the_demo_and_its_services(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{ports['API']}" in stderr  # the URLs were printed
     assert "published" in stderr
     assert not port_open(ports["MQTT"]) and not port_open(ports["INFLUX"])
+
+
+def test_a_json_demo_still_says_why_it_could_not_start(tmp_path: Path) -> None:
+    """`--json` keeps stdout for the summary; the reason for a failure goes to stderr."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**os.environ, "URBANWATCH_MQTT__PORT": str(taken.getsockname()[1]),
+               "URBANWATCH_INFLUX__PORT": str(free_port()), "URBANWATCH_API__SECRET_KEY": SECRET}
+        done = subprocess.run(
+            [sys.executable, "-m", "urbanwatch", "demo", "--json", "--duration", "5",
+             "--devices", "10", "--state-dir", str(tmp_path / "state")],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "already in use" in done.stderr
 
 
 def _wait_for_devices(api_url: str, demo: subprocess.Popen[str]) -> int:
