@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devices.credential_store import CredentialStore
+from devices.geo import Area
 from devices.registry import Device
 from devices.store import DeviceStore
 
@@ -35,9 +36,11 @@ class Provisioner:
             return await self._credentials.issue_in(session, [d.id for d in devices])
 
     async def upsert(
-        self, devices: Iterable[Device], on_progress: Callable[[int], None] | None = None
+        self, devices: Iterable[Device], on_progress: Callable[[int], None] | None = None,
+        *, areas: Iterable[Area] = (),
     ) -> tuple[int, int, dict[str, str]]:
-        """Insert or replace devices; those without credentials get passwords.
+        """Insert or replace devices (and first `areas`); those without credentials get
+        passwords.
 
         Returns (inserted, updated, {device_id: password}); all or nothing, however many
         devices (so a failed import never leaves logins whose passwords nobody saw).
@@ -47,6 +50,7 @@ class Provisioner:
         inserted = updated = 0
         passwords: dict[str, str] = {}
         async with self._sessions.begin() as session:
+            await self._devices.put_areas_in(session, areas)
             for lo in range(0, len(devices), CHUNK):
                 chunk = devices[lo : lo + CHUNK]
                 new, old = await self._devices.upsert_in(session, chunk)

@@ -176,17 +176,21 @@ class DeviceStore:
 
     async def put_areas(self, areas: Iterable[Area]) -> int:
         """Insert or replace areas by id; returns how many were written."""
+        async with self._sessions.begin() as session:
+            return await self.put_areas_in(session, areas)
+
+    async def put_areas_in(self, session: AsyncSession, areas: Iterable[Area]) -> int:
+        """`put_areas` as part of the caller's transaction (see `devices.provisioning`)."""
         rows: list[dict[str, Any]] = [
             {"id": a.id, "kind": a.kind, "name": a.name, "district": a.district}
             | {"geometry": a.geometry()}
             for a in areas
         ]
-        async with self._sessions.begin() as session:
-            existing = await _existing_ids(session, AreaRow, [r["id"] for r in rows])
-            await _insert(session, AreaRow, [r for r in rows if r["id"] not in existing])
-            old = [r for r in rows if r["id"] in existing]
-            if old:
-                await session.execute(update(AreaRow), old)
+        existing = await _existing_ids(session, AreaRow, [r["id"] for r in rows])
+        await _insert(session, AreaRow, [r for r in rows if r["id"] not in existing])
+        old = [r for r in rows if r["id"] in existing]
+        if old:
+            await session.execute(update(AreaRow), old)
         return len(rows)
 
     async def list_areas(self, kind: str | None = None) -> Sequence[Area]:

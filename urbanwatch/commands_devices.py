@@ -100,13 +100,11 @@ def import_devices(
         unusable = [f"device {d.id}: {p}" for d in devices if (p := username_problem(d.id))]
         if unusable:
             raise DeviceFileError(str(file), unusable)
-        if given is not None:
-            await store.put_areas(given.areas())
         console = Console(stderr=True)
         with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
             task = bar.add_task("importing", total=len(devices))
             inserted, updated, passwords = await provisioner.upsert(
-                devices, lambda n: bar.advance(task, n)
+                devices, lambda n: bar.advance(task, n), areas=given.areas() if given else ()
             )
         return inserted, updated, len(given.areas()) if given else 0, passwords
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from devices.credential_store import CredentialStore
 from devices.credentials import verify_password
 from devices.errors import RegistryError
+from devices.geo import Area
 from devices.provisioning import CHUNK, Provisioner
 from devices.registry import Device
 from devices.store import DeviceStore
@@ -125,6 +126,11 @@ async def test_an_import_of_many_chunks_is_all_or_nothing(
         await Provisioner(sessions).upsert(devices, progress.append)
     assert progress == [CHUNK, CHUNK]  # two chunks were written before the failure...
     assert await _stored(sessions) == (set(), set())  # ...and rolled back with it
+    square = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0))
+    with pytest.raises(DBAPIError, match="credential refused"):
+        await Provisioner(sessions).upsert(devices, areas=[Area("west", "West", "district",
+                                                                "west", (square,))])
+    assert await DeviceStore(sessions).list_areas() == []  # the areas went with them
     del devices[2 * CHUNK + 200]
     new, updated, passwords = await Provisioner(sessions).upsert(devices, progress.append)
     assert (new, updated, len(passwords)) == (len(devices), 0, len(devices))
