@@ -8,6 +8,11 @@ deleted) the rule as well, the operator's version stays and the pack's new one c
 new base. The merged set is written like any edit through the API (`api.rulefile.RuleFile`):
 validated whole, the comments of the rules it leaves alone kept. Only then does the base become
 the new pack, so a merge that could not be written is tried again at the next start.
+
+A merged set that would not be valid is settled rule by rule: a pack rule the operator's
+rules leave no room for (it counts a rule they deleted, say) is skipped, and a rule the pack drops
+but one of theirs still counts stays. The new base keeps a skipped rule's old version, so the next
+start tries it again (and warns again) rather than taking it for one the operator deleted.
 """
 
 from __future__ import annotations
@@ -16,7 +21,19 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.rulefile import RuleFile, RuleRejected, seed_rule_file, shipped_pack, write_atomic
+from api.rulefile import (
+    RuleFile,
+    RuleRejected,
+    check_set,
+    plain,
+    referrers,
+    render,
+    seed_rule_file,
+    shipped_pack,
+    write_atomic,
+)
+from api.ruletext import edit_text
+from rules import ast
 from rules.errors import RuleFileError
 from rules.loader import load_rules
 from rules.model import Rule
@@ -29,7 +46,10 @@ class Merge:
     """The copy's rules after a merge, and what happened to which rule id.
 
     `edited` are rules the pack changed that the operator had changed too, `orphaned` rules the
-    pack dropped that the operator had changed: in both the operator's version stays.
+    pack dropped that the operator had changed: in both the operator's version stays. So it does
+    in `kept_referenced`, rules the pack dropped that others still count (``count_in``; with their
+    ids), and in `skipped`, rules the pack added or changed that the merged set could not hold
+    (with the reason).
     """
 
     rules: list[Rule]
@@ -38,12 +58,17 @@ class Merge:
     removed: list[str]
     edited: list[str]
     orphaned: list[str]
+    kept_referenced: dict[str, list[str]]
+    skipped: dict[str, str]
 
 
 def merge(base: list[Rule], pack: list[Rule], copy: list[Rule]) -> Merge:
     """Merge the changes from `base` to `pack` into `copy`, rule by rule.
 
     The copy keeps its order; rules new in the pack go at the end, in the pack's order.
+
+    Raises:
+        RuleRejected: the merged set is invalid in a way no single rule's change explains.
     """
     old, new, mine = _by_id(base), _by_id(pack), _by_id(copy)
     taken: dict[str, Rule | None] = {}
@@ -57,15 +82,61 @@ def merge(base: list[Rule], pack: list[Rule], copy: list[Rule]) -> Merge:
             taken[rule_id] = p
         elif c is not None:  # one the operator deleted stays deleted
             (edited if p is not None else orphaned).append(rule_id)
-    kept = [taken.get(r.id, r) for r in copy]
-    added = [r for rule_id, r in taken.items() if rule_id not in mine and r is not None]
+    skipped, kept = _settle(copy, taken)
+    rules = _apply(copy, taken)
     return Merge(
-        rules=[r for r in kept if r is not None] + added,
-        added=[r.id for r in added],
+        rules=rules,
+        added=[i for i, r in taken.items() if i not in mine and r is not None],
         updated=[i for i, r in taken.items() if i in mine and r is not None],
         removed=[i for i, r in taken.items() if r is None],
         edited=edited, orphaned=orphaned,
+        kept_referenced={i: referrers(rules, i) for i in kept}, skipped=skipped,
     )
+
+
+def _settle(copy: list[Rule], taken: dict[str, Rule | None]) -> tuple[dict[str, str], list[str]]:
+    """Take back the pack's changes (`taken`, per rule id the new rule or None for a removal) that
+    make the merged set invalid, one at a time until it is valid (taking one back may expose
+    another); what was skipped, each with why, and which removals were taken back.
+
+    The rule the check names is skipped if the pack added or changed it; if it is one the copy
+    keeps, the rules it counts that the pack drops (or makes area rules) are kept as they were.
+    """
+    skipped: dict[str, str] = {}
+    kept: list[str] = []
+    while True:
+        rules = _apply(copy, taken)
+        try:
+            check_set(rules)
+            return skipped, kept
+        except RuleRejected as exc:
+            culprit = exc.rule_id
+            if culprit is not None and taken.get(culprit) is not None:
+                del taken[culprit]
+                skipped[culprit] = exc.reason
+                continue
+            counter = next((r for r in rules if r.id == culprit), None)
+            lost = [n.rule_id for n in ast.count_ins(counter.nodes())] if counter else []
+            undo = [i for i in dict.fromkeys(lost) if i in taken and not _per_series(taken[i])]
+            if not undo:
+                raise
+            for rule_id in undo:
+                if taken.pop(rule_id) is None:
+                    kept.append(rule_id)
+                else:
+                    skipped[rule_id] = (f"rule {culprit!r} counts it, and the pack's version is "
+                                        "not a per-series rule")
+
+
+def _apply(copy: list[Rule], taken: dict[str, Rule | None]) -> list[Rule]:
+    mine = _by_id(copy)
+    kept = [taken.get(r.id, r) for r in copy]
+    added = [r for rule_id, r in taken.items() if rule_id not in mine and r is not None]
+    return [r for r in kept if r is not None] + added
+
+
+def _per_series(rule: Rule | None) -> bool:
+    return rule is not None and rule.spatial_scope is None
 
 
 def pack_base_path(path: Path) -> Path:
@@ -105,7 +176,8 @@ def _follow(path: Path, base_path: Path, pack: str) -> Merge | None:
     if base == pack:
         return None
     try:
-        done = _merge_into(path, _load(base, base_path), _load(pack, "the new rule pack"))
+        base_rules, pack_rules = _load(base, base_path), _load(pack, "the new rule pack")
+        done = _merge_into(path, base_rules, pack_rules)
     except RuleRejected as exc:
         why = f"rule {exc.rule_id}: {exc.reason}" if exc.rule_id else exc.reason
         log.error(
@@ -114,7 +186,7 @@ def _follow(path: Path, base_path: Path, pack: str) -> Merge | None:
             path, why, base_path,
         )
         return None
-    write_atomic(base_path, pack)
+    write_atomic(base_path, _new_base(pack, pack_rules, base_rules, done.skipped))
     _report(path, base_path, done)
     return done
 
@@ -125,6 +197,16 @@ def _merge_into(path: Path, base: list[Rule], pack: list[Rule]) -> Merge:
     if done.added or done.updated or done.removed:
         RuleFile(path).change(lambda copy: merge(base, pack, copy).rules)
     return done
+
+
+def _new_base(pack_text: str, pack: list[Rule], base: list[Rule], skipped: dict[str, str]) -> str:
+    """The new pack as the next merge's base, but with the old base's version of each skipped
+    rule (or without it, if new), so that the next merge offers it again."""
+    if not skipped:
+        return pack_text
+    old = _by_id(base)
+    rules = [r for r in (old.get(p.id) if p.id in skipped else p for p in pack) if r is not None]
+    return edit_text(pack_text, pack, rules, {r.id: plain(r) for r in rules}) or render(rules)
 
 
 def _load(text: str, source: object) -> list[Rule]:
@@ -145,6 +227,13 @@ def _report(path: Path, base_path: Path, done: Merge) -> None:
     for rule_id in done.orphaned:
         log.warning("rule %r: the new rule pack no longer has it, your edited version stays",
                     rule_id)
+    for rule_id, counters in done.kept_referenced.items():
+        log.warning("rule %r: the new rule pack no longer has it, but it stays since %s counts it",
+                    rule_id, ", ".join(repr(c) for c in counters))
+    for rule_id, why in done.skipped.items():
+        log.warning("rule %r of the new rule pack is not merged, the rule file %s cannot hold it: "
+                    "%s; it is offered again at every start (deleting %s gives it up)",
+                    rule_id, path, why, base_path)
 
 
 def _by_id(rules: list[Rule]) -> dict[str, Rule]:

@@ -1,6 +1,7 @@
 """A new rule pack merged three ways into the rule file seeded from an older one: the pack's
 changes arrive where the operator left a rule alone, the operator's edits and deletions win
-elsewhere, comments stay, and a merge that would be invalid changes nothing."""
+elsewhere, comments stay, and a pack rule the merged set cannot hold is skipped (or a dropped
+one still counted is kept) while the rest is merged."""
 
 from __future__ import annotations
 
@@ -62,19 +63,31 @@ V2_AREA = V1 + """\
     when: count_in(grid, rule=c) >= 3
     severity: red
 """
+# V2_AREA with a corrected as well: the correction must arrive whatever becomes of c-cluster
+V2_AREA_FIX = V2_AREA.replace("value > 1 ", "value > 10 ")
+# V1 with a corrected and c dropped
+V2_NO_C = V1.replace("value > 1 ", "value > 10 ").replace(
+    "  - id: c\n    category: flood\n    when: rate(5m) > 0.2\n", "")
 
 
 def r(rule_id: str, threshold: int = 1, **extra: Any) -> Rule:
     return build_rule({"id": rule_id, "category": "fire", "when": f"value > {threshold}", **extra})
 
 
+def area(rule_id: str, counts: str) -> Rule:
+    return build_rule({"id": rule_id, "category": "fire",
+                       "when": f"count_in(grid, rule={counts}) >= 3"})
+
+
 def whens(rules: list[Rule]) -> list[tuple[str, str]]:
     return [(x.id, x.when) for x in rules]
 
 
-def outcome(done: Merge) -> dict[str, list[str]]:
-    lists = {"added": done.added, "updated": done.updated, "removed": done.removed,
-             "edited": done.edited, "orphaned": done.orphaned}
+def outcome(done: Merge) -> dict[str, object]:
+    lists: dict[str, object] = {
+        "added": done.added, "updated": done.updated, "removed": done.removed,
+        "edited": done.edited, "orphaned": done.orphaned,
+        "kept_referenced": done.kept_referenced, "skipped": {i: "…" for i in done.skipped}}
     return {k: v for k, v in lists.items() if v}
 
 
@@ -103,16 +116,27 @@ def outcome(done: Merge) -> dict[str, list[str]]:
      [r("a"), r("mine", 7)], {"edited": ["mine"]}),
     ([r("a"), r("b")], [r("z", 9), r("b", 2), r("y", 8), r("a")], [r("b"), r("a")],
      [r("b", 2), r("a"), r("z", 9), r("y", 8)], {"added": ["z", "y"], "updated": ["b"]}),
+    ([r("a"), r("c")], [r("a", 2)], [r("a"), r("c"), area("mine", "c")],
+     [r("a", 2), r("c"), area("mine", "c")],
+     {"updated": ["a"], "kept_referenced": {"c": ["mine"]}}),
+    ([r("a"), r("c")], [r("a", 2), r("c"), area("n", "c")], [r("a")],
+     [r("a", 2)], {"updated": ["a"], "skipped": {"n": "…"}}),
+    ([r("c")], [area("c", "a")], [r("a"), r("c"), area("mine", "c")],
+     [r("a"), r("c"), area("mine", "c")], {"skipped": {"c": "…"}}),
+    ([r("c"), r("d"), area("x", "d")], [r("c"), area("x", "c")], [r("d"), area("x", "d")],
+     [r("d"), area("x", "d")], {"skipped": {"x": "…"}, "kept_referenced": {"d": ["x"]}}),
 ], ids=[
     "new-in-pack-added", "changed-in-pack-updated", "edited-by-operator-kept",
     "disabled-by-operator-kept", "dropped-by-pack-removed", "dropped-but-edited-kept",
     "deleted-by-operator-stays-deleted", "deleted-by-both", "same-change-on-both-sides",
     "operators-own-rule-untouched", "operators-rule-with-a-new-pack-id-kept",
-    "copy-order-kept-new-rules-last-in-pack-order",
+    "copy-order-kept-new-rules-last-in-pack-order", "dropped-but-counted-kept",
+    "new-rule-counting-a-deleted-one-skipped", "made-an-area-rule-but-counted-skipped",
+    "skipping-one-keeps-another",
 ])
 def test_merge(
     base: list[Rule], pack: list[Rule], copy: list[Rule], rules: list[Rule],
-    report: dict[str, list[str]],
+    report: dict[str, object],
 ) -> None:
     done = merge(base, pack, copy)
     assert whens(done.rules) == whens(rules)
@@ -180,25 +204,55 @@ def test_a_pack_change_the_operator_overrode_everywhere_does_not_rewrite_the_cop
     assert pack_base_path(path).read_text() == pack
 
 
-def test_a_merge_that_would_be_invalid_changes_nothing_and_says_why(
+def test_a_new_rule_counting_one_the_operator_deleted_is_skipped_the_rest_merged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "rules.yaml"
     follow_pack(path, V1)
     RuleFile(path).change(lambda rules: [x for x in rules if x.id != "c"])
+
+    done = follow_pack(path, V2_AREA_FIX)
+
+    assert done is not None and outcome(done) == {"updated": ["a"], "skipped": {"c-cluster": "…"}}
+    assert [(x.id, x.when) for x in load_rules_file(path)] == [
+        ("a", "value > 10"), ("b", "value > 2"), ("d", "value > 4")]
+    [warning] = [x.getMessage() for x in caplog.records if x.levelno == logging.WARNING]
+    assert "'c-cluster'" in warning and "count_in() refers to 'c'" in warning, warning
+    assert not [x for x in caplog.records if x.levelno == logging.ERROR]
+    # the base moves on but for c-cluster, so it is offered again rather than taken as deleted
+    base = pack_base_path(path).read_text()
+    assert "value > 10 " in base and "c-cluster" not in base
+    caplog.clear()
     before = path.read_text()
-
-    assert follow_pack(path, V2_AREA) is None
-
+    done = follow_pack(path, V2_AREA_FIX)
+    assert done is not None and outcome(done) == {"skipped": {"c-cluster": "…"}}
     assert path.read_text() == before
-    assert pack_base_path(path).read_text() == V1  # so the merge is tried again next time
-    [error] = [x.getMessage() for x in caplog.records if x.levelno == logging.ERROR]
-    assert "rule c-cluster" in error and "count_in() refers to 'c'" in error, error
+    assert any("'c-cluster'" in x.getMessage() for x in caplog.records)
     RuleFile(path).change(lambda rules: [*rules, build_rule(
         {"id": "c", "category": "flood", "when": "value > 3"})])  # the operator brings c back
-    done = follow_pack(path, V2_AREA)
-    assert done is not None and done.added == ["c-cluster"]
-    assert pack_base_path(path).read_text() == V2_AREA
+    done = follow_pack(path, V2_AREA_FIX)
+    assert done is not None and outcome(done) == {"added": ["c-cluster"]}
+    assert pack_base_path(path).read_text() == V2_AREA_FIX
+
+
+def test_a_dropped_rule_the_operators_rule_counts_is_kept_the_rest_merged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "rules.yaml"
+    follow_pack(path, V1)
+    RuleFile(path).change(lambda rules: [*rules, area("my-cluster", "c")])
+
+    done = follow_pack(path, V2_NO_C)
+
+    assert done is not None and outcome(done) == {
+        "updated": ["a"], "kept_referenced": {"c": ["my-cluster"]}}
+    assert [(x.id, x.when) for x in load_rules_file(path)] == [
+        ("a", "value > 10"), ("b", "value > 2"), ("c", "rate(5m) > 0.2"), ("d", "value > 4"),
+        ("my-cluster", "count_in(grid, rule=c) >= 3")]
+    assert pack_base_path(path).read_text() == V2_NO_C  # c is the operator's from now on
+    [warning] = [x.getMessage() for x in caplog.records if x.levelno == logging.WARNING]
+    assert "'c'" in warning and "'my-cluster' counts it" in warning, warning
+    assert not [x for x in caplog.records if x.levelno == logging.ERROR]
 
 
 def test_an_invalid_base_changes_nothing_and_names_the_file(
