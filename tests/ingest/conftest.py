@@ -19,7 +19,6 @@ from ingest.config import IngestConfig
 from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
-from tests.support.deadletters import DeadLetters, listening
 from tests.support.polling import WAIT_S, eventually  # noqa: F401  (re-exported)
 from urbanwatch.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
@@ -66,12 +65,6 @@ def publisher(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[Publisher]:
     yield Publisher(client, topic_prefix)
     client.disconnect()
     client.loop_stop()
-
-
-@pytest.fixture
-def deadletters(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[DeadLetters]:
-    with listening(mosquitto.host, mosquitto.port, topic_prefix) as letters:
-        yield letters
 
 
 @dataclass

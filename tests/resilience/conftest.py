@@ -4,7 +4,7 @@ small registered city; plus the test's dead-letter listener."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,10 +16,8 @@ from paho.mqtt.properties import Properties
 from devices.catalogue import load_catalogue
 from ingest.config import MqttConfig
 from simulators.city import City, build_city
-from tests.support.deadletters import DeadLetters, listening
 from tests.support.platform_process import PlatformProcess
 from urbanwatch.demo import import_city
-from urbanwatch.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 
 N_DEVICES, CITY_SEED = 100, 11
@@ -62,9 +60,3 @@ def claim_session(settings: Settings) -> None:
     assert subscribed.wait(10), "the ingestor's session was not created"
     client.disconnect()
     client.loop_stop()
-
-
-@pytest.fixture
-def deadletters(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[DeadLetters]:
-    with listening(mosquitto.host, mosquitto.port, topic_prefix) as letters:
-        yield letters

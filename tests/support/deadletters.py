@@ -1,4 +1,5 @@
-"""A listener on `{prefix}deadletter/#`: every letter kept, and counted by reason."""
+"""A listener on `{prefix}deadletter/#`: every letter kept, and counted by reason (the
+`deadletters` fixture, registered in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from urbanwatch.mosquitto import Mosquitto
 
 
 class DeadLetters:
@@ -40,3 +44,10 @@ def listening(host: str, port: int, topic_prefix: str) -> Iterator[DeadLetters]:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+@pytest.fixture
+def deadletters(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[DeadLetters]:
+    """Every dead letter of the test's topic prefix on the session broker."""
+    with listening(mosquitto.host, mosquitto.port, topic_prefix) as letters:
+        yield letters
