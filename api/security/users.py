@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -74,21 +75,17 @@ class UserStore:
 
     async def set_password(self, name: str, password: str, now_ms: int) -> None:
         password_hash = await asyncio.to_thread(hash_password, password)
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(UserRow).where(UserRow.name == name)
-                .values(password_hash=password_hash, updated_ms=now_ms)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise UserError(f"no user {name!r}")
+        await self._update(name, password_hash=password_hash, updated_ms=now_ms)
 
     async def set_disabled(self, name: str, disabled: bool, now_ms: int) -> None:
         """A disabled user cannot log in or refresh, and their access tokens stop working at once
         (`api.deps` asks `is_disabled` on every request)."""
+        await self._update(name, disabled=disabled, updated_ms=now_ms)
+
+    async def _update(self, name: str, **values: Any) -> None:
         async with self._sessions.begin() as session:
             result = await session.execute(
-                update(UserRow).where(UserRow.name == name)
-                .values(disabled=disabled, updated_ms=now_ms)
+                update(UserRow).where(UserRow.name == name).values(**values)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise UserError(f"no user {name!r}")
