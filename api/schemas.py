@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from devices.registry import Device, DeviceStatus
+
+
+class RequestBody(BaseModel):
+    """A request body: no text in it may hold NUL, which PostgreSQL text cannot store (it
+    would fail there as a database error, a 500)."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class DevicePublic(BaseModel):
@@ -41,7 +55,7 @@ class DevicePublic(BaseModel):
         )
 
 
-class DeviceCreate(BaseModel):
+class DeviceCreate(RequestBody):
     """A new device; its district (and grid cell, if given) must be a stored area when areas
     are stored, and its grid cell is located from its point when left out."""
 
@@ -61,7 +75,7 @@ class DeviceCreate(BaseModel):
     )
 
 
-class DeviceUpdate(BaseModel):
+class DeviceUpdate(RequestBody):
     """Fields to change; those left out keep their values (the id and type never change)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from alerts.model import Incident, IncidentState, TimelineEntry
 from alerts.silences import Field as MatchField
 from alerts.silences import Silence
+from api.schemas import RequestBody
 from rules.detection import Category, Severity
 
 SeverityName = Literal["info", "blue", "yellow", "orange", "red"]
@@ -27,7 +28,7 @@ class Invalid(BaseModel):
     detail: str | list[dict[str, Any]]
 
 
-class _Request(BaseModel):
+class _Request(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.backtesting import BacktestReport
 from api.rulefile import RuleRejected, build_rule, format_duration
+from api.schemas import RequestBody
 from rules.detection import Category
 from rules.model import RULE_ID_PATTERN, Rule
 
@@ -130,7 +131,7 @@ class ValidationResult(BaseModel):
     problem: RuleProblem | None = None
 
 
-class BacktestRequest(BaseModel):
+class BacktestRequest(RequestBody):
     """Rules to try (stored ones by id, and/or one inline rule) over a past time range."""
 
     model_config = ConfigDict(extra="forbid")

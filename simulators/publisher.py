@@ -173,10 +173,12 @@ async def _connect(options: PublishOptions) -> mqtt.Client:
 
     client.on_connect = on_connect
     try:
-        if options.tls_ca is not None:  # OSError for a missing or bad CA file
+        tls = options.tls_ca is not None or parts.scheme == "mqtts"
+        if tls:  # the system's CAs unless one is given; OSError for a missing or bad CA file
             client.tls_set(ca_certs=options.tls_ca)
+        port = parts.port or (8883 if tls else 1883)
         # connect() blocks on the TCP handshake, so keep it off the event loop.
-        await asyncio.to_thread(client.connect, parts.hostname, parts.port or 1883, 30)
+        await asyncio.to_thread(client.connect, parts.hostname, port, 30)
     except OSError as exc:
         raise PublishError(options.url, f"cannot connect: {exc}") from exc
     client.loop_start()

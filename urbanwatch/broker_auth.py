@@ -35,7 +35,9 @@ from devices.credentials import (
 )
 from devices.store import DeviceStore
 from urbanwatch.database import create_engine, create_session_factory, migrate
+from urbanwatch.managed_service import ServiceError
 from urbanwatch.mosquitto import Mosquitto, TlsFiles, write_private
+from urbanwatch.ports import HOST
 from urbanwatch.services import Services
 from urbanwatch.settings import Settings
 
@@ -60,11 +62,9 @@ def managed(settings: Settings) -> bool:
 
 def mqtt_tls(settings: Settings) -> TlsFiles | None:
     """The managed broker's TLS files, when its certificate and key are configured."""
-    m = settings.mqtt
-    if m.tls_cert is None and m.tls_key is None:
-        return None
+    m = settings.mqtt  # all three or none (checked by `MqttSettings`)
     if m.tls_cert is None or m.tls_key is None or m.tls_ca is None:
-        raise ValueError("mqtt.tls_cert, mqtt.tls_key and mqtt.tls_ca are needed together")
+        return None
     return TlsFiles(cert=m.tls_cert, key=m.tls_key, ca=m.tls_ca)
 
 
@@ -98,7 +98,7 @@ def client_url(settings: Settings, role: str) -> str:
     login = platform_logins(managed_broker(settings).dir)[role]
     scheme = "mqtts" if settings.mqtt.tls_ca else "mqtt"
     user, password = quote(login.username, safe=""), quote(login.password, safe="")
-    return f"{scheme}://{user}:{password}@127.0.0.1:{settings.mqtt.port}"
+    return f"{scheme}://{user}:{password}@{HOST}:{settings.mqtt.port}"
 
 
 async def sync_broker_auth(
@@ -139,8 +139,16 @@ def _load_users(broker_dir: Path) -> dict[str, dict[str, str]]:
     path = broker_dir / _USERS_FILE
     try:
         stored: dict[str, dict[str, str]] = json.loads(path.read_text())
+        if not isinstance(stored, dict) or not all(
+            isinstance(u, dict) and {"username", "password", "password_hash"} <= u.keys()
+            for u in stored.values()
+        ):
+            raise ValueError("not a map of role -> username, password, password_hash")
     except FileNotFoundError:
         stored = {}
+    except ValueError as exc:  # JSONDecodeError included
+        raise ServiceError(f"{path} is unreadable ({exc}); delete it and start again to make "
+                           "new platform logins") from exc
     missing = [role for role in PLATFORM_ACCESS if role not in stored]
     for role in missing:
         password = generate_password()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devices.errors import DeviceError
@@ -98,9 +99,16 @@ def one_line_errors() -> Iterator[None]:
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as exc:
-        lines = str(exc).strip().splitlines() or [""]
+        lines = _reasons(exc)
         kind = (
             "" if isinstance(exc, DeviceError | ValueError | OSError) else f"{type(exc).__name__}: "
         )
         typer.echo(f"error: {kind}{lines[0]}", err=True)
         raise typer.Exit(1) from None
+
+
+def _reasons(exc: Exception) -> list[str]:
+    """The lines worth a one-line report: a settings error's first line only names the model."""
+    if isinstance(exc, ValidationError):
+        return ["; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())]
+    return str(exc).strip().splitlines() or [""]

@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from alerts.errors import AlertError
 from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.managed_service import ServiceError
 from urbanwatch.platform import Platform
@@ -106,7 +107,7 @@ def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(runner())
-    except (ServiceError, OSError) as exc:  # said even when `--json` quiets the console
+    except (ServiceError, AlertError, OSError) as exc:  # said even when --json quiets the console
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
 

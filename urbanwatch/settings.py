@@ -38,6 +38,14 @@ class MqttSettings(_Section):
     tls_cert: Path | None = Field(None, description="the managed broker's TLS certificate (PEM)")
     tls_key: Path | None = Field(None, description="the managed broker's TLS private key (PEM)")
 
+    @model_validator(mode="after")
+    def _broker_tls_files_together(self) -> MqttSettings:
+        if (self.tls_cert is None) != (self.tls_key is None) or (
+            self.tls_cert is not None and self.tls_ca is None
+        ):
+            raise ValueError("mqtt.tls_cert, mqtt.tls_key and mqtt.tls_ca are needed together")
+        return self
+
 
 class InfluxSettings(_Section):
     url: str | None = Field(None, description="http://host:port; None = managed influxd")
@@ -71,6 +79,8 @@ class ApiSettings(_Section):
     @model_validator(mode="after")
     def _strong_secret_outside_development(self) -> ApiSettings:
         check_secret_key(self.secret_key, self.environment)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("api.tls_cert and api.tls_key are needed together")
         return self
 
 
@@ -85,7 +95,7 @@ class IngestSettings(_Section):
 
 class RulesSettings(_Section):
     path: Path | None = Field(None, description="rule file (YAML); None = the shipped default pack")
-    tick_s: float = Field(1.0, description="how often time-only conditions are judged")
+    tick_s: float = Field(1.0, gt=0, description="how often time-only conditions are judged")
     utc_offset_h: float = Field(8.0, description="the city's offset from UTC, for hour()")
 
 
@@ -93,10 +103,14 @@ class AlertsSettings(_Section):
     routing_path: Path | None = Field(
         None, description="routing file (YAML), reloaded when it changes; None = the shipped one"
     )
-    tick_s: float = Field(1.0, description="how often escalation timers and the files are checked")
-    retry_base_s: float = Field(1.0, description="first webhook/MQTT retry delay (doubles)")
-    retry_max_s: float = Field(300.0, description="longest delay between retries")
-    give_up_after_s: float = Field(3600.0, description="stop retrying a notification after this")
+    tick_s: float = Field(
+        1.0, gt=0, description="how often escalation timers and the files are checked"
+    )
+    retry_base_s: float = Field(1.0, gt=0, description="first webhook/MQTT retry delay (doubles)")
+    retry_max_s: float = Field(300.0, gt=0, description="longest delay between retries")
+    give_up_after_s: float = Field(
+        3600.0, gt=0, description="stop retrying a notification after this"
+    )
 
 
 class Settings(BaseSettings):

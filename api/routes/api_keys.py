@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.clock import now_ms
 from api.deps import ContextDep, require
-from api.schemas import Problem
+from api.schemas import Problem, RequestBody
 from api.security.api_keys import ApiKey, ApiKeyStore
 from api.security.principal import Principal, Role, ScopeError
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestBody):
     name: str = Field(min_length=1, max_length=200, description="what the key is for")
     role: Role
     teams: list[str] = Field(

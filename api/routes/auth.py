@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.context import ApiContext
 from api.deps import Caller, ContextDep
-from api.schemas import Problem
+from api.schemas import Problem, RequestBody
 from api.security.refresh import InvalidRefreshTokenError, RefreshTokens
 from api.security.tokens import issue_access_token
 from api.security.users import User, UserStore
@@ -30,7 +30,7 @@ class TokenResponse(BaseModel):
     refresh_token: str = Field(description="single use: exchange at /api/v1/auth/refresh")
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(RequestBody):
     refresh_token: str = Field(min_length=1, max_length=200)
 
 

@@ -16,10 +16,12 @@ from api.deps import Caller, ContextDep
 from api.routes.devices import NOT_FOUND, find_device
 from api.schemas import LatestReading, LatestReadings, Problem, ReadingPoint, Readings
 from api.schemas_incidents import Invalid
+from ingest.errors import InfluxError
 from ingest.history import series_history, valid_every
 from ingest.influx import quote_ident
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+INFLUX_MIN_MS, INFLUX_MAX_MS = -(2**63) // 10**6 + 1, (2**63 - 1) // 10**6  # int64 nanoseconds
 
 
 @router.get(
@@ -35,7 +37,7 @@ async def latest_readings(device_id: str, context: ContextDep, _: Caller) -> Lat
         query = f"SELECT last({quote_ident(metric)}) FROM {quote_ident(device.type)} WHERE {where}"
         try:
             series = await context.influx.query(query)
-        except Exception as exc:  # InfluxDB down or refusing: the caller learns why
+        except InfluxError as exc:  # InfluxDB down or refusing: the caller learns why
             raise HTTPException(502, f"InfluxDB: {exc}") from None
         rows = [row for s in series for row in s.get("values", []) if row[1] is not None]
         if rows:
@@ -47,7 +49,8 @@ async def latest_readings(device_id: str, context: ContextDep, _: Caller) -> Lat
 @router.get(
     "/{device_id}/readings",
     summary="A device's readings of one metric, raw or aggregated, from InfluxDB",
-    responses={**NOT_FOUND, 422: {"model": Invalid, "description": "bad metric, range, interval"}},
+    responses={**NOT_FOUND, 422: {"model": Invalid, "description": "bad metric, range, interval"},
+               502: {"model": Problem, "description": "InfluxDB failed"}},
 )
 async def get_readings(
     device_id: str,
@@ -71,17 +74,16 @@ async def get_readings(
     start_ms = epoch_ms(start) if start else end_ms - int(timedelta(hours=1).total_seconds() * 1000)
     if start_ms >= end_ms:
         raise HTTPException(422, "start must be before end")
-    history = await series_history(
-        context.influx,
-        measurement=device.type,
-        device_id=device.id,
-        metric=metric,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        every=every,
-        aggregate=aggregate,
-        limit=limit,
-    )
+    if not INFLUX_MIN_MS <= start_ms < end_ms <= INFLUX_MAX_MS:
+        raise HTTPException(422, "start and end must lie within 1677-09-21 .. 2262-04-11 "
+                                 "(what InfluxDB can store)")
+    try:
+        history = await series_history(
+            context.influx, measurement=device.type, device_id=device.id, metric=metric,
+            start_ms=start_ms, end_ms=end_ms, every=every, aggregate=aggregate, limit=limit,
+        )
+    except InfluxError as exc:  # InfluxDB down or refusing: the caller learns why
+        raise HTTPException(502, f"InfluxDB: {exc}") from None
     return Readings(
         device_id=device.id,
         metric=metric,

@@ -147,9 +147,12 @@ async def test_aggregated_readings(api: httpx.AsyncClient) -> None:
         ({"metric": "level_m", "start": "2026-11-18T00:00:00"}, 422),
         ({"metric": "level_m", "start": "yesterday"}, 422),
         ({"metric": "level_m", "aggregate": "drop"}, 422),
+        ({"metric": "level_m", "start": "1600-01-01T00:00:00Z", "end": "1601-01-01T00:00:00Z"},
+         422),
+        ({"metric": "level_m", "end": "9999-12-31T23:59:59Z"}, 422),
     ],
     ids=["wrong-metric", "no-metric", "bad-every", "zero-every", "reversed", "naive-time",
-         "not-a-time", "bad-aggregate"],
+         "not-a-time", "bad-aggregate", "before-influx-time", "after-influx-time"],
 )
 async def test_bad_readings_requests_are_4xx(
     api: httpx.AsyncClient, params: dict[str, str], status: int

@@ -8,6 +8,7 @@ import pytest
 
 from api.nul_guard import REFUSED
 from api.security.principal import Role
+from tests.api.conftest import GAS_TEAM, World
 from tests.support.auth import bearer
 
 ADMIN = bearer(Role.admin, subject="root")
@@ -34,3 +35,19 @@ async def test_a_nul_is_refused_with_a_reason(client: httpx.AsyncClient, method:
 async def test_requests_without_one_pass(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/devices", params={"type": "air_quality"}, headers=ADMIN)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/api/v1/incidents/{gas}/notes", {"text": "a\x00b"}),
+    ("POST", "/api/v1/api-keys", {"name": "board\x00", "role": "viewer"}),
+    ("POST", "/api/v1/api-keys", {"name": "board", "role": "responder", "teams": ["t\x00"]}),
+    ("POST", "/api/v1/devices", {"id": "aq-9", "type": "air_quality", "district": "d\x00",
+                                 "lat": 39.9, "lon": 116.4}),
+])
+async def test_a_nul_in_a_body_is_refused(
+    client: httpx.AsyncClient, world: World, method: str, path: str, body: dict
+) -> None:
+    url = path.format(gas=world.incident_of[GAS_TEAM])
+    response = await client.request(method, url, json=body, headers=ADMIN)
+    assert response.status_code == 422
+    assert "NUL characters are not allowed" in response.text
