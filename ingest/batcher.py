@@ -23,8 +23,6 @@ class PendingBatch:
     opened_s: float  # monotonic time the first message arrived
     messages: list[Message] = field(default_factory=list)
     letters: list[tuple[int, Confirmation]] = field(default_factory=list)  # (message, its DL)
-    n_readings: int = 0
-    n_good: int = 0  # messages whose readings wait for the write (they hold memory)
     # Readings as plain lists until the flush: one set of arrays per batch, not per message.
     _keys: list[tuple[int, int]] = field(default_factory=list)  # (slot, ts_ms)
     _values: list[float] = field(default_factory=list)
@@ -40,8 +38,15 @@ class PendingBatch:
         self._keys.extend(rows)
         self._values.extend(rows.values())
         self.messages.append(message)
-        self.n_readings += len(rows)
-        self.n_good += 1
+
+    @property
+    def n_readings(self) -> int:
+        return len(self._values)
+
+    @property
+    def n_good(self) -> int:
+        """Messages whose readings wait for the write (they hold memory)."""
+        return len(self._part_message)
 
     def add_rejected(self, message: Message, dead_letter: Confirmation) -> None:
         self.letters.append((len(self.messages), dead_letter))

@@ -39,8 +39,7 @@ class MqttConnection:
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        self._plan_reconnect(client)
+        client.on_connect_fail = self._on_connect_fail  # plans each wait, the first one too
         self._client = client
 
     @property

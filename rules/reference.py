@@ -148,7 +148,7 @@ class Reference:
         scope = rule.spatial_scope
         home = "district" if scope == "district" else "grid"
         own = set(self.members[rule.id])
-        keys = list(dict.fromkeys((n.scope, n.rule_id) for n in ast.count_ins(rule.nodes())))
+        keys = [(n.scope, n.rule_id) for n in ast.count_ins(rule.nodes())]
         counted = {k: [s for s in self.members[k[1]] if s in own] for k in keys}
         areas = sorted({area_of(home, self.table, s) for ss in counted.values() for s in ss})
         for area in areas:

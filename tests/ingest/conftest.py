@@ -65,6 +65,7 @@ def publisher(mosquitto: Mosquitto, topic_prefix: str) -> Iterator[Publisher]:
     yield Publisher(client, topic_prefix)
     client.disconnect()
     client.loop_stop()
+    client._reset_sockets()  # not left to the GC (eclipse-paho/paho.mqtt.python#627)
 
 
 @dataclass

@@ -60,3 +60,4 @@ def claim_session(settings: Settings) -> None:
     assert subscribed.wait(10), "the ingestor's session was not created"
     client.disconnect()
     client.loop_stop()
+    client._reset_sockets()  # not left to the GC (eclipse-paho/paho.mqtt.python#627)

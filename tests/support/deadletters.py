@@ -44,6 +44,7 @@ def listening(host: str, port: int, topic_prefix: str) -> Iterator[DeadLetters]:
     finally:
         client.disconnect()
         client.loop_stop()
+        client._reset_sockets()  # not left to the GC (eclipse-paho/paho.mqtt.python#627)
 
 
 @pytest.fixture
