@@ -51,7 +51,7 @@ INSTRUCTION: dict[Category, str] = {
     Category.DEVICE: "No public action needed.",
 }
 
-_ENDED = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED, IncidentState.CANCELLED})
+ENDED = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED, IncidentState.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def _info(
     polygon: Sequence[tuple[float, float]],
     expires_ms: int | None,
 ) -> None:
-    severity, ended = incident.severity, incident.state in _ENDED
+    severity, ended = incident.severity, incident.state in ENDED
     info = _add(root, "info")
     _add(info, "language", ctx.language)
     _add(info, "category", CAP_CATEGORY[incident.category])
@@ -193,3 +193,8 @@ def _add(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
     element = ET.SubElement(parent, f"{{{NS}}}{tag}")
     element.text = text
     return element
+
+
+def is_public_warning(incident: Incident) -> bool:
+    """Whether the public sees the incident as a warning: still running, and not about a device."""
+    return incident.state not in ENDED and incident.category is not Category.DEVICE

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
+from api.clock import now_ms
 from api.context import ApiContext
 from api.deps import Caller, ContextDep
 from api.schemas import Problem, RequestBody
@@ -39,10 +39,6 @@ class Me(BaseModel):
     role: str
     teams: list[str]
     kind: str
-
-
-def _now_s() -> float:
-    return time.time()
 
 
 def _unauthorized(reason: str) -> HTTPException:
@@ -76,7 +72,8 @@ async def login(
     context: ContextDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenResponse:
-    now = _now_s()
+    ms = now_ms()
+    now = ms / 1000
     address = request.client.host if request.client else "unknown"
     throttle = context.login_throttle
     wait_s = throttle.retry_after(form.username, address, now)
@@ -87,7 +84,7 @@ async def login(
             headers={"Retry-After": str(wait_s)},
         )
     user = await UserStore(context.sessions).authenticate(
-        form.username, form.password, int(now * 1000)
+        form.username, form.password, ms
     )
     if user is None:
         throttle.failed(form.username, address, now)
@@ -103,9 +100,10 @@ async def login(
     responses=UNAUTHORIZED,
 )
 async def refresh(request: Request, body: RefreshRequest, context: ContextDep) -> TokenResponse:
-    now = _now_s()
+    ms = now_ms()
+    now = ms / 1000
     try:
-        name = await RefreshTokens(context.sessions).redeem(body.refresh_token, int(now * 1000))
+        name = await RefreshTokens(context.sessions).redeem(body.refresh_token, ms)
     except InvalidRefreshTokenError as exc:
         raise _unauthorized(f"invalid refresh token: {exc}") from exc
     user = await UserStore(context.sessions).get(name)

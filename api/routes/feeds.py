@@ -12,20 +12,15 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 from lxml import etree
 
-from alerts.model import Incident, IncidentState
+from alerts.cap import is_public_warning
+from alerts.model import Incident
 from alerts.notify import CAP_XML
 from api.clock import now_ms
 from api.deps import Alerts, Caller
-from rules.detection import Category
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
 ATOM = "http://www.w3.org/2005/Atom"
 ATOM_XML = "application/atom+xml"
-_ENDED = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED, IncidentState.CANCELLED})
-
-
-def is_public_warning(incident: Incident) -> bool:
-    return incident.state not in _ENDED and incident.category is not Category.DEVICE
 
 
 @router.get(
