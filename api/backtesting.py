@@ -1,10 +1,10 @@
 """Backtest a rule set over stored history: read the range from InfluxDB, replay it, report.
 
-The history is read in time chunks (one query per device type and chunk, every device of that
-type grouped by ``device_id``) and fed to `rules.backtest.Replay` chunk by chunk, so a long range
-is never held in memory at once. Only the series the rules match are read. The replay itself
-(pure numpy, CPU-bound) runs in a worker thread, so a long backtest does not stall the event loop
-that ingest and the API share.
+The history is read in time chunks (one query per device type and chunk, every device of that type
+grouped by ``device_id``) and fed to `rules.engine.backtest.Replay` chunk by chunk, so a long range
+is never held in memory at once. Only the series the rules match are read. The replay itself (pure
+numpy, CPU-bound) runs in a worker thread, so a long backtest does not stall the event loop that
+ingest and the API share.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from devices.batch import ReadingBatch
 from devices.registry import Registry
 from ingest.history import _quote_string as quote_string
 from ingest.influx import InfluxClient, quote_ident
-from rules.backtest import Replay
 from rules.detection import Detection, DetectionState
-from rules.model import Rule
-from rules.plan import SlotTable, matched_slots
+from rules.engine.backtest import Replay
+from rules.engine.plan import SlotTable, matched_slots
+from rules.language.model import Rule
 
 MAX_DEVICE_FILTER = 100  # up to this many devices of a type are named in the query's WHERE
 

@@ -1,4 +1,6 @@
-"""Request and response models of the rules endpoints (the wire shape of `rules.model.Rule`)."""
+"""Request and response models of the rules endpoints (the wire shape of
+`rules.language.model.Rule`).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.backtesting import BacktestReport
-from api.rulefile import RuleRejected, build_rule, format_duration
 from api.schemas import RequestBody
 from rules.detection import Category
-from rules.model import RULE_ID_PATTERN, Rule
+from rules.language.model import RULE_ID_PATTERN, Rule
+from rules.language.rulefile import RuleRejected, build_rule, format_duration
 
 MAX_EXPRESSION = 1000
 

@@ -17,10 +17,10 @@ import numpy as np
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
-from rules.engine import Engine
-from rules.loader import load_default_pack, load_rules
-from rules.model import Rule
-from rules.reference import Reference
+from rules.engine.engine import Engine
+from rules.language.loader import load_default_pack, load_rules
+from rules.language.model import Rule
+from rules.oracles.engine import Reference
 
 T0_MS = 1_732_252_800_000
 GAUGE_LEVELS = {"warning_level": 3.0, "guaranteed_level": 4.0, "historical_max_level": 5.0}

@@ -2,10 +2,10 @@
 
 Each CSV (``timestamp,value``) is one series. By default every file is one ``weather`` device
 (its ``temp_c`` series; the engine does not range-check, only the decoder does) of a registry fed
-through the real ``rules.engine.Engine``, with one rule ``anomaly(<detector>) > 1`` that exposes
-the detector's score in ``engine.ctx.scores`` and never fires (so the engine marks no reading as
-confirmed; the detector's own learning rules apply). The files are fed together in batches
-(batch ``i`` holds row ``i`` of every file that long), so each series sees its rows in file
+through the real ``rules.engine.engine.Engine``, with one rule ``anomaly(<detector>) > 1`` that
+exposes the detector's score in ``engine.ctx.scores`` and never fires (so the engine marks no
+reading as confirmed; the detector's own learning rules apply). The files are fed together in
+batches (batch ``i`` holds row ``i`` of every file that long), so each series sees its rows in file
 order, exactly as a stream. Rows are the unit of scoring, but the engine drops readings not newer
 than the last one, so a duplicate or backward timestamp is fed 1 ms after its predecessor.
 ``--direct`` drives the detector without the engine (same rounds, raw timestamps).
@@ -31,8 +31,8 @@ from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
 from rules.detectors import DETECTORS
 from rules.detectors.base import Detector, score_and_update
-from rules.engine import Engine
-from rules.loader import load_rules
+from rules.engine.engine import Engine
+from rules.language.loader import load_rules
 
 DEVICE_TYPE, METRIC = "weather", "temp_c"
 
@@ -108,7 +108,7 @@ def strictly_increasing(ts_ms: np.ndarray) -> np.ndarray:
 def run_engine(
     detector: str, series: list[NabSeries], progress: Progress | None = None
 ) -> list[np.ndarray]:
-    """Score every row through ``rules.engine.Engine``, one device per series."""
+    """Score every row through ``rules.engine.engine.Engine``, one device per series."""
     devices = [Device(f"nab-{i}", DEVICE_TYPE, "nab", 0.0, 0.0) for i in range(len(series))]
     registry = Registry.build(load_catalogue(), devices)
     rules = load_rules(

@@ -23,10 +23,10 @@ from pathlib import Path
 from devices.batch import ReadingBatch
 from devices.registry import Registry
 from rules.detection import Detection
-from rules.engine import Engine
+from rules.engine.engine import Engine
 from rules.errors import RuleError
-from rules.loader import load_default_pack, load_rules_file
-from rules.model import Rule
+from rules.language.loader import load_default_pack, load_rules_file
+from rules.language.model import Rule
 
 log = logging.getLogger(__name__)
 DetectionSink = Callable[[list[Detection], int], Awaitable[None]]

@@ -23,7 +23,6 @@ from alerts.outbox import Status as OutboxStatus
 from alerts.store import OutboxRow
 from api.app import create_app
 from api.context import ApiContext
-from api.rulepack_upgrade import follow_pack
 from api.security.secret_key import resolve_secret_key
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
@@ -38,6 +37,7 @@ from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
+from rules.language.pack_upgrade import follow_pack
 from urbanwatch.alerting import Alerting
 from urbanwatch.broker_auth import client_settings, managed, managed_services, sync_broker_auth
 from urbanwatch.database import create_engine, create_session_factory, migrate

@@ -1,8 +1,8 @@
 """Rules: the rule file the engine runs, edited, validated and backtested through the API.
 
-Writes go through `api.rulefile.RuleFile`, which validates the whole new set before it replaces
-the file atomically; the engine picks the change up on its next tick, and the open alerts of a
-changed or deleted rule are closed then (`urbanwatch.judging`).
+Writes go through `rules.language.rulefile.RuleFile`, which validates the whole new set before it
+replaces the file atomically; the engine picks the change up on its next tick, and the open alerts
+of a changed or deleted rule are closed then (`urbanwatch.judging`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from api.backtesting import backtest_range
 from api.clock import NAIVE_TIMESTAMP, epoch_ms
 from api.deps import Caller, ContextDep, require
-from api.rulefile import RuleFile, RuleRejected, check_set, referrers, validate_text
 from api.schemas import Problem
 from api.schemas_rules import (
     BacktestRequest,
@@ -35,7 +34,8 @@ from api.security.principal import Principal, Role
 from ingest.influx import InfluxError
 from rules.detection import Category
 from rules.errors import RuleFileError
-from rules.model import Rule
+from rules.language.model import Rule
+from rules.language.rulefile import RuleFile, RuleRejected, check_set, referrers, validate_text
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]

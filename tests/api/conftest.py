@@ -25,12 +25,12 @@ from alerts.routing import load_routing
 from alerts.service import AlertService
 from api.app import create_app
 from api.context import ApiContext
-from api.rulefile import seed_rule_file
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
 from ingest.influx import InfluxClient
 from rules.detection import Category, Detection, DetectionState, Severity
+from rules.language.rulefile import seed_rule_file
 from tests.support.auth import SECRET
 from urbanwatch.database import create_engine, create_session_factory, migrate
 

@@ -14,7 +14,7 @@ from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
 from ingest.influx import InfluxClient
 from ingest.lineprotocol import LineEncoder
-from rules.loader import load_default_pack, load_rules
+from rules.language.loader import load_default_pack, load_rules
 
 T0 = (int(time.time()) // 3600 - 48) * 3_600_000  # two days ago: inside the 30-day retention
 MIN = 60_000

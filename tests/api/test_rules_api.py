@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from api.app import create_app
-from api.rulefile import HEADER, RuleFile, build_rule, referrers, seed_rule_file, shipped_pack
 from api.security.principal import Role
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
@@ -24,7 +23,15 @@ from ingest.config import MqttConfig
 from ingest.influx import InfluxClient
 from ingest.lineprotocol import LineEncoder
 from rules.detection import Detection, Severity
-from rules.loader import load_default_pack, load_rules, load_rules_file
+from rules.language.loader import load_default_pack, load_rules, load_rules_file
+from rules.language.rulefile import (
+    HEADER,
+    RuleFile,
+    build_rule,
+    referrers,
+    seed_rule_file,
+    shipped_pack,
+)
 from tests.api.conftest import DEVICES, GAS_TEAM, T0_MS, World
 from tests.support.auth import bearer
 from urbanwatch.alerting import Alerting

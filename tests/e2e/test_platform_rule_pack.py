@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.rulefile import RuleFile, referrers, shipped_pack
-from api.rulepack_upgrade import pack_base_path
-from rules.loader import load_rules, load_rules_file
+from rules.language.loader import load_rules, load_rules_file
+from rules.language.pack_upgrade import pack_base_path
+from rules.language.rulefile import RuleFile, referrers, shipped_pack
 from urbanwatch.platform import Platform
 from urbanwatch.settings import Settings
 

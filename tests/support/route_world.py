@@ -28,7 +28,6 @@ from alerts.silences import Field, Matcher, Silence
 from alerts.store import AlertRow
 from api.app import create_app
 from api.context import ApiContext
-from api.rulefile import seed_rule_file
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Role
 from api.security.refresh import RefreshTokens
@@ -39,6 +38,7 @@ from devices.registry import Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from ingest.influx import InfluxClient
+from rules.language.rulefile import seed_rule_file
 from tests.api.conftest import DEVICES, GAS_TEAM, SEED
 from tests.support.auth import SECRET
 from tests.support.security import PASSWORD

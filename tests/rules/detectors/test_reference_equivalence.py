@@ -24,7 +24,7 @@ from rules.detectors import (
     StepChart,
 )
 from rules.detectors.base import score_and_update
-from rules.detectors.reference import (
+from rules.oracles.detectors import (
     RefCusum,
     RefEwma,
     RefLikelihood,

@@ -11,7 +11,7 @@ is returned (the old engine is not touched, callers swap the reference):
   being judged by it get new rows;
 - rule state (condition state, ``for`` timer start, last severity) of every rule whose id and
   definition are unchanged, per series (by slot) or per area (by area name);
-- the counters in `rules.engine.Stats`.
+- the counters in `rules.engine.engine.Stats`.
 
 A rule whose definition changed starts fresh in the new engine (inactive everywhere, no
 detection reported for the change), and a removed rule is simply gone. Their ids are listed in
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devices.registry import Registry
-from rules.model import Rule
-from rules.state import RuleState
+from rules.engine.state import RuleState
+from rules.language.model import Rule
 
 if TYPE_CHECKING:
-    from rules.engine import Engine
+    from rules.engine.engine import Engine
 
 
 def rebuild(old: Engine, rules: Sequence[Rule] | None = None, registry: Registry | None = None,
@@ -51,9 +51,9 @@ def rebuild(old: Engine, rules: Sequence[Rule] | None = None, registry: Registry
 
     Raises:
         ValueError: the new registry has fewer slots than the old one.
-        RuleError: the new rule set does not compile (as for `rules.engine.Engine`).
+        RuleError: the new rule set does not compile (as for `rules.engine.engine.Engine`).
     """
-    from rules.engine import Engine
+    from rules.engine.engine import Engine
 
     options = old.options.copy()
     if attributes is not None:

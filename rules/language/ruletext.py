@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from rules.model import Rule
+from rules.language.model import Rule
 
 
 def edit_text(

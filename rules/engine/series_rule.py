@@ -1,7 +1,7 @@
 """Per-series rules: a rule compiled against its group's member series, judged frame by frame.
 
-The per-series counterpart of `rules.area`. `rules.engine` builds them, and judges each on the
-readings of every round and, if it depends on time, again at every tick.
+The per-series counterpart of `rules.engine.area`. `rules.engine.engine` builds them, and judges
+each on the readings of every round and, if it depends on time, again at every tick.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rules.compile import Context, Frame, compile_expr
-from rules.emit import Emitted
-from rules.groups import Group
-from rules.model import Rule
-from rules.plan import SlotTable, detector_names, ring_capacity
-from rules.state import FIRING, RuleState
-from rules.transitions import NONE, step
+from rules.engine.compile import Context, Frame, compile_expr
+from rules.engine.emit import Emitted
+from rules.engine.groups import Group
+from rules.engine.plan import SlotTable, detector_names, ring_capacity
+from rules.engine.state import FIRING, RuleState
+from rules.engine.transitions import NONE, step
+from rules.language.model import Rule
 
 
 @dataclass

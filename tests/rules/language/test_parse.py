@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rules import ast
 from rules.detection import Severity
 from rules.errors import ExpressionError
-from rules.parse import parse
+from rules.language import ast
+from rules.language.parse import parse
 
 GOOD = [
     ("value > 150", ast.Binary(">", ast.Value(), ast.Num(150.0))),

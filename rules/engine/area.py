@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rules import ast
-from rules.compile import Context, Fn, Frame, compile_expr
-from rules.emit import Emitted
+from rules.engine.compile import Context, Fn, Frame, compile_expr
+from rules.engine.emit import Emitted
+from rules.engine.plan import SlotTable, area_of, matched_slots, neighbour_cells, subject_of
+from rules.engine.state import FIRING, RuleState
+from rules.engine.transitions import NONE, step
 from rules.errors import RuleError
-from rules.model import Rule
-from rules.plan import SlotTable, area_of, matched_slots, neighbour_cells, subject_of
-from rules.state import FIRING, RuleState
-from rules.transitions import NONE, step
+from rules.language import ast
+from rules.language.model import Rule
 
 if TYPE_CHECKING:
-    from rules.series_rule import SeriesRule
+    from rules.engine.series_rule import SeriesRule
 
 
 @dataclass

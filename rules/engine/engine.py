@@ -1,7 +1,7 @@
 """The vectorized rule engine: one pass per batch over every series, detections out on changes.
 
 Order of work. A batch is cut into rounds in which each series appears at most once, in time
-order (see `rules.rounds`, which also says what happens to late and duplicate readings). Per
+order (see `rules.engine.rounds`, which also says what happens to late and duplicate readings). Per
 round: series state, then each detector scores the readings (before learning), then every
 per-series rule matching them is judged at the reading's time, then detectors learn (skipping
 readings an ``anomaly()`` rule is firing on). After the rounds, ``evaluate`` ticks at
@@ -20,20 +20,26 @@ import numpy as np
 
 from devices.batch import ReadingBatch
 from devices.registry import Registry
-from rules import ast
-from rules.area import AreaRule
-from rules.compile import Context, Frame
 from rules.detection import Detection
-from rules.emit import Emitted, to_detections
+from rules.engine.area import AreaRule
+from rules.engine.compile import Context, Frame
+from rules.engine.emit import Emitted, to_detections
+from rules.engine.groups import Routing
+from rules.engine.plan import (
+    SlotTable,
+    attribute_column,
+    detector_names,
+    matched_slots,
+    ring_capacity,
+)
+from rules.engine.rebuild import rebuild
+from rules.engine.rounds import rounds
+from rules.engine.series_rule import SeriesRule
+from rules.engine.state import FIRING, NEVER, SeriesState
+from rules.engine.transitions import promote
 from rules.errors import RuleError
-from rules.groups import Routing
-from rules.model import Rule
-from rules.plan import SlotTable, attribute_column, detector_names, matched_slots, ring_capacity
-from rules.rebuild import rebuild
-from rules.rounds import rounds
-from rules.series_rule import SeriesRule
-from rules.state import FIRING, NEVER, SeriesState
-from rules.transitions import promote
+from rules.language import ast
+from rules.language.model import Rule
 
 if TYPE_CHECKING:  # rules.detectors is imported when an engine first needs it
     from rules.detectors.base import Detector
@@ -42,7 +48,7 @@ DetectorFactory = Callable[[], "Detector"]
 
 
 class EngineOptions(TypedDict):
-    """`Engine`'s keyword arguments, kept so that `rules.rebuild` can build a successor."""
+    """`Engine`'s keyword arguments, kept so that `rules.engine.rebuild` can build a successor."""
 
     detectors: Mapping[str, DetectorFactory] | None
     attributes: Mapping[str, Mapping[str, float]] | None
@@ -170,7 +176,7 @@ class Engine:
 
         Pure: this engine is left unchanged. Rules whose id and definition are unchanged keep
         their state (pending ``for`` timers, firing flags); changed or removed rules start fresh
-        and are listed in the new engine's ``reset_rules`` (see `rules.rebuild`).
+        and are listed in the new engine's ``reset_rules`` (see `rules.engine.rebuild`).
 
         Args:
             rules: The new rule set, or None to keep this one.

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from devices.batch import ReadingBatch
 from rules.detectors import DETECTORS
-from rules.engine import Engine
-from rules.loader import load_rules
-from rules.reference import Reference
+from rules.engine.engine import Engine
+from rules.language.loader import load_rules
+from rules.oracles.engine import Reference
 from tests.rules.conftest import small_registry
 
 GAUGE = "match: {device_type: water_level}"

@@ -6,7 +6,7 @@ import pytest
 
 from rules.detection import Category
 from rules.errors import RuleFileError
-from rules.loader import load_rules
+from rules.language.loader import load_rules
 
 GOOD = """\
 rules:

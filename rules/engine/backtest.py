@@ -10,8 +10,8 @@ import numpy as np
 from devices.batch import ReadingBatch
 from devices.registry import Registry
 from rules.detection import Detection
-from rules.engine import Engine
-from rules.model import Rule
+from rules.engine.engine import Engine
+from rules.language.model import Rule
 
 
 def backtest(
@@ -45,7 +45,7 @@ def backtest(
     Example:
         >>> from devices.catalogue import load_catalogue
         >>> from devices.registry import Device, Registry
-        >>> from rules.loader import load_rules
+        >>> from rules.language.loader import load_rules
         >>> reg = Registry.build(load_catalogue(), [Device("g1", "gas", "d", 0.0, 0.0)])
         >>> rules = load_rules("- {id: gas, category: safety, when: value >= 20, severity: orange}")
         >>> h = ReadingBatch.from_columns([0, 0], [0, 30_000], [5.0, 25.0])

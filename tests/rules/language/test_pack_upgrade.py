@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from api.rulefile import RuleFile, build_rule
-from api.rulepack_upgrade import Merge, follow_pack, merge, pack_base_path
-from rules.loader import load_rules_file
-from rules.model import Rule
+from rules.language.loader import load_rules_file
+from rules.language.model import Rule
+from rules.language.pack_upgrade import Merge, follow_pack, merge, pack_base_path
+from rules.language.rulefile import RuleFile, build_rule
 
 V1 = """\
 # pack v1
@@ -160,7 +160,7 @@ def test_a_new_pack_is_merged_keeping_the_operators_edits_and_comments(
     RuleFile(path).change(lambda rules: [  # b edited, c deleted, an own rule added
         rules[0], rules[1].model_copy(update={"enabled": False}), rules[3], r("mine", 7)])
     path.write_text(path.read_text() + "  # my own note\n")
-    caplog.set_level(logging.INFO, logger="api.rulepack_upgrade")
+    caplog.set_level(logging.INFO, logger="rules.language.pack_upgrade")
 
     done = follow_pack(path, V2)
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rules.detection import Detection, DetectionState, Severity, detections_from_columns
-from rules.state import CLEARED, FIRING, PENDING
+from rules.engine.state import CLEARED, FIRING, PENDING
 
 if TYPE_CHECKING:
-    from rules.engine import Engine
+    from rules.engine.engine import Engine
 
-_STATES = np.empty(4, dtype=object)  # indexed by the state codes of `rules.state`
+_STATES = np.empty(4, dtype=object)  # indexed by the state codes of `rules.engine.state`
 _STATES[[PENDING, FIRING, CLEARED]] = [
     DetectionState.PENDING, DetectionState.FIRING, DetectionState.CLEARED]
 _SEVERITIES = np.array(list(Severity), dtype=object)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.batch import ReadingBatch
-from rules.backtest import Replay, backtest
-from rules.loader import load_rules
+from rules.engine.backtest import Replay, backtest
+from rules.language.loader import load_rules
 from tests.rules.conftest import small_registry
 
 M = 60_000

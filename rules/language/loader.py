@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rules import ast
 from rules.errors import ExpressionError, RuleFileError
-from rules.model import Rule
+from rules.language import ast
+from rules.language.model import Rule
 
 
 def load_rules_file(path: Path) -> list[Rule]:

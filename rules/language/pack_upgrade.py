@@ -1,13 +1,13 @@
 """Carry a new shipped rule pack into the rule file the platform seeded from an older one.
 
-The seeded copy is the operators' (the API edits it), so a new pack is merged into it three ways,
-as a package manager does with a config file: beside the copy, ``<name>.pack-base.yaml`` keeps
-the text of the pack it was last seeded or merged from. Per rule id, a change the pack made since
-that base is applied when the copy still holds the base's version; when the operator changed (or
-deleted) the rule as well, the operator's version stays and the pack's new one can be read in the
-new base. The merged set is written like any edit through the API (`api.rulefile.RuleFile`):
-validated whole, the comments of the rules it leaves alone kept. Only then does the base become
-the new pack, so a merge that could not be written is tried again at the next start.
+The seeded copy is the operators' (the API edits it), so a new pack is merged into it three ways, as
+a package manager does with a config file: beside the copy, ``<name>.pack-base.yaml`` keeps the text
+of the pack it was last seeded or merged from. Per rule id, a change the pack made since that base
+is applied when the copy still holds the base's version; when the operator changed (or deleted) the
+rule as well, the operator's version stays and the pack's new one can be read in the new base. The
+merged set is written like any edit through the API (`rules.language.rulefile.RuleFile`): validated
+whole, the comments of the rules it leaves alone kept. Only then does the base become the new pack,
+so a merge that could not be written is tried again at the next start.
 
 A merged set that would not be valid is settled rule by rule: a pack rule the operator's
 rules leave no room for (it counts a rule they deleted, say) is skipped, and a rule the pack drops
@@ -21,7 +21,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.rulefile import (
+from rules.errors import RuleFileError
+from rules.language import ast
+from rules.language.loader import load_rules
+from rules.language.model import Rule
+from rules.language.rulefile import (
     RuleFile,
     RuleRejected,
     check_set,
@@ -32,11 +36,7 @@ from api.rulefile import (
     shipped_pack,
     write_atomic,
 )
-from api.ruletext import edit_text
-from rules import ast
-from rules.errors import RuleFileError
-from rules.loader import load_rules
-from rules.model import Rule
+from rules.language.ruletext import edit_text
 
 log = logging.getLogger(__name__)
 

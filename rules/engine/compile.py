@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rules import ast
-from rules.state import Ring, SeriesState
+from rules.engine.state import Ring, SeriesState
+from rules.language import ast
 
 Fn = Callable[["Frame"], np.ndarray]
 _Part = Callable[["Frame"], "np.ndarray | np.generic"]  # a constant stays a numpy scalar

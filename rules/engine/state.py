@@ -1,9 +1,9 @@
 """Columnar engine state: arrays indexed by series slot, or by a rule's member row.
 
-``SeriesState`` holds what every rule reads about a series (last reading, start of the current
-run of equal values for ``stuck``). ``Ring`` keeps the recent readings of each member series of
-a group of rules (rules matching the same series) for window functions, bounded by the largest
-`rules.plan.ring_capacity` of the group. ``RuleState`` holds each (rule, subject) condition
+``SeriesState`` holds what every rule reads about a series (last reading, start of the current run
+of equal values for ``stuck``). ``Ring`` keeps the recent readings of each member series of a group
+of rules (rules matching the same series) for window functions, bounded by the largest
+`rules.engine.plan.ring_capacity` of the group. ``RuleState`` holds each (rule, subject) condition
 state, when its pending ``for`` timer started and the severity last reported.
 """
 

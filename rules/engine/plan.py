@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from devices.registry import DeviceStatus, Registry
-from rules import ast
-from rules.model import Rule
+from rules.language import ast
+from rules.language.model import Rule
 
 RING_CAP_MAX = 512  # readings kept per (rule, series) for windows; a longer window is truncated
 _CELL = re.compile(r"^(?P<prefix>.*)-(?P<row>-?\d+)-(?P<col>-?\d+)$")

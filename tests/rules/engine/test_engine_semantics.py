@@ -5,10 +5,10 @@ from __future__ import annotations
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
-from rules.backtest import backtest
 from rules.detection import DetectionState, Severity
-from rules.engine import Engine
-from rules.loader import load_default_pack, load_rules
+from rules.engine.backtest import backtest
+from rules.engine.engine import Engine
+from rules.language.loader import load_default_pack, load_rules
 from tests.rules.conftest import small_registry
 
 M = 60_000

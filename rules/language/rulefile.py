@@ -1,12 +1,12 @@
 """The rule file the platform runs, as the API edits it.
 
 Every change is read-modify-write under a per-file lock: the whole new rule set is serialized,
-loaded back with `rules.loader.load_rules` (so it passes exactly the checks the engine's reload
-applies), and only then written to a temporary file beside the target and moved over it with
+loaded back with `rules.language.loader.load_rules` (so it passes exactly the checks the engine's
+reload applies), and only then written to a temporary file beside the target and moved over it with
 `os.replace`. A rejected change leaves the file untouched, so a bad rule never reaches the engine.
 What is written is the old text with only the changed rules rewritten or cut out
-(`api.ruletext`), so the comments of the others stay; when that cannot be done, the whole set is
-written afresh.
+(`rules.language.ruletext`), so the comments of the others stay; when that cannot be done, the whole
+set is written afresh.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.ruletext import dump_yaml, edit_text
-from rules import ast
 from rules.errors import ExpressionError, RuleFileError
-from rules.loader import load_default_pack, load_rules, load_rules_file
-from rules.model import Rule
-from rules.parse import UNIT_MS
+from rules.language import ast
+from rules.language.loader import load_default_pack, load_rules, load_rules_file
+from rules.language.model import Rule
+from rules.language.parse import UNIT_MS
+from rules.language.ruletext import dump_yaml, edit_text
 
 HEADER = "# urbanwatch rules (edited through the API; edits by hand are picked up as well)\n"
 TOO_DEEP = "expression or YAML nested too deeply"

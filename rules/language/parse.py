@@ -1,4 +1,4 @@
-"""Rule expressions: a small restricted grammar parsed by lark into the typed tree of `rules.ast`.
+"""Rule expressions: a restricted grammar parsed by lark into the tree of `rules.language.ast`.
 
 Grammar (lowest precedence first)::
 
@@ -27,9 +27,9 @@ from typing import NamedTuple
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
-from rules import ast
 from rules.detection import Severity
 from rules.errors import ExpressionError
+from rules.language import ast
 
 GRAMMAR = r"""
 ?start: expr

@@ -1,7 +1,9 @@
-"""Plain per-reading reference implementations of every detector, for tests and the benchmark.
+"""Test oracle: plain per-reading reference implementations of every detector.
 
-Each mirrors its vectorized twin with scalar Python arithmetic in the same order, so the two
-agree exactly; state is a dict per slot. ``score`` changes nothing; ``update`` learns.
+Slow scalar versions used by the property tests to check the vectorized detectors in
+`rules.detectors`; never used in production. Each mirrors its vectorized twin with scalar Python
+arithmetic in the same order, so the two agree exactly; state is a dict per slot. ``score`` changes
+nothing; ``update`` learns.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""The per-reading reference: the engine's semantics as a plain scalar loop, for property tests.
+"""Test oracle: the engine's semantics as a plain scalar loop, one reading at a time.
 
-It shares only the rule model, the expression tree and `rules.plan` (which series a rule matches,
-ring capacities, neighbouring cells) with the engine, and evaluates everything one reading, one
-rule and one subject at a time with Python floats. See `rules.engine` for the semantics.
+A slow per-reading reference implementation, used by the property tests to check the vectorized
+engine (`rules.engine.engine.Engine`) and by the engine benchmark as a baseline; never used in
+production. It shares only the rule model, the expression tree and `rules.engine.plan` (which
+series a rule matches, ring capacities, neighbouring cells) with the engine, and evaluates
+everything one reading, one rule and one subject at a time with Python floats.
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ import numpy as np
 
 from devices.batch import ReadingBatch
 from devices.registry import Registry
-from rules import ast
 from rules.detection import Detection, DetectionState, Severity
-from rules.model import Rule
-from rules.plan import (
+from rules.engine.plan import (
     SlotTable,
     area_of,
     detector_names,
@@ -28,13 +28,15 @@ from rules.plan import (
     ring_capacity,
     subject_of,
 )
+from rules.language import ast
+from rules.language.model import Rule
 
 INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
 HOUR_MS = 3_600_000
 
 
 class Reference:
-    """Same constructor and calls as `rules.engine.Engine`, one reading at a time."""
+    """Same constructor and calls as `rules.engine.engine.Engine`, one reading at a time."""
 
     def __init__(self, rules: Sequence[Rule], registry: Registry, *,
                  detectors: Mapping | None = None,

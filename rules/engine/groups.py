@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rules.state import Ring
+from rules.engine.state import Ring
 
 INT16_MAX = int(np.iinfo(np.int16).max)
 
 if TYPE_CHECKING:
-    from rules.series_rule import SeriesRule
+    from rules.engine.series_rule import SeriesRule
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rules.state import CLEARED, FIRING, INACTIVE, PENDING, RuleState
+from rules.engine.state import CLEARED, FIRING, INACTIVE, PENDING, RuleState
 
 NONE = -1
 

@@ -18,7 +18,7 @@ import numpy as np
 from devices.batch import ReadingBatch
 
 if TYPE_CHECKING:
-    from rules.engine import Stats
+    from rules.engine.engine import Stats
 
 Round = tuple[np.ndarray, np.ndarray, np.ndarray]  # slots, ts_ms, values
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.rules.engine.test_engine_properties import Jumpy
 
 from devices.batch import ReadingBatch
 from devices.registry import Device
 from rules.detection import DetectionState
-from rules.engine import Engine
-from rules.loader import load_rules
+from rules.engine.engine import Engine
+from rules.language.loader import load_rules
 from tests.rules.conftest import small_registry
-from tests.rules.test_engine_properties import Jumpy
 
 M = 60_000
 P, F, C = DetectionState.PENDING, DetectionState.FIRING, DetectionState.CLEARED

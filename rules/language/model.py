@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from rules import ast
 from rules.detection import Category
-from rules.parse import parse, parse_duration_ms
+from rules.language import ast
+from rules.language.parse import parse, parse_duration_ms
 
 RULE_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
 
