@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.backtesting import BacktestReport
 from api.schemas import RequestBody
 from rules.detection import Category
+from rules.errors import RuleRejected
 from rules.language.model import RULE_ID_PATTERN, Rule
-from rules.language.rulefile import RuleRejected, build_rule, format_duration
+from rules.language.rulefile import build_rule, format_duration
 
 MAX_EXPRESSION = 1000
 

@@ -2,7 +2,9 @@
 
 RuleError
  ├── ExpressionError(column)          an expression does not parse or type-check (a ValueError)
- └── RuleFileError(line, rule_id)     a rule file (or one rule in it) is invalid
+ ├── RuleFileError(line, rule_id)     a rule file (or one rule in it) is invalid
+ └── RuleRejected(rule_id, field,     a rule, rule set or edit is refused, with where to look
+                  line, column)
 """
 
 from __future__ import annotations
@@ -28,3 +30,20 @@ class RuleFileError(RuleError):
         where = f"line {line}" if line is not None else "rule file"
         who = f" (rule {rule_id})" if rule_id else ""
         super().__init__(f"{where}{who}: {reason}")
+
+
+class RuleRejected(RuleError):
+    """A rule, rule set or edit of the rule file is refused; positions are 1-based.
+
+    `line` is the line in submitted rule-file text (None for a rule given as data); `column` is
+    the column inside the expression of `field` when the problem is an expression. ``str()`` is
+    the reason alone.
+    """
+
+    def __init__(
+        self, reason: str, rule_id: str | None = None, field: str | None = None,
+        line: int | None = None, column: int | None = None,
+    ) -> None:
+        self.reason, self.rule_id, self.field = reason, rule_id, field
+        self.line, self.column = line, column
+        super().__init__(reason)

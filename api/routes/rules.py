@@ -33,9 +33,9 @@ from api.schemas_rules import (
 from api.security.principal import Principal, Role
 from ingest.influx import InfluxError
 from rules.detection import Category
-from rules.errors import RuleFileError
+from rules.errors import RuleFileError, RuleRejected
 from rules.language.model import Rule
-from rules.language.rulefile import RuleFile, RuleRejected, check_set, referrers, validate_text
+from rules.language.rulefile import RuleFile, check_set, referrers, validate_text
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]

@@ -21,13 +21,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from rules.errors import RuleFileError
+from rules.errors import RuleFileError, RuleRejected
 from rules.language import ast
 from rules.language.loader import load_rules
 from rules.language.model import Rule
 from rules.language.rulefile import (
     RuleFile,
-    RuleRejected,
     check_set,
     plain,
     referrers,

@@ -16,14 +16,13 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from rules.errors import ExpressionError, RuleFileError
+from rules.errors import ExpressionError, RuleFileError, RuleRejected
 from rules.language import ast
 from rules.language.loader import load_default_pack, load_rules, load_rules_file
 from rules.language.model import Rule
@@ -34,24 +33,6 @@ HEADER = "# urbanwatch rules (edited through the API; edits by hand are picked u
 TOO_DEEP = "expression or YAML nested too deeply"
 _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
-
-
-@dataclass
-class RuleRejected(Exception):
-    """A rule or rule file is invalid; positions are 1-based.
-
-    `line` is the line in submitted rule-file text (None for a rule sent as JSON); `column` is the
-    column inside the expression of `field` when the problem is an expression.
-    """
-
-    reason: str
-    rule_id: str | None = None
-    field: str | None = None
-    line: int | None = None
-    column: int | None = None
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 def format_duration(ms: int) -> str:
