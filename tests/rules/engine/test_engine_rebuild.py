@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.rules.engine.test_engine_properties import Jumpy
 
 from devices.batch import ReadingBatch
 from devices.registry import Device
@@ -12,6 +11,7 @@ from rules.detection import DetectionState
 from rules.engine.engine import Engine
 from rules.language.loader import load_rules
 from tests.rules.conftest import small_registry
+from tests.rules.engine.test_engine_properties import Jumpy
 
 M = 60_000
 P, F, C = DetectionState.PENDING, DetectionState.FIRING, DetectionState.CLEARED
