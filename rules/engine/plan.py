@@ -1,4 +1,4 @@
-"""What a rule set needs from the registry, shared by the engine and the reference.
+"""What a rule set needs from the registry, shared by the engine and its test oracle.
 
 Which series each rule matches, how many readings its windows keep, which areas a count_in rule
 judges and which grid cells neighbour each other. Both implementations take these answers from

@@ -1,4 +1,5 @@
-"""The typed syntax tree of rule expressions, shared by the compiler and the reference.
+"""The typed syntax tree of rule expressions, shared by the compiler (`rules.engine.compile`) and
+the test oracle (`rules.oracles.engine`).
 
 Every node is a frozen dataclass; ``walk`` visits a tree so that callers can ask what a rule
 needs (window lengths, detectors, referenced rules) without knowing its shape.

@@ -1,4 +1,4 @@
-"""The rule model behind rule files (and, later, the API): validated, with parsed expressions.
+"""The rule model behind rule files and the API: validated, with parsed expressions.
 
 A rule judges either each series it matches (its subject is the device) or, when its ``when``
 uses ``count_in``, areas (its subject is ``grid:<cell>`` or ``district:<name>``).
