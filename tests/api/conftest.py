@@ -29,7 +29,7 @@ from api.rulefile import seed_rule_file
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from rules.detection import Category, Detection, DetectionState, Severity
 from tests.support.auth import SECRET
 from urbanwatch.database import create_engine, create_session_factory, migrate

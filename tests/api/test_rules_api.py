@@ -21,8 +21,8 @@ from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Registry
 from ingest.config import MqttConfig
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import LineEncoder
+from ingest.timeseries.client import InfluxClient
+from ingest.timeseries.lineprotocol import LineEncoder
 from rules.detection import Detection, Severity
 from rules.loader import load_default_pack, load_rules, load_rules_file
 from tests.api.conftest import DEVICES, GAS_TEAM, T0_MS, World

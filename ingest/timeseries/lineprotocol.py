@@ -1,11 +1,11 @@
-"""Reading batches → InfluxDB line protocol, vectorized.
+"""Reading batches → InfluxDB line protocol, vectorized: the only producer of those bytes.
 
 One line per (device, timestamp): `measurement,tags field=value,... ts_ms`, with
 measurement = device type, tags = device_id, district, grid (empty ones omitted) and
 one float field per metric. The per-slot `measurement,tags ` prefix and `metric=` field
 key are built once per registry snapshot, so encoding a batch is sorting plus numpy
 byte concatenation; values use `repr(float)` (shortest round-trip), so what is read
-back equals what was written.
+back equals what was written. Spool replay writes through the same encoder.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
-from ingest.lineprotocol import LineEncoder, escape_key, escape_measurement
+from ingest.timeseries.lineprotocol import LineEncoder, escape_key, escape_measurement
 
 TS = 1_732_252_800_000
 
