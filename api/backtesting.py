@@ -1,31 +1,27 @@
 """Backtest a rule set over stored history: read the range from InfluxDB, replay it, report.
 
-The history is read in time chunks (one query per device type and chunk, every device of that type
-grouped by ``device_id``) and fed to `rules.engine.backtest.Replay` chunk by chunk, so a long range
-is never held in memory at once. Only the series the rules match are read. The replay itself (pure
-numpy, CPU-bound) runs in a worker thread, so a long backtest does not stall the event loop that
-ingest and the API share.
+The history is read in time chunks (`ingest.timeseries.readings.stored_readings`) and fed to
+`rules.engine.backtest.Replay` chunk by chunk, so a long range is never held in memory at once. Only
+the series the rules match are read. The replay itself (pure numpy, CPU-bound) runs in a worker
+thread, so a long backtest does not stall the event loop that ingest and the API share.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from devices.batch import ReadingBatch
 from devices.registry import Registry
-from ingest.history import _quote_string as quote_string
-from ingest.influx import InfluxClient, quote_ident
+from ingest.timeseries.client import InfluxClient
+from ingest.timeseries.readings import stored_readings
 from rules.detection import Detection, DetectionState
 from rules.engine.backtest import Replay
 from rules.engine.plan import SlotTable, matched_slots
 from rules.language.model import Rule
-
-MAX_DEVICE_FILTER = 100  # up to this many devices of a type are named in the query's WHERE
 
 
 @dataclass(frozen=True)
@@ -109,70 +105,10 @@ async def backtest_range(
                           _by_rule(replay.engine.rules, detections))
 
 
-async def stored_readings(
-    influx: InfluxClient, registry: Registry, slots: np.ndarray, start_ms: int, end_ms: int,
-    chunk_ms: int,
-) -> AsyncIterator[ReadingBatch]:
-    """The stored readings of ``slots`` in ``[start_ms, end_ms)``, one batch per time chunk.
-
-    Readings are stored one point per (device, time) in a measurement named after the device
-    type, one field per metric (see `ingest.lineprotocol`).
-    """
-    wanted: dict[str, dict[str, set[str]]] = {}  # type -> metric -> device ids
-    for slot in slots.tolist():
-        series = registry.series(slot)
-        kind = registry.devices[series.device_id].type
-        wanted.setdefault(kind, {}).setdefault(series.metric, set()).add(series.device_id)
-    queries = {kind: _query(kind, metrics) for kind, metrics in sorted(wanted.items())}
-    for lo in range(start_ms, end_ms, chunk_ms):
-        hi = min(lo + chunk_ms, end_ms)
-        parts = []
-        for kind, q in queries.items():
-            found = await influx.query(f'{q}time >= {lo}ms AND time < {hi}ms GROUP BY "device_id"')
-            parts += _batches(found, registry, wanted[kind])
-        yield ReadingBatch.concat(parts)
-
-
 def _matched(rules: Sequence[Rule], table: SlotTable) -> np.ndarray:
     if len(table) == 0 or not rules:
         return np.zeros(0, dtype=np.int64)
     return np.unique(np.concatenate([matched_slots(r, table) for r in rules]))
-
-
-def _query(kind: str, metrics: dict[str, set[str]]) -> str:
-    """``SELECT … WHERE `` of one device type's matched metrics, up to the time condition.
-
-    The devices are named when they are few; otherwise the type's other devices are read too
-    and dropped by `_batches`.
-    """
-    fields = ", ".join(quote_ident(m) for m in sorted(metrics))
-    q = f"SELECT {fields} FROM {quote_ident(kind)} WHERE "
-    devices = sorted(set().union(*metrics.values()))
-    if len(devices) <= MAX_DEVICE_FILTER:
-        named = " OR ".join(f"\"device_id\" = '{quote_string(d)}'" for d in devices)
-        q += f"({named}) AND "
-    return q
-
-
-def _batches(found: list[dict], registry: Registry,
-             metrics: dict[str, set[str]]) -> list[ReadingBatch]:
-    """Readings of the wanted (device, metric) series in a query's grouped result."""
-    out = []
-    for series in found:
-        device_id = series.get("tags", {}).get("device_id")
-        rows = series.get("values") or []
-        if not rows:
-            continue
-        ts = np.array([r[0] for r in rows], dtype=np.int64)
-        for col, metric in enumerate(series["columns"][1:], start=1):
-            slot = registry.slot(device_id, metric)
-            if slot is None or device_id not in metrics.get(metric, ()):
-                continue
-            value = np.array([r[col] for r in rows], dtype=object)
-            held = np.array([v is not None for v in value], dtype=bool)
-            out.append(ReadingBatch.from_columns(np.full(int(held.sum()), slot), ts[held],
-                                                 value[held].astype(np.float64)))
-    return out
 
 
 def _by_rule(rules: Sequence[Rule], detections: list[Detection]) -> list[RuleBacktest]:

@@ -15,7 +15,7 @@ from api.security.ratelimit import LoginThrottle
 from devices.catalogue import Catalogue
 from devices.registry import Registry
 from ingest.counters import IngestCounters
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 
 Probe = Callable[[], Awaitable[bool]]
 

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from bench import loadgen
 from bench.ingest_worker import WorkerSpec
 from devices.store import DeviceStore
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from simulators.city import build_city
 
 PACKS = {"single": 1, "senml50": 50}
@@ -208,8 +208,7 @@ async def _create_database(url: str, database: str) -> None:
 async def count_readings(url: str, database: str) -> int:
     """Readings stored: every field value counts once (each reading is one field value)."""
     async with InfluxClient(url, database) as influx:
-        return sum(v for series in await influx.query("SELECT count(*) FROM /.*/")
-                   for row in series.get("values") or [] for v in row[1:] if isinstance(v, int))
+        return await influx.count_values()
 
 
 async def _count_and_drop(url: str, database: str) -> int:

@@ -30,11 +30,11 @@ from devices.decode import DecodeLimits
 from devices.store import DeviceStore
 from ingest.config import IngestConfig, MqttConfig
 from ingest.counters import IngestCounters
-from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
+from ingest.timeseries.client import InfluxClient
 
 READY_TIMEOUT_S = 30.0
 SPOOL_MAX_BYTES = 8 << 30

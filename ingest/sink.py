@@ -19,8 +19,8 @@ import numpy.typing as npt
 from devices.batch import ReadingBatch
 from devices.registry import Registry
 from ingest.errors import InfluxError
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import LineEncoder, Lines
+from ingest.timeseries.client import InfluxClient
+from ingest.timeseries.lineprotocol import LineEncoder, Lines
 
 # Statuses that blame the points, not the server or our configuration: split the batch
 # to find them. 401/403/404 (credentials, database) would condemn every point, so those

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from tests.support.deadletters import deadletters  # noqa: F401  (shared fixture)
 from tests.support.postgres import db_url, pg_server, sessions  # noqa: F401  (SQL fixtures)
 from urbanwatch.influxd import Influxd

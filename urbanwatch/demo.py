@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from devices.catalogue import load_catalogue
 from devices.store import DeviceStore
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from simulators.city import build_city
 from urbanwatch.broker_auth import client_url
 from urbanwatch.database import create_engine, create_session_factory, migrate
@@ -76,10 +76,7 @@ async def run_demo(
 
 async def stored_readings(influx: InfluxClient) -> int:
     """Readings (field values) in the raw retention policy, all measurements."""
-    series = await influx.query("SELECT count(*) FROM /.*/")
-    return sum(
-        v for s in series for row in s.get("values") or [] for v in row[1:] if isinstance(v, int)
-    )
+    return await influx.count_values()
 
 
 async def _start_simulator(platform: Platform, options: DemoOptions) -> asyncio.subprocess.Process:

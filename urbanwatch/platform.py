@@ -32,11 +32,11 @@ from ingest.backoff import Backoff
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
 from ingest.errors import InfluxError
-from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
+from ingest.timeseries.client import InfluxClient
 from rules.language.pack_upgrade import follow_pack
 from urbanwatch.alerting import Alerting
 from urbanwatch.broker_auth import client_settings, managed, managed_services, sync_broker_auth

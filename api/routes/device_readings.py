@@ -17,8 +17,8 @@ from api.routes.devices import NOT_FOUND, find_device
 from api.schemas import LatestReading, LatestReadings, Problem, ReadingPoint, Readings
 from api.schemas_incidents import Invalid
 from ingest.errors import InfluxError
-from ingest.history import series_history, valid_every
-from ingest.influx import quote_ident
+from ingest.timeseries.history import latest_values, series_history
+from ingest.timeseries.influxql import valid_every
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 INFLUX_MIN_MS, INFLUX_MAX_MS = -(2**63) // 10**6 + 1, (2**63 - 1) // 10**6  # int64 nanoseconds
@@ -31,18 +31,13 @@ INFLUX_MIN_MS, INFLUX_MAX_MS = -(2**63) // 10**6 + 1, (2**63 - 1) // 10**6  # in
 async def latest_readings(device_id: str, context: ContextDep, _: Caller) -> LatestReadings:
     device = await find_device(context, device_id)
     metrics = context.catalogue[device.type].metrics
-    where = f"device_id = '{device.id}'"  # stored ids never hold quotes (see DEVICE_ID)
-    readings = []
-    for metric, spec in metrics.items():
-        query = f"SELECT last({quote_ident(metric)}) FROM {quote_ident(device.type)} WHERE {where}"
-        try:
-            series = await context.influx.query(query)
-        except InfluxError as exc:  # InfluxDB down or refusing: the caller learns why
-            raise HTTPException(502, f"InfluxDB: {exc}") from None
-        rows = [row for s in series for row in s.get("values", []) if row[1] is not None]
-        if rows:
-            readings.append(LatestReading(metric=metric, unit=spec.unit, ts_ms=int(rows[0][0]),
-                                          value=float(rows[0][1])))
+    try:
+        found = await latest_values(context.influx, measurement=device.type,
+                                    device_id=device.id, metrics=metrics)
+    except InfluxError as exc:  # InfluxDB down or refusing: the caller learns why
+        raise HTTPException(502, f"InfluxDB: {exc}") from None
+    readings = [LatestReading(metric=latest.metric, unit=metrics[latest.metric].unit,
+                              ts_ms=latest.ts_ms, value=latest.value) for latest in found]
     return LatestReadings(device_id=device.id, readings=readings)
 
 

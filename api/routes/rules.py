@@ -31,7 +31,7 @@ from api.schemas_rules import (
     ValidationResult,
 )
 from api.security.principal import Principal, Role
-from ingest.influx import InfluxError
+from ingest.errors import InfluxError
 from rules.detection import Category
 from rules.errors import RuleFileError, RuleRejected
 from rules.language.model import Rule

@@ -28,7 +28,7 @@ from api.context import ApiContext
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from rules.detection import Category, Detection, DetectionState, Severity
 from rules.language.rulefile import seed_rule_file
 from tests.support.auth import SECRET

@@ -12,8 +12,8 @@ from api.backtesting import BacktestEvent, BacktestReport, backtest_range
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import LineEncoder
+from ingest.timeseries.client import InfluxClient
+from ingest.timeseries.lineprotocol import LineEncoder
 from rules.language.loader import load_default_pack, load_rules
 
 T0 = (int(time.time()) // 3600 - 48) * 3_600_000  # two days ago: inside the 30-day retention

@@ -17,7 +17,7 @@ from devices.catalogue import load_catalogue
 from devices.geo import parse_geography
 from devices.registry import Device, DeviceStatus
 from devices.store import DeviceStore
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
 from urbanwatch.database import create_engine, create_session_factory, migrate
 

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.context import ApiContext
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from simulators.city import build_city
 from tests.resilience.streams import Outgoing, Stream, as_json, readings
 from tests.support.auth import SECRET, bearer

@@ -20,8 +20,8 @@ from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Registry
 from ingest.config import MqttConfig
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import LineEncoder
+from ingest.timeseries.client import InfluxClient
+from ingest.timeseries.lineprotocol import LineEncoder
 from rules.detection import Detection, Severity
 from rules.language.loader import load_default_pack, load_rules_file
 from rules.language.rulefile import seed_rule_file

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.ingest import count_readings, wait_stored
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from urbanwatch.influxd import Influxd
 
 pytestmark = pytest.mark.services

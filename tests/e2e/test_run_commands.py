@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from api.security.principal import Role
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
 from urbanwatch.influxd import Influxd
 from urbanwatch.mosquitto import Mosquitto

@@ -16,9 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from devices.catalogue import load_catalogue
 from devices.registry import Device, DeviceStatus, Registry
 from ingest.config import IngestConfig
-from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
+from ingest.timeseries.client import InfluxClient
 from tests.support.polling import WAIT_S, eventually  # noqa: F401  (re-exported)
 from urbanwatch.mosquitto import Mosquitto
 from urbanwatch.settings import Settings

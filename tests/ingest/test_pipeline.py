@@ -10,9 +10,9 @@ from typing import Any
 from devices.batch import ReadingBatch
 from devices.registry import Device, Registry
 from ingest.config import IngestConfig
-from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
+from ingest.timeseries.client import InfluxClient
 from tests.support.polling import WAIT_S, eventually
 
 DAY_MS = 24 * 3600 * 1000

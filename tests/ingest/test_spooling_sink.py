@@ -14,11 +14,11 @@ from devices.registry import Registry
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
 from ingest.errors import InfluxError
-from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink, RefusedPoint
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
+from ingest.timeseries.client import InfluxClient
 from tests.ingest.conftest import Publisher, eventually
 from urbanwatch.influxd import Influxd
 from urbanwatch.ports import free_port

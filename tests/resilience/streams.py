@@ -14,7 +14,8 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from ingest.influx import InfluxClient, quote_ident
+from ingest.timeseries.client import InfluxClient
+from ingest.timeseries.influxql import quote_ident
 from simulators.city import City
 from simulators.signals import values
 

@@ -10,7 +10,7 @@ from random import Random
 
 import pytest
 
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from simulators.city import City
 from tests.resilience.streams import (
     Outgoing,

@@ -8,7 +8,7 @@ from random import Random
 
 import pytest
 
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from simulators.city import City
 from tests.resilience.streams import Stream, as_json, expected_points, readings, stored_points
 from tests.support.platform_process import PlatformProcess, by_label, sample

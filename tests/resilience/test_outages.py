@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from simulators.city import City
 from tests.resilience.streams import Stream, as_json, expected_points, readings, stored_points
 from tests.support.platform_process import PlatformProcess, sample

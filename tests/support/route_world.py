@@ -37,7 +37,7 @@ from devices.catalogue import load_catalogue
 from devices.registry import Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from rules.language.rulefile import seed_rule_file
 from tests.api.conftest import DEVICES, GAS_TEAM, SEED
 from tests.support.auth import SECRET

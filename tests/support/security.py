@@ -15,7 +15,7 @@ from api.context import ApiContext
 from api.security.principal import Role
 from api.security.users import UserStore
 from devices.catalogue import load_catalogue
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET
 from urbanwatch.database import create_engine, create_session_factory, migrate
 

@@ -25,7 +25,7 @@ from devices.credential_store import CredentialStore
 from devices.credentials import hash_password, verify_password
 from devices.registry import Device, DeviceStatus
 from devices.store import DeviceStore
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
 from tests.support.mqtt5 import NOT_AUTHORIZED, Client, accepted, received
 from tests.support.polling import eventually

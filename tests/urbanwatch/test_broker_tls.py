@@ -17,7 +17,7 @@ from api.security.principal import Role
 from devices.credential_store import CredentialStore
 from devices.registry import Device
 from devices.store import DeviceStore
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
 from tests.support.mqtt5 import Client, accepted
 from tests.support.polling import eventually

@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from typer.testing import CliRunner
 
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from urbanwatch.commands_services import services_app
 from urbanwatch.influxd import Influxd
 from urbanwatch.managed_service import MissingBinaryError, ServiceError, ServiceStartError

@@ -7,13 +7,19 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from devices.batch import ReadingBatch
-from devices.catalogue import load_catalogue
+from devices.catalogue import DeviceType, Metric, load_catalogue
 from devices.registry import Device, Registry
-from ingest.lineprotocol import LineEncoder, escape_key, escape_measurement
+from ingest.timeseries.lineprotocol import (
+    REPLACEMENT,
+    LineEncoder,
+    escape_key,
+    escape_measurement,
+)
+from tests.support.lineprotocol_reader import parse_line
 
 TS = 1_732_252_800_000
 
@@ -145,3 +151,77 @@ def test_large_batch_matches_a_plain_loop(registry: Registry) -> None:
         device = "aq 1,x=y" if head.startswith("air_quality") else "n-1"
         got[(device, int(ts))] = {k: float(v) for k, v in (f.split("=") for f in fields.split(","))}
     assert got == expected
+
+
+# -- escaping arbitrary text: one line, read back as written (or as documented) --------
+
+_TO_SPACE = "\r\n\t\0"
+
+
+def _carried(written: str, read: str, *, measurement: bool = False) -> bool:
+    """`read` is `written` except where line protocol cannot carry a character: line
+    breaks, tabs, NULs become spaces; backslashes (and a measurement's leading #) may become
+    REPLACEMENT."""
+    return len(read) == len(written) and all(
+        r == w or (w in _TO_SPACE and r == " ")
+        or (r == REPLACEMENT and (w == "\\" or (measurement and i == 0 and w == "#")))
+        for i, (w, r) in enumerate(zip(written, read, strict=True))
+    )
+
+
+def _plain(text: str) -> bool:
+    return not any(c in text for c in _TO_SPACE + "\\") and not text.startswith("#")
+
+
+names = st.text(min_size=1, max_size=12)
+nasty = st.text(alphabet=st.sampled_from(list('ab\\ ,="\'#\n\r\t\0é')), min_size=1, max_size=12)
+
+
+@given(measurement=names | nasty, device_id=names | nasty, district=names | nasty,
+       grid=names | nasty, metrics=st.lists(names | nasty, min_size=2, max_size=2, unique=True))
+@example(measurement="#m\\", device_id="a\\", district="\tb\n", grid='\\,\\"=',
+         metrics=["\0x\\", "#y\\ "])
+def test_any_names_give_one_line_that_reads_back(
+    measurement: str, device_id: str, district: str, grid: str, metrics: list[str]
+) -> None:
+    assume(len({escape_key(m) for m in metrics}) == 2)  # two metrics that stay two fields
+    kind = DeviceType(measurement, "", 60.0, {m: Metric(m, "", 0.0, 1.0) for m in metrics})
+    registry = Registry.build({measurement: kind},
+                              [Device(device_id, measurement, district, 0.0, 0.0, grid=grid)])
+    slots = [registry.slot(device_id, m) for m in metrics]
+    body = LineEncoder(registry).encode(ReadingBatch.from_columns(slots, [TS, TS], [1.5, -2.0]))
+    text = body.body.decode()
+    assert text.count("\n") == 1 and text.endswith("\n") and "\r" not in text
+
+    line = parse_line(text.removesuffix("\n"))
+    assert _carried(measurement, line.measurement, measurement=True)
+    assert line.tags.keys() == {"device_id", "district", "grid"}
+    for key, written in (("device_id", device_id), ("district", district), ("grid", grid)):
+        assert _carried(written, line.tags[key])
+    assert list(line.fields.values()) == ["1.5", "-2.0"] and line.ts == str(TS)
+    for written, read in zip(metrics, line.fields, strict=True):
+        assert _carried(written, read)
+
+
+@given(text=names.filter(_plain))
+def test_plain_names_read_back_exactly(text: str) -> None:
+    line = parse_line(f"{escape_measurement(text)},t={escape_key(text)} {escape_key(text)}=1 0")
+    assert (line.measurement, line.tags, line.fields) == (text, {"t": text}, {text: "1"})
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "measurement"),
+    [
+        ("a\\", "a" + REPLACEMENT, "a" + REPLACEMENT),
+        ("a\\b", "a\\b", "a\\b"),
+        ("a\\,b", "a" + REPLACEMENT + r"\,b", "a" + REPLACEMENT + r"\,b"),
+        ('a\\"b', "a" + REPLACEMENT + '"b', "a" + REPLACEMENT + '"b'),
+        ("#a", "#a", REPLACEMENT + "a"),
+        ("\ta\0", r"\ a\ ", r"\ a\ "),
+    ],
+    ids=["trailing-backslash", "backslash", "backslash-comma", "backslash-quote", "hash",
+         "tab-nul"],
+)
+def test_what_line_protocol_cannot_carry(text: str, key: str, measurement: str) -> None:
+    assert escape_key(text) == key
+    assert escape_measurement(text) == measurement

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from ingest.errors import InfluxError
-from ingest.influx import DOWNSAMPLE_CQ, InfluxClient, quote_ident
+from ingest.timeseries.client import InfluxClient
+from ingest.timeseries.influxql import DOWNSAMPLE_CQ, quote_ident
 from urbanwatch.ports import free_port
 
 TS_MS = (int(time.time()) // 60 - 60) * 60_000  # an hour ago: inside the 30d raw policy

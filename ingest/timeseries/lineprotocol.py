@@ -1,15 +1,23 @@
-"""Reading batches → InfluxDB line protocol, vectorized.
+"""Reading batches → InfluxDB line protocol, vectorized: the only producer of those bytes.
 
 One line per (device, timestamp): `measurement,tags field=value,... ts_ms`, with
 measurement = device type, tags = device_id, district, grid (empty ones omitted) and
 one float field per metric. The per-slot `measurement,tags ` prefix and `metric=` field
 key are built once per registry snapshot, so encoding a batch is sorting plus numpy
 byte concatenation; values use `repr(float)` (shortest round-trip), so what is read
-back equals what was written.
+back equals what was written. Spool replay writes through the same encoder.
+
+Names are escaped by `escape_measurement` (the measurement) and `escape_key` (tag keys,
+tag values, field keys). Line protocol 1.x cannot carry everything: a line break, tab or
+NUL in a name becomes a space (InfluxDB would split the line or strip them); a backslash
+before a character that needs escaping (or ending the name) becomes U+FFFD, since there
+is no escape for a backslash and it would escape what follows; so does a leading `#` of
+a measurement, which would turn the line into a comment. Everything else is stored as is.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,20 +27,26 @@ from devices.batch import Int64Array, ReadingBatch
 from devices.registry import Registry
 
 _TAGS = ("device_id", "district", "grid")  # sorted by key, as InfluxDB prefers
+REPLACEMENT = "\ufffd"  # stands in for what line protocol cannot carry
+_TO_SPACE = str.maketrans("\r\n\t\0", "    ")
+_STRANDED_BACKSLASH = re.compile(r'\\(?=[ ,="]|\Z)')
 
 
 def escape_measurement(name: str) -> str:
-    return _strip_newlines(name).replace(",", r"\,").replace(" ", r"\ ")
+    """A measurement name: commas and spaces escaped."""
+    carried = _carriable(name)
+    if carried.startswith("#"):
+        carried = REPLACEMENT + carried[1:]
+    return carried.replace(",", r"\,").replace(" ", r"\ ")
 
 
 def escape_key(name: str) -> str:
-    """Tag keys, tag values and field keys escape commas, equals signs and spaces."""
-    return escape_measurement(name).replace("=", r"\=")
+    """A tag key, tag value or field key: commas, equals signs and spaces escaped."""
+    return _carriable(name).replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
 
 
-def _strip_newlines(text: str) -> str:
-    # Line protocol cannot carry a newline in a name or tag, even escaped.
-    return text.replace("\r", " ").replace("\n", " ")
+def _carriable(text: str) -> str:
+    return _STRANDED_BACKSLASH.sub(REPLACEMENT, text.translate(_TO_SPACE))
 
 
 @dataclass(frozen=True)

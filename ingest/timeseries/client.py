@@ -4,29 +4,21 @@ That API is served by InfluxDB 1.x and by the v1-compatibility endpoints of
 2.x and 3.x, so plain httpx calls run against all of them; the v2
 `influxdb-client` cannot talk to 1.x at all. Every transport or HTTP failure
 becomes an `InfluxError` whose `retryable` tells the caller to spool and
-replay (connection error, timeout, 5xx) or to dead-letter (4xx).
+replay (connection error, timeout, 5xx) or to dead-letter (4xx). The statements
+it sends are built by `ingest.timeseries.influxql`; the bytes it writes by
+`ingest.timeseries.lineprotocol`.
 """
 
 from __future__ import annotations
 
 import gzip
-import re
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from ingest.errors import InfluxError
-
-RAW_RP = "raw"
-DOWNSAMPLED_RP = "downsampled"
-DOWNSAMPLE_CQ = "downsample_1m"
-_DURATION = re.compile(r"^(\d+(ns|u|µ|ms|s|m|h|d|w))+$|^INF$")
-
-
-def quote_ident(name: str) -> str:
-    """An InfluxQL identifier in double quotes, safe for any name."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+from ingest.timeseries import influxql
 
 
 class InfluxClient:
@@ -83,39 +75,32 @@ class InfluxClient:
         """Create (or align) the database, the `raw` (default) and `downsampled` retention
         policies and the 1-minute downsampling continuous query; safe to run at every start."""
         for duration in (retention, downsample_retention):
-            if not _DURATION.match(duration):
-                raise ValueError(f"invalid InfluxQL duration {duration!r}")
-        db = quote_ident(self.database)
-        await self.query(f"CREATE DATABASE {db}")
-        existing = {row[0] for s in await self.query(f"SHOW RETENTION POLICIES ON {db}")
+            influxql.check_duration(duration)
+        db = self.database
+        await self.query(influxql.create_database(db))
+        existing = {row[0] for s in await self.query(influxql.show_retention_policies(db))
                     for row in s.get("values") or []}
-        for rp, duration, default in ((RAW_RP, retention, " DEFAULT"),
-                                      (DOWNSAMPLED_RP, downsample_retention, "")):
-            verb = "ALTER" if rp in existing else "CREATE"
-            replication = "" if rp in existing else " REPLICATION 1"
-            await self.query(f"{verb} RETENTION POLICY {quote_ident(rp)} ON {db} "
-                             f"DURATION {duration}{replication}{default}")
-        if DOWNSAMPLE_CQ not in await self._continuous_queries():
-            await self.query(
-                f"CREATE CONTINUOUS QUERY {quote_ident(DOWNSAMPLE_CQ)} ON {db} BEGIN "
-                f"SELECT mean(*) INTO {db}.{quote_ident(DOWNSAMPLED_RP)}.:MEASUREMENT "
-                f"FROM {db}.{quote_ident(RAW_RP)}./.*/ GROUP BY time(1m), * END"
-            )
+        for rp, duration, default in ((influxql.RAW_RP, retention, True),
+                                      (influxql.DOWNSAMPLED_RP, downsample_retention, False)):
+            await self.query(influxql.retention_policy(db, rp, duration, exists=rp in existing,
+                                                       default=default))
+        if influxql.DOWNSAMPLE_CQ not in await self._continuous_queries():
+            await self.query(influxql.downsample_continuous_query(db))
 
     async def drop_database(self) -> None:
-        await self.query(f"DROP DATABASE {quote_ident(self.database)}")
+        await self.query(influxql.drop_database(self.database))
 
     async def count(self, measurement: str | None = None) -> int:
         """Points stored in the default retention policy (one measurement, or all).
 
         A point counts once however many fields it has (the largest per-field count).
         """
-        source = quote_ident(measurement) if measurement is not None else "/.*/"
-        total = 0
-        for s in await self.query(f"SELECT count(*) FROM {source}"):
-            for row in s.get("values") or []:
-                total += max((v for v in row[1:] if isinstance(v, int)), default=0)
-        return total
+        return sum(max(counts, default=0) for counts in await self._field_counts(measurement))
+
+    async def count_values(self) -> int:
+        """Field values stored in the default retention policy, all measurements: each
+        reading is one field value, so this is the number of readings stored."""
+        return sum(sum(counts) for counts in await self._field_counts(None))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -130,8 +115,14 @@ class InfluxClient:
         await self.aclose()
 
     async def _continuous_queries(self) -> set[str]:
-        return {row[0] for s in await self.query("SHOW CONTINUOUS QUERIES")
+        return {row[0] for s in await self.query(influxql.SHOW_CONTINUOUS_QUERIES)
                 if s.get("name") == self.database for row in s.get("values") or []}
+
+    async def _field_counts(self, measurement: str | None) -> list[list[int]]:
+        """Per row of ``count(*)``, the per-field counts (time and empty columns left out)."""
+        return [[v for v in row[1:] if isinstance(v, int)]
+                for s in await self.query(influxql.count(measurement))
+                for row in s.get("values") or []]
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
