@@ -231,7 +231,7 @@ async def test_create_shows_the_login_once_and_keeps_only_its_hash(
 @pytest.mark.parametrize(
     ("change", "status", "reason"),
     [
-        ({"id": "aq-0001"}, 409, "exists already"),
+        ({"id": "aq-0001"}, 409, "already exists"),
         ({"type": "rocket"}, 422, "unknown device type 'rocket'"),
         ({"id": "a/b"}, 422, "bad device id"),
         ({"lat": 91}, 422, "less than or equal to 90"),
