@@ -1,12 +1,13 @@
 """`urbanwatch devices ...`: import, add, list, set the status of devices; their MQTT logins.
 
-Every command migrates the SQL database first, validates everything it was
-given before writing anything, and reports failures as one line on stderr
-with exit code 1. A new device gets its own MQTT password, stored (as a hash) in
-the same transaction as the device and printed once. Commands that change who
-may connect install the new users and ACLs into the managed broker right away
-(reloading it, no restart) when it has been set up under the state folder;
-otherwise the platform does it on start.
+Every change goes through `devices.provisioning`, the service the API calls too, so
+both validate alike and refuse the same input with the same reason. Every command
+migrates the SQL database first and reports failures as one line on stderr with exit
+code 1; nothing is written when anything given is refused. A new device gets its own
+MQTT password, stored (as a hash) in the same transaction as the device and printed
+once. Commands that change who may connect install the new users and ACLs into the
+managed broker right away (reloading it, no restart) when it has been set up under the
+state folder; otherwise the platform does it on start.
 """
 
 from __future__ import annotations

@@ -257,6 +257,19 @@ async def test_bad_creates_are_4xx_with_a_reason(
     assert (await api.get("/api/v1/devices")).json()["total"] == 3
 
 
+async def test_an_installation_date_is_taken_on_create_and_update(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await api.post("/api/v1/devices", json=NEW | {"installed": "2024-05-01"},
+                             headers=OPERATOR)
+    updated = await api.patch("/api/v1/devices/aq-0100", json={"installed": "2025-01-31"},
+                              headers=OPERATOR)
+
+    assert created.status_code == 201, created.text
+    assert created.json()["device"]["installed"] == "2024-05-01"
+    assert updated.status_code == 200 and updated.json()["installed"] == "2025-01-31"
+
+
 async def test_unknown_district_is_422_once_areas_are_stored(
     api_areas: httpx.AsyncClient,
 ) -> None:
