@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from devices.errors import RegistryError
+from devices.errors import InvalidDeviceError, RegistryError
 from devices.registry import Device, DeviceStatus
 
 HASH_ITERATIONS = 101  # mosquitto_passwd's default for $7$
@@ -90,7 +90,7 @@ def username_problem(name: str) -> str | None:
 def check_username(name: str) -> str:
     problem = username_problem(name)
     if problem is not None:
-        raise RegistryError(problem)
+        raise InvalidDeviceError(problem)
     return name
 
 

@@ -3,6 +3,12 @@
 DeviceError
  ├── CatalogueError        the device-type catalogue is invalid
  ├── RegistryError         a device record is invalid or conflicts with another
+ │    ├── InvalidDeviceError             refused by provisioning: a bad field, an unknown
+ │    │                                  type, district, grid cell or gateway, an id the
+ │    │                                  broker cannot take as a username
+ │    ├── UnknownDeviceError(device_id)  no such device
+ │    ├── DuplicateDeviceError(ids)      the id exists already
+ │    └── RetiredDeviceError(device_id)  the device is retired: it gets no new login
  ├── GeographyError        a districts / grid-cells GeoJSON is invalid
  ├── DeviceFileError       a device file (CSV / GeoJSON) has invalid rows; lists them all
  └── DecodeError(reason)   a payload was rejected; `reason` is one of `RejectReason`
@@ -23,6 +29,30 @@ class CatalogueError(DeviceError):
 
 class RegistryError(DeviceError):
     pass
+
+
+class InvalidDeviceError(RegistryError):
+    """A device provisioning refuses; the message names the field and why."""
+
+
+class UnknownDeviceError(RegistryError):
+    def __init__(self, device_id: str) -> None:
+        super().__init__(f"no device {device_id!r}")
+        self.device_id = device_id
+
+
+class DuplicateDeviceError(RegistryError):
+    def __init__(self, device_ids: list[str]) -> None:
+        message = (f"device {device_ids[0]!r} already exists" if len(device_ids) == 1
+                   else f"devices already exist: {device_ids[:10]}")
+        super().__init__(message)
+        self.device_ids = device_ids
+
+
+class RetiredDeviceError(RegistryError):
+    def __init__(self, device_id: str) -> None:
+        super().__init__(f"device {device_id!r} is retired; it may not connect")
+        self.device_id = device_id
 
 
 class GeographyError(DeviceError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -40,6 +41,8 @@ COLUMNS = (
     "installed",
     "gateway",
 )
+SUFFIXES = (".csv", ".geojson", ".json")
+UNKNOWN_SUFFIX = "unknown file type (use .csv or .geojson)"
 ATTRIBUTE_COLUMN = "attr."  # prefix of a CSV column holding one numeric device attribute
 
 
@@ -82,15 +85,31 @@ def read_devices(
     path: Path, catalogue: Catalogue, geography: Geography | None = None
 ) -> list[Device]:
     """Devices from a .csv or .geojson/.json file; raises DeviceFileError listing every bad row."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise DeviceFileError(str(path), [UNKNOWN_SUFFIX])
     try:
-        if path.suffix.lower() == ".csv":
-            rows = _csv_rows(path)
-        elif path.suffix.lower() in (".geojson", ".json"):
-            rows = _geojson_rows(path)
-        else:
-            raise DeviceFileError(str(path), ["unknown file type (use .csv or .geojson)"])
+        data = path.read_bytes()
     except OSError as exc:
         raise DeviceFileError(str(path), [exc.strerror or str(exc)]) from exc
+    return parse_devices(data, path.suffix, catalogue, geography, source=str(path))
+
+
+def parse_devices(
+    data: bytes, suffix: str, catalogue: Catalogue, geography: Geography | None = None,
+    *, source: str,
+) -> list[Device]:
+    """Devices from the bytes of a device file of type `suffix` (.csv, .geojson or .json);
+    DeviceFileError names `source` and lists every bad row."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DeviceFileError(source, [f"not UTF-8 text: {exc}"]) from None
+    if suffix.lower() == ".csv":
+        rows = _csv_rows(text, source)
+    elif suffix.lower() in (".geojson", ".json"):
+        rows = _geojson_rows(text, source)
+    else:
+        raise DeviceFileError(source, [UNKNOWN_SUFFIX])
     if geography is not None:
         _locate(rows, geography)
     devices, problems, seen = [], [], set()
@@ -105,7 +124,7 @@ def read_devices(
         seen.add(device.id)
         devices.append(device)
     if problems:
-        raise DeviceFileError(str(path), problems)
+        raise DeviceFileError(source, problems)
     return devices
 
 
@@ -148,22 +167,21 @@ def write_devices_geojson(devices: Iterable[Device], path: Path) -> None:
 _Row = tuple[str, dict[str, object]]
 
 
-def _csv_rows(path: Path) -> list[_Row]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        missing = {"id", "type", "lat", "lon"} - set(reader.fieldnames or ())
-        if missing:
-            raise DeviceFileError(str(path), [f"line 1: missing columns {sorted(missing)}"])
-        return [(f"line {reader.line_num}", dict(row)) for row in reader]
+def _csv_rows(text: str, source: str) -> list[_Row]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = {"id", "type", "lat", "lon"} - set(reader.fieldnames or ())
+    if missing:
+        raise DeviceFileError(source, [f"line 1: missing columns {sorted(missing)}"])
+    return [(f"line {reader.line_num}", dict(row)) for row in reader]
 
 
-def _geojson_rows(path: Path) -> list[_Row]:
+def _geojson_rows(text: str, source: str) -> list[_Row]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise DeviceFileError(str(path), [f"not JSON: {exc}"]) from None
+        raise DeviceFileError(source, [f"not JSON: {exc}"]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("features"), list):
-        raise DeviceFileError(str(path), ["not a GeoJSON FeatureCollection"])
+        raise DeviceFileError(source, ["not a GeoJSON FeatureCollection"])
     rows: list[_Row] = []
     for i, feature in enumerate(doc["features"]):
         props = feature.get("properties") if isinstance(feature, dict) else None

@@ -1,4 +1,4 @@
-"""Placing a device in the stored districts and grid cells (shared by the CLI and the API)."""
+"""Placing a device in the stored districts and grid cells (for `devices.provisioning`)."""
 
 from __future__ import annotations
 

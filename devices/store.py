@@ -4,7 +4,7 @@
 `urbanwatch/migrations` creates them (never `create_all` in production code).
 Timestamps are integer epoch milliseconds: SQLite hands back timezone-aware
 datetimes naive and second-rounded. `add` refuses ids that already exist
-(`RegistryError` naming them); `upsert` inserts or replaces, keeping `created_ms`.
+(`DuplicateDeviceError` naming them); `upsert` inserts or replaces, keeping `created_ms`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from devices.catalogue import Catalogue
-from devices.errors import RegistryError
+from devices.errors import DuplicateDeviceError, UnknownDeviceError
 from devices.geo import Area, Geography, parse_area
 from devices.registry import Device, DeviceStatus, Registry
 
@@ -107,11 +107,11 @@ class DeviceStore:
         devices = list(devices)
         existing = await _existing_ids(session, DeviceRow, [d.id for d in devices])
         if existing:
-            raise RegistryError(f"devices already exist: {sorted(existing)[:10]}")
+            raise DuplicateDeviceError(sorted(existing))
         try:
             await _insert(session, DeviceRow, [self._row(d, new=True) for d in devices])
         except IntegrityError as exc:  # a concurrent writer won the race
-            raise RegistryError(f"devices already exist: {exc.orig}") from exc
+            raise DuplicateDeviceError([d.id for d in devices]) from exc
 
     async def upsert(self, devices: Iterable[Device]) -> tuple[int, int]:
         """Insert or replace devices; returns (inserted, updated)."""
@@ -128,6 +128,11 @@ class DeviceStore:
         if old:
             await session.execute(update(DeviceRow), old)
         return len(new), len(old)
+
+    async def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that are stored devices."""
+        async with self._sessions() as session:
+            return await _existing_ids(session, DeviceRow, list(ids))
 
     async def get(self, device_id: str) -> Device | None:
         async with self._sessions() as session:
@@ -164,7 +169,7 @@ class DeviceStore:
         async with self._sessions.begin() as session:
             row = await session.get(DeviceRow, device_id)
             if row is None:
-                raise RegistryError(f"no device {device_id!r}")
+                raise UnknownDeviceError(device_id)
             row.status = DeviceStatus(status).value
             row.updated_ms = self._clock_ms()
             return _device(row)

@@ -1,12 +1,13 @@
 """`urbanwatch devices ...`: import, add, list, set the status of devices; their MQTT logins.
 
-Every command migrates the SQL database first, validates everything it was
-given before writing anything, and reports failures as one line on stderr
-with exit code 1. A new device gets its own MQTT password, stored (as a hash) in
-the same transaction as the device and printed once. Commands that change who
-may connect install the new users and ACLs into the managed broker right away
-(reloading it, no restart) when it has been set up under the state folder;
-otherwise the platform does it on start.
+Every change goes through `devices.provisioning`, the service the API calls too, so
+both validate alike and refuse the same input with the same reason. Every command
+migrates the SQL database first and reports failures as one line on stderr with exit
+code 1; nothing is written when anything given is refused. A new device gets its own
+MQTT password, stored (as a hash) in the same transaction as the device and printed
+once. Commands that change who may connect install the new users and ACLs into the
+managed broker right away (reloading it, no restart) when it has been set up under the
+state folder; otherwise the platform does it on start.
 """
 
 from __future__ import annotations
@@ -22,14 +23,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from devices.catalogue import load_catalogue
-from devices.credential_store import CredentialStore
-from devices.credentials import check_username, username_problem
-from devices.errors import DeviceError, DeviceFileError
-from devices.files import ATTRIBUTE_COLUMN, device_record, parse_device, read_devices
+from devices.files import ATTRIBUTE_COLUMN, device_record
 from devices.geo import load_geography
-from devices.placement import place
-from devices.provisioning import Provisioner
-from devices.registry import Device, DeviceStatus
+from devices.provisioning import Imported, Provisioning
+from devices.registry import DeviceStatus
 from devices.store import DeviceStore
 from urbanwatch.broker_auth import broker_present, sync_broker_auth
 from urbanwatch.cli_options import AsJson, Database, Sessions, database_command
@@ -41,16 +38,25 @@ devices_app = typer.Typer(
 T = TypeVar("T")
 
 
-def _on_store(
-    db: Database, work: Callable[[Sessions], Awaitable[T]], *, logins_changed: bool = False
-) -> T:
-    """Run `work`; then, if it changed who may connect, tell the broker."""
+def _on_store(db: Database, work: Callable[[Sessions], Awaitable[T]]) -> T:
+    """Run `work` on the database (reads)."""
+
+    async def run(_: Settings, sessions: Sessions) -> T:
+        return await work(sessions)
+
+    return db.run(run)
+
+
+def _provisioning(db: Database, work: Callable[[Provisioning], Awaitable[T]]) -> T:
+    """Run `work` with the provisioning service; a change of who may connect is installed
+    into the managed broker at once, when there is one."""
 
     async def run(settings: Settings, sessions: Sessions) -> T:
-        result = await work(sessions)
-        if logins_changed and broker_present(settings):
-            await sync_broker_auth(settings, sessions)
-        return result
+        async def changed() -> None:
+            if broker_present(settings):
+                await sync_broker_auth(settings, sessions)
+
+        return await work(Provisioning(sessions, load_catalogue(), changed))
 
     return db.run(run)
 
@@ -91,30 +97,25 @@ def import_devices(
 ) -> None:
     """Import (insert or replace) devices from a CSV or GeoJSON file; new ones get MQTT logins."""
     given = load_geography(areas) if areas is not None else None
-    catalogue = load_catalogue()
 
-    async def work(sessions: Sessions) -> tuple[int, int, int, dict[str, str]]:
-        store, provisioner = DeviceStore(sessions), Provisioner(sessions)
-        geography = given or await store.load_geography()
-        devices = read_devices(file, catalogue, geography)
-        unusable = [f"device {d.id}: {p}" for d in devices if (p := username_problem(d.id))]
-        if unusable:
-            raise DeviceFileError(str(file), unusable)
+    async def work(provisioning: Provisioning) -> Imported:
+        data = file.read_bytes()
         console = Console(stderr=True)
         with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
-            task = bar.add_task("importing", total=len(devices))
-            inserted, updated, passwords = await provisioner.upsert(
-                devices, lambda n: bar.advance(task, n), areas=given.areas() if given else ()
+            task = bar.add_task("importing")
+            return await provisioning.import_many(
+                data, file.suffix, source=str(file), areas=given,
+                on_progress=lambda n, total: bar.update(task, total=total, advance=n),
             )
-        return inserted, updated, len(given.areas()) if given else 0, passwords
 
-    inserted, updated, n_areas, passwords = _on_store(db, work, logins_changed=True)
+    result = _provisioning(db, work)
+    inserted, updated, passwords = result.new, result.updated, result.passwords
     if as_json:
         logins = [{"device_id": i, "username": i, "password": p} for i, p in passwords.items()]
         typer.echo(json.dumps({"imported": inserted + updated, "new": inserted,
                                "updated": updated, "credentials": logins}))
         return
-    areas_note = f", {n_areas} areas" if areas is not None else ""
+    areas_note = f", {result.areas} areas" if areas is not None else ""
     typer.echo(
         f"imported {inserted + updated} devices ({inserted} new, {updated} updated){areas_note}"
     )
@@ -147,16 +148,7 @@ def add_device(
     fields = {"id": device_id, "type": type_, "district": district, "lat": lat, "lon": lon}
     fields |= {"grid": grid, "department": department, "gateway": gateway}
     fields |= _attribute_columns(attributes or [])
-    device = parse_device(fields, load_catalogue())
-    check_username(device.id)
-
-    async def work(sessions: Sessions) -> tuple[Device, str]:
-        geography = None if device.grid else await DeviceStore(sessions).load_geography()
-        located = place(device, geography)
-        passwords = await Provisioner(sessions).add([located])
-        return located, passwords[located.id]
-
-    added, password = _on_store(db, work, logins_changed=True)
+    added, password = _provisioning(db, lambda provisioning: provisioning.create(fields))
     if as_json:
         login = {"username": added.id, "password": password}
         typer.echo(json.dumps(device_record(added) | {"mqtt": login}))
@@ -202,10 +194,7 @@ def set_status(
     db: Database,
 ) -> None:
     """Put a device into maintenance, retire it, or make it active again."""
-    device = _on_store(
-        db, lambda sessions: DeviceStore(sessions).set_status(device_id, status),
-        logins_changed=True,
-    )
+    device = _provisioning(db, lambda provisioning: provisioning.set_status(device_id, status))
     typer.echo(f"{device.id}: {device.status.value}")
 
 
@@ -213,9 +202,7 @@ def set_status(
 @database_command
 def revoke(device_id: Annotated[str, typer.Argument(metavar="ID")], *, db: Database) -> None:
     """Revoke a device's MQTT login: the broker disconnects and refuses it from now on."""
-    _on_store(
-        db, lambda sessions: CredentialStore(sessions).revoke(device_id), logins_changed=True
-    )
+    _provisioning(db, lambda provisioning: provisioning.revoke_credentials(device_id))
     typer.echo(f"{device_id}: MQTT login revoked")
 
 
@@ -228,13 +215,9 @@ def rotate(
     db: Database,
 ) -> None:
     """Give a device a new MQTT password (printed once); the old one stops working."""
-
-    async def work(sessions: Sessions) -> str:
-        if await DeviceStore(sessions).get(device_id) is None:
-            raise DeviceError(f"no device {device_id!r}")
-        return (await CredentialStore(sessions).issue([device_id]))[device_id]
-
-    password = _on_store(db, work, logins_changed=True)
+    password = _provisioning(
+        db, lambda provisioning: provisioning.rotate_credentials(device_id)
+    )
     if as_json:
         typer.echo(json.dumps({"device_id": device_id, "username": device_id,
                                "password": password}))

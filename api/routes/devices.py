@@ -1,14 +1,15 @@
 """Devices: the registry and provisioning, MQTT logins shown once (readings: `device_readings`).
 
-Every role may read; admins and operators may write. A write that changes who may
-connect to the broker ends with `ApiContext.on_devices_changed`, which the platform
-wires to reloading the broker's users and ACLs (and the ingest registry).
+Every role may read; admins and operators may write, through `devices.provisioning`
+(the service the CLI calls too), which ends each write with `ApiContext.on_devices_changed`:
+the platform wires it to reloading the broker's users and ACLs (and the ingest registry).
+Refusals: no such device 404, an existing id or a retired device 409, anything else 422.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -30,13 +31,14 @@ from api.schemas import (
 )
 from api.schemas_incidents import Invalid
 from api.security.principal import Principal, Role
-from devices.credential_store import CredentialStore
-from devices.credentials import username_problem
-from devices.errors import DeviceFileError, RegistryError
-from devices.files import device_record, parse_device, read_devices
-from devices.geo import Geography
-from devices.placement import place, placement_problem
-from devices.provisioning import Provisioner
+from devices.errors import (
+    DeviceFileError,
+    DuplicateDeviceError,
+    RegistryError,
+    RetiredDeviceError,
+    UnknownDeviceError,
+)
+from devices.provisioning import Provisioning
 from devices.registry import Device, DeviceStatus
 from devices.store import DeviceStore
 
@@ -51,6 +53,9 @@ REJECTED: dict[int | str, dict[str, Any]] = {
 IMPORT_TYPES = {"text/csv": ".csv", "application/geo+json": ".geojson",
                 "application/json": ".geojson"}
 MAX_IMPORT_BYTES = 32 << 20
+REFUSAL_STATUS: dict[type[RegistryError], int] = {  # any other refusal is a 422
+    UnknownDeviceError: 404, DuplicateDeviceError: 409, RetiredDeviceError: 409,
+}
 
 
 @router.get("", summary="List devices with filters and paging")
@@ -78,17 +83,9 @@ async def list_devices(
     responses={**REJECTED, 409: {"model": Problem, "description": "the id exists already"}},
 )
 async def create_device(body: DeviceCreate, context: ContextDep, _: Writer) -> DeviceCreated:
-    store = DeviceStore(context.sessions)
-    geography = await store.load_geography()
-    device = await _checked(context, _parsed(context, body.model_dump()), geography)
-    try:
-        passwords = await Provisioner(context.sessions).add([device])
-    except RegistryError as exc:
-        raise HTTPException(409, f"device {device.id!r} exists already") from exc
-    await _devices_changed(context)
-    return DeviceCreated(
-        device=DevicePublic.of(device), mqtt=_login(device.id, passwords[device.id])
-    )
+    with _refusals():
+        device, password = await _provisioning(context).create(body.model_dump(mode="json"))
+    return DeviceCreated(device=DevicePublic.of(device), mqtt=_login(device.id, password))
 
 
 @router.post(
@@ -112,21 +109,19 @@ async def import_devices(request: Request, context: ContextDep, _: Writer) -> An
     data = await request.body()
     if len(data) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"at most {MAX_IMPORT_BYTES} bytes per import")
-    store = DeviceStore(context.sessions)
-    geography = await store.load_geography()
     try:
-        devices = _read_upload(data, IMPORT_TYPES[kind], context, geography)
+        result = await _provisioning(context).import_many(
+            data, IMPORT_TYPES[kind], source="upload"
+        )
     except DeviceFileError as exc:
         problems = ImportProblems(
             detail=f"{len(exc.problems)} invalid rows; nothing was imported",
             problems=exc.problems,
         )
         return JSONResponse(problems.model_dump(), status_code=422)
-    new, updated, passwords = await Provisioner(context.sessions).upsert(devices)
-    await _devices_changed(context)
     return DeviceImportResult(
-        imported=new + updated, new=new, updated=updated,
-        credentials=[_login(i, p) for i, p in passwords.items()],
+        imported=result.new + result.updated, new=result.new, updated=result.updated,
+        credentials=[_login(i, p) for i, p in result.passwords.items()],
     )
 
 
@@ -142,16 +137,9 @@ async def get_device(device_id: str, context: ContextDep, _: Caller) -> DevicePu
 async def update_device(
     device_id: str, body: DeviceUpdate, context: ContextDep, _: Writer
 ) -> DevicePublic:
-    current = await find_device(context, device_id)
-    changes = body.model_dump(exclude_unset=True)
-    if "district" in changes and "grid" not in changes:
-        changes["grid"] = ""  # the old cell belongs to the old district: locate it again
-    fields = device_record(current) | changes
-    store = DeviceStore(context.sessions)
-    device = await _checked(context, _parsed(context, fields), await store.load_geography())
-    await store.upsert([device])
-    await _devices_changed(context)
-    return DevicePublic.of(device)
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    with _refusals():
+        return DevicePublic.of(await _provisioning(context).update(device_id, changes))
 
 
 @router.post(
@@ -159,10 +147,8 @@ async def update_device(
     responses=NOT_FOUND,
 )
 async def retire_device(device_id: str, context: ContextDep, _: Writer) -> DevicePublic:
-    await find_device(context, device_id)
-    device = await DeviceStore(context.sessions).set_status(device_id, DeviceStatus.RETIRED)
-    await _devices_changed(context)
-    return DevicePublic.of(device)
+    with _refusals():
+        return DevicePublic.of(await _provisioning(context).retire(device_id))
 
 
 @router.post(
@@ -171,11 +157,8 @@ async def retire_device(device_id: str, context: ContextDep, _: Writer) -> Devic
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "the device is retired"}},
 )
 async def rotate_credentials(device_id: str, context: ContextDep, _: Writer) -> MqttLogin:
-    device = await find_device(context, device_id)
-    if device.status == DeviceStatus.RETIRED:
-        raise HTTPException(409, f"device {device_id!r} is retired; it may not connect")
-    password = (await CredentialStore(context.sessions).issue([device_id]))[device_id]
-    await _devices_changed(context)
+    with _refusals():
+        password = await _provisioning(context).rotate_credentials(device_id)
     return _login(device_id, password)
 
 
@@ -187,51 +170,17 @@ async def find_device(context: ApiContext, device_id: str) -> Device:
     return device
 
 
-def _parsed(context: ApiContext, fields: dict[str, Any]) -> Device:
-    """The device from field values, validated like the CLI does (422 naming the problem)."""
+def _provisioning(context: ApiContext) -> Provisioning:
+    return Provisioning(context.sessions, context.catalogue, context.on_devices_changed)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A refusal of provisioning as an HTTP error with its reason."""
     try:
-        return parse_device(fields, context.catalogue)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
-async def _checked(context: ApiContext, device: Device, geography: Geography | None) -> Device:
-    """Placed in the stored areas, with a gateway that exists and is not itself."""
-    problem = username_problem(device.id) or placement_problem(device, geography)
-    if problem is None and device.gateway is not None:
-        if device.gateway == device.id:
-            problem = "a device cannot be its own gateway"
-        elif await DeviceStore(context.sessions).get(device.gateway) is None:
-            problem = f"unknown gateway {device.gateway!r}"
-    if problem is not None:
-        raise HTTPException(422, f"device {device.id!r}: {problem}")
-    return place(device, geography)
-
-
-def _read_upload(
-    data: bytes, suffix: str, context: ApiContext, geography: Geography | None
-) -> list[Device]:
-    """Parse an uploaded device file exactly as `urbanwatch devices import` does."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"upload{suffix}"
-        path.write_bytes(data)
-        try:
-            devices = read_devices(path, context.catalogue, geography)
-        except DeviceFileError as exc:
-            raise DeviceFileError("upload", [p.removeprefix(f"{path} ") for p in exc.problems]
-                                  ) from None
-    problems = [
-        f"device {d.id}: {problem}" for d in devices
-        if (problem := username_problem(d.id) or placement_problem(d, geography)) is not None
-    ]
-    if problems:
-        raise DeviceFileError("upload", problems)
-    return [place(d, geography) for d in devices]
-
-
-async def _devices_changed(context: ApiContext) -> None:
-    if context.on_devices_changed is not None:
-        await context.on_devices_changed()
+        yield
+    except RegistryError as exc:
+        raise HTTPException(REFUSAL_STATUS.get(type(exc), 422), str(exc)) from None
 
 
 def _login(device_id: str, password: str) -> MqttLogin:

@@ -231,7 +231,7 @@ async def test_create_shows_the_login_once_and_keeps_only_its_hash(
 @pytest.mark.parametrize(
     ("change", "status", "reason"),
     [
-        ({"id": "aq-0001"}, 409, "exists already"),
+        ({"id": "aq-0001"}, 409, "already exists"),
         ({"type": "rocket"}, 422, "unknown device type 'rocket'"),
         ({"id": "a/b"}, 422, "bad device id"),
         ({"lat": 91}, 422, "less than or equal to 90"),
@@ -255,6 +255,19 @@ async def test_bad_creates_are_4xx_with_a_reason(
     assert reason in response.text
     assert changes.calls == 0
     assert (await api.get("/api/v1/devices")).json()["total"] == 3
+
+
+async def test_an_installation_date_is_taken_on_create_and_update(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await api.post("/api/v1/devices", json=NEW | {"installed": "2024-05-01"},
+                             headers=OPERATOR)
+    updated = await api.patch("/api/v1/devices/aq-0100", json={"installed": "2025-01-31"},
+                              headers=OPERATOR)
+
+    assert created.status_code == 201, created.text
+    assert created.json()["device"]["installed"] == "2024-05-01"
+    assert updated.status_code == 200 and updated.json()["installed"] == "2025-01-31"
 
 
 async def test_unknown_district_is_422_once_areas_are_stored(
