@@ -23,7 +23,7 @@ from devices.catalogue import load_catalogue
 from devices.geo import parse_geography
 from devices.provisioning import Provisioning
 from devices.store import DeviceStore
-from ingest.influx import InfluxClient
+from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
 from urbanwatch.commands_devices import devices_app
 from urbanwatch.database import create_engine, create_session_factory, migrate
