@@ -14,9 +14,9 @@ from devices.catalogue import load_catalogue
 from devices.store import DeviceStore
 from ingest.influx import InfluxClient
 from simulators.city import build_city
-from urbanwatch.broker_auth import client_url
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.platform import Platform
+from urbanwatch.services.broker_auth import client_url
 from urbanwatch.settings import Settings
 
 DRAIN_TIMEOUT_S = 60.0

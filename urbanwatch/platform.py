@@ -39,10 +39,15 @@ from ingest.sink import InfluxSink
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
 from urbanwatch.alerting import Alerting
-from urbanwatch.broker_auth import client_settings, managed, managed_services, sync_broker_auth
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.judging import Judge
-from urbanwatch.services import Services
+from urbanwatch.services.broker_auth import (
+    client_settings,
+    managed,
+    managed_services,
+    sync_broker_auth,
+)
+from urbanwatch.services.services import Services
 from urbanwatch.settings import Settings
 
 log = logging.getLogger(__name__)

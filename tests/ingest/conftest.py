@@ -20,7 +20,7 @@ from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
 from tests.support.polling import WAIT_S, eventually  # noqa: F401  (re-exported)
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 
 

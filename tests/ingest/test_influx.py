@@ -8,7 +8,7 @@ import pytest
 
 from ingest.errors import InfluxError
 from ingest.influx import DOWNSAMPLE_CQ, InfluxClient, quote_ident
-from urbanwatch.ports import free_port
+from urbanwatch.services.ports import free_port
 
 TS_MS = (int(time.time()) // 60 - 60) * 60_000  # an hour ago: inside the 30d raw policy
 

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from api.security.principal import Role
 from api.security.users import User, UserStore
-from urbanwatch.cli_options import AsJson, Database, database_command
+from urbanwatch.cli.options import AsJson, Database, database_command
 
 users_app = typer.Typer(
     name="users", help="People who log in to the API, and their roles.", no_args_is_help=True
