@@ -34,6 +34,7 @@ from devices.registry import Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from rules.detection import Detection
+from urbanwatch.file_watch import FileWatch
 from urbanwatch.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Alerting:
         self._sessions, self._registry = sessions, registry
         self.settings = settings or AlertsSettings()
         self.routing_path: Path | None = self.settings.routing_path
-        self._routing_mtime_ns = self._file_mtime_ns()
+        self._routing_file = FileWatch(self.routing_path)
         self.routing_reloads = 0
         self.routing_errors = 0
         self.hub = LiveHub()
@@ -124,7 +125,7 @@ class Alerting:
             RoutingError: the file is unreadable or invalid (each problem with its line); the
                 running routing stays.
         """
-        self._routing_mtime_ns = self._file_mtime_ns()
+        self._routing_file.mark_seen()
         routing = load_routing(self.routing_path)
         await self.service.set_routing(routing)
         self.routing_reloads += 1
@@ -135,7 +136,7 @@ class Alerting:
 
     async def reload_routing_if_changed(self) -> bool:
         """Reload when the routing file's mtime changed; an invalid file is logged and skipped."""
-        if self.routing_path is None or self._file_mtime_ns() == self._routing_mtime_ns:
+        if not self._routing_file.changed():
             return False
         try:
             await self.reload_routing()
@@ -144,14 +145,6 @@ class Alerting:
             log.error("routing file not loaded, the previous routing stays: %s", exc)
             return False
         return True
-
-    def _file_mtime_ns(self) -> int | None:
-        if self.routing_path is None:
-            return None
-        try:
-            return self.routing_path.stat().st_mtime_ns
-        except OSError:
-            return None
 
     # --- topology -------------------------------------------------------------------------
 

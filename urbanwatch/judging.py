@@ -27,6 +27,7 @@ from rules.engine import Engine
 from rules.errors import RuleError
 from rules.loader import load_default_pack, load_rules_file
 from rules.model import Rule
+from urbanwatch.file_watch import FileWatch
 
 log = logging.getLogger(__name__)
 DetectionSink = Callable[[list[Detection], int], Awaitable[None]]
@@ -43,7 +44,7 @@ class Judge:
     ) -> None:
         self._registry, self._sink, self._on_reset = registry, sink, on_reset
         self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
-        self._mtime_ns = self._file_mtime_ns()
+        self._rules_file = FileWatch(rules_path)
         self.rules = self._load_rules()
         devices = registry()
         self.engine = Engine(self.rules, devices, attributes=devices.attributes(),
@@ -93,10 +94,8 @@ class Judge:
 
     def reload_if_changed(self) -> bool:
         """Swap in the rule file's new contents if it changed and is valid."""
-        mtime_ns = self._file_mtime_ns()
-        if mtime_ns == self._mtime_ns:
+        if not self._rules_file.changed():
             return False
-        self._mtime_ns = mtime_ns
         try:
             rules = self._load_rules()
             registry = self._registry()
@@ -125,12 +124,4 @@ class Judge:
         if self.rules_path is None:
             return load_default_pack()
         return load_rules_file(self.rules_path)
-
-    def _file_mtime_ns(self) -> int | None:
-        if self.rules_path is None:
-            return None
-        try:
-            return self.rules_path.stat().st_mtime_ns
-        except OSError:
-            return None
 
