@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts import repository
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import WebhookChannel
@@ -27,7 +27,6 @@ from alerts.errors import RoutingError
 from alerts.model import Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
-from alerts.store import AlertRow, IncidentRow
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
 from devices.registry import Registry
@@ -167,9 +166,7 @@ class Alerting:
     async def counts(self) -> tuple[int, int]:
         """(alerts, incidents) ever recorded."""
         async with self._sessions() as session:
-            alerts = await session.scalar(select(func.count()).select_from(AlertRow))
-            incidents = await session.scalar(select(func.count()).select_from(IncidentRow))
-        return int(alerts or 0), int(incidents or 0)
+            return await repository.count_recorded(session)
 
     def _locate(self, device_id: str) -> tuple[float, float] | None:
         device = self._registry().get(device_id)
