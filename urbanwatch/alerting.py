@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from alerts.errors import RoutingError
 from alerts.model import Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
+from devices.clock import now_ms
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
 from devices.registry import Registry
@@ -58,9 +58,10 @@ class Alerting:
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], registry: Callable[[], Registry],
-        mqtt: MqttConfig, settings: AlertsSettings | None = None,
+        mqtt: MqttConfig, settings: AlertsSettings | None = None, *,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
-        self._sessions, self._registry = sessions, registry
+        self._sessions, self._registry, self._clock_ms = sessions, registry, clock_ms
         self.settings = settings or AlertsSettings()
         self.routing_path: Path | None = self.settings.routing_path
         self._routing_file = FileWatch(self.routing_path)
@@ -112,7 +113,7 @@ class Alerting:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.tick_s)
             await self.reload_routing_if_changed()
-            await self.service.tick(time.time_ns() // 1_000_000)
+            await self.service.tick(self._clock_ms())
         await dispatching
 
     # --- routing file ---------------------------------------------------------------------
