@@ -1,4 +1,9 @@
-"""`urbanwatch demo`: managed services + a simulated city + the platform, together."""
+"""The demo's wiring: a simulated city imported, then the platform and the simulator run together.
+
+`urbanwatch demo` (`urbanwatch.cli.run`) calls it. It sits beside `platform` rather than in
+`cli` because it composes the running system (registry import, platform, simulator process,
+drain) and has no command-line concerns; tests reuse `import_city` and `stored_readings`.
+"""
 
 from __future__ import annotations
 
