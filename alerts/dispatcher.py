@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from alerts.model import TimelineEntry, TimelineKind
 from alerts.outbox import Delivery
 from alerts.repository import timeline_row
 from alerts.store import TimelineRow
+from devices.clock import now_ms
 
 ACTOR = "dispatcher"
 
@@ -46,10 +46,6 @@ class RetryPolicy:
         return max(1, round(raw * (1 - self.jitter * random_01)))
 
 
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -57,7 +53,7 @@ class Dispatcher:
         channels: Mapping[str, Channel],
         *,
         retry: RetryPolicy | None = None,
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] = now_ms,
         random_01: Callable[[], float] = random.random,
         hub: LiveHub | None = None,
         poll_s: float = 0.2,

@@ -222,3 +222,9 @@ async def rows(session: AsyncSession, **where: object) -> list[OutboxRow]:
     """Outbox rows matching column equalities, in insertion order (for the API and tests)."""
     query = select(OutboxRow).filter_by(**where).order_by(OutboxRow.id)
     return list((await session.scalars(query)).all())
+
+
+async def pending_count(session: AsyncSession) -> int:
+    """Notifications still waiting to be delivered (the outbox depth)."""
+    query = select(func.count()).where(OutboxRow.status == Status.PENDING.value)
+    return int(await session.scalar(query) or 0)

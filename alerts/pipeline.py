@@ -11,7 +11,6 @@ use, so a new service over the same database carries on where the old one stoppe
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -33,6 +32,7 @@ from alerts.planner import Planner
 from alerts.routing import RoutingConfig
 from alerts.silences import Silence
 from alerts.storm import StormControl
+from devices.clock import now_ms
 from rules.detection import Detection
 
 Located = Callable[[str], tuple[float, float] | None]  # device id → (lat, lon)
@@ -46,10 +46,6 @@ class Outcome:
     events: tuple[IncidentEvent, ...]
     notified: tuple[str, ...]  # idempotency keys enqueued for sending
     folded: tuple[str, ...]  # keys held back by storm control (a digest follows)
-
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class AlertPipeline:
@@ -69,7 +65,7 @@ class AlertPipeline:
         locate: Located | None = None,
         cap: CapContext | None = None,
         hub: LiveHub | None = None,
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._sessions = sessions
         self.routing = routing

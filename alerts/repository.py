@@ -102,6 +102,13 @@ async def load_alerts(session: AsyncSession, *, open_only: bool = True) -> list[
     return await _with_history(session, (await session.scalars(query)).all())
 
 
+async def count_recorded(session: AsyncSession) -> tuple[int, int]:
+    """(alerts, incidents) ever recorded."""
+    alerts = await session.scalar(select(func.count()).select_from(AlertRow))
+    incidents = await session.scalar(select(func.count()).select_from(IncidentRow))
+    return int(alerts or 0), int(incidents or 0)
+
+
 @dataclass(frozen=True)
 class AlertQuery:
     """One page of alerts, newest first: each filter that is not None or empty must match.

@@ -12,10 +12,10 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.clock import now_ms
 from api.context import ApiContext
 from api.security.audit_log import record_request
 from api.security.principal import Principal
+from devices.clock import now_ms
 
 log = logging.getLogger(__name__)
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

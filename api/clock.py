@@ -1,17 +1,15 @@
-"""The API's clock and its one conversion of request timestamps to epoch milliseconds."""
+"""The API's one conversion of request timestamps to epoch milliseconds.
+
+The time now comes from `devices.clock.now_ms`, the platform's one wall clock.
+"""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from fastapi import HTTPException
 
 NAIVE_TIMESTAMP = "timestamps need a time zone, e.g. 2026-11-23T08:00:00Z"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def epoch_ms(moment: datetime) -> int:

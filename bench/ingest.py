@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bench import loadgen
 from bench.ingest_worker import WorkerSpec
+from devices.clock import now_ms
 from devices.store import DeviceStore
 from ingest.timeseries.client import InfluxClient
 from simulators.city import build_city
@@ -134,7 +135,7 @@ class _Bench:
         work.mkdir(parents=True)
         self.say(f"{name}: generating {n:,} readings", 0, n)
         messages = work / "messages.txt"
-        t0_ms = (time.time_ns() // 1_000_000 - 3 * 3600 * 1000) // 1000 * 1000
+        t0_ms = (now_ms() - 3 * 3600 * 1000) // 1000 * 1000
         n_messages = loadgen.write_messages(messages, self.devices, self.catalogue, n,
                                             PACKS[workload], f"b{key}/", t0_ms)
         database = f"bench_{key}"

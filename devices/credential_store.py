@@ -7,13 +7,13 @@ device stays cut off until it is issued new credentials.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import BigInteger, ForeignKey, String, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from devices.clock import now_ms
 from devices.credentials import Credential, check_username, generate_password, hash_password
 from devices.errors import RegistryError
 from devices.store import Base
@@ -36,7 +36,7 @@ class CredentialStore:
 
     def __init__(
         self, session_factory: async_sessionmaker[AsyncSession],
-        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._sessions = session_factory
         self._clock_ms = clock_ms

@@ -9,7 +9,6 @@ datetimes naive and second-rounded. `add` refuses ids that already exist
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import date
@@ -32,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from devices.catalogue import Catalogue
+from devices.clock import now_ms
 from devices.errors import DuplicateDeviceError, UnknownDeviceError
 from devices.geo import Area, Geography, parse_area
 from devices.registry import Device, DeviceStatus, Registry
@@ -82,17 +82,13 @@ DeviceList = list[Device]
 _DEVICE_FIELDS = tuple(f.name for f in fields(Device))
 
 
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class DeviceStore:
     """Devices and areas in SQL; every method but the `*_in` ones is one transaction."""
 
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._sessions = session_factory
         self._clock_ms = clock_ms

@@ -26,6 +26,7 @@ from types import TracebackType
 import numpy as np
 
 from devices.batch import ReadingBatch
+from devices.clock import now_ms
 from devices.decode import decode_rows
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Registry
@@ -191,7 +192,7 @@ class Ingestor:
         stored = self._account(batch, refused, pending)
         if self.on_batch is not None and len(stored):
             try:
-                await self.on_batch(stored, _now_ms())
+                await self.on_batch(stored, now_ms())
             except Exception:
                 self.counters.on_batch_errors += 1
                 log.exception("on_batch failed; the batch is stored and acknowledged anyway")
@@ -247,7 +248,7 @@ class Ingestor:
         c.stored_readings += len(stored)
         c.stored_messages += pending.n_good
         c.batches += 1
-        c.last_batch_lag_ms = _now_ms() - pending.oldest_received_ms()
+        c.last_batch_lag_ms = now_ms() - pending.oldest_received_ms()
         return stored
 
     def _ack_when_delivered(self, message: Message, letters: list[Confirmation]) -> None:
@@ -272,7 +273,3 @@ class Ingestor:
 
         for letter in letters:
             letter.add_done_callback(lambda f: loop.call_soon_threadsafe(delivered, f))
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

@@ -21,7 +21,6 @@ import asyncio
 import collections
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from devices.clock import now_ms
 from ingest.config import MqttConfig
 from ingest.mqtt_connection import MqttConnection
 
@@ -137,7 +137,7 @@ class MqttSubscriber(MqttConnection):
             self._loop.call_soon_threadsafe(self._subscribed.set)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        received_ms = time.time_ns() // 1_000_000
+        received_ms = now_ms()
         while not (self._slots.acquire(blocking=False)
                    or self._slots.acquire(timeout=_PARKED_WAKEUP_S)):
             if self._stopping.is_set():

@@ -21,6 +21,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices.clock import now_ms
 from simulators.city import City
 from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat, encode_messages
@@ -136,7 +137,7 @@ async def _run(
             idx = (cursor + np.arange(k)) % n
             cursor = (cursor + k) % n
             # Strictly increasing per device: a repeated (series, ts) would overwrite in storage.
-            ts = np.maximum(int(time.time() * 1000), last_ts[idx] + 1)
+            ts = np.maximum(now_ms(), last_ts[idx] + 1)
             last_ts[idx] = ts
             for msg in encode_messages(city, idx, ts, options.fmt, options.topic_prefix):
                 acks.add(client.publish(msg.topic, msg.payload, options.qos), msg.readings)

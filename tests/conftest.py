@@ -25,10 +25,10 @@ from hypothesis import settings as hypothesis_settings
 from ingest.timeseries.client import InfluxClient
 from tests.support.deadletters import deadletters  # noqa: F401  (shared fixture)
 from tests.support.postgres import db_url, pg_server, sessions  # noqa: F401  (SQL fixtures)
-from urbanwatch.influxd import Influxd
-from urbanwatch.managed_service import ManagedService, MissingBinaryError, ServiceError
-from urbanwatch.mosquitto import Mosquitto
-from urbanwatch.ports import free_port
+from urbanwatch.services.influxd import Influxd
+from urbanwatch.services.managed_service import ManagedService, MissingBinaryError, ServiceError
+from urbanwatch.services.mosquitto import Mosquitto
+from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
 
 # No timing in tests: on a loaded machine an example may be slow without being wrong.

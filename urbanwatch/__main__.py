@@ -1,3 +1,3 @@
-from urbanwatch.cli import app
+from urbanwatch.cli.app import app
 
 app(prog_name="urbanwatch")

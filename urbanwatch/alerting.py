@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts import repository
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import WebhookChannel
@@ -27,13 +26,14 @@ from alerts.errors import RoutingError
 from alerts.model import Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
-from alerts.store import AlertRow, IncidentRow
+from devices.clock import now_ms
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
 from devices.registry import Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from rules.detection import Detection
+from urbanwatch.file_watch import FileWatch
 from urbanwatch.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,13 @@ class Alerting:
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], registry: Callable[[], Registry],
-        mqtt: MqttConfig, settings: AlertsSettings | None = None,
+        mqtt: MqttConfig, settings: AlertsSettings | None = None, *,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
-        self._sessions, self._registry = sessions, registry
+        self._sessions, self._registry, self._clock_ms = sessions, registry, clock_ms
         self.settings = settings or AlertsSettings()
         self.routing_path: Path | None = self.settings.routing_path
-        self._routing_mtime_ns = self._file_mtime_ns()
+        self._routing_file = FileWatch(self.routing_path)
         self.routing_reloads = 0
         self.routing_errors = 0
         self.hub = LiveHub()
@@ -112,7 +113,7 @@ class Alerting:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.tick_s)
             await self.reload_routing_if_changed()
-            await self.service.tick(time.time_ns() // 1_000_000)
+            await self.service.tick(self._clock_ms())
         await dispatching
 
     # --- routing file ---------------------------------------------------------------------
@@ -124,7 +125,7 @@ class Alerting:
             RoutingError: the file is unreadable or invalid (each problem with its line); the
                 running routing stays.
         """
-        self._routing_mtime_ns = self._file_mtime_ns()
+        self._routing_file.mark_seen()
         routing = load_routing(self.routing_path)
         await self.service.set_routing(routing)
         self.routing_reloads += 1
@@ -135,7 +136,7 @@ class Alerting:
 
     async def reload_routing_if_changed(self) -> bool:
         """Reload when the routing file's mtime changed; an invalid file is logged and skipped."""
-        if self.routing_path is None or self._file_mtime_ns() == self._routing_mtime_ns:
+        if not self._routing_file.changed():
             return False
         try:
             await self.reload_routing()
@@ -144,14 +145,6 @@ class Alerting:
             log.error("routing file not loaded, the previous routing stays: %s", exc)
             return False
         return True
-
-    def _file_mtime_ns(self) -> int | None:
-        if self.routing_path is None:
-            return None
-        try:
-            return self.routing_path.stat().st_mtime_ns
-        except OSError:
-            return None
 
     # --- topology -------------------------------------------------------------------------
 
@@ -174,9 +167,7 @@ class Alerting:
     async def counts(self) -> tuple[int, int]:
         """(alerts, incidents) ever recorded."""
         async with self._sessions() as session:
-            alerts = await session.scalar(select(func.count()).select_from(AlertRow))
-            incidents = await session.scalar(select(func.count()).select_from(IncidentRow))
-        return int(alerts or 0), int(incidents or 0)
+            return await repository.count_recorded(session)
 
     def _locate(self, device_id: str) -> tuple[float, float] | None:
         device = self._registry().get(device_id)

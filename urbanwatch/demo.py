@@ -1,4 +1,9 @@
-"""`urbanwatch demo`: managed services + a simulated city + the platform, together."""
+"""The demo's wiring: a simulated city imported, then the platform and the simulator run together.
+
+`urbanwatch demo` (`urbanwatch.cli.run`) calls it. It sits beside `platform` rather than in
+`cli` because it composes the running system (registry import, platform, simulator process,
+drain) and has no command-line concerns; tests reuse `import_city` and `stored_readings`.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,9 @@ from devices.catalogue import load_catalogue
 from devices.store import DeviceStore
 from ingest.timeseries.client import InfluxClient
 from simulators.city import build_city
-from urbanwatch.broker_auth import client_url
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.platform import Platform
+from urbanwatch.services.broker_auth import client_url
 from urbanwatch.settings import Settings
 
 DRAIN_TIMEOUT_S = 60.0

@@ -1,6 +1,6 @@
 """Runs the rule engine inside the platform: every stored batch, a periodic tick, hot reload.
 
-The engine itself is pure; this shell owns the clock, the rule file and the
+The engine itself is pure; this shell reads the clock (`clock_ms`), owns the rule file and the
 swap: a changed file (or a changed registry, with the devices' attributes for
 ``attr()``) is built into a complete new engine
 (`Engine.rebuild`, which carries the state of unchanged rules and series over)
@@ -21,12 +21,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from devices.batch import ReadingBatch
+from devices.clock import now_ms
 from devices.registry import Registry
 from rules.detection import Detection
 from rules.engine.engine import Engine
 from rules.errors import RuleError
 from rules.language.loader import load_default_pack, load_rules_file
 from rules.language.model import Rule
+from urbanwatch.file_watch import FileWatch
 
 log = logging.getLogger(__name__)
 DetectionSink = Callable[[list[Detection], int], Awaitable[None]]
@@ -39,11 +41,12 @@ class Judge:
     def __init__(
         self, registry: Callable[[], Registry], sink: DetectionSink, *,
         rules_path: Path | None = None, tick_s: float = 1.0, utc_offset_h: float = 8.0,
-        on_reset: ResetSink | None = None,
+        on_reset: ResetSink | None = None, clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._registry, self._sink, self._on_reset = registry, sink, on_reset
+        self._clock_ms = clock_ms
         self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
-        self._mtime_ns = self._file_mtime_ns()
+        self._rules_file = FileWatch(rules_path)
         self.rules = self._load_rules()
         devices = registry()
         self.engine = Engine(self.rules, devices, attributes=devices.attributes(),
@@ -71,7 +74,7 @@ class Judge:
                 await asyncio.wait_for(stop.wait(), self.tick_s)
             await self.reload()
             self._follow_registry()
-            now_ms = time.time_ns() // 1_000_000
+            now_ms = self._clock_ms()
             started = time.perf_counter()
             found = self.engine.tick(now_ms)
             self.ticks += 1
@@ -88,15 +91,13 @@ class Judge:
             return False
         reset = self.engine.reset_rules
         if reset and self._on_reset is not None:
-            await self._on_reset(reset, time.time_ns() // 1_000_000)
+            await self._on_reset(reset, self._clock_ms())
         return True
 
     def reload_if_changed(self) -> bool:
         """Swap in the rule file's new contents if it changed and is valid."""
-        mtime_ns = self._file_mtime_ns()
-        if mtime_ns == self._mtime_ns:
+        if not self._rules_file.changed():
             return False
-        self._mtime_ns = mtime_ns
         try:
             rules = self._load_rules()
             registry = self._registry()
@@ -125,12 +126,4 @@ class Judge:
         if self.rules_path is None:
             return load_default_pack()
         return load_rules_file(self.rules_path)
-
-    def _file_mtime_ns(self) -> int | None:
-        if self.rules_path is None:
-            return None
-        try:
-            return self.rules_path.stat().st_mtime_ns
-        except OSError:
-            return None
 

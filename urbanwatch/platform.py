@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import uvicorn
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from alerts.outbox import Status as OutboxStatus
-from alerts.store import OutboxRow
+from alerts import outbox
 from api.app import create_app
 from api.context import ApiContext
 from api.security.secret_key import resolve_secret_key
@@ -39,10 +37,15 @@ from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
 from rules.language.pack_upgrade import follow_pack
 from urbanwatch.alerting import Alerting
-from urbanwatch.broker_auth import client_settings, managed, managed_services, sync_broker_auth
-from urbanwatch.database import create_engine, create_session_factory, migrate
+from urbanwatch.database import create_engine, create_session_factory, migrate, ping
 from urbanwatch.judging import Judge
-from urbanwatch.services import Services
+from urbanwatch.services.broker_auth import (
+    client_settings,
+    managed,
+    managed_services,
+    sync_broker_auth,
+)
+from urbanwatch.services.services import Services
 from urbanwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -272,10 +275,7 @@ class Platform:
 
     async def _outbox_depth(self) -> int:
         async with self.sessions() as session:
-            pending = select(func.count()).where(OutboxRow.status == OutboxStatus.PENDING.value)
-            return int(await session.scalar(pending) or 0)
+            return await outbox.pending_count(session)
 
     async def _sql_ready(self) -> bool:
-        async with self.sessions() as session:
-            await session.execute(text("SELECT 1"))
-        return True
+        return await ping(self.sessions)

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
-from api.clock import now_ms
 from api.deps import ContextDep, require
 from api.schemas import Problem, RequestBody
 from api.security.api_keys import ApiKey, ApiKeyStore
 from api.security.principal import Principal, Role, ScopeError
+from devices.clock import now_ms
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api keys"])
 Admin = Annotated[Principal, Depends(require(Role.admin))]

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from api.clock import now_ms
 from api.context import ApiContext
 from api.deps import Caller, ContextDep
 from api.schemas import Problem, RequestBody
 from api.security.refresh import InvalidRefreshTokenError, RefreshTokens
 from api.security.tokens import issue_access_token
 from api.security.users import User, UserStore
+from devices.clock import now_ms
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 BAD_CREDENTIALS = "invalid username or password"

@@ -11,11 +11,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.clock import epoch_ms, now_ms
+from api.clock import epoch_ms
 from api.deps import Caller, ContextDep
 from api.routes.devices import NOT_FOUND, find_device
 from api.schemas import LatestReading, LatestReadings, Problem, ReadingPoint, Readings
 from api.schemas_incidents import Invalid
+from devices.clock import now_ms
 from ingest.errors import InfluxError
 from ingest.timeseries.history import latest_values, series_history
 from ingest.timeseries.influxql import valid_every

@@ -15,8 +15,8 @@ from lxml import etree
 from alerts.cap import is_public_warning
 from alerts.model import Incident
 from alerts.notify import CAP_XML
-from api.clock import now_ms
 from api.deps import Alerts, Caller
+from devices.clock import now_ms
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
 ATOM = "http://www.w3.org/2005/Atom"

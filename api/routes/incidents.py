@@ -15,7 +15,6 @@ from alerts.errors import RoutingError, TransitionError, UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.notify import CAP_XML
 from alerts.service import AlertService, IncidentQuery
-from api.clock import now_ms
 from api.deps import Alerts, Caller, require
 from api.query import Offset, epoch_ms_bound
 from api.schemas import Problem
@@ -30,6 +29,7 @@ from api.schemas_incidents import (
     TransitionRequest,
 )
 from api.security.principal import Principal, Role
+from devices.clock import now_ms
 from rules.detection import Category, Severity
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])

@@ -22,12 +22,12 @@ from contextlib import suppress
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
 
 from alerts.channels.live import Event, Subscription
-from api.clock import now_ms
 from api.context import ApiContext
 from api.deps import authenticated
 from api.security.api_keys import ApiKeyStore, key_id_of
 from api.security.principal import Principal, Role
 from api.security.users import UserStore
+from devices.clock import now_ms
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])

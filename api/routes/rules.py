@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -31,6 +31,7 @@ from api.schemas_rules import (
     ValidationResult,
 )
 from api.security.principal import Principal, Role
+from devices.clock import now_ms
 from ingest.errors import InfluxError
 from rules.detection import Category
 from rules.errors import RuleFileError, RuleRejected
@@ -40,6 +41,7 @@ from rules.language.rulefile import RuleFile, check_set, referrers, validate_tex
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
 MAX_BACKTEST = timedelta(days=31)
+DAY_MS = 86_400_000
 MAX_EVENTS = 1000  # per rule and kind in a backtest response
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such rule"}
@@ -160,7 +162,7 @@ async def backtest(body: BacktestRequest, context: ContextDep, caller: Writer) -
         raise _rejected(RuleRejected("end must be after start", field="end"))
     if body.end - body.start > MAX_BACKTEST:
         raise _rejected(RuleRejected(f"range longer than {MAX_BACKTEST.days} days", field="end"))
-    if start_ms < 0 or body.end > datetime.now(UTC) + timedelta(days=1):
+    if start_ms < 0 or end_ms > now_ms() + DAY_MS:
         raise _rejected(RuleRejected("the range must lie between 1970 and now", field="start"))
     if context.registry is None:
         raise HTTPException(503, "backtests need the device registry of a running platform")

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from alerts.errors import SilenceError
 from alerts.silences import Matcher, Silence, Weekly
-from api.clock import epoch_ms, now_ms
+from api.clock import epoch_ms
 from api.deps import Alerts, Caller, require
 from api.routes.incidents import INVALID
 from api.schemas import Problem
 from api.schemas_incidents import SilenceCreate, SilencePublic
 from api.security.principal import Principal, Role
+from devices.clock import now_ms
 
 router = APIRouter(prefix="/api/v1/silences", tags=["silences"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]

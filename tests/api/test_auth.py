@@ -17,7 +17,7 @@ from api.security.tokens import issue_access_token
 from api.security.users import UserStore
 from tests.support.auth import SECRET
 from tests.support.security import ADDRESS, PASSWORD, add_user, login, security_api
-from urbanwatch.cli import app as cli
+from urbanwatch.cli.app import app as cli
 
 
 async def test_login_issues_a_short_lived_token_for_the_users_role(tmp_path: Path) -> None:

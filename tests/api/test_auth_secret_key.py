@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from api.security.secret_key import InsecureSecretError, resolve_secret_key
-from urbanwatch.cli import app
+from urbanwatch.cli.app import app
 from urbanwatch.settings import load_settings
 
 STRONG = "q8Vb3kz0-Lr5Yt2mWn7Xc1Pd4Hs9Gf6J"

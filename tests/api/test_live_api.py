@@ -26,7 +26,7 @@ from api.security.users import UserStore
 from rules.detection import Category, Severity
 from tests.api.conftest import DEVICES, FLOOD_TEAM, GAS_TEAM, T0_MS, World, detection
 from tests.support.auth import SECRET, bearer
-from urbanwatch.cli import app as cli
+from urbanwatch.cli.app import app as cli
 
 WAIT_S = 10  # an upper bound for a message that is due; never reached when things work
 CHECK_S = 0.05  # how often open streams re-check their caller in these tests

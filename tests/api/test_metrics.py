@@ -24,9 +24,9 @@ from tests.support.platform_process import by_label, parse_metrics, sample
 from tests.support.polling import eventually
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.demo import import_city
-from urbanwatch.mosquitto import Mosquitto
 from urbanwatch.platform import Platform
-from urbanwatch.ports import free_port
+from urbanwatch.services.mosquitto import Mosquitto
+from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
 
 LATENCY = "urbanwatch_http_request_duration_seconds"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import loadgen
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.mosquitto import Mosquitto
 
 
 def test_publisher_stops_with_the_reason_when_the_broker_refuses_it(

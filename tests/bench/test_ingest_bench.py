@@ -15,8 +15,8 @@ import pytest
 
 from bench.ingest import BenchOptions, BenchSetup, run
 from urbanwatch.database import migrate
-from urbanwatch.influxd import Influxd
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.influxd import Influxd
+from urbanwatch.services.mosquitto import Mosquitto
 
 RUNS = ("single_after_write", "single_on_receipt", "single_spool",
         "senml50_after_write", "senml50_on_receipt", "senml50_spool")

@@ -18,7 +18,7 @@ import pytest
 
 from bench.ingest import count_readings, wait_stored
 from ingest.timeseries.client import InfluxClient
-from urbanwatch.influxd import Influxd
+from urbanwatch.services.influxd import Influxd
 
 pytestmark = pytest.mark.services
 N = 600

@@ -16,7 +16,7 @@ from simulators.publisher import PublishOptions, publish
 from tests.support.polling import eventually
 from urbanwatch.demo import import_city, stored_readings
 from urbanwatch.platform import Platform
-from urbanwatch.ports import free_port, port_open
+from urbanwatch.services.ports import free_port, port_open
 from urbanwatch.settings import Settings
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from urbanwatch.influxd import Influxd
 from urbanwatch.platform import Platform
+from urbanwatch.services.influxd import Influxd
 from urbanwatch.settings import Settings
 
 

@@ -16,9 +16,9 @@ import httpx
 from api.security.principal import Role
 from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
-from urbanwatch.influxd import Influxd
-from urbanwatch.mosquitto import Mosquitto
-from urbanwatch.ports import free_port, port_open
+from urbanwatch.services.influxd import Influxd
+from urbanwatch.services.mosquitto import Mosquitto
+from urbanwatch.services.ports import free_port, port_open
 
 
 def test_ctrl_c_stops_the_demo_and_its_services(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
 from tests.ingest.conftest import Publisher, eventually
-from urbanwatch.influxd import Influxd
-from urbanwatch.ports import free_port
+from urbanwatch.services.influxd import Influxd
+from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
 
 N = 40  # readings per batch: half aq-1 pm25, half n-1 laeq_db, all distinct timestamps

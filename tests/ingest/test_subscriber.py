@@ -13,7 +13,7 @@ from ingest.config import MqttConfig
 from ingest.subscriber import _READ_CHUNK, Message, MqttSubscriber, _BufferedReads
 from tests.ingest.conftest import Publisher
 from tests.support.polling import WAIT_S
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.mosquitto import Mosquitto
 
 
 def test_buffered_reads_serve_small_reads_from_one_recv() -> None:

@@ -25,7 +25,7 @@ from tests.resilience.streams import (
 from tests.support.deadletters import DeadLetters
 from tests.support.platform_process import PlatformProcess, by_label, sample
 from tests.support.polling import eventually
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.mosquitto import Mosquitto
 
 GOOD = HOSTILE = 20_000
 RSS_GROWTH_LIMIT = 150 << 20  # generous: the point is "bounded", not a benchmark

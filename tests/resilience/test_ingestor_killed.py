@@ -13,7 +13,7 @@ from simulators.city import City
 from tests.resilience.streams import Stream, as_json, expected_points, readings, stored_points
 from tests.support.platform_process import PlatformProcess, by_label, sample
 from tests.support.polling import eventually
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.mosquitto import Mosquitto
 
 READINGS = 50_000
 

@@ -13,8 +13,8 @@ from simulators.city import City
 from tests.resilience.streams import Stream, as_json, expected_points, readings, stored_points
 from tests.support.platform_process import PlatformProcess, sample
 from tests.support.polling import eventually
-from urbanwatch.influxd import Influxd
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.influxd import Influxd
+from urbanwatch.services.mosquitto import Mosquitto
 
 OUTAGE_S = 30.0
 

@@ -17,8 +17,8 @@ from simulators.city import build_city
 from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat, encode_messages
 from simulators.publisher import PublishOptions, publish
-from urbanwatch.mosquitto import Mosquitto
-from urbanwatch.ports import free_port
+from urbanwatch.services.mosquitto import Mosquitto
+from urbanwatch.services.ports import free_port
 
 CITY = build_city(30, seed=8)
 INDEX = {d.id: i for i, d in enumerate(CITY.devices)}

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.mosquitto import Mosquitto
 
 
 class DeadLetters:

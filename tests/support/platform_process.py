@@ -17,7 +17,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.polling import eventually
-from urbanwatch.ports import free_port
+from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -23,10 +23,10 @@ from tests.support.mqtt5 import Client, accepted
 from tests.support.polling import eventually
 from tests.support.tls import make_pki
 from urbanwatch.database import create_engine, create_session_factory, migrate
-from urbanwatch.influxd import Influxd
-from urbanwatch.mosquitto import mqtt_answers
 from urbanwatch.platform import Platform
-from urbanwatch.ports import free_port
+from urbanwatch.services.influxd import Influxd
+from urbanwatch.services.mosquitto import mqtt_answers
+from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
 
 

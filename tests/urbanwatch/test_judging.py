@@ -146,3 +146,18 @@ async def test_a_gauge_without_levels_never_raises_the_flood_rule() -> None:
     judge = Judge(lambda: registry, sink)
     await judge.on_batch(_levels(registry, T0_MS, 1.0, 50.0), T0_MS + 2000)
     assert _water_level(sink) == []
+
+
+async def test_the_injected_clock_stamps_resets(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE.format(threshold=50))
+    stamps: list[int] = []
+
+    async def on_reset(rule_ids: tuple[str, ...], now_ms: int) -> None:
+        stamps.append(now_ms)
+
+    judge = Judge(_registry, Collect(), rules_path=path, on_reset=on_reset,
+                  clock_ms=lambda: T0_MS)
+    path.write_text(RULE.format(threshold=60))
+    assert await judge.reload()
+    assert stamps == [T0_MS]

@@ -9,7 +9,7 @@ import pytest
 from ingest.errors import InfluxError
 from ingest.timeseries.client import InfluxClient
 from ingest.timeseries.influxql import DOWNSAMPLE_CQ, quote_ident
-from urbanwatch.ports import free_port
+from urbanwatch.services.ports import free_port
 
 TS_MS = (int(time.time()) // 60 - 60) * 60_000  # an hour ago: inside the 30d raw policy
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from urbanwatch.managed_service import ManagedService, ServiceError
-from urbanwatch.ports import HOST
+from urbanwatch.services.managed_service import ManagedService, ServiceError
+from urbanwatch.services.ports import HOST
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from urbanwatch.commands_simulate import broker_url, city, simulate
-from urbanwatch.mosquitto import Mosquitto
-from urbanwatch.ports import free_port
+from urbanwatch.cli.simulate import broker_url, city, simulate
+from urbanwatch.services.mosquitto import Mosquitto
+from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
 
 app = typer.Typer()

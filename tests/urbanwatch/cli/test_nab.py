@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rules.detectors import DETECTORS
-from urbanwatch.commands_nab import read_series, run_detector, run_engine, strictly_increasing
+from urbanwatch.cli.nab import read_series, run_detector, run_engine, strictly_increasing
 
 
 def write_csv(path: Path, stamps: list[str], values: np.ndarray) -> None:

@@ -1,4 +1,9 @@
-"""`urbanwatch bench`: benchmarks (not tests); results and commands go in BENCHMARKS.md."""
+"""`python -m bench engine|ingest`: the benchmarks' own entry point (not tests).
+
+`urbanwatch bench ...` runs this module as a subprocess, so the platform never imports the
+benchmarks; the ingest benchmark starts its own managed Mosquitto and influxd
+(``urbanwatch.services``). Results and the commands that produced them go in BENCHMARKS.md.
+"""
 
 from __future__ import annotations
 
@@ -15,23 +20,34 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-bench_app = typer.Typer(
-    help="Benchmarks: rule-engine and ingest throughput, memory.", no_args_is_help=True
+from bench.engine import run as run_engine
+from bench.ingest import BenchOptions, BenchSetup
+from bench.ingest import run as run_ingest
+from bench.loadgen import LoadgenError
+from urbanwatch.database import migrate
+from urbanwatch.services.influxd import Influxd
+from urbanwatch.services.managed_service import ServiceError
+from urbanwatch.services.mosquitto import Mosquitto
+from urbanwatch.services.ports import free_port
+
+app = typer.Typer(
+    name="bench", help="Benchmarks: rule-engine and ingest throughput, memory.",
+    no_args_is_help=True, pretty_exceptions_show_locals=False,
 )
 
 
-@bench_app.command()
+@app.command()
 def engine(
     series: Annotated[int, typer.Option("--series", min=1, help="Series in the city.")] = 100_000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Readings per batch.")] = 10_000,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Readings/s of the rule engine (default pack + detectors), vs the reference; bytes/series."""
-    from bench.engine import run
-
     err = Console(stderr=True)
     with err.status("benchmarking") as status:
-        result = run(n_series=series, batch=batch, report=lambda stage: status.update(stage))
+        result = run_engine(
+            n_series=series, batch=batch, report=lambda stage: status.update(stage)
+        )
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -46,7 +62,7 @@ def engine(
     err.print(table)
 
 
-@bench_app.command()
+@app.command()
 def ingest(
     single: Annotated[int, typer.Option("--single", min=1, help="Readings sent one per message.")
                       ] = 150_000,
@@ -62,14 +78,6 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Readings/s from Mosquitto into InfluxDB (own services, ingestor in its own process)."""
-    from bench.ingest import BenchOptions, BenchSetup, run
-    from bench.loadgen import LoadgenError
-    from urbanwatch.database import migrate
-    from urbanwatch.influxd import Influxd
-    from urbanwatch.managed_service import ServiceError
-    from urbanwatch.mosquitto import Mosquitto
-    from urbanwatch.ports import free_port
-
     err = Console(stderr=True)
     work = state_dir.resolve() / "tmp" / f"bench-ingest-{os.getpid()}"
     options = BenchOptions(devices=devices, single_readings=single, senml_readings=senml,
@@ -91,7 +99,7 @@ def ingest(
             def report(stage: str, done: int, total: int) -> None:
                 progress.update(task, description=stage, completed=done, total=total or None)
 
-            result = run(BenchSetup(broker, influxd, db_url, work), options, report)
+            result = run_ingest(BenchSetup(broker, influxd, db_url, work), options, report)
     except (ServiceError, LoadgenError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
         raise typer.Exit(1) from exc
@@ -123,3 +131,7 @@ def _print_ingest(err: Console, result: dict) -> None:
     err.print(f"after_write / on_receipt: {result['after_write_vs_on_receipt']}")
     if "spool_vs_influx" in result:
         err.print(f"spool / InfluxDB: {result['spool_vs_influx']}")
+
+
+if __name__ == "__main__":
+    app(prog_name="python -m bench")

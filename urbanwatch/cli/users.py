@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -19,7 +18,8 @@ from rich.table import Table
 
 from api.security.principal import Role
 from api.security.users import User, UserStore
-from urbanwatch.cli_options import AsJson, Database, database_command
+from devices.clock import now_ms
+from urbanwatch.cli.options import AsJson, Database, database_command
 
 users_app = typer.Typer(
     name="users", help="People who log in to the API, and their roles.", no_args_is_help=True
@@ -39,10 +39,6 @@ def _password(from_stdin: bool) -> str:
         lines = sys.stdin.read().splitlines()
         return lines[0] if lines else ""
     return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _record(user: User) -> dict[str, object]:
@@ -66,7 +62,7 @@ def add_user(
 ) -> None:
     """Add a user with a role (responders with one or more teams)."""
     password = _password(password_stdin)
-    user = _on_users(db, lambda store: store.add(name, role, teams or [], password, _now_ms()))
+    user = _on_users(db, lambda store: store.add(name, role, teams or [], password, now_ms()))
     scope = f" (teams {', '.join(sorted(user.teams))})" if user.teams else ""
     typer.echo(f"added {user.name}: {user.role.value}{scope}")
 
@@ -81,7 +77,7 @@ def set_password(
 ) -> None:
     """Set a user's password."""
     password = _password(password_stdin)
-    _on_users(db, lambda store: store.set_password(name, password, _now_ms()))
+    _on_users(db, lambda store: store.set_password(name, password, now_ms()))
     typer.echo(f"password of {name} changed")
 
 
@@ -100,7 +96,7 @@ def enable_user(name: Annotated[str, typer.Argument(metavar="NAME")], *, db: Dat
 
 
 def _set_disabled(name: str, disabled: bool, db: Database) -> None:
-    _on_users(db, lambda store: store.set_disabled(name, disabled, _now_ms()))
+    _on_users(db, lambda store: store.set_disabled(name, disabled, now_ms()))
     typer.echo(f"{name}: {'disabled' if disabled else 'enabled'}")
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from devices.credentials import verify_password
 from devices.geo import parse_geography
-from urbanwatch.commands_devices import devices_app
+from urbanwatch.cli.devices import devices_app
 
 runner = CliRunner()
 HEADER = "id,type,district,grid,lat,lon,department,status,installed,gateway\n"

@@ -29,9 +29,9 @@ from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
 from tests.support.mqtt5 import NOT_AUTHORIZED, Client, accepted, received
 from tests.support.polling import eventually
-from urbanwatch.broker_auth import platform_logins, sync_broker_auth
 from urbanwatch.database import create_engine, create_session_factory, migrate
-from urbanwatch.mosquitto import Mosquitto
+from urbanwatch.services.broker_auth import platform_logins, sync_broker_auth
+from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 
 DEVICES = [

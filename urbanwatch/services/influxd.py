@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from urbanwatch.managed_service import ManagedService
-from urbanwatch.ports import free_port
+from urbanwatch.services.managed_service import ManagedService
+from urbanwatch.services.ports import free_port
 
 
 class Influxd(ManagedService):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from api.security.users import UserStore
-from urbanwatch.cli import app
+from urbanwatch.cli.app import app
 from urbanwatch.database import create_engine, create_session_factory
 
 runner = CliRunner()

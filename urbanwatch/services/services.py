@@ -3,16 +3,16 @@
 The same object serves the CLI (`services up` detaches the children so they
 outlive it, and a later `up` adopts them through the pid file) and in-process
 users (`serve`, `demo`, test fixtures), which `start()`, `stop()` and
-`restart()` one service (see ``urbanwatch.managed_service``).
+`restart()` one service (see ``urbanwatch.services.managed_service``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from urbanwatch.influxd import Influxd
-from urbanwatch.managed_service import ManagedService, ServiceStatus
-from urbanwatch.mosquitto import Mosquitto, TlsFiles
+from urbanwatch.services.influxd import Influxd
+from urbanwatch.services.managed_service import ManagedService, ServiceStatus
+from urbanwatch.services.mosquitto import Mosquitto, TlsFiles
 
 
 class Services:

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from urbanwatch.broker_auth import managed_services
-from urbanwatch.managed_service import ServiceError, ServiceStatus
-from urbanwatch.services import Services
+from urbanwatch.services.broker_auth import managed_services
+from urbanwatch.services.managed_service import ServiceError, ServiceStatus
+from urbanwatch.services.services import Services
 from urbanwatch.settings import load_settings
 
 services_app = typer.Typer(help="Start, stop and inspect the managed Mosquitto and InfluxDB.",

@@ -25,7 +25,7 @@ from devices.provisioning import Provisioning
 from devices.store import DeviceStore
 from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
-from urbanwatch.commands_devices import devices_app
+from urbanwatch.cli.devices import devices_app
 from urbanwatch.database import create_engine, create_session_factory, migrate
 
 CATALOGUE = load_catalogue()

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from urbanwatch.ports import HOST, port_open
-from urbanwatch.processes import alive, die_with_parent, spawn_detached
+from urbanwatch.services.ports import HOST, port_open
+from urbanwatch.services.processes import alive, die_with_parent, spawn_detached
 
 _SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

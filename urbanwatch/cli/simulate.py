@@ -20,7 +20,7 @@ from simulators.city import City, build_city, write_city
 from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat
 from simulators.publisher import PublishOptions, PublishSummary, publish
-from urbanwatch.broker_auth import client_url, managed, sync_broker_auth
+from urbanwatch.services.broker_auth import client_url, managed, sync_broker_auth
 from urbanwatch.settings import Settings, load_settings
 
 DEFAULT_DEVICES = 200

@@ -35,10 +35,10 @@ from devices.credentials import (
 )
 from devices.store import DeviceStore
 from urbanwatch.database import create_engine, create_session_factory, migrate
-from urbanwatch.managed_service import ServiceError
-from urbanwatch.mosquitto import Mosquitto, TlsFiles, write_private
-from urbanwatch.ports import HOST
-from urbanwatch.services import Services
+from urbanwatch.services.managed_service import ServiceError
+from urbanwatch.services.mosquitto import Mosquitto, TlsFiles, write_private
+from urbanwatch.services.ports import HOST
+from urbanwatch.services.services import Services
 from urbanwatch.settings import Settings
 
 PLATFORM_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -28,8 +28,8 @@ from devices.geo import load_geography
 from devices.provisioning import Imported, Provisioning
 from devices.registry import DeviceStatus
 from devices.store import DeviceStore
-from urbanwatch.broker_auth import broker_present, sync_broker_auth
-from urbanwatch.cli_options import AsJson, Database, Sessions, database_command
+from urbanwatch.cli.options import AsJson, Database, Sessions, database_command
+from urbanwatch.services.broker_auth import broker_present, sync_broker_auth
 from urbanwatch.settings import Settings
 
 devices_app = typer.Typer(

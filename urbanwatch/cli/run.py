@@ -15,8 +15,8 @@ from rich.console import Console
 
 from alerts.errors import AlertError
 from urbanwatch.demo import DemoOptions, run_demo
-from urbanwatch.managed_service import ServiceError
 from urbanwatch.platform import Platform
+from urbanwatch.services.managed_service import ServiceError
 from urbanwatch.settings import Settings, load_settings
 
 T = TypeVar("T")

@@ -1,0 +1,1 @@
+"""The `urbanwatch` command line; the typer app is `urbanwatch.cli.app:app`."""
