@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from alerts.grouping import SYSTEM, IncidentEvent
 from alerts.model import Incident, TimelineKind
 from alerts.outbox import Message
-from alerts.routing import MqttChannel, RoutingConfig, WebhookChannel
+from alerts.routing import MqttTarget, RoutingConfig, WebhookTarget
 
 JSON = "application/json"
 CAP_XML = "application/cap+xml"
@@ -114,7 +114,7 @@ def _for_team(
     for channel in team.channels:
         n = seen[channel.type] = seen.get(channel.type, -1) + 1
         name = channel.type if n == 0 else f"{channel.type}.{n}"  # a second webhook: webhook.1
-        if isinstance(channel, WebhookChannel):
+        if isinstance(channel, WebhookTarget):
             xml = cap() if channel.cap else None
             content_type, text = (CAP_XML, xml.decode()) if xml else (JSON, body)
             out.append(
@@ -130,7 +130,7 @@ def _for_team(
                     incident_id=incident_id,
                 )
             )
-        elif isinstance(channel, MqttChannel):
+        elif isinstance(channel, MqttTarget):
             topic = channel.topic or f"dispatch/{team_id}"
             out.append(
                 Message(key, name, topic, JSON, body, team_id, event, incident_id=incident_id)
