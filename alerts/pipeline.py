@@ -17,22 +17,22 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts import incidents as machine
-from alerts import records
-from alerts import repository as repo
-from alerts.cap import CapContext, render_cap
 from alerts.channels.live import LiveHub
-from alerts.escalation import Action, due
-from alerts.grouping import SYSTEM, GroupingConfig, IncidentBook, IncidentEvent
-from alerts.inhibit import InhibitPolicy
-from alerts.lifecycle import AlertBook, LifecycleConfig
+from alerts.decisions import incidents as machine
+from alerts.decisions.cap import CapContext, render_cap
+from alerts.decisions.escalation import Action, due
+from alerts.decisions.grouping import SYSTEM, GroupingConfig, IncidentBook, IncidentEvent
+from alerts.decisions.inhibit import InhibitPolicy
+from alerts.decisions.lifecycle import AlertBook, LifecycleConfig
+from alerts.decisions.mute import mute
+from alerts.decisions.notify import events, notices
+from alerts.decisions.planning import Planner
+from alerts.decisions.silences import Silence
+from alerts.decisions.storm import StormControl
 from alerts.model import Incident, Transition
-from alerts.mute import mute
-from alerts.notify import events, notices
-from alerts.planner import Planner
 from alerts.routing import RoutingConfig
-from alerts.silences import Silence
-from alerts.storm import StormControl
+from alerts.sql import records
+from alerts.sql import repository as repo
 from rules.detection import Detection
 
 Located = Callable[[str], tuple[float, float] | None]  # device id → (lat, lon)

@@ -13,18 +13,18 @@ from collections.abc import Callable, Collection
 
 from sqlalchemy import insert
 
-from alerts import incidents as machine
-from alerts import records
-from alerts import repository as repo
+from alerts.decisions import incidents as machine
+from alerts.decisions.grouping import SYSTEM
+from alerts.decisions.notify import events, notices
+from alerts.decisions.reports import GroupBy, ReportRow, report
+from alerts.decisions.silences import Silence
 from alerts.errors import RoutingError, SilenceError, TransitionError, UnknownIncidentError
-from alerts.grouping import SYSTEM
 from alerts.model import Alert, Incident, IncidentState
-from alerts.notify import events, notices
 from alerts.pipeline import AlertPipeline, Outcome
-from alerts.reports import GroupBy, ReportRow, report
-from alerts.repository import AlertQuery, AlertWithIncident, IncidentQuery
-from alerts.silences import Silence
-from alerts.store import SilenceRow
+from alerts.sql import records
+from alerts.sql import repository as repo
+from alerts.sql.repository import AlertQuery, AlertWithIncident, IncidentQuery
+from alerts.sql.tables import SilenceRow
 
 Change = Callable[[Incident], Incident]
 S = IncidentState

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from alerts.decisions.reports import GroupBy, ReportRow
 from alerts.model import Alert, AlertChange
-from alerts.reports import GroupBy, ReportRow
 from alerts.routing import MqttTarget, RoutingConfig
 from rules.detection import Severity
 

@@ -19,15 +19,15 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.channels.dispatcher import Dispatcher, RetryPolicy
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import WebhookChannel
-from alerts.dispatcher import Dispatcher, RetryPolicy
 from alerts.errors import RoutingError
 from alerts.model import Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
-from alerts.store import AlertRow, IncidentRow
+from alerts.sql.tables import AlertRow, IncidentRow
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
 from devices.registry import Registry

@@ -19,8 +19,8 @@ import uvicorn
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from alerts.outbox import Status as OutboxStatus
-from alerts.store import OutboxRow
+from alerts.sql.outbox import Status as OutboxStatus
+from alerts.sql.tables import OutboxRow
 from api.app import create_app
 from api.context import ApiContext
 from api.rulepack_upgrade import follow_pack

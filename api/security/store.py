@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from alerts.store import AuditRow
+from alerts.sql.tables import AuditRow
 from devices.sql import Base
 
 

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-import alerts.store  # noqa: F401  (each table module registers its tables on the one base)
+import alerts.sql.tables  # noqa: F401  (each table module registers its tables on the one base)
 import api.security.store  # noqa: F401
 import devices.credential_store
 import devices.store  # noqa: F401

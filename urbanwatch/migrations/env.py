@@ -15,7 +15,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import alerts.store  # noqa: F401  (each table module registers its tables on the one base)
+import alerts.sql.tables  # noqa: F401  (each table module registers its tables on the one base)
 import api.security.store  # noqa: F401
 import devices.credential_store
 import devices.store  # noqa: F401

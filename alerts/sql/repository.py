@@ -39,7 +39,7 @@ from alerts.model import (
     TimelineEntry,
     TimelineKind,
 )
-from alerts.store import (
+from alerts.sql.tables import (
     AlertChangeRow,
     AlertRow,
     Base,

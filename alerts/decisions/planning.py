@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alerts import outbox
-from alerts.notify import CapRenderer, Notice, digest, messages
+from alerts.decisions.notify import CapRenderer, Notice, digest, messages
+from alerts.decisions.storm import StormControl, Verdict
 from alerts.routing import RoutingConfig
-from alerts.storm import Decision, StormControl
+from alerts.sql import outbox
 
 
 class Planner:
@@ -39,7 +39,7 @@ class Planner:
             mine = [n for n in notices if n.team_id == team]
             decisions = self._storm.decide(recent[team], len(mine), now_ms)
             for notice, decision in zip(mine, decisions, strict=True):
-                send = decision is Decision.SEND
+                send = decision is Verdict.SEND
                 msgs = messages(notice, self._routing(), now_ms, self._render_cap)
                 status = outbox.Status.PENDING if send else outbox.Status.FOLDED
                 if await outbox.enqueue(session, msgs, now_ms, status):

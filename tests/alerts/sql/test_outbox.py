@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from alerts import outbox
-from alerts.outbox import Message, Status
+from alerts.sql import outbox
+from alerts.sql.outbox import Message, Status
 from tests.alerts.conftest import T0
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts.repository import is_postgresql
-from alerts.store import OutboxRow
+from alerts.sql.repository import is_postgresql
+from alerts.sql.tables import OutboxRow
 
 
 class Status(StrEnum):

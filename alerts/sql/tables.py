@@ -4,7 +4,7 @@ The tables are declared on the project's one base (`devices.sql`); the Alembic e
 `urbanwatch/migrations` creates them (revision 0002). Timestamps are integer epoch milliseconds.
 Histories and timelines are append-only child tables; the outbox holds every notification ever
 planned, each with its idempotency key, so a crash neither loses nor doubles a dispatch.
-Reading and writing the domain values lives in `alerts.repository`.
+Reading and writing the domain values lives in `alerts.sql.repository`.
 """
 
 from __future__ import annotations

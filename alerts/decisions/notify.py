@@ -14,10 +14,10 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from alerts.grouping import SYSTEM, IncidentEvent
+from alerts.decisions.grouping import SYSTEM, IncidentEvent
 from alerts.model import Incident, TimelineKind
-from alerts.outbox import Message
 from alerts.routing import MqttTarget, RoutingConfig, WebhookTarget
+from alerts.sql.outbox import Message
 
 JSON = "application/json"
 CAP_XML = "application/cap+xml"
