@@ -17,11 +17,25 @@ from dataclasses import dataclass
 from alerts.decisions.grouping import SYSTEM, IncidentEvent
 from alerts.model import Incident, TimelineKind
 from alerts.routing import MqttTarget, RoutingConfig, WebhookTarget
-from alerts.sql.outbox import Message
 
 JSON = "application/json"
 CAP_XML = "application/cap+xml"
 CapRenderer = Callable[[Incident, int], bytes | None]  # None: the incident cannot be located
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification for one channel of one team: one outbox row to write."""
+
+    key: str
+    channel: str
+    target: str
+    content_type: str
+    body: str
+    team_id: str
+    event: str
+    incident_id: str | None = None
+    secret_env: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ takes the value before and after a change and inserts only the new entries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -242,7 +242,7 @@ def _alert(row: AlertRow, history: list[AlertChangeRow]) -> Alert:
 async def save_incidents(
     session: AsyncSession,
     changes: Iterable[tuple[Incident | None, Incident]],
-    policies: dict[str, str | None],
+    policies: Mapping[str, str | None],
 ) -> None:
     """Write each incident after a change and append its new timeline entries."""
     rows, entries = [], []
