@@ -1,4 +1,5 @@
-"""Read and write alerts, incidents, silences and the audit log inside a caller's transaction.
+"""Read and write alerts and incidents inside a caller's transaction (silences, the handlers
+snapshot and the audit log are in `records`).
 
 Every function takes an open `AsyncSession`, so the service can put a whole state change (alerts,
 incidents, outbox rows) in one transaction. Histories and timelines are append-only: `save_*`
@@ -39,13 +40,8 @@ from alerts.model import (
     TimelineEntry,
     TimelineKind,
 )
-from alerts.sql.tables import (
-    AlertChangeRow,
-    AlertRow,
-    Base,
-    IncidentRow,
-    TimelineRow,
-)
+from alerts.sql.tables import AlertChangeRow, AlertRow, IncidentRow, TimelineRow
+from devices.sql import Base
 from rules.detection import Category, Severity
 
 
