@@ -1,1 +1,2 @@
-"""Alert lifecycle, incidents, silences, routing, escalation and dispatch."""
+"""Alerts: `decisions/` (the pure core), `sql/` (tables, outbox, loading and saving what
+the decisions need), `channels/` (dispatch); `service.AlertService` is the entry point."""

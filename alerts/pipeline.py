@@ -1,10 +1,9 @@
 """The alert pipeline (the core of `AlertService`): the pure decisions, made durable.
 
-``handle`` runs lifecycle → mute → group → route/dispatch and writes the resulting alerts,
-incidents, timeline entries and outbox rows in ONE transaction; only after it commits are the
-in-memory books swapped and live events published, so a failed write leaves nothing half-done.
-``tick`` does the time-driven part (flapping settle, closing cleared alerts, escalation and
-repeat timers computed from stored times, storm digests). State is restored from SQL on first
+``handle`` and ``tick`` each open ONE transaction: load what the decision needs (the outbox's
+recent sends), let the pure `Book` decide (`alerts.decisions.book`), save the `Decision`
+(`alerts.sql.book_store`). Only after it commits is the book swapped and are live events
+published, so a failed write leaves nothing half-done. The book is restored from SQL on first
 use, so a new service over the same database carries on where the old one stopped.
 """
 
@@ -12,44 +11,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts import incidents as machine
-from alerts import records
-from alerts import repository as repo
-from alerts.cap import CapContext, render_cap
 from alerts.channels.live import LiveHub
-from alerts.escalation import Action, due
-from alerts.grouping import SYSTEM, GroupingConfig, IncidentBook, IncidentEvent
-from alerts.inhibit import InhibitPolicy
-from alerts.lifecycle import AlertBook, LifecycleConfig
-from alerts.model import Incident, Transition
-from alerts.mute import mute
-from alerts.notify import events, notices
-from alerts.planner import Planner
+from alerts.decisions.book import Book, Decision, Located
+from alerts.decisions.cap import CapContext
+from alerts.decisions.grouping import GroupingConfig, IncidentBook
+from alerts.decisions.inhibit import InhibitPolicy
+from alerts.decisions.lifecycle import AlertBook, LifecycleConfig
+from alerts.decisions.planning import OutboxView
+from alerts.decisions.storm import StormControl
 from alerts.routing import RoutingConfig
-from alerts.silences import Silence
-from alerts.storm import StormControl
+from alerts.sql import book_store, records
+from alerts.sql.book_store import Audit, Outcome
 from devices.clock import now_ms
 from rules.detection import Detection
 
-Located = Callable[[str], tuple[float, float] | None]  # device id → (lat, lon)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one `handle`/`tick` did: transitions (muted), incident events, outbox keys."""
-
-    transitions: tuple[Transition, ...]
-    events: tuple[IncidentEvent, ...]
-    notified: tuple[str, ...]  # idempotency keys enqueued for sending
-    folded: tuple[str, ...]  # keys held back by storm control (a digest follows)
+Decide = Callable[[Book, OutboxView], Decision]
 
 
 class AlertPipeline:
-    """State, `handle` and `tick`; `alerts.service.AlertService` adds the people's actions."""
+    """The book, `handle` and `tick`; `alerts.service.AlertService` adds the people's actions."""
 
     def __init__(
         self,
@@ -68,39 +52,33 @@ class AlertPipeline:
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._sessions = sessions
-        self.routing = routing
-        self._lifecycle = lifecycle or LifecycleConfig()
-        self._grouping = grouping or GroupingConfig()
-        self._neighbours = neighbours or {}
-        self._inhibit = inhibit or InhibitPolicy()
-        self._planner = Planner(lambda: self.routing, storm or StormControl(), self._render_cap)
-        self._device_types = device_types or {}
-        self._locate = locate or (lambda _device: None)
-        self._cap = cap or CapContext(sender="urbanwatch", tz="UTC")
+        self._book = Book(
+            routing,
+            AlertBook(config=lifecycle or LifecycleConfig()),
+            IncidentBook(config=grouping or GroupingConfig(), neighbours=neighbours or {}),
+            inhibit=inhibit or InhibitPolicy(),
+            storm=storm or StormControl(),
+            device_types=device_types or {},
+            locate=locate or (lambda _device: None),
+            cap_context=cap or CapContext(sender="urbanwatch", tz="UTC"),
+        )
         self._hub = hub
         self._clock_ms = clock_ms
         self._lock = asyncio.Lock()
         self._loaded = False
-        self._alerts = AlertBook(config=self._lifecycle)
-        self._incidents = IncidentBook(config=self._grouping, neighbours=self._neighbours)
-        self._policies: dict[str, str | None] = {}
-        self._silences: list[Silence] = []
+
+    @property
+    def routing(self) -> RoutingConfig:
+        return self._book.routing
 
     # --- state ----------------------------------------------------------------------------
 
     async def restore(self) -> None:
         """(Re)load open alerts, open incidents and silences from SQL; snapshot the handlers."""
         async with self._sessions.begin() as session:
-            alerts = await repo.load_alerts(session, open_only=True)
-            incidents = await repo.load_incidents(session, open_only=True)
-            silences = await records.load_silences(session, include_expired=False)
+            book = await book_store.load_book(session, self._book)
             await records.save_handlers(session, self.routing, self._clock_ms())
-        self._alerts = AlertBook.restore(alerts, self._lifecycle)
-        self._incidents = IncidentBook(
-            {i.id: i for i, _ in incidents}, self._grouping, self._neighbours
-        )
-        self._policies = {i.id: policy for i, policy in incidents}
-        self._silences = [records.silence_of(row) for row in silences]
+        self._book = book
         self._loaded = True
 
     async def _ready(self) -> None:
@@ -111,7 +89,7 @@ class AlertPipeline:
         """Swap in a validated routing config (hot reload); open incidents keep their teams."""
         async with self._lock, self._sessions.begin() as session:
             await records.save_handlers(session, routing, self._clock_ms())
-        self.routing = routing
+        self._book = replace(self._book, routing=routing)
 
     async def set_topology(
         self, gateways: Mapping[str, str], neighbours: Mapping[str, frozenset[str]]
@@ -119,9 +97,7 @@ class AlertPipeline:
         """Swap in the registry's gateways (child device → gateway, for inhibition) and the
         geography's grid neighbours (for grouping)."""
         async with self._lock:
-            self._inhibit = replace(self._inhibit, gateways=dict(gateways))
-            self._neighbours = dict(neighbours)
-            self._incidents = replace(self._incidents, neighbours=self._neighbours)
+            self._book = self._book.with_topology(gateways, neighbours)
 
     # --- the pipeline -----------------------------------------------------------------------
 
@@ -129,118 +105,28 @@ class AlertPipeline:
         """Apply detections at `now_ms` and persist everything they caused in one transaction."""
         async with self._lock:
             await self._ready()
-            book, transitions = self._alerts.apply(detections, now_ms)
-            return await self._commit(book, transitions, now_ms)
+            return await self._commit(lambda b, view: b.apply(detections, now_ms, view), now_ms)
 
     async def tick(self, now_ms: int) -> Outcome:
         """Time-driven work at `now_ms`: lifecycle timers, escalation/repeats, storm digests."""
         async with self._lock:
             await self._ready()
-            book, transitions = self._alerts.apply((), now_ms)
-            return await self._commit(book, transitions, now_ms, timers=True)
+            return await self._commit(lambda b, view: b.tick(now_ms, view), now_ms, digests=True)
 
     async def _commit(
-        self,
-        book: AlertBook,
-        transitions: tuple[Transition, ...],
-        now_ms: int,
-        *,
-        timers: bool = False,
-        audits: Iterable[tuple[str, ...]] = (),  # (actor, action, entity, entity_id[, detail])
+        self, decide: Decide, now_ms: int, *, digests: bool = False, audits: Iterable[Audit] = ()
     ) -> Outcome:
-        silences = [s for s in self._silences if not s.expired_at(now_ms)]
-        muted = mute(transitions, book.alerts.values(), silences, self._inhibit, now_ms)
-        ibook, grouped = self._incidents.apply(muted, now_ms)
-        policies = dict(self._policies)
-        changed = {e.incident.id: e.incident for e in grouped}
-        for incident in list(changed.values()):
-            if incident.state is machine.S.NEW:
-                changed[incident.id] = self._dispatch_new(incident, policies, now_ms)
-        if timers:
-            changed |= self._escalations(changed, policies, now_ms)
-        for incident in changed.values():
-            ibook = ibook.put(incident)
-        before_alerts = {a.id: a for a in self._alerts.alerts.values()}
-        alert_changes = {t.alert.id: (before_alerts.get(t.alert.id), t.alert) for t in muted}
-        incident_changes = [(self._incidents.incidents.get(i), inc) for i, inc in changed.items()]
-        planned = [n for before, after in incident_changes for n in notices(before, after)]
+        """Load, decide, save in one transaction; then swap the book and publish. Call it
+        holding the lock."""
         async with self._sessions.begin() as session:
-            await repo.save_alerts(session, alert_changes.values())
-            await repo.save_incidents(session, incident_changes, policies)
-            sent, folded = await self._planner.enqueue(session, planned, now_ms)
-            if timers:
-                sent += await self._planner.digests(session, now_ms)
-            for audit in audits:
-                await records.audit(session, now_ms, *audit)
-        self._alerts, self._incidents, self._policies = book, ibook, policies
-        changes = events(incident_changes)
-        self._publish(muted, changes)
-        return Outcome(muted, changes, tuple(sent), tuple(folded))
+            view = await book_store.outbox_view(session, self._book, now_ms, digests=digests)
+            decision = decide(self._book, view)
+            outcome = await book_store.save(session, decision, now_ms, audits)
+        self._book = decision.book
+        self._publish(decision)
+        return outcome
 
-    def _dispatch_new(
-        self, incident: Incident, policies: dict[str, str | None], now_ms: int
-    ) -> Incident:
-        types = [self._device_types[d] for d in incident.devices if d in self._device_types]
-        district = incident.districts[0] if incident.districts else None
-        route = self.routing.route(incident.category, district, incident.severity, types)
-        policies[incident.id] = route.policy
-        return machine.dispatch(incident, route.handler, route.team, SYSTEM, now_ms)
-
-    def _escalations(
-        self, changed: dict[str, Incident], policies: dict[str, str | None], now_ms: int
-    ) -> dict[str, Incident]:
-        """Apply `escalation.due` to every open incident, from its stored times."""
-        out = {}
-        for incident_id, stored in self._incidents.incidents.items():
-            incident = changed.get(incident_id, stored)
-            policy_id = policies.get(incident_id)
-            if incident.is_final or policy_id is None:
-                continue
-            decision = due(incident, self.routing.policy(policy_id), now_ms)
-            if decision.action is Action.ESCALATE and decision.team_id is not None:
-                handler, _team = self.routing.team(decision.team_id)
-                out[incident_id] = machine.escalate(
-                    incident, decision.level, handler.id, decision.team_id, SYSTEM, now_ms
-                )
-            elif decision.action is Action.REPEAT:
-                detail = f"repeat notification to {incident.team_id}"
-                out[incident_id] = machine.notified(incident, SYSTEM, now_ms, detail)
-        return out
-
-    def _render_cap(self, incident: Incident, sent_ms: int) -> bytes | None:
-        points = [p for p in map(self._locate, incident.devices) if p is not None]
-        return render_cap(incident, self._cap, sent_ms, points) if points else None
-
-    def _publish(self, transitions: Iterable[Transition], changes: Iterable[IncidentEvent]) -> None:
-        if self._hub is None:
-            return
-        for t in transitions:
-            a = t.alert
-            self._hub.publish(
-                {
-                    "type": "alert",
-                    "kind": t.kind.value,
-                    "alert_id": a.id,
-                    "rule_id": a.rule_id,
-                    "subject": a.subject,
-                    "state": a.state.value,
-                    "ts_ms": t.ts_ms,
-                    "severity": a.severity.name.lower(),
-                    "suppressed_by": t.suppressed_by,
-                }
-            )
-        for e in changes:
-            i = e.incident
-            self._hub.publish(
-                {
-                    "type": "incident",
-                    "kind": e.entry.kind.value,
-                    "incident_id": i.id,
-                    "state": i.state.value,
-                    "severity": i.severity.name.lower(),
-                    "team_id": i.team_id,
-                    "actor": e.entry.actor,
-                    "detail": e.entry.detail,
-                    "ts_ms": e.entry.ts_ms,
-                }
-            )
+    def _publish(self, decision: Decision) -> None:
+        if self._hub is not None:
+            for event in decision.live:
+                self._hub.publish(event)

@@ -51,25 +51,29 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class WebhookChannel(_Model):
+class WebhookTarget(_Model):
+    """Where a team's webhook channel posts (configures `alerts.channels.webhook`)."""
+
     type: Literal["webhook"]
     url: Annotated[str, Field(pattern=r"^https?://\S+$")]
     secret_env: str  # name of the environment variable holding the HMAC secret
     cap: bool = False  # send CAP 1.2 XML instead of the JSON body
 
 
-class MqttChannel(_Model):
+class MqttTarget(_Model):
+    """The topic a team's MQTT channel publishes to (configures `alerts.channels.mqtt`)."""
+
     type: Literal["mqtt"]
     topic: str | None = None  # default dispatch/{team_id}
 
 
-Channel = Annotated[WebhookChannel | MqttChannel, Field(discriminator="type")]
+ChannelTarget = Annotated[WebhookTarget | MqttTarget, Field(discriminator="type")]
 
 
 class Team(_Model):
     id: Id
     name: str
-    channels: tuple[Channel, ...] = ()
+    channels: tuple[ChannelTarget, ...] = ()
 
 
 class Handler(_Model):

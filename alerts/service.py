@@ -1,10 +1,10 @@
 """The alert service: the pipeline (`handle`, `tick`) plus what people do through the API —
 incident and alert actions, silences, queries and reports.
 
-Each incident action
-loads the incident fresh from SQL (its timeline includes the dispatcher's entries), applies the
-pure state machine, and writes the change, its notifications and an audit record in one
-transaction; a forbidden change raises `TransitionError` and writes nothing.
+Each incident action loads the incident fresh from SQL (its timeline includes the dispatcher's
+entries), applies the pure state machine, lets the `Book` plan the notifications, and writes the
+change, its notifications and an audit record in one transaction; a forbidden change raises
+`TransitionError` and writes nothing.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from collections.abc import Callable, Collection
 
 from sqlalchemy import insert
 
-from alerts import incidents as machine
-from alerts import records
-from alerts import repository as repo
+from alerts.decisions import incidents as machine
+from alerts.decisions.grouping import SYSTEM
+from alerts.decisions.reports import GroupBy, ReportRow, report
+from alerts.decisions.silences import Silence
 from alerts.errors import RoutingError, SilenceError, TransitionError, UnknownIncidentError
-from alerts.grouping import SYSTEM
 from alerts.model import Alert, Incident, IncidentState
-from alerts.notify import events, notices
-from alerts.pipeline import AlertPipeline, Outcome
-from alerts.reports import GroupBy, ReportRow, report
-from alerts.repository import AlertQuery, AlertWithIncident, IncidentQuery
-from alerts.silences import Silence
-from alerts.store import SilenceRow
+from alerts.pipeline import AlertPipeline
+from alerts.sql import book_store, records
+from alerts.sql import repository as repo
+from alerts.sql.book_store import Outcome
+from alerts.sql.repository import AlertQuery, AlertWithIncident, IncidentQuery
+from alerts.sql.tables import SilenceRow
 
 Change = Callable[[Incident], Incident]
 S = IncidentState
@@ -114,11 +114,12 @@ class AlertService(AlertPipeline):
                     raise UnknownIncidentError(incident_id)
                 stored, policy_id = found[0]
                 after = change(stored)
-                await repo.save_incidents(session, [(stored, after)], {incident_id: policy_id})
-                await self._planner.enqueue(session, notices(stored, after), now_ms)
-                await records.audit(session, now_ms, actor, action, "incident", incident_id, detail)
-            self._incidents = self._incidents.put(after)
-            self._publish((), events([(stored, after)]))
+                view = await book_store.outbox_view(session, self._book, now_ms)
+                decision = self._book.change_incident(stored, after, policy_id, now_ms, view)
+                audit = (actor, action, "incident", incident_id, detail)
+                await book_store.save(session, decision, now_ms, [audit])
+            self._book = decision.book
+            self._publish(decision)
             return after
 
     # --- alerts ---------------------------------------------------------------------------
@@ -126,19 +127,23 @@ class AlertService(AlertPipeline):
     async def acknowledge_alert(self, alert_id: str, actor: str, now_ms: int) -> Alert:
         async with self._lock:
             await self._ready()
-            book, t = self._alerts.acknowledge(alert_id, actor, now_ms)
-            await self._commit(
-                book, (t,), now_ms, audits=[(actor, "acknowledge", "alert", alert_id)]
+            outcome = await self._commit(
+                lambda b, view: b.acknowledge_alert(alert_id, actor, now_ms, view),
+                now_ms,
+                audits=[(actor, "acknowledge", "alert", alert_id)],
             )
-            return t.alert
+            return outcome.transitions[0].alert
 
     async def close_alert(self, alert_id: str, actor: str, now_ms: int) -> Alert:
         """Close an alert in any state (e.g. its device was removed); its incident follows."""
         async with self._lock:
             await self._ready()
-            book, t = self._alerts.close(alert_id, actor, now_ms)
-            await self._commit(book, (t,), now_ms, audits=[(actor, "close", "alert", alert_id)])
-            return t.alert
+            outcome = await self._commit(
+                lambda b, view: b.close_alerts([alert_id], actor, now_ms, view),
+                now_ms,
+                audits=[(actor, "close", "alert", alert_id)],
+            )
+            return outcome.transitions[0].alert
 
     async def close_rule_alerts(
         self, rule_ids: Collection[str], reason: str, now_ms: int
@@ -147,18 +152,18 @@ class AlertService(AlertPipeline):
         starts them afresh); their incidents note `reason` on the timeline."""
         async with self._lock:
             await self._ready()
-            book, closed = self._alerts, []
-            for alert in self.open_alerts():
-                if alert.rule_id in rule_ids:
-                    book, t = book.close(alert.id, SYSTEM, now_ms, reason)
-                    closed.append(t)
-            if closed:
-                audits = [(SYSTEM, "close", "alert", t.alert.id, reason) for t in closed]
-                await self._commit(book, tuple(closed), now_ms, audits=audits)
-            return tuple(t.alert for t in closed)
+            ids = [a.id for a in self._book.open_alerts() if a.rule_id in rule_ids]
+            if not ids:
+                return ()
+            outcome = await self._commit(
+                lambda b, view: b.close_alerts(ids, SYSTEM, now_ms, view, reason),
+                now_ms,
+                audits=[(SYSTEM, "close", "alert", alert_id, reason) for alert_id in ids],
+            )
+            return tuple(t.alert for t in outcome.transitions)
 
     def open_alerts(self) -> list[Alert]:
-        return sorted(self._alerts.alerts.values(), key=lambda a: (a.started_ms, a.id))
+        return self._book.open_alerts()
 
     async def find_alerts(self, query: AlertQuery) -> tuple[list[Alert], int]:
         """The page of recorded alerts `query` asks for, newest first, and how many match."""
@@ -187,7 +192,7 @@ class AlertService(AlertPipeline):
                 await records.audit(
                     session, now_ms, silence.author, "create", "silence", silence.id, silence.reason
                 )
-            self._silences = [*self._silences, silence]
+            self._book = self._book.with_silence(silence)
             return silence
 
     async def expire_silence(self, silence_id: str, actor: str, now_ms: int) -> None:
@@ -197,7 +202,7 @@ class AlertService(AlertPipeline):
                 if not await records.expire_silence(session, silence_id, now_ms):
                     raise SilenceError(f"no unexpired silence {silence_id!r}")
                 await records.audit(session, now_ms, actor, "expire", "silence", silence_id)
-            self._silences = [s for s in self._silences if s.id != silence_id]
+            self._book = self._book.without_silence(silence_id)
 
     async def silences(self, *, include_expired: bool = False) -> list[Silence]:
         """Stored silences; without `include_expired`, those not expired by hand."""
@@ -227,7 +232,7 @@ class AlertService(AlertPipeline):
 
     def cap(self, incident: Incident, sent_ms: int) -> bytes | None:
         """`incident` as CAP 1.2 XML sent at `sent_ms`; None when no device of it is located."""
-        return self._render_cap(incident, sent_ms)
+        return self._book.cap_xml(incident, sent_ms)
 
     async def report(
         self,

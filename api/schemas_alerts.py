@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from alerts.decisions.reports import GroupBy, ReportRow
 from alerts.model import Alert, AlertChange
-from alerts.reports import GroupBy, ReportRow
-from alerts.routing import MqttChannel, RoutingConfig
+from alerts.routing import MqttTarget, RoutingConfig
 from rules.detection import Severity
 
 SeverityName = Literal["info", "blue", "yellow", "orange", "red"]
@@ -166,7 +166,7 @@ class RoutingPublic(BaseModel):
                     teams=[
                         TeamPublic(id=t.id, name=t.name, channels=[
                             ChannelPublic(type=c.type, target=c.topic, cap=False)
-                            if isinstance(c, MqttChannel)
+                            if isinstance(c, MqttTarget)
                             else ChannelPublic(type=c.type, target=c.url, cap=c.cap)
                             for c in t.channels
                         ])

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from alerts.decisions.silences import Field as MatchField
+from alerts.decisions.silences import Silence
 from alerts.model import Incident, IncidentState, TimelineEntry
-from alerts.silences import Field as MatchField
-from alerts.silences import Silence
 from api.schemas import RequestBody
 from rules.detection import Category, Severity
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from devices.clock import now_ms
 from devices.credentials import Credential, check_username, generate_password, hash_password
 from devices.errors import RegistryError
-from devices.store import Base
+from devices.sql import Base
 
 _CHUNK = 500
 

@@ -1,7 +1,7 @@
 """The SQL home of devices and areas (SQLAlchemy 2 async; SQLite or PostgreSQL).
 
-`metadata` holds this package's tables; the Alembic environment in
-`urbanwatch/migrations` creates them (never `create_all` in production code).
+The tables are declared on the project's one base (`devices.sql`); the Alembic environment
+in `urbanwatch/migrations` creates them (never `create_all` in production code).
 Timestamps are integer epoch milliseconds: SQLite hands back timezone-aware
 datetimes naive and second-rounded. `add` refuses ids that already exist
 (`DuplicateDeviceError` naming them); `upsert` inserts or replaces, keeping `created_ms`.
@@ -19,7 +19,6 @@ from sqlalchemy import (
     BigInteger,
     Date,
     Double,
-    MetaData,
     String,
     func,
     insert,
@@ -28,28 +27,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.catalogue import Catalogue
 from devices.clock import now_ms
 from devices.errors import DuplicateDeviceError, UnknownDeviceError
 from devices.geo import Area, Geography, parse_area
 from devices.registry import Device, DeviceStatus, Registry
+from devices.sql import Base
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's and asyncpg's parameter limits
-
-
-class Base(DeclarativeBase):
-    metadata = metadata
 
 
 class DeviceRow(Base):

@@ -17,15 +17,15 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts import repository
+from alerts.channels.dispatcher import Dispatcher, RetryPolicy
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import WebhookChannel
-from alerts.dispatcher import Dispatcher, RetryPolicy
 from alerts.errors import RoutingError
 from alerts.model import Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
+from alerts.sql import repository
 from devices.clock import now_ms
 from devices.errors import GeographyError
 from devices.geo import Area, Geography

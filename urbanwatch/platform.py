@@ -18,7 +18,7 @@ from types import TracebackType
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from alerts import outbox
+from alerts.sql import outbox
 from api.app import create_app
 from api.context import ApiContext
 from api.security.secret_key import resolve_secret_key

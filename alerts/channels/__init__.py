@@ -1,1 +1,2 @@
-"""Dispatch channels: webhook, MQTT, and the in-process live event stream."""
+"""Dispatch: the channels (webhook, MQTT, the in-process live stream) and the dispatcher
+that drains the outbox through them."""

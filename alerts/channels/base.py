@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from alerts.errors import AlertError
-from alerts.outbox import Delivery
+from alerts.sql.outbox import Delivery
 
 
 class ChannelError(AlertError):

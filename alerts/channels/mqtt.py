@@ -13,7 +13,7 @@ import uuid
 import paho.mqtt.client as mqtt
 
 from alerts.channels.base import ChannelError
-from alerts.outbox import Delivery
+from alerts.sql.outbox import Delivery
 
 
 class MqttChannel:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import httpx
 
 from alerts.channels.base import ChannelError
-from alerts.outbox import Delivery
+from alerts.sql.outbox import Delivery
 
 SIGNATURE_HEADER = "X-Urbanwatch-Signature"
 _RETRYABLE_STATUS = frozenset({408, 425, 429})

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 from lxml import etree
 
-from alerts.cap import is_public_warning
+from alerts.decisions.cap import is_public_warning
+from alerts.decisions.notify import CAP_XML
 from alerts.model import Incident
-from alerts.notify import CAP_XML
 from api.deps import Alerts, Caller
 from devices.clock import now_ms
 

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
+from alerts.decisions.notify import CAP_XML
 from alerts.errors import RoutingError, TransitionError, UnknownIncidentError
 from alerts.model import Incident, IncidentState
-from alerts.notify import CAP_XML
 from alerts.service import AlertService, IncidentQuery
 from api.deps import Alerts, Caller, require
 from api.query import Offset, epoch_ms_bound

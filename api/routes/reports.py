@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from alerts.reports import GroupBy
+from alerts.decisions.reports import GroupBy
 from api.clock import epoch_ms
 from api.deps import ContextDep, alert_service, require
 from api.schemas import Problem

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
+from alerts.decisions.silences import Matcher, Silence, Weekly
 from alerts.errors import SilenceError
-from alerts.silences import Matcher, Silence, Weekly
 from api.clock import epoch_ms
 from api.deps import Alerts, Caller, require
 from api.routes.incidents import INVALID

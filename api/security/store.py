@@ -3,7 +3,8 @@
 Users, API keys and refresh tokens are this package's own tables. The audit log is the
 table `alerts` owns and writes its domain records to; HTTP requests are recorded in it too,
 in the columns 0003 added (`address`, `route`, `status`).
-Timestamps are integer epoch milliseconds.
+All are declared on the project's one base (`devices.sql`). Timestamps are integer epoch
+milliseconds.
 """
 
 from __future__ import annotations
@@ -13,19 +14,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
-    MetaData,
     String,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from alerts import store as alerts_store
-from alerts.store import AuditRow
-
-metadata = MetaData(naming_convention=alerts_store.metadata.naming_convention)
-
-
-class Base(DeclarativeBase):
-    metadata = metadata
+from alerts.sql.tables import AuditRow
+from devices.sql import Base
 
 
 class UserRow(Base):
@@ -63,4 +57,4 @@ class RefreshTokenRow(Base):
     revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
-audit_log = AuditRow.metadata.tables[AuditRow.__tablename__]  # a Table; `__table__` is not
+audit_log = Base.metadata.tables[AuditRow.__tablename__]  # a Table; `__table__` is not

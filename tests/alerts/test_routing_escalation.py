@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from alerts import incidents as machine
+from alerts.decisions import incidents as machine
+from alerts.decisions.escalation import Action, due
 from alerts.errors import RoutingError
-from alerts.escalation import Action, due
 from alerts.model import Incident, IncidentState, Member
 from alerts.routing import RoutingConfig, load_routing, parse_routing
 from rules.detection import Category, Severity

@@ -10,21 +10,21 @@ import json
 import pytest
 from sqlalchemy import select
 
-from alerts import outbox
+from alerts.channels.dispatcher import Dispatcher, RetryPolicy
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import SIGNATURE_HEADER, WebhookChannel, verify
-from alerts.dispatcher import Dispatcher, RetryPolicy
+from alerts.decisions.silences import Field, Matcher, Silence
+from alerts.decisions.storm import StormControl
 from alerts.errors import TransitionError, UnknownIncidentError
 from alerts.model import AlertState, IncidentState, TimelineKind
 from alerts.routing import load_routing, parse_routing
 from alerts.service import AlertService
-from alerts.silences import Field, Matcher, Silence
-from alerts.store import AuditRow
-from alerts.storm import StormControl
+from alerts.sql import outbox
+from alerts.sql.tables import AuditRow
 from rules.detection import Category, Detection, DetectionState, Severity
+from tests.alerts.channels.test_channels import subscribe
 from tests.alerts.conftest import MIN, T0
-from tests.alerts.test_channels import subscribe
 
 GAS_TYPES = {f"gas-{n}": "gas" for n in range(10)}
 

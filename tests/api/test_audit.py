@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from alerts import records
+from alerts.sql import records
 from api.security.principal import Role
 from tests.support.auth import bearer
 from tests.support.security import ADDRESS, add_user, login, security_api

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIWebSocketRoute, iter_route_contexts
 from sqlalchemy import func, select
 
-from alerts.store import AlertRow
+from alerts.sql.tables import AlertRow
 from api.context import ApiContext
 from api.security.principal import Role
 from tests.api.conftest import DEVICES, FLOOD_TEAM, GAS_TEAM

@@ -24,15 +24,15 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from alerts import outbox
 from alerts.channels.webhook import SIGNATURE_HEADER, redacted_url, verify
 from alerts.model import Incident, IncidentState
-from alerts.store import TimelineRow
+from alerts.sql import outbox
+from alerts.sql.tables import TimelineRow
 from devices.registry import Device
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
+from tests.alerts.channels.test_channels import subscribe
 from tests.alerts.conftest import Receiver, receiver  # noqa: F401  (the HTTP receiver fixture)
-from tests.alerts.test_channels import subscribe
 from tests.support.polling import eventually
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.platform import Platform

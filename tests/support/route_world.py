@@ -24,8 +24,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from alerts.silences import Field, Matcher, Silence
-from alerts.store import AlertRow
+from alerts.decisions.silences import Field, Matcher, Silence
+from alerts.sql.tables import AlertRow
 from api.app import create_app
 from api.context import ApiContext
 from api.security.api_keys import ApiKeyStore

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from alerts.errors import RoutingError
 from alerts.model import AlertState, TimelineKind
 from alerts.routing import RoutingSummary
-from alerts.store import AlertRow, AuditRow
+from alerts.sql.tables import AlertRow, AuditRow
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.geo import Area

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
-import alerts.store
-import api.security.store
+import alerts.sql.tables  # noqa: F401  (each table module registers its tables on the one base)
+import api.security.store  # noqa: F401
 import devices.credential_store
-import devices.store
+import devices.store  # noqa: F401
+from devices.sql import metadata
 from urbanwatch.database import create_engine, migrate
-
-METADATA = [devices.store.metadata, alerts.store.metadata, api.security.store.metadata]
 
 
 def _differences(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    merged = MetaData()
-    for metadata in METADATA:
-        for table in metadata.tables.values():
-            table.to_metadata(merged)
-    return [d for d in compare_metadata(context, merged)
+    return [d for d in compare_metadata(context, metadata)
             if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
 
 

@@ -15,13 +15,11 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import alerts.store
-import api.security.store
-import devices.credential_store  # registers its table on devices' metadata
-import devices.store
-
-# Every package's SQL metadata, in one place.
-target_metadata = [devices.store.metadata, alerts.store.metadata, api.security.store.metadata]
+import alerts.sql.tables  # noqa: F401  (each table module registers its tables on the one base)
+import api.security.store  # noqa: F401
+import devices.credential_store
+import devices.store  # noqa: F401
+from devices.sql import metadata as target_metadata
 
 config = context.config
 

@@ -7,13 +7,13 @@ from datetime import time
 
 from sqlalchemy import inspect, select
 
-from alerts import incidents as machine
-from alerts import records
-from alerts import repository as repo
+from alerts.decisions import incidents as machine
+from alerts.decisions.silences import Field, Matcher, Silence, Weekly
 from alerts.model import Alert, AlertChange, AlertState, Incident, IncidentState, Member
 from alerts.routing import load_routing
-from alerts.silences import Field, Matcher, Silence, Weekly
-from alerts.store import AuditRow, HandlerRow, SilenceRow
+from alerts.sql import records
+from alerts.sql import repository as repo
+from alerts.sql.tables import AuditRow, HandlerRow, SilenceRow
 from rules.detection import Category, Severity
 from tests.alerts.conftest import MIN, T0
 

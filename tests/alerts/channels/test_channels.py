@@ -13,15 +13,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from lxml import etree
 
-from alerts.cap import CapContext, render_cap
 from alerts.channels.base import ChannelError
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import SIGNATURE_HEADER, WebhookChannel, verify
+from alerts.decisions.cap import CapContext, render_cap
+from alerts.decisions.notify import CAP_XML, Message, Notice, messages
 from alerts.model import Incident, IncidentState, Member
-from alerts.notify import CAP_XML, Notice, messages
-from alerts.outbox import Delivery, Message
 from alerts.routing import parse_routing
+from alerts.sql.outbox import Delivery
 from rules.detection import Category, Severity
 from tests.alerts.conftest import T0
 

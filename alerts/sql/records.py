@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alerts.repository import upsert
+from alerts.decisions.silences import Field, Matcher, Silence, Weekly
 from alerts.routing import RoutingConfig
-from alerts.silences import Field, Matcher, Silence, Weekly
-from alerts.store import AuditRow, HandlerRow, SilenceRow
+from alerts.sql.repository import upsert
+from alerts.sql.tables import AuditRow, HandlerRow, SilenceRow
 
 
 def silence_row(silence: Silence, created_ms: int) -> dict[str, Any]:

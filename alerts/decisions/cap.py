@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from alerts.grouping import EVENT_NAME
+from alerts.decisions.grouping import EVENT_NAME
 from alerts.model import CAP_SEVERITY, LEVEL, Incident, IncidentState
 from rules.detection import Category, Severity
 

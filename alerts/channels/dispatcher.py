@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts import outbox
 from alerts.channels.base import Channel, ChannelError
 from alerts.channels.live import LiveHub
 from alerts.model import TimelineEntry, TimelineKind
-from alerts.outbox import Delivery
-from alerts.repository import timeline_row
-from alerts.store import TimelineRow
+from alerts.sql import outbox
+from alerts.sql.outbox import Delivery
+from alerts.sql.repository import timeline_row
+from alerts.sql.tables import TimelineRow
 from devices.clock import now_ms
 
 ACTOR = "dispatcher"

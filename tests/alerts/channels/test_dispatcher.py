@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 
-from alerts import outbox
+from alerts.channels.dispatcher import Dispatcher, RetryPolicy
 from alerts.channels.live import LiveHub
 from alerts.channels.webhook import SIGNATURE_HEADER, WebhookChannel, verify
-from alerts.dispatcher import Dispatcher, RetryPolicy
-from alerts.incidents import record
+from alerts.decisions.incidents import record
+from alerts.decisions.notify import Message
 from alerts.model import Incident, IncidentState, Member, TimelineKind
-from alerts.outbox import Message
-from alerts.repository import load_incidents, save_incidents
+from alerts.sql import outbox
+from alerts.sql.repository import load_incidents, save_incidents
 from rules.detection import Category, Severity
 from tests.alerts.conftest import T0
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alerts import incidents as machine
+from alerts.decisions import incidents as machine
+from alerts.decisions.grouping import GroupingConfig, IncidentBook
 from alerts.errors import NotClosableError, TransitionError
-from alerts.grouping import GroupingConfig, IncidentBook
 from alerts.model import Alert, AlertState, IncidentState, TimelineKind, Transition, TransitionKind
 from rules.detection import Category, Severity
 

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from alerts.decisions.inhibit import Inhibitor, InhibitPolicy
+from alerts.decisions.mute import mute
+from alerts.decisions.silences import Field, Matcher, Silence, Weekly, muting_silence
 from alerts.errors import SilenceError
-from alerts.inhibit import Inhibitor, InhibitPolicy
 from alerts.model import Alert, AlertState, Transition, TransitionKind
-from alerts.mute import mute
-from alerts.silences import Field, Matcher, Silence, Weekly, muting_silence
 from rules.detection import Category, Severity
 
 

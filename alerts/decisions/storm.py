@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Decision(StrEnum):
+class Verdict(StrEnum):
     SEND = "send"
     FOLD = "fold"
 
@@ -29,7 +29,7 @@ class StormControl:
         if self.max_per_window < 1 or self.window_ms < 1:
             raise ValueError("storm control needs max_per_window >= 1 and window_ms >= 1")
 
-    def decide(self, sent_ms: Sequence[int], count: int, now_ms: int) -> tuple[Decision, ...]:
+    def decide(self, sent_ms: Sequence[int], count: int, now_ms: int) -> tuple[Verdict, ...]:
         """Send or fold each of `count` notifications waiting for one team at `now_ms`.
 
         Args:
@@ -41,10 +41,10 @@ class StormControl:
             One decision per waiting notification: the first ones that fit are sent.
 
         >>> StormControl(2).decide([0], 3, 1_000)
-        (<Decision.SEND: 'send'>, <Decision.FOLD: 'fold'>, <Decision.FOLD: 'fold'>)
+        (<Verdict.SEND: 'send'>, <Verdict.FOLD: 'fold'>, <Verdict.FOLD: 'fold'>)
         """
         room = max(0, self.max_per_window - self._recent(sent_ms, now_ms))
-        return tuple(Decision.SEND if i < room else Decision.FOLD for i in range(count))
+        return tuple(Verdict.SEND if i < room else Verdict.FOLD for i in range(count))
 
     def digest_due(self, sent_ms: Sequence[int], folded: int, now_ms: int) -> bool:
         """Whether a digest of `folded` held-back notifications may go out now."""

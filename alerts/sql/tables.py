@@ -1,10 +1,10 @@
 """The SQL tables of `alerts` (SQLAlchemy 2; SQLite or PostgreSQL).
 
-`metadata` holds this package's tables; the Alembic environment in `urbanwatch/migrations`
-creates them (revision 0002). Timestamps are integer epoch milliseconds. Histories and
-timelines are append-only child tables; the outbox holds every notification ever planned, each
-with its idempotency key, so a crash neither loses nor doubles a dispatch. Reading and writing
-the domain values lives in `alerts.repository`.
+The tables are declared on the project's one base (`devices.sql`); the Alembic environment in
+`urbanwatch/migrations` creates them (revision 0002). Timestamps are integer epoch milliseconds.
+Histories and timelines are append-only child tables; the outbox holds every notification ever
+planned, each with its idempotency key, so a crash neither loses nor doubles a dispatch.
+Reading and writing the domain values lives in `alerts.sql.repository`.
 """
 
 from __future__ import annotations
@@ -18,26 +18,13 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-
-class Base(DeclarativeBase):
-    metadata = metadata
+from devices.sql import Base
 
 
 class AlertRow(Base):

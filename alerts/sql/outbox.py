@@ -20,8 +20,10 @@ from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts.repository import is_postgresql
-from alerts.store import OutboxRow
+from alerts.decisions.notify import Message
+from alerts.decisions.planning import Folded, OutboxView
+from alerts.sql.repository import is_postgresql
+from alerts.sql.tables import OutboxRow
 
 
 class Status(StrEnum):
@@ -29,21 +31,6 @@ class Status(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     FOLDED = "folded"
-
-
-@dataclass(frozen=True)
-class Message:
-    """A notification for one channel of one team, as the service plans it."""
-
-    key: str
-    channel: str
-    target: str
-    content_type: str
-    body: str
-    team_id: str
-    event: str
-    incident_id: str | None = None
-    secret_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,35 +168,30 @@ async def _set(session: AsyncSession, row_id: int, **values: object) -> None:
     await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
 
 
-async def sent_times(
-    session: AsyncSession, team_ids: Sequence[str], since_ms: int
-) -> dict[str, list[int]]:
-    """When each team was last sent notifications (one time per key, folded ones excluded)."""
+async def view(session: AsyncSession, since_ms: int, *, folded: bool) -> OutboxView:
+    """What storm control needs: per team, each key sent after `since_ms` with the time it was
+    first written (folded rows excluded); with `folded`, the rows awaiting a digest."""
     query = (
         select(OutboxRow.team_id, OutboxRow.key, func.min(OutboxRow.created_ms))
-        .where(
-            OutboxRow.team_id.in_(team_ids),
-            OutboxRow.created_ms > since_ms,
-            OutboxRow.status != Status.FOLDED.value,
-        )
+        .where(OutboxRow.created_ms > since_ms, OutboxRow.status != Status.FOLDED.value)
         .group_by(OutboxRow.team_id, OutboxRow.key)
     )
-    out: dict[str, list[int]] = {t: [] for t in team_ids}
-    for team, _key, ts_ms in (await session.execute(query)).all():
-        out[team].append(ts_ms)
-    return out
+    sent: dict[str, dict[str, int]] = {}
+    for team, key, ts_ms in (await session.execute(query)).all():
+        sent.setdefault(team, {})[key] = ts_ms
+    return OutboxView(sent, await _undigested(session) if folded else {})
 
 
-async def undigested(session: AsyncSession) -> dict[str, list[OutboxRow]]:
+async def _undigested(session: AsyncSession) -> dict[str, list[Folded]]:
     """Folded rows not yet covered by a digest, by team, oldest first."""
     query = (
-        select(OutboxRow)
+        select(OutboxRow.id, OutboxRow.key, OutboxRow.team_id, OutboxRow.incident_id)
         .where(OutboxRow.status == Status.FOLDED.value, OutboxRow.digest_key.is_(None))
         .order_by(OutboxRow.id)
     )
-    out: dict[str, list[OutboxRow]] = {}
-    for row in (await session.scalars(query)).all():
-        out.setdefault(row.team_id, []).append(row)
+    out: dict[str, list[Folded]] = {}
+    for row in (await session.execute(query)).all():
+        out.setdefault(row.team_id, []).append(Folded(*row))
     return out
 
 

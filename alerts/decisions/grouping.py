@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from alerts import incidents as machine
+from alerts.decisions import incidents as machine
 from alerts.model import (
     Alert,
     Incident,
@@ -75,7 +75,7 @@ class IncidentBook:
     neighbours: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def put(self, incident: Incident) -> IncidentBook:
-        """Store an incident changed by `alerts.incidents`; final ones leave the book."""
+        """Store an incident changed by `alerts.decisions.incidents`; final ones leave the book."""
         kept = {k: v for k, v in self.incidents.items() if k != incident.id}
         if not incident.is_final:
             kept[incident.id] = incident

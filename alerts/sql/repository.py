@@ -1,4 +1,5 @@
-"""Read and write alerts, incidents, silences and the audit log inside a caller's transaction.
+"""Read and write alerts and incidents inside a caller's transaction (silences, the handlers
+snapshot and the audit log are in `records`).
 
 Every function takes an open `AsyncSession`, so the service can put a whole state change (alerts,
 incidents, outbox rows) in one transaction. Histories and timelines are append-only: `save_*`
@@ -7,7 +8,7 @@ takes the value before and after a change and inserts only the new entries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,13 +40,8 @@ from alerts.model import (
     TimelineEntry,
     TimelineKind,
 )
-from alerts.store import (
-    AlertChangeRow,
-    AlertRow,
-    Base,
-    IncidentRow,
-    TimelineRow,
-)
+from alerts.sql.tables import AlertChangeRow, AlertRow, IncidentRow, TimelineRow
+from devices.sql import Base
 from rules.detection import Category, Severity
 
 
@@ -249,7 +245,7 @@ def _alert(row: AlertRow, history: list[AlertChangeRow]) -> Alert:
 async def save_incidents(
     session: AsyncSession,
     changes: Iterable[tuple[Incident | None, Incident]],
-    policies: dict[str, str | None],
+    policies: Mapping[str, str | None],
 ) -> None:
     """Write each incident after a change and append its new timeline entries."""
     rows, entries = [], []
