@@ -19,7 +19,7 @@ from ingest.config import IngestConfig
 from ingest.influx import InfluxClient
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
-from tests.support.polling import WAIT_S, eventually  # noqa: F401  (re-exported)
+from tests.support.polling import WAIT_S
 from urbanwatch.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 

@@ -19,7 +19,8 @@ from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink, RefusedPoint
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
-from tests.ingest.conftest import Publisher, eventually
+from tests.ingest.conftest import Publisher
+from tests.support.polling import eventually
 from urbanwatch.influxd import Influxd
 from urbanwatch.ports import free_port
 from urbanwatch.settings import Settings
