@@ -25,6 +25,7 @@ from alerts.sql.tables import AuditRow
 from rules.detection import Category, Detection, DetectionState, Severity
 from tests.alerts.channels.test_channels import subscribe
 from tests.alerts.conftest import MIN, T0
+from tests.support.polling import eventually
 
 GAS_TYPES = {f"gas-{n}": "gas" for n in range(10)}
 
@@ -294,11 +295,10 @@ async def test_end_to_end_signed_webhook_and_mqtt_dispatch(
     try:
         topic, _qos, payload = await asyncio.to_thread(received.get, timeout=30)
 
-        async def delivered() -> None:
-            while {r.status for r in await rows(sessions)} != {"delivered"}:
-                await asyncio.sleep(0.02)
+        async def delivered() -> bool:
+            return {r.status for r in await rows(sessions)} == {"delivered"}
 
-        await asyncio.wait_for(delivered(), 30)
+        await eventually(delivered, "every message delivered", interval_s=0.02)
     finally:
         stop.set()
         await task

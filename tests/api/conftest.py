@@ -32,6 +32,7 @@ from ingest.timeseries.client import InfluxClient
 from rules.detection import Category, Detection, DetectionState, Severity
 from rules.language.rulefile import seed_rule_file
 from tests.support.auth import SECRET
+from tests.support.polling import eventually
 from urbanwatch.database import create_engine, create_session_factory, migrate
 
 T0_MS = 1_794_999_960_000  # 2026-11-18
@@ -130,10 +131,13 @@ async def served(world: World) -> AsyncIterator[str]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()  # startup failed: raise its error
-        await asyncio.sleep(0.01)
+        return server.started
+
+    await eventually(started, "the API server to start", interval_s=0.01)
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     server.should_exit = True
     await task

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
+from api.context import ApiContext
 from api.routes import live
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
@@ -26,6 +27,7 @@ from api.security.users import UserStore
 from rules.detection import Category, Severity
 from tests.api.conftest import DEVICES, FLOOD_TEAM, GAS_TEAM, T0_MS, World, detection
 from tests.support.auth import SECRET, bearer
+from tests.support.polling import eventually
 from urbanwatch.cli.app import app as cli
 
 WAIT_S = 10  # an upper bound for a message that is due; never reached when things work
@@ -55,9 +57,8 @@ async def closed_with(ws: ClientConnection) -> tuple[int, str]:
 
 
 async def until_subscribers(world: World, count: int) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while world.hub.subscribers != count:
-            await asyncio.sleep(0.01)
+    await eventually(lambda: world.hub.subscribers == count, f"{count} live subscriber(s)",
+                     WAIT_S, interval_s=0.01)
 
 
 @pytest.mark.parametrize(
@@ -156,20 +157,33 @@ async def test_an_api_key_opens_the_stream_scoped_to_its_team(served: str, world
 
 
 @pytest.fixture
-def quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+def access_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Open streams re-check their caller every `CHECK_S`; the subjects of the checks done
+    (allowed, refused or failed) are listed in order."""
+    done: list[str] = []
+    still_allowed = live._still_allowed
+
+    async def counted(context: ApiContext, caller: Principal) -> bool:
+        try:
+            return await still_allowed(context, caller)
+        finally:
+            done.append(caller.subject)
+
     monkeypatch.setattr(live, "ACCESS_CHECK_S", CHECK_S)
+    monkeypatch.setattr(live, "_still_allowed", counted)
+    return done
 
 
-async def still_streams(ws: ClientConnection, world: World) -> None:
-    """`ws` outlives a few more access checks and still gets events."""
-    await asyncio.sleep(3 * CHECK_S)
+async def still_streams(ws: ClientConnection, world: World, checks: list[str]) -> None:
+    """`ws` outlives three more access checks and still gets events."""
+    target = len(checks) + 3
+    await eventually(lambda: len(checks) >= target, "three more access checks", WAIT_S)
     await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "still here")
     assert (await next_event(ws))["detail"] == "still here"
 
 
-@pytest.mark.usefixtures("quick_checks")
 async def test_the_stream_is_closed_when_its_user_is_disabled(
-    served: str, world: World, tmp_path: Path
+    served: str, world: World, tmp_path: Path, access_checks: list[str]
 ) -> None:
     users = UserStore(world.context.sessions)
     for name, role in [("olga", Role.operator), ("vic", Role.viewer)]:
@@ -186,12 +200,13 @@ async def test_the_stream_is_closed_when_its_user_is_disabled(
         assert result.exit_code == 0, result.output
         assert await closed_with(olgas) == (1008, "access revoked")
         await until_subscribers(world, 1)
-        await still_streams(vics, world)
+        await still_streams(vics, world, access_checks)
     await until_subscribers(world, 0)
 
 
-@pytest.mark.usefixtures("quick_checks")
-async def test_the_stream_is_closed_when_its_api_key_is_revoked(served: str, world: World) -> None:
+async def test_the_stream_is_closed_when_its_api_key_is_revoked(
+    served: str, world: World, access_checks: list[str]
+) -> None:
     store = ApiKeyStore(world.context.sessions)
     revoked, revoked_key = await store.create("old-board", Role.viewer, [], "root", T0_MS)
     _, kept_key = await store.create("wall-board", Role.viewer, [], "root", T0_MS)
@@ -204,13 +219,12 @@ async def test_the_stream_is_closed_when_its_api_key_is_revoked(served: str, wor
         assert (await http.delete(f"/api/v1/api-keys/{revoked.id}")).status_code == 200
         assert await closed_with(old) == (1008, "access revoked")
         await until_subscribers(world, 1)
-        await still_streams(kept, world)
+        await still_streams(kept, world, access_checks)
     await until_subscribers(world, 0)
 
 
-@pytest.mark.usefixtures("quick_checks")
 async def test_a_failing_access_check_keeps_the_stream_open(
-    served: str, world: World, caplog: pytest.LogCaptureFixture
+    served: str, world: World, caplog: pytest.LogCaptureFixture, access_checks: list[str]
 ) -> None:
     """A lookup error (here a real one: the users table is gone) proves nothing: the stream
     goes on and the check is tried again, instead of every stream dropping at once."""
@@ -220,6 +234,6 @@ async def test_a_failing_access_check_keeps_the_stream_open(
         await until_subscribers(world, 1)
         async with world.context.sessions.begin() as session:
             await session.execute(text("ALTER TABLE users RENAME TO users_away"))
-        await still_streams(ws, world)
+        await still_streams(ws, world, access_checks)
         assert "re-checking live stream access of olga failed" in caplog.text
     await until_subscribers(world, 0)

@@ -54,20 +54,25 @@ def database(influxd: Influxd) -> Iterator[str]:
 
 def test_waits_for_readings_still_on_their_way(influxd: Influxd, database: str) -> None:
     asyncio.run(_write(influxd.url, database, _lines(0, N // 2)))
+    counted_at_once = asyncio.run(count_readings(influxd.url, database))
+    polled = threading.Semaphore(0)
     batches_written = [0]
+
+    def activity() -> int:  # wait_stored looked again: let the next late batch through
+        polled.release()
+        return batches_written[0]
 
     def late_batches() -> None:  # the tail, as an ingestor still draining would store it
         for lo in range(N // 2, N, N // 6):
-            time.sleep(0.4)
+            if not polled.acquire(timeout=10):
+                return  # wait_stored gave up: the assertions below say so
             asyncio.run(_write(influxd.url, database, _lines(lo, lo + N // 6)))
             batches_written[0] += 1
 
     writer = threading.Thread(target=late_batches)
     writer.start()
     try:
-        counted_at_once = asyncio.run(count_readings(influxd.url, database))
-        stored = wait_stored(influxd.url, database, N, lambda: batches_written[0],
-                             settle_s=3.0)
+        stored = wait_stored(influxd.url, database, N, activity, settle_s=3.0)
     finally:
         writer.join()
 

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -16,12 +15,13 @@ import httpx
 from api.security.principal import Role
 from ingest.timeseries.client import InfluxClient
 from tests.support.auth import SECRET, bearer
+from tests.support.polling import eventually
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.services.ports import free_port, port_open
 
 
-def test_ctrl_c_stops_the_demo_and_its_services(tmp_path: Path) -> None:
+async def test_ctrl_c_stops_the_demo_and_its_services(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("MQTT", "INFLUX", "API")}
     env = {**os.environ, **{f"URBANWATCH_{k}__PORT": str(v) for k, v in ports.items()},
            "URBANWATCH_API__SECRET_KEY": SECRET}
@@ -31,7 +31,7 @@ def test_ctrl_c_stops_the_demo_and_its_services(tmp_path: Path) -> None:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        devices = _wait_for_devices(f"http://127.0.0.1:{ports['API']}", demo)
+        devices = await _wait_for_devices(f"http://127.0.0.1:{ports['API']}", demo)
         demo.send_signal(signal.SIGINT)
         _, stderr = demo.communicate(timeout=60)
     finally:
@@ -62,19 +62,24 @@ def test_a_json_demo_still_says_why_it_could_not_start(tmp_path: Path) -> None:
     assert "already in use" in done.stderr
 
 
-def _wait_for_devices(api_url: str, demo: subprocess.Popen[str]) -> int:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert demo.poll() is None, demo.communicate()[1][-2000:]
+async def _wait_for_devices(api_url: str, process: subprocess.Popen[str]) -> int:
+    """The device count the API reports once it is ready (the process must not exit first)."""
+    found: list[int] = []
+
+    async def ready() -> bool:
+        assert process.poll() is None, process.communicate()[1][-2000:]
         try:
-            response = httpx.get(f"{api_url}/api/v1/devices", params={"limit": 1}, timeout=2,
-                                 headers=bearer(Role.viewer))
-            if response.status_code == 200 and httpx.get(f"{api_url}/readyz").status_code == 200:
-                return int(response.json()["total"])
+            async with httpx.AsyncClient(base_url=api_url, timeout=2) as api:
+                response = await api.get("/api/v1/devices", params={"limit": 1},
+                                         headers=bearer(Role.viewer))
+                if response.status_code == 200 and (await api.get("/readyz")).status_code == 200:
+                    found.append(int(response.json()["total"]))
         except httpx.HTTPError:
             pass
-        time.sleep(0.3)
-    raise AssertionError("the demo's API never became ready")
+        return bool(found)
+
+    await eventually(ready, "the API to become ready", timeout_s=60, interval_s=0.3)
+    return found[0]
 
 
 async def test_serve_uses_the_given_services_and_creates_the_schema(
@@ -91,7 +96,7 @@ async def test_serve_uses_the_given_services_and_creates_the_schema(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        assert _wait_for_devices(f"http://127.0.0.1:{api_port}", serve) == 0
+        assert await _wait_for_devices(f"http://127.0.0.1:{api_port}", serve) == 0
         serve.send_signal(signal.SIGTERM)
         _, stderr = serve.communicate(timeout=30)
     finally:

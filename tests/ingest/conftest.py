@@ -19,7 +19,7 @@ from ingest.config import IngestConfig
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
 from ingest.timeseries.client import InfluxClient
-from tests.support.polling import WAIT_S, eventually  # noqa: F401  (re-exported)
+from tests.support.polling import WAIT_S
 from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 

@@ -19,7 +19,8 @@ from ingest.sink import InfluxSink, RefusedPoint
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
-from tests.ingest.conftest import Publisher, eventually
+from tests.ingest.conftest import Publisher
+from tests.support.polling import eventually
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
@@ -76,7 +77,8 @@ async def test_outage_spools_and_replay_stores_every_reading(
 
 
 async def test_background_run_drains_once_influxd_is_back(
-    influxd: Influxd, influx_db: InfluxClient, registry: Registry, tmp_path: Path
+    influxd: Influxd, influx_db: InfluxClient, registry: Registry, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sink = sink_over(influx_db, registry, tmp_path / "spool")
     stop = asyncio.Event()
@@ -84,7 +86,11 @@ async def test_background_run_drains_once_influxd_is_back(
     influxd.stop()
     for b in batches(registry, 6, t0()):
         await sink.write(b)
-    await asyncio.sleep(0.3)  # a few failed replay attempts with the server down
+
+    def failed_replays() -> int:
+        return sum("spooled readings failed" in r.getMessage() for r in caplog.records)
+
+    await eventually(lambda: failed_replays() >= 3, "a few failed replays with the server down")
     assert len(sink.spool) == 6 and sink.counters.replayed == 0
     influxd.start()
     await eventually(lambda: not sink.spooling, "the spool drained")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
+from functools import partial
+from itertools import accumulate
 from random import Random
 
 import pytest
@@ -30,10 +31,19 @@ async def test_killed_twice_every_reading_is_stored_exactly_once(
     assert len(sent) == READINGS
     stream = Stream(mosquitto.host, mosquitto.port, topic_prefix,
                     [as_json(city, r) for r in sent], rate=2500).start()  # 20 s
+    seen: list[int] = []
+
+    async def stored_at_least(n: float) -> bool:
+        seen.append(await influx_db.count())
+        return seen[-1] >= n
+
+    # each kill once a random further part of the readings is stored
+    targets = list(accumulate(rng.uniform(0.05, 0.25) * READINGS for _ in range(2)))
     try:
-        for _ in range(2):
-            await asyncio.sleep(rng.uniform(1.0, 3.0))
-            assert not stream.done, f"the stream ended before the kill (seed {seed})"
+        for target in targets:
+            await eventually(partial(stored_at_least, target), f"{target:.0f} readings stored",
+                             timeout_s=90, interval_s=0.2)
+            assert seen[-1] < READINGS, f"everything was stored before the kill (seed {seed})"
             platform.kill()
             platform.start()
             await platform.wait_ready()

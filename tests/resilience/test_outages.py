@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 import httpx
 import pytest
@@ -43,7 +44,9 @@ async def test_influxdb_down_for_30_s_everything_is_spooled_then_replayed(
     stream = Stream(mosquitto.host, mosquitto.port, topic_prefix,
                     [as_json(city, r) for r in sent], rate=500).start()  # 40 s
     try:
-        await asyncio.sleep(4)
+        # The outage starts once 5 % of the readings went straight to InfluxDB.
+        await eventually(partial(stored_at_least, influx_db, len(sent) // 20),
+                         "5 % of the readings stored")
         influxd.stop()
         outage_started = time.monotonic()
         down = await readiness(platform)
@@ -69,6 +72,10 @@ async def test_influxdb_down_for_30_s_everything_is_spooled_then_replayed(
           "replayed; spool empty")
 
 
+async def stored_at_least(influx: InfluxClient, n: int) -> bool:
+    return await influx.count() >= n
+
+
 async def spooled(process: PlatformProcess) -> bool:
     return sample(await process.metrics(), "urbanwatch_ingest_spooled_readings_total") > 0
 
@@ -83,7 +90,7 @@ async def test_mosquitto_restarted_mid_stream_nothing_is_lost(
                     [as_json(city, r) for r in sent], rate=1500, client_id=f"{topic_prefix}pub")
     stream.start()
     try:
-        await asyncio.sleep(3)
+        await eventually(lambda: stream.acked >= len(sent) // 4, "a quarter of the stream acked")
         acked_before = stream.acked
         await asyncio.to_thread(mosquitto.restart)  # SIGTERM: the broker saves its sessions
         assert 0 < acked_before < len(sent), "the restart was not in the middle of the stream"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import uuid
@@ -16,7 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from simulators.city import build_city
 from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat, encode_messages
-from simulators.publisher import PublishOptions, publish
+from simulators.publisher import PublishOptions, PublishSummary, publish
+from tests.support.polling import eventually
 from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.services.ports import free_port
 
@@ -25,29 +27,49 @@ INDEX = {d.id: i for i, d in enumerate(CITY.devices)}
 
 
 class Subscriber:
-    """A QoS 1 subscriber on `<prefix>city/#` that records every message."""
+    """A QoS 1 subscriber on `<prefix>city/#` that records every message before its end marker.
+
+    The marker is published once the broker has handled the publisher's whole connection,
+    so it is queued to this subscriber behind everything the publisher sent.
+    """
 
     def __init__(self, host: str, port: int, prefix: str) -> None:
         self.received: list[tuple[str, bytes]] = []
+        self.end_topic = f"{prefix}city/end"
+        self.ended = threading.Event()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex}")
         self.client.on_connect = lambda c, *_: c.subscribe(f"{prefix}city/#", qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, m.payload))
+        self.client.on_message = self._on_message
         self.client.connect(host, port)
         self.client.loop_start()
         assert self._subscribed.wait(10), "no SUBACK"
 
-    async def wait_for(self, count: int, timeout_s: float = 30) -> None:
-        for _ in range(int(timeout_s / 0.05)):
-            if len(self.received) >= count:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)  # anything beyond `count` would show up now
+    async def wait_for_all_of(self, broker: Mosquitto, publisher_id: str, qos: int) -> None:
+        """Wait until everything `publisher_id` published has arrived (it has disconnected)."""
+        await broker_handled_disconnect(broker, publisher_id)
+        self.client.publish(self.end_topic, b"", qos=qos)
+        await eventually(self.ended.is_set, "the end marker behind the published messages")
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _on_message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
+        if m.topic == self.end_topic:
+            self.ended.set()
+        else:
+            self.received.append((m.topic, m.payload))
+
+
+async def broker_handled_disconnect(broker: Mosquitto, client_id: str) -> None:
+    """Mosquitto reads a connection's packets in order: once it logs that the client left,
+    it has routed every message that client sent."""
+    gone = (f"Client {client_id} disconnected.", f"Client {client_id} closed its connection.")
+    await eventually(lambda: any(line in broker.log_path.read_text(errors="replace")
+                                 for line in gone),
+                     f"the broker to log that {client_id} left")
 
 
 def _ts_ms(payload: bytes, fmt: PayloadFormat) -> int:
@@ -70,7 +92,7 @@ async def test_subscriber_receives_exactly_what_was_published(
         )
         progress = []
         summary = await publish(CITY, options, 3000, 1.0, on_progress=progress.append)
-        await sub.wait_for(summary.messages)
+        await sub.wait_for_all_of(mosquitto, options.client_id, qos)
     finally:
         sub.close()
     assert summary.messages > 500 and summary.messages_acked == summary.messages
@@ -110,10 +132,25 @@ async def test_publisher_rides_out_a_broker_restart(
     mosquitto: Mosquitto, topic_prefix: str
 ) -> None:
     options = PublishOptions(mosquitto.url, f"sim-{uuid.uuid4().hex}", topic_prefix, qos=1)
-    run = asyncio.create_task(publish(CITY, options, rate=500, duration_s=4.0))
-    await asyncio.sleep(1.0)
-    await asyncio.to_thread(mosquitto.restart)
-    summary = await run
-    assert 0 < summary.readings_acked <= summary.readings
-    # Publishing resumed after the restart: more than the first second's worth got through.
-    assert summary.readings_acked > 1.5 * 500
+    progress: list[PublishSummary] = []
+    run = asyncio.create_task(
+        publish(CITY, options, rate=500, duration_s=120.0, on_progress=progress.append)
+    )
+    try:
+        await eventually(lambda: acked(progress) > 0, "a first acknowledged message")
+        await asyncio.to_thread(mosquitto.restart)
+        # Progress is reported once per tick, between which this test runs: this is exact.
+        before_restart = progress[-1].messages
+        # Acks retire in order, so more acks than messages sent before the restart means
+        # one sent after it got through the new broker.
+        await eventually(lambda: acked(progress) > before_restart,
+                         "a message sent after the restart to be acknowledged", timeout_s=60)
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    assert 0 < progress[-1].readings_acked <= progress[-1].readings
+
+
+def acked(progress: list[PublishSummary]) -> int:
+    return progress[-1].messages_acked if progress else 0

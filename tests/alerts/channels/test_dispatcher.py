@@ -15,6 +15,7 @@ from alerts.sql import outbox
 from alerts.sql.repository import load_incidents, save_incidents
 from rules.detection import Category, Severity
 from tests.alerts.conftest import T0
+from tests.support.polling import eventually
 
 SECRET = "hook-secret"
 KEY = "in-1:dispatched:1:gas-emergency"
@@ -53,19 +54,12 @@ async def row(sessions):
     return r
 
 
-async def until(check, timeout_s: float = 30.0) -> None:
-    async def poll() -> None:
-        while not await check():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout_s)
-
-
 async def run_until_done(sessions, d: Dispatcher) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(d.run(stop))
     try:
-        await until(lambda: _done(sessions))
+        await eventually(lambda: _done(sessions), "the message delivered or given up",
+                         interval_s=0.02)
     finally:
         stop.set()
         await task
@@ -109,7 +103,7 @@ async def test_killed_between_attempts_and_restarted_delivers_once(sessions, rec
     async def first_attempt_recorded() -> bool:
         return (await row(sessions)).attempts == 1
 
-    await until(first_attempt_recorded)
+    await eventually(first_attempt_recorded, "the first attempt recorded", interval_s=0.02)
     task.cancel()  # the process dies while waiting to retry
     await asyncio.gather(task, return_exceptions=True)
     assert len(receiver.calls) == 1 and (await row(sessions)).status == "pending"
