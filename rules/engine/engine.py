@@ -12,8 +12,9 @@ rules are judged. Detections come out sorted by (ts, rule order, subject).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
@@ -29,11 +30,14 @@ from rules.engine.plan import (
     SlotTable,
     attribute_column,
     detector_names,
-    matched_slots,
-    ring_capacity,
 )
-from rules.engine.rebuild import rebuild
-from rules.engine.rounds import rounds
+from rules.engine.rebuild import (
+    carry_area_states,
+    carry_rings,
+    carry_rule_states,
+    carry_series,
+)
+from rules.engine.rounds import Stats, rounds
 from rules.engine.series_rule import SeriesRule
 from rules.engine.state import FIRING, NEVER, SeriesState
 from rules.engine.transitions import promote
@@ -48,22 +52,11 @@ DetectorFactory = Callable[[], "Detector"]
 
 
 class EngineOptions(TypedDict):
-    """`Engine`'s keyword arguments, kept so that `rules.engine.rebuild` can build a successor."""
+    """`Engine`'s keyword arguments, kept so that `Engine.rebuild` can build a successor."""
 
     detectors: Mapping[str, DetectorFactory] | None
     attributes: Mapping[str, Mapping[str, float]] | None
     utc_offset_h: float
-
-
-@dataclass
-class Stats:
-    """Plain counters since the engine was built."""
-
-    readings: int = 0
-    late: int = 0
-    duplicate: int = 0
-    unknown_slot: int = 0
-    detections: int = 0
 
 
 class Engine:
@@ -106,11 +99,12 @@ class Engine:
             round(utc_offset_h * 3_600_000),
         )
         per_series = [(i, r) for i, r in enumerate(self.rules) if r.spatial_scope is None]
-        self.routing, group_of = self._route([r for _, r in per_series])
-        self.series_rules = [SeriesRule.build(i, r, self.routing.groups[g], self.table, self.ctx)
-                             for (i, r), g in zip(per_series, group_of, strict=True)]
-        for sr in self.series_rules:
-            sr.group.rules.append(sr)
+        self.routing, group_of = Routing.of_rules([r for _, r in per_series], self.table)
+        self.series_rules = [
+            SeriesRule.build(i, r, self.routing.groups[g].slots, self.table, self.ctx)
+            for (i, r), g in zip(per_series, group_of, strict=True)]
+        for sr, g in zip(self.series_rules, group_of, strict=True):
+            self.routing.groups[g].rules.append(sr)
         by_id = {sr.rule.id: sr for sr in self.series_rules}
         self.area_rules = [
             AreaRule.build(i, r, self.table, by_id, self.ctx)
@@ -145,20 +139,6 @@ class Engine:
         if scores is not None:
             self.ctx.scores[name][:len(scores)] = scores
 
-    def _route(self, rules: list[Rule]) -> tuple[Routing, list[int]]:
-        members: dict[bytes, int] = {}
-        slot_sets: list[np.ndarray] = []
-        caps, group_of = [], []
-        for rule in rules:
-            slots = matched_slots(rule, self.table)
-            g = members.setdefault(slots.tobytes(), len(members))
-            if g == len(slot_sets):
-                slot_sets.append(slots)
-                caps.append(0)
-            caps[g] = max(caps[g], ring_capacity(rule, self.table, slots))
-            group_of.append(g)
-        return Routing.build(len(self.table), slot_sets, caps), group_of
-
     def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
         """Judge a batch of readings, then tick at ``now_ms``; return the state changes."""
         out: list[Emitted] = []
@@ -185,12 +165,31 @@ class Engine:
 
         Returns:
             The new engine, ready to take the next batch.
+
+        Raises:
+            ValueError: the new registry has fewer slots than this one.
+            RuleError: the new rule set does not compile (as for `Engine`).
         """
-        return rebuild(self, rules, registry, attributes)
+        options = self.options.copy()
+        if attributes is not None:
+            options["attributes"] = attributes
+        new = Engine(self.rules if rules is None else rules, registry or self.registry, **options)
+        n_slots = len(new.table)
+        carry_series(self.ctx.series, new.ctx.series)
+        carry_rings(self.routing, new.routing, n_slots)
+        for name in new.detectors:
+            if name in self.detectors:
+                new.place_detector(name, copy.deepcopy(self.detectors[name]),
+                                   self.ctx.detector_rows[name], self.ctx.scores[name])
+        kept = (carry_rule_states(self.series_rules, new.series_rules, n_slots)
+                | carry_area_states(self.area_rules, new.area_rules))
+        new.stats = dataclasses.replace(self.stats)
+        new.reset_rules = tuple(r.id for r in self.rules if r.id not in kept)
+        return new
 
     def _finish(self, out: list[Emitted], now_ms: int) -> list[Detection]:
         self._tick(now_ms, out)
-        detections = to_detections(out, self)
+        detections = to_detections(out, self.table, self.rules, self.area_rules)
         self.stats.detections += len(detections)
         return detections
 
