@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from rules.detection import Detection, DetectionState, Severity, detections_from_columns
+from rules.engine.plan import SlotTable
 from rules.engine.state import CLEARED, FIRING, PENDING
-
-if TYPE_CHECKING:
-    from rules.engine.engine import Engine
+from rules.language.model import Rule
 
 _STATES = np.empty(4, dtype=object)  # indexed by the state codes of `rules.engine.state`
 _STATES[[PENDING, FIRING, CLEARED]] = [
@@ -31,8 +31,24 @@ class Emitted:
     value: np.ndarray
 
 
-def to_detections(chunks: list[Emitted], engine: Engine) -> list[Detection]:
-    """Sort the emitted changes and describe each one as a `Detection`."""
+class AreaSubjects(Protocol):
+    """An area rule, as far as naming its subjects goes (see `rules.engine.area.AreaRule`)."""
+
+    index: int
+
+    def describe(self, area: int) -> tuple[str, str | None, str | None]: ...
+
+
+def to_detections(chunks: list[Emitted], table: SlotTable, rules: Sequence[Rule],
+                  area_rules: Sequence[AreaSubjects]) -> list[Detection]:
+    """Sort the emitted changes and describe each one as a `Detection`.
+
+    Args:
+        chunks: The changes, each of the ``rule_index``-th rule of ``rules``.
+        table: The slots the subjects of per-series rules refer to.
+        rules: The engine's rules, in rule order.
+        area_rules: The area rules among them, which name their own subjects.
+    """
     if not chunks:
         return []
     ts = np.concatenate([c.ts_ms for c in chunks])
@@ -41,10 +57,9 @@ def to_detections(chunks: list[Emitted], engine: Engine) -> list[Detection]:
     change = np.concatenate([c.change for c in chunks])
     severity = np.concatenate([c.severity for c in chunks])
     value = np.concatenate([c.value for c in chunks])
-    table, rules = engine.table, engine.rules
     order = np.lexsort((subject, rule, ts))
     rule, subject = rule[order], subject[order]
-    areas = {ar.index: ar for ar in engine.area_rules}
+    areas = {ar.index: ar for ar in area_rules}
     is_area = np.isin(rule, list(areas)) if areas else np.zeros(len(rule), dtype=bool)
     slot = np.where(is_area, 0, subject)
     columns: list[list[str | None]] = [

@@ -12,8 +12,9 @@ rules are judged. Detections come out sorted by (ts, rule order, subject).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
@@ -25,45 +26,26 @@ from rules.engine.area import AreaRule
 from rules.engine.compile import Context, Frame
 from rules.engine.emit import Emitted, to_detections
 from rules.engine.groups import Routing
-from rules.engine.plan import (
-    SlotTable,
-    attribute_column,
-    detector_names,
-    matched_slots,
-    ring_capacity,
-)
-from rules.engine.rebuild import rebuild
-from rules.engine.rounds import rounds
+from rules.engine.plan import SlotTable, attribute_column, detector_names
+from rules.engine.rebuild import carry_area_states, carry_rings, carry_rule_states, carry_series
+from rules.engine.rounds import Stats, rounds
+from rules.engine.scoring import DetectorFactory, RoundScores, build_detectors, place
 from rules.engine.series_rule import SeriesRule
 from rules.engine.state import FIRING, NEVER, SeriesState
 from rules.engine.transitions import promote
-from rules.errors import RuleError
 from rules.language import ast
 from rules.language.model import Rule
 
-if TYPE_CHECKING:  # rules.detectors is imported when an engine first needs it
+if TYPE_CHECKING:
     from rules.detectors.base import Detector
-
-DetectorFactory = Callable[[], "Detector"]
 
 
 class EngineOptions(TypedDict):
-    """`Engine`'s keyword arguments, kept so that `rules.engine.rebuild` can build a successor."""
+    """`Engine`'s keyword arguments, kept so that `Engine.rebuild` can build a successor."""
 
     detectors: Mapping[str, DetectorFactory] | None
     attributes: Mapping[str, Mapping[str, float]] | None
     utc_offset_h: float
-
-
-@dataclass
-class Stats:
-    """Plain counters since the engine was built."""
-
-    readings: int = 0
-    late: int = 0
-    duplicate: int = 0
-    unknown_slot: int = 0
-    detections: int = 0
 
 
 class Engine:
@@ -98,7 +80,7 @@ class Engine:
         self.reset_rules: tuple[str, ...] = ()  # rules whose state a rebuild dropped
         n = len(self.table)
         names = detector_names(self.rules)
-        self.detectors = _build_detectors(names, detectors)
+        self.detectors = build_detectors(names, detectors)
         attrs = {a for r in self.rules for a in _attr_names(r)}
         self.ctx = Context(
             SeriesState(n), {},
@@ -106,11 +88,12 @@ class Engine:
             round(utc_offset_h * 3_600_000),
         )
         per_series = [(i, r) for i, r in enumerate(self.rules) if r.spatial_scope is None]
-        self.routing, group_of = self._route([r for _, r in per_series])
-        self.series_rules = [SeriesRule.build(i, r, self.routing.groups[g], self.table, self.ctx)
-                             for (i, r), g in zip(per_series, group_of, strict=True)]
-        for sr in self.series_rules:
-            sr.group.rules.append(sr)
+        self.routing, group_of = Routing.of_rules([r for _, r in per_series], self.table)
+        self.series_rules = [
+            SeriesRule.build(i, r, self.routing.groups[g].slots, self.table, self.ctx)
+            for (i, r), g in zip(per_series, group_of, strict=True)]
+        for sr, g in zip(self.series_rules, group_of, strict=True):
+            self.routing.groups[g].rules.append(sr)
         by_id = {sr.rule.id: sr for sr in self.series_rules}
         self.area_rules = [
             AreaRule.build(i, r, self.table, by_id, self.ctx)
@@ -119,45 +102,17 @@ class Engine:
         for name in names:
             self.place_detector(name, self.detectors[name], None, None)
 
-    def detector_members(self, name: str) -> np.ndarray:
-        """Slots judged by the rules that use detector ``name``."""
-        return np.unique(np.concatenate(
-            [sr.slots for sr in self.series_rules if name in sr.detectors]))
-
     def place_detector(self, name: str, detector: Detector, rows: np.ndarray | None,
                        scores: np.ndarray | None) -> None:
         """Install ``detector`` with rows for this engine's members of it, keeping ``rows``.
 
-        Rows are append-only: the slots already in ``rows`` (a previous engine's map) keep
-        theirs, so a detector's learned state stays valid when the engine is rebuilt.
+        ``rows`` and ``scores`` come from a previous engine (see `rules.engine.scoring.place`).
         """
-        row_of = np.full(len(self.table), -1, dtype=np.int32)
-        if rows is not None:
-            row_of[:len(rows)] = rows
-        members = self.detector_members(name)
-        new = members[row_of[members] < 0]
-        n_old = int(row_of.max(initial=-1)) + 1
-        row_of[new] = np.arange(n_old, n_old + len(new), dtype=np.int32)
-        detector.grow(n_old + len(new))
+        members = np.unique(np.concatenate(
+            [sr.slots for sr in self.series_rules if name in sr.detectors]))
         self.detectors[name] = detector
-        self.ctx.detector_rows[name] = row_of
-        self.ctx.scores[name] = np.zeros(n_old + len(new))
-        if scores is not None:
-            self.ctx.scores[name][:len(scores)] = scores
-
-    def _route(self, rules: list[Rule]) -> tuple[Routing, list[int]]:
-        members: dict[bytes, int] = {}
-        slot_sets: list[np.ndarray] = []
-        caps, group_of = [], []
-        for rule in rules:
-            slots = matched_slots(rule, self.table)
-            g = members.setdefault(slots.tobytes(), len(members))
-            if g == len(slot_sets):
-                slot_sets.append(slots)
-                caps.append(0)
-            caps[g] = max(caps[g], ring_capacity(rule, self.table, slots))
-            group_of.append(g)
-        return Routing.build(len(self.table), slot_sets, caps), group_of
+        self.ctx.detector_rows[name], self.ctx.scores[name] = place(
+            detector, members, len(self.table), rows, scores)
 
     def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
         """Judge a batch of readings, then tick at ``now_ms``; return the state changes."""
@@ -185,34 +140,38 @@ class Engine:
 
         Returns:
             The new engine, ready to take the next batch.
+
+        Raises:
+            ValueError: the new registry has fewer slots than this one.
+            RuleError: the new rule set does not compile (as for `Engine`).
         """
-        return rebuild(self, rules, registry, attributes)
+        options = self.options.copy()
+        if attributes is not None:
+            options["attributes"] = attributes
+        new = Engine(self.rules if rules is None else rules, registry or self.registry, **options)
+        n_slots = len(new.table)
+        carry_series(self.ctx.series, new.ctx.series)
+        carry_rings(self.routing, new.routing, n_slots)
+        for name in new.detectors:
+            if name in self.detectors:
+                new.place_detector(name, copy.deepcopy(self.detectors[name]),
+                                   self.ctx.detector_rows[name], self.ctx.scores[name])
+        kept = (carry_rule_states(self.series_rules, new.series_rules, n_slots)
+                | carry_area_states(self.area_rules, new.area_rules))
+        new.stats = dataclasses.replace(self.stats)
+        new.reset_rules = tuple(r.id for r in self.rules if r.id not in kept)
+        return new
 
     def _finish(self, out: list[Emitted], now_ms: int) -> list[Detection]:
         self._tick(now_ms, out)
-        detections = to_detections(out, self)
+        detections = to_detections(out, self.table, self.rules, self.area_rules)
         self.stats.detections += len(detections)
         return detections
 
     def _round(self, slots: np.ndarray, ts_ms: np.ndarray, values: np.ndarray,
                out: list[Emitted]) -> None:
         self.ctx.series.record(slots, ts_ms, values)
-        learn, skip, round_scores = {}, {}, {}
-        for name, detector in self.detectors.items():
-            row = self.ctx.detector_rows[name][slots]
-            sel = np.flatnonzero(row >= 0)
-            if len(sel) == len(slots):  # every reading is a member (e.g. a city-wide rule)
-                args = (row.astype(np.int64), ts_ms, values)
-            elif len(sel):
-                args = (row[sel].astype(np.int64), ts_ms[sel], values[sel])
-            else:
-                continue
-            scores = detector.score(*args)
-            self.ctx.scores[name][args[0]] = scores
-            round_scores[name] = np.zeros(len(slots))
-            round_scores[name][sel] = scores
-            learn[name] = (sel, args)
-            skip[name] = np.zeros(len(slots), dtype=bool)
+        scored = RoundScores.score(self.detectors, self.ctx, slots, ts_ms, values)
         with np.errstate(all="ignore"):  # see `compile_expr`
             for group, sel, rows in self.routing.route(slots):
                 if not group.rules:
@@ -227,12 +186,11 @@ class Engine:
                     if frame is None:
                         frame = frames[sr.cap] = Frame(
                             slots[sel], t, v, rows, group.ring, t, cap=sr.cap, gathers=gathers,
-                            round_scores=round_scores, sel=sel)
+                            round_scores=scored.by_reading, sel=sel)
                     sr.judge(frame, rows, out)
                     for name in sr.detectors:
-                        skip[name][sel] |= sr.state.state[rows] == FIRING
-        for name, (sel, args) in learn.items():
-            self.detectors[name].update(*args, skip[name][sel])
+                        scored.skip[name][sel] |= sr.state.state[rows] == FIRING
+        scored.learn(self.detectors)
 
     def _tick(self, now_ms: int, out: list[Emitted]) -> None:
         with np.errstate(all="ignore"):  # see `compile_expr`
@@ -276,18 +234,6 @@ class Engine:
         for detector in self.detectors.values():
             total += getattr(detector, "state_nbytes", lambda: 0)()
         return total + sum(ar.nbytes for ar in self.area_rules)
-
-
-def _build_detectors(names: list[str],
-                     factories: Mapping[str, DetectorFactory] | None) -> dict[str, Detector]:
-    if factories is None:
-        from rules.detectors import DETECTORS
-
-        factories = DETECTORS
-    unknown = [n for n in names if n not in factories]
-    if unknown:
-        raise RuleError(f"unknown detector(s) {unknown}; known: {sorted(factories)}")
-    return {name: factories[name]() for name in names}
 
 
 def _attr_names(rule: Rule) -> list[str]:

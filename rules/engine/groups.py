@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rules.engine.plan import SlotTable, matched_slots, ring_capacity
 from rules.engine.state import Ring
+from rules.language.model import Rule
 
 INT16_MAX = int(np.iinfo(np.int16).max)
 
@@ -50,6 +52,22 @@ class Routing:
     position: np.ndarray
     groups: list[Group]
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    @classmethod
+    def of_rules(cls, rules: list[Rule], table: SlotTable) -> tuple[Routing, list[int]]:
+        """Group ``rules`` by the series they match: the routing, and each rule's group."""
+        groups: dict[bytes, int] = {}
+        members: list[np.ndarray] = []
+        caps, group_of = [], []
+        for rule in rules:
+            slots = matched_slots(rule, table)
+            g = groups.setdefault(slots.tobytes(), len(groups))
+            if g == len(members):
+                members.append(slots)
+                caps.append(0)
+            caps[g] = max(caps[g], ring_capacity(rule, table, slots))
+            group_of.append(g)
+        return cls.build(len(table), members, caps), group_of
 
     @classmethod
     def build(cls, n_slots: int, members: list[np.ndarray], caps: list[int]) -> Routing:

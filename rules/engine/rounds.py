@@ -11,14 +11,23 @@ arrival of a ts wins); so is a reading of an unknown slot (``unknown_slot``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
 from devices.batch import ReadingBatch
 
-if TYPE_CHECKING:
-    from rules.engine.engine import Stats
+
+@dataclass
+class Stats:
+    """An engine's counters since it was built: readings taken and dropped, detections out."""
+
+    readings: int = 0
+    late: int = 0
+    duplicate: int = 0
+    unknown_slot: int = 0
+    detections: int = 0
+
 
 Round = tuple[np.ndarray, np.ndarray, np.ndarray]  # slots, ts_ms, values
 

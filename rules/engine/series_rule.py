@@ -13,7 +13,6 @@ import numpy as np
 
 from rules.engine.compile import Context, Frame, compile_expr
 from rules.engine.emit import Emitted
-from rules.engine.groups import Group
 from rules.engine.plan import SlotTable, detector_names, ring_capacity
 from rules.engine.state import FIRING, RuleState
 from rules.engine.transitions import NONE, step
@@ -26,7 +25,7 @@ class SeriesRule:
 
     index: int
     rule: Rule
-    group: Group
+    slots: np.ndarray  # its group's members: rules matching the same series share them
     cap: int  # readings its windows may use (its group's ring may keep more)
     state: RuleState
     when: Callable[[Frame], np.ndarray]
@@ -36,20 +35,16 @@ class SeriesRule:
     time_dependent: bool = False
 
     @classmethod
-    def build(cls, index: int, rule: Rule, group: Group, table: SlotTable,
+    def build(cls, index: int, rule: Rule, slots: np.ndarray, table: SlotTable,
               ctx: Context) -> SeriesRule:
-        """Compile ``rule``, the engine's ``index``-th, for the members of ``group``."""
+        """Compile ``rule``, the engine's ``index``-th, for its group's members ``slots``."""
         clear = compile_expr(rule.clear_ast, ctx) if rule.clear_ast is not None else None
         return cls(
-            index, rule, group, ring_capacity(rule, table, group.slots),
-            RuleState(len(group.slots)), compile_expr(rule.when_ast, ctx), clear,
+            index, rule, slots, ring_capacity(rule, table, slots),
+            RuleState(len(slots)), compile_expr(rule.when_ast, ctx), clear,
             compile_expr(rule.severity_ast, ctx), detector_names([rule]),
             rule.time_dependent,
         )
-
-    @property
-    def slots(self) -> np.ndarray:
-        return self.group.slots
 
     def judge(self, frame: Frame, rows: np.ndarray, out: list[Emitted]) -> None:
         """Judge the members ``rows`` on ``frame`` and append their state changes to ``out``."""
