@@ -171,7 +171,8 @@ class Engine:
         return self._finish([], now_ms)
 
     def rebuild(self, rules: Sequence[Rule] | None = None, registry: Registry | None = None,
-                attributes: Mapping[str, Mapping[str, float]] | None = None) -> Engine:
+                attributes: Mapping[str, Mapping[str, float]] | None = None,
+                now_ms: int | None = None) -> Engine:
         """A new engine for a changed rule set and/or a grown registry, carrying state over.
 
         Pure: this engine is left unchanged. Rules whose id and definition are unchanged keep
@@ -182,11 +183,12 @@ class Engine:
             rules: The new rule set, or None to keep this one.
             registry: The grown registry (slots are append-only), or None to keep this one.
             attributes: Device attributes for ``attr()``, or None to keep these.
+            now_ms: When the change happened: devices back in service count as heard then.
 
         Returns:
             The new engine, ready to take the next batch.
         """
-        return rebuild(self, rules, registry, attributes)
+        return rebuild(self, rules, registry, attributes, now_ms)
 
     def _finish(self, out: list[Emitted], now_ms: int) -> list[Detection]:
         self._tick(now_ms, out)

@@ -13,6 +13,10 @@ is returned (the old engine is not touched, callers swap the reference):
   definition are unchanged, per series (by slot) or per area (by area name);
 - the counters in `rules.engine.engine.Stats`.
 
+A device back in service (out of maintenance) is judged afresh: its series count as last heard
+at ``now_ms``, so staleness (and a ``stuck`` run) counts from its return, not from its last
+reading before the maintenance.
+
 A rule whose definition changed starts fresh in the new engine (inactive everywhere, no
 detection reported for the change), and a removed rule is simply gone. Their ids are listed in
 ``Engine.reset_rules``: the alerts layer closes the open alerts of those rules, because no engine
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devices.registry import Registry
-from rules.engine.state import RuleState
+from rules.engine.state import NEVER, RuleState
 from rules.language.model import Rule
 
 if TYPE_CHECKING:
@@ -37,7 +41,8 @@ if TYPE_CHECKING:
 
 
 def rebuild(old: Engine, rules: Sequence[Rule] | None = None, registry: Registry | None = None,
-            attributes: Mapping[str, Mapping[str, float]] | None = None) -> Engine:
+            attributes: Mapping[str, Mapping[str, float]] | None = None,
+            now_ms: int | None = None) -> Engine:
     """A new engine for ``rules`` and ``registry`` (each defaults to ``old``'s) with old state.
 
     Args:
@@ -45,6 +50,8 @@ def rebuild(old: Engine, rules: Sequence[Rule] | None = None, registry: Registry
         rules: The new rule set, or None to keep the old one.
         registry: The new registry (a superset of the old slots), or None to keep the old one.
         attributes: Device attributes for ``attr()``, or None to keep the old ones.
+        now_ms: The time of the change: devices back in service count as heard from then
+            (None: they keep their last reading's time).
 
     Returns:
         The new engine; ``reset_rules`` holds the ids of old rules whose state was dropped.
@@ -65,6 +72,8 @@ def rebuild(old: Engine, rules: Sequence[Rule] | None = None, registry: Registry
                          "slots are append-only")
     for name in ("last_ts", "last_value", "run_start_ts"):
         getattr(new.ctx.series, name)[:n_old] = getattr(old.ctx.series, name)
+    if now_ms is not None:
+        _restart_returned(old, new, now_ms)
     _carry_rings(old, new)
     for name in new.detectors:
         if name in old.detectors:
@@ -74,6 +83,15 @@ def rebuild(old: Engine, rules: Sequence[Rule] | None = None, registry: Registry
     new.stats = dataclasses.replace(old.stats)
     new.reset_rules = tuple(r.id for r in old.rules if r.id not in kept)
     return new
+
+
+def _restart_returned(old: Engine, new: Engine, now_ms: int) -> None:
+    n_old = len(old.table)
+    returned = np.flatnonzero(old.table.out_of_service & ~new.table.out_of_service[:n_old])
+    series = new.ctx.series
+    heard = returned[series.last_ts[returned] != NEVER]  # never heard stays never (as new)
+    series.last_ts[heard] = np.maximum(series.last_ts[heard], now_ms)
+    series.run_start_ts[heard] = series.last_ts[heard]
 
 
 def _same(a: Rule, b: Rule) -> bool:
