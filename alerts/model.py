@@ -80,6 +80,7 @@ class Alert:
     grid: str | None = None
     flapping: bool = False
     history: tuple[AlertChange, ...] = ()
+    notified: bool = False  # this firing spell got through the mute stage (see `announce`)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -100,6 +101,7 @@ class TransitionKind(StrEnum):
     CLOSED = "closed"
     FLAPPING = "flapping"  # started flapping: notifications held back from now on
     SETTLED = "settled"  # stopped flapping: the current state is announced once
+    UNMUTED = "unmuted"  # still firing when its silence ended or inhibition lifted: announced now
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,16 @@ class Transition:
     @property
     def dispatchable(self) -> bool:
         return self.notify and self.suppressed_by is None
+
+    @property
+    def raises(self) -> bool:
+        """A change that opens or grows an incident when it is dispatchable."""
+        return self.kind in RAISING_KINDS
+
+
+RAISING_KINDS = frozenset(
+    {TransitionKind.FIRING, TransitionKind.SEVERITY, TransitionKind.SETTLED, TransitionKind.UNMUTED}
+)
 
 
 class IncidentState(StrEnum):

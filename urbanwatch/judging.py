@@ -59,7 +59,7 @@ class Judge:
         self.ticks, self.tick_s_total = 0, 0.0
 
     async def on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
-        self._follow_registry()
+        self._follow_registry(now_ms)
         started = time.perf_counter()
         found = self.engine.evaluate(batch, now_ms)
         self.last_evaluate_s = time.perf_counter() - started
@@ -73,8 +73,8 @@ class Judge:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
             await self.reload()
-            self._follow_registry()
             now_ms = self._clock_ms()
+            self._follow_registry(now_ms)
             started = time.perf_counter()
             found = self.engine.tick(now_ms)
             self.ticks += 1
@@ -102,7 +102,7 @@ class Judge:
             rules = self._load_rules()
             registry = self._registry()
             engine = self.engine.rebuild(rules=rules, registry=registry,
-                                         attributes=registry.attributes())
+                                         attributes=registry.attributes(), now_ms=self._clock_ms())
         except (RuleError, OSError) as exc:
             self.reload_errors += 1
             log.error("rule file %s not loaded, the previous rules stay: %s", self.rules_path, exc)
@@ -117,10 +117,11 @@ class Judge:
             self.detections.update(str(d.state) for d in found)
             await self._sink(found, now_ms)
 
-    def _follow_registry(self) -> None:
+    def _follow_registry(self, now_ms: int) -> None:
         registry = self._registry()
         if registry is not self.engine.registry:
-            self.engine = self.engine.rebuild(registry=registry, attributes=registry.attributes())
+            self.engine = self.engine.rebuild(registry=registry, attributes=registry.attributes(),
+                                              now_ms=now_ms)
 
     def _load_rules(self) -> list[Rule]:
         if self.rules_path is None:

@@ -2,9 +2,10 @@
 
 `Book` holds what the decisions read: the open alerts and incidents, each incident's escalation
 policy, the silences, and the configuration (routing, inhibition, storm control, device types
-for routing and device locations for CAP). `apply` runs lifecycle → mute → grouping → dispatch
-of new incidents → notices → storm folding; `tick` does the same without detections, plus the
-escalation and repeat timers and storm digests. People's actions on alerts and incidents take
+for routing and device locations for CAP). `apply` runs lifecycle → mute → announce (what a
+silence or inhibition no longer hides) → grouping → dispatch of new incidents → notices → storm
+folding; `tick` does the same without detections, plus the escalation and repeat timers and
+storm digests. People's actions on alerts and incidents take
 the same path. The outbox's recent sends (`OutboxView`) come in as an argument, loaded by the
 SQL side in the transaction that then saves the `Decision`.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from alerts.decisions import incidents as machine
+from alerts.decisions.announce import announce
 from alerts.decisions.cap import CapContext, render_cap
 from alerts.decisions.escalation import Action, due
 from alerts.decisions.grouping import SYSTEM, IncidentBook, IncidentEvent
@@ -157,6 +159,7 @@ class Book:
     ) -> Decision:
         live_silences = [s for s in self.silences if not s.expired_at(now_ms)]
         muted = mute(transitions, alerts.alerts.values(), live_silences, self.inhibit, now_ms)
+        muted, alerts = announce(muted, alerts, live_silences, self.inhibit, now_ms)
         incidents, grouped = self.incidents.apply(muted, now_ms)
         policies = dict(self.policies)
         changed = {e.incident.id: e.incident for e in grouped}

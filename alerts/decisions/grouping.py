@@ -38,7 +38,6 @@ _JOINABLE = frozenset(
         IncidentState.REASSIGNED,
     }
 )
-_RAISING = frozenset({TransitionKind.FIRING, TransitionKind.SEVERITY, TransitionKind.SETTLED})
 _ENDING = frozenset({TransitionKind.CLEARED, TransitionKind.CLOSED})
 
 EVENT_NAME: dict[Category, str] = {
@@ -140,7 +139,7 @@ class IncidentBook:
 def _opens(t: Transition, config: GroupingConfig) -> bool:
     return (
         t.dispatchable
-        and t.kind in _RAISING
+        and t.raises
         and t.alert.is_active
         and t.alert.severity >= config.min_severity
     )
@@ -175,7 +174,7 @@ def _join_or_open(book: IncidentBook, alert: Alert, now_ms: int) -> Incident:
 
 def _follow(incident: Incident, t: Transition, now_ms: int) -> Incident:
     alert = t.alert
-    if t.kind not in _RAISING | _ENDING:
+    if not t.raises and t.kind not in _ENDING:
         return incident
     ending = t.kind in _ENDING
     members = tuple(

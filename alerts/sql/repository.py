@@ -235,6 +235,7 @@ def _alert(row: AlertRow, history: list[AlertChangeRow]) -> Alert:
         district=row.district,
         grid=row.grid,
         flapping=row.flapping,
+        notified=row.notified,
         history=changes,
     )
 

@@ -44,6 +44,7 @@ class AlertRow(Base):
     district: Mapped[str | None] = mapped_column(String(64))
     grid: Mapped[str | None] = mapped_column(String(64))
     flapping: Mapped[bool] = mapped_column(Boolean)
+    notified: Mapped[bool] = mapped_column(Boolean)
 
 
 class AlertChangeRow(Base):

@@ -27,7 +27,13 @@ from rules.engine.compile import Context, Frame
 from rules.engine.emit import Emitted, to_detections
 from rules.engine.groups import Routing
 from rules.engine.plan import SlotTable, attribute_column, detector_names
-from rules.engine.rebuild import carry_area_states, carry_rings, carry_rule_states, carry_series
+from rules.engine.rebuild import (
+    carry_area_states,
+    carry_rings,
+    carry_rule_states,
+    carry_series,
+    restart_returned,
+)
 from rules.engine.rounds import Stats, rounds
 from rules.engine.scoring import DetectorFactory, RoundScores, build_detectors, place
 from rules.engine.series_rule import SeriesRule
@@ -126,7 +132,8 @@ class Engine:
         return self._finish([], now_ms)
 
     def rebuild(self, rules: Sequence[Rule] | None = None, registry: Registry | None = None,
-                attributes: Mapping[str, Mapping[str, float]] | None = None) -> Engine:
+                attributes: Mapping[str, Mapping[str, float]] | None = None,
+                now_ms: int | None = None) -> Engine:
         """A new engine for a changed rule set and/or a grown registry, carrying state over.
 
         Pure: this engine is left unchanged. Rules whose id and definition are unchanged keep
@@ -137,6 +144,7 @@ class Engine:
             rules: The new rule set, or None to keep this one.
             registry: The grown registry (slots are append-only), or None to keep this one.
             attributes: Device attributes for ``attr()``, or None to keep these.
+            now_ms: When the change happened: devices back in service count as heard then.
 
         Returns:
             The new engine, ready to take the next batch.
@@ -151,6 +159,8 @@ class Engine:
         new = Engine(self.rules if rules is None else rules, registry or self.registry, **options)
         n_slots = len(new.table)
         carry_series(self.ctx.series, new.ctx.series)
+        if now_ms is not None:
+            restart_returned(self.table, new.table, new.ctx.series, now_ms)
         carry_rings(self.routing, new.routing, n_slots)
         for name in new.detectors:
             if name in self.detectors:

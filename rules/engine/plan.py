@@ -31,7 +31,7 @@ class SlotTable:
     metric: np.ndarray
     district: np.ndarray
     grid: np.ndarray
-    retired: np.ndarray
+    out_of_service: np.ndarray  # in maintenance or retired: no rule judges these series
     interval_ms: dict[str, float]
 
     @classmethod
@@ -43,16 +43,17 @@ class SlotTable:
             return cls(empty, empty, empty, empty, empty, np.array([], dtype=bool), intervals)
         status = col("status")
         return cls(col("id"), col("type"), registry.metric_column(), col("district"), col("grid"),
-                   status == DeviceStatus.RETIRED, intervals)
+                   status != DeviceStatus.ACTIVE, intervals)
 
     def __len__(self) -> int:
         return len(self.device_id)
 
 
 def matched_slots(rule: Rule, table: SlotTable) -> np.ndarray:
-    """Sorted slots of the series ``rule`` judges (devices that are not retired)."""
+    """Sorted slots of the series ``rule`` judges (of active devices: not in maintenance, not
+    retired, so a device in maintenance raises neither value nor offline alerts)."""
     m = rule.match
-    keep = ~table.retired
+    keep = ~table.out_of_service
     for values, column in ((m.device_type, table.type), (m.metric, table.metric),
                            (m.district, table.district), (m.grid, table.grid),
                            (m.device_ids, table.device_id)):

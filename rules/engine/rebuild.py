@@ -14,6 +14,10 @@ stays meaningful:
   definition are unchanged, per series (by slot) or per area (by area name);
 - the counters in `rules.engine.rounds.Stats`.
 
+A device back in service (out of maintenance) is judged afresh: its series count as last heard
+at ``now_ms``, so staleness (and a ``stuck`` run) counts from its return, not from its last
+reading before the maintenance.
+
 A rule whose definition changed starts fresh in the new engine (inactive everywhere, no
 detection reported for the change), and a removed rule is simply gone. Their ids are listed in
 ``Engine.reset_rules``: the alerts layer closes the open alerts of those rules, because no engine
@@ -26,8 +30,9 @@ import numpy as np
 
 from rules.engine.area import AreaRule
 from rules.engine.groups import Routing
+from rules.engine.plan import SlotTable
 from rules.engine.series_rule import SeriesRule
-from rules.engine.state import RuleState, SeriesState
+from rules.engine.state import NEVER, RuleState, SeriesState
 from rules.language.model import Rule
 
 
@@ -42,6 +47,15 @@ def carry_series(old: SeriesState, new: SeriesState) -> None:
         raise ValueError(f"registry shrank from {n_old} to {n_new} slots; slots are append-only")
     for name in ("last_ts", "last_value", "run_start_ts"):
         getattr(new, name)[:n_old] = getattr(old, name)
+
+
+def restart_returned(old: SlotTable, new: SlotTable, series: SeriesState, now_ms: int) -> None:
+    """Series of devices back in service count as last heard at ``now_ms`` (never stays never)."""
+    n_old = len(old)
+    returned = np.flatnonzero(old.out_of_service & ~new.out_of_service[:n_old])
+    heard = returned[series.last_ts[returned] != NEVER]
+    series.last_ts[heard] = np.maximum(series.last_ts[heard], now_ms)
+    series.run_start_ts[heard] = series.last_ts[heard]
 
 
 def carry_rule_states(old: list[SeriesRule], new: list[SeriesRule], n_slots: int) -> set[str]:
