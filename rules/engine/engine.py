@@ -28,9 +28,11 @@ from rules.engine.emit import Emitted, to_detections
 from rules.engine.groups import Routing
 from rules.engine.plan import SlotTable, attribute_column, detector_names
 from rules.engine.rebuild import carry_area_states, carry_rings, carry_rule_states, carry_series
+from rules.engine.restore import RestoreReport, restore
 from rules.engine.rounds import Stats, rounds
 from rules.engine.scoring import DetectorFactory, RoundScores, build_detectors, place
 from rules.engine.series_rule import SeriesRule
+from rules.engine.snapshot import Snapshot, take
 from rules.engine.state import FIRING, NEVER, SeriesState
 from rules.engine.transitions import promote
 from rules.language import ast
@@ -161,6 +163,19 @@ class Engine:
         new.stats = dataclasses.replace(self.stats)
         new.reset_rules = tuple(r.id for r in self.rules if r.id not in kept)
         return new
+
+    def snapshot(self) -> Snapshot:
+        """Copies of the learned state as named arrays, keyed by series identity (see
+        `rules.engine.snapshot`); the engine is unchanged."""
+        return take(self)
+
+    def restore(self, snap: Snapshot) -> RestoreReport:
+        """Apply a snapshot to this freshly built engine, where it still fits.
+
+        Raises:
+            SnapshotError: the snapshot is of another version or inconsistent; nothing applied.
+        """
+        return restore(self, snap)
 
     def _finish(self, out: list[Emitted], now_ms: int) -> list[Detection]:
         self._tick(now_ms, out)
