@@ -11,7 +11,7 @@ alerts can be closed before the new engine's detections arrive.
 
 Across restarts: `restore` (before ingest starts) applies the last checkpoint
 (`urbanwatch.checkpoint`) where it still fits, then the newest stored reading of each series and
-the open alerts; `run` saves a checkpoint every `checkpoint_s` and once more when it stops.
+the open alerts; `run` saves a checkpoint every `checkpoint_s`.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class Judge:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick (and look for a changed rule file) every `tick_s` until `stop`; checkpoint
-        every `checkpoint_s` and when stopping."""
+        every `checkpoint_s` (the platform saves the last one once ingest has stopped)."""
         next_checkpoint = time.monotonic() + self.checkpoint_s
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -126,11 +126,11 @@ class Judge:
             self.tick_s_total += time.perf_counter() - started
             await self._emit(found, now_ms)
             if time.monotonic() >= next_checkpoint:
-                await self._checkpoint_logged()
+                await self.checkpoint_logged()
                 next_checkpoint = time.monotonic() + self.checkpoint_s
-        await self._checkpoint_logged()
 
-    async def _checkpoint_logged(self) -> None:
+    async def checkpoint_logged(self) -> None:
+        """`checkpoint`, logging (not raising) a failure to write it."""
         try:
             await self.checkpoint()
         except OSError as exc:  # the previous checkpoint stays; learning continues in memory

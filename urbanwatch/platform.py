@@ -128,6 +128,7 @@ class Platform:
         if self._api is not None:
             self._api.should_exit = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        await self.judge.checkpoint_logged()  # after ingest's last batch was judged
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise RuntimeError(f"{task.get_name()} failed: {result}") from result
