@@ -1,4 +1,4 @@
-"""`python -m bench engine|ingest`: the benchmarks' own entry point (not tests).
+"""`python -m bench engine|ingest|checkpoint`: the benchmarks' own entry point (not tests).
 
 `urbanwatch bench ...` runs this module as a subprocess, so the platform never imports the
 benchmarks; the ingest benchmark starts its own managed Mosquitto and influxd
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.checkpoint import run as run_checkpoint
 from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
@@ -31,7 +32,7 @@ from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.services.ports import free_port
 
 app = typer.Typer(
-    name="bench", help="Benchmarks: rule-engine and ingest throughput, memory.",
+    name="bench", help="Benchmarks: rule-engine and ingest throughput, memory, checkpoint cost.",
     no_args_is_help=True, pretty_exceptions_show_locals=False,
 )
 
@@ -59,6 +60,33 @@ def engine(
     table.add_row("speed-up", f"{result['speedup_vs_reference']}x")
     for n, per in result["bytes_per_series"].items():
         table.add_row(f"bytes/series at {int(n):,}", f"{per:,}")
+    err.print(table)
+
+
+@app.command()
+def checkpoint(
+    series: Annotated[list[int] | None, typer.Option(
+        "--series", min=1, help="Series in the city (repeat for several sizes).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Engine checkpoint: bytes/series, write time, and the engine's restart-to-ready time."""
+    err = Console(stderr=True)
+    results = []
+    with err.status("benchmarking") as status:
+        for n in series or [100_000, 1_000_000]:
+            results.append(run_checkpoint(n, report=lambda stage: status.update(stage)))
+    if as_json:
+        typer.echo(json.dumps(results))
+        return
+    table = Table(title="engine checkpoint")
+    for column in ("series", "bytes/series", "MB", "snapshot+write s", "build s", "load s",
+                   "restore s", "ready s"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(f"{r['n_series']:,}", f"{r['bytes_per_series']:,}",
+                      f"{r['checkpoint_bytes'] / 1e6:,.0f}", f"{r['snapshot_and_write_s']}",
+                      f"{r['build_engine_s']}", f"{r['load_file_s']}", f"{r['restore_s']}",
+                      f"{r['ready_s']}")
     err.print(table)
 
 

@@ -22,7 +22,7 @@ from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import WebhookChannel
 from alerts.errors import RoutingError
-from alerts.model import Alert
+from alerts.model import ACTIVE_ALERT_STATES, Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
 from alerts.sql import repository
@@ -33,6 +33,7 @@ from devices.registry import Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from rules.detection import Detection
+from rules.engine.restore import OpenAlert
 from urbanwatch.file_watch import FileWatch
 from urbanwatch.settings import AlertsSettings
 
@@ -51,6 +52,14 @@ def neighbours_of(geography: Geography | None) -> Neighbours:
     if geography is None:
         return {}
     return {g.id: geography.neighbours(g.id) for g in geography.grids}
+
+
+def open_alerts(alerting: Alerting) -> list[OpenAlert]:
+    """The open alerts as the engine's seeding takes them (acknowledged counts as firing)."""
+    return [OpenAlert(a.rule_id, a.subject, a.device_id, a.metric,
+                      firing=a.state in ACTIVE_ALERT_STATES, severity=int(a.severity),
+                      since_ms=a.started_ms)
+            for a in alerting.service.open_alerts()]
 
 
 class Alerting:

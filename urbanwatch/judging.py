@@ -8,6 +8,10 @@ first, and only then replaces the running one. A rule file that fails to load
 is reported and the running rules stay in force. Rules the rebuild started afresh
 (changed or removed: `Engine.reset_rules`) are handed to `on_reset`, so their open
 alerts can be closed before the new engine's detections arrive.
+
+Across restarts: `restore` (before ingest starts) applies the last checkpoint
+(`urbanwatch.checkpoint`) where it still fits, then the newest stored reading of each series and
+the open alerts; `run` saves a checkpoint every `checkpoint_s`.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from devices.clock import now_ms
 from devices.registry import Registry
 from rules.detection import Detection
 from rules.engine.engine import Engine
+from rules.engine.restore import OpenAlert, SnapshotError, seed_last_readings, seed_open_alerts
 from rules.errors import RuleError
 from rules.language.loader import load_default_pack, load_rules_file
 from rules.language.model import Rule
+from urbanwatch.checkpoint import load_checkpoint, write_checkpoint
 from urbanwatch.file_watch import FileWatch
 
 log = logging.getLogger(__name__)
@@ -42,21 +48,22 @@ class Judge:
         self, registry: Callable[[], Registry], sink: DetectionSink, *,
         rules_path: Path | None = None, tick_s: float = 1.0, utc_offset_h: float = 8.0,
         on_reset: ResetSink | None = None, clock_ms: Callable[[], int] = now_ms,
+        checkpoint_path: Path | None = None, checkpoint_s: float = 60.0,
     ) -> None:
         self._registry, self._sink, self._on_reset = registry, sink, on_reset
         self._clock_ms = clock_ms
         self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
         self._rules_file = FileWatch(rules_path)
         self.rules = self._load_rules()
-        devices = registry()
-        self.engine = Engine(self.rules, devices, attributes=devices.attributes(),
-                             utc_offset_h=utc_offset_h)
+        self.engine = self._fresh_engine()
         self.detections: Counter[str] = Counter()  # by detection state
         self.reloads = 0
         self.reload_errors = 0
         self.last_evaluate_s = 0.0
         self.evaluations, self.evaluate_s_total = 0, 0.0  # /metrics
         self.ticks, self.tick_s_total = 0, 0.0
+        self.checkpoint_path, self.checkpoint_s = checkpoint_path, checkpoint_s
+        self.checkpoints, self.checkpoint_bytes, self.last_checkpoint_s = 0, 0, 0.0
 
     async def on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
         self._follow_registry(now_ms)
@@ -67,8 +74,46 @@ class Judge:
         self.evaluate_s_total += self.last_evaluate_s
         await self._emit(found, now_ms)
 
+    async def restore(self, last: ReadingBatch, open_alerts: list[OpenAlert]) -> None:
+        """Before ingest: the checkpoint where it fits, then ``last`` stored readings (one per
+        slot) where newer, then ``open_alerts`` where the engine holds their subject inactive."""
+        saved = None
+        if self.checkpoint_path is not None:
+            saved = await asyncio.to_thread(load_checkpoint, self.checkpoint_path)
+        if saved is not None:
+            snap, saved_ms = saved
+            try:
+                report = self.engine.restore(snap)
+            except (SnapshotError, IndexError, ValueError) as exc:
+                self.engine = self._fresh_engine()  # never a half-applied checkpoint
+                log.warning("checkpoint %s does not fit (%s): ignored, rebuilt from stored "
+                            "readings and open alerts", self.checkpoint_path, exc)
+            else:
+                log.info("checkpoint of %d s ago restored: %d series, %d rules, detectors %s; "
+                         "fresh: rules %s, detectors %s, %d series no longer registered",
+                         (self._clock_ms() - saved_ms) // 1000, report.series, len(report.rules),
+                         report.detectors, report.rules_fresh, report.detectors_fresh,
+                         report.unplaced_series)
+        newer = seed_last_readings(self.engine, last.slot, last.ts_ms, last.value)
+        seeded = seed_open_alerts(self.engine, open_alerts)
+        log.info("engine start: %d series' last readings from the store, %d of %d open alerts "
+                 "seeded", newer, seeded, len(open_alerts))
+
+    async def checkpoint(self) -> None:
+        """Save the engine's state now (snapshot here, file written in a worker thread)."""
+        if self.checkpoint_path is None:
+            return
+        started = time.perf_counter()
+        snap = self.engine.snapshot()
+        self.checkpoint_bytes = await asyncio.to_thread(
+            write_checkpoint, self.checkpoint_path, snap, self._clock_ms())
+        self.checkpoints += 1
+        self.last_checkpoint_s = time.perf_counter() - started
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick (and look for a changed rule file) every `tick_s` until `stop`."""
+        """Tick (and look for a changed rule file) every `tick_s` until `stop`; checkpoint
+        every `checkpoint_s` (the platform saves the last one once ingest has stopped)."""
+        next_checkpoint = time.monotonic() + self.checkpoint_s
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
@@ -80,6 +125,16 @@ class Judge:
             self.ticks += 1
             self.tick_s_total += time.perf_counter() - started
             await self._emit(found, now_ms)
+            if time.monotonic() >= next_checkpoint:
+                await self.checkpoint_logged()
+                next_checkpoint = time.monotonic() + self.checkpoint_s
+
+    async def checkpoint_logged(self) -> None:
+        """`checkpoint`, logging (not raising) a failure to write it."""
+        try:
+            await self.checkpoint()
+        except OSError as exc:  # the previous checkpoint stays; learning continues in memory
+            log.error("engine checkpoint %s not written: %s", self.checkpoint_path, exc)
 
     async def reload(self) -> bool:
         """`reload_if_changed`, then hand the rules it reset to `on_reset`.
@@ -122,6 +177,11 @@ class Judge:
         if registry is not self.engine.registry:
             self.engine = self.engine.rebuild(registry=registry, attributes=registry.attributes(),
                                               now_ms=now_ms)
+
+    def _fresh_engine(self) -> Engine:
+        devices = self._registry()
+        return Engine(self.rules, devices, attributes=devices.attributes(),
+                      utc_offset_h=self.utc_offset_h)
 
     def _load_rules(self) -> list[Rule]:
         if self.rules_path is None:

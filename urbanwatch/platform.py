@@ -35,8 +35,10 @@ from ingest.sink import InfluxSink
 from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
+from ingest.timeseries.readings import last_readings
 from rules.language.pack_upgrade import follow_pack
-from urbanwatch.alerting import Alerting
+from urbanwatch.alerting import Alerting, open_alerts
+from urbanwatch.checkpoint import FILENAME
 from urbanwatch.database import create_engine, create_session_factory, migrate, ping
 from urbanwatch.judging import Judge
 from urbanwatch.services.broker_auth import (
@@ -126,6 +128,7 @@ class Platform:
         if self._api is not None:
             self._api.should_exit = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        await self.judge.checkpoint_logged()  # after ingest's last batch was judged
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise RuntimeError(f"{task.get_name()} failed: {result}") from result
@@ -156,7 +159,9 @@ class Platform:
             lambda: self.registry, self.alerting.handle, rules_path=rules_path,
             tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,
             on_reset=self.alerting.close_rules,
+            checkpoint_path=s.state_dir / FILENAME, checkpoint_s=s.rules.checkpoint_s,
         )
+        await self.judge.restore(await self._last_readings(), open_alerts(self.alerting))
         counters = IngestCounters()
         self.sink = SpoolingSink(
             InfluxSink(self.influx, lambda: self.registry),
@@ -185,6 +190,16 @@ class Platform:
                 log.warning("InfluxDB at %s is not answering (%s); retrying in %.1f s",
                             self.endpoints.influx_url, exc, delay_s)
                 await asyncio.sleep(delay_s)
+
+    async def _last_readings(self) -> ReadingBatch:
+        """The newest stored reading of every series (empty, logged, if InfluxDB fails)."""
+        assert self.influx is not None
+        try:
+            return await last_readings(self.influx, self.registry)
+        except InfluxError as exc:  # staleness then counts from the next reading, as before
+            log.error("last readings not read from InfluxDB (%s): devices silent since before "
+                      "the restart are flagged only from the checkpoint's knowledge", exc)
+            return ReadingBatch.empty()
 
     async def _close(self) -> None:
         if self.alerting is not None:

@@ -97,6 +97,10 @@ class RulesSettings(_Section):
     path: Path | None = Field(None, description="rule file (YAML); None = the shipped default pack")
     tick_s: float = Field(1.0, gt=0, description="how often time-only conditions are judged")
     utc_offset_h: float = Field(8.0, description="the city's offset from UTC, for hour()")
+    checkpoint_s: float = Field(
+        60.0, gt=0, description="how often the engine's state is saved to the state folder "
+        "(and at shutdown); a crash loses at most this much learning"
+    )
 
 
 class AlertsSettings(_Section):

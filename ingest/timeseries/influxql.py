@@ -72,6 +72,13 @@ def latest(measurement: str, device_id: str, metric: str) -> str:
             f"WHERE device_id = {quote_literal(device_id)}")
 
 
+def last_per_device(measurement: str, metric: str, limit: int, offset: int) -> str:
+    """The newest value of ``metric`` of every device of ``measurement``, with its time, one
+    series per device; ``limit``/``offset`` page through the devices (SLIMIT/SOFFSET)."""
+    return (f"SELECT last({quote_ident(metric)}) FROM {quote_ident(measurement)} "
+            f'GROUP BY "device_id" SLIMIT {int(limit)} SOFFSET {int(offset)}')
+
+
 def readings(
     measurement: str, metrics: Iterable[str], device_ids: Iterable[str] | None,
     start_ms: int, end_ms: int,

@@ -1,7 +1,9 @@
-"""Reading many series back from InfluxDB as `ReadingBatch`es (what a backtest replays).
+"""Reading many series back from InfluxDB as `ReadingBatch`es.
 
-The range is read in time chunks, one query per device type and chunk with every device of
-that type grouped by ``device_id``, so a long range is never held in memory at once.
+`stored_readings` is what a backtest replays: the range is read in time chunks, one query per
+device type and chunk with every device of that type grouped by ``device_id``, so a long range
+is never held in memory at once. `last_readings` is what a restarted engine starts from: the
+newest stored reading of every series, one query per (type, metric) paging through devices.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ingest.timeseries import influxql
 from ingest.timeseries.client import InfluxClient
 
 MAX_DEVICE_FILTER = 100  # up to this many devices of a type are named in the query's WHERE
+LAST_PAGE_DEVICES = 10_000  # devices per query of `last_readings` (bounds one response)
 
 
 async def stored_readings(
@@ -63,3 +66,34 @@ def _batches(found: list[dict[str, Any]], registry: Registry,
             out.append(ReadingBatch.from_columns(np.full(int(held.sum()), slot), ts[held],
                                                  value[held].astype(np.float64)))
     return out
+
+
+async def last_readings(influx: InfluxClient, registry: Registry, *,
+                        page_devices: int = LAST_PAGE_DEVICES) -> ReadingBatch:
+    """The newest stored reading of every series of ``registry`` that has one (one per slot).
+
+    Points are looked up under the device's current type: a re-typed device's old readings
+    belong to other series.
+    """
+    slots, ts, values = [], [], []
+    kinds = sorted({d.type for d in registry.devices.values()})
+    for kind in kinds:
+        for metric in registry.catalogue[kind].metrics:
+            offset = 0
+            while True:
+                q = influxql.last_per_device(kind, metric, page_devices, offset)
+                found = await influx.query(q)
+                for series in found:
+                    device_id = series.get("tags", {}).get("device_id")
+                    device = registry.get(device_id)
+                    slot = registry.slot(device_id, metric)
+                    rows = [r for r in series.get("values") or [] if r[1] is not None]
+                    if slot is None or device is None or device.type != kind or not rows:
+                        continue
+                    slots.append(slot)
+                    ts.append(int(rows[0][0]))
+                    values.append(float(rows[0][1]))
+                if len(found) < page_devices:
+                    break
+                offset += page_devices
+    return ReadingBatch.from_columns(slots, ts, values)

@@ -146,6 +146,41 @@ class SlotDetector:
         """Bytes held in state arrays (for the memory-per-series benchmark)."""
         return sum(getattr(self, name).nbytes for name in self._state_spec())
 
+    def state_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The learned state by name, one leading row per slot (what a checkpoint saves)."""
+        return self._own_arrays()
+
+    def _own_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {name: getattr(self, name) for name in self._state_spec()}
+
+    def copy_rows(self, arrays: dict[str, npt.NDArray[Any]], src: Int64Array,
+                  dst: Int64Array) -> None:
+        """Set rows ``dst`` of the state to rows ``src`` of ``arrays`` (as `state_arrays` gave).
+
+        Raises:
+            ValueError: ``arrays`` does not hold exactly this detector's arrays, each with the
+                same dtype and trailing shape (then nothing is changed).
+        """
+        if not self.fits(arrays):
+            raise ValueError(f"{type(self).__name__}: state arrays do not match")
+        self._copy_own(arrays, src, dst)
+
+    def _copy_own(self, arrays: dict[str, npt.NDArray[Any]], src: Int64Array,
+                  dst: Int64Array) -> None:
+        self._scored = None
+        for name, array in self._own_arrays().items():
+            array[dst] = arrays[name][src]
+
+    def fits(self, arrays: dict[str, npt.NDArray[Any]]) -> bool:
+        """Whether ``arrays`` are this detector's state arrays (names, dtypes, row shapes)."""
+        return self._fits_own(arrays)
+
+    def _fits_own(self, arrays: dict[str, npt.NDArray[Any]]) -> bool:
+        own = self._own_arrays()
+        return set(arrays) == set(own) and all(
+            a.dtype == own[n].dtype and a.shape[1:] == own[n].shape[1:]
+            for n, a in arrays.items())
+
     def _check(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> None:
         if not len(slots) == len(ts_ms) == len(values):
             raise ValueError("slots, ts_ms and values must have the same length")

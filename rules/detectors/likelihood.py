@@ -11,9 +11,10 @@ and the step and seasonal detectors in the base).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import log_ndtr
 
 from rules.detectors.base import (
@@ -127,6 +128,41 @@ class AnomalyLikelihood(SlotDetector):
 
     def state_nbytes(self) -> int:
         return super().state_nbytes() + sum(d.state_nbytes() for d in self.detectors)  # type: ignore[attr-defined]
+
+    def state_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """Own state, then each base detector's under ``base<j>.``."""
+        arrays = super().state_arrays()
+        for j, d in enumerate(self.detectors):
+            arrays |= {f"base{j}.{k}": v for k, v in d.state_arrays().items()}  # type: ignore[attr-defined]
+        return arrays
+
+    def copy_rows(self, arrays: dict[str, npt.NDArray[Any]], src: Int64Array,
+                  dst: Int64Array) -> None:
+        if not self.fits(arrays):
+            raise ValueError(f"{type(self).__name__}: state arrays do not match")
+        own, parts = self._split(arrays)
+        self._copy_own(own, src, dst)
+        for d, part in zip(self.detectors, parts, strict=True):
+            d.copy_rows(part, src, dst)  # type: ignore[attr-defined]
+
+    def fits(self, arrays: dict[str, npt.NDArray[Any]]) -> bool:
+        own, parts = self._split(arrays)
+        return self._fits_own(own) and all(
+            d.fits(part) for d, part in zip(self.detectors, parts, strict=True))  # type: ignore[attr-defined]
+
+    def _split(self, arrays: dict[str, npt.NDArray[Any]]) -> tuple[
+            dict[str, npt.NDArray[Any]], list[dict[str, npt.NDArray[Any]]]]:
+        """Own arrays, and each base detector's (``base<j>.`` prefix removed)."""
+        own: dict[str, npt.NDArray[Any]] = {}
+        parts: list[dict[str, npt.NDArray[Any]]] = [{} for _ in self.detectors]
+        for name, array in arrays.items():
+            head, _, rest = name.partition(".")
+            j = head.removeprefix("base")
+            if rest and head.startswith("base") and j.isdigit() and int(j) < len(parts):
+                parts[int(j)][rest] = array
+            else:
+                own[name] = array
+        return own, parts
 
     def _gather_state(
         self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array

@@ -34,9 +34,11 @@ from rules.engine.rebuild import (
     carry_series,
     restart_returned,
 )
+from rules.engine.restore import RestoreReport, restore
 from rules.engine.rounds import Stats, rounds
 from rules.engine.scoring import DetectorFactory, RoundScores, build_detectors, place
 from rules.engine.series_rule import SeriesRule
+from rules.engine.snapshot import Snapshot, take
 from rules.engine.state import FIRING, NEVER, SeriesState
 from rules.engine.transitions import promote
 from rules.language import ast
@@ -171,6 +173,19 @@ class Engine:
         new.stats = dataclasses.replace(self.stats)
         new.reset_rules = tuple(r.id for r in self.rules if r.id not in kept)
         return new
+
+    def snapshot(self) -> Snapshot:
+        """Copies of the learned state as named arrays, keyed by series identity (see
+        `rules.engine.snapshot`); the engine is unchanged."""
+        return take(self)
+
+    def restore(self, snap: Snapshot) -> RestoreReport:
+        """Apply a snapshot to this freshly built engine, where it still fits.
+
+        Raises:
+            SnapshotError: the snapshot is of another version or inconsistent; nothing applied.
+        """
+        return restore(self, snap)
 
     def _finish(self, out: list[Emitted], now_ms: int) -> list[Detection]:
         self._tick(now_ms, out)

@@ -17,6 +17,6 @@ PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def bench(ctx: typer.Context) -> None:
-    """Benchmarks: rule-engine and ingest throughput, memory (`bench engine|ingest --help`)."""
+    """Benchmarks: throughput, memory, checkpoint cost (`bench engine|ingest|checkpoint --help`)."""
     result = subprocess.run([sys.executable, "-m", "bench", *ctx.args], check=False)
     raise typer.Exit(result.returncode)
