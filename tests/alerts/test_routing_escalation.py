@@ -69,6 +69,11 @@ def test_district_and_severity_matching():
     assert config.team("ecc-duty")[1].channels[0].secret_env == "ECC_SECRET"
 
 
+def with_topic(topic: str) -> str:
+    """BASE with the gas team's MQTT channel on `topic`."""
+    return BASE.replace("name: G}", "name: G, channels: [{type: mqtt, topic: '" + topic + "'}]}")
+
+
 BAD = [
     ("not-yaml", "version: [1", "not valid YAML"),
     ("no-catch-all", BASE.replace("  - {handler: ecc, team: ecc-duty, policy: p}\n", ""),
@@ -84,8 +89,7 @@ BAD = [
     ("escalation-to-unknown-team", BASE.replace("levels: [ecc-duty]", "levels: [ghost]"),
      "unknown escalation team 'ghost'"),
     ("duplicate-team", BASE.replace("id: gas-team", "id: ecc-duty"), "duplicate team ids"),
-    *[(f"topic-{name}", BASE.replace("name: G}", f"name: G, channels: [{{type: mqtt, topic: '{t}'}}]}}"),
-       "must be dispatch/<level>") for name, t in [
+    *[(f"topic-{name}", with_topic(t), "must be dispatch/<level>") for name, t in [
         ("outside-dispatch", "city/d1/x/data"), ("plus-wildcard", "dispatch/+"),
         ("hash-wildcard", "dispatch/gas/#"), ("bare-dispatch", "dispatch/"),
         ("empty-level", "dispatch//gas"), ("space", "dispatch/gas team"),
@@ -99,9 +103,9 @@ def test_a_topic_with_a_newline_is_refused():  # it would reach the broker's ACL
 
 
 def test_a_dispatch_topic_is_taken_and_a_bad_one_refused_with_its_line():
-    good = BASE.replace("name: G}", "name: G, channels: [{type: mqtt, topic: dispatch/gas/main}]}")
+    good = with_topic("dispatch/gas/main")
     assert parse_routing(good).team("gas-team")[1].channels[0].topic == "dispatch/gas/main"
-    bad = BASE.replace("name: G}", "name: G, channels: [{type: mqtt, topic: 'dispatch/#'}]}")
+    bad = with_topic("dispatch/#")
     with pytest.raises(RoutingError) as info:
         parse_routing(bad, "test.yaml")
     assert info.value.problems[0].startswith(

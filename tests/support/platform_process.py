@@ -2,7 +2,8 @@
 
 The process is started with the `urbanwatch` script of the running interpreter's
 environment, against the services a test's `Settings` name (given as CLI options and
-`URBANWATCH_*` variables; a service without a URL is started by the platform itself), and its output goes to a log file that a failure quotes.
+`URBANWATCH_*` variables; a service without a URL is started by the platform itself), and
+its output goes to a log file that a failure quotes.
 """
 
 from __future__ import annotations
