@@ -5,6 +5,7 @@ AlertError
  │    └── NotClosableError(incident_id, open_alert_ids)          closing with live alerts
  ├── UnknownAlertError(alert_id)                               no open alert with that id
  ├── UnknownIncidentError(incident_id)                         no incident with that id
+ ├── UnknownTeamError(team_id)                                 no such team in the routing file
  ├── SilenceError                                              a silence is invalid or unknown
  ├── ChannelError(channel, reason, retryable)  (alerts.channels.base)  a send failed
  └── RoutingError(source, problems)                            the routing file is invalid
@@ -61,3 +62,9 @@ class UnknownIncidentError(AlertError):
     def __init__(self, incident_id: str) -> None:
         self.incident_id = incident_id
         super().__init__(f"no incident {incident_id!r}")
+
+
+class UnknownTeamError(AlertError):
+    def __init__(self, team_id: str) -> None:
+        self.team_id = team_id
+        super().__init__(f"no team {team_id!r} in the routing file")

@@ -58,7 +58,8 @@ class AlertPipeline:
             IncidentBook(config=grouping or GroupingConfig(), neighbours=neighbours or {}),
             inhibit=inhibit or InhibitPolicy(),
             storm=storm or StormControl(),
-            device_types=device_types or {},
+            # not `or {}`: a live view of a registry that is empty at start still fills in later
+            device_types={} if device_types is None else device_types,
             locate=locate or (lambda _device: None),
             cap_context=cap or CapContext(sender="urbanwatch", tz="UTC"),
         )

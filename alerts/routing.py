@@ -9,6 +9,7 @@ environment variable (`secret_env`); the dispatch shell reads them, never this m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -35,6 +36,7 @@ SHIPPED = "alerts/data/routing.yaml"
 _LOCATED = "located"  # validation context flag: cross-references are checked by the caller
 Loc = tuple[str | int, ...]
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+DISPATCH_TOPIC = re.compile(r"dispatch(/[A-Za-z0-9][A-Za-z0-9._:-]*)+\Z")
 
 
 def _category(raw: str) -> str:
@@ -60,11 +62,21 @@ class WebhookTarget(_Model):
     cap: bool = False  # send CAP 1.2 XML instead of the JSON body
 
 
+def _dispatch_topic(raw: str) -> str:
+    """A topic under ``dispatch/`` (where teams' logins may read), without wildcards."""
+    if not DISPATCH_TOPIC.match(raw):
+        raise ValueError(
+            f"topic {raw!r} must be dispatch/<level>[/<level>…] with levels of letters, digits"
+            " and . _ : - (no wildcards + or #, no spaces); e.g. dispatch/gas-emergency"
+        )
+    return raw
+
+
 class MqttTarget(_Model):
     """The topic a team's MQTT channel publishes to (configures `alerts.channels.mqtt`)."""
 
     type: Literal["mqtt"]
-    topic: str | None = None  # default dispatch/{team_id}
+    topic: Annotated[str, AfterValidator(_dispatch_topic)] | None = None  # dispatch/{team_id}
 
 
 ChannelTarget = Annotated[WebhookTarget | MqttTarget, Field(discriminator="type")]

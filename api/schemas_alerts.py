@@ -203,3 +203,12 @@ class RoutingProblem(BaseModel):
 
 class RoutingProblemBody(BaseModel):
     detail: RoutingProblem
+
+
+class TeamMqttLogin(BaseModel):
+    """A team's MQTT login; the password is shown only in this response."""
+
+    team_id: str
+    username: str
+    password: str
+    subscribe: str = Field(description="the topic filter it may read (before any topic prefix)")

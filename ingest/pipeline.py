@@ -34,11 +34,18 @@ from ingest.backoff import Backoff
 from ingest.batcher import Confirmation, PendingBatch
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
-from ingest.deadletter import WRITE_REJECTED, DeadLetter, device_from_topic, topic_segment
+from ingest.deadletter import (
+    UNKNOWN_DEVICE_ID,
+    WRITE_REJECTED,
+    DeadLetter,
+    device_from_topic,
+    topic_segment,
+)
 from ingest.deadletter_publisher import DeadLetterPublisher
 from ingest.errors import InfluxError
 from ingest.sink import RefusedPoint, Sink
 from ingest.subscriber import Message, MqttSubscriber
+from ingest.unknown_devices import UnknownDevices
 
 log = logging.getLogger(__name__)
 OnBatch = Callable[[ReadingBatch, int], Awaitable[None]]
@@ -51,8 +58,10 @@ class Ingestor:
     def __init__(
         self, config: IngestConfig, registry: Callable[[], Registry], sink: Sink,
         *, on_batch: OnBatch | None = None, counters: IngestCounters | None = None,
+        unknown: UnknownDevices | None = None,
     ) -> None:
         self.config, self.sink, self.on_batch = config, sink, on_batch
+        self._unknown = unknown  # asked about senders the registry lacks before they are refused
         self.counters = IngestCounters() if counters is None else counters  # e.g. a SpoolingSink's
         self._registry = registry
         self._prefix = config.mqtt.topic_prefix
@@ -108,6 +117,8 @@ class Ingestor:
             while not self._stopping.is_set():
                 messages = await self._subscriber.receive(self._time_left_s())
                 registry = self._registry()
+                if await self._found_unknown(messages, registry):
+                    registry = self._registry()
                 for message in messages:
                     self._take(message, registry)
                     if self._pending is not None and self._pending.is_full(self.config.batch_size):
@@ -117,6 +128,20 @@ class Ingestor:
         finally:
             watcher.cancel()
             await self.stop()
+
+    async def _found_unknown(self, messages: list[Message], registry: Registry) -> bool:
+        """Whether senders of `messages` unknown to `registry` were found stored (and loaded)."""
+        if self._unknown is None:
+            return False
+        senders = {device_from_topic(m.topic.removeprefix(self._prefix)) for m in messages}
+        missing = {s for s in senders if s != UNKNOWN_DEVICE_ID and registry.get(s) is None}
+        if not missing:
+            return False
+        try:
+            return bool(await self._unknown.look_up(missing))
+        except Exception:  # the registry refresh will find them; until then they are refused
+            log.warning("looking up unknown devices %s failed", sorted(missing)[:5], exc_info=True)
+            return False
 
     async def _watch(self, stop: asyncio.Event) -> None:
         await stop.wait()

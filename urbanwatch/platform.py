@@ -36,6 +36,7 @@ from ingest.spool import Spool
 from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
 from ingest.timeseries.readings import last_readings
+from ingest.unknown_devices import UnknownDevices
 from rules.language.pack_upgrade import follow_pack
 from urbanwatch.alerting import Alerting, open_alerts
 from urbanwatch.checkpoint import FILENAME
@@ -168,9 +169,10 @@ class Platform:
             Spool(s.state_dir / "spool", max_bytes=s.ingest.spool_max_bytes), counters,
             retry_initial_s=ingest_config.retry_initial_s, retry_max_s=ingest_config.retry_max_s,
         )
+        store = DeviceStore(self.sessions)
         self.ingestor = Ingestor(
             ingest_config, lambda: self.registry, self.sink, on_batch=self._on_batch,
-            counters=counters,
+            counters=counters, unknown=UnknownDevices(store.existing_ids, self._load_devices),
         )
         if self._serve_api:
             self._api = self._api_server()
@@ -252,8 +254,12 @@ class Platform:
             log.info("broker: users and ACLs reloaded")
 
     async def _devices_changed(self) -> None:
-        """The API wrote devices or credentials: apply them at the broker and in ingest now."""
+        """The API wrote devices or credentials: apply them in ingest, then at the broker."""
+        await self._load_devices()
         await self._sync_broker()
+
+    async def _load_devices(self, _found: object = None) -> None:
+        """Take every stored device into the registry (ingest just met `_found` unknown)."""
         devices, _ = await DeviceStore(self.sessions).list()
         self._take_devices(devices)
 

@@ -1,5 +1,8 @@
 """The channel contract: send one claimed outbox row or raise `ChannelError`.
 
+`send` returns how far the row got: `Status.DELIVERED` when the receiver confirmed it (a
+webhook's 2xx), `Status.PUBLISHED` when only a broker accepted it (MQTT PUBACK).
+
 A channel only talks to its backend; retries, backoff and giving up belong to the dispatcher,
 which decides from `ChannelError.retryable` whether trying again can help.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from alerts.errors import AlertError
-from alerts.sql.outbox import Delivery
+from alerts.sql.outbox import Delivery, Status
 
 
 class ChannelError(AlertError):
@@ -27,6 +30,6 @@ class Channel(Protocol):
 
     name: str
 
-    async def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> Status:
         """Deliver once, carrying `delivery.key` so the receiver can drop duplicates."""
         ...

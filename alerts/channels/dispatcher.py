@@ -96,20 +96,20 @@ class Dispatcher:
             if channel is None:
                 reason = f"no channel {delivery.channel!r} configured"
                 raise ChannelError(delivery.channel, reason, retryable=False)
-            await channel.send(delivery)
+            status = await channel.send(delivery)
         except ChannelError as exc:
             await self._failed(delivery, exc)
         else:
-            await self._delivered(delivery)
+            await self._sent(delivery, status)
 
-    async def _delivered(self, d: Delivery) -> None:
+    async def _sent(self, d: Delivery, status: outbox.Status) -> None:
         now_ms = self._clock_ms()
         async with self._sessions.begin() as session:
-            await outbox.mark_delivered(session, d.id, now_ms)
+            await outbox.mark_sent(session, d.id, now_ms, status)
             await self._note(
-                session, d, now_ms, f"{d.channel} delivered (attempt {d.attempts + 1})"
+                session, d, now_ms, f"{d.channel} {status.value} (attempt {d.attempts + 1})"
             )
-        self._publish(d, "delivered", now_ms)
+        self._publish(d, status.value, now_ms)
 
     async def _failed(self, d: Delivery, exc: ChannelError) -> None:
         now_ms = self._clock_ms()

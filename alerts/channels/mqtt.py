@@ -1,4 +1,4 @@
-"""MQTT channel: QoS 1 on ``{prefix}dispatch/{team_id}``, delivered once the broker PUBACKs.
+"""MQTT channel: QoS 1 on ``{prefix}dispatch/{team_id}``, published once the broker PUBACKs.
 
 paho-mqtt runs its network loop in its own thread; `send` waits for the PUBACK in a worker
 thread (`wait_for_publish` blocks) so the event loop stays free. The JSON body carries the
@@ -13,7 +13,7 @@ import uuid
 import paho.mqtt.client as mqtt
 
 from alerts.channels.base import ChannelError
-from alerts.sql.outbox import Delivery
+from alerts.sql.outbox import Delivery, Status
 
 
 class MqttChannel:
@@ -71,7 +71,8 @@ class MqttChannel:
     def topic(self, delivery: Delivery) -> str:
         return self._prefix + delivery.target
 
-    async def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> Status:
+        """Publish at QoS 1; `published` once the broker PUBACKs (no word from the team)."""
         if not self._connected.is_set():
             raise ChannelError(self.name, "not connected to the broker", retryable=True)
         info = self._client.publish(self.topic(delivery), delivery.body, qos=1)
@@ -83,6 +84,7 @@ class MqttChannel:
             raise ChannelError(self.name, str(exc), retryable=True) from exc
         if not info.is_published():
             raise ChannelError(self.name, f"no PUBACK within {self._timeout_s} s", retryable=True)
+        return Status.PUBLISHED
 
     async def aclose(self) -> None:
         self._client.disconnect()

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import httpx
 
 from alerts.channels.base import ChannelError
-from alerts.sql.outbox import Delivery
+from alerts.sql.outbox import Delivery, Status
 
 SIGNATURE_HEADER = "X-Urbanwatch-Signature"
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -59,7 +59,7 @@ class WebhookChannel:
         self._owns_client = client is None
         self._secrets = secrets
 
-    async def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery) -> Status:
         secret = self._secrets.get(delivery.secret_env or "")
         if not secret:
             reason = f"secret environment variable {delivery.secret_env!r} is not set"
@@ -80,8 +80,8 @@ class WebhookChannel:
             where = redacted_url(delivery.target)
             raise ChannelError(self.name, f"{type(exc).__name__} from {where}",
                                retryable=True) from exc
-        if response.is_success:
-            return
+        if response.is_success:  # the receiver confirmed it
+            return Status.DELIVERED
         status = response.status_code
         retryable = status >= 500 or status in _RETRYABLE_STATUS
         raise ChannelError(self.name, f"HTTP {status} from {redacted_url(delivery.target)}",

@@ -6,8 +6,10 @@ notification twice is a no-op. The dispatcher claims due rows under a lease (a d
 dies mid-send leaves the row to be claimed again when the lease runs out), sends, and marks the
 outcome; a resent row carries the same key, so a receiver that dedups by key sees it once.
 
-Row states: ``pending`` → ``delivered`` | ``failed`` (gave up); ``folded`` rows were held back
-by storm control and are summarised by the digest row named in `digest_key`.
+Row states: ``pending`` → ``delivered`` (the receiver confirmed it, e.g. a webhook's 2xx) |
+``published`` (a broker accepted it, e.g. MQTT PUBACK; no word from the team itself) | ``failed``
+(gave up); ``folded`` rows were held back by storm control and are summarised by the digest row
+named in `digest_key`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from alerts.sql.tables import OutboxRow
 class Status(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
+    PUBLISHED = "published"
     FAILED = "failed"
     FOLDED = "folded"
 
@@ -129,11 +132,12 @@ def _delivery(row: OutboxRow) -> Delivery:
     )
 
 
-async def mark_delivered(session: AsyncSession, row_id: int, now_ms: int) -> None:
+async def mark_sent(session: AsyncSession, row_id: int, now_ms: int, status: Status) -> None:
+    """The channel reached `status` (delivered or published) for the row."""
     await _set(
         session,
         row_id,
-        status=Status.DELIVERED.value,
+        status=status.value,
         done_ms=now_ms,
         attempts=OutboxRow.attempts + 1,
         claimed_until_ms=None,

@@ -158,3 +158,12 @@ class AuditRow(Base):
     address: Mapped[str | None] = mapped_column(String(64))  # client of an API request
     route: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[int | None] = mapped_column(Integer)
+
+
+class TeamLoginRow(Base):
+    """A team's MQTT login for reading its dispatch topics (revision 0006): only the hash."""
+
+    __tablename__ = "team_logins"
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_ms: Mapped[int] = mapped_column(BigInteger)

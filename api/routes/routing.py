@@ -1,4 +1,5 @@
-"""Routing: which handler and team get which incidents, and the escalation policies; reload."""
+"""Routing: which handler and team get which incidents, the escalation policies, reload, and
+the teams' MQTT logins (each reads only its own `dispatch/{team}/#`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from alerts.channels.webhook import redacted_url
-from alerts.errors import RoutingError
+from alerts.errors import RoutingError, UnknownTeamError
+from alerts.sql.team_logins import TeamLogins, dispatch_filter
 from api.deps import Caller, ContextDep, alert_service, require
 from api.schemas import Problem
-from api.schemas_alerts import RoutingProblem, RoutingProblemBody, RoutingPublic
+from api.schemas_alerts import RoutingProblem, RoutingProblemBody, RoutingPublic, TeamMqttLogin
 from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
@@ -50,6 +52,24 @@ async def reload_routing(context: ContextDep, caller: Admin) -> RoutingPublic:
         problem = RoutingProblem(source=exc.source, problems=exc.problems)
         raise HTTPException(422, problem.model_dump()) from None
     return RoutingPublic.of(service.routing)
+
+
+@router.post(
+    "/teams/{team_id}/mqtt-login",
+    summary="A new MQTT login for a team (replacing its old one); the password is shown once",
+    status_code=201,
+    responses={404: {"model": Problem, "description": "no such team"}, **UNAVAILABLE},
+)
+async def issue_team_login(team_id: str, context: ContextDep, caller: Admin) -> TeamMqttLogin:
+    routing = alert_service(context).routing
+    try:
+        issued = await TeamLogins(context.sessions).issue(team_id, routing)
+    except UnknownTeamError as exc:
+        raise HTTPException(404, f"{exc}; see GET /api/v1/routing for the teams") from None
+    if context.on_devices_changed is not None:  # installs the broker's users and ACLs now
+        await context.on_devices_changed()
+    return TeamMqttLogin(team_id=issued.team_id, username=issued.username,
+                         password=issued.password, subscribe=dispatch_filter(issued.team_id))
 
 
 def _without_webhook_secrets(routing: RoutingPublic) -> RoutingPublic:

@@ -6,12 +6,13 @@ from dataclasses import replace
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from alerts.decisions import incidents as machine
 from alerts.decisions.escalation import Action, due
 from alerts.errors import RoutingError
 from alerts.model import Incident, IncidentState, Member
-from alerts.routing import RoutingConfig, load_routing, parse_routing
+from alerts.routing import MqttTarget, RoutingConfig, load_routing, parse_routing
 from rules.detection import Category, Severity
 
 MIN = 60_000
@@ -68,6 +69,11 @@ def test_district_and_severity_matching():
     assert config.team("ecc-duty")[1].channels[0].secret_env == "ECC_SECRET"
 
 
+def with_topic(topic: str) -> str:
+    """BASE with the gas team's MQTT channel on `topic`."""
+    return BASE.replace("name: G}", "name: G, channels: [{type: mqtt, topic: '" + topic + "'}]}")
+
+
 BAD = [
     ("not-yaml", "version: [1", "not valid YAML"),
     ("no-catch-all", BASE.replace("  - {handler: ecc, team: ecc-duty, policy: p}\n", ""),
@@ -83,7 +89,28 @@ BAD = [
     ("escalation-to-unknown-team", BASE.replace("levels: [ecc-duty]", "levels: [ghost]"),
      "unknown escalation team 'ghost'"),
     ("duplicate-team", BASE.replace("id: gas-team", "id: ecc-duty"), "duplicate team ids"),
+    *[(f"topic-{name}", with_topic(t), "must be dispatch/<level>") for name, t in [
+        ("outside-dispatch", "city/d1/x/data"), ("plus-wildcard", "dispatch/+"),
+        ("hash-wildcard", "dispatch/gas/#"), ("bare-dispatch", "dispatch/"),
+        ("empty-level", "dispatch//gas"), ("space", "dispatch/gas team"),
+        ("backslash", "dispatch/gas\\nuser")]],
 ]  # fmt: skip
+
+
+def test_a_topic_with_a_newline_is_refused():  # it would reach the broker's ACL file
+    with pytest.raises(ValidationError, match="must be dispatch/<level>"):
+        MqttTarget(type="mqtt", topic="dispatch/gas\ntopic readwrite #")
+
+
+def test_a_dispatch_topic_is_taken_and_a_bad_one_refused_with_its_line():
+    good = with_topic("dispatch/gas/main")
+    assert parse_routing(good).team("gas-team")[1].channels[0].topic == "dispatch/gas/main"
+    bad = with_topic("dispatch/#")
+    with pytest.raises(RoutingError) as info:
+        parse_routing(bad, "test.yaml")
+    assert info.value.problems[0].startswith(
+        "line 4, handlers.0.teams.0.channels.0.mqtt.topic: Value error, topic 'dispatch/#' must be"
+    ), info.value.problems
 
 
 @pytest.mark.parametrize(("text", "message"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])

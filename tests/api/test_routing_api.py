@@ -158,3 +158,26 @@ async def test_only_admins_see_webhook_urls_whole(routing: Routing) -> None:
 )
 def test_redacted_url_keeps_only_scheme_and_host(url: str, shown: str) -> None:
     assert redacted_url(url) == shown
+
+
+async def test_an_admin_gives_a_team_an_mqtt_login_shown_once(routing: Routing) -> None:
+    url = "/api/v1/routing/teams/gas-emergency/mqtt-login"
+    response = await routing.http.post(url, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    login = response.json()
+    assert login["username"] == "urbanwatch.team.gas-emergency" and len(login["password"]) >= 32
+    assert login["subscribe"] == "dispatch/gas-emergency/#"
+    again = (await routing.http.post(url, headers=ADMIN)).json()
+    assert again["password"] != login["password"]  # a new login replaces the old one
+
+
+@pytest.mark.parametrize(("team", "status"), [("nobody", 404), ("gas emergency", 404)])
+async def test_a_login_for_no_team_is_404(routing: Routing, team: str, status: int) -> None:
+    response = await routing.http.post(f"/api/v1/routing/teams/{team}/mqtt-login", headers=ADMIN)
+    assert response.status_code == status and "no team" in response.json()["detail"]
+
+
+async def test_only_admins_issue_team_logins(routing: Routing) -> None:
+    url = "/api/v1/routing/teams/gas-emergency/mqtt-login"
+    response = await routing.http.post(url, headers=bearer(Role.operator))
+    assert response.status_code == 403

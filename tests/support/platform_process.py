@@ -2,7 +2,8 @@
 
 The process is started with the `urbanwatch` script of the running interpreter's
 environment, against the services a test's `Settings` name (given as CLI options and
-`URBANWATCH_*` variables), and its output goes to a log file that a failure quotes.
+`URBANWATCH_*` variables; a service without a URL is started by the platform itself), and
+its output goes to a log file that a failure quotes.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ class PlatformProcess:
     def start(self) -> None:
         assert not self.running(), "already running"
         s = self.settings
+        given = [(option, url) for option, url in
+                 (("--mqtt-url", s.mqtt.url), ("--influx-url", s.influx.url)) if url]
         command = [
             str(Path(sys.executable).with_name("urbanwatch")), "serve",
-            "--mqtt-url", s.mqtt.url or "", "--influx-url", s.influx.url or "",
+            *(part for pair in given for part in pair),  # a service not given is managed
             "--db-url", s.db_url, "--state-dir", str(s.state_dir),
             "--api-port", str(self.api_port),
         ]
@@ -119,6 +122,7 @@ class PlatformProcess:
         """What the CLI has no option for: topic prefix, client id, database, secrets."""
         s = self.settings
         return {
+            "URBANWATCH_MQTT__PORT": str(s.mqtt.port),  # the managed broker's, when not given
             "URBANWATCH_MQTT__TOPIC_PREFIX": s.mqtt.topic_prefix,
             "URBANWATCH_MQTT__CLIENT_ID": s.mqtt.client_id,
             "URBANWATCH_INFLUX__DATABASE": s.influx.database,

@@ -14,6 +14,7 @@ from urbanwatch.cli.nab import nab
 from urbanwatch.cli.run import demo, serve
 from urbanwatch.cli.services import services_app
 from urbanwatch.cli.simulate import city, simulate
+from urbanwatch.cli.teams import teams_app
 from urbanwatch.cli.users import users_app
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(services_app, name="services")
 app.add_typer(devices_app, name="devices")
 app.add_typer(users_app, name="users")
+app.add_typer(teams_app, name="teams")
 app.command()(serve)
 app.command()(demo)
 app.command()(simulate)

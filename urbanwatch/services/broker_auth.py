@@ -7,6 +7,8 @@ The platform's users are generated once into the broker's state folder
 - dispatch: write `dispatch/#`;
 - simulator: write `city/#` (demos and `urbanwatch simulate`).
 
+Teams given a login (`urbanwatch teams login`, the API) may read `dispatch/{team}/#` only.
+
 `sync_broker_auth` renders the password and ACL files from SQL (devices, their
 credentials) plus those users and installs them; Mosquitto reloads on SIGHUP only
 when something changed. Callers: the platform at start and on every registry
@@ -24,6 +26,7 @@ from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.sql.team_logins import TeamLogins
 from devices.credential_store import CredentialStore
 from devices.credentials import (
     PLATFORM_USER_PREFIX,
@@ -120,7 +123,7 @@ async def sync_broker_auth(
     broker = managed_broker(settings)
     devices, _ = await DeviceStore(sessions).list()
     credentials = await CredentialStore(sessions).all()
-    users = _platform_users(broker.dir)
+    users = _platform_users(broker.dir) + await TeamLogins(sessions).users()
     passwords = render_password_file(devices, credentials, users)
     acl = render_acl_file(devices, credentials, users, prefix=settings.mqtt.topic_prefix)
     return broker.install_auth(passwords, acl)

@@ -68,7 +68,7 @@ async def test_retry_then_delivered(sessions):
     [d2] = await outbox.claim(sessions, T0 + 500, **claim)
     assert d2.attempts == 1
     async with sessions.begin() as session:
-        await outbox.mark_delivered(session, d2.id, T0 + 600)
+        await outbox.mark_sent(session, d2.id, T0 + 600, outbox.Status.DELIVERED)
     assert await outbox.claim(sessions, T0 + 10_000, **claim) == []
     async with sessions() as session:
         [row] = await outbox.rows(session)
