@@ -5,7 +5,8 @@ AlertError
  │    └── NotClosableError(incident_id, open_alert_ids)          closing with live alerts
  ├── UnknownAlertError(alert_id)                               no open alert with that id
  ├── UnknownIncidentError(incident_id)                         no incident with that id
- ├── SilenceError                                              a silence is invalid or unknown
+ ├── SilenceError                                              a silence is invalid
+ │    └── UnknownSilenceError(silence_id)                        no unexpired silence with that id
  ├── ChannelError(channel, reason, retryable)  (alerts.channels.base)  a send failed
  └── RoutingError(source, problems)                            the routing file is invalid
 """
@@ -46,6 +47,12 @@ class UnknownAlertError(AlertError):
 
 class SilenceError(AlertError):
     pass
+
+
+class UnknownSilenceError(SilenceError):
+    def __init__(self, silence_id: str) -> None:
+        self.silence_id = silence_id
+        super().__init__(f"no unexpired silence {silence_id!r}")
 
 
 class RoutingError(AlertError):
