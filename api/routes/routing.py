@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 
 from alerts.channels.webhook import redacted_url
-from alerts.errors import RoutingError
-from api.deps import Caller, ContextDep, alert_service, require
-from api.schemas import Problem
-from api.schemas_alerts import RoutingProblem, RoutingProblemBody, RoutingPublic
+from api.deps import AlertServiceDep, AlertsPartDep, Caller, require
+from api.schemas.problems import Problem
+from api.schemas.routing import RoutingProblem, RoutingPublic
 from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
@@ -28,28 +27,21 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     "MQTT topics are shown to all.",
     responses=UNAVAILABLE,
 )
-async def get_routing(context: ContextDep, caller: Caller) -> RoutingPublic:
-    routing = RoutingPublic.of(alert_service(context).routing)
+async def get_routing(caller: Caller, service: AlertServiceDep) -> RoutingPublic:
+    routing = RoutingPublic.of(service.routing)
     return routing if caller.role is Role.admin else _without_webhook_secrets(routing)
 
 
 @router.post(
     "/reload", summary="Re-read the routing file; an invalid file is refused, the old one stays",
     responses={
-        422: {"model": RoutingProblemBody, "description": "the routing file is invalid"},
+        422: {"model": RoutingProblem, "description": "the routing file is invalid"},
         **UNAVAILABLE,
     },
 )
-async def reload_routing(context: ContextDep, caller: Admin) -> RoutingPublic:
-    service = alert_service(context)
-    if context.reload_routing is None:
-        raise HTTPException(503, "routing reload is not available in this process")
-    try:
-        await context.reload_routing()
-    except RoutingError as exc:
-        problem = RoutingProblem(source=exc.source, problems=exc.problems)
-        raise HTTPException(422, problem.model_dump()) from None
-    return RoutingPublic.of(service.routing)
+async def reload_routing(caller: Admin, alerts: AlertsPartDep) -> RoutingPublic:
+    await alerts.reload_routing()
+    return RoutingPublic.of(alerts.service.routing)
 
 
 def _without_webhook_secrets(routing: RoutingPublic) -> RoutingPublic:
