@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import pytest
 
@@ -10,7 +12,8 @@ from api.app import create_app
 from api.problems import BLANK, KINDS, PROBLEM_JSON, TYPE_PREFIX, kind_of
 from api.security.principal import Role
 from devices.errors import InvalidDeviceError, RegistryError, UnknownDeviceError
-from tests.api.conftest import GAS_TEAM, World
+from ingest.timeseries.client import InfluxClient
+from tests.api.conftest import DEVICES, GAS_TEAM, World
 from tests.support.auth import bearer
 
 ADMIN = bearer(Role.admin, subject="root")
@@ -74,6 +77,19 @@ async def test_a_401_names_the_scheme(client: httpx.AsyncClient) -> None:
                    401)["type"] == f"{TYPE_PREFIX}invalid-token"
     response = await client.get("/api/v1/auth/me")
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_influxdb_out_of_reach_is_a_502(world: World) -> None:
+    unreachable = InfluxClient("http://127.0.0.1:9", "nowhere")  # the discard port: refused
+    app = create_app(dataclasses.replace(world.context, influx=unreachable))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://test") as http:
+            response = await http.get(f"/api/v1/devices/{DEVICES[0].id}/latest", headers=ADMIN)
+    finally:
+        await unreachable.aclose()
+    body = problem(response, 502)
+    assert body["type"] == f"{TYPE_PREFIX}influxdb-failed" and "InfluxDB" in body["detail"]
 
 
 async def test_an_unexpected_error_is_a_500_that_tells_nothing(world: World) -> None:
