@@ -6,7 +6,8 @@ AlertError
  ├── UnknownAlertError(alert_id)                               no open alert with that id
  ├── UnknownIncidentError(incident_id)                         no incident with that id
  ├── UnknownTeamError(team_id)                                 no such team in the routing file
- ├── SilenceError                                              a silence is invalid or unknown
+ ├── SilenceError                                              a silence is invalid
+ │    └── UnknownSilenceError(silence_id)                        no unexpired silence with that id
  ├── ChannelError(channel, reason, retryable)  (alerts.channels.base)  a send failed
  └── RoutingError(source, problems)                            the routing file is invalid
 """
@@ -47,6 +48,12 @@ class UnknownAlertError(AlertError):
 
 class SilenceError(AlertError):
     pass
+
+
+class UnknownSilenceError(SilenceError):
+    def __init__(self, silence_id: str) -> None:
+        self.silence_id = silence_id
+        super().__init__(f"no unexpired silence {silence_id!r}")
 
 
 class RoutingError(AlertError):

@@ -17,7 +17,13 @@ from alerts.decisions import incidents as machine
 from alerts.decisions.grouping import SYSTEM
 from alerts.decisions.reports import GroupBy, ReportRow, report
 from alerts.decisions.silences import Silence
-from alerts.errors import RoutingError, SilenceError, TransitionError, UnknownIncidentError
+from alerts.errors import (
+    RoutingError,
+    SilenceError,
+    TransitionError,
+    UnknownIncidentError,
+    UnknownSilenceError,
+)
 from alerts.model import Alert, Incident, IncidentState
 from alerts.pipeline import AlertPipeline
 from alerts.sql import book_store, records
@@ -200,7 +206,7 @@ class AlertService(AlertPipeline):
             await self._ready()
             async with self._sessions.begin() as session:
                 if not await records.expire_silence(session, silence_id, now_ms):
-                    raise SilenceError(f"no unexpired silence {silence_id!r}")
+                    raise UnknownSilenceError(silence_id)
                 await records.audit(session, now_ms, actor, "expire", "silence", silence_id)
             self._book = self._book.without_silence(silence_id)
 

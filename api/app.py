@@ -1,4 +1,7 @@
-"""The FastAPI application, built from an `ApiContext` the composition root supplies."""
+"""The FastAPI application, built from an `ApiContext` the composition root supplies.
+
+Every error it answers is RFC 9457 problem details (`api.problems`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from api.audit import AuditMiddleware
 from api.context import ApiContext
 from api.metrics import install_metrics
 from api.nul_guard import NulGuard
+from api.problems import install_problems
 from api.routes import (
     alerts,
     api_keys,
@@ -34,7 +38,8 @@ def create_app(context: ApiContext) -> FastAPI:
         version="0.1.0",
     )
     app.state.context = context
-    install_metrics(app, context)
+    install_problems(app)
+    install_metrics(app, context.metrics)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(NulGuard)  # outermost: such a request reaches nothing else
     app.include_router(health.router)

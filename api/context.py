@@ -1,8 +1,14 @@
-"""What the API needs from the running platform, handed in by the composition root."""
+"""What the API needs from the running platform, handed in by the composition root.
+
+The core (SQL, InfluxDB, the device catalogue, how tokens are signed) is always there. The
+alert service and the rule file are parts a process may run without (a test app, a tool):
+a route that needs a missing part answers 503 (`api.deps`). Routes take what they need
+through the dependencies of `api.deps`, never the whole context.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,14 +16,41 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
-from api.metrics import EngineStats
+from api.metrics import MetricSources
 from api.security.ratelimit import LoginThrottle
 from devices.catalogue import Catalogue
+from devices.provisioning import Changed
 from devices.registry import Registry
-from ingest.counters import IngestCounters
 from ingest.timeseries.client import InfluxClient
 
 Probe = Callable[[], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    """How access tokens are signed, and how long access and refresh tokens live."""
+
+    secret_key: str
+    access_ttl_s: int = 900  # an access token (JWT)
+    refresh_ttl_s: int = 14 * 24 * 3600  # a refresh token (single use)
+
+
+@dataclass(frozen=True)
+class AlertsPart:
+    """Alerts, incidents, silences and reports; their change events; the routing reload."""
+
+    service: AlertService
+    hub: LiveHub
+    reload_routing: Callable[[], Awaitable[object]]  # re-read the file; RoutingError if invalid
+
+
+@dataclass(frozen=True)
+class RulesPart:
+    """The rule file the engine runs (the API edits it) and what backtests replay against."""
+
+    path: Path
+    registry: Callable[[], Registry]  # the live device registry
+    utc_offset_h: float = 8.0  # the city's offset from UTC, for hour() in backtests
 
 
 @dataclass
@@ -25,19 +58,11 @@ class ApiContext:
     sessions: async_sessionmaker[AsyncSession]
     influx: InfluxClient
     catalogue: Catalogue
-    secret_key: str  # signs access tokens
-    probes: dict[str, Probe] = field(default_factory=dict)
-    alerts: AlertService | None = None  # alerts, incidents, silences, reports
-    live: LiveHub | None = None  # alert / incident change events
+    tokens: TokenPolicy
+    alerts: AlertsPart | None = None
+    rules: RulesPart | None = None  # None: the shipped pack, read-only, and no backtests
+    metrics: MetricSources = field(default_factory=MetricSources)
+    probes: Mapping[str, Probe] = field(default_factory=dict)  # /readyz
     # devices or their MQTT credentials changed: reload broker users/ACLs and the registry
-    on_devices_changed: Callable[[], Awaitable[None]] | None = None
-    ingest: IngestCounters | None = None  # exposed on /metrics
-    engine: EngineStats | None = None  # rule engine timings, on /metrics
-    outbox_depth: Callable[[], Awaitable[int]] | None = None  # pending notifications
-    rules_path: Path | None = None  # the rule file the engine runs; None = shipped pack, read-only
-    registry: Callable[[], Registry] | None = None  # the live device registry (backtests)
-    utc_offset_h: float = 8.0  # the city's offset from UTC, for hour() in backtests
-    reload_routing: Callable[[], Awaitable[object]] | None = None  # re-read the routing file
-    access_token_ttl_s: int = 900  # lifetime of an access token (JWT)
-    refresh_token_ttl_s: int = 14 * 24 * 3600  # lifetime of a refresh token (single use)
+    on_devices_changed: Changed | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins

@@ -1,5 +1,7 @@
 """FastAPI dependencies: the one place routes get their collaborators and their caller from.
 
+Stores and services come from the `ApiContext` here (`UserStoreDep`, `DeviceStoreDep`,
+`AlertServiceDep` …); no route builds one. A part the process runs without is a 503.
 Authorization lives here too: a route states who may call it with
 `Depends(require(Role.admin, Role.operator))` (or the `Caller` annotation for any
 authenticated principal); nothing else checks roles.
@@ -7,49 +9,158 @@ authenticated principal); nothing else checks roles.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.requests import HTTPConnection
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.channels.live import LiveHub
 from alerts.service import AlertService
-from api.context import ApiContext
+from api.context import AlertsPart, ApiContext, Probe, RulesPart, TokenPolicy
+from api.rule_store import RuleStore
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
-from api.security.tokens import InvalidTokenError, decode_access_token
+from api.security.ratelimit import LoginThrottle
+from api.security.refresh import RefreshTokens
+from api.security.tokens import decode_access_token
 from api.security.users import UserStore
+from devices.catalogue import Catalogue
+from devices.errors import UnknownDeviceError
+from devices.provisioning import Provisioning
+from devices.registry import Device
+from devices.store import DeviceStore
+from ingest.timeseries.client import InfluxClient
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an integration's key")
 
 
-def get_context(request: Request) -> ApiContext:
-    context: ApiContext = request.app.state.context
+def get_context(connection: HTTPConnection) -> ApiContext:
+    context: ApiContext = connection.app.state.context
     return context
 
 
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 
 
-def alert_service(context: ContextDep) -> AlertService:
+def _sessions(context: ContextDep) -> async_sessionmaker[AsyncSession]:
+    return context.sessions
+
+
+def _influx(context: ContextDep) -> InfluxClient:
+    return context.influx
+
+
+def _catalogue(context: ContextDep) -> Catalogue:
+    return context.catalogue
+
+
+def _tokens(context: ContextDep) -> TokenPolicy:
+    return context.tokens
+
+
+def _login_throttle(context: ContextDep) -> LoginThrottle:
+    return context.login_throttle
+
+
+def _probes(context: ContextDep) -> Mapping[str, Probe]:
+    return context.probes
+
+
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+InfluxDep = Annotated[InfluxClient, Depends(_influx)]
+CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
+TokensDep = Annotated[TokenPolicy, Depends(_tokens)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
+ProbesDep = Annotated[Mapping[str, Probe], Depends(_probes)]
+
+
+def _users(sessions: SessionsDep) -> UserStore:
+    return UserStore(sessions)
+
+
+def _api_keys(sessions: SessionsDep) -> ApiKeyStore:
+    return ApiKeyStore(sessions)
+
+
+def _refresh_tokens(sessions: SessionsDep) -> RefreshTokens:
+    return RefreshTokens(sessions)
+
+
+def _devices(sessions: SessionsDep) -> DeviceStore:
+    return DeviceStore(sessions)
+
+
+def _provisioning(context: ContextDep) -> Provisioning:
+    return Provisioning(context.sessions, context.catalogue, context.on_devices_changed)
+
+
+UserStoreDep = Annotated[UserStore, Depends(_users)]
+ApiKeyStoreDep = Annotated[ApiKeyStore, Depends(_api_keys)]
+RefreshTokensDep = Annotated[RefreshTokens, Depends(_refresh_tokens)]
+DeviceStoreDep = Annotated[DeviceStore, Depends(_devices)]
+ProvisioningDep = Annotated[Provisioning, Depends(_provisioning)]
+
+
+async def known_device(device_id: str, devices: DeviceStoreDep) -> Device:
+    """The stored device of the path's `device_id` (UnknownDeviceError: 404)."""
+    device = await devices.get(device_id)
+    if device is None:
+        raise UnknownDeviceError(device_id)
+    return device
+
+
+KnownDevice = Annotated[Device, Depends(known_device)]
+
+
+def _alerts_part(context: ContextDep) -> AlertsPart:
     if context.alerts is None:
         raise HTTPException(503, "the alerts service is not running in this process")
     return context.alerts
 
 
-Alerts = Annotated[AlertService, Depends(alert_service)]
+AlertsPartDep = Annotated[AlertsPart, Depends(_alerts_part)]
+
+
+def _alert_service(part: AlertsPartDep) -> AlertService:
+    return part.service
+
+
+AlertServiceDep = Annotated[AlertService, Depends(_alert_service)]
+
+
+def _live_hub(context: ContextDep) -> LiveHub | None:
+    return None if context.alerts is None else context.alerts.hub
+
+
+LiveHubDep = Annotated[LiveHub | None, Depends(_live_hub)]  # None: no alerts in this process
+
+
+def _rule_store(context: ContextDep) -> RuleStore:
+    return RuleStore(None if context.rules is None else context.rules.path)
+
+
+def _rules_part(context: ContextDep) -> RulesPart:
+    if context.rules is None:
+        raise HTTPException(503, "backtests need the device registry of a running platform")
+    return context.rules
+
+
+RuleStoreDep = Annotated[RuleStore, Depends(_rule_store)]
+RulesPartDep = Annotated[RulesPart, Depends(_rules_part)]
 
 
 def _unauthenticated(reason: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
-    )
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=reason)
 
 
 async def authenticated(
-    context: ContextDep,
+    tokens: TokensDep,
+    users: UserStoreDep,
+    keys: ApiKeyStoreDep,
     token: Annotated[str | None, Depends(bearer)],
     key: Annotated[str | None, Depends(api_key)] = None,
 ) -> Principal:
@@ -59,7 +170,7 @@ async def authenticated(
     the CLI) shuts out the tokens they already hold at once rather than when they expire.
     """
     if key is not None:
-        principal = await ApiKeyStore(context.sessions).authenticate(key)
+        principal = await keys.authenticate(key)
         if principal is None:
             raise _unauthenticated("invalid API key: unknown or revoked")
         return principal
@@ -67,13 +178,8 @@ async def authenticated(
         raise _unauthenticated(
             "not authenticated: send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'"
         )
-    try:
-        principal = decode_access_token(token, context.secret_key)
-    except InvalidTokenError as exc:
-        raise _unauthenticated(f"invalid token: {exc}") from exc
-    if principal.kind == "user" and await UserStore(context.sessions).is_disabled(
-        principal.subject
-    ):
+    principal = decode_access_token(token, tokens.secret_key)
+    if principal.kind == "user" and await users.is_disabled(principal.subject):
         raise _unauthenticated("invalid token: the user is disabled")
     return principal
 

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-if TYPE_CHECKING:
-    from api.context import ApiContext
 
 UNMATCHED_ROUTE = "unmatched"
 
@@ -65,6 +63,15 @@ class EngineStats(Protocol):
     tick_s_total: float
 
 
+@dataclass(frozen=True)
+class MetricSources:
+    """What the platform lets `/metrics` read; a process without a part leaves it out."""
+
+    ingest: IngestStats | None = None
+    engine: EngineStats | None = None
+    outbox_depth: Callable[[], Awaitable[int]] | None = None  # notifications waiting
+
+
 class IngestCollector(Collector):
     def __init__(self, stats: IngestStats) -> None:
         self._stats = stats
@@ -103,21 +110,18 @@ class EngineCollector(Collector):
 class Metrics:
     """The registry of one app and the instruments the app itself updates."""
 
-    def __init__(
-        self, ingest: IngestStats | None = None, engine: EngineStats | None = None,
-        outbox_depth: Callable[[], Awaitable[int]] | None = None,
-    ) -> None:
+    def __init__(self, sources: MetricSources) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_latency = Histogram(
             "urbanwatch_http_request_duration_seconds", "HTTP request latency",
             ["method", "route", "status"], registry=self.registry,
         )
-        if ingest is not None:
-            self.registry.register(IngestCollector(ingest))
-        if engine is not None:
-            self.registry.register(EngineCollector(engine))
-        self._outbox_depth = outbox_depth
-        self._outbox = None if outbox_depth is None else Gauge(
+        if sources.ingest is not None:
+            self.registry.register(IngestCollector(sources.ingest))
+        if sources.engine is not None:
+            self.registry.register(EngineCollector(sources.engine))
+        self._outbox_depth = sources.outbox_depth
+        self._outbox = None if sources.outbox_depth is None else Gauge(
             "urbanwatch_alerts_outbox_pending", "Notifications waiting in the outbox",
             registry=self.registry,
         )
@@ -157,9 +161,9 @@ class HttpMetricsMiddleware:
             )
 
 
-def install_metrics(app: FastAPI, context: ApiContext) -> Metrics:
+def install_metrics(app: FastAPI, sources: MetricSources) -> Metrics:
     """Give `app` its registry (`app.state.metrics`) and the HTTP latency middleware."""
-    metrics = Metrics(context.ingest, context.engine, context.outbox_depth)
+    metrics = Metrics(sources)
     app.state.metrics = metrics
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     return metrics

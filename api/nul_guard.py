@@ -7,8 +7,9 @@ one check at the edge covers every route, present and future.
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.problems import problem
 
 REFUSED = "NUL characters are not allowed in the path or query string"
 
@@ -21,9 +22,9 @@ class NulGuard:
         where = _nul_in(scope) if scope["type"] in ("http", "websocket") else None
         if where is None:
             await self.app(scope, receive, send)
-        elif scope["type"] == "http":  # in FastAPI's own shape of a 422
-            problem = {"loc": [where], "msg": REFUSED, "type": "value_error"}
-            await JSONResponse({"detail": [problem]}, status_code=422)(scope, receive, send)
+        elif scope["type"] == "http":  # shaped like FastAPI's own 422
+            error = {"loc": [where], "msg": REFUSED, "type": "value_error"}
+            await problem(422, [error], _printable(scope["path"]))(scope, receive, send)
         else:
             await send({"type": "websocket.close", "code": 1008, "reason": REFUSED})
 
@@ -33,3 +34,7 @@ def _nul_in(scope: Scope) -> str | None:
     if "\x00" in scope["path"]:
         return "path"
     return "query" if b"%00" in query or b"\x00" in query else None
+
+
+def _printable(path: str) -> str:
+    return path.replace("\x00", "%00")

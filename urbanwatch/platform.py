@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.sql import outbox
 from api.app import create_app
-from api.context import ApiContext
+from api.context import AlertsPart, ApiContext, RulesPart, TokenPolicy
+from api.metrics import MetricSources
 from api.security.secret_key import resolve_secret_key
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
@@ -264,26 +265,23 @@ class Platform:
         self._take_devices(devices)
 
     def _api_server(self) -> uvicorn.Server:
-        assert self.influx is not None
+        assert self.influx and self.alerting and self.judge and self.ingestor, "not open"
+        assert self.judge.rules_path is not None
+        api = self.settings.api
         context = ApiContext(
             sessions=self.sessions, influx=self.influx, catalogue=self.catalogue,
-            secret_key=resolve_secret_key(
-                self.settings.api.secret_key, self.settings.api.environment,
-                self.settings.state_dir,
+            tokens=TokenPolicy(
+                resolve_secret_key(api.secret_key, api.environment, self.settings.state_dir),
+                access_ttl_s=api.access_token_ttl_s, refresh_ttl_s=api.refresh_token_ttl_s,
             ),
-            access_token_ttl_s=self.settings.api.access_token_ttl_s,
-            refresh_token_ttl_s=self.settings.api.refresh_token_ttl_s,
+            alerts=AlertsPart(self.alerting.service, self.alerting.hub,
+                              self.alerting.reload_routing),
+            rules=RulesPart(self.judge.rules_path, lambda: self.registry,
+                            utc_offset_h=self.settings.rules.utc_offset_h),
+            metrics=MetricSources(self.ingestor.counters, self.judge, self._outbox_depth),
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready},
-            alerts=self.alerting.service if self.alerting else None,
-            live=self.alerting.hub if self.alerting else None,
-            ingest=self.ingestor.counters if self.ingestor else None, engine=self.judge,
-            outbox_depth=self._outbox_depth,
             on_devices_changed=self._devices_changed,
-            rules_path=self.judge.rules_path if self.judge else None,
-            registry=lambda: self.registry, utc_offset_h=self.settings.rules.utc_offset_h,
-            reload_routing=self.alerting.reload_routing if self.alerting else None,
         )
-        api = self.settings.api
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port,
             log_level="warning", lifespan="off",

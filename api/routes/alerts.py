@@ -14,17 +14,11 @@ from fastapi import APIRouter, HTTPException, Query
 from alerts.model import AlertState
 from alerts.service import AlertQuery
 from api.clock import epoch_ms
-from api.deps import Alerts, Caller
+from api.deps import AlertServiceDep, Caller
 from api.query import Offset
-from api.schemas import Problem
-from api.schemas_alerts import (
-    AlertChangePublic,
-    AlertDetail,
-    AlertPage,
-    AlertPublic,
-    SeverityName,
-)
-from api.schemas_incidents import Invalid
+from api.schemas.alerts import AlertChangePublic, AlertDetail, AlertPage, AlertPublic
+from api.schemas.common import SeverityName
+from api.schemas.problems import Invalid, Problem
 from rules.detection import Category, Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -39,7 +33,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 )
 async def list_alerts(
     caller: Caller,
-    alerts: Alerts,
+    alerts: AlertServiceDep,
     state: Annotated[list[AlertState] | None, Query(description="one or more states")] = None,
     severity: Annotated[list[SeverityName] | None, Query(description="one or more")] = None,
     category: Category | None = None,
@@ -76,7 +70,7 @@ async def list_alerts(
 
 @router.get("/{alert_id}", summary="One alert with its state and severity history",
             responses=NOT_FOUND)
-async def get_alert(alert_id: str, caller: Caller, alerts: Alerts) -> AlertDetail:
+async def get_alert(alert_id: str, caller: Caller, alerts: AlertServiceDep) -> AlertDetail:
     found = await alerts.find_alert(alert_id, caller.visible_teams)
     if found is None:
         raise HTTPException(404, f"no alert {alert_id!r}")

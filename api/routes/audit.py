@@ -5,44 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
 
-from api.deps import ContextDep, require
+from api.deps import SessionsDep, require
 from api.query import Offset, epoch_ms_bound
-from api.security.audit_log import AuditEntry, AuditFilter, read
+from api.schemas.audit import AuditPage, AuditRecord
+from api.security.audit_log import AuditFilter, read
 from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-class AuditRecord(BaseModel):
-    id: int
-    ts_ms: int = Field(description="epoch milliseconds")
-    actor: str = Field(description="user name or api-key:<id>, or the system")
-    action: str = Field(description="HTTP method, or the domain action (acknowledge, expire …)")
-    entity: str = Field(description="'http' for requests, else what changed (incident …)")
-    entity_id: str
-    detail: str
-    address: str | None = Field(None, description="the client's address (requests)")
-    route: str | None = Field(None, description="route template (requests)")
-    status: int | None = Field(None, description="HTTP status answered (requests)")
-
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditRecord:
-        return cls(**vars(entry))
-
-
-class AuditPage(BaseModel):
-    items: list[AuditRecord]
-    total: int = Field(description="entries matching the filters, over all pages")
-    limit: int
-    offset: int
-
-
 @router.get("", summary="Read the audit log, newest first, with filters and paging")
 async def read_audit(
-    context: ContextDep,
     _caller: Annotated[Principal, Depends(require(Role.admin))],
+    sessions: SessionsDep,
     actor: Annotated[str | None, Query(max_length=128)] = None,
     entity: Annotated[str | None, Query(max_length=32)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -55,6 +31,6 @@ async def read_audit(
 ) -> AuditPage:
     where = AuditFilter(actor=actor, entity=entity, entity_id=entity_id, action=action,
                         route=route, since_ms=since_ms, until_ms=until_ms)
-    entries, total = await read(context.sessions, where, limit, offset)
+    entries, total = await read(sessions, where, limit, offset)
     return AuditPage(items=[AuditRecord.of(e) for e in entries], total=total, limit=limit,
                      offset=offset)

@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
 
-from api.context import ApiContext
-from api.deps import Caller, ContextDep
-from api.schemas import Problem, RequestBody
-from api.security.refresh import InvalidRefreshTokenError, RefreshTokens
+from api.context import TokenPolicy
+from api.deps import Caller, LoginThrottleDep, RefreshTokensDep, TokensDep, UserStoreDep
+from api.schemas.auth import Me, RefreshRequest, TokenResponse
+from api.schemas.problems import Problem
+from api.security.refresh import RefreshTokens
 from api.security.tokens import issue_access_token
-from api.security.users import User, UserStore
+from api.security.users import User
 from devices.clock import now_ms
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -23,39 +23,13 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 }
 
 
-class TokenResponse(BaseModel):
-    access_token: str = Field(description="JWT for 'Authorization: Bearer …'")
-    token_type: str = "bearer"
-    expires_in: int = Field(description="seconds the access token is valid")
-    refresh_token: str = Field(description="single use: exchange at /api/v1/auth/refresh")
-
-
-class RefreshRequest(RequestBody):
-    refresh_token: str = Field(min_length=1, max_length=200)
-
-
-class Me(BaseModel):
-    subject: str
-    role: str
-    teams: list[str]
-    kind: str
-
-
-def _unauthorized(reason: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
-async def _tokens(context: ApiContext, user: User, now_s: float) -> TokenResponse:
-    access = issue_access_token(
-        user.principal, context.secret_key, int(now_s), context.access_token_ttl_s
-    )
-    refresh = await RefreshTokens(context.sessions).issue(
-        user.name, int(now_s * 1000), context.refresh_token_ttl_s
-    )
+async def _tokens(
+    policy: TokenPolicy, refresh_tokens: RefreshTokens, user: User, now_s: float
+) -> TokenResponse:
+    access = issue_access_token(user.principal, policy.secret_key, int(now_s), policy.access_ttl_s)
+    refresh = await refresh_tokens.issue(user.name, int(now_s * 1000), policy.refresh_ttl_s)
     return TokenResponse(
-        access_token=access, expires_in=context.access_token_ttl_s, refresh_token=refresh
+        access_token=access, expires_in=policy.access_ttl_s, refresh_token=refresh
     )
 
 
@@ -69,13 +43,15 @@ async def _tokens(context: ApiContext, user: User, now_s: float) -> TokenRespons
 )
 async def login(
     request: Request,
-    context: ContextDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    policy: TokensDep,
+    throttle: LoginThrottleDep,
+    users: UserStoreDep,
+    refresh_tokens: RefreshTokensDep,
 ) -> TokenResponse:
     ms = now_ms()
     now = ms / 1000
     address = request.client.host if request.client else "unknown"
-    throttle = context.login_throttle
     wait_s = throttle.retry_after(form.username, address, now)
     if wait_s > 0:
         raise HTTPException(
@@ -83,15 +59,13 @@ async def login(
             detail=f"too many failed logins; try again in {wait_s} s",
             headers={"Retry-After": str(wait_s)},
         )
-    user = await UserStore(context.sessions).authenticate(
-        form.username, form.password, ms
-    )
+    user = await users.authenticate(form.username, form.password, ms)
     if user is None:
         throttle.failed(form.username, address, now)
-        raise _unauthorized(BAD_CREDENTIALS)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
     throttle.succeeded(form.username)
     request.state.principal = user.principal  # the audit log records who logged in
-    return await _tokens(context, user, now)
+    return await _tokens(policy, refresh_tokens, user, now)
 
 
 @router.post(
@@ -99,18 +73,22 @@ async def login(
     summary="Exchange a refresh token for new tokens (the old one is used up)",
     responses=UNAUTHORIZED,
 )
-async def refresh(request: Request, body: RefreshRequest, context: ContextDep) -> TokenResponse:
+async def refresh(
+    request: Request,
+    body: RefreshRequest,
+    policy: TokensDep,
+    users: UserStoreDep,
+    refresh_tokens: RefreshTokensDep,
+) -> TokenResponse:
     ms = now_ms()
-    now = ms / 1000
-    try:
-        name = await RefreshTokens(context.sessions).redeem(body.refresh_token, ms)
-    except InvalidRefreshTokenError as exc:
-        raise _unauthorized(f"invalid refresh token: {exc}") from exc
-    user = await UserStore(context.sessions).get(name)
+    name = await refresh_tokens.redeem(body.refresh_token, ms)
+    user = await users.get(name)
     if user is None or user.disabled:
-        raise _unauthorized("invalid refresh token: the user is gone or disabled")
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid refresh token: the user is gone or disabled"
+        )
     request.state.principal = user.principal
-    return await _tokens(context, user, now)
+    return await _tokens(policy, refresh_tokens, user, ms / 1000)
 
 
 @router.get("/me", summary="Who the caller is: subject, role, teams")

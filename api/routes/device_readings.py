@@ -1,7 +1,7 @@
 """A device's readings from InfluxDB: the newest value of each metric, and one metric's history.
 
 Every role may read. The device comes from the registry (404 when unknown), the values
-from InfluxDB.
+from InfluxDB (502 when it fails, `api.problems`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from api.clock import epoch_ms
-from api.deps import Caller, ContextDep
-from api.routes.devices import NOT_FOUND, find_device
-from api.schemas import LatestReading, LatestReadings, Problem, ReadingPoint, Readings
-from api.schemas_incidents import Invalid
+from api.deps import Caller, CatalogueDep, InfluxDep, KnownDevice
+from api.routes.devices import NOT_FOUND
+from api.schemas.devices import LatestReading, LatestReadings, ReadingPoint, Readings
+from api.schemas.problems import Invalid, Problem
 from devices.clock import now_ms
-from ingest.errors import InfluxError
 from ingest.timeseries.history import latest_values, series_history
 from ingest.timeseries.influxql import valid_every
 
@@ -29,14 +28,12 @@ INFLUX_MIN_MS, INFLUX_MAX_MS = -(2**63) // 10**6 + 1, (2**63 - 1) // 10**6  # in
     "/{device_id}/latest", summary="The newest stored value of each of a device's metrics",
     responses={**NOT_FOUND, 502: {"model": Problem, "description": "InfluxDB failed"}},
 )
-async def latest_readings(device_id: str, context: ContextDep, _: Caller) -> LatestReadings:
-    device = await find_device(context, device_id)
-    metrics = context.catalogue[device.type].metrics
-    try:
-        found = await latest_values(context.influx, measurement=device.type,
-                                    device_id=device.id, metrics=metrics)
-    except InfluxError as exc:  # InfluxDB down or refusing: the caller learns why
-        raise HTTPException(502, f"InfluxDB: {exc}") from None
+async def latest_readings(
+    _: Caller, device: KnownDevice, catalogue: CatalogueDep, influx: InfluxDep
+) -> LatestReadings:
+    metrics = catalogue[device.type].metrics
+    found = await latest_values(influx, measurement=device.type, device_id=device.id,
+                                metrics=metrics)
     readings = [LatestReading(metric=latest.metric, unit=metrics[latest.metric].unit,
                               ts_ms=latest.ts_ms, value=latest.value) for latest in found]
     return LatestReadings(device_id=device.id, readings=readings)
@@ -49,9 +46,10 @@ async def latest_readings(device_id: str, context: ContextDep, _: Caller) -> Lat
                502: {"model": Problem, "description": "InfluxDB failed"}},
 )
 async def get_readings(
-    device_id: str,
-    context: ContextDep,
     _: Caller,
+    device: KnownDevice,
+    catalogue: CatalogueDep,
+    influx: InfluxDep,
     metric: Annotated[str, Query(description="metric name of the device's type")],
     start: Annotated[datetime | None, Query(description="ISO 8601; default end - 1 h")] = None,
     end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
@@ -59,8 +57,7 @@ async def get_readings(
     aggregate: Literal["mean", "min", "max", "median", "sum", "count", "last", "first"] = "mean",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> Readings:
-    device = await find_device(context, device_id)
-    device_type = context.catalogue[device.type]
+    device_type = catalogue[device.type]
     if metric not in device_type.metrics:
         known = ", ".join(device_type.metrics)
         raise HTTPException(422, f"{device.type} has no metric {metric!r}; known: {known}")
@@ -73,13 +70,10 @@ async def get_readings(
     if not INFLUX_MIN_MS <= start_ms < end_ms <= INFLUX_MAX_MS:
         raise HTTPException(422, "start and end must lie within 1677-09-21 .. 2262-04-11 "
                                  "(what InfluxDB can store)")
-    try:
-        history = await series_history(
-            context.influx, measurement=device.type, device_id=device.id, metric=metric,
-            start_ms=start_ms, end_ms=end_ms, every=every, aggregate=aggregate, limit=limit,
-        )
-    except InfluxError as exc:  # InfluxDB down or refusing: the caller learns why
-        raise HTTPException(502, f"InfluxDB: {exc}") from None
+    history = await series_history(
+        influx, measurement=device.type, device_id=device.id, metric=metric,
+        start_ms=start_ms, end_ms=end_ms, every=every, aggregate=aggregate, limit=limit,
+    )
     return Readings(
         device_id=device.id,
         metric=metric,

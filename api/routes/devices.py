@@ -3,22 +3,19 @@
 Every role may read; admins and operators may write, through `devices.provisioning`
 (the service the CLI calls too), which ends each write with `ApiContext.on_devices_changed`:
 the platform wires it to reloading the broker's users and ACLs (and the ingest registry).
-Refusals: no such device 404, an existing id or a retired device 409, anything else 422.
+Refusals (`api.problems`): no such device 404, an existing id or a retired device 409,
+anything else 422.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
 
-from api.context import ApiContext
-from api.deps import Caller, ContextDep, require
+from api.deps import Caller, DeviceStoreDep, KnownDevice, ProvisioningDep, require
 from api.query import Offset
-from api.schemas import (
+from api.schemas.devices import (
     DeviceCreate,
     DeviceCreated,
     DeviceImportResult,
@@ -27,20 +24,10 @@ from api.schemas import (
     DeviceUpdate,
     ImportProblems,
     MqttLogin,
-    Problem,
 )
-from api.schemas_incidents import Invalid
+from api.schemas.problems import Invalid, Problem
 from api.security.principal import Principal, Role
-from devices.errors import (
-    DeviceFileError,
-    DuplicateDeviceError,
-    RegistryError,
-    RetiredDeviceError,
-    UnknownDeviceError,
-)
-from devices.provisioning import Provisioning
-from devices.registry import Device, DeviceStatus
-from devices.store import DeviceStore
+from devices.registry import DeviceStatus
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
@@ -53,27 +40,23 @@ REJECTED: dict[int | str, dict[str, Any]] = {
 IMPORT_TYPES = {"text/csv": ".csv", "application/geo+json": ".geojson",
                 "application/json": ".geojson"}
 MAX_IMPORT_BYTES = 32 << 20
-REFUSAL_STATUS: dict[type[RegistryError], int] = {  # any other refusal is a 422
-    UnknownDeviceError: 404, DuplicateDeviceError: 409, RetiredDeviceError: 409,
-}
 
 
 @router.get("", summary="List devices with filters and paging")
 async def list_devices(
-    context: ContextDep,
     _: Caller,
+    devices: DeviceStoreDep,
     type: Annotated[str | None, Query(description="device type")] = None,
     district: str | None = None,
     status: DeviceStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> DevicePage:
-    store = DeviceStore(context.sessions)
-    devices, total = await store.list(
+    found, total = await devices.list(
         type=type, district=district, status=status, limit=limit, offset=offset
     )
     return DevicePage(
-        items=[DevicePublic.of(d) for d in devices], total=total, limit=limit, offset=offset
+        items=[DevicePublic.of(d) for d in found], total=total, limit=limit, offset=offset
     )
 
 
@@ -82,16 +65,16 @@ async def list_devices(
     status_code=status.HTTP_201_CREATED,
     responses={**REJECTED, 409: {"model": Problem, "description": "the id exists already"}},
 )
-async def create_device(body: DeviceCreate, context: ContextDep, _: Writer) -> DeviceCreated:
-    with _refusals():
-        device, password = await _provisioning(context).create(body.model_dump(mode="json"))
+async def create_device(
+    body: DeviceCreate, _: Writer, provisioning: ProvisioningDep
+) -> DeviceCreated:
+    device, password = await provisioning.create(body.model_dump(mode="json"))
     return DeviceCreated(device=DevicePublic.of(device), mqtt=_login(device.id, password))
 
 
 @router.post(
     "/import",
     summary="Import devices from CSV or GeoJSON, all or nothing; new ones get MQTT logins",
-    response_model=DeviceImportResult,
     openapi_extra={"requestBody": {"required": True, "content": {
         "text/csv": {"schema": {"type": "string"}},
         "application/geo+json": {"schema": {"type": "object"}},
@@ -102,23 +85,16 @@ async def create_device(body: DeviceCreate, context: ContextDep, _: Writer) -> D
         422: {"model": ImportProblems, "description": "invalid rows; nothing was written"},
     },
 )
-async def import_devices(request: Request, context: ContextDep, _: Writer) -> Any:
+async def import_devices(
+    request: Request, _: Writer, provisioning: ProvisioningDep
+) -> DeviceImportResult:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in IMPORT_TYPES:
         raise HTTPException(415, f"send text/csv or application/geo+json, not {kind!r}")
     data = await request.body()
     if len(data) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"at most {MAX_IMPORT_BYTES} bytes per import")
-    try:
-        result = await _provisioning(context).import_many(
-            data, IMPORT_TYPES[kind], source="upload"
-        )
-    except DeviceFileError as exc:
-        problems = ImportProblems(
-            detail=f"{len(exc.problems)} invalid rows; nothing was imported",
-            problems=exc.problems,
-        )
-        return JSONResponse(problems.model_dump(), status_code=422)
+    result = await provisioning.import_many(data, IMPORT_TYPES[kind], source="upload")
     return DeviceImportResult(
         imported=result.new + result.updated, new=result.new, updated=result.updated,
         credentials=[_login(i, p) for i, p in result.passwords.items()],
@@ -126,8 +102,8 @@ async def import_devices(request: Request, context: ContextDep, _: Writer) -> An
 
 
 @router.get("/{device_id}", summary="One device", responses=NOT_FOUND)
-async def get_device(device_id: str, context: ContextDep, _: Caller) -> DevicePublic:
-    return DevicePublic.of(await find_device(context, device_id))
+async def get_device(_: Caller, device: KnownDevice) -> DevicePublic:
+    return DevicePublic.of(device)
 
 
 @router.patch(
@@ -135,20 +111,18 @@ async def get_device(device_id: str, context: ContextDep, _: Caller) -> DevicePu
     responses={**NOT_FOUND, **REJECTED},
 )
 async def update_device(
-    device_id: str, body: DeviceUpdate, context: ContextDep, _: Writer
+    device_id: str, body: DeviceUpdate, _: Writer, provisioning: ProvisioningDep
 ) -> DevicePublic:
     changes = body.model_dump(mode="json", exclude_unset=True)
-    with _refusals():
-        return DevicePublic.of(await _provisioning(context).update(device_id, changes))
+    return DevicePublic.of(await provisioning.update(device_id, changes))
 
 
 @router.post(
     "/{device_id}/retire", summary="Retire a device: it is cut off at the broker at once",
     responses=NOT_FOUND,
 )
-async def retire_device(device_id: str, context: ContextDep, _: Writer) -> DevicePublic:
-    with _refusals():
-        return DevicePublic.of(await _provisioning(context).retire(device_id))
+async def retire_device(device_id: str, _: Writer, provisioning: ProvisioningDep) -> DevicePublic:
+    return DevicePublic.of(await provisioning.retire(device_id))
 
 
 @router.post(
@@ -156,34 +130,12 @@ async def retire_device(device_id: str, context: ContextDep, _: Writer) -> Devic
     summary="Issue a new MQTT password (shown once); the old one stops working",
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "the device is retired"}},
 )
-async def rotate_credentials(device_id: str, context: ContextDep, _: Writer) -> MqttLogin:
-    with _refusals():
-        password = await _provisioning(context).rotate_credentials(device_id)
+async def rotate_credentials(
+    device_id: str, _: Writer, provisioning: ProvisioningDep
+) -> MqttLogin:
+    password = await provisioning.rotate_credentials(device_id)
     return _login(device_id, password)
-
-
-async def find_device(context: ApiContext, device_id: str) -> Device:
-    """The stored device, or 404."""
-    device = await DeviceStore(context.sessions).get(device_id)
-    if device is None:
-        raise HTTPException(404, f"no device {device_id!r}")
-    return device
-
-
-def _provisioning(context: ApiContext) -> Provisioning:
-    return Provisioning(context.sessions, context.catalogue, context.on_devices_changed)
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """A refusal of provisioning as an HTTP error with its reason."""
-    try:
-        yield
-    except RegistryError as exc:
-        raise HTTPException(REFUSAL_STATUS.get(type(exc), 422), str(exc)) from None
 
 
 def _login(device_id: str, password: str) -> MqttLogin:
     return MqttLogin(device_id=device_id, username=device_id, password=password)
-
-

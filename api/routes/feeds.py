@@ -15,7 +15,7 @@ from lxml import etree
 from alerts.decisions.cap import is_public_warning
 from alerts.decisions.notify import CAP_XML
 from alerts.model import Incident
-from api.deps import Alerts, Caller
+from api.deps import AlertServiceDep, Caller
 from devices.clock import now_ms
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
@@ -29,7 +29,7 @@ ATOM_XML = "application/atom+xml"
     response_class=Response,
     responses={200: {"content": {ATOM_XML: {"schema": {"type": "string"}}}, "description": "Atom"}},
 )
-async def warnings_feed(request: Request, caller: Caller, alerts: Alerts) -> Response:
+async def warnings_feed(request: Request, caller: Caller, alerts: AlertServiceDep) -> Response:
     sent_ms = now_ms()
     warnings = [
         i

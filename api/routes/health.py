@@ -6,21 +6,12 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from api.context import Probe
-from api.deps import ContextDep
+from api.deps import ProbesDep
+from api.schemas.health import Health, Readiness
 
 router = APIRouter(tags=["operations"])
-
-
-class Health(BaseModel):
-    status: str
-
-
-class Readiness(BaseModel):
-    status: str
-    checks: dict[str, bool]
 
 
 @router.get("/healthz", summary="The process is up")
@@ -34,9 +25,9 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness}},
     response_model=Readiness,
 )
-async def readyz(context: ContextDep) -> JSONResponse:
-    names = list(context.probes)
-    results = await asyncio.gather(*(_safe(context.probes[n]) for n in names))
+async def readyz(probes: ProbesDep) -> JSONResponse:
+    names = list(probes)
+    results = await asyncio.gather(*(_safe(probes[n]) for n in names))
     checks = dict(zip(names, results, strict=True))
     ready = all(checks.values())
     body = Readiness(status="ready" if ready else "not ready", checks=checks)

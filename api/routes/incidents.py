@@ -2,32 +2,32 @@
 
 Responders see and act only on their own teams' incidents; another team's incident is 404 to
 them, so its existence does not leak. The actor on the timeline is the caller's subject.
+What the service refuses is answered by `api.problems`: unknown 404, a change the state does
+not allow 409, an unknown team 422.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from alerts.decisions.notify import CAP_XML
-from alerts.errors import RoutingError, TransitionError, UnknownIncidentError
+from alerts.errors import UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.service import AlertService, IncidentQuery
-from api.deps import Alerts, Caller, require
+from api.deps import AlertServiceDep, Caller, require
 from api.query import Offset, epoch_ms_bound
-from api.schemas import Problem
-from api.schemas_incidents import (
+from api.schemas.common import SeverityName
+from api.schemas.incidents import (
     IncidentDetail,
     IncidentPage,
     IncidentPublic,
-    Invalid,
     NoteRequest,
     ReassignRequest,
-    SeverityName,
     TransitionRequest,
 )
+from api.schemas.problems import Invalid, Problem
 from api.security.principal import Principal, Role
 from devices.clock import now_ms
 from rules.detection import Category, Severity
@@ -50,13 +50,10 @@ CHANGES: dict[int | str, dict[str, Any]] = {
 
 
 async def visible_incident(alerts: AlertService, caller: Principal, incident_id: str) -> Incident:
-    """The incident if the caller may see it; 404 otherwise (also for another team's)."""
-    try:
-        incident = await alerts.incident(incident_id)
-    except UnknownIncidentError:
-        incident = None
-    if incident is None or not caller.sees_team(incident.team_id):
-        raise HTTPException(404, f"no incident {incident_id!r}")
+    """The incident if the caller may see it; another team's is unknown to them."""
+    incident = await alerts.incident(incident_id)
+    if not caller.sees_team(incident.team_id):
+        raise UnknownIncidentError(incident_id)
     return incident
 
 
@@ -65,7 +62,7 @@ async def visible_incident(alerts: AlertService, caller: Principal, incident_id:
 )
 async def list_incidents(
     caller: Caller,
-    alerts: Alerts,
+    alerts: AlertServiceDep,
     state: IncidentState | None = None,
     severity: SeverityName | None = None,
     category: Category | None = None,
@@ -98,7 +95,7 @@ async def list_incidents(
 
 
 @router.get("/{incident_id}", summary="One incident with its timeline", responses=NOT_FOUND)
-async def get_incident(incident_id: str, caller: Caller, alerts: Alerts) -> IncidentDetail:
+async def get_incident(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> IncidentDetail:
     return IncidentDetail.of(await visible_incident(alerts, caller, incident_id))
 
 
@@ -112,7 +109,7 @@ async def get_incident(incident_id: str, caller: Caller, alerts: Alerts) -> Inci
         409: {"model": Problem, "description": "none of its devices has a known location"},
     },
 )
-async def get_cap(incident_id: str, caller: Caller, alerts: Alerts) -> Response:
+async def get_cap(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> Response:
     incident = await visible_incident(alerts, caller, incident_id)
     xml = alerts.cap(incident, now_ms())
     if xml is None:
@@ -125,9 +122,9 @@ async def get_cap(incident_id: str, caller: Caller, alerts: Alerts) -> Response:
     summary="Acknowledge an incident: the team has seen it",
     responses=CHANGES,
 )
-async def acknowledge(incident_id: str, caller: Actor, alerts: Alerts) -> IncidentDetail:
+async def acknowledge(incident_id: str, caller: Actor, alerts: AlertServiceDep) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
-    return await _act(alerts.acknowledge(incident_id, caller.subject, now_ms()))
+    return IncidentDetail.of(await alerts.acknowledge(incident_id, caller.subject, now_ms()))
 
 
 @router.post(
@@ -136,15 +133,17 @@ async def acknowledge(incident_id: str, caller: Actor, alerts: Alerts) -> Incide
     responses={**CHANGES, **INVALID},
 )
 async def transition(
-    incident_id: str, body: TransitionRequest, caller: Actor, alerts: Alerts
+    incident_id: str, body: TransitionRequest, caller: Actor, alerts: AlertServiceDep
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
     to = IncidentState(body.to)
     if to is IncidentState.CANCELLED:
         if not body.detail.strip():
             raise HTTPException(422, "cancelling needs a reason in 'detail'")
-        return await _act(alerts.cancel(incident_id, caller.subject, now_ms(), body.detail))
-    return await _act(alerts.transition(incident_id, to, caller.subject, now_ms(), body.detail))
+        changed = await alerts.cancel(incident_id, caller.subject, now_ms(), body.detail)
+    else:
+        changed = await alerts.transition(incident_id, to, caller.subject, now_ms(), body.detail)
+    return IncidentDetail.of(changed)
 
 
 @router.post(
@@ -153,11 +152,11 @@ async def transition(
     responses={**CHANGES, **INVALID},
 )
 async def reassign(
-    incident_id: str, body: ReassignRequest, caller: Dispatcher, alerts: Alerts
+    incident_id: str, body: ReassignRequest, caller: Dispatcher, alerts: AlertServiceDep
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
-    change = alerts.reassign(incident_id, body.team_id, caller.subject, now_ms(), body.reason)
-    return await _act(change)
+    changed = alerts.reassign(incident_id, body.team_id, caller.subject, now_ms(), body.reason)
+    return IncidentDetail.of(await changed)
 
 
 @router.post(
@@ -166,20 +165,8 @@ async def reassign(
     responses=NOT_FOUND,
 )
 async def add_note(
-    incident_id: str, body: NoteRequest, caller: Actor, alerts: Alerts
+    incident_id: str, body: NoteRequest, caller: Actor, alerts: AlertServiceDep
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
-    return await _act(alerts.note(incident_id, caller.subject, now_ms(), body.text))
+    return IncidentDetail.of(await alerts.note(incident_id, caller.subject, now_ms(), body.text))
 
-
-async def _act(change: Awaitable[Incident]) -> IncidentDetail:
-    """Await an incident action, turning what the service refuses into 404/409/422."""
-    try:
-        incident = await change
-    except UnknownIncidentError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except TransitionError as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except RoutingError as exc:
-        raise HTTPException(422, "; ".join(exc.problems)) from exc
-    return IncidentDetail.of(incident)

@@ -22,10 +22,11 @@ from contextlib import suppress
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
 
 from alerts.channels.live import Event, Subscription
-from api.context import ApiContext
-from api.deps import authenticated
+from api.deps import ApiKeyStoreDep, LiveHubDep, TokensDep, UserStoreDep, authenticated
+from api.problems import describe
 from api.security.api_keys import ApiKeyStore, key_id_of
 from api.security.principal import Principal, Role
+from api.security.tokens import InvalidTokenError
 from api.security.users import UserStore
 from devices.clock import now_ms
 
@@ -43,25 +44,29 @@ def visible(caller: Principal, event: Event) -> bool:
 
 
 @router.websocket("/live")
-async def live_events(websocket: WebSocket, token: str | None = None) -> None:
+async def live_events(
+    websocket: WebSocket, tokens: TokensDep, users: UserStoreDep, keys: ApiKeyStoreDep,
+    hub: LiveHubDep, token: str | None = None,
+) -> None:
     """Stream alert/incident changes the caller may see, one JSON object per message."""
-    context: ApiContext = websocket.app.state.context
     scheme, _, header_token = websocket.headers.get("authorization", "").partition(" ")
     if token is None and scheme.lower() == "bearer":
         token = header_token
     await websocket.accept()
     try:
-        caller = await authenticated(context, token or None, websocket.headers.get("x-api-key"))
-    except HTTPException as exc:
-        await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=str(exc.detail)[:120])
+        caller = await authenticated(
+            tokens, users, keys, token or None, websocket.headers.get("x-api-key")
+        )
+    except (HTTPException, InvalidTokenError) as exc:
+        await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=describe(exc)[:120])
         return
-    if context.live is None:
+    if hub is None:
         await websocket.close(status.WS_1011_INTERNAL_ERROR, reason="no live event hub")
         return
-    with context.live.subscribe(lambda event: visible(caller, event)) as events:
+    with hub.subscribe(lambda event: visible(caller, event)) as events:
         forward = asyncio.create_task(_forward(websocket, events))
         closed = asyncio.create_task(_until_closed(websocket))
-        revoked = asyncio.create_task(_until_revoked(context, caller))
+        revoked = asyncio.create_task(_until_revoked(users, keys, caller))
         tasks = {forward, closed, revoked}
         try:
             done, _ = await asyncio.wait(
@@ -87,7 +92,7 @@ def _seconds_left(caller: Principal) -> float | None:
     return max(0.0, caller.expires_at_s - now_ms() / 1000)
 
 
-async def _until_revoked(context: ApiContext, caller: Principal) -> None:
+async def _until_revoked(users: UserStore, keys: ApiKeyStore, caller: Principal) -> None:
     """Return once the caller's user is disabled or its API key revoked.
 
     A lookup that fails (the database restarting, a full pool) proves nothing either way:
@@ -96,17 +101,17 @@ async def _until_revoked(context: ApiContext, caller: Principal) -> None:
     while True:
         await asyncio.sleep(ACCESS_CHECK_S)
         try:
-            if not await _still_allowed(context, caller):
+            if not await _still_allowed(users, keys, caller):
                 return
         except Exception:  # any database error: the stream goes on
             log.warning("re-checking live stream access of %s failed; retrying in %g s",
                         caller.subject, ACCESS_CHECK_S, exc_info=True)
 
 
-async def _still_allowed(context: ApiContext, caller: Principal) -> bool:
+async def _still_allowed(users: UserStore, keys: ApiKeyStore, caller: Principal) -> bool:
     if caller.kind == "api_key":
-        return await ApiKeyStore(context.sessions).is_active(key_id_of(caller))
-    return not await UserStore(context.sessions).is_disabled(caller.subject)
+        return await keys.is_active(key_id_of(caller))
+    return not await users.is_disabled(caller.subject)
 
 
 async def _forward(websocket: WebSocket, events: Subscription) -> None:

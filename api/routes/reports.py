@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from alerts.decisions.reports import GroupBy
 from api.clock import epoch_ms
-from api.deps import ContextDep, alert_service, require
-from api.schemas import Problem
-from api.schemas_alerts import Report, ReportRowPublic
-from api.schemas_incidents import Invalid
+from api.deps import AlertServiceDep, require
+from api.schemas.problems import Invalid, Problem
+from api.schemas.reports import Report, ReportRowPublic
 from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -28,8 +27,8 @@ Reader = Annotated[Principal, Depends(require(Role.admin, Role.operator, Role.vi
     },
 )
 async def get_report(
-    context: ContextDep,
     caller: Reader,
+    service: AlertServiceDep,
     start: Annotated[datetime, Query(description="incidents opened at or after (ISO 8601)")],
     end: Annotated[datetime, Query(description="…and before (ISO 8601); entries read up to it")],
     group_by: GroupBy = GroupBy.TEAM,
@@ -37,7 +36,6 @@ async def get_report(
         str | None, Query(description="policy whose deadlines are the SLA; default: catch-all's")
     ] = None,
 ) -> Report:
-    service = alert_service(context)
     start_ms, end_ms = epoch_ms(start), epoch_ms(end)
     if end_ms <= start_ms:
         raise HTTPException(422, "end must be after start")

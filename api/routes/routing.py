@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 
 from alerts.channels.webhook import redacted_url
-from alerts.errors import RoutingError, UnknownTeamError
 from alerts.sql.team_logins import TeamLogins, dispatch_filter
-from api.deps import Caller, ContextDep, alert_service, require
-from api.schemas import Problem
-from api.schemas_alerts import RoutingProblem, RoutingProblemBody, RoutingPublic, TeamMqttLogin
+from api.deps import AlertServiceDep, AlertsPartDep, Caller, ContextDep, SessionsDep, require
+from api.schemas.problems import Problem
+from api.schemas.routing import RoutingProblem, RoutingPublic, TeamMqttLogin
 from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
@@ -30,28 +29,21 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     "MQTT topics are shown to all.",
     responses=UNAVAILABLE,
 )
-async def get_routing(context: ContextDep, caller: Caller) -> RoutingPublic:
-    routing = RoutingPublic.of(alert_service(context).routing)
+async def get_routing(caller: Caller, service: AlertServiceDep) -> RoutingPublic:
+    routing = RoutingPublic.of(service.routing)
     return routing if caller.role is Role.admin else _without_webhook_secrets(routing)
 
 
 @router.post(
     "/reload", summary="Re-read the routing file; an invalid file is refused, the old one stays",
     responses={
-        422: {"model": RoutingProblemBody, "description": "the routing file is invalid"},
+        422: {"model": RoutingProblem, "description": "the routing file is invalid"},
         **UNAVAILABLE,
     },
 )
-async def reload_routing(context: ContextDep, caller: Admin) -> RoutingPublic:
-    service = alert_service(context)
-    if context.reload_routing is None:
-        raise HTTPException(503, "routing reload is not available in this process")
-    try:
-        await context.reload_routing()
-    except RoutingError as exc:
-        problem = RoutingProblem(source=exc.source, problems=exc.problems)
-        raise HTTPException(422, problem.model_dump()) from None
-    return RoutingPublic.of(service.routing)
+async def reload_routing(caller: Admin, alerts: AlertsPartDep) -> RoutingPublic:
+    await alerts.reload_routing()
+    return RoutingPublic.of(alerts.service.routing)
 
 
 @router.post(
@@ -60,12 +52,11 @@ async def reload_routing(context: ContextDep, caller: Admin) -> RoutingPublic:
     status_code=201,
     responses={404: {"model": Problem, "description": "no such team"}, **UNAVAILABLE},
 )
-async def issue_team_login(team_id: str, context: ContextDep, caller: Admin) -> TeamMqttLogin:
-    routing = alert_service(context).routing
-    try:
-        issued = await TeamLogins(context.sessions).issue(team_id, routing)
-    except UnknownTeamError as exc:
-        raise HTTPException(404, f"{exc}; see GET /api/v1/routing for the teams") from None
+async def issue_team_login(
+    team_id: str, caller: Admin, service: AlertServiceDep, sessions: SessionsDep,
+    context: ContextDep,
+) -> TeamMqttLogin:
+    issued = await TeamLogins(sessions).issue(team_id, service.routing)
     if context.on_devices_changed is not None:  # installs the broker's users and ACLs now
         await context.on_devices_changed()
     return TeamMqttLogin(team_id=issued.team_id, username=issued.username,

@@ -1,13 +1,13 @@
 """Rules: the rule file the engine runs, edited, validated and backtested through the API.
 
-Writes go through `rules.language.rulefile.RuleFile`, which validates the whole new set before it
+Writes go through `api.rule_store.RuleStore`, which validates the whole new set before it
 replaces the file atomically; the engine picks the change up on its next tick, and the open alerts
-of a changed or deleted rule are closed then (`urbanwatch.judging`).
+of a changed or deleted rule are closed then (`urbanwatch.judging`). A refused rule is a 422
+naming the field and column, an invalid file on disk a 409 (`api.problems`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -16,9 +16,10 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.backtesting import backtest_range
 from api.clock import NAIVE_TIMESTAMP, epoch_ms
-from api.deps import Caller, ContextDep, require
-from api.schemas import Problem
-from api.schemas_rules import (
+from api.deps import Caller, InfluxDep, RulesPartDep, RuleStoreDep, require
+from api.rule_store import RuleStore
+from api.schemas.problems import Problem
+from api.schemas.rules import (
     BacktestRequest,
     BacktestResult,
     RuleCreate,
@@ -32,11 +33,10 @@ from api.schemas_rules import (
 )
 from api.security.principal import Principal, Role
 from devices.clock import now_ms
-from ingest.errors import InfluxError
 from rules.detection import Category
-from rules.errors import RuleFileError, RuleRejected
+from rules.errors import RuleRejected
 from rules.language.model import Rule
-from rules.language.rulefile import RuleFile, check_set, referrers, validate_text
+from rules.language.rulefile import check_set, referrers, validate_text
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
@@ -55,19 +55,19 @@ REJECTED: dict[int | str, dict[str, Any]] = {
 
 @router.get("", summary="List the rules the engine runs")
 async def list_rules(
-    context: ContextDep, caller: Caller, category: Category | None = None,
+    caller: Caller, store: RuleStoreDep, category: Category | None = None,
     enabled: bool | None = None,
 ) -> RuleList:
     rules = [
-        r for r in await _read(context)
+        r for r in await store.read()
         if category in (None, r.category) and enabled in (None, r.enabled)
     ]
     return RuleList(items=[RulePublic.of(r) for r in rules], total=len(rules))
 
 
 @router.get("/{rule_id}", summary="One rule", responses=NOT_FOUND)
-async def get_rule(rule_id: str, context: ContextDep, caller: Caller) -> RulePublic:
-    return RulePublic.of(_find(await _read(context), rule_id))
+async def get_rule(rule_id: str, caller: Caller, store: RuleStoreDep) -> RulePublic:
+    return RulePublic.of(_find(await store.read(), rule_id))
 
 
 @router.post(
@@ -75,35 +75,35 @@ async def get_rule(rule_id: str, context: ContextDep, caller: Caller) -> RulePub
     responses={**REJECTED, 409: {"model": Problem, "description": "the id is taken, or the "
                                  "rule file on disk is invalid"}},
 )
-async def create_rule(body: RuleCreate, context: ContextDep, caller: Writer) -> RulePublic:
-    rule = _rule(body, body.id)
+async def create_rule(body: RuleCreate, caller: Writer, store: RuleStoreDep) -> RulePublic:
+    rule = body.to_rule(body.id)
 
     def add(rules: list[Rule]) -> list[Rule]:
         if any(r.id == rule.id for r in rules):
             raise HTTPException(409, f"rule {rule.id!r} exists already; update it with PUT")
         return [*rules, rule]
 
-    await _change(context, add)
+    await store.change(add)
     return RulePublic.of(rule)
 
 
 @router.put("/{rule_id}", summary="Replace a rule", responses={**NOT_FOUND, **REJECTED})
 async def update_rule(
-    rule_id: str, body: RuleSpec, context: ContextDep, caller: Writer
+    rule_id: str, body: RuleSpec, caller: Writer, store: RuleStoreDep
 ) -> RulePublic:
-    rule = _rule(body, rule_id)
-    await _change(context, lambda rules: _replace(rules, rule_id, lambda _: rule))
+    rule = body.to_rule(rule_id)
+    await store.change(lambda rules: _replace(rules, rule_id, lambda _: rule))
     return RulePublic.of(rule)
 
 
 @router.post("/{rule_id}/enable", summary="Enable a rule", responses={**NOT_FOUND, **REJECTED})
-async def enable_rule(rule_id: str, context: ContextDep, caller: Writer) -> RulePublic:
-    return await _set_enabled(context, rule_id, True)
+async def enable_rule(rule_id: str, caller: Writer, store: RuleStoreDep) -> RulePublic:
+    return await _set_enabled(store, rule_id, True)
 
 
 @router.post("/{rule_id}/disable", summary="Disable a rule", responses={**NOT_FOUND, **REJECTED})
-async def disable_rule(rule_id: str, context: ContextDep, caller: Writer) -> RulePublic:
-    return await _set_enabled(context, rule_id, False)
+async def disable_rule(rule_id: str, caller: Writer, store: RuleStoreDep) -> RulePublic:
+    return await _set_enabled(store, rule_id, False)
 
 
 @router.delete(
@@ -115,7 +115,7 @@ async def disable_rule(rule_id: str, context: ContextDep, caller: Writer) -> Rul
         503: REJECTED[503],
     },
 )
-async def delete_rule(rule_id: str, context: ContextDep, caller: Writer) -> None:
+async def delete_rule(rule_id: str, caller: Writer, store: RuleStoreDep) -> None:
     def remove(rules: list[Rule]) -> list[Rule]:
         gone = _find(rules, rule_id)
         users = referrers(rules, rule_id)
@@ -124,21 +124,21 @@ async def delete_rule(rule_id: str, context: ContextDep, caller: Writer) -> None
                                 " change or delete those first")
         return [r for r in rules if r is not gone]
 
-    await _change(context, remove)
+    await store.change(remove)
 
 
 @router.post(
     "/validate",
     summary="Check rule-file text, or one rule against the current set, without saving",
 )
-async def validate(body: RuleValidation, context: ContextDep, caller: Caller) -> ValidationResult:
+async def validate(body: RuleValidation, caller: Caller, store: RuleStoreDep) -> ValidationResult:
     try:
         if body.text is not None:
             rules = validate_text(body.text)
         else:
             assert body.rule is not None
             candidate = body.rule.to_rule(body.rule.id)
-            current = await _read(context)
+            current = await store.read()
             rules = [r for r in current if r.id != candidate.id] + [candidate]
             check_set(rules)
     except RuleRejected as exc:
@@ -156,38 +156,33 @@ async def validate(body: RuleValidation, context: ContextDep, caller: Caller) ->
         503: {"model": Problem, "description": "no device registry in this process"},
     },
 )
-async def backtest(body: BacktestRequest, context: ContextDep, caller: Writer) -> BacktestResult:
+async def backtest(
+    body: BacktestRequest, caller: Writer, store: RuleStoreDep, influx: InfluxDep,
+    setup: RulesPartDep,
+) -> BacktestResult:
     start_ms, end_ms = _ms(body.start), _ms(body.end)
     if end_ms <= start_ms:
-        raise _rejected(RuleRejected("end must be after start", field="end"))
+        raise RuleRejected("end must be after start", field="end")
     if body.end - body.start > MAX_BACKTEST:
-        raise _rejected(RuleRejected(f"range longer than {MAX_BACKTEST.days} days", field="end"))
+        raise RuleRejected(f"range longer than {MAX_BACKTEST.days} days", field="end")
     if start_ms < 0 or end_ms > now_ms() + DAY_MS:
-        raise _rejected(RuleRejected("the range must lie between 1970 and now", field="start"))
-    if context.registry is None:
-        raise HTTPException(503, "backtests need the device registry of a running platform")
-    current = await _read(context)
+        raise RuleRejected("the range must lie between 1970 and now", field="start")
+    current = await store.read()
     rules = [_find(current, i) for i in body.rule_ids]
     if body.rule is not None:
-        rules = [r for r in rules if r.id != body.rule.id] + [_rule(body.rule, body.rule.id)]
+        rules = [r for r in rules if r.id != body.rule.id] + [body.rule.to_rule(body.rule.id)]
     rules = [r.model_copy(update={"enabled": True}) for r in rules]  # tried before enabling
-    try:
-        check_set(rules)
-        registry = context.registry()
-        report = await backtest_range(
-            context.influx, registry, rules, start_ms, end_ms,
-            utc_offset_h=context.utc_offset_h, attributes=registry.attributes(),
-        )
-    except RuleRejected as exc:
-        raise _rejected(exc) from None
-    except InfluxError as exc:
-        raise HTTPException(502, f"InfluxDB: {exc}") from None
+    check_set(rules)
+    registry = setup.registry()
+    report = await backtest_range(
+        influx, registry, rules, start_ms, end_ms,
+        utc_offset_h=setup.utc_offset_h, attributes=registry.attributes(),
+    )
     return BacktestResult.of(report, MAX_EVENTS)
 
 
-async def _set_enabled(context: ContextDep, rule_id: str, enabled: bool) -> RulePublic:
-    rules = await _change(
-        context,
+async def _set_enabled(store: RuleStore, rule_id: str, enabled: bool) -> RulePublic:
+    rules = await store.change(
         lambda rules: _replace(rules, rule_id, lambda r: r.model_copy(update={"enabled": enabled})),
     )
     return RulePublic.of(_find(rules, rule_id))
@@ -205,37 +200,7 @@ def _find(rules: list[Rule], rule_id: str) -> Rule:
     return found
 
 
-def _rule(body: RuleSpec, rule_id: str) -> Rule:
-    """The validated rule of a request body, or a 422 naming the field and column."""
-    try:
-        return body.to_rule(rule_id)
-    except RuleRejected as exc:
-        raise _rejected(exc) from None
-
-
-async def _read(context: ContextDep) -> list[Rule]:
-    try:
-        return await asyncio.to_thread(RuleFile(context.rules_path).read)
-    except (RuleFileError, OSError) as exc:
-        raise HTTPException(409, f"the rule file cannot be read: {exc}") from None
-
-
-async def _change(context: ContextDep, edit: Callable[[list[Rule]], list[Rule]]) -> list[Rule]:
-    if context.rules_path is None:
-        raise HTTPException(503, "rules are read-only here: no rule file is configured")
-    try:
-        return await asyncio.to_thread(RuleFile(context.rules_path).change, edit)
-    except RuleRejected as exc:
-        raise _rejected(exc) from None
-    except (RuleFileError, OSError) as exc:
-        raise HTTPException(409, f"the rule file cannot be read: {exc}") from None
-
-
-def _rejected(exc: RuleRejected) -> HTTPException:
-    return HTTPException(422, RuleProblem.of(exc).model_dump())
-
-
 def _ms(moment: datetime) -> int:
     if moment.tzinfo is None:
-        raise _rejected(RuleRejected(NAIVE_TIMESTAMP))
+        raise RuleRejected(NAIVE_TIMESTAMP)
     return epoch_ms(moment)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, status
 
 from alerts.decisions.silences import Matcher, Silence, Weekly
-from alerts.errors import SilenceError
 from api.clock import epoch_ms
-from api.deps import Alerts, Caller, require
+from api.deps import AlertServiceDep, Caller, require
 from api.routes.incidents import INVALID
-from api.schemas import Problem
-from api.schemas_incidents import SilenceCreate, SilencePublic
+from api.schemas.problems import Problem
+from api.schemas.silences import SilenceCreate, SilencePublic
 from api.security.principal import Principal, Role
 from devices.clock import now_ms
 
@@ -23,7 +22,7 @@ Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
 
 @router.get("", summary="List silences; expired ones only on request")
 async def list_silences(
-    _caller: Caller, alerts: Alerts, include_expired: bool = False
+    _caller: Caller, alerts: AlertServiceDep, include_expired: bool = False
 ) -> list[SilencePublic]:
     found = await alerts.silences(include_expired=include_expired)
     return [SilencePublic.of(s) for s in found]
@@ -35,25 +34,23 @@ async def list_silences(
     status_code=status.HTTP_201_CREATED,
     responses=INVALID,
 )
-async def create_silence(body: SilenceCreate, caller: Writer, alerts: Alerts) -> SilencePublic:
-    try:
-        weekly = None
-        if body.weekly is not None:
-            w = body.weekly
-            weekly = Weekly(frozenset(w.weekdays), w.start, w.end, w.tz)
-        silence = Silence(
-            id=f"sil-{uuid.uuid4().hex[:16]}",
-            matchers=tuple(Matcher(m.field, m.value) for m in body.matchers),
-            starts_ms=epoch_ms(body.starts_at),
-            ends_ms=None if body.ends_at is None else epoch_ms(body.ends_at),
-            author=caller.subject,
-            reason=body.reason,
-            weekly=weekly,
-        )
-        created = await alerts.create_silence(silence, now_ms())
-    except SilenceError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    return SilencePublic.of(created)
+async def create_silence(
+    body: SilenceCreate, caller: Writer, alerts: AlertServiceDep
+) -> SilencePublic:
+    weekly = None
+    if body.weekly is not None:
+        w = body.weekly
+        weekly = Weekly(frozenset(w.weekdays), w.start, w.end, w.tz)
+    silence = Silence(
+        id=f"sil-{uuid.uuid4().hex[:16]}",
+        matchers=tuple(Matcher(m.field, m.value) for m in body.matchers),
+        starts_ms=epoch_ms(body.starts_at),
+        ends_ms=None if body.ends_at is None else epoch_ms(body.ends_at),
+        author=caller.subject,
+        reason=body.reason,
+        weekly=weekly,
+    )
+    return SilencePublic.of(await alerts.create_silence(silence, now_ms()))
 
 
 @router.post(
@@ -62,8 +59,5 @@ async def create_silence(body: SilenceCreate, caller: Writer, alerts: Alerts) ->
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"model": Problem, "description": "no unexpired silence with that id"}},
 )
-async def expire_silence(silence_id: str, caller: Writer, alerts: Alerts) -> None:
-    try:
-        await alerts.expire_silence(silence_id, caller.subject, now_ms())
-    except SilenceError as exc:
-        raise HTTPException(404, str(exc)) from exc
+async def expire_silence(silence_id: str, caller: Writer, alerts: AlertServiceDep) -> None:
+    await alerts.expire_silence(silence_id, caller.subject, now_ms())

@@ -24,7 +24,7 @@ from alerts.channels.live import LiveHub
 from alerts.routing import load_routing
 from alerts.service import AlertService
 from api.app import create_app
-from api.context import ApiContext
+from api.context import AlertsPart, ApiContext, RulesPart, TokenPolicy
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
@@ -104,12 +104,9 @@ async def world(tmp_path: Path, influx_db: InfluxClient) -> AsyncIterator[World]
         sessions=sessions,
         influx=influx_db,
         catalogue=catalogue,
-        secret_key=SECRET,
-        alerts=alerts,
-        live=hub,
-        rules_path=rules_path,
-        registry=lambda: registry,
-        reload_routing=reload_routing,
+        tokens=TokenPolicy(SECRET),
+        alerts=AlertsPart(alerts, hub, reload_routing),
+        rules=RulesPart(rules_path, lambda: registry),
     )
     yield World(create_app(context), context, alerts, hub, incident_of)
     await engine.dispose()

@@ -235,7 +235,7 @@ async def test_the_seeded_world_is_what_the_table_assumes(template: Template,
     async with fresh_world(template, tmp_path / "w") as app:
         context: ApiContext = app.state.context
         assert context.alerts is not None
-        incident = await context.alerts.incident(template.ids["incident_id"])
+        incident = await context.alerts.service.incident(template.ids["incident_id"])
         assert incident.team_id == GAS_TEAM
         async with context.sessions() as session:
             alerts = await session.scalar(select(func.count()).select_from(AlertRow))

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.context import ApiContext
+from api.context import ApiContext, TokenPolicy
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
 from devices.geo import parse_geography
@@ -61,7 +61,8 @@ async def api(
     )
     await influx_db.write(lines.encode())
     context = ApiContext(
-        sessions=sessions, influx=influx_db, catalogue=load_catalogue(), secret_key=SECRET,
+        sessions=sessions, influx=influx_db, catalogue=load_catalogue(),
+        tokens=TokenPolicy(SECRET),
         on_devices_changed=changes,
     )
     transport = httpx.ASGITransport(app=create_app(context))

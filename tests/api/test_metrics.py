@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.app import create_app
-from api.context import ApiContext
+from api.context import ApiContext, TokenPolicy
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
 from ingest.timeseries.client import InfluxClient
@@ -89,7 +89,7 @@ async def context(tmp_path: Path, influx_db: InfluxClient) -> AsyncIterator[ApiC
     await migrate(url)
     engine = create_engine(url)
     yield ApiContext(sessions=create_session_factory(engine), influx=influx_db,
-                     catalogue=load_catalogue(), secret_key=SECRET)
+                     catalogue=load_catalogue(), tokens=TokenPolicy(SECRET))
     await engine.dispose()
 
 

@@ -29,7 +29,12 @@ async def test_a_nul_is_refused_with_a_reason(client: httpx.AsyncClient, method:
     response = await client.request(method, url, headers=ADMIN)
     where = "query" if "?" in url else "path"
     assert response.status_code == 422
-    assert response.json() == {"detail": [{"loc": [where], "msg": REFUSED, "type": "value_error"}]}
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank", "title": "Unprocessable Entity", "status": 422,
+        "detail": [{"loc": [where], "msg": REFUSED, "type": "value_error"}],
+        "instance": url.split("?")[0],
+    }
 
 
 async def test_requests_without_one_pass(client: httpx.AsyncClient) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from alerts.channels.webhook import redacted_url
 from api.app import create_app
+from api.context import AlertsPart
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
 from devices.registry import Registry
@@ -44,7 +45,7 @@ async def routing(world: World, tmp_path: Path) -> AsyncIterator[Routing]:
         AlertsSettings(routing_path=path),
     )
     context = dataclasses.replace(
-        world.context, alerts=alerting.service, reload_routing=alerting.reload_routing
+        world.context, alerts=AlertsPart(alerting.service, alerting.hub, alerting.reload_routing)
     )
     transport = httpx.ASGITransport(app=create_app(context))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
@@ -88,13 +89,14 @@ async def test_an_invalid_file_is_422_with_its_problems_and_the_old_routing_stay
                             .replace("{red: 300, orange: 900", "{red: 60, orange: 900"))
     response = await routing.http.post("/api/v1/routing/reload", headers=ADMIN)
     assert response.status_code == 422
-    detail = response.json()["detail"]
-    assert detail["source"] == str(routing.path)
-    assert any("nobody" in p for p in detail["problems"])
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["source"] == str(routing.path)
+    assert any("nobody" in p for p in problem["problems"]) and "nobody" in problem["detail"]
     assert await red_deadline(routing.http) == 300
     routing.path.write_text("routes: [")
     broken = await routing.http.post("/api/v1/routing/reload", headers=ADMIN)
-    assert broken.status_code == 422 and broken.json()["detail"]["problems"]
+    assert broken.status_code == 422 and broken.json()["problems"]
 
 
 async def test_only_admins_reload(routing: Routing) -> None:
@@ -104,12 +106,12 @@ async def test_only_admins_reload(routing: Routing) -> None:
     assert (await routing.http.post("/api/v1/routing/reload")).status_code == 401
 
 
-async def test_reload_without_a_reloader_is_503(world: World) -> None:
-    app = create_app(dataclasses.replace(world.context, reload_routing=None))
+async def test_reload_without_the_alerts_service_is_503(world: World) -> None:
+    app = create_app(dataclasses.replace(world.context, alerts=None))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as http:
         response = await http.post("/api/v1/routing/reload", headers=ADMIN)
-    assert response.status_code == 503 and "reload" in response.json()["detail"]
+    assert response.status_code == 503 and "alerts service" in response.json()["detail"]
 
 
 SECRET_HOOK = "https://ops:hunter2@hooks.example.org:8443/services/T0/B0/s3cr3t?token=abc"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from api.app import create_app
+from api.context import AlertsPart, RulesPart
 from api.security.principal import Role
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
@@ -54,7 +55,7 @@ async def rules(world: World, tmp_path: Path) -> AsyncIterator[Rules]:
     path = tmp_path / "state" / "rules.yaml"
     seed_rule_file(path)
     registry = Registry.build(load_catalogue(), DEVICES)
-    context = dataclasses.replace(world.context, rules_path=path, registry=lambda: registry)
+    context = dataclasses.replace(world.context, rules=RulesPart(path, lambda: registry))
     transport = httpx.ASGITransport(app=create_app(context))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield Rules(http, path)
@@ -222,7 +223,8 @@ async def test_deleting_a_rule_closes_its_open_alerts_at_the_engines_next_reload
     assert await judge.reload()
     assert "gas-test" not in {r.id for r in judge.engine.rules}
     assert {a.id for a in uw.service.open_alerts()} == others
-    context = dataclasses.replace(world.context, rules_path=rules.path, alerts=uw.service)
+    context = dataclasses.replace(world.context, rules=RulesPart(rules.path, lambda: registry),
+                                  alerts=AlertsPart(uw.service, uw.hub, uw.reload_routing))
     transport = httpx.ASGITransport(app=create_app(context))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         closed = (await http.get(f"/api/v1/alerts/{ours.id}", headers=VIEWER)).json()
@@ -354,8 +356,9 @@ async def test_backtest_reads_the_registry_attributes_and_the_city_utc_offset(
     registry = Registry.build(load_catalogue(), [*DEVICES[:2], gauge, DEVICES[3]])
     path = tmp_path / "rules.yaml"
     seed_rule_file(path)
-    context = dataclasses.replace(world.context, rules_path=path, registry=lambda: registry,
-                                  utc_offset_h=5.5)
+    context = dataclasses.replace(
+        world.context, rules=RulesPart(path, lambda: registry, utc_offset_h=5.5)
+    )
     t0 = (int(time.time()) // 3600 - 30) * 3_600_000  # on the hour, inside the retention
     k = np.arange(30)
     level = np.where((k >= 10) & (k < 20), 4.2, 2.0)  # above the guaranteed level for 10 min

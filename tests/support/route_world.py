@@ -27,7 +27,7 @@ from sqlalchemy import select
 from alerts.decisions.silences import Field, Matcher, Silence
 from alerts.sql.tables import AlertRow
 from api.app import create_app
-from api.context import ApiContext
+from api.context import AlertsPart, ApiContext, RulesPart, TokenPolicy
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Role
 from api.security.refresh import RefreshTokens
@@ -157,9 +157,9 @@ async def fresh_world(template: Template, folder: Path) -> AsyncIterator[FastAPI
     alerting = _alerting(sessions, folder)
     registry = Registry.build(load_catalogue(), DEVICES)
     context = ApiContext(
-        sessions=sessions, influx=influx, catalogue=load_catalogue(), secret_key=SECRET,
-        alerts=alerting.service, live=alerting.hub, rules_path=folder / "rules.yaml",
-        registry=lambda: registry, reload_routing=alerting.reload_routing,
+        sessions=sessions, influx=influx, catalogue=load_catalogue(), tokens=TokenPolicy(SECRET),
+        alerts=AlertsPart(alerting.service, alerting.hub, alerting.reload_routing),
+        rules=RulesPart(folder / "rules.yaml", lambda: registry),
     )
     try:
         yield create_app(context)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from api.app import create_app
-from api.context import ApiContext
+from api.context import ApiContext, TokenPolicy
 from api.security.principal import Role
 from api.security.users import UserStore
 from devices.catalogue import load_catalogue
@@ -25,7 +25,7 @@ ADDRESS = "203.0.113.7"  # the client address requests come from (TEST-NET-3)
 
 @asynccontextmanager
 async def security_api(
-    tmp_path: Path, influx: InfluxClient | None = None, address: str = ADDRESS, **fields: Any
+    tmp_path: Path, influx: InfluxClient | None = None, address: str = ADDRESS, **token_policy: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, ApiContext]]:
     """A client of the whole app and its context; without `influx`, one that is never
     reached (these tests do not read time series)."""
@@ -37,7 +37,7 @@ async def security_api(
         influx = unused = InfluxClient("http://127.0.0.1:9", "unused")
     context = ApiContext(
         sessions=create_session_factory(engine), influx=influx, catalogue=load_catalogue(),
-        secret_key=SECRET, **fields,
+        tokens=TokenPolicy(SECRET, **token_policy),
     )
     transport = httpx.ASGITransport(app=create_app(context), client=(address, 40000))
     try:

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.context import ApiContext
+from api.context import ApiContext, TokenPolicy
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
 from devices.geo import parse_geography
@@ -68,7 +68,7 @@ def _api(state: Path, method: str, path: str, **kwargs: Any) -> httpx.Response:
         engine = create_engine(_url(state))
         influx = InfluxClient("http://127.0.0.1:9", "unused")
         context = ApiContext(sessions=create_session_factory(engine), influx=influx,
-                             catalogue=CATALOGUE, secret_key=SECRET)
+                             catalogue=CATALOGUE, tokens=TokenPolicy(SECRET))
         transport = httpx.ASGITransport(app=create_app(context))
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://test",

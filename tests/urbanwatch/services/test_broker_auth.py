@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from api.context import ApiContext
+from api.context import ApiContext, TokenPolicy
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
 from devices.credential_store import CredentialStore
@@ -203,7 +203,8 @@ async def test_devices_provisioned_and_retired_through_the_api(
 ) -> None:
     """The API's `on_devices_changed` (wired as in the platform) admits and cuts off devices."""
     context = ApiContext(
-        sessions=city.sessions, influx=influx_db, catalogue=load_catalogue(), secret_key=SECRET,
+        sessions=city.sessions, influx=influx_db, catalogue=load_catalogue(),
+        tokens=TokenPolicy(SECRET),
         on_devices_changed=city.sync,
     )
     transport = httpx.ASGITransport(app=create_app(context))

@@ -1,26 +1,14 @@
-"""Request and response models of the HTTP API (pydantic at the wire edge only)."""
+"""Devices: the registry, provisioning and MQTT logins, and a device's stored readings."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.common import RequestBody
+from api.schemas.problems import Problem
 from devices.registry import Device, DeviceStatus
-
-
-class RequestBody(BaseModel):
-    """A request body: no text in it may hold NUL, which PostgreSQL text cannot store (it
-    would fail there as a database error, a 500)."""
-
-    @field_validator("*")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        texts = value if isinstance(value, list | tuple) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            raise ValueError("NUL characters are not allowed")
-        return value
 
 
 class DevicePublic(BaseModel):
@@ -112,8 +100,9 @@ class DeviceImportResult(BaseModel):
     credentials: list[MqttLogin] = Field(description="logins of the new devices (shown once)")
 
 
-class ImportProblems(BaseModel):
-    detail: str
+class ImportProblems(Problem):
+    """A refused import: nothing was written."""
+
     problems: list[str] = Field(description="every invalid row: '<row>: <reason>'")
 
 
@@ -151,6 +140,3 @@ class Readings(BaseModel):
     aggregate: str | None = None
     points: list[ReadingPoint]
 
-
-class Problem(BaseModel):
-    detail: str

@@ -1,35 +1,16 @@
-"""Request and response models of the incident, silence and live-event endpoints."""
+"""Incidents: what responders are sent to, its timeline, and the changes callers ask for."""
 
 from __future__ import annotations
 
-from datetime import time
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
-from alerts.decisions.silences import Field as MatchField
-from alerts.decisions.silences import Silence
 from alerts.model import Incident, IncidentState, TimelineEntry
-from api.schemas import RequestBody
-from rules.detection import Category, Severity
+from api.schemas.common import SeverityName, StrictRequestBody, severity_name
+from rules.detection import Category
 
-SeverityName = Literal["info", "blue", "yellow", "orange", "red"]
 Text = Field(default="", max_length=2000)
-
-
-def severity_name(severity: Severity) -> SeverityName:
-    name: SeverityName = severity.name.lower()  # type: ignore[assignment]
-    return name
-
-
-class Invalid(BaseModel):
-    """A 422 body: one message, or the list of validation errors of the request."""
-
-    detail: str | list[dict[str, Any]]
-
-
-class _Request(RequestBody):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TimelineEntryPublic(BaseModel):
@@ -104,7 +85,7 @@ class IncidentPage(BaseModel):
     offset: int
 
 
-class TransitionRequest(_Request):
+class TransitionRequest(StrictRequestBody):
     to: Literal["en_route", "on_scene", "resolved", "closed", "cancelled"]
     detail: str = Field(
         default="", max_length=2000, description="note or reason for the timeline; "
@@ -112,67 +93,10 @@ class TransitionRequest(_Request):
     )
 
 
-class ReassignRequest(_Request):
+class ReassignRequest(StrictRequestBody):
     team_id: str = Field(min_length=1, max_length=64, description="a team of the routing file")
     reason: str = Text
 
 
-class NoteRequest(_Request):
+class NoteRequest(StrictRequestBody):
     text: str = Field(min_length=1, max_length=2000)
-
-
-class MatcherModel(_Request):
-    field: MatchField = Field(description="what the silence matches on")
-    value: str = Field(min_length=1, max_length=128)
-
-
-class WeeklyModel(_Request):
-    """Recurring window, in wall-clock time of `tz`; `end` <= `start` runs past midnight."""
-
-    weekdays: list[int] = Field(min_length=1, max_length=7, description="Monday = 0")
-    start: time
-    end: time
-    tz: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Asia/Shanghai")
-
-    @field_validator("start", "end")
-    @classmethod
-    def _wall_clock(cls, value: time) -> time:
-        if value.tzinfo is not None:
-            raise ValueError("a wall-clock time without offset; the zone is 'tz'")
-        return value
-
-
-class SilenceCreate(_Request):
-    matchers: list[MatcherModel] = Field(min_length=1, max_length=10)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = Field(
-        default=None, description="required for a one-off silence; null = until expired"
-    )
-    reason: str = Field(min_length=1, max_length=2000)
-    weekly: WeeklyModel | None = None
-
-
-class SilencePublic(BaseModel):
-    id: str
-    matchers: list[MatcherModel]
-    starts_ms: int
-    ends_ms: int | None
-    author: str
-    reason: str
-    weekly: WeeklyModel | None
-
-    @classmethod
-    def of(cls, s: Silence) -> SilencePublic:
-        weekly = None
-        if s.weekly is not None:
-            w = s.weekly
-            weekly = WeeklyModel(weekdays=sorted(w.weekdays), start=w.start, end=w.end, tz=w.tz)
-        return cls(
-            id=s.id,
-            matchers=[MatcherModel(field=m.field, value=m.value) for m in s.matchers],
-            starts_ms=s.starts_ms,
-            ends_ms=s.ends_ms,
-            author=s.author,
-            reason=s.reason,
-            weekly=weekly,
-        )

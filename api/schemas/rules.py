@@ -1,6 +1,4 @@
-"""Request and response models of the rules endpoints (the wire shape of
-`rules.language.model.Rule`).
-"""
+"""Rules: the wire shape of `rules.language.model.Rule`, validation and backtests."""
 
 from __future__ import annotations
 
@@ -10,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.backtesting import BacktestReport
-from api.schemas import RequestBody
+from api.schemas.common import RequestBody
+from api.schemas.problems import ProblemBase
 from rules.detection import Category
 from rules.errors import RuleRejected
 from rules.language.model import RULE_ID_PATTERN, Rule
@@ -107,8 +106,8 @@ class RuleProblem(BaseModel):
         )
 
 
-class RuleProblemBody(BaseModel):
-    """A 422 body: the rule's problem, or the list of validation errors of the request."""
+class RuleProblemBody(ProblemBase):
+    """A 422 body: the rule's problem, or FastAPI's list of validation errors of the request."""
 
     detail: RuleProblem | list[dict[str, Any]]
 

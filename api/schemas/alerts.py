@@ -1,0 +1,66 @@
+"""Alerts: the recorded alerts, with their state and severity history."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from alerts.model import Alert, AlertChange
+from api.schemas.common import severity_name
+
+
+class AlertPublic(BaseModel):
+    id: str
+    rule_id: str
+    subject: str = Field(description="a device id, or grid:<cell> / district:<name>")
+    category: str
+    severity: str
+    state: str = Field(description="pending, firing, acknowledged, cleared or closed")
+    started_ms: int
+    updated_ms: int
+    cleared_ms: int | None = None
+    value: float | None = Field(description="the value that triggered it; null if not a number")
+    device_id: str | None = None
+    metric: str | None = None
+    district: str | None = None
+    grid: str | None = None
+    flapping: bool
+
+    @classmethod
+    def of(cls, row: Alert) -> AlertPublic:
+        return cls(
+            id=row.id, rule_id=row.rule_id, subject=row.subject, category=row.category,
+            severity=severity_name(row.severity), state=row.state, started_ms=row.started_ms,
+            updated_ms=row.updated_ms, cleared_ms=row.cleared_ms,
+            value=row.value if row.value == row.value else None,  # NaN is no JSON number
+            device_id=row.device_id, metric=row.metric, district=row.district, grid=row.grid,
+            flapping=row.flapping,
+        )
+
+
+class AlertChangePublic(BaseModel):
+    """One history entry; from_state == to_state for a severity-only change."""
+
+    ts_ms: int
+    from_state: str | None
+    to_state: str
+    severity: str
+    actor: str
+
+    @classmethod
+    def of(cls, change: AlertChange) -> AlertChangePublic:
+        return cls(
+            ts_ms=change.ts_ms, from_state=change.from_state, to_state=change.to_state,
+            severity=severity_name(change.severity), actor=change.actor,
+        )
+
+
+class AlertDetail(AlertPublic):
+    incident_id: str | None = Field(description="the incident holding the alert, if any")
+    history: list[AlertChangePublic] = Field(description="state and severity changes, oldest first")
+
+
+class AlertPage(BaseModel):
+    items: list[AlertPublic]
+    total: int = Field(description="alerts matching the filters, over all pages")
+    limit: int
+    offset: int

@@ -1,0 +1,31 @@
+"""The audit log: who changed what, when and from where."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from api.security.audit_log import AuditEntry
+
+
+class AuditRecord(BaseModel):
+    id: int
+    ts_ms: int = Field(description="epoch milliseconds")
+    actor: str = Field(description="user name or api-key:<id>, or the system")
+    action: str = Field(description="HTTP method, or the domain action (acknowledge, expire …)")
+    entity: str = Field(description="'http' for requests, else what changed (incident …)")
+    entity_id: str
+    detail: str
+    address: str | None = Field(None, description="the client's address (requests)")
+    route: str | None = Field(None, description="route template (requests)")
+    status: int | None = Field(None, description="HTTP status answered (requests)")
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditRecord:
+        return cls(**vars(entry))
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRecord]
+    total: int = Field(description="entries matching the filters, over all pages")
+    limit: int
+    offset: int

@@ -1,0 +1,68 @@
+"""Silences: maintenance windows, one-off or weekly, by device, area, rule or category."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from alerts.decisions.silences import Field as MatchField
+from alerts.decisions.silences import Silence
+from api.schemas.common import StrictRequestBody
+
+
+class MatcherModel(StrictRequestBody):
+    field: MatchField = Field(description="what the silence matches on")
+    value: str = Field(min_length=1, max_length=128)
+
+
+class WeeklyModel(StrictRequestBody):
+    """Recurring window, in wall-clock time of `tz`; `end` <= `start` runs past midnight."""
+
+    weekdays: list[int] = Field(min_length=1, max_length=7, description="Monday = 0")
+    start: time
+    end: time
+    tz: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Asia/Shanghai")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _wall_clock(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("a wall-clock time without offset; the zone is 'tz'")
+        return value
+
+
+class SilenceCreate(StrictRequestBody):
+    matchers: list[MatcherModel] = Field(min_length=1, max_length=10)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = Field(
+        default=None, description="required for a one-off silence; null = until expired"
+    )
+    reason: str = Field(min_length=1, max_length=2000)
+    weekly: WeeklyModel | None = None
+
+
+class SilencePublic(BaseModel):
+    id: str
+    matchers: list[MatcherModel]
+    starts_ms: int
+    ends_ms: int | None
+    author: str
+    reason: str
+    weekly: WeeklyModel | None
+
+    @classmethod
+    def of(cls, s: Silence) -> SilencePublic:
+        weekly = None
+        if s.weekly is not None:
+            w = s.weekly
+            weekly = WeeklyModel(weekdays=sorted(w.weekdays), start=w.start, end=w.end, tz=w.tz)
+        return cls(
+            id=s.id,
+            matchers=[MatcherModel(field=m.field, value=m.value) for m in s.matchers],
+            starts_ms=s.starts_ms,
+            ends_ms=s.ends_ms,
+            author=s.author,
+            reason=s.reason,
+            weekly=weekly,
+        )
