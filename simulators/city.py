@@ -20,6 +20,7 @@ from devices.catalogue import Catalogue, load_catalogue
 from devices.files import write_devices_geojson
 from devices.geo import Area, AreaKind, Geography
 from devices.registry import Device, DeviceStatus
+from simulators.noise_sites import noise_site_columns
 
 CENTRE_LAT, CENTRE_LON = 39.9042, 116.4074
 UTC_OFFSET_S = 8 * 3600
@@ -38,6 +39,7 @@ EXPORTED_ATTRIBUTES = {
     },
     "traffic_flow": {"free_flow_kmh": "free_flow_kmh"},
     "structural": {"tilt_allow_deg": "tilt_allow_deg", "strain_allow_ue": "strain_allow_ue"},
+    "noise": {"noise_zone": "noise_zone"},
 }
 # Structural allowables (from memory, verify before relying on them). Tilt: GB 50007-2011
 # Table 5.3.4 allows an overall tilt of 0.004 for buildings up to 24 m (0.003 for 24-60 m); the
@@ -103,8 +105,8 @@ class City:
 
     `attrs` columns are parallel to `devices` (NaN where a column does not apply
     to the device's type), e.g. `attrs["warning_level_m"]` for water gauges. Water
-    gauges, road sensors and structural sensors carry what the rules need as attributes
-    (`EXPORTED_ATTRIBUTES`).
+    gauges, road sensors, structural sensors and noise monitors carry what the rules need as
+    attributes (`EXPORTED_ATTRIBUTES`).
     """
 
     seed: int
@@ -225,6 +227,7 @@ def _attributes(rng: np.random.Generator, names: list[str], type_index: np.ndarr
     river_guaranteed = river_warning + 0.5 + 1.0 * u[7]
     road_class = rng.integers(0, 3, size=n)  # expressway / arterial / collector
     design_strength = np.where(u[2] < 0.5, *STEEL_DESIGN_STRENGTH_MPA)  # a structure's steel
+    noise = noise_site_columns(u[2], u[3])
     return {
         "level_base_m": np.fmax(only("water_level", river_base), only("manhole", sewer_base)),
         "warning_level_m": np.fmax(
@@ -235,9 +238,9 @@ def _attributes(rng: np.random.Generator, names: list[str], type_index: np.ndarr
         "historical_max_level_m": only("water_level", river_guaranteed + 0.3 + 0.7 * u[1]),
         "free_flow_kmh": only("traffic_flow", np.array([80.0, 60.0, 40.0])[road_class] + 5 * u[2]),
         "capacity_vph": only("traffic_flow", np.array([6000.0, 3600.0, 1800.0])[road_class]),
-        "pm25_base": only("air_quality", 20 + 40 * u[3]),
+        "pm25_base": only("air_quality", 15 + 20 * u[3]),
         "pm10_ratio": only("air_quality", 1.4 + 0.5 * u[4]),
-        "night_db": only("noise", 42 + 12 * u[3]),
+        **{name: only("noise", column) for name, column in noise.items()},
         "strain_base_ue": only("structural", -150 + 300 * u[3]),
         "tilt_base_deg": only("structural", -0.1 + 0.2 * u[4]),
         "tilt_allow_deg": only("structural", np.full(n, TILT_ALLOW_DEG)),

@@ -7,6 +7,10 @@ same numbers. Slow variation (pollution episodes, showers, river level) is
 hash-based value noise interpolated between coarse time knots; showers and
 pollution episodes are shared by a district or the whole city, so neighbouring
 sensors agree as real ones do.
+
+This is a city on an ordinary day: every reading stays within what the shipped rule pack
+accepts for its sensor's place (a noise monitor's zone, a road's free-flow speed, a gauge's
+warning level) at every hour, so the pack raises nothing; emergencies are injected on top.
 """
 
 from __future__ import annotations
@@ -90,15 +94,15 @@ class _Ctx:
         """District showers, more of them on wet days; zero most of the time."""
         shower = self.smooth(self.district, 40 * 60, salt=20)
         threshold = 0.93 - 0.15 * self.smooth(self.everywhere, _DAY_S, salt=21)
-        return 45 * (np.maximum(shower - threshold, 0) / (1 - threshold)) ** 2
+        return 25 * (np.maximum(shower - threshold, 0) / (1 - threshold)) ** 2
 
 
 Model = Callable[[_Ctx], dict[str, np.ndarray]]
 
 
 def _air_quality(c: _Ctx) -> dict[str, np.ndarray]:
-    episode = 0.6 + c.smooth(c.everywhere, 12 * _HOUR_S, salt=10)
-    pm25 = c.attr("pm25_base") * episode * (1 + 0.35 * c.daily(6)) * (1 + 0.08 * c.noise(11))
+    episode = 0.7 + 0.6 * c.smooth(c.everywhere, 12 * _HOUR_S, salt=10)
+    pm25 = c.attr("pm25_base") * episode * (1 + 0.25 * c.daily(6)) * (1 + 0.08 * c.noise(11))
     return {
         "pm25": pm25,
         "pm10": pm25 * c.attr("pm10_ratio") + 4 * c.noise(12),
@@ -110,7 +114,7 @@ def _air_quality(c: _Ctx) -> dict[str, np.ndarray]:
 
 
 def _noise(c: _Ctx) -> dict[str, np.ndarray]:
-    return {"laeq_db": c.attr("night_db") + 18 * c.demand + 1.5 * c.noise(21)}
+    return {"laeq_db": c.attr("quiet_db") + c.attr("rush_rise_db") * c.demand + c.noise(21)}
 
 
 def _water_level(c: _Ctx) -> dict[str, np.ndarray]:
@@ -127,7 +131,7 @@ def _traffic_flow(c: _Ctx) -> dict[str, np.ndarray]:
     d = c.demand
     return {
         "flow_vph": c.attr("capacity_vph") * d * (1 + 0.06 * c.noise(51)),
-        "speed_kmh": c.attr("free_flow_kmh") * (1 - 0.7 * d**2) * (1 + 0.04 * c.noise(52)),
+        "speed_kmh": c.attr("free_flow_kmh") * (1 - 0.55 * d**2) * (1 + 0.04 * c.noise(52)),
         "occupancy_pct": 2 + 45 * d**2 + 1.5 * c.noise(53),
     }
 
@@ -163,7 +167,7 @@ def _weather(c: _Ctx) -> dict[str, np.ndarray]:
     wet = np.minimum(c.rain_mm_h() / 10, 1)
     return {
         "temp_c": 13 + c.attr("temp_offset_c") + 7 * c.daily(15) + synoptic + 0.2 * c.noise(101),
-        "humidity_pct": 55 - 18 * c.daily(15) + 35 * wet + 2 * c.noise(102),
+        "humidity_pct": 50 - 15 * c.daily(15) + 30 * wet + 2 * c.noise(102),
         "wind_ms": 1 + 5 * c.smooth(c.district, 3 * _HOUR_S, salt=103) + 0.4 * np.abs(c.noise(104)),
     }
 

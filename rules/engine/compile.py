@@ -121,8 +121,8 @@ def _compile(node: ast.Node, ctx: Context) -> _Part:
             return lambda f: f.value
         case ast.Hour():
             return lambda f: (((f.t_ms + ctx.utc_offset_ms) // HOUR_MS) % 24).astype(np.float64)
-        case ast.Attr(name):
-            return lambda f: ctx.attributes[name][f.slots]
+        case ast.Attr(name, default):
+            return _attr(ctx, name, default)
         case ast.Anomaly(name):
             return lambda f: _score(f, ctx, name)
         case ast.Stale(duration_ms):
@@ -160,7 +160,20 @@ def _last_ts(f: Frame, ctx: Context) -> np.ndarray:
     return f.anchor_ms if f.anchor_ms is not None else ctx.series.last_ts[f.slots]
 
 
+def _attr(ctx: Context, name: str, default: float | None) -> Fn:
+    if default is None:
+        return lambda f: ctx.attributes[name][f.slots]
+
+    def or_default(f: Frame) -> np.ndarray:
+        column = ctx.attributes[name][f.slots]
+        return np.where(np.isnan(column), default, column)
+
+    return or_default
+
+
 def _window(fn: str, window_ms: int) -> Fn:
+    if fn == "rate":
+        return lambda f: _rate(f.window(window_ms), window_ms)
     return lambda f: WINDOW_OPS[fn](*f.window(window_ms))
 
 
@@ -189,8 +202,19 @@ def _delta(ts: np.ndarray, value: np.ndarray, inside: np.ndarray, n: np.ndarray)
     return value[:, 0] - _oldest(value, n)
 
 
-def _rate(ts: np.ndarray, value: np.ndarray, inside: np.ndarray, n: np.ndarray) -> np.ndarray:
-    return (value[:, 0] - _oldest(value, n)) / ((ts[:, 0] - _oldest(ts, n)) / 1000.0)
+def _rate(window: tuple[np.ndarray, ...], window_ms: int) -> np.ndarray:
+    """Least-squares slope per second; NaN where the window is not covered (`ast.Window`).
+
+    Times are seconds before the newest reading, so that epoch milliseconds never get squared.
+    """
+    ts, value, inside, n = window
+    t_s = (ts - ts[:, :1]) / 1000.0
+    dt = t_s - (_sum(t_s, inside) / n)[:, None]
+    dv = value - (_sum(value, inside) / n)[:, None]
+    slope = _sum(dt * dv, inside) / _sum(dt * dt, inside)
+    span_ms = ts[:, 0] - _oldest(ts, n)
+    covered = (n >= ast.RATE_MIN_READINGS) & (span_ms >= ast.RATE_MIN_SPAN * window_ms)
+    return np.where(covered, slope, np.nan)
 
 
 def _zscore(ts: np.ndarray, value: np.ndarray, inside: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -205,6 +229,6 @@ def _extreme(pick: Callable, fill: float) -> Callable:
 
 
 WINDOW_OPS: dict[str, Callable[..., np.ndarray]] = {
-    "mean": _mean, "delta": _delta, "rate": _rate, "zscore": _zscore,
+    "mean": _mean, "delta": _delta, "zscore": _zscore,
     "min": _extreme(np.min, np.inf), "max": _extreme(np.max, -np.inf),
 }

@@ -13,6 +13,10 @@ from dataclasses import dataclass, fields
 from rules.detection import Severity
 
 WINDOW_FUNCTIONS = ("rate", "delta", "mean", "min", "max", "zscore")
+# rate() has a value only over a window this well covered: two noisy readings a few seconds apart
+# give a slope of any size, so a slope needs several readings spread over half the window.
+RATE_MIN_READINGS = 3
+RATE_MIN_SPAN = 0.5  # of the window, from the oldest to the newest reading in it
 SCOPES = ("grid", "district", "neighbours")
 
 
@@ -38,14 +42,23 @@ class Hour:
 
 @dataclass(frozen=True)
 class Attr:
-    """A per-device numeric attribute (e.g. a gauge's ``warning_level``); NaN when absent."""
+    """A per-device numeric attribute (e.g. a gauge's ``warning_level``).
+
+    Where a device lacks it: ``default``, or NaN without one (every comparison is then false).
+    """
 
     name: str
+    default: float | None = None
 
 
 @dataclass(frozen=True)
 class Window:
-    """``fn(window)`` over the series' readings with ts in (t - window_ms, t]."""
+    """``fn(window)`` over the series' readings with ts in (t - window_ms, t].
+
+    ``rate`` is the least-squares slope of value over time, per second, of those readings; NaN
+    (so the rule does not fire) unless there are at least ``RATE_MIN_READINGS`` of them spanning
+    at least ``RATE_MIN_SPAN`` of the window.
+    """
 
     fn: str
     window_ms: int

@@ -15,8 +15,9 @@ Grammar (lowest precedence first)::
 
 Calls: ``rate|delta|mean|min|max|zscore(window)``, ``stale(duration)``, ``stuck(window)``,
 ``anomaly(detector)``, ``count_in(grid|district|neighbours, rule=<rule id>)``, ``hour()``,
-``attr(name)``. Durations are ``<number><unit>`` with unit ms, s, m, h or d. Nothing is ever
-evaluated by Python: the tree is all the compiler and the reference see.
+``attr(name)`` or ``attr(name, default)`` (the default where a device lacks the attribute).
+Durations are ``<number><unit>`` with unit ms, s, m, h or d. Nothing is ever evaluated by Python:
+the tree is all the compiler and the reference see.
 """
 
 from __future__ import annotations
@@ -189,9 +190,10 @@ def _call(fn: str, column: int, args: list) -> Typed:
         arg = only("duration")
         node_type = ast.Stale if fn == "stale" else ast.Stuck
         return Typed(node_type(_positive(arg.ms, arg.column)), "bool", column)
-    if fn in ("anomaly", "attr"):
-        name = only("name").text
-        return Typed(ast.Anomaly(name) if fn == "anomaly" else ast.Attr(name), "num", column)
+    if fn == "anomaly":
+        return Typed(ast.Anomaly(only("name").text), "num", column)
+    if fn == "attr":
+        return Typed(_attr(column, args), "num", column)
     if fn == "hour":
         if args:
             raise _Fail(column, "hour() takes no arguments")
@@ -199,6 +201,22 @@ def _call(fn: str, column: int, args: list) -> Typed:
     if fn == "count_in":
         return Typed(_count_in(column, args), "num", column)
     raise _Fail(column, f"unknown function {fn!r}")
+
+
+def _attr(column: int, args: list) -> ast.Attr:
+    usage = "attr(name) or attr(name, default number)"
+    if not 1 <= len(args) <= 2 or not all(isinstance(a, Typed) for a in args):
+        raise _Fail(column, f"expected {usage}")
+    if args[0].type != "name":
+        raise _Fail(args[0].column, f"expected {usage}")
+    if len(args) == 1:
+        return ast.Attr(args[0].text)
+    match args[1].node:
+        case ast.Num(value):
+            return ast.Attr(args[0].text, value)
+        case ast.Unary("-", ast.Num(value)):
+            return ast.Attr(args[0].text, -value)
+    raise _Fail(args[1].column, f"the default of attr() must be a number; expected {usage}")
 
 
 def _count_in(column: int, args: list) -> ast.CountIn:

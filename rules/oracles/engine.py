@@ -200,9 +200,10 @@ class Reference:
                 return value
             case ast.Hour():
                 return float(((t + self.offset_ms) // HOUR_MS) % 24)
-            case ast.Attr(name):
-                return float(self.attributes.get(str(self.table.device_id[slot]), {})
-                             .get(name, math.nan))
+            case ast.Attr(name, default):
+                found = float(self.attributes.get(str(self.table.device_id[slot]), {})
+                              .get(name, math.nan))
+                return default if math.isnan(found) and default is not None else found
             case ast.Anomaly(name):
                 return self.scores[name].get(slot, 0.0)
             case ast.Stale(d):
@@ -214,7 +215,7 @@ class Reference:
             case ast.Window(fn, w):
                 ring = self.rings[(rule_id, slot)]
                 inside = [(ts, v) for ts, v in reversed(ring) if ts > anchor - w]
-                return _window(fn, inside)
+                return _window(fn, inside, w)
             case ast.Unary("-", operand):
                 return -self._eval(operand, env)
             case ast.Unary(_, operand):
@@ -257,10 +258,23 @@ def _sum(xs: list[float]) -> float:
     return total
 
 
-def _window(fn: str, inside: list[tuple[int, float]]) -> float:
+def _rate(inside: list[tuple[int, float]], window_ms: int) -> float:
+    """Least-squares slope per second, newest reading first in every sum (as the engine adds)."""
+    t_new, t_old = inside[0][0], inside[-1][0]
+    if len(inside) < ast.RATE_MIN_READINGS or t_new - t_old < ast.RATE_MIN_SPAN * window_ms:
+        return math.nan
+    times = [(t - t_new) / 1000.0 for t, _ in inside]
+    values = [v for _, v in inside]
+    t_mean, v_mean = _sum(times) / len(inside), _sum(values) / len(inside)
+    dt = [t - t_mean for t in times]
+    dv = [v - v_mean for v in values]
+    return _sum([a * b for a, b in zip(dt, dv, strict=True)]) / _sum([a * a for a in dt])
+
+
+def _window(fn: str, inside: list[tuple[int, float]], window_ms: int) -> float:
     values = [v for _, v in inside]
     n = len(values)
-    (t0, v0), (t_old, v_old) = inside[0], inside[-1]
+    v0, v_old = values[0], values[-1]
     match fn:
         case "mean":
             return _sum(values) / n
@@ -271,7 +285,7 @@ def _window(fn: str, inside: list[tuple[int, float]]) -> float:
         case "delta":
             return v0 - v_old
         case "rate":
-            return _div(v0 - v_old, (t0 - t_old) / 1000.0)
+            return _rate(inside, window_ms)
     mean = _sum(values) / n
     std = math.sqrt(_sum([(v - mean) * (v - mean) for v in values]) / n)
     return (v0 - mean) / std if std > 0 else 0.0

@@ -130,7 +130,10 @@ def test_written_devices_carry_the_attributes_the_rules_read(tmp_path: Path) -> 
     roads = [d for d in devices if d.type == "traffic_flow"]
     assert gauges and roads
     assert all(not d.attributes for d in devices
-               if d.type not in ("water_level", "traffic_flow", "structural"))
+               if d.type not in ("water_level", "traffic_flow", "structural", "noise"))
+    monitors = [d for d in devices if d.type == "noise"]
+    assert monitors and all(
+        d.attributes == {"noise_zone": city.attrs["noise_zone"][index[d.id]]} for d in monitors)
     for road in roads:
         assert road.attributes == {"free_flow_kmh": city.attrs["free_flow_kmh"][index[road.id]]}
     for gauge in gauges:

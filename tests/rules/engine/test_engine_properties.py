@@ -36,7 +36,8 @@ OPERATORS = {
     "arith-hour-attr": f"""
 - {{id: ar, category: flood, {GAUGE}, when: (value - 1) / (value - 2) > 1 or -value * 2 < -7}}
 - {{id: hr, category: flood, {GAUGE}, when: value > (1 if hour() >= 8 else 3)}}
-- {{id: at, category: flood, {GAUGE}, when: value >= attr(warning_level), for: 10s}}""",
+- {{id: at, category: flood, {GAUGE}, when: value >= attr(warning_level), for: 10s}}
+- {{id: ad, category: flood, {GAUGE}, when: 'value >= attr(warning_level, 2.5)'}}""",
     "count_in": f"""
 - {{id: hi, category: flood, {GAUGE}, when: value >= 2, clear_when: value < 1}}
 - {{id: cell, category: flood, when: "count_in(grid, rule=hi) >= 2", for: 20s}}

@@ -97,12 +97,12 @@ def test_a_rule_ending_in_a_block_mapping_is_cut_at_its_own_last_line(
 def test_deleting_a_pack_rule_takes_its_section_notes_with_it(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     seed_rule_file(path)
-    RuleFile(path).change(lambda rules: [r for r in rules if r.id != "noise-zone2"])
+    RuleFile(path).change(lambda rules: [r for r in rules if r.id != "noise-limit"])
     written = path.read_text()
-    assert "# --- Noise" not in written and "zone-2 limits apply everywhere" not in written
-    assert "hour() is local time" not in written and "noise-zone2" not in written
+    assert "# --- Noise" not in written and "judged as zone 2" not in written
+    assert "hour() is local time" not in written and "noise-limit" not in written
     assert "else yellow           # IAQI 300 / 200\n\n  # --- Combustible gas" in written
-    assert written.count("\n") == shipped_pack().count("\n") - 11  # 3 notes, 7 lines, 1 blank
+    assert written.count("\n") == shipped_pack().count("\n") - 23  # 5 notes, 17 lines, 1 blank
 
 
 NOTES = ("# file header\n- id: a\n  category: fire\n  when: value > 1\n\n# --- section x\n\n"
