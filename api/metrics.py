@@ -81,11 +81,20 @@ class IngestCollector(Collector):
         for name, (key, help_text) in _INGEST_COUNTERS.items():
             yield CounterMetricFamily(name, help_text, value=snap[key])
         rejected = CounterMetricFamily(
-            "urbanwatch_ingest_rejected_messages", "Messages rejected, by reason", labels=["reason"]
+            "urbanwatch_ingest_rejected_messages", "Messages rejected whole, by reason",
+            labels=["reason"],
         )
         for reason, count in sorted(snap["rejected"].items()):
             rejected.add_metric([reason], count)
         yield rejected
+        readings = CounterMetricFamily(
+            "urbanwatch_ingest_rejected_readings",
+            "Single readings refused (the rest of their message stored), by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(snap["readings_rejected"].items()):
+            readings.add_metric([reason], count)
+        yield readings
         yield GaugeMetricFamily("urbanwatch_ingest_lag_seconds",
                                 "Stored-at minus received-at of the last batch's oldest message",
                                 value=snap["last_batch_lag_ms"] / 1000)

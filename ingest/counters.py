@@ -18,7 +18,9 @@ class IngestCounters:
     redelivered: int = 0  # of which carried the DUP flag
     stored_readings: int = 0  # readings made durable: accepted by InfluxDB, or spooled
     stored_messages: int = 0  # messages whose readings were stored
-    rejected: Counter[str] = field(default_factory=Counter)  # messages, by reject reason
+    rejected: Counter[str] = field(default_factory=Counter)  # whole messages, by reject reason
+    # single readings refused (the rest of their message kept), by reject reason
+    readings_rejected: Counter[str] = field(default_factory=Counter)
     points_rejected: int = 0  # readings InfluxDB refused for good (dead-lettered)
     dead_lettered: int = 0  # dead letters published
     write_errors: int = 0  # failed write attempts (each retry counts)
@@ -44,6 +46,8 @@ class IngestCounters:
             "stored_messages": self.stored_messages,
             "rejected": dict(self.rejected),
             "rejected_total": sum(self.rejected.values()),
+            "readings_rejected": dict(self.readings_rejected),
+            "readings_rejected_total": sum(self.readings_rejected.values()),
             "points_rejected": self.points_rejected,
             "dead_lettered": self.dead_lettered,
             "write_errors": self.write_errors,

@@ -1,8 +1,11 @@
-"""Dead letters: a rejected message (or stored-refused point), with why, on `deadletter/{device}`.
+"""Dead letters: a rejected message, a refused reading of one, or a stored-refused point,
+with why, on `deadletter/{device}`.
 
 The letter is JSON ``{"reason", "detail", "topic", "payload", "encoding", "truncated"}``:
 the payload as text when it is UTF-8, base64 otherwise, cut to `MAX_PAYLOAD_BYTES` so a
-huge rejected message does not become a huge dead letter.
+huge rejected message does not become a huge dead letter. A letter for one refused reading
+of a message whose other readings were kept also names its ``metric``; its payload is the
+whole message, so that the reading can be found in context.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class DeadLetter:
     detail: str
     topic: str
     payload: bytes
+    metric: str | None = None  # set when one reading was refused, not the whole message
 
     def mqtt_topic(self, prefix: str) -> str:
         return f"{prefix}deadletter/{self.device_id}"
@@ -45,6 +49,8 @@ class DeadLetter:
             "encoding": encoding,
             "truncated": len(self.payload) > MAX_PAYLOAD_BYTES,
         }
+        if self.metric is not None:
+            letter["metric"] = self.metric
         return json.dumps(letter, ensure_ascii=False).encode()
 
 

@@ -7,6 +7,12 @@ is idempotent. A store that fails (retryably, or with a setup error such as a
 missing database) holds the batch — and, through the bounded subscriber buffer,
 the broker — and retries with exponential backoff and jitter.
 
+A message refused whole gets one dead letter; a message refused in part stores its
+good readings and gets one letter per refused reading (see `devices.decode`).
+Out-of-range readings of known series are sensor faults: never stored (they are not
+measurements), but handed to `on_batch` with the stored batch, before the message is
+acknowledged, so the rule engine reports the broken sensor; a redelivery hands them again.
+
     ingestor = Ingestor(IngestConfig.from_settings(settings), lambda: registry,
                         InfluxSink(client, lambda: registry), on_batch=engine_hook)
     await ingestor.run(stop_event)   # returns after a final flush once stop_event is set
@@ -18,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -27,7 +34,7 @@ import numpy as np
 
 from devices.batch import ReadingBatch
 from devices.clock import now_ms
-from devices.decode import decode_rows
+from devices.decode import BadReading, decode_rows
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Registry
 from ingest.backoff import Backoff
@@ -48,7 +55,7 @@ from ingest.subscriber import Message, MqttSubscriber
 from ingest.unknown_devices import UnknownDevices
 
 log = logging.getLogger(__name__)
-OnBatch = Callable[[ReadingBatch, int], Awaitable[None]]
+OnBatch = Callable[[ReadingBatch, int, ReadingBatch], Awaitable[None]]  # stored, now, faults
 DECODER_FAILED = "decoder_failed"  # the decoder raised something other than DecodeError
 
 
@@ -164,28 +171,52 @@ class Ingestor:
         try:
             if len(topic) == len(message.topic) and self._prefix:
                 raise DecodeError(RejectReason.BAD_TOPIC, f"topic outside {self._prefix!r}")
-            readings = decode_rows(topic, message.payload, registry, message.received_ms,
-                                   self.config.limits)
+            decoded = decode_rows(topic, message.payload, registry, message.received_ms,
+                                  self.config.limits)
         except DecodeError as exc:
             self._reject(message, exc.reason.value, exc.detail, device_from_topic(topic))
         except Exception as exc:  # a decoder bug must not stop the city's stream
             log.exception("decoder failed on %s", message.topic)
             self._reject(message, DECODER_FAILED, repr(exc), device_from_topic(topic))
         else:
-            self._pending.add_readings(message, readings)
+            letters = [self._refuse(message, bad) for bad in decoded.bad]
+            self._pending.add_faults(bad.fault for bad in decoded.bad if bad.fault is not None)
+            if decoded.rows:
+                self._pending.add_readings(message, decoded.rows, letters)
+            else:
+                self._hold(message, letters)
 
     def _reject(self, message: Message, reason: str, detail: str, device_id: str) -> None:
-        assert self._pending is not None
         self.counters.reject(reason)
         letter = DeadLetter(device_id, reason, detail, message.topic, message.payload)
-        # Held until the letter is confirmed, which may lag under a flood of rejects: keep
+        self._hold(message, [self._publish(letter)])
+
+    def _refuse(self, message: Message, bad: BadReading) -> Confirmation:
+        """Dead-letter one refused reading of `message` (the rest of it may be stored)."""
+        self.counters.readings_rejected[bad.reason.value] += 1
+        letter = DeadLetter(topic_segment(bad.device_id), bad.reason.value, bad.detail,
+                            message.topic, message.payload, metric=bad.metric)
+        return self._publish(letter)
+
+    def _hold(self, message: Message, letters: list[Confirmation]) -> None:
+        """Keep a message with nothing to store until the broker has taken its letters."""
+        assert self._pending is not None
+        # Held until the letters are confirmed, which may lag under a flood of rejects: keep
         # only what the acknowledgement needs, not a second copy of a payload of up to 1 MB.
         # Its buffer place is freed only then too, so a flood of rejects is bounded by the
         # buffer (the broker holds the rest) rather than piling up letters in memory.
-        held = dataclasses.replace(message, payload=b"")
-        confirmation = self._publish(letter)
-        self._pending.add_rejected(held, confirmation)
-        confirmation.add_done_callback(lambda _: self._subscriber.release(1))
+        self._pending.add_rejected(dataclasses.replace(message, payload=b""), letters)
+        left, lock = [len(letters)], threading.Lock()
+
+        def confirmed(_: Confirmation) -> None:  # on the dead-letter connection's thread
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self._subscriber.release(1)
+
+        for letter in letters:
+            letter.add_done_callback(confirmed)
 
     def _publish(self, letter: DeadLetter) -> Confirmation:
         return self._letters.publish(letter.mqtt_topic(self._prefix), letter.to_json())
@@ -214,10 +245,10 @@ class Ingestor:
         if refused is None:  # gave up while stopping: the broker will redeliver all of it
             return
         letters = pending.letters + [self._letter(p, batch, message_of, pending) for p in refused]
-        stored = self._account(batch, refused, pending)
-        if self.on_batch is not None and len(stored):
+        stored, faults = self._account(batch, refused, pending), pending.faults()
+        if self.on_batch is not None and (len(stored) or len(faults)):
             try:
-                await self.on_batch(stored, now_ms())
+                await self.on_batch(stored, now_ms(), faults)
             except Exception:
                 self.counters.on_batch_errors += 1
                 log.exception("on_batch failed; the batch is stored and acknowledged anyway")

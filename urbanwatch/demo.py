@@ -73,7 +73,8 @@ async def run_demo(
     return {
         "published": published,
         "stored": stored,
-        "rejected": counters["rejected_total"] + counters["points_rejected"],
+        "rejected": (counters["rejected_total"] + counters["readings_rejected_total"]
+                     + counters["points_rejected"]),
         "alerts": alerts,
         "incidents": incidents,
     }
@@ -123,7 +124,8 @@ async def _drain(platform: Platform, published: int) -> None:
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     last, still_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        done = counters.stored_readings + counters.points_rejected
+        done = (counters.stored_readings + counters.points_rejected
+                + counters.readings_rejected.total())
         if done >= published:
             return
         if done != last:

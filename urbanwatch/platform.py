@@ -214,10 +214,10 @@ class Platform:
         if self._services is not None:
             await asyncio.to_thread(self._services.__exit__)
 
-    async def _on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
-        """Every stored batch is judged here before its messages are acknowledged."""
+    async def _on_batch(self, batch: ReadingBatch, now_ms: int, faults: ReadingBatch) -> None:
+        """Every stored batch (and its sensor faults) is judged before its messages are acked."""
         assert self.judge is not None
-        await self.judge.on_batch(batch, now_ms)
+        await self.judge.on_batch(batch, now_ms, faults)
 
     async def _refresh_registry(self, stop: asyncio.Event) -> None:
         """Pick up devices added or changed in SQL (CLI, API) without a restart."""
