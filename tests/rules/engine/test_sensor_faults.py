@@ -84,6 +84,15 @@ def test_faults_survive_a_rebuild() -> None:
     assert [(d.rule_id, d.state) for d in rebuilt.tick(16 * M)] == [("oor", C)]
 
 
+def test_faults_survive_a_checkpoint_restore() -> None:
+    engine = Engine(load_rules(RULES), small_registry(), detectors={})
+    engine.evaluate(batch((0, 0, 1.0)), 0, batch((0, M, 99.0)))
+    restored = Engine(load_rules(RULES), small_registry(), detectors={})
+    restored.restore({name: array.copy() for name, array in engine.snapshot().items()})
+    assert restored.evaluate(batch((0, 2 * M, 1.0)), 2 * M) == []
+    assert [(d.rule_id, d.state) for d in restored.tick(16 * M)] == [("oor", C)]
+
+
 def test_the_default_pack_reports_a_broken_sensor_as_a_device_fault() -> None:
     registry = small_registry()
     engine = Engine(load_default_pack(), registry)
