@@ -15,8 +15,10 @@ from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
 from ingest.errors import InfluxError
 from ingest.pipeline import Ingestor
-from ingest.sink import InfluxSink, RefusedPoint
+from ingest.deadletter import DeadLetter
+from ingest.sink import InfluxSink
 from ingest.spool import Spool
+from ingest.spool_record import RecordEncoder
 from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
 from tests.ingest.conftest import Publisher
@@ -42,8 +44,8 @@ def batches(registry: Registry, count: int, t0_ms: int) -> list[ReadingBatch]:
 def sink_over(client: InfluxClient, registry: Registry, directory: Path,
               max_bytes: int = 1 << 20, **kwargs: object) -> SpoolingSink:
     return SpoolingSink(InfluxSink(client, lambda: registry), Spool(directory, max_bytes),
-                        IngestCounters(), retry_initial_s=0.05, retry_max_s=0.5,
-                        **kwargs)  # type: ignore[arg-type]
+                        IngestCounters(), lambda: registry, retry_initial_s=0.05,
+                        retry_max_s=0.5, **kwargs)  # type: ignore[arg-type]
 
 
 async def stored(client: InfluxClient) -> int:
@@ -120,8 +122,9 @@ async def test_full_spool_raises_a_retryable_error_and_holds_the_batch(
 ) -> None:
     down = InfluxClient(f"http://127.0.0.1:{free_port()}", influx_db.database)
     try:
-        sink = sink_over(down, registry, tmp_path / "spool", max_bytes=2 * (24 * N + 20) + 10)
         todo = batches(registry, 3, t0())
+        one = 12 + len(RecordEncoder().encode(registry, todo[0]))  # header + payload
+        sink = sink_over(down, registry, tmp_path / "spool", max_bytes=2 * one + 10)
         await sink.write(todo[0])
         await sink.write(todo[1])
         with pytest.raises(InfluxError) as raised:
@@ -133,17 +136,17 @@ async def test_full_spool_raises_a_retryable_error_and_holds_the_batch(
     assert len(sink.spool) == 2
 
 
-async def test_points_refused_on_replay_are_counted_and_reported(
+async def test_points_refused_on_replay_are_counted_and_dead_lettered(
     influxd: Influxd, influx_db: InfluxClient, registry: Registry, tmp_path: Path
 ) -> None:
     start = t0()
     await influx_db.write(f'air_quality,device_id=aq-1 pm25="text" {start - 5}'.encode())
-    reported: list[tuple[ReadingBatch, list[RefusedPoint]]] = []
+    letters: list[DeadLetter] = []
 
-    async def on_refused(batch: ReadingBatch, refused: list[RefusedPoint]) -> None:
-        reported.append((batch, refused))
+    async def dead_letter(letter: DeadLetter) -> None:
+        letters.append(letter)
 
-    sink = sink_over(influx_db, registry, tmp_path / "spool", on_refused=on_refused)
+    sink = sink_over(influx_db, registry, tmp_path / "spool", dead_letter=dead_letter)
     influxd.stop()
     (b,) = batches(registry, 1, start)
     await sink.write(b)
@@ -151,8 +154,9 @@ async def test_points_refused_on_replay_are_counted_and_reported(
     assert await sink.replay()
     pm25 = int(np.count_nonzero(b.slot == registry.slot("aq-1", "pm25")))
     assert sink.counters.replay_refused == pm25 and sink.counters.replayed == N - pm25
-    ((batch, refused),) = reported
-    assert len(batch) == N and all("conflict" in p.detail for p in refused)
+    assert len(letters) == pm25  # one line per reading here: distinct timestamps
+    assert {(x.device_id, x.reason) for x in letters} == {("aq-1", "write_rejected")}
+    assert all("conflict" in x.detail and x.payload.startswith(b"air_quality,") for x in letters)
     assert await influx_db.count("noise") == N - pm25 and not sink.spooling
 
 
@@ -163,7 +167,7 @@ async def test_ingestor_keeps_acknowledging_through_an_influxd_outage(
     counters = IngestCounters()
     sink = SpoolingSink(InfluxSink(influx_db, lambda: registry),
                         Spool(settings.state_dir / "spool", 16 << 20), counters,
-                        retry_initial_s=0.05, retry_max_s=0.5)
+                        lambda: registry, retry_initial_s=0.05, retry_max_s=0.5)
     config = IngestConfig.from_settings(settings, batch_size=25, flush_interval_s=0.1)
     ingestor = Ingestor(config, lambda: registry, sink, counters=counters)
     stop = asyncio.Event()
