@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from devices.batch import ReadingBatch
-from devices.registry import Registry
+from devices.registry import Device, Registry
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
+from ingest.deadletter import DeadLetter
 from ingest.errors import InfluxError
 from ingest.pipeline import Ingestor
-from ingest.deadletter import DeadLetter
 from ingest.sink import InfluxSink
 from ingest.spool import Spool
 from ingest.spool_record import RecordEncoder
@@ -23,6 +25,7 @@ from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
 from tests.ingest.conftest import Publisher
 from tests.support.polling import eventually
+from tests.support.stored_readings import stored_readings
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
@@ -215,3 +218,69 @@ async def test_a_failing_spool_disk_holds_the_batch_instead_of_crashing(
         await down.aclose()
     assert sink.counters.spool_full == 1 and sink.counters.spooled == 2 * N
     assert len(sink.spool) == 2
+
+
+async def test_spooled_readings_replay_under_their_series_after_the_registry_changed(
+    influx_db: InfluxClient, registry: Registry, tmp_path: Path
+) -> None:
+    """Spooled by one process; replayed by the next, whose registry lost aq-1, re-typed
+    n-1 and gained a device that now holds aq-1's old slots."""
+    todo = batches(registry, 2, t0())
+    down = InfluxClient(f"http://127.0.0.1:{free_port()}", influx_db.database)
+    try:
+        first = sink_over(down, registry, tmp_path / "spool")
+        for b in todo:
+            await first.write(b)
+    finally:
+        await down.aclose()
+    later = Registry.build(registry.catalogue, [
+        Device("w-9", "water_level", "d9", 0.0, 0.0),
+        Device("n-1", "water_level", "d2", 31.3, 121.4, grid="g7"),
+        *(d for d in registry.devices.values() if d.id not in ("aq-1", "n-1")),
+    ])
+    pm25 = registry.slot("aq-1", "pm25")
+    assert pm25 is not None and later.series(pm25).device_id == "w-9"  # a trap if trusted
+    second = sink_over(influx_db, later, tmp_path / "spool")
+    assert await second.replay()
+    expected = {}
+    for b in todo:
+        for slot, ts, value in zip(b.slot.tolist(), b.ts_ms.tolist(), b.value.tolist(),
+                                   strict=True):
+            series = registry.series(slot)
+            measurement = registry.devices[series.device_id].type
+            expected[(measurement, series.device_id, series.metric, ts)] = value
+    assert await stored_readings(influx_db) == expected
+    assert second.counters.replayed == 2 * N
+
+
+async def test_a_version_1_record_is_dead_lettered_and_the_records_after_it_replay(
+    influx_db: InfluxClient, registry: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    old, new = batches(registry, 2, t0())
+    v1 = b"".join((struct.pack("<Q", len(old)), old.slot.astype("<i8").tobytes(),
+                   old.ts_ms.astype("<i8").tobytes(), old.value.astype("<f8").tobytes()))
+    (spool_dir / "seg-000000000000.spool").write_bytes(
+        struct.pack("<4sII", b"UWS1", len(v1), zlib.crc32(v1)) + v1)
+    Spool(spool_dir, 1 << 20).append(RecordEncoder().encode(registry, new))
+    letters: list[DeadLetter] = []
+    confirm = [False, True]  # the broker does not confirm the first letter in time
+
+    async def dead_letter(letter: DeadLetter) -> None:
+        if not confirm.pop(0):
+            raise TimeoutError
+        letters.append(letter)
+
+    sink = sink_over(influx_db, registry, spool_dir, dead_letter=dead_letter)
+    assert not await sink.replay() and len(sink.spool) == 2  # kept until its letter is out
+    assert await sink.replay() and not sink.spooling
+    (letter,) = letters
+    assert (letter.device_id, letter.reason, letter.topic) == ("unknown", "spool_unplaceable", "")
+    assert "seg-000000000000.spool at byte 0" in letter.detail
+    assert f"({N} readings)" in letter.detail
+    assert "version-1" in letter.detail and letter.payload == v1
+    assert sink.counters.unplaceable_records == 1 and sink.counters.replayed == N
+    assert await stored(influx_db) == N  # the version-1 readings were not written anywhere
+    assert {ts for (_, _, _, ts) in await stored_readings(influx_db)} == set(new.ts_ms.tolist())
+    assert any("cannot be placed" in r.getMessage() for r in caplog.records)
