@@ -47,6 +47,9 @@ _INGEST_COUNTERS = {
         "spool_full", "Batches held (not acknowledged) because the spool was full or failing"),
     "urbanwatch_ingest_spool_corrupt_records_skipped": (
         "corrupt_records_skipped", "Torn or corrupt spool records skipped at start"),
+    "urbanwatch_ingest_spool_unplaceable_records": (
+        "unplaceable_records", "Spool records dead-lettered because their readings cannot be "
+        "placed (e.g. version 1)"),
 }
 
 

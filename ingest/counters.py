@@ -33,6 +33,7 @@ class IngestCounters:
     spool_full: int = 0  # batches held because the spool was full (or the disk failed)
     spool_bytes: int = 0  # current size of the spool's segment files
     corrupt_records_skipped: int = 0  # spool records found torn or corrupt at open
+    unplaceable_records: int = 0  # spool records dead-lettered, not replayed (e.g. version 1)
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] += 1
@@ -60,4 +61,5 @@ class IngestCounters:
             "spool_full": self.spool_full,
             "spool_bytes": self.spool_bytes,
             "corrupt_records_skipped": self.corrupt_records_skipped,
+            "unplaceable_records": self.unplaceable_records,
         }

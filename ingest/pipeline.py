@@ -221,6 +221,12 @@ class Ingestor:
     def _publish(self, letter: DeadLetter) -> Confirmation:
         return self._letters.publish(letter.mqtt_topic(self._prefix), letter.to_json())
 
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """Publish a letter no message waits for (spool replay's); returns once the broker
+        has it, raises `IngestError` if the broker refused it."""
+        await asyncio.wrap_future(self._publish(letter))
+        self.counters.dead_lettered += 1
+
     async def _flush(self) -> None:
         """Start storing the pending batch; the next one fills (decodes) while it is written.
 

@@ -30,6 +30,7 @@ from devices.store import DeviceStore
 from ingest.backoff import Backoff
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
+from ingest.deadletter import DeadLetter
 from ingest.errors import InfluxError
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
@@ -168,6 +169,7 @@ class Platform:
         self.sink = SpoolingSink(
             InfluxSink(self.influx, lambda: self.registry),
             Spool(s.state_dir / "spool", max_bytes=s.ingest.spool_max_bytes), counters,
+            lambda: self.registry, dead_letter=self._dead_letter,
             retry_initial_s=ingest_config.retry_initial_s, retry_max_s=ingest_config.retry_max_s,
         )
         store = DeviceStore(self.sessions)
@@ -213,6 +215,11 @@ class Platform:
             await self._engine.dispose()
         if self._services is not None:
             await asyncio.to_thread(self._services.__exit__)
+
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        """Spool replay's letters go out on the ingestor's dead-letter connection."""
+        assert self.ingestor is not None
+        await self.ingestor.dead_letter(letter)
 
     async def _on_batch(self, batch: ReadingBatch, now_ms: int, faults: ReadingBatch) -> None:
         """Every stored batch (and its sensor faults) is judged before its messages are acked."""
