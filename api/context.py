@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
-from api.metrics import EngineStats
+from api.metrics import EngineStats, TaskStats
 from api.security.ratelimit import LoginThrottle
 from devices.catalogue import Catalogue
 from devices.registry import Registry
@@ -33,6 +33,7 @@ class ApiContext:
     on_devices_changed: Callable[[], Awaitable[None]] | None = None
     ingest: IngestCounters | None = None  # exposed on /metrics
     engine: EngineStats | None = None  # rule engine timings, on /metrics
+    tasks: TaskStats | None = None  # supervised platform tasks, on /metrics and /readyz
     outbox_depth: Callable[[], Awaitable[int]] | None = None  # pending notifications
     rules_path: Path | None = None  # the rule file the engine runs; None = shipped pack, read-only
     registry: Callable[[], Registry] | None = None  # the live device registry (backtests)

@@ -1,4 +1,5 @@
-"""Prometheus exposition of one app: ingest counters, engine timings, outbox depth, HTTP latency.
+"""Prometheus exposition of one app: ingest counters, engine timings, supervised tasks, outbox
+depth, HTTP latency.
 
 Every app has its own `CollectorRegistry` (several apps in one process, as in tests,
 never clash). Ingest and engine figures are not copied into prometheus objects as they
@@ -12,7 +13,7 @@ never the raw path) so label values stay few.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI
@@ -65,6 +66,33 @@ class EngineStats(Protocol):
     tick_s_total: float
 
 
+class TaskStats(Protocol):
+    """The supervised tasks of the platform: which run, how often each was restarted."""
+
+    @property
+    def up(self) -> Mapping[str, bool]: ...
+
+    @property
+    def restarts(self) -> Mapping[str, int]: ...
+
+
+class TaskCollector(Collector):
+    def __init__(self, stats: TaskStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Any]:
+        up = GaugeMetricFamily("urbanwatch_task_up", "1 while a supervised task runs, by task",
+                               labels=["task"])
+        restarts = CounterMetricFamily("urbanwatch_task_restarts",
+                                       "Restarts of a supervised task after it failed, by task",
+                                       labels=["task"])
+        for task, running in sorted(self._stats.up.items()):
+            up.add_metric([task], float(running))
+            restarts.add_metric([task], self._stats.restarts.get(task, 0))
+        yield up
+        yield restarts
+
+
 class IngestCollector(Collector):
     def __init__(self, stats: IngestStats) -> None:
         self._stats = stats
@@ -106,6 +134,7 @@ class Metrics:
     def __init__(
         self, ingest: IngestStats | None = None, engine: EngineStats | None = None,
         outbox_depth: Callable[[], Awaitable[int]] | None = None,
+        tasks: TaskStats | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_latency = Histogram(
@@ -116,6 +145,8 @@ class Metrics:
             self.registry.register(IngestCollector(ingest))
         if engine is not None:
             self.registry.register(EngineCollector(engine))
+        if tasks is not None:
+            self.registry.register(TaskCollector(tasks))
         self._outbox_depth = outbox_depth
         self._outbox = None if outbox_depth is None else Gauge(
             "urbanwatch_alerts_outbox_pending", "Notifications waiting in the outbox",
@@ -159,7 +190,7 @@ class HttpMetricsMiddleware:
 
 def install_metrics(app: FastAPI, context: ApiContext) -> Metrics:
     """Give `app` its registry (`app.state.metrics`) and the HTTP latency middleware."""
-    metrics = Metrics(context.ingest, context.engine, context.outbox_depth)
+    metrics = Metrics(context.ingest, context.engine, context.outbox_depth, context.tasks)
     app.state.metrics = metrics
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     return metrics

@@ -30,7 +30,7 @@ async def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    summary="Every dependency answers (MQTT, InfluxDB, SQL)",
+    summary="Every dependency answers (MQTT, InfluxDB, SQL) and every platform task runs",
     responses={503: {"model": Readiness}},
     response_model=Readiness,
 )
@@ -38,6 +38,8 @@ async def readyz(context: ContextDep) -> JSONResponse:
     names = list(context.probes)
     results = await asyncio.gather(*(_safe(context.probes[n]) for n in names))
     checks = dict(zip(names, results, strict=True))
+    if context.tasks is not None:  # a supervised task that failed is down until it recovers
+        checks.update({f"task:{name}": up for name, up in sorted(context.tasks.up.items())})
     ready = all(checks.values())
     body = Readiness(status="ready" if ready else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

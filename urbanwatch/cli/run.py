@@ -17,9 +17,11 @@ from alerts.errors import AlertError
 from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.platform import Platform
 from urbanwatch.services.managed_service import ServiceError
+from urbanwatch.services.port_check import PortInUseError
 from urbanwatch.settings import Settings, load_settings
 
 T = TypeVar("T")
+STOP_GRACE_S = 5.0
 MqttUrl = Annotated[
     str | None, typer.Option("--mqtt-url", help="mqtt://[user:pass@]host:port [managed broker]")
 ]
@@ -95,21 +97,51 @@ def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
 
 
 def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run `main` until it returns; SIGINT / SIGTERM ask it to stop cleanly."""
+    """Run `main` until it returns; SIGINT / SIGTERM ask it to stop cleanly.
+
+    A clean stop that is not done within `STOP_GRACE_S` (still starting, waiting for a
+    service that is down) is cut short, and so is everything at a second signal: the
+    broker redelivers what was not acknowledged.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     async def runner() -> T:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        running = asyncio.current_task()
+        assert running is not None
+
+        def on_signal() -> None:
+            if stop.is_set():
+                running.cancel()
+                return
+            stop.set()
+            loop.call_later(STOP_GRACE_S, running.cancel)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return await main(stop)
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            return await main(stop)
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+            raise _StopCutShort from None
 
     try:
         return asyncio.run(runner())
-    except (ServiceError, AlertError, OSError) as exc:  # said even when --json quiets the console
+    except (ServiceError, AlertError, PortInUseError, OSError) as exc:  # said even with --json
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
+    except _StopCutShort as exc:
+        Console(stderr=True).print(
+            f"[yellow]stopped[/yellow] without finishing a clean stop within {STOP_GRACE_S:g} s",
+            highlight=False,
+        )
+        raise typer.Exit(1) from exc
+
+
+class _StopCutShort(Exception):
+    """A stop was asked for and did not finish in time: the run was cancelled."""
 
 
 def _announce(console: Console, platform: Platform) -> None:
