@@ -232,16 +232,20 @@ class Platform:
         A failure ends the task (its supervisor restarts it); ingest keeps the snapshot it has.
         """
         store = DeviceStore(self.sessions)
-        while not await _stopped(stop, REGISTRY_REFRESH_S):
+        while True:
             devices, _ = await store.list()
             self._take_devices(devices)
             if self.alerting is not None:  # the gateways and neighbours alerts group with
                 await self.alerting.refresh_topology()
+            if await _stopped(stop, REGISTRY_REFRESH_S):
+                return
 
     async def _follow_broker_auth(self, stop: asyncio.Event) -> None:
         """Install devices and credentials written by other processes into the managed broker."""
-        while not await _stopped(stop, REGISTRY_REFRESH_S):
+        while True:
             await self._sync_broker()
+            if await _stopped(stop, REGISTRY_REFRESH_S):
+                return
 
     def _take_devices(self, devices: list[Device]) -> None:
         changed = [d for d in devices if self.registry.get(d.id) != d]

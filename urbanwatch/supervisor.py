@@ -5,8 +5,9 @@
 
 A task that raises is logged with its traceback, counted (`TaskHealth.restarts`, exposed on
 `/metrics`), marked down (`/readyz` reports it) and started again after an exponential backoff;
-it is marked up again once it has run for `healthy_after_s` without failing. A task that
-returns while `stop` is not set is restarted the same way. Cancellation is never swallowed.
+it is marked up again (and the backoff reset) once it has run for `healthy_after_s` without
+failing. A task that returns while `stop` is not set is restarted the same way. Cancellation
+is never swallowed.
 """
 
 from __future__ import annotations
@@ -46,9 +47,14 @@ async def supervise(
 ) -> None:
     """Run `factory()` until `stop` is set, restarting it (with backoff) whenever it fails."""
     backoff = backoff or Backoff(0.5, 30.0)
-    while not stop.is_set():
+    health.up[name] = True
+
+    def recovered() -> None:
         health.up[name] = True
-        recover = asyncio.get_running_loop().call_later(healthy_after_s, backoff.reset)
+        backoff.reset()
+
+    while not stop.is_set():
+        recover = asyncio.get_running_loop().call_later(healthy_after_s, recovered)
         try:
             await factory()
         except Exception as exc:
@@ -65,4 +71,3 @@ async def supervise(
         health.restarts[name] += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), backoff.next_s())
-    health.up[name] = True

@@ -7,6 +7,7 @@ each SQL backend, the real broker for the MQTT channel.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -89,7 +90,7 @@ def tarpit(request: pytest.FixtureRequest) -> Iterator[Tarpit]:
 
 
 def message(key: str, team: str, target: str, channel: str = "webhook") -> Message:
-    return Message(key, channel, target, "application/json", '{"key": "%s"}' % key, team,
+    return Message(key, channel, target, "application/json", json.dumps({"key": key}), team,
                    "dispatched", None, SECRET_ENV)
 
 
