@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
-from api.metrics import EngineStats, TaskStats
+from api.platform_stats import EngineStats, TaskStats
 from api.security.ratelimit import LoginThrottle
 from devices.catalogue import Catalogue
 from devices.registry import Registry

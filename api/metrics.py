@@ -13,14 +13,16 @@ never the raw path) so label values stay few.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.platform_stats import EngineStats, IngestStats, TaskStats
 
 if TYPE_CHECKING:
     from api.context import ApiContext
@@ -51,29 +53,6 @@ _INGEST_COUNTERS = {
     "urbanwatch_ingest_spool_corrupt_records_skipped": (
         "corrupt_records_skipped", "Torn or corrupt spool records skipped at start"),
 }
-
-
-class IngestStats(Protocol):
-    def snapshot(self) -> dict[str, Any]: ...
-
-
-class EngineStats(Protocol):
-    """The rule engine's running totals (the composition root's `Judge`)."""
-
-    evaluations: int
-    evaluate_s_total: float
-    ticks: int
-    tick_s_total: float
-
-
-class TaskStats(Protocol):
-    """The supervised tasks of the platform: which run, how often each was restarted."""
-
-    @property
-    def up(self) -> Mapping[str, bool]: ...
-
-    @property
-    def restarts(self) -> Mapping[str, int]: ...
 
 
 class TaskCollector(Collector):

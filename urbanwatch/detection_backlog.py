@@ -33,6 +33,7 @@ class DetectionBacklog:
         self.size = 0  # detections held
         self.dropped = 0  # detections given up when the backlog was full
         self.failures = 0  # store attempts that failed
+        self.failing = False  # since the last failure, nothing was stored
 
     async def put(self, found: list[Detection], now_ms: int) -> None:
         """Store `found` now, or hold it behind what is already held; never raises.
@@ -58,15 +59,18 @@ class DetectionBacklog:
                         await self._store(found, now_ms)
                 except Exception:
                     self.failures += 1
+                    self.failing = True
                     log.exception("storing %d detections failed; %d held, retried later",
                                   len(found), self.size)
                     return False
                 self.size -= len(self._held.popleft()[0])  # as shed since, if it was
+                self.failing = False
             return True
 
     async def ready(self) -> bool:
-        """The readiness probe: nothing is waiting for the alert store."""
-        return not self._held
+        """The readiness probe: the alert store takes what it is given (nothing is held back
+        by a failure)."""
+        return not self.failing
 
     def _shed(self) -> None:
         for severity in Severity:
