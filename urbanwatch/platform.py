@@ -204,14 +204,16 @@ class Platform:
                 await asyncio.sleep(delay_s)
 
     async def _close(self) -> None:
-        if self.alerting is not None:
-            await self.alerting.aclose()
-        if self.influx is not None:
-            await self.influx.aclose()
-        if self._engine is not None:
-            await self._engine.dispose()
-        if self._services is not None:
-            await asyncio.to_thread(self._services.__exit__)
+        try:
+            if self.alerting is not None:
+                await self.alerting.aclose()
+            if self.influx is not None:
+                await self.influx.aclose()
+            if self._engine is not None:
+                await self._engine.dispose()
+        finally:  # even when a stop cut short cancels the close: no orphaned servers
+            if self._services is not None:
+                await asyncio.shield(asyncio.to_thread(self._services.__exit__))
 
     async def _on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
         """Every stored batch is judged here before its messages are acknowledged."""
