@@ -25,7 +25,7 @@ from alerts.errors import RoutingError
 from alerts.model import ACTIVE_ALERT_STATES, Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
-from alerts.sql import repository
+from alerts.sql import live_backlog, repository
 from devices.clock import now_ms
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
@@ -93,6 +93,9 @@ class Alerting:
         self.dispatcher = Dispatcher(
             sessions, {"webhook": WebhookChannel(), "mqtt": self._mqtt}, retry=retry, hub=self.hub
         )
+        self._retention = live_backlog.Retention(
+            s.live_backlog_events, round(s.live_backlog_h * 3600_000)
+        )
         self._topology: tuple[dict[str, str], Neighbours] | None = None
         self._areas: Sequence[Area] | None = None
         self._neighbours: Neighbours = {}
@@ -116,13 +119,15 @@ class Alerting:
         return closed
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch from the outbox, follow the routing file and tick timers until `stop`."""
+        """Dispatch from the outbox, follow the routing file, tick timers and prune the live
+        backlog until `stop`."""
         dispatching = asyncio.create_task(self.dispatcher.run(stop), name="dispatch")
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.tick_s)
             await self.reload_routing_if_changed()
             await self.service.tick(self._clock_ms())
+            await live_backlog.prune(self._sessions, self._retention, self._clock_ms())
         await dispatching
 
     # --- routing file ---------------------------------------------------------------------
