@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from websockets.asyncio.client import connect
 
+from alerts.channels.live import LiveHub
 from alerts.sql import live_backlog
 from alerts.sql.live_backlog import Retention
-from api.security.principal import Role
+from api.live_resume import resumed, start_after
+from api.security.principal import Principal, Role
 from tests.api.conftest import FLOOD_TEAM, GAS_TEAM, T0_MS, World
 from tests.api.test_live_api import WAIT_S, next_event, token_of, until_subscribers, ws_url
 from tests.support.auth import bearer
@@ -64,21 +67,35 @@ async def test_a_websocket_resumes_with_exactly_what_it_missed(served: str, worl
         assert ids == sorted(set(ids))
 
 
-async def test_replay_and_live_join_without_gap_or_duplicate(served: str, world: World) -> None:
-    """Events keep coming while the stream replays: each arrives once, in id order."""
+async def test_replay_and_live_join_without_gap_or_duplicate(
+    served: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events keep coming while the stream replays: a note is committed after each replayed
+    event, so it is both in a later page of the backlog and in the live queue. Each arrives
+    once, in id order."""
+    read_backlog = live_backlog.after
+    written = 0
+
+    async def after_while_writing(sessions: Any, since: int) -> AsyncIterator[Event]:
+        nonlocal written
+        async for event in read_backlog(sessions, since):
+            yield event
+            if written < 20:
+                written += 1
+                await note(world, f"n{written}")
+
+    monkeypatch.setattr(live_backlog, "PAGE", 2)
+    monkeypatch.setattr(live_backlog, "after", after_while_writing)
     token = token_of(bearer(Role.operator, subject="olga"))
-
-    async def produce() -> None:
-        for n in range(30):
-            await note(world, f"n{n}")
-
     async with connect(f"{ws_url(served, token)}&since=0") as ws:
-        producing = asyncio.create_task(produce())
         got: list[Event] = []
-        while not got or got[-1].get("detail") != "n29":
+        while not got or got[-1].get("detail") != "n20":
             got.append(await next_event(ws))
-        await producing
-    assert [e["id"] for e in got] == [e["id"] for e in await stored(world)]
+        await note(world, "end")  # anything still queued comes before it
+        while got[-1].get("detail") != "end":
+            got.append(await next_event(ws))
+    everything = [e["id"] async for e in read_backlog(world.context.sessions, 0)]
+    assert [e["id"] for e in got] == everything
 
 
 async def test_sse_resumes_from_last_event_id(served: str, world: World) -> None:
@@ -150,3 +167,27 @@ async def test_a_responder_resumes_with_their_teams_events_only(
         await note(world, "flood again", FLOOD_TEAM)
         await note(world, "gas again", GAS_TEAM)
         assert (await next_event(ws))["detail"] == "gas again"
+
+
+async def test_a_stream_that_falls_behind_catches_up_from_the_backlog(world: World) -> None:
+    """The hub drops the oldest queued events of a slow subscriber; the stream reads them
+    from the backlog instead of losing them."""
+    hub = LiveHub(queue_size=2)
+    sessions = world.context.sessions
+
+    async def store_and_publish(count: int) -> tuple[Event, ...]:
+        async with sessions.begin() as session:
+            events = await live_backlog.append(
+                session, [{"type": "note", "n": n} for n in range(count)], T0_MS)
+        for event in events:
+            hub.publish(event)
+        return events
+
+    start = await start_after(sessions, None)
+    with hub.subscribe() as live:
+        stream = resumed(live, sessions, Principal("olga", Role.operator), start)
+        first = await store_and_publish(1)
+        assert await anext(stream) == first[0]  # now past the replay, reading live
+        later = await store_and_publish(6)
+        assert live.dropped == 5  # the first (also queued) and four of these
+        assert [await asyncio.wait_for(anext(stream), WAIT_S) for _ in later] == list(later)
