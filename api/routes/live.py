@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])
 TOKEN_EXPIRED = "token expired"
 ACCESS_REVOKED = "access revoked"
+BAD_SINCE = "since must be the id of an event (a whole number >= 0)"
 ACCESS_CHECK_S = 5.0  # how often an open stream re-checks its caller: one lookup per stream
 Since = Annotated[int | None, Query(ge=0, description="resume after this event id")]
 QueryToken = Annotated[str | None, Query(description="an access token, for browsers")]
@@ -73,7 +74,7 @@ QueryToken = Annotated[str | None, Query(description="an access token, for brows
 @router.websocket("/live")
 async def live_events(
     websocket: WebSocket, tokens: TokensDep, users: UserStoreDep, keys: ApiKeyStoreDep,
-    hub: LiveHubDep, sessions: SessionsDep, token: QueryToken = None, since: Since = None,
+    hub: LiveHubDep, sessions: SessionsDep, token: QueryToken = None, since: str | None = None,
 ) -> None:
     """Stream alert/incident changes the caller may see, one JSON object per message."""
     scheme, _, header_token = websocket.headers.get("authorization", "").partition(" ")
@@ -90,7 +91,10 @@ async def live_events(
     if hub is None:
         await websocket.close(status.WS_1011_INTERNAL_ERROR, reason="no live event hub")
         return
-    after = await start_after(sessions, since)
+    if since is not None and not since.isdecimal():  # refused after accept, as the others are
+        await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=BAD_SINCE)
+        return
+    after = await start_after(sessions, None if since is None else int(since))
     with hub.subscribe(lambda event: visible(caller, event)) as live:
         forward = asyncio.create_task(_forward(websocket, resumed(live, sessions, caller, after)))
         closed = asyncio.create_task(_until_closed(websocket))

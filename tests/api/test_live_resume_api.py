@@ -17,9 +17,17 @@ from alerts.channels.live import LiveHub
 from alerts.sql import live_backlog
 from alerts.sql.live_backlog import Retention
 from api.live_resume import resumed, start_after
+from api.routes import live
 from api.security.principal import Principal, Role
 from tests.api.conftest import FLOOD_TEAM, GAS_TEAM, T0_MS, World
-from tests.api.test_live_api import WAIT_S, next_event, token_of, until_subscribers, ws_url
+from tests.api.test_live_api import (
+    WAIT_S,
+    closed_with,
+    next_event,
+    token_of,
+    until_subscribers,
+    ws_url,
+)
 from tests.support.auth import bearer
 
 Event = dict[str, Any]
@@ -133,6 +141,13 @@ async def test_sse_takes_a_query_token_and_refuses_none(served: str, world: Worl
             await note(world, "hello")
             _, event = await anext(sse_events(response))
             assert event["detail"] == "hello"
+
+
+async def test_a_websocket_refuses_a_bad_since(served: str, world: World) -> None:
+    token = token_of(bearer(Role.operator))
+    for since in ("-1", "yesterday"):
+        async with connect(f"{ws_url(served, token)}&since={since}") as ws:
+            assert await closed_with(ws) == (1008, live.BAD_SINCE)
 
 
 async def test_a_pruned_gap_is_announced_first(served: str, world: World) -> None:
