@@ -2,9 +2,10 @@
 
 ``handle`` and ``tick`` each open ONE transaction: load what the decision needs (the outbox's
 recent sends), let the pure `Book` decide (`alerts.decisions.book`), save the `Decision`
-(`alerts.sql.book_store`). Only after it commits is the book swapped and are live events
-published, so a failed write leaves nothing half-done. The book is restored from SQL on first
-use, so a new service over the same database carries on where the old one stopped.
+(`alerts.sql.book_store`, live events included). Only after it commits is the book swapped
+and are the stored live events published, so a failed write leaves nothing half-done. The book
+is restored from SQL on first use, so a new service over the same database carries on where
+the old one stopped.
 """
 
 from __future__ import annotations
@@ -124,10 +125,10 @@ class AlertPipeline:
             decision = decide(self._book, view)
             outcome = await book_store.save(session, decision, now_ms, audits)
         self._book = decision.book
-        self._publish(decision)
+        self._publish(outcome)
         return outcome
 
-    def _publish(self, decision: Decision) -> None:
+    def _publish(self, outcome: Outcome) -> None:
         if self._hub is not None:
-            for event in decision.live:
+            for event in outcome.live:
                 self._hub.publish(event)

@@ -123,9 +123,9 @@ class AlertService(AlertPipeline):
                 view = await book_store.outbox_view(session, self._book, now_ms)
                 decision = self._book.change_incident(stored, after, policy_id, now_ms, view)
                 audit = (actor, action, "incident", incident_id, detail)
-                await book_store.save(session, decision, now_ms, [audit])
+                outcome = await book_store.save(session, decision, now_ms, [audit])
             self._book = decision.book
-            self._publish(decision)
+            self._publish(outcome)
             return after
 
     # --- alerts ---------------------------------------------------------------------------

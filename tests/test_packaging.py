@@ -26,7 +26,8 @@ SHIPPED = ("devices", "ingest", "rules", "alerts", "api", "simulators", "urbanwa
 def declared() -> set[str]:
     """Normalised names of the runtime dependencies (extras like `[asyncio]` dropped)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_normal(re.split(r"[\[<>=!~ ;]", spec, maxsplit=1)[0]) for spec in project["dependencies"]}
+    names = (re.split(r"[\[<>=!~ ;]", spec, maxsplit=1)[0] for spec in project["dependencies"])
+    return {_normal(name) for name in names}
 
 
 def _normal(name: str) -> str:

@@ -28,7 +28,7 @@ from alerts.errors import RoutingError
 from alerts.model import ACTIVE_ALERT_STATES, Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
 from alerts.service import AlertService
-from alerts.sql import repository
+from alerts.sql import live_backlog, repository
 from devices.clock import now_ms
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
@@ -98,6 +98,9 @@ class Alerting:
         self.dispatcher = Dispatcher(
             sessions, {"webhook": WebhookChannel(), "mqtt": self._mqtt}, retry=retry, hub=self.hub
         )
+        self._retention = live_backlog.Retention(
+            s.live_backlog_events, round(s.live_backlog_h * 3600_000)
+        )
         self._topology: tuple[dict[str, str], Neighbours] | None = None
         self._areas: Sequence[Area] | None = None
         self._neighbours: Neighbours = {}
@@ -122,7 +125,8 @@ class Alerting:
         return closed
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Store held detections, follow the routing file and tick timers until `stop`.
+        """Store held detections, follow the routing file, tick timers and prune the live
+        backlog until `stop`.
 
         The timers wait while detections are held: the store is failing, and they would
         judge without them.
@@ -133,6 +137,7 @@ class Alerting:
             await self.reload_routing_if_changed()
             if await self.backlog.flush():
                 await self.service.tick(self._clock_ms())
+                await live_backlog.prune(self._sessions, self._retention, self._clock_ms())
         await self.backlog.flush()  # a last chance for what is held: memory ends with us
 
     # --- routing file ---------------------------------------------------------------------

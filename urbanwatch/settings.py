@@ -115,6 +115,12 @@ class AlertsSettings(_Section):
     give_up_after_s: float = Field(
         3600.0, gt=0, description="stop retrying a notification after this"
     )
+    live_backlog_events: int = Field(
+        10_000, ge=1, description="live events kept for streams that resume after a reconnect"
+    )
+    live_backlog_h: float = Field(
+        24.0, gt=0, description="how long a live event is kept for streams that resume"
+    )
 
 
 class Settings(BaseSettings):

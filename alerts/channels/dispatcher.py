@@ -3,8 +3,8 @@
 Each claimed row is sent once per round; a retryable failure is tried again after an
 exponential backoff with jitter, until the row's give-up time (counted from its first attempt)
 passes; a non-retryable failure gives up at once. Every attempt and the final outcome are
-written on the incident's timeline (actor ``dispatcher``) and the outbox row in one
-transaction. Cancelling `run` between attempts loses nothing: the row is still pending.
+written on the incident's timeline (actor ``dispatcher``), the outbox row and the live backlog
+in one transaction. Cancelling `run` between attempts loses nothing: the row is still pending.
 
 One receiver cannot hold up the others: each team's claimed rows are sent in order in its own
 lane, lanes of different teams run concurrently (at most `parallel` at once), and `run` keeps
@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.channels.base import Channel, ChannelError
 from alerts.channels.live import LiveHub
+from alerts.decisions.live_events import LiveEvent
 from alerts.model import TimelineEntry, TimelineKind
-from alerts.sql import outbox
+from alerts.sql import live_backlog, outbox
 from alerts.sql.outbox import Delivery
 from alerts.sql.repository import timeline_row
 from alerts.sql.tables import TimelineRow
@@ -175,7 +176,8 @@ class Dispatcher:
             await self._note(
                 session, d, now_ms, f"{d.channel} {status.value} (attempt {d.attempts + 1})"
             )
-        self._publish(d, status.value, now_ms)
+            events = await live_backlog.append(session, [_event(d, status.value, now_ms)], now_ms)
+        self._publish(events)
 
     async def _failed(self, d: Delivery, exc: ChannelError) -> None:
         now_ms = self._clock_ms()
@@ -191,7 +193,8 @@ class Dispatcher:
                 detail = f"{d.channel} gave up after {attempt} attempt(s): {exc.reason}"
                 outcome = "failed"
             await self._note(session, d, now_ms, detail)
-        self._publish(d, outcome, now_ms)
+            events = await live_backlog.append(session, [_event(d, outcome, now_ms)], now_ms)
+        self._publish(events)
 
     async def _note(self, session: AsyncSession, d: Delivery, now_ms: int, detail: str) -> None:
         if d.incident_id is None:
@@ -199,16 +202,20 @@ class Dispatcher:
         entry = TimelineEntry(now_ms, ACTOR, TimelineKind.NOTIFIED, f"{detail} [{d.key}]")
         await session.execute(insert(TimelineRow), [timeline_row(d.incident_id, entry)])
 
-    def _publish(self, d: Delivery, outcome: str, now_ms: int) -> None:
+    def _publish(self, events: tuple[LiveEvent, ...]) -> None:
         if self._hub is not None:
-            self._hub.publish(
-                {
-                    "type": "dispatch",
-                    "outcome": outcome,
-                    "key": d.key,
-                    "channel": d.channel,
-                    "team_id": d.team_id,
-                    "incident_id": d.incident_id,
-                    "ts_ms": now_ms,
-                }
-            )
+            for event in events:
+                self._hub.publish(event)
+
+
+def _event(d: Delivery, outcome: str, now_ms: int) -> LiveEvent:
+    """The live event of one delivery attempt's outcome."""
+    return {
+        "type": "dispatch",
+        "outcome": outcome,
+        "key": d.key,
+        "channel": d.channel,
+        "team_id": d.team_id,
+        "incident_id": d.incident_id,
+        "ts_ms": now_ms,
+    }

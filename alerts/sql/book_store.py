@@ -3,7 +3,8 @@
 Used inside one caller's transaction: `load_book` restores the open alerts, open incidents
 (with their escalation policies) and silences into a configured `Book`; `outbox_view` reads
 what storm control needs; the pure `Book` decides; `save` writes the `Decision` (alerts and
-their history, incidents and their timelines, outbox rows, digest marks) and audit records.
+their history, incidents and their timelines, outbox rows, digest marks, live events) and audit
+records.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from alerts.decisions.book import Book, Decision
 from alerts.decisions.grouping import IncidentEvent
 from alerts.decisions.lifecycle import AlertBook
+from alerts.decisions.live_events import LiveEvent
 from alerts.decisions.planning import OutboxView
 from alerts.decisions.storm import Verdict
 from alerts.model import Transition
-from alerts.sql import outbox, records
+from alerts.sql import live_backlog, outbox, records
 from alerts.sql import repository as repo
 
 Audit = tuple[str, ...]  # (actor, action, entity, entity_id[, detail])
@@ -28,12 +30,14 @@ _STATUS = {Verdict.SEND: outbox.Status.PENDING, Verdict.FOLD: outbox.Status.FOLD
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one saved decision did: transitions (muted), incident events, outbox keys."""
+    """What one saved decision did: transitions (muted), incident events, outbox keys, and
+    the live events stored (with their ids) to publish once the transaction commits."""
 
     transitions: tuple[Transition, ...]
     events: tuple[IncidentEvent, ...]
     notified: tuple[str, ...]  # idempotency keys enqueued for sending
     folded: tuple[str, ...]  # keys held back by storm control (a digest follows)
+    live: tuple[LiveEvent, ...]
 
 
 async def load_book(session: AsyncSession, book: Book) -> Book:
@@ -74,4 +78,5 @@ async def save(
             (sent if mail.verdict is Verdict.SEND else folded).append(mail.key)
     for audit in audits:
         await records.audit(session, now_ms, *audit)
-    return Outcome(decision.transitions, decision.events, tuple(sent), tuple(folded))
+    live = await live_backlog.append(session, decision.live, now_ms)
+    return Outcome(decision.transitions, decision.events, tuple(sent), tuple(folded), live)

@@ -167,3 +167,14 @@ class TeamLoginRow(Base):
     team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class LiveEventRow(Base):
+    """One live stream event (`alerts.sql.live_backlog`): `id` is the event's id on the wire,
+    never reused (AUTOINCREMENT on SQLite, a sequence on PostgreSQL)."""
+
+    __tablename__ = "live_events"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stored_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)

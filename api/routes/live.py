@@ -1,15 +1,22 @@
-"""Live events: alert, incident and dispatch changes over a WebSocket, as JSON messages.
+"""Live events: alert, incident and dispatch changes over a WebSocket or Server-Sent Events.
+
+Both carry the same JSON events (`api.schemas.live`), each with an ``id``. A client that
+reconnects with the last id it saw (``?since=ID``; on SSE the browser's ``Last-Event-ID``
+header, which wins over ``since``) first gets the events it missed, from a bounded backlog,
+then live ones (`api.live_resume`); when the backlog no longer reaches back to ``ID`` a
+``gap`` event comes first. Without ``since`` the stream starts with the next event.
 
 The access token comes as ``Authorization: Bearer …`` or, since browsers cannot set headers on
-a WebSocket, as ``?token=…``; integrations may send ``X-API-Key``. It is checked by the same
-dependency as every HTTP route; a refused connection is accepted and closed at once with code
-1008 (policy violation) and the reason, so clients can tell it from a network failure.
-A stream lives no longer than the token that opened it: when the token expires the server
-closes it with 1008 and the reason "token expired", and the client reconnects with a fresh
-token (an API key does not expire). While it is open the caller is looked up again every
-`ACCESS_CHECK_S` seconds, and the stream is closed with 1008 and "access revoked" once the user
-is disabled or the API key revoked. Responders get only the incident and dispatch events of
-their own teams; other roles get all.
+a WebSocket or an EventSource, as ``?token=…``; integrations may send ``X-API-Key``. It is
+checked by the same dependency as every HTTP route. A refused WebSocket is accepted and closed
+at once with code 1008 (policy violation) and the reason, so clients can tell it from a network
+failure; a refused SSE request is a 401 problem. A stream lives no longer than the token that
+opened it: when the token expires the server ends it (WebSocket: 1008 "token expired"; SSE: a
+``closed`` event with that reason), and the client reconnects with a fresh token and
+``since`` (an API key does not expire). While it is open the caller is looked up again every
+`ACCESS_CHECK_S` seconds, and the stream is ended with "access revoked" once the user is
+disabled or the API key revoked. Responders get only the incident and dispatch events of their
+own teams; other roles get all.
 """
 
 from __future__ import annotations
@@ -17,15 +24,39 @@ from __future__ import annotations
 import asyncio
 import logging
 from asyncio import FIRST_COMPLETED
+from collections.abc import AsyncIterator
 from contextlib import suppress
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Query,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from alerts.channels.live import Event, Subscription
-from api.deps import ApiKeyStoreDep, LiveHubDep, TokensDep, UserStoreDep, authenticated
+from alerts.channels.live import Event
+from api.deps import (
+    AlertsPartDep,
+    ApiKeyStoreDep,
+    LiveHubDep,
+    SessionsDep,
+    TokensDep,
+    UserStoreDep,
+    api_key,
+    authenticated,
+    bearer,
+)
+from api.live_resume import resumed, start_after, visible
 from api.problems import describe
+from api.schemas.live import LiveEvent
 from api.security.api_keys import ApiKeyStore, key_id_of
-from api.security.principal import Principal, Role
+from api.security.principal import Principal
 from api.security.tokens import InvalidTokenError
 from api.security.users import UserStore
 from devices.clock import now_ms
@@ -34,19 +65,16 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])
 TOKEN_EXPIRED = "token expired"
 ACCESS_REVOKED = "access revoked"
+BAD_SINCE = "since must be the id of an event (a whole number >= 0)"
 ACCESS_CHECK_S = 5.0  # how often an open stream re-checks its caller: one lookup per stream
-
-
-def visible(caller: Principal, event: Event) -> bool:
-    if caller.role is not Role.responder:
-        return True
-    return "team_id" in event and caller.sees_team(event["team_id"])
+Since = Annotated[int | None, Query(ge=0, description="resume after this event id")]
+QueryToken = Annotated[str | None, Query(description="an access token, for browsers")]
 
 
 @router.websocket("/live")
 async def live_events(
     websocket: WebSocket, tokens: TokensDep, users: UserStoreDep, keys: ApiKeyStoreDep,
-    hub: LiveHubDep, token: str | None = None,
+    hub: LiveHubDep, sessions: SessionsDep, token: QueryToken = None, since: str | None = None,
 ) -> None:
     """Stream alert/incident changes the caller may see, one JSON object per message."""
     scheme, _, header_token = websocket.headers.get("authorization", "").partition(" ")
@@ -63,15 +91,17 @@ async def live_events(
     if hub is None:
         await websocket.close(status.WS_1011_INTERNAL_ERROR, reason="no live event hub")
         return
-    with hub.subscribe(lambda event: visible(caller, event)) as events:
-        forward = asyncio.create_task(_forward(websocket, events))
+    if since is not None and not since.isdecimal():  # refused after accept, as the others are
+        await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=BAD_SINCE)
+        return
+    after = await start_after(sessions, None if since is None else int(since))
+    with hub.subscribe(lambda event: visible(caller, event)) as live:
+        forward = asyncio.create_task(_forward(websocket, resumed(live, sessions, caller, after)))
         closed = asyncio.create_task(_until_closed(websocket))
-        revoked = asyncio.create_task(_until_revoked(users, keys, caller))
-        tasks = {forward, closed, revoked}
+        ended = asyncio.create_task(_until_ended(users, keys, caller))
+        tasks = {forward, closed, ended}
         try:
-            done, _ = await asyncio.wait(
-                tasks, timeout=_seconds_left(caller), return_when=FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait(tasks, return_when=FIRST_COMPLETED)
         finally:  # also when the server cancels this handler: no task outlives the stream
             for task in tasks:
                 task.cancel()
@@ -79,10 +109,68 @@ async def live_events(
         with suppress(WebSocketDisconnect, OSError):  # the client went away mid-send
             if forward in done:
                 forward.result()
-            elif revoked in done:
-                await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=ACCESS_REVOKED)
-            elif not done:
-                await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=TOKEN_EXPIRED)
+            elif ended in done:
+                await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=ended.result())
+
+
+async def _stream_caller(
+    tokens: TokensDep, users: UserStoreDep, keys: ApiKeyStoreDep,
+    header_token: Annotated[str | None, Depends(bearer)],
+    key: Annotated[str | None, Depends(api_key)], token: QueryToken = None,
+) -> Principal:
+    """The caller, as `authenticated` finds it, also from ``?token=`` (EventSource sends no
+    headers); a dependency, so a refusal is a 401 before the stream starts."""
+    return await authenticated(tokens, users, keys, token or header_token, key)
+
+
+@router.get("/live/sse", response_class=EventSourceResponse)
+async def live_event_source(
+    caller: Annotated[Principal, Depends(_stream_caller)], users: UserStoreDep,
+    keys: ApiKeyStoreDep, part: AlertsPartDep, sessions: SessionsDep, since: Since = None,
+    last_event_id: Annotated[int | None, Header(ge=0, description="set by EventSource")] = None,
+) -> AsyncIterator[LiveEvent]:
+    """Stream alert/incident changes the caller may see as Server-Sent Events with ids."""
+    after = await start_after(sessions, since if last_event_id is None else last_event_id)
+    with part.hub.subscribe(lambda event: visible(caller, event)) as live:
+        ended = asyncio.create_task(_until_ended(users, keys, caller))
+        try:
+            async for event in _until(resumed(live, sessions, caller, after), ended):
+                yield _message(event)
+            yield _message({"type": "closed", "reason": ended.result()})
+        finally:
+            ended.cancel()
+
+
+def _message(event: Event) -> Any:
+    """`event` with its SSE ``id:`` line (typed Any: the route's annotation documents the data)."""
+    event_id = event.get("id")
+    return ServerSentEvent(data=event, id=None if event_id is None else str(event_id))
+
+
+async def _until(events: AsyncIterator[Event], ended: asyncio.Task[str]) -> AsyncIterator[Event]:
+    """`events` until `ended` is done."""
+    while True:
+        following = asyncio.ensure_future(anext(events))
+        try:
+            done, _ = await asyncio.wait({following, ended}, return_when=FIRST_COMPLETED)
+        finally:
+            following.cancel()  # a no-op once it is done
+        if following not in done:
+            return
+        try:
+            event = following.result()
+        except StopAsyncIteration:
+            return
+        yield event
+
+
+async def _until_ended(users: UserStore, keys: ApiKeyStore, caller: Principal) -> str:
+    """Why the caller's stream must end, once it must: its token expired or access revoked."""
+    try:
+        await asyncio.wait_for(_until_revoked(users, keys, caller), _seconds_left(caller))
+    except TimeoutError:
+        return TOKEN_EXPIRED
+    return ACCESS_REVOKED
 
 
 def _seconds_left(caller: Principal) -> float | None:
@@ -114,7 +202,7 @@ async def _still_allowed(users: UserStore, keys: ApiKeyStore, caller: Principal)
     return not await users.is_disabled(caller.subject)
 
 
-async def _forward(websocket: WebSocket, events: Subscription) -> None:
+async def _forward(websocket: WebSocket, events: AsyncIterator[Event]) -> None:
     async for event in events:
         await websocket.send_json(event)
 

@@ -89,6 +89,7 @@ TABLE = [
     row(f"POST {INCIDENT}/notes", ACTORS, team_scoped=True, json={"text": "on our way"}),
     row("GET /api/v1/feeds/warnings.atom", ALL),
     row("WS /api/v1/live", ALL),
+    row("GET /api/v1/live/sse", ALL, streams=True),
     # alerts, silences, reports, routing
     row("GET /api/v1/alerts", ALL),
     row("GET /api/v1/alerts/{alert_id}", ALL, team_scoped=True),
@@ -98,6 +99,7 @@ TABLE = [
     row("GET /api/v1/reports", READERS, query=WINDOW),
     row("GET /api/v1/routing", ALL),
     row("POST /api/v1/routing/reload", ADMIN),
+    row("POST /api/v1/routing/teams/{team_id}/mqtt-login", ADMIN, ok=201),
     # rules
     row("GET /api/v1/rules", ALL),
     row("GET /api/v1/rules/{rule_id}", ALL),

@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
-from api.context import ApiContext
 from api.routes import live
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
@@ -163,9 +162,9 @@ def access_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     done: list[str] = []
     still_allowed = live._still_allowed
 
-    async def counted(context: ApiContext, caller: Principal) -> bool:
+    async def counted(users: UserStore, keys: ApiKeyStore, caller: Principal) -> bool:
         try:
-            return await still_allowed(context, caller)
+            return await still_allowed(users, keys, caller)
         finally:
             done.append(caller.subject)
 

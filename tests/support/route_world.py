@@ -68,6 +68,7 @@ class Row:
     query: dict[str, str] = field(default_factory=dict)
     missing: int = 404  # what an allowed caller gets for ids that do not exist
     reads_only: bool = False  # a POST that changes nothing (viewers may call it)
+    streams: bool = False  # an endless response (SSE): only its status is read
 
     @property
     def key(self) -> tuple[str, str]:
@@ -125,7 +126,7 @@ async def _seed(folder: Path, influx_url: str, influx_db: str) -> dict[str, str]
         await engine.dispose()
     return {"device_id": DEVICES[0].id, "incident_id": incident.id, "alert_id": str(alert_id),
             "silence_id": silence.id, "rule_id": "aq-o3", "key_id": key.id,
-            "refresh_token": refresh}  # fmt: skip
+            "team_id": GAS_TEAM, "refresh_token": refresh}  # fmt: skip
 
 
 async def drop_template(template: Template) -> None:
@@ -184,6 +185,8 @@ async def call(app: FastAPI, r: Row, headers: dict[str, str], ids: dict[str, str
     path = r.path.format(**ids)
     if r.method == "WS":
         return await _websocket(app, path, headers)
+    if r.streams:
+        return await _stream_status(app, path, headers)
     kwargs: dict[str, Any] = {"headers": dict(headers), "params": r.query}
     if r.json is not None:
         kwargs["json"] = _filled(r.json, ids)
@@ -220,6 +223,27 @@ async def _websocket(app: FastAPI, path: str, headers: dict[str, str]) -> int:
         close = next(m for m in sent if m["type"] == "websocket.close")
         return 401 if close.get("code") == 1008 else 500 + close.get("code", 0)
     return 200 if kinds == ["websocket.accept"] else 500
+
+
+async def _stream_status(app: FastAPI, path: str, headers: dict[str, str]) -> int:
+    """The status of an endless GET response; the client leaves once it has it (httpx's
+    ASGI transport would wait for a body that never ends)."""
+    started: list[int] = []
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await inbox.put({"type": "http.request", "body": b"", "more_body": False})
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.append(message["status"])
+            inbox.put_nowait({"type": "http.disconnect"})
+
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "headers": [(k.lower().encode(), v.encode())
+                                             for k, v in headers.items()],
+             "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1),
+             "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
+    await asyncio.wait_for(app(scope, inbox.get, send), timeout=10)
+    return started[0]
 
 
 async def audited(app: FastAPI, actor: str, route: str) -> list[int]:
