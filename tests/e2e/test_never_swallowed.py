@@ -9,6 +9,8 @@ dispatch topic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,18 @@ rules:
     when: value > 50
     severity: red
 """
+
+
+Quiet = Callable[[], contextlib.AbstractAsyncContextManager[Platform]]
+
+
+@pytest.fixture
+def quiet(settings: Settings, tmp_path: Path, receiver: Receiver,  # noqa: F811
+          monkeypatch: pytest.MonkeyPatch) -> Quiet:
+    """The platform with `QUIET_RULES`, to be started in the test."""
+    settings.rules.path = tmp_path / "rules.yaml"
+    settings.rules.path.write_text(QUIET_RULES)
+    return lambda: platform_for(settings, tmp_path, receiver.url, 300, monkeypatch)
 
 
 async def set_gas_status(platform: Platform, status: DeviceStatus) -> int:
@@ -89,11 +103,9 @@ async def test_an_ongoing_alert_is_dispatched_when_its_silence_ends(
 
 
 async def test_a_device_in_maintenance_stays_quiet_and_is_judged_afresh_on_return(
-    settings: Settings, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    settings: Settings, quiet: Quiet
 ) -> None:
-    settings.rules.path = tmp_path / "rules.yaml"
-    settings.rules.path.write_text(QUIET_RULES)
-    async with platform_for(settings, tmp_path, receiver.url, 300, monkeypatch) as platform:
+    async with quiet() as platform:
         assert platform.alerting and platform.ingestor and platform.judge
         service, counters = platform.alerting.service, platform.ingestor.counters
         judge = platform.judge
@@ -131,11 +143,9 @@ async def test_a_device_in_maintenance_stays_quiet_and_is_judged_afresh_on_retur
 
 
 async def test_the_alerts_of_a_device_put_into_maintenance_close_and_return_with_it(
-    settings: Settings, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    settings: Settings, quiet: Quiet
 ) -> None:
-    settings.rules.path = tmp_path / "rules.yaml"
-    settings.rules.path.write_text(QUIET_RULES)
-    async with platform_for(settings, tmp_path, receiver.url, 300, monkeypatch) as platform:
+    async with quiet() as platform:
         assert platform.alerting and platform.ingestor
         service, counters = platform.alerting.service, platform.ingestor.counters
 
