@@ -99,6 +99,25 @@ def senml_readings(
     return rows
 
 
+def named_devices(pack: object, limit: int) -> set[str]:
+    """The first `limit` device ids a gateway's pack names (``urn:dev:<id>:<metric>``, after
+    base-name resolution); records that are not well formed are passed over, not refused."""
+    found: set[str] = set()
+    bn = ""
+    for rec in pack if isinstance(pack, list) else ():
+        if len(found) >= limit:
+            break
+        if not isinstance(rec, dict):
+            continue
+        bn = rec["bn"] if isinstance(rec.get("bn"), str) else bn
+        n = rec.get("n", "")
+        name = bn + n if isinstance(n, str) else bn
+        device_id = name[len(_URN) :].rpartition(":")[0] if name.startswith(_URN) else ""
+        if device_id:
+            found.add(device_id)
+    return found
+
+
 def _plain_number(raw: object) -> TypeGuard[float | int]:
     """A float, or an int a float holds exactly (so `x + raw` equals `x + float(raw)`)."""
     kind = type(raw)

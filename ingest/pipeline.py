@@ -17,19 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import NamedTuple
 
 import numpy as np
 
 from devices.batch import ReadingBatch
 from devices.clock import now_ms
-from devices.decode import decode_rows
+from devices.decode import Rows, decode_rows
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Registry
+from devices.senml import named_devices
 from ingest.backoff import Backoff
 from ingest.batcher import Confirmation, PendingBatch
 from ingest.config import IngestConfig
@@ -50,6 +53,17 @@ from ingest.unknown_devices import UnknownDevices
 log = logging.getLogger(__name__)
 OnBatch = Callable[[ReadingBatch, int], Awaitable[None]]
 DECODER_FAILED = "decoder_failed"  # the decoder raised something other than DecodeError
+MAX_CHILDREN_LOOKED_UP = 100  # per gateway batch refused for a child the registry lacks
+
+
+class Refusal(NamedTuple):
+    """Why a message is refused; `sender_id` names its dead letter, `device_id` the device the
+    decoder blamed (a gateway's child, say), if any."""
+
+    reason: str
+    detail: str
+    sender_id: str
+    device_id: str | None
 
 
 class Ingestor:
@@ -120,7 +134,11 @@ class Ingestor:
                 if await self._found_unknown(messages, registry):
                     registry = self._registry()
                 for message in messages:
-                    self._take(message, registry)
+                    decoded = self._decode(message, registry)
+                    if await self._found_children(message, decoded, registry):
+                        registry = self._registry()
+                        decoded = self._decode(message, registry)
+                    self._take(message, decoded)
                     if self._pending is not None and self._pending.is_full(self.config.batch_size):
                         await self._flush()
                 if self._time_left_s() == 0:
@@ -134,7 +152,28 @@ class Ingestor:
         if self._unknown is None:
             return False
         senders = {device_from_topic(m.topic.removeprefix(self._prefix)) for m in messages}
-        missing = {s for s in senders if s != UNKNOWN_DEVICE_ID and registry.get(s) is None}
+        return await self._look_up(
+            {s for s in senders if s != UNKNOWN_DEVICE_ID and registry.get(s) is None})
+
+    async def _found_children(
+        self, message: Message, decoded: Rows | Refusal, registry: Registry
+    ) -> bool:
+        """Whether a gateway's batch refused for a child unknown to `registry` names devices
+        found stored (and loaded): at most `MAX_CHILDREN_LOOKED_UP` of its ids are asked."""
+        if (self._unknown is None or not isinstance(decoded, Refusal)
+                or decoded.reason != RejectReason.UNKNOWN_DEVICE or decoded.device_id is None
+                or registry.get(decoded.device_id) is not None
+                or not message.topic.endswith("/batch")):
+            return False
+        try:
+            pack = json.loads(message.payload)
+        except (ValueError, RecursionError):
+            return False
+        named = named_devices(pack, MAX_CHILDREN_LOOKED_UP)
+        return await self._look_up({d for d in named if registry.get(d) is None})
+
+    async def _look_up(self, missing: set[str]) -> bool:
+        assert self._unknown is not None
         if not missing:
             return False
         try:
@@ -153,26 +192,30 @@ class Ingestor:
             return None
         return max(0.0, self._pending.time_left_s(time.monotonic(), self.config.flush_interval_s))
 
-    def _take(self, message: Message, registry: Registry) -> None:
+    def _decode(self, message: Message, registry: Registry) -> Rows | Refusal:
+        topic = message.topic.removeprefix(self._prefix)
+        try:
+            if len(topic) == len(message.topic) and self._prefix:
+                raise DecodeError(RejectReason.BAD_TOPIC, f"topic outside {self._prefix!r}")
+            return decode_rows(topic, message.payload, registry, message.received_ms,
+                               self.config.limits)
+        except DecodeError as exc:
+            return Refusal(exc.reason.value, exc.detail, device_from_topic(topic), exc.device_id)
+        except Exception as exc:  # a decoder bug must not stop the city's stream
+            log.exception("decoder failed on %s", message.topic)
+            return Refusal(DECODER_FAILED, repr(exc), device_from_topic(topic), None)
+
+    def _take(self, message: Message, decoded: Rows | Refusal) -> None:
         self.counters.received += 1
         self.counters.redelivered += message.dup
         if self.config.ack_on_receipt:  # unsafe, benchmarks only (see IngestConfig)
             self._subscriber.ack(message)
         if self._pending is None:
             self._pending = PendingBatch(time.monotonic())
-        topic = message.topic.removeprefix(self._prefix)
-        try:
-            if len(topic) == len(message.topic) and self._prefix:
-                raise DecodeError(RejectReason.BAD_TOPIC, f"topic outside {self._prefix!r}")
-            readings = decode_rows(topic, message.payload, registry, message.received_ms,
-                                   self.config.limits)
-        except DecodeError as exc:
-            self._reject(message, exc.reason.value, exc.detail, device_from_topic(topic))
-        except Exception as exc:  # a decoder bug must not stop the city's stream
-            log.exception("decoder failed on %s", message.topic)
-            self._reject(message, DECODER_FAILED, repr(exc), device_from_topic(topic))
+        if isinstance(decoded, Refusal):
+            self._reject(message, decoded.reason, decoded.detail, decoded.sender_id)
         else:
-            self._pending.add_readings(message, readings)
+            self._pending.add_readings(message, decoded)
 
     def _reject(self, message: Message, reason: str, detail: str, device_id: str) -> None:
         assert self._pending is not None
