@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
 from api.context import AlertsPart, ApiContext, Probe, RulesPart, TokenPolicy
+from api.platform_stats import TaskStats
 from api.rule_store import RuleStore
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
@@ -70,12 +71,17 @@ def _probes(context: ContextDep) -> Mapping[str, Probe]:
     return context.probes
 
 
+def _tasks(context: ContextDep) -> TaskStats | None:
+    return context.metrics.tasks
+
+
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 InfluxDep = Annotated[InfluxClient, Depends(_influx)]
 CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
 TokensDep = Annotated[TokenPolicy, Depends(_tokens)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 ProbesDep = Annotated[Mapping[str, Probe], Depends(_probes)]
+TasksDep = Annotated[TaskStats | None, Depends(_tasks)]  # None: no supervised tasks here
 
 
 def _users(sessions: SessionsDep) -> UserStore:

@@ -1,4 +1,5 @@
-"""Prometheus exposition of one app: ingest counters, engine timings, outbox depth, HTTP latency.
+"""Prometheus exposition of one app: ingest counters, engine timings, supervised tasks, outbox
+depth, HTTP latency.
 
 Every app has its own `CollectorRegistry` (several apps in one process, as in tests,
 never clash). Ingest and engine figures are not copied into prometheus objects as they
@@ -14,13 +15,15 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.platform_stats import EngineStats, IngestStats, TaskStats
 
 UNMATCHED_ROUTE = "unmatched"
 
@@ -47,20 +50,27 @@ _INGEST_COUNTERS = {
         "spool_full", "Batches held (not acknowledged) because the spool was full or failing"),
     "urbanwatch_ingest_spool_corrupt_records_skipped": (
         "corrupt_records_skipped", "Torn or corrupt spool records skipped at start"),
+    "urbanwatch_ingest_spool_unplaceable_records": (
+        "unplaceable_records", "Spool records dead-lettered because their readings cannot be "
+        "placed (e.g. version 1)"),
 }
 
 
-class IngestStats(Protocol):
-    def snapshot(self) -> dict[str, Any]: ...
+class TaskCollector(Collector):
+    def __init__(self, stats: TaskStats) -> None:
+        self._stats = stats
 
-
-class EngineStats(Protocol):
-    """The rule engine's running totals (the composition root's `Judge`)."""
-
-    evaluations: int
-    evaluate_s_total: float
-    ticks: int
-    tick_s_total: float
+    def collect(self) -> Iterator[Any]:
+        up = GaugeMetricFamily("urbanwatch_task_up", "1 while a supervised task runs, by task",
+                               labels=["task"])
+        restarts = CounterMetricFamily("urbanwatch_task_restarts",
+                                       "Restarts of a supervised task after it failed, by task",
+                                       labels=["task"])
+        for task, running in sorted(self._stats.up.items()):
+            up.add_metric([task], float(running))
+            restarts.add_metric([task], self._stats.restarts.get(task, 0))
+        yield up
+        yield restarts
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class MetricSources:
     ingest: IngestStats | None = None
     engine: EngineStats | None = None
     outbox_depth: Callable[[], Awaitable[int]] | None = None  # notifications waiting
+    tasks: TaskStats | None = None  # supervised platform tasks (also on /readyz)
 
 
 class IngestCollector(Collector):
@@ -81,11 +92,20 @@ class IngestCollector(Collector):
         for name, (key, help_text) in _INGEST_COUNTERS.items():
             yield CounterMetricFamily(name, help_text, value=snap[key])
         rejected = CounterMetricFamily(
-            "urbanwatch_ingest_rejected_messages", "Messages rejected, by reason", labels=["reason"]
+            "urbanwatch_ingest_rejected_messages", "Messages rejected whole, by reason",
+            labels=["reason"],
         )
         for reason, count in sorted(snap["rejected"].items()):
             rejected.add_metric([reason], count)
         yield rejected
+        readings = CounterMetricFamily(
+            "urbanwatch_ingest_rejected_readings",
+            "Single readings refused (the rest of their message stored), by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(snap["readings_rejected"].items()):
+            readings.add_metric([reason], count)
+        yield readings
         yield GaugeMetricFamily("urbanwatch_ingest_lag_seconds",
                                 "Stored-at minus received-at of the last batch's oldest message",
                                 value=snap["last_batch_lag_ms"] / 1000)
@@ -120,6 +140,8 @@ class Metrics:
             self.registry.register(IngestCollector(sources.ingest))
         if sources.engine is not None:
             self.registry.register(EngineCollector(sources.engine))
+        if sources.tasks is not None:
+            self.registry.register(TaskCollector(sources.tasks))
         self._outbox_depth = sources.outbox_depth
         self._outbox = None if sources.outbox_depth is None else Gauge(
             "urbanwatch_alerts_outbox_pending", "Notifications waiting in the outbox",

@@ -91,7 +91,8 @@ async def _serve(spec: WorkerSpec, commands: TextIO, replies: TextIO) -> None:
     influx = InfluxClient(spec.influx_url, spec.database)
     counters = IngestCounters()
     sink = SpoolingSink(InfluxSink(influx, lambda: registry),
-                        Spool(Path(spec.spool_dir), max_bytes=SPOOL_MAX_BYTES), counters)
+                        Spool(Path(spec.spool_dir), max_bytes=SPOOL_MAX_BYTES), counters,
+                        lambda: registry)
     config = IngestConfig(
         mqtt=MqttConfig(spec.mqtt_host, spec.mqtt_port, spec.client_id,
                         topic_prefix=spec.topic_prefix),

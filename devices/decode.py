@@ -10,10 +10,16 @@ Topics (already stripped of any deployment prefix):
   ``gateway == gateway_id`` and live in the topic's district. The gateway itself need
   not be in the registry (the broker's ACL already ties the topic to it).
 
-A message is accepted or rejected as a whole: the first problem found raises
-`DecodeError` and no reading of that message is kept, so a dead letter always holds
-the complete original message. Checks run cheapest first: topic, size, the topic's
-device (on ``/data``), JSON, then each reading in order.
+A problem with the message itself (topic, size, the topic's device on ``/data``, JSON or
+SenML structure, the compact ``ts``) raises `DecodeError`: no reading of it is kept.
+A problem with one reading (unknown metric or unit, non-numeric, not finite, out of range,
+its own time too old or in the future, a gateway's child that may not publish here) refuses
+that reading alone as a `BadReading`; the message's other readings are kept. Checks run
+cheapest first: topic, size, the topic's device (on ``/data``), JSON, then each reading.
+
+An out-of-range reading of a known series is a sensor fault, not just bad input: its
+`BadReading.fault` keeps (slot, ts_ms, value), so ingest can hand it to the rule engine
+(which raises a ``device`` alert for it) without ever storing it as a measurement.
 
 Value rules: JSON numbers are accepted; in compact form ``true``/``false`` are
 accepted as 1/0 (switch-like metrics such as ``cover_open``, matching SenML ``vb``);
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,18 +54,45 @@ class DecodeLimits:
 
 
 Rows = dict[tuple[int, int], float]  # (slot, ts_ms) -> value
+Fault = tuple[int, int, float]  # (slot, ts_ms, value) of an out-of-range reading
+# What one reading can be refused for while the rest of its message is kept.
+PER_READING = frozenset({
+    RejectReason.UNKNOWN_DEVICE, RejectReason.DEVICE_NOT_ACTIVE, RejectReason.DISTRICT_MISMATCH,
+    RejectReason.UNKNOWN_METRIC, RejectReason.NON_NUMERIC, RejectReason.NOT_FINITE,
+    RejectReason.OUT_OF_RANGE, RejectReason.TOO_OLD, RejectReason.IN_FUTURE,
+})
+
+
+@dataclass(frozen=True)
+class BadReading:
+    """One refused reading of an otherwise decoded message."""
+
+    device_id: str
+    metric: str
+    reason: RejectReason
+    detail: str
+    fault: Fault | None = None  # set for an out-of-range reading of a known series
+
+
+@dataclass
+class Decoded:
+    """A message's good readings (unsorted) and its refused ones, in message order."""
+
+    rows: Rows
+    bad: list[BadReading] = field(default_factory=list)
 
 
 def decode(
     topic: str, payload: bytes, registry: Registry, now_ms: int, limits: DecodeLimits
-) -> ReadingBatch:
+) -> tuple[ReadingBatch, list[BadReading]]:
     """Decode and validate one message; rows are sorted by (slot, ts_ms)."""
-    return _to_batch(decode_rows(topic, payload, registry, now_ms, limits))
+    decoded = decode_rows(topic, payload, registry, now_ms, limits)
+    return _to_batch(decoded.rows), decoded.bad
 
 
 def decode_rows(
     topic: str, payload: bytes, registry: Registry, now_ms: int, limits: DecodeLimits
-) -> Rows:
+) -> Decoded:
     """As `decode`, but the readings as a dict, unsorted: no arrays per message (ingest's
     hot path builds them once per batch)."""
     district, sender_id, kind = _parse_topic(topic)
@@ -83,7 +116,7 @@ def decode_rows(
         raise DecodeError(
             RejectReason.MALFORMED_JSON, "top level must be an object or array", sender_id
         )
-    return rows
+    return Decoded(rows, checker.bad)
 
 
 def _parse_topic(topic: str) -> tuple[str, str, str]:
@@ -102,18 +135,14 @@ def _parse_topic(topic: str) -> tuple[str, str, str]:
     return parts[1], parts[2], parts[3]
 
 
-def _reject_constant(name: str) -> float:
-    raise DecodeError(RejectReason.NOT_FINITE, f"JSON constant {name}")
-
-
-_JSON = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, not one per message
+# JSON's NaN/Infinity literals become floats here and are refused by the value checks, so a
+# sensor sending NaN for one metric loses that reading only. One decoder, not one per message.
+_JSON = json.JSONDecoder()
 
 
 def _parse_json(payload: bytes, device_id: str) -> object:
     try:
         return _JSON.decode(payload.decode("utf-8"))
-    except DecodeError as exc:
-        raise DecodeError(exc.reason, exc.detail, device_id) from None
     except UnicodeDecodeError as exc:
         raise DecodeError(RejectReason.MALFORMED_JSON, f"not UTF-8: {exc}", device_id) from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digit limit, nesting
@@ -137,8 +166,11 @@ def _compact_readings(
     ts_ms = checker.time_ms(to_float(ts), device_id)
     rows: dict[tuple[int, int], float] = {}
     for metric, raw in metrics.items():
-        value = 1.0 if raw is True else 0.0 if raw is False else checker.number(raw, device_id)
-        rows[(checker.slot(device_id, metric, value, None), ts_ms)] = value
+        try:
+            value = 1.0 if raw is True else 0.0 if raw is False else checker.number(raw, device_id)
+            checker.add(rows, device_id, metric, None, ts_ms, value)
+        except DecodeError as exc:
+            checker.refuse(exc, device_id, metric)
     return rows
 
 
@@ -162,6 +194,13 @@ class _Checker:
         self.limits = limits
         self._checked: dict[str, dict[str, Metric]] = {}
         self._series: dict[tuple[str, str, str | None], tuple[Metric, int]] = {}
+        self.bad: list[BadReading] = []
+
+    def refuse(self, exc: DecodeError, device_id: str, metric: str) -> None:
+        """Keep `exc` as one refused reading, or re-raise it if it condemns the message."""
+        if exc.reason not in PER_READING:
+            raise exc
+        self.bad.append(BadReading(exc.device_id or device_id, metric, exc.reason, exc.detail))
 
     def device(self, device_id: str) -> dict[str, Metric]:
         """The device's metrics, after checking it may publish here."""
@@ -194,18 +233,20 @@ class _Checker:
                 device.id,
             )
 
-    def slot(self, device_id: str, metric: str, value: float, unit: str | None) -> int:
+    def add(
+        self, rows: Rows, device_id: str, metric: str, unit: str | None, ts_ms: int, value: float
+    ) -> None:
+        """Put the reading in `rows`, or, out of its metric's range, in `bad` as a fault."""
         known = self._series.get((device_id, metric, unit))
         if known is None:
             known = self._series[(device_id, metric, unit)] = self._known(device_id, metric, unit)
         spec, slot = known
-        if not spec.min <= value <= spec.max:
-            raise DecodeError(
-                RejectReason.OUT_OF_RANGE,
-                f"{metric}={value} outside [{spec.min}, {spec.max}]",
-                device_id,
-            )
-        return slot
+        if spec.min <= value <= spec.max:
+            rows[(slot, ts_ms)] = value
+            return
+        detail = f"{metric}={value} outside [{spec.min}, {spec.max}]"
+        self.bad.append(BadReading(device_id, metric, RejectReason.OUT_OF_RANGE, detail,
+                                   (slot, ts_ms, value)))
 
     def _known(self, device_id: str, metric: str, unit: str | None) -> tuple[Metric, int]:
         """The metric's spec and slot, once the device may publish it in `unit`."""

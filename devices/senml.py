@@ -11,7 +11,8 @@ must-understand and refused; other unknown labels are ignored, as the RFC allows
 Names resolve to ``urn:dev:<device_id>:<metric>`` (the device id is everything
 between ``urn:dev:`` and the last colon) or, on a device's own ``/data`` topic, to
 the bare metric name. A unit, when given, must equal the catalogue's unit.
-Two records with the same resolved name and time: the last one wins.
+Two records with the same resolved name and time: the last one wins. A record the checker
+refuses alone (see `devices.decode`) is skipped; a malformed pack is refused whole.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ class ReadingChecker(Protocol):
 
     def device(self, device_id: str) -> dict[str, Metric]: ...
 
-    def slot(self, device_id: str, metric: str, value: float, unit: str | None) -> int: ...
+    def add(
+        self, rows: dict[tuple[int, int], float], device_id: str, metric: str,
+        unit: str | None, ts_ms: int, value: float,
+    ) -> None: ...
+
+    def refuse(self, exc: DecodeError, device_id: str, metric: str) -> None: ...
 
     def number(self, raw: object, device_id: str) -> float: ...
 
@@ -54,7 +60,8 @@ def to_float(raw: int | float) -> float:
 def senml_readings(
     pack: list, topic_device: str | None, now_ms: int, checker: ReadingChecker
 ) -> dict[tuple[int, int], float]:
-    """Readings keyed by (slot, ts_ms); `topic_device` is None on a gateway's batch topic."""
+    """Good readings keyed by (slot, ts_ms) (refused ones go to `checker.refuse`);
+    `topic_device` is None on a gateway's batch topic."""
     if not pack:
         _malformed(checker, "empty SenML pack")
     bn, bu, bt, bv = "", None, 0.0, 0.0
@@ -79,43 +86,29 @@ def senml_readings(
         name = bn + (_string(rec, "n", "", i, checker) or "") if "n" in rec else bn
         split = names.get(name)
         if split is None:
-            split = names[name] = _split_name(name, topic_device, checker)
-            checker.device(split[0])  # once per name: it cannot fail later in the pack
+            split = _split_name(name, topic_device, checker)
         device_id, metric = split
-        # Plain numbers take the short way; anything else gets the full checks (and errors).
-        raw = rec.get("v")
-        if _plain_number(raw) and "vs" not in rec and "vb" not in rec and "vd" not in rec:
-            value = bv + raw
-            if not math.isfinite(value):
+        try:
+            if name not in names:
+                checker.device(device_id)  # once per name: it cannot fail later in the pack
+                names[name] = split
+            # Plain numbers take the short way; anything else gets the full checks (and errors).
+            raw = rec.get("v")
+            if _plain_number(raw) and "vs" not in rec and "vb" not in rec and "vd" not in rec:
+                value = bv + raw
+                if not math.isfinite(value):
+                    value = _value(rec, bv, i, device_id, checker)
+            else:
                 value = _value(rec, bv, i, device_id, checker)
-        else:
-            value = _value(rec, bv, i, device_id, checker)
-        t = rec.get("t", 0.0)
-        t_s = bt + t if _plain_number(t) else bt + _number(rec, "t", 0.0, i, checker)
-        ts_ms = now_ms + t_s * 1000.0 if t_s < _RELATIVE_LIMIT_S else t_s * 1000.0
-        ts_ms = checker.time_ms(ts_ms, device_id)
-        unit = _string(rec, "u", bu, i, checker) if "u" in rec else bu
-        rows[(checker.slot(device_id, metric, value, unit), ts_ms)] = value
+            t = rec.get("t", 0.0)
+            t_s = bt + t if _plain_number(t) else bt + _number(rec, "t", 0.0, i, checker)
+            ts_ms = now_ms + t_s * 1000.0 if t_s < _RELATIVE_LIMIT_S else t_s * 1000.0
+            ts_ms = checker.time_ms(ts_ms, device_id)
+            unit = _string(rec, "u", bu, i, checker) if "u" in rec else bu
+            checker.add(rows, device_id, metric, unit, ts_ms, value)
+        except DecodeError as exc:
+            checker.refuse(exc, device_id, metric)
     return rows
-
-
-def named_devices(pack: object, limit: int) -> set[str]:
-    """The first `limit` device ids a gateway's pack names (``urn:dev:<id>:<metric>``, after
-    base-name resolution); records that are not well formed are passed over, not refused."""
-    found: set[str] = set()
-    bn = ""
-    for rec in pack if isinstance(pack, list) else ():
-        if len(found) >= limit:
-            break
-        if not isinstance(rec, dict):
-            continue
-        bn = rec["bn"] if isinstance(rec.get("bn"), str) else bn
-        n = rec.get("n", "")
-        name = bn + n if isinstance(n, str) else bn
-        device_id = name[len(_URN) :].rpartition(":")[0] if name.startswith(_URN) else ""
-        if device_id:
-            found.add(device_id)
-    return found
 
 
 def _plain_number(raw: object) -> TypeGuard[float | int]:

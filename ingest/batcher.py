@@ -1,18 +1,21 @@
 """The batch being gathered: decoded readings plus every message they came from.
 
 Each message stays here until the batch is flushed, so it is acknowledged only
-after what it carried is stored (readings) or taken by the broker (dead letter).
+after what it carried is stored (readings) and taken by the broker (its dead letters:
+the whole message's, or one per refused reading). Out-of-range readings ride along as
+faults: never stored, handed to the rule engine with the stored batch.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from devices.batch import Int64Array, ReadingBatch
-from devices.decode import Rows
+from devices.decode import Fault, Rows
 from ingest.subscriber import Message
 
 Confirmation = concurrent.futures.Future[None]
@@ -28,11 +31,16 @@ class PendingBatch:
     _values: list[float] = field(default_factory=list)
     _part_message: list[int] = field(default_factory=list)
     _part_length: list[int] = field(default_factory=list)
+    _faults: list[Fault] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.messages)
 
-    def add_readings(self, message: Message, rows: Rows) -> None:
+    def add_readings(
+        self, message: Message, rows: Rows, dead_letters: Iterable[Confirmation] = ()
+    ) -> None:
+        """A message with readings to store (and, if part of it was refused, its letters)."""
+        self.letters.extend((len(self.messages), letter) for letter in dead_letters)
         self._part_message.append(len(self.messages))
         self._part_length.append(len(rows))
         self._keys.extend(rows)
@@ -48,9 +56,13 @@ class PendingBatch:
         """Messages whose readings wait for the write (they hold memory)."""
         return len(self._part_message)
 
-    def add_rejected(self, message: Message, dead_letter: Confirmation) -> None:
-        self.letters.append((len(self.messages), dead_letter))
+    def add_rejected(self, message: Message, dead_letters: Iterable[Confirmation]) -> None:
+        """A message with nothing to store: it waits for its dead letters only."""
+        self.letters.extend((len(self.messages), letter) for letter in dead_letters)
         self.messages.append(message)
+
+    def add_faults(self, faults: Iterable[Fault]) -> None:
+        self._faults.extend(faults)
 
     def is_full(self, batch_size: int) -> bool:
         return self.n_readings >= batch_size or len(self.messages) >= batch_size
@@ -65,6 +77,13 @@ class PendingBatch:
         batch = ReadingBatch(np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1]),
                              np.array(self._values, dtype=np.float64))
         return batch, message_of
+
+    def faults(self) -> ReadingBatch:
+        """The out-of-range readings of known series, for the engine (never stored)."""
+        if not self._faults:
+            return ReadingBatch.empty()
+        slot, ts_ms, value = zip(*self._faults, strict=True)
+        return ReadingBatch.from_columns(slot, ts_ms, value)
 
     def oldest_received_ms(self) -> int:
         return min(m.received_ms for m in self.messages)

@@ -18,7 +18,9 @@ class IngestCounters:
     redelivered: int = 0  # of which carried the DUP flag
     stored_readings: int = 0  # readings made durable: accepted by InfluxDB, or spooled
     stored_messages: int = 0  # messages whose readings were stored
-    rejected: Counter[str] = field(default_factory=Counter)  # messages, by reject reason
+    rejected: Counter[str] = field(default_factory=Counter)  # whole messages, by reject reason
+    # single readings refused (the rest of their message kept), by reject reason
+    readings_rejected: Counter[str] = field(default_factory=Counter)
     points_rejected: int = 0  # readings InfluxDB refused for good (dead-lettered)
     dead_lettered: int = 0  # dead letters published
     write_errors: int = 0  # failed write attempts (each retry counts)
@@ -31,6 +33,7 @@ class IngestCounters:
     spool_full: int = 0  # batches held because the spool was full (or the disk failed)
     spool_bytes: int = 0  # current size of the spool's segment files
     corrupt_records_skipped: int = 0  # spool records found torn or corrupt at open
+    unplaceable_records: int = 0  # spool records dead-lettered, not replayed (e.g. version 1)
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] += 1
@@ -44,6 +47,8 @@ class IngestCounters:
             "stored_messages": self.stored_messages,
             "rejected": dict(self.rejected),
             "rejected_total": sum(self.rejected.values()),
+            "readings_rejected": dict(self.readings_rejected),
+            "readings_rejected_total": sum(self.readings_rejected.values()),
             "points_rejected": self.points_rejected,
             "dead_lettered": self.dead_lettered,
             "write_errors": self.write_errors,
@@ -56,4 +61,5 @@ class IngestCounters:
             "spool_full": self.spool_full,
             "spool_bytes": self.spool_bytes,
             "corrupt_records_skipped": self.corrupt_records_skipped,
+            "unplaceable_records": self.unplaceable_records,
         }

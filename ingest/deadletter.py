@@ -1,8 +1,12 @@
-"""Dead letters: a rejected message (or stored-refused point), with why, on `deadletter/{device}`.
+"""Dead letters: a rejected message, a refused reading of one, a stored-refused point or an
+unplaceable spool record, with why, on `deadletter/{device}`.
 
 The letter is JSON ``{"reason", "detail", "topic", "payload", "encoding", "truncated"}``:
 the payload as text when it is UTF-8, base64 otherwise, cut to `MAX_PAYLOAD_BYTES` so a
-huge rejected message does not become a huge dead letter.
+huge rejected message does not become a huge dead letter. A letter for one refused reading
+of a message whose other readings were kept also names its ``metric``; its payload is the
+whole message, so that the reading can be found in context. Letters from spool replay have
+no message: their topic is empty and the detail says which spool record they came from.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 
 MAX_PAYLOAD_BYTES = 4096
 WRITE_REJECTED = "write_rejected"  # InfluxDB refused the point (e.g. field type conflict)
+SPOOL_UNPLACEABLE = "spool_unplaceable"  # a spool record whose readings cannot be placed
 UNKNOWN_DEVICE_ID = "unknown"
 _TOPIC_SEGMENT = re.compile(r"^[^/+#\x00]+$")
 
@@ -25,6 +30,7 @@ class DeadLetter:
     detail: str
     topic: str
     payload: bytes
+    metric: str | None = None  # set when one reading was refused, not the whole message
 
     def mqtt_topic(self, prefix: str) -> str:
         return f"{prefix}deadletter/{self.device_id}"
@@ -45,6 +51,8 @@ class DeadLetter:
             "encoding": encoding,
             "truncated": len(self.payload) > MAX_PAYLOAD_BYTES,
         }
+        if self.metric is not None:
+            letter["metric"] = self.metric
         return json.dumps(letter, ensure_ascii=False).encode()
 
 

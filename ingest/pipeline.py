@@ -7,6 +7,12 @@ is idempotent. A store that fails (retryably, or with a setup error such as a
 missing database) holds the batch — and, through the bounded subscriber buffer,
 the broker — and retries with exponential backoff and jitter.
 
+A message refused whole gets one dead letter; a message refused in part stores its
+good readings and gets one letter per refused reading (see `devices.decode`).
+Out-of-range readings of known series are sensor faults: never stored (they are not
+measurements), but handed to `on_batch` with the stored batch, before the message is
+acknowledged, so the rule engine reports the broken sensor; a redelivery hands them again.
+
     ingestor = Ingestor(IngestConfig.from_settings(settings), lambda: registry,
                         InfluxSink(client, lambda: registry), on_batch=engine_hook)
     await ingestor.run(stop_event)   # returns after a final flush once stop_event is set
@@ -17,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -29,10 +35,9 @@ import numpy as np
 
 from devices.batch import ReadingBatch
 from devices.clock import now_ms
-from devices.decode import Rows, decode_rows
+from devices.decode import BadReading, Decoded, decode_rows
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Registry
-from devices.senml import named_devices
 from ingest.backoff import Backoff
 from ingest.batcher import Confirmation, PendingBatch
 from ingest.config import IngestConfig
@@ -51,19 +56,17 @@ from ingest.subscriber import Message, MqttSubscriber
 from ingest.unknown_devices import UnknownDevices
 
 log = logging.getLogger(__name__)
-OnBatch = Callable[[ReadingBatch, int], Awaitable[None]]
+OnBatch = Callable[[ReadingBatch, int, ReadingBatch], Awaitable[None]]  # stored, now, faults
 DECODER_FAILED = "decoder_failed"  # the decoder raised something other than DecodeError
-MAX_CHILDREN_LOOKED_UP = 100  # per gateway batch refused for a child the registry lacks
+MAX_CHILDREN_LOOKED_UP = 100  # per gateway batch naming children the registry lacks
 
 
 class Refusal(NamedTuple):
-    """Why a message is refused; `sender_id` names its dead letter, `device_id` the device the
-    decoder blamed (a gateway's child, say), if any."""
+    """Why a whole message is refused; `device_id` names its dead letter."""
 
     reason: str
     detail: str
-    sender_id: str
-    device_id: str | None
+    device_id: str
 
 
 class Ingestor:
@@ -135,7 +138,7 @@ class Ingestor:
                     registry = self._registry()
                 for message in messages:
                     decoded = self._decode(message, registry)
-                    if await self._found_children(message, decoded, registry):
+                    if await self._found_children(decoded, registry):
                         registry = self._registry()
                         decoded = self._decode(message, registry)
                     self._take(message, decoded)
@@ -155,22 +158,14 @@ class Ingestor:
         return await self._look_up(
             {s for s in senders if s != UNKNOWN_DEVICE_ID and registry.get(s) is None})
 
-    async def _found_children(
-        self, message: Message, decoded: Rows | Refusal, registry: Registry
-    ) -> bool:
-        """Whether a gateway's batch refused for a child unknown to `registry` names devices
-        found stored (and loaded): at most `MAX_CHILDREN_LOOKED_UP` of its ids are asked."""
-        if (self._unknown is None or not isinstance(decoded, Refusal)
-                or decoded.reason != RejectReason.UNKNOWN_DEVICE or decoded.device_id is None
-                or registry.get(decoded.device_id) is not None
-                or not message.topic.endswith("/batch")):
+    async def _found_children(self, decoded: Decoded | Refusal, registry: Registry) -> bool:
+        """Whether children of a gateway's batch unknown to `registry` were found stored (and
+        loaded); at most `MAX_CHILDREN_LOOKED_UP` of one batch's ids are asked."""
+        if self._unknown is None or isinstance(decoded, Refusal) or not decoded.bad:
             return False
-        try:
-            pack = json.loads(message.payload)
-        except (ValueError, RecursionError):
-            return False
-        named = named_devices(pack, MAX_CHILDREN_LOOKED_UP)
-        return await self._look_up({d for d in named if registry.get(d) is None})
+        missing = {b.device_id for b in decoded.bad if b.reason is RejectReason.UNKNOWN_DEVICE
+                   and registry.get(b.device_id) is None}
+        return await self._look_up(set(sorted(missing)[:MAX_CHILDREN_LOOKED_UP]))
 
     async def _look_up(self, missing: set[str]) -> bool:
         assert self._unknown is not None
@@ -192,7 +187,7 @@ class Ingestor:
             return None
         return max(0.0, self._pending.time_left_s(time.monotonic(), self.config.flush_interval_s))
 
-    def _decode(self, message: Message, registry: Registry) -> Rows | Refusal:
+    def _decode(self, message: Message, registry: Registry) -> Decoded | Refusal:
         topic = message.topic.removeprefix(self._prefix)
         try:
             if len(topic) == len(message.topic) and self._prefix:
@@ -200,12 +195,12 @@ class Ingestor:
             return decode_rows(topic, message.payload, registry, message.received_ms,
                                self.config.limits)
         except DecodeError as exc:
-            return Refusal(exc.reason.value, exc.detail, device_from_topic(topic), exc.device_id)
+            return Refusal(exc.reason.value, exc.detail, device_from_topic(topic))
         except Exception as exc:  # a decoder bug must not stop the city's stream
             log.exception("decoder failed on %s", message.topic)
-            return Refusal(DECODER_FAILED, repr(exc), device_from_topic(topic), None)
+            return Refusal(DECODER_FAILED, repr(exc), device_from_topic(topic))
 
-    def _take(self, message: Message, decoded: Rows | Refusal) -> None:
+    def _take(self, message: Message, decoded: Decoded | Refusal) -> None:
         self.counters.received += 1
         self.counters.redelivered += message.dup
         if self.config.ack_on_receipt:  # unsafe, benchmarks only (see IngestConfig)
@@ -213,25 +208,55 @@ class Ingestor:
         if self._pending is None:
             self._pending = PendingBatch(time.monotonic())
         if isinstance(decoded, Refusal):
-            self._reject(message, decoded.reason, decoded.detail, decoded.sender_id)
+            self._reject(message, *decoded)
         else:
-            self._pending.add_readings(message, decoded)
+            letters = [self._refuse(message, bad) for bad in decoded.bad]
+            self._pending.add_faults(bad.fault for bad in decoded.bad if bad.fault is not None)
+            if decoded.rows:
+                self._pending.add_readings(message, decoded.rows, letters)
+            else:
+                self._hold(message, letters)
 
     def _reject(self, message: Message, reason: str, detail: str, device_id: str) -> None:
-        assert self._pending is not None
         self.counters.reject(reason)
         letter = DeadLetter(device_id, reason, detail, message.topic, message.payload)
-        # Held until the letter is confirmed, which may lag under a flood of rejects: keep
+        self._hold(message, [self._publish(letter)])
+
+    def _refuse(self, message: Message, bad: BadReading) -> Confirmation:
+        """Dead-letter one refused reading of `message` (the rest of it may be stored)."""
+        self.counters.readings_rejected[bad.reason.value] += 1
+        letter = DeadLetter(topic_segment(bad.device_id), bad.reason.value, bad.detail,
+                            message.topic, message.payload, metric=bad.metric)
+        return self._publish(letter)
+
+    def _hold(self, message: Message, letters: list[Confirmation]) -> None:
+        """Keep a message with nothing to store until the broker has taken its letters."""
+        assert self._pending is not None
+        # Held until the letters are confirmed, which may lag under a flood of rejects: keep
         # only what the acknowledgement needs, not a second copy of a payload of up to 1 MB.
         # Its buffer place is freed only then too, so a flood of rejects is bounded by the
         # buffer (the broker holds the rest) rather than piling up letters in memory.
-        held = dataclasses.replace(message, payload=b"")
-        confirmation = self._publish(letter)
-        self._pending.add_rejected(held, confirmation)
-        confirmation.add_done_callback(lambda _: self._subscriber.release(1))
+        self._pending.add_rejected(dataclasses.replace(message, payload=b""), letters)
+        left, lock = [len(letters)], threading.Lock()
+
+        def confirmed(_: Confirmation) -> None:  # on the dead-letter connection's thread
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self._subscriber.release(1)
+
+        for letter in letters:
+            letter.add_done_callback(confirmed)
 
     def _publish(self, letter: DeadLetter) -> Confirmation:
         return self._letters.publish(letter.mqtt_topic(self._prefix), letter.to_json())
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """Publish a letter no message waits for (spool replay's); returns once the broker
+        has it, raises `IngestError` if the broker refused it."""
+        await asyncio.wrap_future(self._publish(letter))
+        self.counters.dead_lettered += 1
 
     async def _flush(self) -> None:
         """Start storing the pending batch; the next one fills (decodes) while it is written.
@@ -257,10 +282,10 @@ class Ingestor:
         if refused is None:  # gave up while stopping: the broker will redeliver all of it
             return
         letters = pending.letters + [self._letter(p, batch, message_of, pending) for p in refused]
-        stored = self._account(batch, refused, pending)
-        if self.on_batch is not None and len(stored):
+        stored, faults = self._account(batch, refused, pending), pending.faults()
+        if self.on_batch is not None and (len(stored) or len(faults)):
             try:
-                await self.on_batch(stored, now_ms())
+                await self.on_batch(stored, now_ms(), faults)
             except Exception:
                 self.counters.on_batch_errors += 1
                 log.exception("on_batch failed; the batch is stored and acknowledged anyway")

@@ -53,8 +53,12 @@ class InfluxSink:
         self._registry = registry
         self._encoder: LineEncoder | None = None
 
-    async def write(self, batch: ReadingBatch) -> list[RefusedPoint]:
-        lines = self._encoder_for(self._registry()).encode(batch)
+    async def write(
+        self, batch: ReadingBatch, encoder: LineEncoder | None = None
+    ) -> list[RefusedPoint]:
+        """Store `batch`, its slots naming the registry's series or, given `encoder`, that
+        encoder's (a spool record's series table)."""
+        lines = (encoder or self._encoder_for(self._registry())).encode(batch)
         if not lines:
             return []
         return [

@@ -1,9 +1,9 @@
 """A durable local spool of reading batches, for when InfluxDB cannot take them.
 
-Append-only segment files (`seg-<n>.spool`) of records: a 12-byte header (magic,
-payload length, CRC32 of the payload) and the payload, a `ReadingBatch` as its three
-little-endian columns (slots are registry-stable, so nothing else is needed to write
-it later). Each append is fsynced before it returns, so the caller may acknowledge.
+Append-only segment files (`seg-<n>.spool`) of records: a 12-byte header (magic, which
+gives the record's format version, payload length, CRC32 of the payload) and the
+payload, whose format `ingest.spool_record` owns. Each append is fsynced before it
+returns, so the caller may acknowledge.
 
 Replay reads the oldest record first; `consume` marks it stored, and a segment is
 deleted once all its records were. Progress inside a segment is not persisted: after a
@@ -12,7 +12,9 @@ is idempotent). At open, every segment is scanned: a record whose checksum fails
 skipped, and a torn tail (a header or payload cut short by a crash between write and
 fsync, or an unreadable length) ends that segment's scan; each counts once in
 `corrupt_records_skipped` and is never replayed. Appends after open go to a new
-segment, so nothing is ever written after a torn tail.
+segment, so nothing is ever written after a torn tail. Records of every known version
+are kept and handed out with their version: which ones can still be replayed is the
+reader's decision, not a reason to drop them here.
 """
 
 from __future__ import annotations
@@ -26,18 +28,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from devices.batch import ReadingBatch
 from ingest.errors import IngestError
+from ingest.spool_record import VERSION
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"UWS1"
+MAGICS = {b"UWS1": 1, b"UWS2": 2}  # magic -> record format version
+MAGIC = next(magic for magic, version in MAGICS.items() if version == VERSION)
 _HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
-_COUNT = struct.Struct("<Q")  # readings in the batch
 _MAX_PAYLOAD = 1 << 30
-_INT, _FLOAT = np.dtype("<i8"), np.dtype("<f8")
 
 
 class SpoolFull(IngestError):
@@ -52,32 +51,16 @@ class _Segment:
 
 
 @dataclass(frozen=True)
-class SpooledBatch:
-    """The oldest unreplayed record: pass `record` back to `Spool.consume` once stored."""
+class SpooledRecord:
+    """The oldest unreplayed record: pass it back to `Spool.consume` once it is dealt with."""
 
     record: tuple[Path, int]
-    batch: ReadingBatch
+    version: int
+    payload: bytes
 
-
-def encode_batch(batch: ReadingBatch) -> bytes:
-    return b"".join((
-        _COUNT.pack(len(batch)),
-        batch.slot.astype(_INT, copy=False).tobytes(),
-        batch.ts_ms.astype(_INT, copy=False).tobytes(),
-        batch.value.astype(_FLOAT, copy=False).tobytes(),
-    ))
-
-
-def decode_batch(payload: bytes) -> ReadingBatch:
-    (n,) = _COUNT.unpack_from(payload)
-    if len(payload) != _COUNT.size + 24 * n:
-        raise ValueError(f"spool record of {len(payload)} bytes cannot hold {n} readings")
-    at = _COUNT.size
-    return ReadingBatch(  # copies: native byte order, writable, independent of `payload`
-        np.frombuffer(payload, _INT, n, at).astype(np.int64),
-        np.frombuffer(payload, _INT, n, at + 8 * n).astype(np.int64),
-        np.frombuffer(payload, _FLOAT, n, at + 16 * n).astype(np.float64),
-    )
+    @property
+    def where(self) -> str:
+        return f"{self.record[0].name} at byte {self.record[1]}"
 
 
 class Spool:
@@ -109,10 +92,9 @@ class Spool:
     def __len__(self) -> int:
         return self.n_records
 
-    def append(self, batch: ReadingBatch) -> None:
-        """Write one batch and fsync it; `SpoolFull` if it does not fit, `OSError` if the
-        disk failed (the batch is then not durable)."""
-        payload = encode_batch(batch)
+    def append(self, payload: bytes) -> None:
+        """Write one record of the current version and fsync it; `SpoolFull` if it does not
+        fit, `OSError` if the disk failed (the record is then not durable)."""
         record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         with self._lock:
             if self.size_bytes + len(record) > self.max_bytes:
@@ -134,22 +116,20 @@ class Spool:
             self._size_bytes += len(record)
             self._n_records += 1
 
-    def peek(self) -> SpooledBatch | None:
-        """The oldest record not yet consumed, or None if the spool is empty.
+    def peek(self) -> SpooledRecord | None:
+        """The oldest record not yet consumed, or None if the spool is empty."""
+        with self._lock:
+            for segment in self._segments:
+                if segment.records:
+                    offset, length = segment.records[0]
+                    with segment.path.open("rb") as f:
+                        f.seek(offset)
+                        data = f.read(length)
+                    return SpooledRecord((segment.path, offset), MAGICS[data[:4]],
+                                         data[_HEADER.size:])
+            return None
 
-        A record whose checksum holds but which does not decode (say, written by an
-        incompatible version) is skipped and counted like a corrupt one.
-        """
-        while (spooled := self._peek_raw()) is not None:
-            record, payload = spooled
-            try:
-                return SpooledBatch(record, decode_batch(payload))
-            except (ValueError, struct.error) as exc:
-                self._skip(record[0], record[1], f"undecodable: {exc}")
-                self.consume(SpooledBatch(record, ReadingBatch.empty()))
-        return None
-
-    def consume(self, spooled: SpooledBatch) -> None:
+    def consume(self, spooled: SpooledRecord) -> None:
         """Mark the record returned by `peek` as stored; drop emptied segments."""
         path, offset = spooled.record
         with self._lock:
@@ -164,16 +144,6 @@ class Spool:
                 self._size_bytes -= done.size
                 if done is self._writable:
                     self._writable = None
-
-    def _peek_raw(self) -> tuple[tuple[Path, int], bytes] | None:
-        with self._lock:
-            for segment in self._segments:
-                if segment.records:
-                    offset, length = segment.records[0]
-                    with segment.path.open("rb") as f:
-                        f.seek(offset + _HEADER.size)
-                        return (segment.path, offset), f.read(length - _HEADER.size)
-            return None
 
     def _new_segment(self) -> _Segment:
         path = self.directory / f"seg-{self._next_id:012d}.spool"
@@ -197,7 +167,7 @@ class Spool:
                 break
             magic, length, crc = _HEADER.unpack_from(data, offset)
             end = offset + _HEADER.size + length
-            if magic != MAGIC or length > _MAX_PAYLOAD or end > len(data):
+            if magic not in MAGICS or length > _MAX_PAYLOAD or end > len(data):
                 self._skip(path, offset, "torn or unreadable record")
                 break
             payload = data[offset + _HEADER.size:end]

@@ -1,5 +1,8 @@
 """The alerts layer inside the platform: detections in, incidents dispatched, timers ticked.
 
+Detections the alert store refuses (SQL busy or down) are held in a `DetectionBacklog` and
+stored, in order, once it answers again; the dispatcher runs as its own supervised task.
+
 Besides running the `AlertService` and its dispatcher, it keeps what the service decides with
 up to date: the routing file (reloaded when its mtime changes; an invalid file is logged with
 its lines and reasons and the running routing stays), the registry's gateways (an offline
@@ -34,6 +37,7 @@ from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from rules.detection import Detection
 from rules.engine.restore import OpenAlert
+from urbanwatch.detection_backlog import DetectionBacklog
 from urbanwatch.file_watch import FileWatch
 from urbanwatch.settings import AlertsSettings
 
@@ -97,6 +101,7 @@ class Alerting:
             sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
             locate=self._locate, hub=self.hub,
         )
+        self.backlog = DetectionBacklog(self.service.handle)
         self._mqtt = MqttChannel(
             mqtt.host, mqtt.port, prefix=mqtt.topic_prefix, client_id=f"{mqtt.client_id}-dispatch",
             username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
@@ -122,7 +127,8 @@ class Alerting:
         await self._mqtt.aclose()
 
     async def handle(self, found: list[Detection], now_ms: int) -> None:
-        await self.service.handle(found, now_ms)
+        """Store `found`; if the store fails they are held and retried (see `run`)."""
+        await self.backlog.put(found, now_ms)
 
     async def close_rules(self, rule_ids: Collection[str], now_ms: int) -> tuple[Alert, ...]:
         """Close the open alerts of rules a rule reload changed or removed."""
@@ -144,14 +150,18 @@ class Alerting:
         return closed
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch from the outbox, follow the routing file and tick timers until `stop`."""
-        dispatching = asyncio.create_task(self.dispatcher.run(stop), name="dispatch")
+        """Store held detections, follow the routing file and tick timers until `stop`.
+
+        The timers wait while detections are held: the store is failing, and they would
+        judge without them.
+        """
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.tick_s)
             await self.reload_routing_if_changed()
-            await self.service.tick(self._clock_ms())
-        await dispatching
+            if await self.backlog.flush():
+                await self.service.tick(self._clock_ms())
+        await self.backlog.flush()  # a last chance for what is held: memory ends with us
 
     # --- routing file ---------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from simulators.city import build_city
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.platform import Platform
 from urbanwatch.services.broker_auth import client_url
+from urbanwatch.services.port_check import check_ports
 from urbanwatch.settings import Settings
 
 DRAIN_TIMEOUT_S = 60.0
@@ -54,6 +55,7 @@ async def run_demo(
     announce: Callable[[Platform], None],
 ) -> dict[str, int]:
     """Run until `stop` (or the duration); returns the end-of-run summary."""
+    await asyncio.to_thread(check_ports, settings)  # fail before the long city import
     await import_city(settings, options.devices, options.seed)
     async with Platform(settings) as platform:
         assert platform.ingestor is not None and platform.influx is not None
@@ -73,7 +75,8 @@ async def run_demo(
     return {
         "published": published,
         "stored": stored,
-        "rejected": counters["rejected_total"] + counters["points_rejected"],
+        "rejected": (counters["rejected_total"] + counters["readings_rejected_total"]
+                     + counters["points_rejected"]),
         "alerts": alerts,
         "incidents": incidents,
     }
@@ -123,7 +126,8 @@ async def _drain(platform: Platform, published: int) -> None:
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     last, still_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        done = counters.stored_readings + counters.points_rejected
+        done = (counters.stored_readings + counters.points_rejected
+                + counters.readings_rejected.total())
         if done >= published:
             return
         if done != last:

@@ -70,10 +70,12 @@ class Judge:
         self.checkpoint_path, self.checkpoint_s = checkpoint_path, checkpoint_s
         self.checkpoints, self.checkpoint_bytes, self.last_checkpoint_s = 0, 0, 0.0
 
-    async def on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
+    async def on_batch(self, batch: ReadingBatch, now_ms: int,
+                       faults: ReadingBatch | None = None) -> None:
+        """Judge a stored batch and the out-of-range readings (`faults`) refused with it."""
         await self._follow_registry(now_ms)
         started = time.perf_counter()
-        found = self.engine.evaluate(batch, now_ms)
+        found = self.engine.evaluate(batch, now_ms, faults)
         self.last_evaluate_s = time.perf_counter() - started
         self.evaluations += 1
         self.evaluate_s_total += self.last_evaluate_s

@@ -5,6 +5,8 @@
 
 Services given by URL are used as they are; missing URLs start the managed
 Mosquitto / influxd under the state folder (reusing ones already running there).
+Every long-running task runs under `supervise`: a failure is logged, counted and
+restarted, and `/readyz` shows the task down meanwhile.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -30,6 +33,7 @@ from devices.store import DeviceStore
 from ingest.backoff import Backoff
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
+from ingest.deadletter import DeadLetter
 from ingest.errors import InfluxError
 from ingest.pipeline import Ingestor
 from ingest.sink import InfluxSink
@@ -49,8 +53,10 @@ from urbanwatch.services.broker_auth import (
     managed_services,
     sync_broker_auth,
 )
+from urbanwatch.services.port_check import check_ports
 from urbanwatch.services.services import Services
 from urbanwatch.settings import Settings
+from urbanwatch.supervisor import TaskHealth, supervise
 
 log = logging.getLogger(__name__)
 REGISTRY_REFRESH_S = 5.0
@@ -87,6 +93,9 @@ class Platform:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self.influx: InfluxClient | None = None
         self.ingestor: Ingestor | None = None
+        self._new_ingestor: Callable[[], Ingestor] | None = None
+        self._ingest_runs = 0
+        self.tasks = TaskHealth()
         self.sink: SpoolingSink | None = None
         self.judge: Judge | None = None
         self.alerting: Alerting | None = None
@@ -113,16 +122,22 @@ class Platform:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ingest (and serve the API) until `stop` is set; then flush and stop."""
-        assert self.ingestor and self.judge and self.alerting and self.sink, "not open"
-        tasks = [
-            asyncio.create_task(self.sink.run(stop), name="spool"),
-            asyncio.create_task(self.ingestor.run(stop), name="ingest"),
-            asyncio.create_task(self.judge.run(stop), name="rules"),
-            asyncio.create_task(self.alerting.run(stop), name="alerts"),
-            asyncio.create_task(self._refresh_registry(stop), name="registry"),
-        ]
+        judge, alerting, sink = self.judge, self.alerting, self.sink
+        assert self.ingestor and judge and alerting and sink, "not open"
+        jobs: dict[str, Callable[[], Awaitable[None]]] = {
+            "spool": lambda: sink.run(stop),
+            "ingest": lambda: self._ingest(stop),
+            "rules": lambda: judge.run(stop),
+            "alerts": lambda: alerting.run(stop),
+            "dispatch": lambda: alerting.dispatcher.run(stop),
+            "registry": lambda: self._refresh_registry(stop),
+        }
+        if managed(self.settings):
+            jobs["broker-auth"] = lambda: self._follow_broker_auth(stop)
+        tasks = [asyncio.create_task(supervise(name, job, stop, self.tasks), name=name)
+                 for name, job in jobs.items()]
         if self._api is not None:
-            tasks.append(asyncio.create_task(self._api.serve(), name="api"))
+            tasks.append(asyncio.create_task(self._run_api(self._api), name="api"))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
@@ -130,13 +145,14 @@ class Platform:
         if self._api is not None:
             self._api.should_exit = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        await self.judge.checkpoint_logged()  # after ingest's last batch was judged
+        await judge.checkpoint_logged()  # after ingest's last batch was judged
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise RuntimeError(f"{task.get_name()} failed: {result}") from result
 
     async def _open(self) -> None:
         s = self.settings
+        await asyncio.to_thread(check_ports, s, api=self._serve_api)  # before starting anything
         await migrate(s.db_url)
         self._engine = create_engine(s.db_url)
         self._sessions = create_session_factory(self._engine)
@@ -168,13 +184,16 @@ class Platform:
         self.sink = SpoolingSink(
             InfluxSink(self.influx, lambda: self.registry),
             Spool(s.state_dir / "spool", max_bytes=s.ingest.spool_max_bytes), counters,
+            lambda: self.registry, dead_letter=self._dead_letter,
             retry_initial_s=ingest_config.retry_initial_s, retry_max_s=ingest_config.retry_max_s,
         )
-        store = DeviceStore(self.sessions)
-        self.ingestor = Ingestor(
-            ingest_config, lambda: self.registry, self.sink, on_batch=self._on_batch,
-            counters=counters, unknown=UnknownDevices(store.existing_ids, self._load_devices),
+        sink, store = self.sink, DeviceStore(self.sessions)
+        unknown = UnknownDevices(store.existing_ids, self._load_devices)
+        self._new_ingestor = lambda: Ingestor(
+            ingest_config, lambda: self.registry, sink, on_batch=self._on_batch,
+            counters=counters, unknown=unknown,
         )
+        self.ingestor = self._new_ingestor()
         if self._serve_api:
             self._api = self._api_server()
 
@@ -205,43 +224,55 @@ class Platform:
             return ReadingBatch.empty()
 
     async def _close(self) -> None:
-        if self.alerting is not None:
-            await self.alerting.aclose()
-        if self.influx is not None:
-            await self.influx.aclose()
-        if self._engine is not None:
-            await self._engine.dispose()
-        if self._services is not None:
-            await asyncio.to_thread(self._services.__exit__)
+        try:
+            if self.alerting is not None:
+                await self.alerting.aclose()
+            if self.influx is not None:
+                await self.influx.aclose()
+            if self._engine is not None:
+                await self._engine.dispose()
+        finally:  # even when a stop cut short cancels the close: no orphaned servers
+            if self._services is not None:
+                await asyncio.shield(asyncio.to_thread(self._services.__exit__))
 
-    async def _on_batch(self, batch: ReadingBatch, now_ms: int) -> None:
-        """Every stored batch is judged here before its messages are acknowledged."""
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        """Spool replay's letters go out on the ingestor's dead-letter connection."""
+        assert self.ingestor is not None
+        await self.ingestor.dead_letter(letter)
+
+    async def _on_batch(self, batch: ReadingBatch, now_ms: int, faults: ReadingBatch) -> None:
+        """Every stored batch (and its sensor faults) is judged before its messages are acked."""
         assert self.judge is not None
-        await self.judge.on_batch(batch, now_ms)
+        await self.judge.on_batch(batch, now_ms, faults)
+
+    async def _ingest(self, stop: asyncio.Event) -> None:
+        """Ingest until `stop`; after a failure, with a new ingestor (the broker redelivers)."""
+        assert self.ingestor is not None and self._new_ingestor is not None
+        if self._ingest_runs:  # an ingestor runs once
+            self.ingestor = self._new_ingestor()
+        self._ingest_runs += 1
+        await self.ingestor.run(stop)
 
     async def _refresh_registry(self, stop: asyncio.Event) -> None:
-        """Pick up devices added or changed in SQL (CLI, API) without a restart."""
+        """Pick up devices added or changed in SQL (CLI, API) without a restart.
+
+        A failure ends the task (its supervisor restarts it); ingest keeps the snapshot it has.
+        """
         store = DeviceStore(self.sessions)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), REGISTRY_REFRESH_S)
-            if stop.is_set():
-                return
-            try:
-                devices, _ = await store.list()
-            except Exception as exc:  # keep ingesting with the snapshot we have
-                log.warning("registry refresh failed: %s", exc)
-                continue
+        while True:
+            devices, _ = await store.list()
             self._take_devices(devices)
-            try:  # also catches devices and credentials written by other processes
-                await self._sync_broker()
-            except Exception as exc:  # the broker keeps the users and ACLs it has
-                log.warning("broker users/ACL refresh failed: %s", exc)
-            if self.alerting is not None:
-                try:
-                    await self.alerting.refresh_topology()
-                except Exception as exc:  # keep the gateways/neighbours we have
-                    log.warning("alert topology refresh failed: %s", exc)
+            if self.alerting is not None:  # the gateways and neighbours alerts group with
+                await self.alerting.refresh_topology()
+            if await _stopped(stop, REGISTRY_REFRESH_S):
+                return
+
+    async def _follow_broker_auth(self, stop: asyncio.Event) -> None:
+        """Install devices and credentials written by other processes into the managed broker."""
+        while True:
+            await self._sync_broker()
+            if await _stopped(stop, REGISTRY_REFRESH_S):
+                return
 
     def _take_devices(self, devices: list[Device]) -> None:
         changed = [d for d in devices if self.registry.get(d.id) != d]
@@ -278,8 +309,10 @@ class Platform:
                               self.alerting.reload_routing),
             rules=RulesPart(self.judge.rules_path, lambda: self.registry,
                             utc_offset_h=self.settings.rules.utc_offset_h),
-            metrics=MetricSources(self.ingestor.counters, self.judge, self._outbox_depth),
-            probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready},
+            metrics=MetricSources(self.ingestor.counters, self.judge, self._outbox_depth,
+                                  self.tasks),
+            probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,
+                    "alert-store": self.alerting.backlog.ready},
             on_devices_changed=self._devices_changed,
         )
         config = uvicorn.Config(
@@ -288,6 +321,14 @@ class Platform:
             ssl_certfile=api.tls_cert, ssl_keyfile=api.tls_key,  # HTTPS when configured
         )
         return uvicorn.Server(config)
+
+    async def _run_api(self, api: uvicorn.Server) -> None:
+        try:
+            await api.serve()
+        except SystemExit as exc:  # uvicorn's way to say it could not start; not ours to exit
+            config = api.config
+            raise RuntimeError(f"the API did not start on {config.host}:{config.port} "
+                               "(its error is logged above)") from exc
 
     async def _mqtt_ready(self) -> bool:
         return self.ingestor is not None and self.ingestor.connected
@@ -298,3 +339,10 @@ class Platform:
 
     async def _sql_ready(self) -> bool:
         return await ping(self.sessions)
+
+
+async def _stopped(stop: asyncio.Event, wait_s: float) -> bool:
+    """Wait up to `wait_s` for `stop`; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), wait_s)
+    return stop.is_set()

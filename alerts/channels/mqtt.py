@@ -75,7 +75,12 @@ class MqttChannel:
         """Publish at QoS 1; `published` once the broker PUBACKs (no word from the team)."""
         if not self._connected.is_set():
             raise ChannelError(self.name, "not connected to the broker", retryable=True)
-        info = self._client.publish(self.topic(delivery), delivery.body, qos=1)
+        topic = self.topic(delivery)
+        try:
+            info = self._client.publish(topic, delivery.body, qos=1)
+        except ValueError as exc:  # wildcards, empty or too long: this row can never go out
+            raise ChannelError(self.name, f"invalid topic {topic!r}: {exc}",
+                               retryable=False) from exc
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise ChannelError(self.name, mqtt.error_string(info.rc), retryable=True)
         try:

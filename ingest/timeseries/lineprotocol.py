@@ -2,10 +2,12 @@
 
 One line per (device, timestamp): `measurement,tags field=value,... ts_ms`, with
 measurement = device type, tags = device_id, district, grid (empty ones omitted) and
-one float field per metric. The per-slot `measurement,tags ` prefix and `metric=` field
-key are built once per registry snapshot, so encoding a batch is sorting plus numpy
-byte concatenation; values use `repr(float)` (shortest round-trip), so what is read
-back equals what was written. Spool replay writes through the same encoder.
+one float field per metric: a `SeriesName` per series. The per-slot `measurement,tags `
+prefix and `metric=` field key are built once per registry snapshot (or per series
+table), so encoding a batch is sorting plus numpy byte concatenation; values use
+`repr(float)` (shortest round-trip), so what is read back equals what was written.
+Spool replay writes through the same encoder, built from the series table its record
+carries, so a reading goes where it was named when it was taken.
 
 Names are escaped by `escape_measurement` (the measurement) and `escape_key` (tag keys,
 tag values, field keys). Line protocol 1.x cannot carry everything: a line break, tab or
@@ -18,6 +20,7 @@ a measurement, which would turn the line into a comment. Everything else is stor
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,28 +72,51 @@ class Lines:
         return np.flatnonzero((self.line_of_reading >= lo) & (self.line_of_reading < hi))
 
 
-class LineEncoder:
-    """Encodes batches whose slots come from one registry snapshot."""
+@dataclass(frozen=True)
+class SeriesName:
+    """Where one series is stored: measurement, tags (sorted by key) and field key."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self.n_series = registry.n_series
-        prefixes, fields, devices = [], [], []
-        device_index: dict[str, int] = {}
-        for slot in range(self.n_series):
-            series = registry.series(slot)
-            device = registry.devices[series.device_id]
-            prefix = escape_measurement(device.type)
-            for key in _TAGS:
-                value = getattr(device, "id" if key == "device_id" else key)
-                if value:
-                    prefix += f",{key}={escape_key(str(value))}"
-            prefixes.append((prefix + " ").encode())
-            fields.append((escape_key(series.metric) + "=").encode())
-            devices.append(device_index.setdefault(series.device_id, len(device_index)))
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    metric: str
+
+    @property
+    def device_id(self) -> str:
+        return dict(self.tags).get("device_id", "")
+
+    def line_prefix(self) -> bytes:
+        """`measurement,tag=value,... ` as it starts this series' lines."""
+        tags = "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in self.tags)
+        return f"{escape_measurement(self.measurement)}{tags} ".encode()
+
+
+def series_name(registry: Registry, slot: int) -> SeriesName:
+    """The name a slot's readings are stored under now: its device's type and tags."""
+    series = registry.series(slot)
+    device = registry.devices[series.device_id]
+    values = {"device_id": device.id, "district": device.district, "grid": device.grid}
+    tags = tuple((key, str(values[key])) for key in _TAGS if values[key])
+    return SeriesName(device.type, tags, series.metric)
+
+
+class LineEncoder:
+    """Encodes batches whose slots index a registry snapshot's series, or a series table
+    (a spool record's): a slot of the table is written under `table[slot]`."""
+
+    def __init__(self, source: Registry | Sequence[SeriesName]) -> None:
+        if isinstance(source, Registry):
+            self.registry: Registry | None = source
+            names = [series_name(source, slot) for slot in range(source.n_series)]
+        else:
+            self.registry, names = None, list(source)
+        self.n_series = len(names)
+        prefixes = [name.line_prefix() for name in names]
+        groups: dict[bytes, int] = {}  # a device's series share one line per timestamp
+        self._device = np.array([groups.setdefault(p, len(groups)) for p in prefixes],
+                                dtype=np.int64)
         self._prefix = np.array(prefixes or [b""], dtype=np.bytes_)
-        self._field = np.array(fields or [b""], dtype=np.bytes_)
-        self._device = np.array(devices, dtype=np.int64)
+        self._field = np.array([(escape_key(n.metric) + "=").encode() for n in names] or [b""],
+                               dtype=np.bytes_)
 
     def covers(self, registry: Registry) -> bool:
         """Whether this encoder was built from `registry` as it is now."""
@@ -101,7 +127,7 @@ class LineEncoder:
         if n == 0:
             return Lines(b"", np.zeros(1, np.int64), np.empty(0, np.int64))
         if batch.slot.min() < 0 or batch.slot.max() >= self.n_series:
-            raise ValueError("batch has slots this registry snapshot does not know")
+            raise ValueError("batch has slots this encoder's series do not include")
         device = self._device[batch.slot]
         order = np.lexsort((batch.slot, batch.ts_ms, device))  # stable: ties keep batch order
         slot, ts_ms, device = batch.slot[order], batch.ts_ms[order], device[order]

@@ -126,7 +126,9 @@ def _compile(node: ast.Node, ctx: Context) -> _Part:
         case ast.Anomaly(name):
             return lambda f: _score(f, ctx, name)
         case ast.Stale(duration_ms):
-            return lambda f: f.t_ms - _last_ts(f, ctx) >= duration_ms
+            return lambda f: f.t_ms - ctx.series.heard_ts(f.slots, _last_ts(f, ctx)) >= duration_ms
+        case ast.OutOfRange(hold_ms):
+            return lambda f: _out_of_range(f, ctx, hold_ms)
         case ast.Stuck(window_ms):
             return lambda f: f.anchor_ms - ctx.series.run_start_ts[f.slots] >= window_ms
         case ast.CountIn(scope, rule_id):
@@ -169,6 +171,12 @@ def _attr(ctx: Context, name: str, default: float | None) -> Fn:
         return np.where(np.isnan(column), default, column)
 
     return or_default
+
+
+def _out_of_range(f: Frame, ctx: Context, hold_ms: int) -> np.ndarray:
+    """Last fault newer than the last reading, or within the hold (NEVER compares below all)."""
+    fault = ctx.series.fault_ts[f.slots]
+    return (fault > _last_ts(f, ctx)) | (fault > f.t_ms - hold_ms)
 
 
 def _window(fn: str, window_ms: int) -> Fn:

@@ -8,6 +8,14 @@ readings an ``anomaly()`` rule is firing on). After the rounds, ``evaluate`` tic
 ``now_ms``: rules using ``stale`` are re-judged at ``now`` for every series that has reported,
 pending ``for`` timers of the other per-series rules that have run out fire, and count_in (area)
 rules are judged. Detections come out sorted by (ts, rule order, subject).
+
+Sensor faults. Ingest refuses a reading outside its metric's catalogue range (it is not a
+measurement: it is neither stored nor seen by windows or detectors), but hands it to ``evaluate``
+as a fault, so the engine stays pure and learns of broken sensors as data. A fault counts as
+the series being heard from (``stale`` stays false: broken, not offline); rules using
+``out_of_range`` are judged on each series' newest fault of the batch, with ``value`` the
+faulty value, and like ``stale`` again at every tick, which clears them once the sensor is
+back in range and the hold has passed.
 """
 
 from __future__ import annotations
@@ -124,11 +132,18 @@ class Engine:
         self.ctx.detector_rows[name], self.ctx.scores[name] = place(
             detector, members, len(self.table), rows, scores)
 
-    def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
-        """Judge a batch of readings, then tick at ``now_ms``; return the state changes."""
+    def evaluate(self, batch: ReadingBatch, now_ms: int,
+                 faults: ReadingBatch | None = None) -> list[Detection]:
+        """Judge a batch of readings, then its out-of-range ``faults``, then tick at ``now_ms``.
+
+        Returns:
+            The state changes, sorted by (ts, rule order, subject).
+        """
         out: list[Emitted] = []
         for slots, ts_ms, values in rounds(batch, self.ctx.series.last_ts, self.stats):
             self._round(slots, ts_ms, values, out)
+        if faults is not None and len(faults):
+            self._faults(faults, out)
         return self._finish(out, now_ms)
 
     def tick(self, now_ms: int) -> list[Detection]:
@@ -220,6 +235,28 @@ class Engine:
                     for name in sr.detectors:
                         scored.skip[name][sel] |= sr.state.state[rows] == FIRING
         scored.learn(self.detectors)
+
+    def _faults(self, faults: ReadingBatch, out: list[Emitted]) -> None:
+        """Record each series' newest fault and judge the ``out_of_range`` rules on it."""
+        faults = faults.take((faults.slot >= 0) & (faults.slot < len(self.table)))
+        if not len(faults):
+            return
+        order = np.lexsort((faults.ts_ms, faults.slot))
+        newest = faults.take(order[np.r_[np.diff(faults.slot[order]) != 0, True]])
+        series = self.ctx.series
+        series.record_faults(newest.slot, newest.ts_ms)
+        with np.errstate(all="ignore"):  # see `compile_expr`
+            for group, sel, rows in self.routing.route(newest.slot):
+                frames: dict[int, Frame] = {}
+                gathers: dict = {}
+                for sr in (sr for sr in group.rules if sr.rule.judges_faults):
+                    frame = frames.get(sr.cap)
+                    if frame is None:
+                        slots = newest.slot[sel]
+                        frame = frames[sr.cap] = Frame(
+                            slots, newest.ts_ms[sel], newest.value[sel], rows, group.ring,
+                            series.last_ts[slots], cap=sr.cap, gathers=gathers)
+                    sr.judge(frame, rows, out)
 
     def _tick(self, now_ms: int, out: list[Emitted]) -> None:
         with np.errstate(all="ignore"):  # see `compile_expr`

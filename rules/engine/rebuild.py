@@ -47,7 +47,7 @@ def carry_series(old: SeriesState, new: SeriesState) -> None:
     n_old, n_new = len(old.last_ts), len(new.last_ts)
     if n_new < n_old:
         raise ValueError(f"registry shrank from {n_old} to {n_new} slots; slots are append-only")
-    for name in ("last_ts", "last_value", "run_start_ts"):
+    for name in SeriesState.FIELDS:
         getattr(new, name)[:n_old] = getattr(old, name)
 
 

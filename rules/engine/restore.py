@@ -31,7 +31,7 @@ from rules.engine.snapshot import (
     rule_digest,
     texts,
 )
-from rules.engine.state import FIRING, INACTIVE, NEVER, PENDING, Ring, RuleState
+from rules.engine.state import FIRING, INACTIVE, NEVER, PENDING, Ring, RuleState, SeriesState
 from rules.errors import RuleError
 
 
@@ -76,7 +76,7 @@ def restore(engine: Engine, snap: Snapshot) -> RestoreReport:
     slot_of = _slot_map(engine, snap)
     placed = np.flatnonzero(slot_of >= 0)
     series = engine.ctx.series
-    for name in ("last_ts", "last_value", "run_start_ts"):
+    for name in SeriesState.FIELDS:
         getattr(series, name)[slot_of[placed]] = snap[f"series.{name}"][placed]
     has_reading = snap["series.last_ts"] != NEVER
     report.series = int(has_reading[placed].sum())
@@ -140,8 +140,7 @@ def _check(snap: Snapshot) -> None:
         if version != SNAPSHOT_VERSION:
             raise SnapshotError(f"snapshot version {version}, expected {SNAPSHOT_VERSION}")
         n = len(snap["series.device"])
-        _same_length(snap, ["series.metric", "series.last_ts", "series.last_value",
-                            "series.run_start_ts"], n)
+        _same_length(snap, ["series.metric", *(f"series.{f}" for f in SeriesState.FIELDS)], n)
         _same_length(snap, ["devices.type"], len(snap["devices.id"]))
         for prefix, ids in (("rule", "rules.id"), ("area", "areas.id")):
             for k in range(len(snap[ids])):

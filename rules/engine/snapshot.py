@@ -26,10 +26,10 @@ from rules.engine.compile import Context
 from rules.engine.groups import Routing
 from rules.engine.plan import SlotTable
 from rules.engine.series_rule import SeriesRule
-from rules.engine.state import INACTIVE, NEVER
+from rules.engine.state import INACTIVE, NEVER, SeriesState
 from rules.language.model import Rule
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: series.fault_ts
 Snapshot = dict[str, np.ndarray]
 
 
@@ -77,8 +77,7 @@ def take(engine: Engine) -> Snapshot:
                      "meta.fingerprint": _text([fingerprint(engine)])}
     out |= _series_table(engine)
     series = engine.ctx.series
-    out |= {"series.last_ts": series.last_ts.copy(), "series.last_value": series.last_value.copy(),
-            "series.run_start_ts": series.run_start_ts.copy()}
+    out |= {f"series.{name}": getattr(series, name).copy() for name in SeriesState.FIELDS}
     out["rules.id"] = _text([sr.rule.id for sr in engine.series_rules])
     out["rules.digest"] = _text([rule_digest(sr.rule) for sr in engine.series_rules])
     for k, sr in enumerate(engine.series_rules):

@@ -1,10 +1,11 @@
 """Columnar engine state: arrays indexed by series slot, or by a rule's member row.
 
 ``SeriesState`` holds what every rule reads about a series (last reading, start of the current run
-of equal values for ``stuck``). ``Ring`` keeps the recent readings of each member series of a group
-of rules (rules matching the same series) for window functions, bounded by the largest
-`rules.engine.plan.ring_capacity` of the group. ``RuleState`` holds each (rule, subject) condition
-state, when its pending ``for`` timer started and the severity last reported.
+of equal values for ``stuck``, last out-of-range reading for ``out_of_range``). ``Ring`` keeps
+the recent readings of each member series of a group of rules (rules matching the same series)
+for window functions, bounded by the largest `rules.engine.plan.ring_capacity` of the group.
+``RuleState`` holds each (rule, subject) condition state, when its pending ``for`` timer
+started and the severity last reported.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ CLEARED = 3
 class SeriesState:
     """Per-slot last reading; grows with the registry (slots are append-only)."""
 
+    FIELDS = ("last_ts", "last_value", "run_start_ts", "fault_ts")  # what rebuilds carry over
+
     def __init__(self, n_slots: int) -> None:
         self.last_ts = np.full(n_slots, NEVER, dtype=np.int64)
         self.last_value = np.full(n_slots, np.nan)
         self.run_start_ts = np.full(n_slots, NEVER, dtype=np.int64)
+        self.fault_ts = np.full(n_slots, NEVER, dtype=np.int64)  # last out-of-range reading
 
     def grow(self, n_slots: int) -> None:
         extra = n_slots - len(self.last_ts)
@@ -32,6 +36,7 @@ class SeriesState:
             self.run_start_ts = np.concatenate(
                 [self.run_start_ts, np.full(extra, NEVER, dtype=np.int64)]
             )
+            self.fault_ts = np.concatenate([self.fault_ts, np.full(extra, NEVER, dtype=np.int64)])
 
     def record(self, slots: np.ndarray, ts_ms: np.ndarray, values: np.ndarray) -> None:
         """Take one round of accepted readings (each slot at most once)."""
@@ -40,9 +45,18 @@ class SeriesState:
         self.last_ts[slots] = ts_ms
         self.last_value[slots] = values
 
+    def record_faults(self, slots: np.ndarray, ts_ms: np.ndarray) -> None:
+        """Take out-of-range readings (each slot at most once): they are heard, never values."""
+        self.fault_ts[slots] = np.maximum(self.fault_ts[slots], ts_ms)
+
+    def heard_ts(self, slots: np.ndarray, last_ts: np.ndarray) -> np.ndarray:
+        """When each series was last heard from: ``last_ts`` (its reading) or a fault."""
+        return np.maximum(last_ts, self.fault_ts[slots])
+
     @property
     def nbytes(self) -> int:
-        return self.last_ts.nbytes + self.last_value.nbytes + self.run_start_ts.nbytes
+        return (self.last_ts.nbytes + self.last_value.nbytes + self.run_start_ts.nbytes
+                + self.fault_ts.nbytes)
 
 
 class Ring:

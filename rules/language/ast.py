@@ -66,9 +66,21 @@ class Window:
 
 @dataclass(frozen=True)
 class Stale:
-    """True when the series' last reading is at least ``duration_ms`` older than now."""
+    """True when the series was last heard from at least ``duration_ms`` before now.
+
+    Heard from: a reading, or an out-of-range one (a broken sensor is not offline).
+    """
 
     duration_ms: int
+
+
+@dataclass(frozen=True)
+class OutOfRange:
+    """True while the series' latest out-of-range reading (a sensor fault ingest refused) is
+    newer than its latest in-range one, or less than ``hold_ms`` old: it clears once the sensor
+    reports in range again and the hold has passed, so a glitch is one alert, not a storm."""
+
+    hold_ms: int
 
 
 @dataclass(frozen=True)
@@ -114,8 +126,8 @@ class IfElse:
 
 
 Node = (
-    Num | Value | Sev | Hour | Attr | Window | Stale | Stuck | Anomaly | CountIn | Unary | Binary
-    | IfElse
+    Num | Value | Sev | Hour | Attr | Window | Stale | OutOfRange | Stuck | Anomaly | CountIn
+    | Unary | Binary | IfElse
 )
 
 
@@ -125,7 +137,7 @@ def walk(node: Node) -> Iterator[Node]:
     for f in fields(node):
         child = getattr(node, f.name)
         if isinstance(child, Unary | Binary | IfElse | Num | Value | Sev | Hour | Attr | Window
-                      | Stale | Stuck | Anomaly | CountIn):
+                      | Stale | OutOfRange | Stuck | Anomaly | CountIn):
             yield from walk(child)
 
 

@@ -121,7 +121,12 @@ class Rule(BaseModel):
     @property
     def time_dependent(self) -> bool:
         """Whether the rule's truth can change with time alone (re-evaluated at every tick)."""
-        return any(isinstance(n, ast.Stale) for n in self.nodes())
+        return any(isinstance(n, ast.Stale | ast.OutOfRange) for n in self.nodes())
+
+    @property
+    def judges_faults(self) -> bool:
+        """Whether the rule is also judged on out-of-range readings (``out_of_range()``)."""
+        return any(isinstance(n, ast.OutOfRange) for n in self.nodes())
 
     @property
     def max_window_ms(self) -> int:

@@ -14,6 +14,7 @@ Grammar (lowest precedence first)::
               | "missing for" duration                # same as stale(duration)
 
 Calls: ``rate|delta|mean|min|max|zscore(window)``, ``stale(duration)``, ``stuck(window)``,
+``out_of_range(hold)``,
 ``anomaly(detector)``, ``count_in(grid|district|neighbours, rule=<rule id>)``, ``hour()``,
 ``attr(name)`` or ``attr(name, default)`` (the default where a device lacks the attribute).
 Durations are ``<number><unit>`` with unit ms, s, m, h or d. Nothing is ever evaluated by Python:
@@ -177,6 +178,10 @@ def _positive(ms: int, column: int) -> int:
     return ms
 
 
+_DURATION_TESTS: dict[str, type[ast.Stale | ast.Stuck | ast.OutOfRange]] = {
+    "stale": ast.Stale, "stuck": ast.Stuck, "out_of_range": ast.OutOfRange}
+
+
 def _call(fn: str, column: int, args: list) -> Typed:
     def only(kind: str) -> Typed:
         if len(args) != 1 or not isinstance(args[0], Typed) or args[0].type != kind:
@@ -186,10 +191,9 @@ def _call(fn: str, column: int, args: list) -> Typed:
     if fn in ast.WINDOW_FUNCTIONS:
         arg = only("duration")
         return Typed(ast.Window(fn, _positive(arg.ms, arg.column)), "num", column)
-    if fn in ("stale", "stuck"):
+    if fn in _DURATION_TESTS:
         arg = only("duration")
-        node_type = ast.Stale if fn == "stale" else ast.Stuck
-        return Typed(node_type(_positive(arg.ms, arg.column)), "bool", column)
+        return Typed(_DURATION_TESTS[fn](_positive(arg.ms, arg.column)), "bool", column)
     if fn == "anomaly":
         return Typed(ast.Anomaly(only("name").text), "num", column)
     if fn == "attr":

@@ -32,6 +32,7 @@ from rules.language import ast
 from rules.language.model import Rule
 
 INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
+NEVER = -(2**63)  # the last reading time of a series that has not reported
 HOUR_MS = 3_600_000
 
 
@@ -61,15 +62,31 @@ class Reference:
         self.last_ts: dict[int, int] = {}
         self.last_value: dict[int, float] = {}
         self.run_start: dict[int, int] = {}
+        self.fault_ts: dict[int, int] = {}
         self.rings: dict[tuple[str, int], deque] = {}
         self.state: dict[tuple[str, object], list] = {}
         self.late = self.duplicate = 0
 
-    def evaluate(self, batch: ReadingBatch, now_ms: int) -> list[Detection]:
+    def evaluate(self, batch: ReadingBatch, now_ms: int,
+                 faults: ReadingBatch | None = None) -> list[Detection]:
         out: list[tuple] = []
         for i in sorted(range(len(batch)), key=lambda i: (int(batch.ts_ms[i]), i)):
             self._reading(int(batch.slot[i]), int(batch.ts_ms[i]), float(batch.value[i]), out)
+        newest: dict[int, tuple[int, float]] = {}
+        for i in range(len(faults) if faults is not None else 0):
+            assert faults is not None
+            slot, ts = int(faults.slot[i]), int(faults.ts_ms[i])
+            if 0 <= slot < len(self.table) and (slot not in newest or ts >= newest[slot][0]):
+                newest[slot] = (ts, float(faults.value[i]))
+        for slot, (ts, value) in sorted(newest.items()):
+            self._fault(slot, ts, value, out)
         return self._finish(out, now_ms)
+
+    def _fault(self, slot: int, ts: int, value: float, out: list) -> None:
+        self.fault_ts[slot] = max(ts, self.fault_ts.get(slot, ts))
+        for rule in self._series_rules():
+            if rule.judges_faults and slot in self.member_sets[rule.id]:
+                self._judge(rule, slot, slot, ts, value, self.last_ts.get(slot, NEVER), {}, out)
 
     def tick(self, now_ms: int) -> list[Detection]:
         return self._finish([], now_ms)
@@ -207,7 +224,10 @@ class Reference:
             case ast.Anomaly(name):
                 return self.scores[name].get(slot, 0.0)
             case ast.Stale(d):
-                return t - self.last_ts[slot] >= d
+                return t - max(self.last_ts.get(slot, NEVER), self.fault_ts.get(slot, NEVER)) >= d
+            case ast.OutOfRange(hold):
+                fault = self.fault_ts.get(slot)
+                return fault is not None and (fault > anchor or fault > t - hold)
             case ast.Stuck(w):
                 return anchor - self.run_start[slot] >= w
             case ast.CountIn(scope, rid):

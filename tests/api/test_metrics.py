@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -45,16 +46,19 @@ async def test_a_running_platform_exposes_what_it_counted(
         Outgoing(f"city/{device.district}/{device.id}/data", b"\xff\xfe"),
         Outgoing(f"city/{device.district}/ghost/data", b'{"m": {"x": 1}}'),
     ]
+    metric = next(iter(city.catalogue[device.type].metrics.values()))
+    mixed = Outgoing(f"city/{device.district}/{device.id}/data",
+                     json.dumps({"m": {metric.name: metric.min, "bogus": 1}}).encode())
     stop = asyncio.Event()
     async with Platform(settings) as platform:
         assert platform.ingestor is not None and platform.judge is not None
         runner = asyncio.create_task(platform.run(stop))
         await platform.ingestor.wait_ready(timeout_s=20)
         stream = Stream(mosquitto.host, mosquitto.port, topic_prefix,
-                        [as_json(city, r) for r in good] + bad).start()
+                        [as_json(city, r) for r in good] + bad + [mixed]).start()
         counters = platform.ingestor.counters
-        await eventually(lambda: counters.stored_readings == len(good)
-                         and counters.dead_lettered == len(bad), "every message handled")
+        await eventually(lambda: counters.stored_readings == len(good) + 1
+                         and counters.dead_lettered == len(bad) + 1, "every message handled")
         stream.close()
         async with httpx.AsyncClient(base_url=platform.endpoints.api_url) as api:
             assert (await api.get("/readyz")).status_code == 200
@@ -66,12 +70,14 @@ async def test_a_running_platform_exposes_what_it_counted(
     assert response.status_code == 200
     assert response.headers["content-type"] == CONTENT_TYPE_LATEST
     m = parse_metrics(response.text)
-    assert sample(m, "urbanwatch_ingest_received_messages_total") == len(good) + len(bad)
-    assert sample(m, "urbanwatch_ingest_stored_messages_total") == len(good)
-    assert sample(m, "urbanwatch_ingest_stored_readings_total") == len(good)
+    assert sample(m, "urbanwatch_ingest_received_messages_total") == len(good) + len(bad) + 1
+    assert sample(m, "urbanwatch_ingest_stored_messages_total") == len(good) + 1
+    assert sample(m, "urbanwatch_ingest_stored_readings_total") == len(good) + 1
     assert by_label(m, "urbanwatch_ingest_rejected_messages_total", "reason") == {
         "malformed_json": 2, "unknown_device": 1}
-    assert sample(m, "urbanwatch_ingest_dead_letters_total") == len(bad)
+    assert by_label(m, "urbanwatch_ingest_rejected_readings_total", "reason") == {
+        "unknown_metric": 1}
+    assert sample(m, "urbanwatch_ingest_dead_letters_total") == len(bad) + 1
     assert sample(m, "urbanwatch_ingest_redelivered_messages_total") == 0
     assert sample(m, "urbanwatch_ingest_spooled_readings_total") == 0
     assert sample(m, "urbanwatch_ingest_spool_bytes") == 0

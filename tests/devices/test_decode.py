@@ -1,4 +1,5 @@
-"""Table tests of `devices.decode`: every RejectReason and the accepted shapes."""
+"""Table tests of `devices.decode`: every RejectReason, the accepted shapes, and which
+problems refuse one reading rather than the whole message."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
-from devices.decode import DecodeLimits, decode
+from devices.decode import PER_READING, BadReading, DecodeLimits, decode
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Device, DeviceStatus, Registry
 
@@ -32,9 +34,17 @@ def registry() -> Registry:
     return Registry.build(load_catalogue(), devices)
 
 
-def _decode(registry: Registry, topic: str, payload: object, limits: DecodeLimits = LIMITS):
+def _decode_all(registry: Registry, topic: str, payload: object,
+                limits: DecodeLimits = LIMITS) -> tuple[ReadingBatch, list[BadReading]]:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return decode(topic, raw, registry, NOW_MS, limits)
+
+
+def _decode(registry: Registry, topic: str, payload: object) -> ReadingBatch:
+    """The good readings of a message expected to have no bad one."""
+    batch, bad = _decode_all(registry, topic, payload)
+    assert bad == []
+    return batch
 
 
 def _rows(registry: Registry, batch) -> list[tuple[str, str, int, float]]:
@@ -124,27 +134,62 @@ def test_every_reason_is_covered() -> None:
     assert {case[3] for case in REJECTS} == set(RejectReason)
 
 
+# Single-reading messages: a message-level problem raises, a reading-level one refuses it.
+READING_LEVEL = {c[0] for c in REJECTS if c[3] in PER_READING and not c[0].startswith("compact-ts")
+                 and c[0] not in ("unknown-device", "maintenance", "retired", "district-mismatch",
+                                  "too-old", "in-future")}
+
+
 @pytest.mark.parametrize(
-    ("topic", "payload", "reason"), [c[1:] for c in REJECTS], ids=[c[0] for c in REJECTS]
+    ("case", "topic", "payload", "reason"), REJECTS, ids=[c[0] for c in REJECTS]
 )
-def test_rejects(registry: Registry, topic: str, payload: object, reason: RejectReason) -> None:
+def test_rejects(
+    registry: Registry, case: str, topic: str, payload: object, reason: RejectReason
+) -> None:
+    if case in READING_LEVEL:
+        batch, bad = _decode_all(registry, topic, payload)
+        assert len(batch) == 0 and [b.reason for b in bad] == [reason], bad
+        assert bad[0].detail
+        return
     with pytest.raises(DecodeError) as info:
-        _decode(registry, topic, payload)
+        _decode_all(registry, topic, payload)
     assert info.value.reason is reason, info.value.detail
 
 
-def test_whole_message_rejected_on_first_problem(registry: Registry) -> None:
-    payload = [{"n": "pm25", "v": 1}, {"n": "pm10", "v": "x"}, {"n": "pm99", "v": 1}]
-    with pytest.raises(DecodeError) as info:
-        _decode(registry, DATA, payload)
-    assert info.value.reason is R.NON_NUMERIC
-    assert info.value.device_id == "aq-1"
+def test_bad_readings_are_refused_one_by_one_and_the_rest_kept(registry: Registry) -> None:
+    payload = [{"n": "pm25", "v": 1}, {"n": "pm10", "v": "x"}, {"n": "pm99", "v": 1},
+               {"n": "pm10", "v": 5000}, {"n": "co", "v": 2, "t": -8 * 86400}, {"n": "so2", "v": 4}]
+    batch, bad = _decode_all(registry, DATA, payload)
+    assert _rows(registry, batch) == [("aq-1", "pm25", NOW_MS, 1.0), ("aq-1", "so2", NOW_MS, 4.0)]
+    assert [(b.device_id, b.metric, b.reason) for b in bad] == [
+        ("aq-1", "pm10", R.NON_NUMERIC), ("aq-1", "pm99", R.UNKNOWN_METRIC),
+        ("aq-1", "pm10", R.OUT_OF_RANGE), ("aq-1", "co", R.TOO_OLD),
+    ]
+    assert [b.fault for b in bad] == [None, None, (registry.slot("aq-1", "pm10"), NOW_MS, 5000.0),
+                                      None]
 
 
-def test_error_names_the_child_device(registry: Registry) -> None:
+def test_compact_mixed_message(registry: Registry) -> None:
+    batch, bad = _decode_all(registry, DATA, {"m": {"pm25": 35, "bogus": 1, "pm10": 99999}})
+    assert _rows(registry, batch) == [("aq-1", "pm25", NOW_MS, 35.0)]
+    assert [(b.metric, b.reason, b.fault is not None) for b in bad] == [
+        ("bogus", R.UNKNOWN_METRIC, False), ("pm10", R.OUT_OF_RANGE, True)]
+    assert bad[1].detail == "pm10=99999.0 outside [0.0, 2000.0]"
+
+
+def test_a_malformed_record_still_condemns_the_pack(registry: Registry) -> None:
     with pytest.raises(DecodeError) as info:
-        _decode(registry, GW, [{"n": "urn:dev:wl-1:level_m", "v": 99}])
-    assert (info.value.reason, info.value.device_id) == (R.OUT_OF_RANGE, "wl-1")
+        _decode_all(registry, DATA, [{"n": "pm99", "v": 1}, {"n": "pm25", "vb": 1}])
+    assert info.value.reason is R.MALFORMED_SENML
+
+
+def test_a_gateway_batch_keeps_the_good_children(registry: Registry) -> None:
+    pack = [{"n": "urn:dev:wl-1:level_m", "v": 99}, {"n": "urn:dev:wl-2:level_m", "v": 1},
+            {"n": "urn:dev:mh-1:level_m", "v": 0.5}, {"n": "urn:dev:wl-2:level_m", "v": 2}]
+    batch, bad = _decode_all(registry, GW, pack)
+    assert _rows(registry, batch) == [("mh-1", "level_m", NOW_MS, 0.5)]
+    assert [(b.device_id, b.reason) for b in bad] == [
+        ("wl-1", R.OUT_OF_RANGE), ("wl-2", R.UNKNOWN_DEVICE), ("wl-2", R.UNKNOWN_DEVICE)]
 
 
 def test_size_limit_is_configurable(registry: Registry) -> None:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devices.catalogue import load_catalogue
-from devices.decode import DecodeLimits, decode
+from devices.decode import PER_READING, DecodeLimits, decode
 from devices.errors import DecodeError
 from devices.registry import Device, DeviceStatus, Registry
 
@@ -65,10 +65,11 @@ senml_records = st.fixed_dictionaries(
 
 def _check(topic: str, payload: bytes) -> None:
     try:
-        batch = decode(topic, payload, REGISTRY, NOW_MS, DecodeLimits())
+        batch, bad = decode(topic, payload, REGISTRY, NOW_MS, DecodeLimits())
     except DecodeError as exc:
         assert exc.reason.value and isinstance(exc.detail, str)
         return
+    assert all(b.reason in PER_READING and b.detail for b in bad)
     assert np.isfinite(batch.value).all()
     assert ((batch.slot >= 0) & (batch.slot < REGISTRY.n_series)).all()
     keys = list(zip(batch.slot.tolist(), batch.ts_ms.tolist(), strict=True))

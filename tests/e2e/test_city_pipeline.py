@@ -43,7 +43,10 @@ async def test_every_published_reading_is_stored(settings: Settings) -> None:
     assert stored == summary.readings_acked == counters.stored_readings
     assert sum(counters.rejected.values()) == 0
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"mqtt": True, "influxdb": True, "sql": True}
+    tasks = ("alerts", "dispatch", "ingest", "registry", "rules", "spool")
+    assert ready.json()["checks"] == {
+        "mqtt": True, "influxdb": True, "sql": True, "alert-store": True,
+        **{f"task:{t}": True for t in tasks}}
 
 
 def test_demo_reports_what_it_stored(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ async def test_good_readings_are_all_stored_exactly(
 ) -> None:
     seen: list[ReadingBatch] = []
 
-    async def on_batch(batch: ReadingBatch, now: int) -> None:
+    async def on_batch(batch: ReadingBatch, now: int, faults: ReadingBatch) -> None:
         seen.append(batch)
 
     running = await start_ingestor(on_batch=on_batch, batch_size=50, flush_interval_s=0.2)
@@ -106,7 +106,8 @@ async def test_every_bad_kind_is_dead_lettered_and_the_stream_goes_on(
     await eventually(lambda: len(deadletters.received) == len(BAD), "every dead letter")
     await eventually(lambda: counters.stored_messages == good, "every good message stored")
     assert not running.task.done()
-    assert counters.rejected == Counter(reason for _, _, reason, _ in BAD)
+    # a reading-level problem of a one-reading message refuses that reading, not the message
+    assert counters.rejected + counters.readings_rejected == Counter(r for _, _, r, _ in BAD)
     await eventually(lambda: counters.dead_lettered == len(BAD), "dead letters confirmed")
     assert counters.received == good + len(BAD)
     assert await influx_db.count("noise") == good
@@ -120,6 +121,8 @@ async def test_every_bad_kind_is_dead_lettered_and_the_stream_goes_on(
     by_reason = {letter["reason"]: letter for _, letter in letters}
     assert by_reason["too_large"]["truncated"] is True
     assert by_reason["unknown_metric"]["payload"] == '{"m": {"bogus": 1}}'
+    assert by_reason["unknown_metric"]["metric"] == "bogus"
+    assert "metric" not in by_reason["malformed_json"]  # refused whole
     assert {letter["encoding"] for letter in by_reason.values()} == {"utf-8", "base64"}
 
     # Everything was acknowledged: the next session gets only what is new.
@@ -273,7 +276,7 @@ async def test_stopping_flushes_and_acknowledges_the_pending_batch(
 async def test_a_failing_on_batch_does_not_stop_ingest(
     start_ingestor: Any, publisher: Any, influx_db: InfluxClient
 ) -> None:
-    async def on_batch(batch: ReadingBatch, now: int) -> None:
+    async def on_batch(batch: ReadingBatch, now: int, faults: ReadingBatch) -> None:
         raise RuntimeError("engine bug")
 
     running = await start_ingestor(on_batch=on_batch, batch_size=1, flush_interval_s=0.1)

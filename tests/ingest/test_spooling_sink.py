@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from devices.batch import ReadingBatch
-from devices.registry import Registry
+from devices.registry import Device, Registry
 from ingest.config import IngestConfig
 from ingest.counters import IngestCounters
+from ingest.deadletter import DeadLetter
 from ingest.errors import InfluxError
 from ingest.pipeline import Ingestor
-from ingest.sink import InfluxSink, RefusedPoint
+from ingest.sink import InfluxSink
 from ingest.spool import Spool
+from ingest.spool_record import RecordEncoder
 from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
 from tests.ingest.conftest import Publisher
 from tests.support.polling import eventually
+from tests.support.stored_readings import stored_readings
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
@@ -42,8 +47,8 @@ def batches(registry: Registry, count: int, t0_ms: int) -> list[ReadingBatch]:
 def sink_over(client: InfluxClient, registry: Registry, directory: Path,
               max_bytes: int = 1 << 20, **kwargs: object) -> SpoolingSink:
     return SpoolingSink(InfluxSink(client, lambda: registry), Spool(directory, max_bytes),
-                        IngestCounters(), retry_initial_s=0.05, retry_max_s=0.5,
-                        **kwargs)  # type: ignore[arg-type]
+                        IngestCounters(), lambda: registry, retry_initial_s=0.05,
+                        retry_max_s=0.5, **kwargs)  # type: ignore[arg-type]
 
 
 async def stored(client: InfluxClient) -> int:
@@ -120,8 +125,9 @@ async def test_full_spool_raises_a_retryable_error_and_holds_the_batch(
 ) -> None:
     down = InfluxClient(f"http://127.0.0.1:{free_port()}", influx_db.database)
     try:
-        sink = sink_over(down, registry, tmp_path / "spool", max_bytes=2 * (24 * N + 20) + 10)
         todo = batches(registry, 3, t0())
+        one = 12 + len(RecordEncoder().encode(registry, todo[0]))  # header + payload
+        sink = sink_over(down, registry, tmp_path / "spool", max_bytes=2 * one + 10)
         await sink.write(todo[0])
         await sink.write(todo[1])
         with pytest.raises(InfluxError) as raised:
@@ -133,17 +139,17 @@ async def test_full_spool_raises_a_retryable_error_and_holds_the_batch(
     assert len(sink.spool) == 2
 
 
-async def test_points_refused_on_replay_are_counted_and_reported(
+async def test_points_refused_on_replay_are_counted_and_dead_lettered(
     influxd: Influxd, influx_db: InfluxClient, registry: Registry, tmp_path: Path
 ) -> None:
     start = t0()
     await influx_db.write(f'air_quality,device_id=aq-1 pm25="text" {start - 5}'.encode())
-    reported: list[tuple[ReadingBatch, list[RefusedPoint]]] = []
+    letters: list[DeadLetter] = []
 
-    async def on_refused(batch: ReadingBatch, refused: list[RefusedPoint]) -> None:
-        reported.append((batch, refused))
+    async def dead_letter(letter: DeadLetter) -> None:
+        letters.append(letter)
 
-    sink = sink_over(influx_db, registry, tmp_path / "spool", on_refused=on_refused)
+    sink = sink_over(influx_db, registry, tmp_path / "spool", dead_letter=dead_letter)
     influxd.stop()
     (b,) = batches(registry, 1, start)
     await sink.write(b)
@@ -151,8 +157,9 @@ async def test_points_refused_on_replay_are_counted_and_reported(
     assert await sink.replay()
     pm25 = int(np.count_nonzero(b.slot == registry.slot("aq-1", "pm25")))
     assert sink.counters.replay_refused == pm25 and sink.counters.replayed == N - pm25
-    ((batch, refused),) = reported
-    assert len(batch) == N and all("conflict" in p.detail for p in refused)
+    assert len(letters) == pm25  # one line per reading here: distinct timestamps
+    assert {(x.device_id, x.reason) for x in letters} == {("aq-1", "write_rejected")}
+    assert all("conflict" in x.detail and x.payload.startswith(b"air_quality,") for x in letters)
     assert await influx_db.count("noise") == N - pm25 and not sink.spooling
 
 
@@ -163,7 +170,7 @@ async def test_ingestor_keeps_acknowledging_through_an_influxd_outage(
     counters = IngestCounters()
     sink = SpoolingSink(InfluxSink(influx_db, lambda: registry),
                         Spool(settings.state_dir / "spool", 16 << 20), counters,
-                        retry_initial_s=0.05, retry_max_s=0.5)
+                        lambda: registry, retry_initial_s=0.05, retry_max_s=0.5)
     config = IngestConfig.from_settings(settings, batch_size=25, flush_interval_s=0.1)
     ingestor = Ingestor(config, lambda: registry, sink, counters=counters)
     stop = asyncio.Event()
@@ -211,3 +218,69 @@ async def test_a_failing_spool_disk_holds_the_batch_instead_of_crashing(
         await down.aclose()
     assert sink.counters.spool_full == 1 and sink.counters.spooled == 2 * N
     assert len(sink.spool) == 2
+
+
+async def test_spooled_readings_replay_under_their_series_after_the_registry_changed(
+    influx_db: InfluxClient, registry: Registry, tmp_path: Path
+) -> None:
+    """Spooled by one process; replayed by the next, whose registry lost aq-1, re-typed
+    n-1 and gained a device that now holds aq-1's old slots."""
+    todo = batches(registry, 2, t0())
+    down = InfluxClient(f"http://127.0.0.1:{free_port()}", influx_db.database)
+    try:
+        first = sink_over(down, registry, tmp_path / "spool")
+        for b in todo:
+            await first.write(b)
+    finally:
+        await down.aclose()
+    later = Registry.build(registry.catalogue, [
+        Device("w-9", "water_level", "d9", 0.0, 0.0),
+        Device("n-1", "water_level", "d2", 31.3, 121.4, grid="g7"),
+        *(d for d in registry.devices.values() if d.id not in ("aq-1", "n-1")),
+    ])
+    pm25 = registry.slot("aq-1", "pm25")
+    assert pm25 is not None and later.series(pm25).device_id == "w-9"  # a trap if trusted
+    second = sink_over(influx_db, later, tmp_path / "spool")
+    assert await second.replay()
+    expected = {}
+    for b in todo:
+        for slot, ts, value in zip(b.slot.tolist(), b.ts_ms.tolist(), b.value.tolist(),
+                                   strict=True):
+            series = registry.series(slot)
+            measurement = registry.devices[series.device_id].type
+            expected[(measurement, series.device_id, series.metric, ts)] = value
+    assert await stored_readings(influx_db) == expected
+    assert second.counters.replayed == 2 * N
+
+
+async def test_a_version_1_record_is_dead_lettered_and_the_records_after_it_replay(
+    influx_db: InfluxClient, registry: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    old, new = batches(registry, 2, t0())
+    v1 = b"".join((struct.pack("<Q", len(old)), old.slot.astype("<i8").tobytes(),
+                   old.ts_ms.astype("<i8").tobytes(), old.value.astype("<f8").tobytes()))
+    (spool_dir / "seg-000000000000.spool").write_bytes(
+        struct.pack("<4sII", b"UWS1", len(v1), zlib.crc32(v1)) + v1)
+    Spool(spool_dir, 1 << 20).append(RecordEncoder().encode(registry, new))
+    letters: list[DeadLetter] = []
+    confirm = [False, True]  # the broker does not confirm the first letter in time
+
+    async def dead_letter(letter: DeadLetter) -> None:
+        if not confirm.pop(0):
+            raise TimeoutError
+        letters.append(letter)
+
+    sink = sink_over(influx_db, registry, spool_dir, dead_letter=dead_letter)
+    assert not await sink.replay() and len(sink.spool) == 2  # kept until its letter is out
+    assert await sink.replay() and not sink.spooling
+    (letter,) = letters
+    assert (letter.device_id, letter.reason, letter.topic) == ("unknown", "spool_unplaceable", "")
+    assert "seg-000000000000.spool at byte 0" in letter.detail
+    assert f"({N} readings)" in letter.detail
+    assert "version-1" in letter.detail and letter.payload == v1
+    assert sink.counters.unplaceable_records == 1 and sink.counters.replayed == N
+    assert await stored(influx_db) == N  # the version-1 readings were not written anywhere
+    assert {ts for (_, _, _, ts) in await stored_readings(influx_db)} == set(new.ts_ms.tolist())
+    assert any("cannot be placed" in r.getMessage() for r in caplog.records)

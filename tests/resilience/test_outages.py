@@ -60,7 +60,10 @@ async def test_influxdb_down_for_30_s_everything_is_spooled_then_replayed(
 
     await stored_exactly(influx_db, city, expected_points(sent))
     assert down.status_code == 503
-    assert down.json()["checks"] == {"mqtt": True, "influxdb": False, "sql": True}
+    tasks = ("alerts", "dispatch", "ingest", "registry", "rules", "spool")
+    assert down.json()["checks"] == {
+        "mqtt": True, "influxdb": False, "sql": True, "alert-store": True,
+        **{f"task:{t}": True for t in tasks}}
     metrics = await platform.metrics()
     n_spooled = sample(metrics, "urbanwatch_ingest_spooled_readings_total")
     assert 0 < n_spooled < len(sent)

@@ -17,9 +17,11 @@ from alerts.errors import AlertError
 from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.platform import Platform
 from urbanwatch.services.managed_service import ServiceError
+from urbanwatch.services.port_check import PortInUseError
 from urbanwatch.settings import Settings, load_settings
 
 T = TypeVar("T")
+STOP_GRACE_S = 30.0
 MqttUrl = Annotated[
     str | None, typer.Option("--mqtt-url", help="mqtt://[user:pass@]host:port [managed broker]")
 ]
@@ -44,9 +46,10 @@ def serve(
     settings = _settings(config, mqtt_url, influx_url, db_url, state_dir, api_host, api_port)
     console = Console(stderr=True)
 
-    async def main(stop: asyncio.Event) -> None:
+    async def main(stop: asyncio.Event, started: asyncio.Event) -> None:
         async with Platform(settings) as platform:
             _announce(console, platform)
+            started.set()
             await platform.run(stop)
 
     _run(main)
@@ -69,9 +72,12 @@ def demo(
     console = Console(stderr=True, quiet=as_json)
     options = DemoOptions(devices=devices, seed=seed, rate=rate, duration_s=duration)
 
-    async def main(stop: asyncio.Event) -> dict[str, int]:
-        summary = await run_demo(settings, options, stop, lambda p: _announce(console, p))
-        return summary
+    async def main(stop: asyncio.Event, started: asyncio.Event) -> dict[str, int]:
+        def running(platform: Platform) -> None:
+            _announce(console, platform)
+            started.set()
+
+        return await run_demo(settings, options, stop, running)
 
     summary = _run(main)
     if as_json:
@@ -94,22 +100,54 @@ def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
         raise typer.Exit(2) from exc
 
 
-def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run `main` until it returns; SIGINT / SIGTERM ask it to stop cleanly."""
+def _run(main: Callable[[asyncio.Event, asyncio.Event], Awaitable[T]]) -> T:
+    """Run `main(stop, started)` until it returns; SIGINT / SIGTERM ask it to stop cleanly.
+
+    Before `main` sets `started` there is nothing to flush: a signal cancels the start at once
+    (it may be waiting for a service that is down). A clean stop not done within
+    `STOP_GRACE_S` is cut short: the broker redelivers what was not acknowledged.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     async def runner() -> T:
-        stop = asyncio.Event()
+        stop, started = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
+        running = asyncio.current_task()
+        assert running is not None
+
+        cut_short: list[asyncio.TimerHandle] = []
+
+        def on_signal() -> None:
+            # Called again for the same signal when the API server passes on what it caught.
+            if not started.is_set():
+                running.cancel()
+            elif not cut_short:
+                cut_short.append(loop.call_later(STOP_GRACE_S, running.cancel))
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return await main(stop)
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            return await main(stop, started)
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+            raise _StopCutShort("while starting" if not started.is_set() else
+                                f"before its clean stop finished (within {STOP_GRACE_S:g} s)"
+                                ) from None
 
     try:
         return asyncio.run(runner())
-    except (ServiceError, AlertError, OSError) as exc:  # said even when --json quiets the console
+    except (ServiceError, AlertError, PortInUseError, OSError) as exc:  # said even with --json
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
+    except _StopCutShort as exc:
+        Console(stderr=True).print(f"[yellow]stopped[/yellow] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+class _StopCutShort(Exception):
+    """A stop was asked for while starting, or did not finish in time: the run was cancelled."""
 
 
 def _announce(console: Console, platform: Platform) -> None:
