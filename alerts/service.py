@@ -9,7 +9,7 @@ change, its notifications and an audit record in one transaction; a forbidden ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
 from sqlalchemy import insert
 
@@ -151,14 +151,14 @@ class AlertService(AlertPipeline):
             )
             return outcome.transitions[0].alert
 
-    async def close_rule_alerts(
-        self, rule_ids: Collection[str], reason: str, now_ms: int
+    async def close_open_alerts(
+        self, which: Callable[[Alert], bool], reason: str, now_ms: int
     ) -> tuple[Alert, ...]:
-        """Close every open alert of `rule_ids` (the rule changed or is gone, so the engine
-        starts them afresh); their incidents note `reason` on the timeline."""
+        """Close every open alert `which` selects, e.g. of a rule that changed or a device that
+        left service (no engine will report them cleared); their incidents note `reason`."""
         async with self._lock:
             await self._ready()
-            ids = [a.id for a in self._book.open_alerts() if a.rule_id in rule_ids]
+            ids = [a.id for a in self._book.open_alerts() if which(a)]
             if not ids:
                 return ()
             outcome = await self._commit(

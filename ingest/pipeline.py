@@ -29,12 +29,13 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import NamedTuple
 
 import numpy as np
 
 from devices.batch import ReadingBatch
 from devices.clock import now_ms
-from devices.decode import BadReading, decode_rows
+from devices.decode import BadReading, Decoded, decode_rows
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Registry
 from ingest.backoff import Backoff
@@ -57,6 +58,15 @@ from ingest.unknown_devices import UnknownDevices
 log = logging.getLogger(__name__)
 OnBatch = Callable[[ReadingBatch, int, ReadingBatch], Awaitable[None]]  # stored, now, faults
 DECODER_FAILED = "decoder_failed"  # the decoder raised something other than DecodeError
+MAX_CHILDREN_LOOKED_UP = 100  # per gateway batch naming children the registry lacks
+
+
+class Refusal(NamedTuple):
+    """Why a whole message is refused; `device_id` names its dead letter."""
+
+    reason: str
+    detail: str
+    device_id: str
 
 
 class Ingestor:
@@ -127,7 +137,11 @@ class Ingestor:
                 if await self._found_unknown(messages, registry):
                     registry = self._registry()
                 for message in messages:
-                    self._take(message, registry)
+                    decoded = self._decode(message, registry)
+                    if await self._found_children(decoded, registry):
+                        registry = self._registry()
+                        decoded = self._decode(message, registry)
+                    self._take(message, decoded)
                     if self._pending is not None and self._pending.is_full(self.config.batch_size):
                         await self._flush()
                 if self._time_left_s() == 0:
@@ -141,7 +155,20 @@ class Ingestor:
         if self._unknown is None:
             return False
         senders = {device_from_topic(m.topic.removeprefix(self._prefix)) for m in messages}
-        missing = {s for s in senders if s != UNKNOWN_DEVICE_ID and registry.get(s) is None}
+        return await self._look_up(
+            {s for s in senders if s != UNKNOWN_DEVICE_ID and registry.get(s) is None})
+
+    async def _found_children(self, decoded: Decoded | Refusal, registry: Registry) -> bool:
+        """Whether children of a gateway's batch unknown to `registry` were found stored (and
+        loaded); at most `MAX_CHILDREN_LOOKED_UP` of one batch's ids are asked."""
+        if self._unknown is None or isinstance(decoded, Refusal) or not decoded.bad:
+            return False
+        missing = {b.device_id for b in decoded.bad if b.reason is RejectReason.UNKNOWN_DEVICE
+                   and registry.get(b.device_id) is None}
+        return await self._look_up(set(sorted(missing)[:MAX_CHILDREN_LOOKED_UP]))
+
+    async def _look_up(self, missing: set[str]) -> bool:
+        assert self._unknown is not None
         if not missing:
             return False
         try:
@@ -160,24 +187,28 @@ class Ingestor:
             return None
         return max(0.0, self._pending.time_left_s(time.monotonic(), self.config.flush_interval_s))
 
-    def _take(self, message: Message, registry: Registry) -> None:
+    def _decode(self, message: Message, registry: Registry) -> Decoded | Refusal:
+        topic = message.topic.removeprefix(self._prefix)
+        try:
+            if len(topic) == len(message.topic) and self._prefix:
+                raise DecodeError(RejectReason.BAD_TOPIC, f"topic outside {self._prefix!r}")
+            return decode_rows(topic, message.payload, registry, message.received_ms,
+                               self.config.limits)
+        except DecodeError as exc:
+            return Refusal(exc.reason.value, exc.detail, device_from_topic(topic))
+        except Exception as exc:  # a decoder bug must not stop the city's stream
+            log.exception("decoder failed on %s", message.topic)
+            return Refusal(DECODER_FAILED, repr(exc), device_from_topic(topic))
+
+    def _take(self, message: Message, decoded: Decoded | Refusal) -> None:
         self.counters.received += 1
         self.counters.redelivered += message.dup
         if self.config.ack_on_receipt:  # unsafe, benchmarks only (see IngestConfig)
             self._subscriber.ack(message)
         if self._pending is None:
             self._pending = PendingBatch(time.monotonic())
-        topic = message.topic.removeprefix(self._prefix)
-        try:
-            if len(topic) == len(message.topic) and self._prefix:
-                raise DecodeError(RejectReason.BAD_TOPIC, f"topic outside {self._prefix!r}")
-            decoded = decode_rows(topic, message.payload, registry, message.received_ms,
-                                  self.config.limits)
-        except DecodeError as exc:
-            self._reject(message, exc.reason.value, exc.detail, device_from_topic(topic))
-        except Exception as exc:  # a decoder bug must not stop the city's stream
-            log.exception("decoder failed on %s", message.topic)
-            self._reject(message, DECODER_FAILED, repr(exc), device_from_topic(topic))
+        if isinstance(decoded, Refusal):
+            self._reject(message, *decoded)
         else:
             letters = [self._refuse(message, bad) for bad in decoded.bad]
             self._pending.add_faults(bad.fault for bad in decoded.bad if bad.fault is not None)

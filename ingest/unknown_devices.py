@@ -2,10 +2,11 @@
 
 A device provisioned while the platform runs (by the CLI in another process, or the API) may
 publish before the periodic registry refresh has seen it. Rather than dead-letter its first
-readings, the ingestor asks `find` (the SQL store) about senders it does not know; when some
-turn out to be stored, `on_found` loads them into the registry and their messages are decoded
-as usual. Misses are remembered for `forget_after_ms` (at most `max_remembered` of them), so a
-flood of messages from unknown ids costs one query per id and period, not one per message.
+readings, the ingestor asks `find` (the SQL store) about senders it does not know, and about
+the children a gateway's batch names when one of them is unknown; when some turn out to be
+stored, `on_found` loads them into the registry and their messages are decoded as usual.
+Misses are remembered for `forget_after_ms` (at most `max_remembered` of them), so a flood of
+messages from unknown ids costs one query per id and period, not one per message.
 """
 
 from __future__ import annotations

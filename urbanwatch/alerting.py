@@ -32,7 +32,7 @@ from alerts.sql import live_backlog, repository
 from devices.clock import now_ms
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
-from devices.registry import Registry
+from devices.registry import DeviceStatus, Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from rules.detection import Detection
@@ -43,7 +43,23 @@ from urbanwatch.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
 RESET_REASON = "rule changed/removed"
+LEFT_SERVICE = {DeviceStatus.MAINTENANCE: "device in maintenance",
+                DeviceStatus.RETIRED: "device retired"}
 Neighbours = dict[str, frozenset[str]]
+
+
+def _by_reason(registry: Registry, device_ids: Collection[str]) -> dict[str, frozenset[str]]:
+    """The devices, by the reason their alerts close ("device in maintenance", ...)."""
+    by_reason: dict[str, set[str]] = {}
+    for device_id in device_ids:
+        device = registry.get(device_id)
+        reason = LEFT_SERVICE.get(device.status) if device is not None else None
+        by_reason.setdefault(reason or "device out of service", set()).add(device_id)
+    return {reason: frozenset(ids) for reason, ids in by_reason.items()}
+
+
+def _of_devices(device_ids: frozenset[str]) -> Callable[[Alert], bool]:
+    return lambda alert: alert.device_id in device_ids
 
 
 def gateways_of(registry: Registry) -> dict[str, str]:
@@ -119,9 +135,21 @@ class Alerting:
 
     async def close_rules(self, rule_ids: Collection[str], now_ms: int) -> tuple[Alert, ...]:
         """Close the open alerts of rules a rule reload changed or removed."""
-        closed = await self.service.close_rule_alerts(rule_ids, RESET_REASON, now_ms)
+        closed = await self.service.close_open_alerts(
+            lambda a: a.rule_id in rule_ids, RESET_REASON, now_ms)
         if closed:
             log.info("closed %d alerts of changed/removed rules %s", len(closed), sorted(rule_ids))
+        return closed
+
+    async def close_devices(self, device_ids: Collection[str], now_ms: int) -> tuple[Alert, ...]:
+        """Close the open alerts of devices that left service: the engine no longer judges
+        them, so nothing would report them cleared (back in service, they are judged afresh)."""
+        closed: tuple[Alert, ...] = ()
+        for reason, ids in _by_reason(self._registry(), device_ids).items():
+            closed += await self.service.close_open_alerts(_of_devices(ids), reason, now_ms)
+        if closed:
+            log.info("closed %d alerts of devices out of service %s", len(closed),
+                     sorted(device_ids)[:10])
         return closed
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -7,7 +7,9 @@ swap: a changed file (or a changed registry, with the devices' attributes for
 first, and only then replaces the running one. A rule file that fails to load
 is reported and the running rules stay in force. Rules the rebuild started afresh
 (changed or removed: `Engine.reset_rules`) are handed to `on_reset`, so their open
-alerts can be closed before the new engine's detections arrive.
+alerts can be closed before the new engine's detections arrive. Likewise devices that left
+service (maintenance, retired: `Engine.left_service`) are handed to `on_leave`, and so are, at
+`restore`, out-of-service devices that still have open alerts.
 
 Across restarts: `restore` (before ingest starts) applies the last checkpoint
 (`urbanwatch.checkpoint`) where it still fits, then the newest stored reading of each series and
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from devices.batch import ReadingBatch
 from devices.clock import now_ms
-from devices.registry import Registry
+from devices.registry import DeviceStatus, Registry
 from rules.detection import Detection
 from rules.engine.engine import Engine
 from rules.engine.restore import OpenAlert, SnapshotError, seed_last_readings, seed_open_alerts
@@ -39,6 +41,7 @@ from urbanwatch.file_watch import FileWatch
 log = logging.getLogger(__name__)
 DetectionSink = Callable[[list[Detection], int], Awaitable[None]]
 ResetSink = Callable[[tuple[str, ...], int], Awaitable[object]]  # (rule ids, now_ms)
+LeaveSink = Callable[[tuple[str, ...], int], Awaitable[object]]  # (device ids, now_ms)
 
 
 class Judge:
@@ -47,10 +50,12 @@ class Judge:
     def __init__(
         self, registry: Callable[[], Registry], sink: DetectionSink, *,
         rules_path: Path | None = None, tick_s: float = 1.0, utc_offset_h: float = 8.0,
-        on_reset: ResetSink | None = None, clock_ms: Callable[[], int] = now_ms,
-        checkpoint_path: Path | None = None, checkpoint_s: float = 60.0,
+        on_reset: ResetSink | None = None, on_leave: LeaveSink | None = None,
+        clock_ms: Callable[[], int] = now_ms, checkpoint_path: Path | None = None,
+        checkpoint_s: float = 60.0,
     ) -> None:
         self._registry, self._sink, self._on_reset = registry, sink, on_reset
+        self._on_leave = on_leave
         self._clock_ms = clock_ms
         self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
         self._rules_file = FileWatch(rules_path)
@@ -68,7 +73,7 @@ class Judge:
     async def on_batch(self, batch: ReadingBatch, now_ms: int,
                        faults: ReadingBatch | None = None) -> None:
         """Judge a stored batch and the out-of-range readings (`faults`) refused with it."""
-        self._follow_registry(now_ms)
+        await self._follow_registry(now_ms)
         started = time.perf_counter()
         found = self.engine.evaluate(batch, now_ms, faults)
         self.last_evaluate_s = time.perf_counter() - started
@@ -100,6 +105,8 @@ class Judge:
         seeded = seed_open_alerts(self.engine, open_alerts)
         log.info("engine start: %d series' last readings from the store, %d of %d open alerts "
                  "seeded", newer, seeded, len(open_alerts))
+        away = {str(a.device_id) for a in open_alerts if _out_of_service(self.engine.registry, a)}
+        await self._left_service(tuple(sorted(away)), self._clock_ms())  # e.g. while stopped
 
     async def checkpoint(self) -> None:
         """Save the engine's state now (snapshot here, file written in a worker thread)."""
@@ -121,7 +128,7 @@ class Judge:
                 await asyncio.wait_for(stop.wait(), self.tick_s)
             await self.reload()
             now_ms = self._clock_ms()
-            self._follow_registry(now_ms)
+            await self._follow_registry(now_ms)
             started = time.perf_counter()
             found = self.engine.tick(now_ms)
             self.ticks += 1
@@ -149,6 +156,7 @@ class Judge:
         reset = self.engine.reset_rules
         if reset and self._on_reset is not None:
             await self._on_reset(reset, self._clock_ms())
+        await self._left_service(self.engine.left_service, self._clock_ms())
         return True
 
     def reload_if_changed(self) -> bool:
@@ -174,11 +182,16 @@ class Judge:
             self.detections.update(str(d.state) for d in found)
             await self._sink(found, now_ms)
 
-    def _follow_registry(self, now_ms: int) -> None:
+    async def _follow_registry(self, now_ms: int) -> None:
         registry = self._registry()
         if registry is not self.engine.registry:
             self.engine = self.engine.rebuild(registry=registry, attributes=registry.attributes(),
                                               now_ms=now_ms)
+            await self._left_service(self.engine.left_service, now_ms)
+
+    async def _left_service(self, device_ids: tuple[str, ...], now_ms: int) -> None:
+        if device_ids and self._on_leave is not None:
+            await self._on_leave(device_ids, now_ms)
 
     def _fresh_engine(self) -> Engine:
         devices = self._registry()
@@ -190,3 +203,7 @@ class Judge:
             return load_default_pack()
         return load_rules_file(self.rules_path)
 
+
+def _out_of_service(registry: Registry, alert: OpenAlert) -> bool:
+    device = registry.get(alert.device_id) if alert.device_id else None
+    return device is not None and device.status is not DeviceStatus.ACTIVE

@@ -176,7 +176,7 @@ class Platform:
         self.judge = Judge(
             lambda: self.registry, self.alerting.handle, rules_path=rules_path,
             tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,
-            on_reset=self.alerting.close_rules,
+            on_reset=self.alerting.close_rules, on_leave=self.alerting.close_devices,
             checkpoint_path=s.state_dir / FILENAME, checkpoint_s=s.rules.checkpoint_s,
         )
         await self.judge.restore(await self._last_readings(), open_alerts(self.alerting))

@@ -40,6 +40,7 @@ from rules.engine.rebuild import (
     carry_rings,
     carry_rule_states,
     carry_series,
+    left_service,
     restart_returned,
 )
 from rules.engine.restore import RestoreReport, restore
@@ -94,6 +95,7 @@ class Engine:
         self.table = SlotTable.of(registry)
         self.stats = Stats()
         self.reset_rules: tuple[str, ...] = ()  # rules whose state a rebuild dropped
+        self.left_service: tuple[str, ...] = ()  # devices a rebuild stopped judging
         n = len(self.table)
         names = detector_names(self.rules)
         self.detectors = build_detectors(names, detectors)
@@ -155,7 +157,8 @@ class Engine:
 
         Pure: this engine is left unchanged. Rules whose id and definition are unchanged keep
         their state (pending ``for`` timers, firing flags); changed or removed rules start fresh
-        and are listed in the new engine's ``reset_rules`` (see `rules.engine.rebuild`).
+        and are listed in the new engine's ``reset_rules``, devices that left service in its
+        ``left_service`` (see `rules.engine.rebuild`).
 
         Args:
             rules: The new rule set, or None to keep this one.
@@ -187,6 +190,7 @@ class Engine:
                 | carry_area_states(self.area_rules, new.area_rules))
         new.stats = dataclasses.replace(self.stats)
         new.reset_rules = tuple(r.id for r in self.rules if r.id not in kept)
+        new.left_service = left_service(self.table, new.table)
         return new
 
     def snapshot(self) -> Snapshot:

@@ -16,7 +16,9 @@ stays meaningful:
 
 A device back in service (out of maintenance) is judged afresh: its series count as last heard
 at ``now_ms``, so staleness (and a ``stuck`` run) counts from its return, not from its last
-reading before the maintenance.
+reading before the maintenance. Devices that leave service (maintenance, retired) are listed in
+``Engine.left_service``: their series are no longer judged, so the alerts layer closes their open
+alerts, which no engine would ever report cleared.
 
 A rule whose definition changed starts fresh in the new engine (inactive everywhere, no
 detection reported for the change), and a removed rule is simply gone. Their ids are listed in
@@ -56,6 +58,13 @@ def restart_returned(old: SlotTable, new: SlotTable, series: SeriesState, now_ms
     heard = returned[series.last_ts[returned] != NEVER]
     series.last_ts[heard] = np.maximum(series.last_ts[heard], now_ms)
     series.run_start_ts[heard] = series.last_ts[heard]
+
+
+def left_service(old: SlotTable, new: SlotTable) -> tuple[str, ...]:
+    """Ids of the devices judged in ``old`` whose series are out of service in ``new``."""
+    n_old = len(old)
+    gone = np.flatnonzero(~old.out_of_service & new.out_of_service[:n_old])
+    return tuple(sorted({str(d) for d in old.device_id[gone]}))
 
 
 def carry_rule_states(old: list[SeriesRule], new: list[SeriesRule], n_slots: int) -> set[str]:

@@ -1,11 +1,14 @@
-"""Every route of the shipped routing file, hit by devices provisioned while the platform runs.
+"""Every route of the shipped routing file, hit by devices provisioned the ways users do.
 
 A real `urbanwatch serve` process (its own managed Mosquitto with device logins, the session's
-influxd, SQLite) and no imported areas, as a new user starts. For each route of the shipped
-file one device is added with `urbanwatch devices add` (another process) and one through the
-API; each publishes at once with the login it was just given, readings that raise an alert of
-that route's kind, and the incident must go to that route's team. Every reading is stored:
-none is dead-lettered as coming from an unknown device.
+influxd, SQLite) per variant: devices added one by one while it runs, as a new user starts
+(`urbanwatch devices add` in another process, and the API), without areas; device files
+imported while it runs together with districts and grid cells (`urbanwatch devices import
+--areas`, then the API import located in the stored areas); and a small city file imported
+before it starts. For each route of the shipped file one device per way publishes readings
+that raise an alert of that route's kind with the login it was just given, and the incident
+must go to that route's team (in the device's grid cell, where areas were imported). Every
+reading is stored: none is dead-lettered as coming from an unknown device.
 """
 
 from __future__ import annotations
@@ -72,10 +75,50 @@ def managed_settings(tmp_path: Path, influxd, influx_db) -> Settings:  # type: i
     )
 
 
-@pytest.fixture
-async def platform(managed_settings: Settings, tmp_path: Path
-                   ) -> AsyncIterator[PlatformProcess]:
-    process = PlatformProcess(managed_settings, tmp_path / "serve.log")
+@dataclass(frozen=True)
+class Variant:
+    """How the devices are provisioned: by each of `ways`, one device per case and way."""
+
+    id: str
+    ways: tuple[str, ...]
+    areas: bool = False  # with districts and grid cells: device files, located in them
+    before_start: bool = False  # imported before the platform starts
+
+
+VARIANTS = [
+    Variant("added-while-running", ("cli", "api")),
+    Variant("imported-with-areas", ("cli", "api"), areas=True),
+    Variant("imported-before-start", ("cli",), areas=True, before_start=True),
+]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One case's device for one way: in a district (and grid cell) of its own."""
+
+    case: Case
+    device_id: str
+    district: str
+    grid: str
+    lon: float
+
+    @classmethod
+    def of(cls, way: str, n: int) -> Placed:
+        k = n + (len(CASES) if way == "api" else 0)
+        return cls(CASES[n], f"{CASES[n].type}-{way}-{n}", f"D{way}{n}", f"G{way}{n}",
+                   116.0 + 2 * k * CELL_DEG)  # cells apart: no two are neighbours (grouping)
+
+
+CELL_DEG = 0.01
+LAT = 39.9
+
+
+def placed(way: str) -> list[Placed]:
+    return [Placed.of(way, n) for n in range(len(CASES))]
+
+
+@contextlib.asynccontextmanager
+async def serving(process: PlatformProcess) -> AsyncIterator[PlatformProcess]:
     process.start()
     try:
         await process.wait_ready()
@@ -95,36 +138,93 @@ def urbanwatch(process: PlatformProcess, *args: str, stdin: str = "") -> str:
     return done.stdout
 
 
-def add_by_cli(process: PlatformProcess, device_id: str, case: Case, district: str) -> str:
-    """`urbanwatch devices add`; the MQTT password it prints."""
-    attrs = [part for name, value in case.attributes for part in ("--attr", f"{name}={value}")]
-    out = urbanwatch(process, "devices", "add", device_id, "--type", case.type, "--district",
-                     district, "--lat", "39.9", "--lon", "116.4", *attrs, "--json")
-    return str(json.loads(out)["mqtt"]["password"])
+def add_by_cli(process: PlatformProcess, device: Placed) -> dict[str, str]:
+    """`urbanwatch devices add`; the MQTT password it prints, by device id."""
+    attrs = [part for name, value in device.case.attributes
+             for part in ("--attr", f"{name}={value}")]
+    out = urbanwatch(process, "devices", "add", device.device_id, "--type", device.case.type,
+                     "--district", device.district, "--lat", str(LAT), "--lon", str(device.lon),
+                     *attrs, "--json")
+    return {device.device_id: str(json.loads(out)["mqtt"]["password"])}
 
 
-async def add_by_api(api: httpx.AsyncClient, device_id: str, case: Case, district: str) -> str:
-    body = {"id": device_id, "type": case.type, "district": district, "lat": 39.9, "lon": 116.4,
-            "attributes": dict(case.attributes)}
+async def add_by_api(api: httpx.AsyncClient, device: Placed) -> dict[str, str]:
+    body = {"id": device.device_id, "type": device.case.type, "district": device.district,
+            "lat": LAT, "lon": device.lon, "attributes": dict(device.case.attributes)}
     response = await api.post("/api/v1/devices", json=body)
     assert response.status_code == 201, response.text
-    return str(response.json()["mqtt"]["password"])
+    return {device.device_id: str(response.json()["mqtt"]["password"])}
 
 
-def publish(port: int, device_id: str, password: str, district: str, case: Case) -> None:
+def areas_file(path: Path) -> Path:
+    """A district with one grid cell (a square of `CELL_DEG`) for every device of every way."""
+    def square(d: Placed) -> dict:
+        lon0, lat0 = d.lon - CELL_DEG / 2, LAT - CELL_DEG / 2
+        ring = [[lon0, lat0], [lon0 + CELL_DEG, lat0], [lon0 + CELL_DEG, lat0 + CELL_DEG],
+                [lon0, lat0 + CELL_DEG], [lon0, lat0]]
+        return {"type": "Polygon", "coordinates": [ring]}
+
+    features = [feature for way in ("cli", "api") for d in placed(way) for feature in (
+        {"type": "Feature", "geometry": square(d),
+         "properties": {"id": d.district, "kind": "district"}},
+        {"type": "Feature", "geometry": square(d),
+         "properties": {"id": d.grid, "kind": "grid", "district": d.district}})]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def device_file(way: str) -> dict:
+    """The way's devices as GeoJSON points without district or grid: the areas locate them."""
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [d.lon, LAT]},
+                 "properties": {"id": d.device_id, "type": d.case.type,
+                                "attributes": dict(d.case.attributes)}} for d in placed(way)]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def import_by_cli(process: PlatformProcess, tmp_path: Path) -> dict[str, str]:
+    """`urbanwatch devices import --areas` of the CLI's devices; their passwords by id."""
+    path = tmp_path / "devices.geojson"
+    path.write_text(json.dumps(device_file("cli")))
+    out = urbanwatch(process, "devices", "import", str(path), "--areas",
+                     str(areas_file(tmp_path / "areas.geojson")), "--json")
+    return {c["device_id"]: c["password"] for c in json.loads(out)["credentials"]}
+
+
+async def import_by_api(api: httpx.AsyncClient) -> dict[str, str]:
+    """The API import of the API's devices, located in the areas the CLI stored."""
+    response = await api.post("/api/v1/devices/import", content=json.dumps(device_file("api")),
+                              headers={"content-type": "application/geo+json"})
+    assert response.status_code == 200, response.text
+    return {c["device_id"]: c["password"] for c in response.json()["credentials"]}
+
+
+async def provision(variant: Variant, way: str, process: PlatformProcess,
+                    api: httpx.AsyncClient, tmp_path: Path) -> dict[str, str]:
+    """The way's devices, provisioned as `variant` says; their passwords by device id."""
+    if variant.areas:
+        return import_by_cli(process, tmp_path) if way == "cli" else await import_by_api(api)
+    logins: dict[str, str] = {}
+    for device in placed(way):
+        logins |= (add_by_cli(process, device) if way == "cli"
+                   else await add_by_api(api, device))
+    return logins
+
+
+def publish(port: int, device: Placed, password: str) -> None:
     """The case's readings as the device itself, QoS 1, each acknowledged by the broker."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id)
-    client.username_pw_set(device_id, password)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device.device_id)
+    client.username_pw_set(device.device_id, password)
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
-        last_ms = now_ms()
-        for k, value in enumerate(case.values):
-            ts_ms = last_ms - (len(case.values) - 1 - k) * MINUTE_MS
-            payload = json.dumps({"ts": ts_ms, "m": {case.metric: value}})
-            info = client.publish(f"city/{district}/{device_id}/data", payload, qos=1)
+        values, last_ms = device.case.values, now_ms()
+        for k, value in enumerate(values):
+            ts_ms = last_ms - (len(values) - 1 - k) * MINUTE_MS
+            payload = json.dumps({"ts": ts_ms, "m": {device.case.metric: value}})
+            info = client.publish(f"city/{device.district}/{device.device_id}/data", payload,
+                                  qos=1)
             info.wait_for_publish(10)
-            assert info.is_published(), f"{device_id}: no PUBACK (login refused?)"
+            assert info.is_published(), f"{device.device_id}: no PUBACK (login refused?)"
     finally:
         client.disconnect()
         client.loop_stop()
@@ -143,30 +243,42 @@ async def admin_client(process: PlatformProcess) -> AsyncIterator[httpx.AsyncCli
         yield api
 
 
-async def test_every_shipped_route_reached_by_devices_added_while_running(
-    platform: PlatformProcess,
+async def add_rule(process: PlatformProcess, api: httpx.AsyncClient, rule: dict) -> None:
+    """Add `rule` through the API; return once the engine runs it (it reloads a changed rule
+    file before a tick: two ticks after the write)."""
+    async def ticks() -> float:
+        return sample(await process.metrics(), "urbanwatch_engine_tick_seconds_count")
+
+    written = await ticks()
+    created = await api.post("/api/v1/rules", json=rule)
+    assert created.status_code == 201, created.text
+
+    async def reloaded() -> bool:
+        return await ticks() >= written + 2
+
+    await eventually(reloaded, "the engine to take the new rule")
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
+async def test_every_shipped_route_reached_by_provisioned_devices(
+    variant: Variant, managed_settings: Settings, tmp_path: Path,
 ) -> None:
     routes = load_routing().routes
     assert len(routes) == len(CASES), "a route of the shipped file has no case here"
-    async with admin_client(platform) as api:
-        created = await api.post("/api/v1/rules", json=CATCH_ALL_RULE)
-        assert created.status_code == 201, created.text
-        expected: dict[str, str] = {}  # district → team
-        published = 0
-        for way in ("cli", "api"):
-            for n, case in enumerate(CASES):
-                district, device_id = f"D{way}{n}", f"{case.type}-{way}-{n}"
-                if way == "cli":
-                    password = add_by_cli(platform, device_id, case, district)
-                else:
-                    password = await add_by_api(api, device_id, case, district)
-                publish(platform.settings.mqtt.port, device_id, password, district, case)
-                published += len(case.values)
-                expected[district] = routes[n].team
+    process = PlatformProcess(managed_settings, tmp_path / "serve.log")
+    before = import_by_cli(process, tmp_path) if variant.before_start else {}
+    expected: dict[str, tuple[str, list[str]]] = {}  # district → (team, grid cells)
+    async with serving(process), admin_client(process) as api:
+        await add_rule(process, api, CATCH_ALL_RULE)
+        for way in variant.ways:
+            logins = before or await provision(variant, way, process, api, tmp_path)
+            for n, device in enumerate(placed(way)):
+                publish(process.settings.mqtt.port, device, logins[device.device_id])
+                expected[device.district] = (routes[n].team, [device.grid] if variant.areas else [])
 
-        async def incidents() -> dict[str, str | None]:
+        async def incidents() -> dict[str, tuple[str | None, list[str]]]:
             page = (await api.get("/api/v1/incidents", params={"limit": 100})).json()
-            return {d: i["team_id"] for i in page["items"] for d in i["districts"]}
+            return {d: (i["team_id"], i["grids"]) for i in page["items"] for d in i["districts"]}
 
         async def all_routed() -> bool:
             return expected.keys() <= (await incidents()).keys()
@@ -175,7 +287,7 @@ async def test_every_shipped_route_reached_by_devices_added_while_running(
             await eventually(all_routed, "an incident in every district", 60, interval_s=0.5)
         teams = await incidents()
         assert {d: teams.get(d) for d in expected} == expected
-
-    samples = await platform.metrics()
+        samples = await process.metrics()
+    published = sum(len(c.values) for c in CASES) * len(variant.ways)
     assert sample(samples, "urbanwatch_ingest_dead_letters_total") == 0
     assert sample(samples, "urbanwatch_ingest_stored_readings_total") == published

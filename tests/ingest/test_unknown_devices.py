@@ -1,13 +1,15 @@
-"""Devices added while ingest runs: looked up in SQL before they are refused, misses cached."""
+"""Devices added while ingest runs (senders, and a gateway's children): looked up in SQL before
+they are refused, misses cached."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import contextlib
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 from devices.catalogue import load_catalogue
-from devices.registry import Device, Registry
+from devices.registry import Device
 from devices.store import DeviceStore
 from ingest.config import IngestConfig
 from ingest.pipeline import Ingestor
@@ -56,15 +58,19 @@ async def test_remembered_misses_are_bounded() -> None:
     assert unknown.remembered == 10
 
 
-async def test_first_reading_of_a_device_added_while_ingesting_is_stored(
-    settings: Settings, influx_db: InfluxClient, publisher: Publisher, tmp_path: Path
-) -> None:
+@contextlib.asynccontextmanager
+async def ingesting(
+    settings: Settings, influx_db: InfluxClient, tmp_path: Path, *known: Device
+) -> AsyncIterator[tuple[DeviceStore, Ingestor]]:
+    """An ingestor over a SQL device store holding `known`, which its registry starts with;
+    devices added later reach the registry only through the unknown-device lookup."""
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'devices.db'}"
     await migrate(db_url)
     engine = create_engine(db_url)
     store = DeviceStore(create_session_factory(engine))
+    await store.add(list(known))
     catalogue = load_catalogue()
-    registry = [Registry.build(catalogue, [])]
+    registry = [await store.load_registry(catalogue)]
 
     async def load(_found: set[str]) -> None:
         registry[0] = await store.load_registry(catalogue)
@@ -76,6 +82,17 @@ async def test_first_reading_of_a_device_added_while_ingesting_is_stored(
     task = asyncio.create_task(ingestor.run(stop))
     try:
         await ingestor.wait_ready(WAIT_S)
+        yield store, ingestor
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, WAIT_S)
+        await engine.dispose()
+
+
+async def test_first_reading_of_a_device_added_while_ingesting_is_stored(
+    settings: Settings, influx_db: InfluxClient, publisher: Publisher, tmp_path: Path
+) -> None:
+    async with ingesting(settings, influx_db, tmp_path) as (store, ingestor):
         await store.add([Device("aq-new", "air_quality", "d1", 31.2, 121.4)])  # SQL only
         publisher.send("city/d1/aq-new/data", {"m": {"pm25": 12.5}})
         for _ in range(3):
@@ -86,7 +103,19 @@ async def test_first_reading_of_a_device_added_while_ingesting_is_stored(
         assert await influx_db.count("air_quality") == 1
         await eventually(lambda: counters.dead_lettered == 3, "the unknown device refused")
         assert counters.rejected == {"unknown_device": 3}
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, WAIT_S)
-        await engine.dispose()
+
+
+async def test_first_reading_of_a_child_added_while_ingesting_is_stored_from_its_gateways_batch(
+    settings: Settings, influx_db: InfluxClient, publisher: Publisher, tmp_path: Path
+) -> None:
+    gateway = Device("gw-1", "weather", "d1", 31.2, 121.4)  # known: its topic asks nothing
+    async with ingesting(settings, influx_db, tmp_path, gateway) as (store, ingestor):
+        await store.add([Device("aq-child", "air_quality", "d1", 31.2, 121.4, gateway="gw-1")])
+        publisher.send("city/d1/gw-1/batch", [{"bn": "urn:dev:aq-child:", "n": "pm25", "v": 9},
+                                              {"bn": "", "n": "urn:dev:ghost:pm25", "v": 1}])
+        counters = ingestor.counters
+        await eventually(lambda: counters.received == 1 and counters.stored_readings == 1,
+                         "the new child's reading stored")
+        assert await influx_db.count("air_quality") == 1
+        await eventually(lambda: counters.dead_lettered == 1, "the unknown child refused")
+        assert counters.readings_rejected == {"unknown_device": 1} and not counters.rejected

@@ -1,10 +1,12 @@
 """`Alerting` over real SQL (SQLite and PostgreSQL): the routing file hot-reloaded, alerts of
-changed/removed rules closed after a rule reload, and the registry's gateways and the stored
-geography's grid neighbours fed to the alert service."""
+changed/removed rules closed after a rule reload, alerts of devices that left service closed,
+and the registry's gateways and the stored geography's grid neighbours fed to the alert
+service."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -18,12 +20,12 @@ from alerts.sql.tables import AlertRow, AuditRow
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.geo import Area
-from devices.registry import Device, Registry
+from devices.registry import Device, DeviceStatus, Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from rules.detection import Category, Detection, DetectionState, Severity
 from tests.alerts.conftest import T0
-from urbanwatch.alerting import RESET_REASON, Alerting
+from urbanwatch.alerting import LEFT_SERVICE, RESET_REASON, Alerting, open_alerts
 from urbanwatch.judging import Judge
 from urbanwatch.settings import AlertsSettings
 
@@ -193,3 +195,54 @@ async def test_alerts_in_neighbouring_cells_group_into_one_incident(sessions) ->
     ], T0 + 1000)  # fmt: skip
     safety = [i for i in await uw.service.incidents() if i.category is Category.SAFETY]
     assert sorted(sorted(i.grids) for i in safety) == [["c1", "c2"], ["c3"]]
+
+
+# --- devices that leave service close their open alerts -----------------------------------
+
+
+async def test_a_device_leaving_service_closes_its_alerts_and_is_judged_afresh_on_return(
+    sessions, tmp_path: Path,
+) -> None:
+    registry = gas_registry("gas-1", "gas-2")
+    uw = Alerting(sessions, lambda: registry, MQTT)  # the live registry, as the judge's
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES.format(threshold=50).split("- id: gas-any")[0])  # gas-high only
+    judge = Judge(lambda: registry, uw.handle, rules_path=path, on_leave=uw.close_devices)
+    lel = [registry.slot(d, "lel_pct") for d in ("gas-1", "gas-2")]
+    await judge.on_batch(ReadingBatch.from_columns(lel, [T0, T0], [70.0, 70.0]), T0)
+    assert len(uw.service.open_alerts()) == 2
+
+    registry = registry.updated([replace(registry.get("gas-1"), status=DeviceStatus.MAINTENANCE)])
+    await judge.on_batch(ReadingBatch.from_columns(lel[1:], [T0 + 1], [70.0]), T0 + 1)
+    assert {a.device_id for a in uw.service.open_alerts()} == {"gas-2"}
+    reason = LEFT_SERVICE[DeviceStatus.MAINTENANCE]
+    async with sessions() as session:
+        of_gas_1 = select(AlertRow).where(AlertRow.device_id == "gas-1")
+        closed = (await session.scalars(of_gas_1)).all()
+        audit = (await session.scalars(select(AuditRow).where(AuditRow.entity == "alert"))).all()
+    assert [r.state for r in closed] == [AlertState.CLOSED.value]
+    assert [(a.entity_id, a.detail) for a in audit] == [(closed[0].id, reason)]
+    [incident] = await uw.service.incidents()  # gas-2 still burns: it stays open
+    cleared = [e.detail for e in incident.timeline if e.kind is TimelineKind.ALERT_CLEARED]
+    assert cleared == [f"{closed[0].id} ({reason})"]
+
+    registry = registry.updated([replace(registry.get("gas-1"), status=DeviceStatus.ACTIVE)])
+    await judge.on_batch(ReadingBatch.from_columns([], [], []), T0 + 2)  # back, heard now
+    await judge.on_batch(ReadingBatch.from_columns(lel[:1], [T0 + 3], [70.0]), T0 + 3)
+    [again] = [a for a in uw.service.open_alerts() if a.device_id == "gas-1"]
+    assert again.rule_id == "gas-high" and again.id != closed[0].id
+
+
+async def test_open_alerts_of_a_device_that_left_service_while_stopped_close_at_restore(
+    sessions,
+) -> None:
+    registry = gas_registry("gas-1")
+    uw = Alerting(sessions, lambda: registry, MQTT)
+    await uw.handle([detection("gas-high", "gas-1")], T0)
+    registry = registry.updated([replace(registry.get("gas-1"), status=DeviceStatus.RETIRED)])
+    judge = Judge(lambda: registry, uw.handle, on_leave=uw.close_devices, clock_ms=lambda: T0 + 1)
+    await judge.restore(ReadingBatch.from_columns([], [], []), open_alerts(uw))
+    assert uw.service.open_alerts() == []
+    [incident] = await uw.service.incidents()
+    assert [e.detail.split(" ", 1)[1] for e in incident.timeline
+            if e.kind is TimelineKind.ALERT_CLEARED] == [f"({LEFT_SERVICE[DeviceStatus.RETIRED]})"]

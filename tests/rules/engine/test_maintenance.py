@@ -1,4 +1,6 @@
-"""A device in maintenance is judged by no rule; back in service, its staleness starts afresh."""
+"""A device in maintenance is judged by no rule; back in service, its staleness starts afresh.
+
+A rebuild lists the devices it stopped judging, so their open alerts can be closed."""
 
 from __future__ import annotations
 
@@ -54,3 +56,17 @@ def test_a_device_that_never_reported_stays_unjudged_after_maintenance():
     engine = Engine(RULES, active, detectors={}).rebuild(registry=away, now_ms=0)
     engine = engine.rebuild(registry=with_status(away, DeviceStatus.ACTIVE), now_ms=M)
     assert fired(engine.tick(60 * M)) == []
+
+
+def test_a_rebuild_lists_the_devices_that_left_service():
+    active = small_registry()
+    engine = Engine(RULES, active, detectors={})
+    assert engine.rebuild(registry=active, now_ms=0).left_service == ()
+    away = with_status(active, DeviceStatus.MAINTENANCE)
+    engine = engine.rebuild(registry=away, now_ms=M)
+    assert engine.left_service == ("wl-0",)
+    retired = with_status(away, DeviceStatus.RETIRED)
+    assert engine.rebuild(registry=retired, now_ms=2 * M).left_service == ()  # already out
+    back = engine.rebuild(registry=with_status(away, DeviceStatus.ACTIVE), now_ms=3 * M)
+    assert back.left_service == ()
+    assert back.rebuild(registry=retired, now_ms=4 * M).left_service == ("wl-0",)
