@@ -2,7 +2,8 @@
 
 The wire/file format is a GeoJSON FeatureCollection of Polygon features whose
 properties are ``{"id", "name", "kind": "district"|"grid", "district"}``; a grid
-cell names the district it belongs to. Ids follow `devices.names`; the name is free text. Coordinates are GeoJSON ``[lon, lat]``.
+cell names the district it belongs to; ids follow `devices.names`, the name is free text.
+Coordinates are GeoJSON ``[lon, lat]``.
 
 `Geography.locate` uses even-odd ray casting over all polygon edges at once
 (numpy); holes work because their edges count like any other. A point on a
