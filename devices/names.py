@@ -69,10 +69,6 @@ def check(kind: Kind, value: str) -> str:
     raise InvalidNameError(kind.value, value, _reason(kind, value))
 
 
-def is_valid(kind: Kind, value: str) -> bool:
-    return _NAME.fullmatch(value) is not None and len(value) <= MAX_LENGTH[kind]
-
-
 def _reason(kind: Kind, value: str) -> str:
     if not value:
         return "it is empty"

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from alerts.errors import AlertError
+from urbanwatch import log_lines
 from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.platform import Platform
 from urbanwatch.services.managed_service import ServiceError
@@ -96,7 +97,7 @@ def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
 
 def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     """Run `main` until it returns; SIGINT / SIGTERM ask it to stop cleanly."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    log_lines.install(logging.WARNING)
 
     async def runner() -> T:
         stop = asyncio.Event()
