@@ -80,7 +80,7 @@ def test_hashes_are_salted_and_verify() -> None:
 ANY_TEXT = st.text() | st.text(alphabet=st.sampled_from(list("ab:+#/ \t\n\r\x00\x0b\x85\u2028")))
 
 
-def _refused_or(render, *args):  # noqa: ANN001, ANN202 (a renderer and its arguments)
+def _refused_or(render, *args):
     try:
         return render(*args)
     except RegistryError as exc:
@@ -123,7 +123,7 @@ def test_a_topic_line_is_one_line_of_three_tokens(access: str, topic: str) -> No
     ids=["newline-user", "colon-user", "newline-hash", "space-user", "wildcard-user",
          "space-topic", "hash-not-last", "plus-in-level", "empty-topic"],
 )
-def test_what_would_split_a_broker_file_line_is_refused(render, args) -> None:  # noqa: ANN001
+def test_what_would_split_a_broker_file_line_is_refused(render, args) -> None:
     with pytest.raises(RegistryError):
         render(*args)
 
