@@ -28,15 +28,14 @@ def one_line(text: str) -> str:
 
 
 class OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        # the traceback may have been formatted (and cached on the record) by another handler
+        first, *rest = super().format(record).splitlines() or [""]
+        return "\n".join([first, *(_INDENT + one_line(line) for line in rest)])
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = one_line(record.message)  # set afresh by every format()
         return super().formatMessage(record)
-
-    def formatException(self, ei: logging._SysExcInfoType) -> str:
-        return _indented(super().formatException(ei))
-
-    def formatStack(self, stack_info: str) -> str:
-        return _indented(super().formatStack(stack_info))
 
 
 def install(level: int = logging.WARNING) -> None:
@@ -44,7 +43,3 @@ def install(level: int = logging.WARNING) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(OneLineFormatter(FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
-
-
-def _indented(text: str) -> str:
-    return "\n".join(_INDENT + one_line(line) for line in text.splitlines())
