@@ -29,13 +29,13 @@ from pydantic import (
 )
 
 from alerts.errors import RoutingError
+from devices.names import DepartmentId, Kind, PolicyId, TeamId, check
 from rules.detection import Category, Severity
 
 ANY = "*"
 SHIPPED = "alerts/data/routing.yaml"
 _LOCATED = "located"  # validation context flag: cross-references are checked by the caller
 Loc = tuple[str | int, ...]
-Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 DISPATCH_TOPIC = re.compile(r"dispatch(/[A-Za-z0-9][A-Za-z0-9._:-]*)+\Z")
 
 
@@ -47,6 +47,13 @@ def _category(raw: str) -> str:
 
 
 CategoryName = Annotated[str, AfterValidator(_category)]
+
+
+def _district(raw: str) -> str:
+    return raw if raw == ANY else check(Kind.DISTRICT, raw)
+
+
+DistrictOrAny = Annotated[str, AfterValidator(_district)]
 
 
 class _Model(BaseModel):
@@ -83,7 +90,7 @@ ChannelTarget = Annotated[WebhookTarget | MqttTarget, Field(discriminator="type"
 
 
 class Team(_Model):
-    id: Id
+    id: TeamId
     name: str
     channels: tuple[ChannelTarget, ...] = ()
 
@@ -91,9 +98,9 @@ class Team(_Model):
 class Handler(_Model):
     """A department and its teams, with the districts and categories it covers."""
 
-    id: Id
+    id: DepartmentId
     name: str
-    districts: tuple[str, ...] = (ANY,)
+    districts: tuple[DistrictOrAny, ...] = (ANY,)
     categories: tuple[CategoryName, ...] = (ANY,)
     teams: tuple[Team, ...] = Field(min_length=1)
 
@@ -101,10 +108,10 @@ class Handler(_Model):
 class Policy(_Model):
     """Escalation: ack deadline per severity; when missed, level n+1 gets `levels[n]`."""
 
-    id: Id
+    id: PolicyId
     ack_deadline_s: dict[Severity, int]
     repeat_s: dict[Severity, int] = {}
-    levels: tuple[str, ...] = ()  # team ids for escalation levels 1, 2, …
+    levels: tuple[TeamId, ...] = ()  # team ids for escalation levels 1, 2, …
 
     @field_validator("ack_deadline_s", "repeat_s", mode="before")
     @classmethod
@@ -124,7 +131,7 @@ class Policy(_Model):
 
 class Match(_Model):
     categories: tuple[CategoryName, ...] = (ANY,)
-    districts: tuple[str, ...] = (ANY,)
+    districts: tuple[DistrictOrAny, ...] = (ANY,)
     device_types: tuple[str, ...] = (ANY,)
     min_severity: Severity = Severity.INFO
 
@@ -151,9 +158,9 @@ class Match(_Model):
 
 class Route(_Model):
     match: Match = Match()
-    handler: Id
-    team: Id
-    policy: Id
+    handler: DepartmentId
+    team: TeamId
+    policy: PolicyId
 
 
 class RoutingConfig(_Model):

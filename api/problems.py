@@ -41,6 +41,7 @@ from api.security.tokens import InvalidTokenError
 from devices.errors import (
     DeviceFileError,
     DuplicateDeviceError,
+    InvalidNameError,
     RegistryError,
     RetiredDeviceError,
     UnknownDeviceError,
@@ -71,6 +72,7 @@ KINDS: dict[type[Exception], Kind] = {
     DuplicateDeviceError: Kind(409, "duplicate-device", "The device exists already"),
     RetiredDeviceError: Kind(409, "retired-device", "The device is retired"),
     RegistryError: Kind(422, "invalid-device", "The device is refused"),
+    InvalidNameError: Kind(422, "invalid-name", "An id breaks the id grammar"),
     DeviceFileError: Kind(
         422, "invalid-device-file", "Invalid device file",
         detail=lambda e: f"{len(e.problems)} invalid rows; nothing was imported",

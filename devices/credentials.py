@@ -3,7 +3,9 @@
 A device connects with its id as username and a generated password that is shown
 once; only a Mosquitto `$7$` hash (PBKDF2-SHA512, as `mosquitto_passwd` writes it)
 is kept. `render_password_file` / `render_acl_file` turn (devices, credentials,
-platform users) into the broker's `password_file` and `acl_file`:
+platform users) into the broker's `password_file` and `acl_file`, each line written by
+`password_line`, `user_line` or `topic_line`, which refuse anything that could split a line
+or a token (even a name that slipped past `devices.names`):
 
 - a device may write only `{prefix}city/{district}/{id}/#`, a gateway also its
   children's topics; retired devices and revoked credentials get no entry;
@@ -18,10 +20,13 @@ import base64
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from devices.errors import InvalidDeviceError, RegistryError
+from devices.names import Kind, check
 from devices.registry import Device, DeviceStatus
 
 HASH_ITERATIONS = 101  # mosquitto_passwd's default for $7$
@@ -78,20 +83,19 @@ def verify_password(password: str, encoded: str) -> bool:
     return kind == "7" and hmac.compare_digest(actual, expected)
 
 
-def username_problem(name: str) -> str | None:
-    """Why `name` cannot be an MQTT username: the password file is `user:hash` per line."""
-    if not name or ":" in name or any(c.isspace() for c in name):
-        return f"{name!r} cannot be an MQTT username (no ':' or spaces)"
-    if name.startswith(PLATFORM_USER_PREFIX):
-        return f"{name!r} cannot be a device's MQTT username ({PLATFORM_USER_PREFIX}* is reserved)"
+def username_problem(device_id: str) -> str | None:
+    """Why a device id (of the `devices.names` grammar) cannot be its MQTT username."""
+    if device_id.startswith(PLATFORM_USER_PREFIX):
+        return (f"{device_id!r} cannot be a device's MQTT username "
+                f"({PLATFORM_USER_PREFIX}* is reserved)")
     return None
 
 
-def check_username(name: str) -> str:
-    problem = username_problem(name)
+def check_username(device_id: str) -> str:
+    problem = username_problem(check(Kind.DEVICE, device_id))
     if problem is not None:
         raise InvalidDeviceError(problem)
-    return name
+    return device_id
 
 
 def render_password_file(
@@ -99,10 +103,11 @@ def render_password_file(
     platform: Iterable[PlatformUser],
 ) -> str:
     """`user:hash` lines: the platform users, then every device allowed to connect."""
-    lines = [f"{u.username}:{u.password_hash}" for u in platform]
+    lines = [password_line(u.username, u.password_hash) for u in platform]
     for device in _admitted(devices, credentials):
-        lines.append(f"{check_username(device.id)}:{credentials[device.id].password_hash}")
-    return "".join(f"{line}\n" for line in lines)
+        lines.append(password_line(check_username(device.id),
+                                   credentials[device.id].password_hash))
+    return "".join(lines)
 
 
 def render_acl_file(
@@ -119,16 +124,48 @@ def render_acl_file(
             children.setdefault(device.gateway, []).append(device)
     blocks = []
     for user in platform:
-        rules = [f"topic read {prefix}{t}" for t in user.read]
-        rules += [f"topic write {prefix}{t}" for t in user.write]
-        blocks.append([f"user {user.username}", *rules])
+        rules = [topic_line("read", prefix + t) for t in user.read]
+        rules += [topic_line("write", prefix + t) for t in user.write]
+        blocks.append([user_line(user.username), *rules])
     for device in _admitted(devices, credentials):
         if device.id in reserved:
             raise RegistryError(f"device id {device.id!r} is a platform MQTT user name")
         own = [device, *children.get(device.id, [])]
-        rules = [f"topic write {prefix}{device_topic(d)}/#" for d in own]
-        blocks.append([f"user {device.id}", *rules])
-    return "\n".join("".join(f"{line}\n" for line in block) for block in blocks)
+        rules = [topic_line("write", f"{prefix}{device_topic(d)}/#") for d in own]
+        blocks.append([user_line(device.id), *rules])
+    return "\n".join("".join(block) for block in blocks)
+
+
+def password_line(username: str, password_hash: str) -> str:
+    """One ``user:hash`` line of the password file; RegistryError if either could split it."""
+    _token(username, "user name", also=":+#")
+    return f"{username}:{_token(password_hash, 'password hash')}\n"
+
+
+def user_line(username: str) -> str:
+    """The ``user <name>`` line that starts a user's block of the ACL file."""
+    return f"user {_token(username, 'user name', also='+#')}\n"
+
+
+def topic_line(access: Literal["read", "write"], topic: str) -> str:
+    """One ``topic <access> <filter>`` line of the ACL file; wildcards only as whole levels."""
+    levels = _token(topic, "topic filter").split("/")
+    if any(("+" in lv and lv != "+") or ("#" in lv and lv != "#") for lv in levels) or (
+        "#" in levels[:-1]
+    ):
+        raise RegistryError(f"{topic!r} is not an MQTT topic filter (+ and # are whole levels, "
+                            "# only the last)")
+    return f"topic {access} {topic}\n"
+
+
+def _token(text: str, what: str, also: str = "") -> str:
+    """`text` if it is one token of a Mosquitto file line: not empty, no whitespace, control,
+    separator or unassigned character (which could end the line or the token), none of `also`."""
+    bad = next((c for c in text if c in also or unicodedata.category(c)[0] in "CZ"), None)
+    if not text or bad is not None:
+        raise RegistryError(f"{what} {text!r} cannot be written into the broker's files"
+                            + (f" ({bad!r} is not allowed)" if bad is not None else ""))
+    return text
 
 
 def device_topic(device: Device) -> str:

@@ -1,6 +1,8 @@
 """Errors raised by `devices`.
 
 DeviceError
+ ├── InvalidNameError(kind, value, reason)  an id breaks the grammar of `devices.names`
+ │                         (also a ValueError, so pydantic reports it as a field error)
  ├── CatalogueError        the device-type catalogue is invalid
  ├── RegistryError         a device record is invalid or conflicts with another
  │    ├── InvalidDeviceError             refused by provisioning: a bad field, an unknown
@@ -21,6 +23,12 @@ from enum import StrEnum
 
 class DeviceError(Exception):
     """Root of the errors raised by `devices`."""
+
+
+class InvalidNameError(DeviceError, ValueError):
+    def __init__(self, kind: str, value: str, reason: str) -> None:
+        super().__init__(f"bad {kind} id {value!r}: {reason}")
+        self.kind, self.value, self.reason = kind, value, reason
 
 
 class CatalogueError(DeviceError):

@@ -16,7 +16,6 @@ import contextlib
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
@@ -25,10 +24,9 @@ from typing import cast
 from devices.catalogue import Catalogue
 from devices.errors import DeviceFileError
 from devices.geo import Geography
+from devices.names import Kind, check
 from devices.registry import Device, DeviceStatus
 
-# An id is one MQTT topic level and a SenML name part: no '/', '+', '#' or spaces.
-DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 COLUMNS = (
     "id",
     "type",
@@ -49,14 +47,17 @@ ATTRIBUTE_COLUMN = "attr."  # prefix of a CSV column holding one numeric device 
 def parse_device(fields: Mapping[str, object], catalogue: Catalogue) -> Device:
     """One device from column values (strings, numbers or None); ValueError names the problem."""
     values = {k: _text(fields.get(k)) for k in COLUMNS}
-    device_id = values["id"]
-    if not DEVICE_ID.match(device_id):
-        raise ValueError(f"bad device id {device_id!r}")
+    device_id = check(Kind.DEVICE, values["id"])  # InvalidNameError is a ValueError
     attributes = _attributes(device_id, fields)
     if values["type"] not in catalogue:
         raise ValueError(f"unknown device type {values['type']!r}")
     if not values["district"]:
         raise ValueError("district is missing (and could not be located)")
+    check(Kind.DISTRICT, values["district"])
+    for kind, column in ((Kind.GRID, "grid"), (Kind.DEPARTMENT, "department"),
+                         (Kind.DEVICE, "gateway")):
+        if values[column]:
+            check(kind, values[column])
     lat, lon = _coordinate(values["lat"], 90, "lat"), _coordinate(values["lon"], 180, "lon")
     try:
         status = DeviceStatus(values["status"] or "active")

@@ -2,7 +2,8 @@
 
 The wire/file format is a GeoJSON FeatureCollection of Polygon features whose
 properties are ``{"id", "name", "kind": "district"|"grid", "district"}``; a grid
-cell names the district it belongs to. Coordinates are GeoJSON ``[lon, lat]``.
+cell names the district it belongs to; ids follow `devices.names`, the name is free text.
+Coordinates are GeoJSON ``[lon, lat]``.
 
 `Geography.locate` uses even-odd ray casting over all polygon edges at once
 (numpy); holes work because their edges count like any other. A point on a
@@ -20,7 +21,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from devices.errors import GeographyError
+from devices.errors import GeographyError, InvalidNameError
+from devices.names import Kind, check
 
 AreaKind = Literal["district", "grid"]
 Ring = tuple[tuple[float, float], ...]
@@ -207,6 +209,11 @@ def parse_area(feature: object, geometry: object = None) -> Area:
     district = area_id if kind == "district" else props.get("district")
     if not isinstance(district, str) or not district:
         raise GeographyError(f"{area_id}: a grid cell needs properties.district")
+    try:
+        check(Kind.DISTRICT if kind == "district" else Kind.GRID, area_id)
+        check(Kind.DISTRICT, district)
+    except InvalidNameError as exc:
+        raise GeographyError(str(exc)) from None
     name = props.get("name") or area_id
     if not isinstance(geometry, dict) or geometry.get("type") != "Polygon":
         raise GeographyError(f"{area_id}: geometry must be a Polygon")

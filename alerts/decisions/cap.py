@@ -3,12 +3,15 @@
 Pure: the caller supplies the sending time, time zone, sender and the affected devices'
 coordinates. The area is a circle around the devices (plus a polygon when one is given, e.g.
 the district boundary). Date-times carry a ``±hh:mm`` offset; CAP forbids ``Z`` and spells UTC
-``-00:00``.
+``-00:00``. Every text goes through `xml_text` (also used by the Atom feed): ElementTree escapes
+``<``, ``&`` and ``>`` but writes characters XML 1.0 forbids as they are, giving a document no
+parser reads.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from alerts.model import CAP_SEVERITY, LEVEL, Incident, IncidentState
 from rules.detection import Category, Severity
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 ET.register_namespace("", NS)  # serialise as the default namespace, as CAP feeds do
 
 CAP_CATEGORY: dict[Category, str] = {
@@ -191,8 +195,15 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def _add(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
     element = ET.SubElement(parent, f"{{{NS}}}{tag}")
-    element.text = text
+    element.text = None if text is None else xml_text(text)
     return element
+
+
+def xml_text(text: str) -> str:
+    """`text` as XML 1.0 carries it: characters it forbids (most C0 controls, surrogates,
+    U+FFFE/U+FFFF) become U+FFFD, and ``\\r\\n`` and ``\\r`` become ``\\n``, which is what a
+    parser would read back anyway."""
+    return _NOT_XML.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def is_public_warning(incident: Incident) -> bool:

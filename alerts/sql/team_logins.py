@@ -3,8 +3,9 @@
 A login is issued for a team of the routing file; its password is returned once and only the
 Mosquitto `$7$` hash is kept (issuing again replaces it). The broker user is
 ``urbanwatch.team.<team id>``: the ``urbanwatch.`` prefix is refused for device ids, so a team
-can never take a device's name. A team id reaches the broker's ACL file, so it must also pass
-the device-id grammar (one topic level: no spaces, wildcards or newlines).
+can never take a device's name. A team id reaches the broker's ACL file; the routing file
+holds only ids of the team grammar (`devices.names`), and the broker-file renderers refuse any
+other.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from devices.credentials import (
     generate_password,
     hash_password,
 )
-from devices.files import DEVICE_ID
 
 TEAM_USER_PREFIX = f"{PLATFORM_USER_PREFIX}team."
 
@@ -56,14 +56,12 @@ class TeamLogins:
         """A new password for `team_id` (a team of `routing`), replacing any earlier one.
 
         Raises:
-            UnknownTeamError: no such team, or an id that cannot be one topic level.
+            UnknownTeamError: no such team.
         """
         try:
             routing.team(team_id)
         except KeyError:
             raise UnknownTeamError(team_id) from None
-        if not DEVICE_ID.match(team_id):  # the routing grammar is stricter; this guards the ACL
-            raise UnknownTeamError(team_id)
         password = generate_password()
         row = {"team_id": team_id, "password_hash": hash_password(password),
                "created_ms": self._clock_ms()}
@@ -79,5 +77,5 @@ class TeamLogins:
             return [
                 PlatformUser(team_username(r.team_id), r.password_hash,
                              read=(dispatch_filter(r.team_id),))
-                for r in rows if DEVICE_ID.match(r.team_id)
+                for r in rows
             ]

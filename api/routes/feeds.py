@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 from lxml import etree
 
-from alerts.decisions.cap import is_public_warning
+from alerts.decisions.cap import is_public_warning, xml_text
 from alerts.decisions.notify import CAP_XML
 from alerts.model import Incident
 from api.deps import AlertServiceDep, Caller
@@ -70,13 +70,13 @@ def _entry(feed: etree._Element, incident: Incident, cap: bytes | None, base: st
 
 def _add(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
     element = etree.SubElement(parent, f"{{{ATOM}}}{tag}")
-    element.text = text
+    element.text = None if text is None else xml_text(text)  # lxml refuses what XML forbids
     return element
 
 
 def _link(parent: etree._Element, rel: str, href: str, media_type: str) -> None:
     link = _add(parent, "link")
-    link.attrib.update({"rel": rel, "href": href, "type": media_type})
+    link.attrib.update({"rel": rel, "href": xml_text(href), "type": media_type})
 
 
 def _time(ts_ms: int) -> str:

@@ -15,6 +15,7 @@ from api.schemas.problems import Problem
 from api.schemas.silences import SilenceCreate, SilencePublic
 from api.security.principal import Principal, Role
 from devices.clock import now_ms
+from devices.names import SilenceId
 
 router = APIRouter(prefix="/api/v1/silences", tags=["silences"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
@@ -59,5 +60,5 @@ async def create_silence(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"model": Problem, "description": "no unexpired silence with that id"}},
 )
-async def expire_silence(silence_id: str, caller: Writer, alerts: AlertServiceDep) -> None:
+async def expire_silence(silence_id: SilenceId, caller: Writer, alerts: AlertServiceDep) -> None:
     await alerts.expire_silence(silence_id, caller.subject, now_ms())

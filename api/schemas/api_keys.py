@@ -7,12 +7,13 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from api.schemas.common import RequestBody
 from api.security.api_keys import ApiKey
 from api.security.principal import Role, scoped_teams
+from devices.names import TeamId
 
 
 class ApiKeyCreate(RequestBody):
     name: str = Field(min_length=1, max_length=200, description="what the key is for")
     role: Role
-    teams: list[str] = Field(
+    teams: list[TeamId] = Field(
         default_factory=list, max_length=100, validate_default=True,
         description="a responder key's teams (one or more)",
     )

@@ -48,7 +48,7 @@ class DeviceCreate(RequestBody):
     are stored, and its grid cell is located from its point when left out."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(description="one MQTT topic level: letters, digits, . _ : -", max_length=64)
+    id: str = Field(description="one MQTT topic level: ASCII letters, digits, . _ - (64 at most)")
     type: str = Field(description="a device type of the catalogue")
     district: str
     lat: float = Field(ge=-90, le=90)

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.backtesting import BacktestReport
 from api.schemas.common import RequestBody
 from api.schemas.problems import ProblemBase
+from devices.names import RuleId
 from rules.detection import Category
 from rules.errors import RuleRejected
-from rules.language.model import RULE_ID_PATTERN, Rule
+from rules.language.model import Rule
 from rules.language.rulefile import build_rule, format_duration
 
 MAX_EXPRESSION = 1000
@@ -62,7 +63,7 @@ class RuleSpec(BaseModel):
 
 
 class RuleCreate(RuleSpec):
-    id: str = Field(pattern=RULE_ID_PATTERN, max_length=128)
+    id: RuleId
 
 
 class RulePublic(RuleCreate):

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from datetime import time
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from alerts.decisions.silences import Field as MatchField
 from alerts.decisions.silences import Silence
 from api.schemas.common import StrictRequestBody
+from devices.names import Kind, check
+
+NAMED = {MatchField.DEVICE: Kind.DEVICE, MatchField.GRID: Kind.GRID,
+         MatchField.DISTRICT: Kind.DISTRICT, MatchField.RULE: Kind.RULE}
 
 
 class MatcherModel(StrictRequestBody):
     field: MatchField = Field(description="what the silence matches on")
-    value: str = Field(min_length=1, max_length=128)
+    value: str = Field(min_length=1, max_length=128, description="an id, or a category")
+
+    @model_validator(mode="after")
+    def _named(self) -> MatcherModel:
+        kind = NAMED.get(self.field)
+        if kind is not None:
+            check(kind, self.value)
+        return self
 
 
 class WeeklyModel(StrictRequestBody):
@@ -59,7 +70,9 @@ class SilencePublic(BaseModel):
             weekly = WeeklyModel(weekdays=sorted(w.weekdays), start=w.start, end=w.end, tz=w.tz)
         return cls(
             id=s.id,
-            matchers=[MatcherModel(field=m.field, value=m.value) for m in s.matchers],
+            # as stored: a silence made before the id grammar still lists
+            matchers=[MatcherModel.model_construct(field=m.field, value=m.value)
+                      for m in s.matchers],
             starts_ms=s.starts_ms,
             ends_ms=s.ends_ms,
             author=s.author,

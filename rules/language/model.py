@@ -10,11 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from devices.names import DeviceId, DistrictId, GridId, RuleId
 from rules.detection import Category
 from rules.language import ast
 from rules.language.parse import parse, parse_duration_ms
-
-RULE_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
 
 
 class Match(BaseModel):
@@ -24,9 +23,9 @@ class Match(BaseModel):
 
     device_type: tuple[str, ...] | None = None
     metric: tuple[str, ...] | None = None
-    district: tuple[str, ...] | None = None
-    grid: tuple[str, ...] | None = None
-    device_ids: tuple[str, ...] | None = None
+    district: tuple[DistrictId, ...] | None = None
+    grid: tuple[GridId, ...] | None = None
+    device_ids: tuple[DeviceId, ...] | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -39,7 +38,7 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    id: str = Field(pattern=RULE_ID_PATTERN)
+    id: RuleId
     name: str = ""
     category: Category
     match: Match = Match()

@@ -238,7 +238,7 @@ async def test_create_shows_the_login_once_and_keeps_only_its_hash(
         ({"lat": 91}, 422, "less than or equal to 90"),
         ({"gateway": "gw-9"}, 422, "unknown gateway 'gw-9'"),
         ({"gateway": "aq-0100"}, 422, "its own gateway"),
-        ({"id": "aq:9"}, 422, "cannot be an MQTT username"),
+        ({"id": "aq:9"}, 422, "bad device id 'aq:9': ':' at position 2"),
         ({"colour": "red"}, 422, "Extra inputs are not permitted"),
         ({"attributes": {"warning-level": 3}}, 422,
          "device aq-0100: attribute name 'warning-level' is not an identifier"),

@@ -42,17 +42,22 @@ async def test_requests_without_one_pass(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("POST", "/api/v1/incidents/{gas}/notes", {"text": "a\x00b"}),
-    ("POST", "/api/v1/api-keys", {"name": "board\x00", "role": "viewer"}),
-    ("POST", "/api/v1/api-keys", {"name": "board", "role": "responder", "teams": ["t\x00"]}),
+NUL = "NUL characters are not allowed"
+GRAMMAR = "\\\\x00' at position 1 is not allowed"  # an id's grammar refuses it first
+
+
+@pytest.mark.parametrize(("method", "path", "body", "reason"), [
+    ("POST", "/api/v1/incidents/{gas}/notes", {"text": "a\x00b"}, NUL),
+    ("POST", "/api/v1/api-keys", {"name": "board\x00", "role": "viewer"}, NUL),
+    ("POST", "/api/v1/api-keys", {"name": "board", "role": "responder", "teams": ["t\x00"]},
+     GRAMMAR),
     ("POST", "/api/v1/devices", {"id": "aq-9", "type": "air_quality", "district": "d\x00",
-                                 "lat": 39.9, "lon": 116.4}),
+                                 "lat": 39.9, "lon": 116.4}, NUL),
 ])
 async def test_a_nul_in_a_body_is_refused(
-    client: httpx.AsyncClient, world: World, method: str, path: str, body: dict
+    client: httpx.AsyncClient, world: World, method: str, path: str, body: dict, reason: str
 ) -> None:
     url = path.format(gas=world.incident_of[GAS_TEAM])
     response = await client.request(method, url, json=body, headers=ADMIN)
     assert response.status_code == 422
-    assert "NUL characters are not allowed" in response.text
+    assert reason in response.text

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from devices.credentials import (
     Credential,
     PlatformUser,
     hash_password,
+    password_line,
     render_acl_file,
     render_password_file,
+    topic_line,
+    user_line,
     username_problem,
     verify_password,
 )
-from devices.errors import RegistryError
+from devices.errors import DeviceError, RegistryError
 from devices.registry import Device, DeviceStatus
 
 DEVICES = [
@@ -60,7 +65,6 @@ def test_a_device_named_like_a_platform_user_is_refused() -> None:
     with pytest.raises(RegistryError, match="platform MQTT user"):
         render_acl_file([device], credentials, PLATFORM)
     assert "reserved" in (username_problem("urbanwatch.x") or "")
-    assert "no ':'" in (username_problem("aq:1") or "")
     assert username_problem("aq-1") is None
 
 
@@ -70,3 +74,64 @@ def test_hashes_are_salted_and_verify() -> None:
     assert first != second and first.startswith("$7$101$")
     assert verify_password("pw", first) and not verify_password("pW", first)
     assert not verify_password("pw", "not a hash")
+
+
+# Text of every kind, and text made of what could split a line or a token.
+ANY_TEXT = st.text() | st.text(alphabet=st.sampled_from(list("ab:+#/ \t\n\r\x00\x0b\x85\u2028")))
+
+
+def _refused_or(render, *args):
+    try:
+        return render(*args)
+    except RegistryError as exc:
+        assert "cannot be written into the broker's files" in str(exc) or "topic filter" in str(exc)
+        return None
+
+
+@given(ANY_TEXT, ANY_TEXT)
+def test_a_password_line_is_one_line_that_reads_back(username: str, password_hash: str) -> None:
+    line = _refused_or(password_line, username, password_hash)
+    if line is not None:
+        assert line.endswith("\n") and len(line.splitlines()) == 1
+        assert line[:-1].split(":", 1) == [username, password_hash]
+        assert len(line.split()) == 1
+
+
+@given(ANY_TEXT)
+def test_a_user_line_is_one_line_of_two_tokens(username: str) -> None:
+    line = _refused_or(user_line, username)
+    if line is not None:
+        assert len(line.splitlines()) == 1 and line.split() == ["user", username]
+
+
+@given(st.sampled_from(["read", "write"]), ANY_TEXT)
+def test_a_topic_line_is_one_line_of_three_tokens(access: str, topic: str) -> None:
+    line = _refused_or(topic_line, access, topic)
+    if line is not None:
+        assert len(line.splitlines()) == 1 and line.split() == ["topic", access, topic]
+        levels = topic.split("/")
+        assert all(lv in ("+", "#") or not {"+", "#"} & set(lv) for lv in levels)
+        assert "#" not in levels[:-1]
+
+
+@pytest.mark.parametrize(
+    ("render", "args"),
+    [(password_line, ("aq\nuser x", "$7$h")), (password_line, ("aq:1", "$7$h")),
+     (password_line, ("aq", "$7$h\nx:y")), (user_line, ("a b",)), (user_line, ("#",)),
+     (topic_line, ("write", "city/a b/#")), (topic_line, ("read", "city/#/x")),
+     (topic_line, ("read", "city/a+/x")), (topic_line, ("read", ""))],
+    ids=["newline-user", "colon-user", "newline-hash", "space-user", "wildcard-user",
+         "space-topic", "hash-not-last", "plus-in-level", "empty-topic"],
+)
+def test_what_would_split_a_broker_file_line_is_refused(render, args) -> None:
+    with pytest.raises(RegistryError):
+        render(*args)
+
+
+def test_a_bad_name_that_slipped_past_the_grammar_is_not_written() -> None:
+    device = Device("aq-1\ntopic readwrite #", "noise", "north", 1, 1)  # not through parsing
+    credentials = {device.id: Credential(device.id, "$7$x", 0)}
+    with pytest.raises(RegistryError):
+        render_acl_file([device], credentials, [])
+    with pytest.raises(DeviceError, match="bad device id"):
+        render_password_file([device], credentials, [])

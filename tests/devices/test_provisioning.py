@@ -118,7 +118,7 @@ async def test_create_places_the_device_in_the_stored_areas(
     [
         (_fields("aq-2", type="rocket"), "unknown device type 'rocket'"),
         (_fields("a/b"), "bad device id 'a/b'"),
-        (_fields("aq:2"), "cannot be an MQTT username"),
+        (_fields("aq:2"), "bad device id 'aq:2': ':' at position 2 is not allowed"),
         (_fields("urbanwatch.x"), "is reserved"),
         (_fields("aq-2", district="atlantis"), "unknown district 'atlantis'"),
         (_fields("aq-2", grid="e-0-0"), "unknown grid cell 'e-0-0' in district 'west'"),
@@ -199,13 +199,14 @@ async def test_import_refuses_every_bad_device_and_writes_nothing(
 ) -> None:
     await _store_areas(sessions, city_geojson)
     await service.create(_fields("gw-1"))
-    rows = [_row("aq-1", gateway="gw-1"), _row("aq-2", gateway="aq-1"), _row("aq:3"),
+    rows = [_row("aq-1", gateway="gw-1"), _row("aq-2", gateway="aq-1"), _row("urbanwatch.3"),
             _row("aq-4", "atlantis"), _row("aq-5", gateway="gw-9"), _row("aq-6", gateway="aq-6")]
     with pytest.raises(DeviceFileError) as refused:
         await service.import_many(_csv(*rows), ".csv", source="devices.csv")
     assert refused.value.path == "devices.csv"
     assert refused.value.problems == [
-        "device aq:3: 'aq:3' cannot be an MQTT username (no ':' or spaces)",
+        "device urbanwatch.3: 'urbanwatch.3' cannot be a device's MQTT username "
+        "(urbanwatch.* is reserved)",
         "device aq-4: unknown district 'atlantis'",
         "device aq-5: unknown gateway 'gw-9'",
         "device aq-6: a device cannot be its own gateway",

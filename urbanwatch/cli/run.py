@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from alerts.errors import AlertError
+from urbanwatch import log_lines
 from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.platform import Platform
 from urbanwatch.services.managed_service import ServiceError
@@ -107,7 +108,7 @@ def _run(main: Callable[[asyncio.Event, asyncio.Event], Awaitable[T]]) -> T:
     (it may be waiting for a service that is down). A clean stop not done within
     `STOP_GRACE_S` is cut short: the broker redelivers what was not acknowledged.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    log_lines.install(logging.WARNING)
 
     async def runner() -> T:
         stop, started = asyncio.Event(), asyncio.Event()

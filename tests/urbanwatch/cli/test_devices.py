@@ -126,7 +126,8 @@ def test_add_errors(state: list[str]) -> None:
     _fails(_run("add", "aq-1", "--type", "air_quality", *args), "already exist")
     _fails(_run("add", "x-1", "--type", "rocket", *args), "unknown device type 'rocket'")
     _fails(_run("add", "a/b", "--type", "noise", *args), "bad device id")
-    _fails(_run("add", "a:b", "--type", "noise", *args), "cannot be an MQTT username")
+    _fails(_run("add", "a:b", "--type", "noise", *args), "':' at position 1 is not allowed")
+    _fails(_run("add", "urbanwatch.x", "--type", "noise", *args), "is reserved")
     bad_lat = ["--district", "west", "--lat", "95", "--lon", "1", *state]
     _fails(_run("add", "x-2", "--type", "noise", *bad_lat), "lat 95.0 outside")
     assert _list(state)["total"] == 1

@@ -110,12 +110,20 @@ def _add_args(fields: dict[str, object]) -> list[str]:
         ({"gateway": "aq-1"}, 422, "device 'aq-1': a device cannot be its own gateway"),
         ({"type": "rocket"}, 422, "unknown device type 'rocket'"),
         ({"id": "a/b"}, 422, "bad device id 'a/b'"),
-        ({"id": "aq:1"}, 422, "device 'aq:1': 'aq:1' cannot be an MQTT username"),
+        ({"id": "aq:1"}, 422, "bad device id 'aq:1': ':' at position 2 is not allowed"),
+        ({"id": "aq\nINFO forged"}, 422, "bad device id 'aq\\nINFO forged': '\\n' at position 2"),
+        ({"id": "aq-" + "9" * 62}, 422, "is longer than 64 characters"),
+        ({"id": "urbanwatch.x"}, 422, "(urbanwatch.* is reserved)"),
+        ({"district": "west #1"}, 422, "bad district id 'west #1': ' ' at position 4"),
+        ({"grid": "w/0"}, 422, "bad grid cell id 'w/0': '/' at position 1"),
+        ({"gateway": "gw+"}, 422, "bad device id 'gw+': '+' at position 2"),
+        ({"department": "env bureau"}, 422, "bad department id 'env bureau'"),
         ({"id": "gw-1"}, 409, "device 'gw-1' already exists"),
         ({"attributes": {"warning-level": 3}}, 422, "attribute name 'warning-level'"),
     ],
-    ids=["district", "grid", "gateway", "own-gateway", "type", "id", "username", "duplicate",
-         "attribute"],
+    ids=["district", "grid", "gateway", "own-gateway", "type", "id", "colon", "newline",
+         "long", "reserved", "district-name", "grid-name", "gateway-name", "department-name",
+         "duplicate", "attribute"],
 )
 def test_create_is_refused_alike(
     state: Path, change: dict[str, object], status: int, reason: str
@@ -134,11 +142,16 @@ def test_create_is_refused_alike(
     [
         ("aq-1,air_quality,atlantis,0.5,0.5,", "device aq-1: unknown district 'atlantis'"),
         ("aq-1,air_quality,west,0.5,0.5,gw-9", "device aq-1: unknown gateway 'gw-9'"),
-        ("aq:1,air_quality,west,0.5,0.5,",
-         "device aq:1: 'aq:1' cannot be an MQTT username (no ':' or spaces)"),
+        ("urbanwatch.1,air_quality,west,0.5,0.5,", "device urbanwatch.1: 'urbanwatch.1' "
+         "cannot be a device's MQTT username (urbanwatch.* is reserved)"),
+        ("aq:1,air_quality,west,0.5,0.5,", "line 2: bad device id 'aq:1': ':' at position 2"),
+        ('"aq 1",air_quality,west,0.5,0.5,', "line 2: bad device id 'aq 1': ' ' at position 2"),
+        ("aq-1,air_quality,west/x,0.5,0.5,", "line 2: bad district id 'west/x'"),
+        ("aq-1,air_quality,west,0.5,0.5,gw#", "line 2: bad device id 'gw#': '#' at position 2"),
         ("aq-1,rocket,west,0.5,0.5,", "line 2: unknown device type 'rocket'"),
     ],
-    ids=["district", "gateway", "username", "type"],
+    ids=["district", "gateway", "reserved", "colon", "space", "district-name", "gateway-name",
+         "type"],
 )
 def test_import_is_refused_alike(state: Path, tmp_path: Path, row: str, problem: str) -> None:
     data = f"id,type,district,lat,lon,gateway\n{row}\n"
@@ -148,8 +161,10 @@ def test_import_is_refused_alike(state: Path, tmp_path: Path, row: str, problem:
                   headers={"content-type": "text/csv"})
     by_cli = _cli(state, "import", str(path))
 
-    assert by_api.status_code == 422 and by_api.json()["problems"] == [problem]
-    assert by_cli == f"{path}: 1 invalid rows: {problem}"
+    assert by_api.status_code == 422
+    (found,) = by_api.json()["problems"]
+    assert found.startswith(problem)
+    assert by_cli == f"{path}: 1 invalid rows: {found}"
 
 
 def test_rotation_of_a_retired_device_is_refused_alike(state: Path) -> None:

@@ -1,0 +1,45 @@
+"""Log lines nobody can forge: a device id, topic or payload quoted in a message stays on its line.
+
+`OneLineFormatter` escapes the message of every record with `one_line`, so a newline, a
+carriage return, an ANSI escape or a Unicode line separator arriving in a device id or a
+rejected payload cannot start a fake record or repaint the terminal. A traceback keeps its
+lines, each indented and escaped, so only the first line of a record starts at column 0.
+"""
+
+from __future__ import annotations
+
+import logging
+
+FORMAT = "%(levelname)s %(name)s: %(message)s"
+_INDENT = "    "
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable (str.isprintable: controls, line
+    and paragraph separators, format characters, surrogates, unassigned code points, spaces
+    other than ' ') and the backslash written as a Python escape (``\\n``, ``\\x1b``,
+    ``\\u2028``, ``\\\\``), so the text is one line and can be read back exactly."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(
+        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
+class OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        # the traceback may have been formatted (and cached on the record) by another handler
+        first, *rest = super().format(record).splitlines() or [""]
+        return "\n".join([first, *(_INDENT + one_line(line) for line in rest)])
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)  # set afresh by every format()
+        return super().formatMessage(record)
+
+
+def install(level: int = logging.WARNING) -> None:
+    """Send records of `level` and above to stderr, one escaped line each (the CLI's setup)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter(FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
