@@ -109,7 +109,8 @@ def render_acl_file(
     devices: Iterable[Device], credentials: Mapping[str, Credential],
     platform: Iterable[PlatformUser], prefix: str = "",
 ) -> str:
-    """Explicit per-user `topic` lines; anything not listed is denied."""
+    """Explicit per-user `topic` lines; anything not listed is denied. A device may write its
+    own `data` and `batch` topics only (a gateway also its children's `data`)."""
     platform = list(platform)
     reserved = {u.username for u in platform}
     devices = list(devices)
@@ -125,8 +126,9 @@ def render_acl_file(
     for device in _admitted(devices, credentials):
         if device.id in reserved:
             raise RegistryError(f"device id {device.id!r} is a platform MQTT user name")
-        own = [device, *children.get(device.id, [])]
-        rules = [f"topic write {prefix}{device_topic(d)}/#" for d in own]
+        own = [f"{device_topic(device)}/{kind}" for kind in ("data", "batch")]
+        own += [f"{device_topic(child)}/data" for child in children.get(device.id, [])]
+        rules = [f"topic write {prefix}{topic}" for topic in own]
         blocks.append([f"user {device.id}", *rules])
     return "\n".join("".join(f"{line}\n" for line in block) for block in blocks)
 
