@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from alerts.errors import RoutingError
+from devices import plain_yaml
 from devices.names import DepartmentId, Kind, PolicyId, TeamId, check
 from rules.detection import Category, Severity
 
@@ -249,8 +250,7 @@ def parse_routing(text: str, source: str = "<routing>") -> RoutingConfig:
         RoutingError: listing every problem as ``line N, <field path>: <reason>``.
     """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        root, raw = plain_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.audit import AuditMiddleware
+from api.body_limit import BodyLimit
 from api.context import ApiContext
 from api.metrics import install_metrics
 from api.nul_guard import NulGuard
@@ -41,7 +42,12 @@ def create_app(context: ApiContext) -> FastAPI:
     install_problems(app)
     install_metrics(app, context.metrics)
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(NulGuard)  # outermost: such a request reaches nothing else
+    app.add_middleware(NulGuard)  # such a request reaches nothing else
+    limits = context.body_limits
+    app.add_middleware(  # outermost: an oversized body is refused before authentication
+        BodyLimit, default_bytes=limits.body_bytes,
+        by_path={devices.IMPORT_PATH: limits.import_bytes},
+    )
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(devices.router)

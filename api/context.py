@@ -36,6 +36,14 @@ class TokenPolicy:
 
 
 @dataclass(frozen=True)
+class BodyLimits:
+    """The largest request bodies, in bytes (larger ones are a 413 before anything else)."""
+
+    body_bytes: int = 4 << 20
+    import_bytes: int = 32 << 20  # a device import (CSV or GeoJSON)
+
+
+@dataclass(frozen=True)
 class AlertsPart:
     """Alerts, incidents, silences and reports; their change events; the routing reload."""
 
@@ -66,3 +74,4 @@ class ApiContext:
     # devices or their MQTT credentials changed: reload broker users/ACLs and the registry
     on_devices_changed: Changed | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins
+    body_limits: BodyLimits = field(default_factory=BodyLimits)  # largest request bodies

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from devices import plain_yaml
 from devices.errors import CatalogueError
 
 
@@ -36,7 +35,7 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
         text = resources.files("devices").joinpath("data/device_types.yaml").read_text()
     else:
         text = path.read_text()
-    raw = yaml.safe_load(text)
+    raw = plain_yaml.load(text)[1]
     if not isinstance(raw, dict):
         raise CatalogueError("the device-type catalogue must be a mapping of type name to type")
     return {name: _device_type(name, spec) for name, spec in raw.items()}

@@ -114,7 +114,8 @@ def render_acl_file(
     devices: Iterable[Device], credentials: Mapping[str, Credential],
     platform: Iterable[PlatformUser], prefix: str = "",
 ) -> str:
-    """Explicit per-user `topic` lines; anything not listed is denied."""
+    """Explicit per-user `topic` lines; anything not listed is denied. A device may write its
+    own `data` and `batch` topics only (a gateway also its children's `data`)."""
     platform = list(platform)
     reserved = {u.username for u in platform}
     devices = list(devices)
@@ -130,8 +131,9 @@ def render_acl_file(
     for device in _admitted(devices, credentials):
         if device.id in reserved:
             raise RegistryError(f"device id {device.id!r} is a platform MQTT user name")
-        own = [device, *children.get(device.id, [])]
-        rules = [topic_line("write", f"{prefix}{device_topic(d)}/#") for d in own]
+        own = [f"{device_topic(device)}/{kind}" for kind in ("data", "batch")]
+        own += [f"{device_topic(child)}/data" for child in children.get(device.id, [])]
+        rules = [topic_line("write", f"{prefix}{topic}") for topic in own]
         blocks.append([user_line(device.id), *rules])
     return "\n".join("".join(block) for block in blocks)
 

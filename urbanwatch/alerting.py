@@ -178,7 +178,7 @@ class Alerting:
                 running routing stays.
         """
         self._routing_file.mark_seen()
-        routing = load_routing(self.routing_path)
+        routing = await asyncio.to_thread(load_routing, self.routing_path)
         await self.service.set_routing(routing)
         self.routing_reloads += 1
         summary = RoutingSummary.of(routing, str(self.routing_path or SHIPPED))

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.sql import outbox
 from api.app import create_app
-from api.context import AlertsPart, ApiContext, RulesPart, TokenPolicy
+from api.context import AlertsPart, ApiContext, BodyLimits, RulesPart, TokenPolicy
 from api.metrics import MetricSources
 from api.security.secret_key import resolve_secret_key
 from devices.batch import ReadingBatch
@@ -314,6 +314,7 @@ class Platform:
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,
                     "alert-store": self.alerting.backlog.ready},
             on_devices_changed=self._devices_changed,
+            body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes),
         )
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port,

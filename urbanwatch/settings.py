@@ -73,6 +73,12 @@ class ApiSettings(_Section):
     refresh_token_ttl_s: int = Field(
         14 * 24 * 3600, ge=300, description="lifetime of a refresh token (each is single use)"
     )
+    max_body_bytes: int = Field(
+        4 << 20, ge=1024, le=1 << 30, description="largest request body; larger ones get 413"
+    )
+    max_import_bytes: int = Field(
+        32 << 20, ge=1024, le=1 << 31, description="largest device import (CSV or GeoJSON)"
+    )
     tls_cert: Path | None = Field(None, description="certificate (PEM): serve HTTPS")
     tls_key: Path | None = Field(None, description="private key (PEM) of tls_cert")
 

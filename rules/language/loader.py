@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from devices import plain_yaml
 from rules.errors import ExpressionError, RuleFileError
 from rules.language import ast
 from rules.language.model import Rule
@@ -30,8 +31,7 @@ def load_rules(text: str) -> list[Rule]:
         RuleFileError: with the 1-based line and the reason, for the first problem found.
     """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = plain_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise RuleFileError(mark.line + 1 if mark else None, f"invalid YAML: {exc}") from None

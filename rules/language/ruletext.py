@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from devices import plain_yaml
 from rules.language.model import Rule
 
 
@@ -48,7 +49,7 @@ def edit_text(
 
 
 def _items(text: str) -> list[yaml.MappingNode] | None:
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = plain_yaml.compose(text)
     if isinstance(root, yaml.MappingNode) and len(root.value) == 1:
         root = root.value[0][1]
     if not isinstance(root, yaml.SequenceNode) or root.flow_style or not root.value:

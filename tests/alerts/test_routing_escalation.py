@@ -199,3 +199,8 @@ def test_next_check_is_the_deadline_when_no_repeat():
     policy = ROUTING.policy("maintenance")  # red 3600 s, no repeat, no levels
     result = due(dispatched(), policy, 0)
     assert (result.action, result.next_check_ms) == (Action.NONE, None)
+
+
+def test_a_routing_file_with_an_alias_is_refused_with_its_line() -> None:
+    with pytest.raises(RoutingError, match=r"line 2: not valid YAML.*aliases"):
+        parse_routing("x: &h {a: 1}\ny: *h\n")

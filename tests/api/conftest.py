@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,11 +122,16 @@ async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def served(world: World) -> AsyncIterator[str]:
+    async with serve(world.app) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on a free loopback port in this event loop; its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        world.app, lifespan="off", log_level="warning", ws="websockets-sansio"
-    )
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
 

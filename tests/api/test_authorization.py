@@ -108,7 +108,7 @@ TABLE = [
     row("POST /api/v1/rules/{rule_id}/enable", STAFF),
     row("POST /api/v1/rules/{rule_id}/disable", STAFF),
     row("DELETE /api/v1/rules/{rule_id}", STAFF, ok=204),
-    row("POST /api/v1/rules/validate", ALL, json={"text": "[]"}, reads_only=True),
+    row("POST /api/v1/rules/validate", STAFF, json={"text": "[]"}, reads_only=True),
     row("POST /api/v1/rules/backtest", STAFF, json={"rule_ids": ["{rule_id}"], **WINDOW}),
     # identity, keys, audit
     row("POST /api/v1/auth/token", PUBLIC, form={"username": "olga", "password": PASSWORD}),

@@ -263,19 +263,36 @@ async def test_validate_reports_line_and_column_of_rule_file_text(rules: Rules) 
     text = ("rules:\n"
             "  - id: ok\n    category: fire\n    when: value > 1\n"
             "  - id: broken\n    category: fire\n    when: mean(5m) > > 3\n")
-    result = await rules.http.post("/api/v1/rules/validate", headers=VIEWER, json={"text": text})
+    result = await rules.http.post("/api/v1/rules/validate", headers=OPERATOR, json={"text": text})
     assert result.status_code == 200
     body = result.json()
     assert body["valid"] is False
     problem = body["problem"]
     assert (problem["line"], problem["column"], problem["field"], problem["rule_id"]) == (
         7, 12, "when", "broken")
-    yaml_error = (await rules.http.post("/api/v1/rules/validate", headers=VIEWER,
+    yaml_error = (await rules.http.post("/api/v1/rules/validate", headers=OPERATOR,
                                         json={"text": "rules: [\n  - id: x\n"})).json()
     assert yaml_error["valid"] is False and yaml_error["problem"]["line"] is not None
-    good = (await rules.http.post("/api/v1/rules/validate", headers=VIEWER,
+    good = (await rules.http.post("/api/v1/rules/validate", headers=OPERATOR,
                                   json={"text": text.replace("> > 3", "> 3")})).json()
     assert good == {"valid": True, "rule_ids": ["ok", "broken"], "problem": None}
+
+
+async def test_an_alias_bomb_is_refused_with_its_line(rules: Rules) -> None:
+    """Nine nested aliases would stand for a billion strings; the first alias is refused."""
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    text = "\n".join(levels) + "\nrules: []\n"
+    result = await rules.http.post("/api/v1/rules/validate", headers=OPERATOR, json={"text": text})
+    assert result.status_code == 200
+    body = result.json()
+    assert body["valid"] is False
+    assert body["problem"]["line"] == 2 and "aliases" in body["problem"]["reason"]
+
+
+async def test_only_writers_validate_rules(rules: Rules) -> None:
+    refused = await rules.http.post("/api/v1/rules/validate", headers=VIEWER, json={"text": "[]"})
+    assert refused.status_code == 403
 
 
 async def test_validate_one_rule_against_the_current_set(rules: Rules) -> None:

@@ -50,10 +50,10 @@ def test_acl_gives_explicit_topics_with_the_prefix() -> None:
 
     assert text == (
         "user urbanwatch.ingest\ntopic read t1/city/#\ntopic write t1/deadletter/#\n\n"
-        "user gw-1\ntopic write t1/city/north/gw-1/#\ntopic write t1/city/north/aq-1/#\n"
-        "topic write t1/city/south/aq-2/#\n\n"  # not the retired aq-3
-        "user aq-1\ntopic write t1/city/north/aq-1/#\n\n"
-        "user aq-2\ntopic write t1/city/south/aq-2/#\n"
+        "user gw-1\ntopic write t1/city/north/gw-1/data\ntopic write t1/city/north/gw-1/batch\n"
+        "topic write t1/city/north/aq-1/data\ntopic write t1/city/south/aq-2/data\n\n"  # not aq-3
+        "user aq-1\ntopic write t1/city/north/aq-1/data\ntopic write t1/city/north/aq-1/batch\n\n"
+        "user aq-2\ntopic write t1/city/south/aq-2/data\ntopic write t1/city/south/aq-2/batch\n"
     )
     assert "pattern" not in text
 

@@ -67,6 +67,10 @@ class Client:
             assert self._puback.wait_for(lambda: info.mid in self._pubacks, WAIT_S), "no PUBACK"
             return int(self._pubacks.pop(info.mid).value)
 
+    def send(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 without waiting for the PUBACK (the broker may disconnect instead)."""
+        self._c.publish(topic, payload, qos=1, retain=retain)
+
     def close(self) -> None:
         self._c.disconnect()
         self._c.loop_stop()

@@ -15,6 +15,12 @@ from typing import Any
 from urbanwatch.services.managed_service import ManagedService, ServiceError
 from urbanwatch.services.ports import HOST
 
+# A client sending a larger packet is disconnected before the broker reads it; readings are far
+# smaller (ingest dead-letters payloads above `ingest.max_payload_bytes`, 64 KiB by default).
+MAX_PACKET_BYTES = 256 << 10
+# What the broker queues for one client at most (with `max_queued_messages`, whichever first).
+MAX_QUEUED_BYTES = 256 << 20
+
 
 @dataclass(frozen=True)
 class TlsFiles:
@@ -74,6 +80,9 @@ class Mosquitto(ManagedService):
             "autosave_interval 1\n"
             "max_queued_messages 1000000\n"
             "max_inflight_messages 1000\n"
+            f"max_queued_bytes {MAX_QUEUED_BYTES}\n"
+            f"max_packet_size {MAX_PACKET_BYTES}\n"
+            "retain_available false\n"  # nothing stays on a topic for whoever comes next
             "set_tcp_nodelay true\n"
             f"log_dest file {self.log_path}\n"
             "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"

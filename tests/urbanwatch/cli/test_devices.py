@@ -266,7 +266,7 @@ def test_add_prints_the_mqtt_password_once_and_stores_its_hash(
     )
     assert {"urbanwatch.ingest", "urbanwatch.dispatch", "urbanwatch.simulator"} <= set(stored)
     acl = (tmp_path / "state" / "services" / "mosquitto" / "acl").read_text()
-    assert "user n-1\ntopic write city/w/n-1/#\n" in acl
+    assert "user n-1\ntopic write city/w/n-1/data\ntopic write city/w/n-1/batch\n" in acl
 
 
 def test_import_issues_logins_for_new_devices_only(state: list[str], tmp_path: Path) -> None:

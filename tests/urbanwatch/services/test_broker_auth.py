@@ -31,7 +31,7 @@ from tests.support.mqtt5 import NOT_AUTHORIZED, Client, accepted, received_so_fa
 from tests.support.polling import eventually
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.services.broker_auth import platform_logins, sync_broker_auth
-from urbanwatch.services.mosquitto import Mosquitto
+from urbanwatch.services.mosquitto import MAX_PACKET_BYTES, Mosquitto
 from urbanwatch.settings import Settings
 
 DEVICES = [
@@ -140,6 +140,55 @@ async def test_a_gateway_also_publishes_for_its_children(city: City) -> None:
         assert gateway.publish(city.topic("d1", "aq-1")) == NOT_AUTHORIZED  # not its child
     finally:
         gateway.close()
+
+
+async def test_a_device_writes_only_its_data_and_batch_topics(city: City) -> None:
+    ingest, device = city.platform("ingest"), city.device("aq-1")
+    for client in (ingest, device):
+        assert not client.connect().is_failure
+    ingest.subscribe(f"{city.prefix}city/#")
+    try:
+        for kind in ("status", "data/extra", "cmd"):
+            assert device.publish(city.topic("d1", "aq-1", kind), b"elsewhere") == NOT_AUTHORIZED
+        assert accepted(device.publish(city.topic("d1", "aq-1", "batch"), b"[]"))
+        delivered = received_so_far(ingest, f"{city.prefix}deadletter/aq-1")
+        assert delivered == [(city.topic("d1", "aq-1", "batch"), b"[]")]
+    finally:
+        device.close()
+        ingest.close()
+
+
+async def test_an_oversized_packet_disconnects_its_sender_and_nothing_else(city: City) -> None:
+    ingest, big, steady = city.platform("ingest"), city.device("aq-1"), city.device("aq-2")
+    for client in (ingest, big, steady):
+        assert not client.connect().is_failure
+    ingest.subscribe(f"{city.prefix}city/#")
+    try:
+        assert accepted(steady.publish(city.topic("d1", "aq-2"), b"before"))
+        big.send(city.topic("d1", "aq-1"), b"x" * MAX_PACKET_BYTES)
+        assert big.disconnected.wait(10), "the broker kept a client sending an oversized packet"
+        assert accepted(steady.publish(city.topic("d1", "aq-2"), b"after"))
+        delivered = received_so_far(ingest, f"{city.prefix}deadletter/aq-2")
+        assert delivered == [(city.topic("d1", "aq-2"), b"before"),
+                             (city.topic("d1", "aq-2"), b"after")]
+    finally:
+        for client in (ingest, big, steady):
+            client.close()
+
+
+async def test_a_retained_publish_is_refused_and_not_kept(city: City) -> None:
+    device = city.device("aq-1")
+    assert not device.connect().is_failure
+    device.send(city.topic("d1", "aq-1"), b"stays?", retain=True)
+    assert device.disconnected.wait(10), "the broker accepted a retained message"
+    device.close()
+    ingest = city.platform("ingest")  # subscribes after it: a kept message would come now
+    assert not ingest.connect().is_failure
+    try:
+        ingest.subscribe(f"{city.prefix}city/#")
+        assert received_so_far(ingest, f"{city.prefix}deadletter/aq-1") == []
+    finally:
+        ingest.close()
 
 
 async def test_platform_users_get_only_what_they_need(city: City) -> None:

@@ -1,0 +1,48 @@
+"""The one way urbanwatch reads YAML (rule files, routing, the device catalogue): safe, bounded,
+and without aliases.
+
+An alias (``*name``) lets a few hundred bytes stand for billions of values (the "billion
+laughs" bomb), which then cost minutes and gigabytes wherever they are walked. None of our files
+needs one, so every alias is refused while the text is composed, before anything is built,
+with a `yaml.YAMLError` that names its line like any syntax error. Text longer than
+`MAX_CHARS` is refused unread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+MAX_CHARS = 8 << 20
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed here; write the value out",
+                self.peek_event().start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The node tree of `text` (it knows each value's line); None for an empty document."""
+    return load(text)[0]
+
+
+def load(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree of `text` and the plain data it holds (dicts, lists, scalars).
+
+    Raises:
+        yaml.YAMLError: invalid YAML, an alias, or text longer than `MAX_CHARS`.
+    """
+    if len(text) > MAX_CHARS:
+        raise yaml.YAMLError(f"the text is longer than {MAX_CHARS} characters; split it up")
+    loader = _NoAliasLoader(text)
+    try:
+        root = loader.get_single_node()
+        return root, None if root is None else loader.construct_document(root)
+    finally:
+        loader.dispose()
