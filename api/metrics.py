@@ -1,5 +1,5 @@
-"""Prometheus exposition of one app: ingest counters, engine timings, supervised tasks, outbox
-depth, HTTP latency.
+"""Prometheus exposition of one app: ingest counters, engine timings, held detections,
+supervised tasks, outbox depth, HTTP latency.
 
 Every app has its own `CollectorRegistry` (several apps in one process, as in tests,
 never clash). Ingest and engine figures are not copied into prometheus objects as they
@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.platform_stats import EngineStats, IngestStats, TaskStats
+from api.platform_stats import EngineStats, HeldDetectionStats, IngestStats, TaskStats
 
 UNMATCHED_ROUTE = "unmatched"
 
@@ -81,6 +81,7 @@ class MetricSources:
     engine: EngineStats | None = None
     outbox_depth: Callable[[], Awaitable[int]] | None = None  # notifications waiting
     tasks: TaskStats | None = None  # supervised platform tasks (also on /readyz)
+    held: HeldDetectionStats | None = None  # detections waiting for the alert store
 
 
 class IngestCollector(Collector):
@@ -127,6 +128,22 @@ class EngineCollector(Collector):
                                   sum_value=s.tick_s_total)
 
 
+class HeldDetectionCollector(Collector):
+    def __init__(self, stats: HeldDetectionStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Any]:
+        s = self._stats
+        yield GaugeMetricFamily("urbanwatch_alerts_held_detections",
+                                "Detections the alert store refused, held (and journaled) until "
+                                "it takes them", value=s.size)
+        yield CounterMetricFamily("urbanwatch_alerts_held_detections_dropped",
+                                  "Held detections given up because the backlog was full",
+                                  value=s.dropped)
+        yield CounterMetricFamily("urbanwatch_alerts_store_failures",
+                                  "Attempts to store detections that failed", value=s.failures)
+
+
 class Metrics:
     """The registry of one app and the instruments the app itself updates."""
 
@@ -142,6 +159,8 @@ class Metrics:
             self.registry.register(EngineCollector(sources.engine))
         if sources.tasks is not None:
             self.registry.register(TaskCollector(sources.tasks))
+        if sources.held is not None:
+            self.registry.register(HeldDetectionCollector(sources.held))
         self._outbox_depth = sources.outbox_depth
         self._outbox = None if sources.outbox_depth is None else Gauge(
             "urbanwatch_alerts_outbox_pending", "Notifications waiting in the outbox",

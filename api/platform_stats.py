@@ -1,7 +1,7 @@
 """What the API reads from the running platform's own counters (on `/metrics` and `/readyz`).
 
 Protocols only: the composition root hands in its objects (`IngestCounters`, the rule runner,
-the task supervisor's health) and the API never imports them.
+the alert store's backlog, the task supervisor's health) and the API never imports them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ class EngineStats(Protocol):
     evaluate_s_total: float
     ticks: int
     tick_s_total: float
+
+
+class HeldDetectionStats(Protocol):
+    """Detections the alert store refused, held until it takes them (`DetectionBacklog`)."""
+
+    size: int  # held now
+    dropped: int  # given up when the backlog was full
+    failures: int  # store attempts that failed
 
 
 class TaskStats(Protocol):

@@ -1,7 +1,8 @@
 """The alerts layer inside the platform: detections in, incidents dispatched, timers ticked.
 
 Detections the alert store refuses (SQL busy or down) are held in a `DetectionBacklog` and
-stored, in order, once it answers again; the dispatcher runs as its own supervised task.
+stored, in order, once it answers again; held ones are journaled to the state folder and stored
+first at the next start. The dispatcher runs as its own supervised task.
 
 Besides running the `AlertService` and its dispatcher, it keeps what the service decides with
 up to date: the routing file (reloaded when its mtime changes; an invalid file is logged with
@@ -38,6 +39,7 @@ from ingest.config import MqttConfig
 from rules.detection import Detection
 from rules.engine.restore import OpenAlert
 from urbanwatch.detection_backlog import DetectionBacklog
+from urbanwatch.detection_journal import DetectionJournal
 from urbanwatch.file_watch import FileWatch
 from urbanwatch.settings import AlertsSettings
 
@@ -88,7 +90,7 @@ class Alerting:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], registry: Callable[[], Registry],
         mqtt: MqttConfig, settings: AlertsSettings | None = None, *,
-        clock_ms: Callable[[], int] = now_ms,
+        clock_ms: Callable[[], int] = now_ms, journal_path: Path | None = None,
     ) -> None:
         self._sessions, self._registry, self._clock_ms = sessions, registry, clock_ms
         self.settings = settings or AlertsSettings()
@@ -101,7 +103,8 @@ class Alerting:
             sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
             locate=self._locate, hub=self.hub,
         )
-        self.backlog = DetectionBacklog(self.service.handle)
+        journal = DetectionJournal(journal_path) if journal_path is not None else None
+        self.backlog = DetectionBacklog(self.service.handle, journal=journal)
         self._mqtt = MqttChannel(
             mqtt.host, mqtt.port, prefix=mqtt.topic_prefix, client_id=f"{mqtt.client_id}-dispatch",
             username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
@@ -122,7 +125,11 @@ class Alerting:
         self._neighbours: Neighbours = {}
 
     async def start(self) -> None:
+        """Load the open alerts, then store the detections held when the platform last stopped
+        (before the engine is seeded with the open alerts, and before ingest starts)."""
         await self.service.restore()
+        if self.backlog.load_journal():
+            await self.backlog.flush()
         await self.refresh_topology()
         await self._mqtt.start()
 
@@ -166,7 +173,7 @@ class Alerting:
             if await self.backlog.flush():
                 await self.service.tick(self._clock_ms())
                 await live_backlog.prune(self._sessions, self._retention, self._clock_ms())
-        await self.backlog.flush()  # a last chance for what is held: memory ends with us
+        await self.backlog.flush()  # a last chance; what is still held stays in the journal
 
     # --- routing file ---------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 One ``.npz`` file (uncompressed: writing 1M series must stay well under a checkpoint interval)
 holding the snapshot's arrays plus ``checkpoint.format`` (`FORMAT`) and ``checkpoint.saved_ms``.
-It is written to a temporary file in the same folder, fsynced, renamed over the old one with
-``os.replace`` and the folder fsynced, so a crash leaves the previous checkpoint or the new one,
-never a mix. Every array is a zip member with its CRC-32, which the zip reader checks on load.
+It is written with `urbanwatch.durable_file.replace_durably`, so a crash leaves the previous
+checkpoint or the new one, never a mix. Every array is a zip member with its CRC-32, which the
+zip reader checks on load.
 Loading never raises for a bad file: a missing, truncated, corrupt or other-format file is
 logged and ignored, and the engine starts from what the time-series store and SQL know.
 No pickle anywhere (``allow_pickle=False``): a checkpoint is data, never code.
@@ -13,14 +13,13 @@ No pickle anywhere (``allow_pickle=False``): a checkpoint is data, never code.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from rules.engine.snapshot import Snapshot
+from urbanwatch.durable_file import replace_durably
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -32,23 +31,7 @@ def write_checkpoint(path: Path, snapshot: Snapshot, saved_ms: int) -> int:
     """Save ``snapshot`` atomically at ``path``; the bytes written."""
     arrays = dict(snapshot) | {"checkpoint.format": np.array([FORMAT]),
                                "checkpoint.saved_ms": np.array([saved_ms])}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-            size = f.tell()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return size
+    return replace_durably(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
 
 
 def load_checkpoint(path: Path) -> tuple[Snapshot, int] | None:

@@ -18,14 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+LOCK_WAIT_MS = 5000
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; for SQLite, WAL + foreign keys on every connection and the folder made."""
+    """An async engine; for SQLite, WAL + foreign keys on every connection and the folder made.
+
+    A statement waits at most `LOCK_WAIT_MS` for a lock another connection holds (SQLite's
+    busy timeout, PostgreSQL's ``lock_timeout``), then fails: a caller that must not lose
+    what it was writing keeps it and retries, rather than hanging for as long as the lock.
+    """
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_dialect().driver == "asyncpg":
+        settings = {"lock_timeout": str(LOCK_WAIT_MS)}
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args["server_settings"] = settings | connect_args.get("server_settings", {})
     engine = _create_async_engine(url, **kwargs)
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -47,7 +57,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")  # writers from several processes wait, not fail
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")  # writers of several processes wait
     cursor.close()
 
 

@@ -6,6 +6,11 @@ its timeout, a PostgreSQL failover, a constraint error), the detections are kept
 offered again, oldest first, before anything newer (a raise must reach the store before its
 clear). The backlog is bounded; when it is full the least severe, oldest detections are
 dropped first, so a red one is the last to go, and each drop is logged and counted.
+
+Held detections outlive the process: with a `DetectionJournal`, every change of what is held is
+saved to it before `put` or `flush` returns (so before ingest acknowledges the readings), and
+`load_journal` puts them back at start-up, ahead of anything new. A detection stored on the
+first try never touches the file.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from rules.detection import Detection, Severity
+from urbanwatch.detection_journal import DetectionJournal
 
 log = logging.getLogger(__name__)
 Store = Callable[[list[Detection], int], Awaitable[object]]  # (detections, now_ms)
@@ -25,11 +31,15 @@ MAX_DETECTIONS = 100_000
 class DetectionBacklog:
     """Hands detections to `store` in order; what it refuses waits for the next `flush`."""
 
-    def __init__(self, store: Store, *, max_detections: int = MAX_DETECTIONS) -> None:
+    def __init__(self, store: Store, *, max_detections: int = MAX_DETECTIONS,
+                 journal: DetectionJournal | None = None) -> None:
         self._store = store
         self._max = max_detections
+        self._journal = journal
         self._held: deque[tuple[list[Detection], int]] = deque()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one store attempt at a time, in order
+        self._saving = asyncio.Lock()  # one journal write at a time, of the newest state
+        self._unsaved = False
         self.size = 0  # detections held
         self.dropped = 0  # detections given up when the backlog was full
         self.failures = 0  # store attempts that failed
@@ -39,33 +49,76 @@ class DetectionBacklog:
         """Store `found` now, or hold it behind what is already held; never raises.
 
         While detections are held the store is known to be failing: `found` only joins the
-        queue, and the next `flush` (the alert runner's tick) tries again, so the caller
-        (ingest) is not held up by every attempt.
+        queue (and the journal), and the next `flush` (the alert runner's tick) tries again, so
+        the caller (ingest) is not held up by every attempt.
         """
-        trying = not self._held
-        self._held.append((found, now_ms))
-        self.size += len(found)
-        self._shed()
-        if trying:
-            await self.flush()
+        if not self._held:
+            async with self._lock:
+                if not self._held and await self._offer(found, now_ms):
+                    return
+        self._hold(found, now_ms)
+        await self._save()
 
     async def flush(self) -> bool:
         """Offer the held detections, oldest first; True once none are left."""
         async with self._lock:
             while self._held:
                 found, now_ms = self._held[0]
-                try:
-                    if found:
-                        await self._store(found, now_ms)
-                except Exception:
-                    self.failures += 1
-                    self.failing = True
-                    log.exception("storing %d detections failed; %d held, retried later",
-                                  len(found), self.size)
-                    return False
+                if not await self._offer(found, now_ms):
+                    break
                 self.size -= len(self._held.popleft()[0])  # as shed since, if it was
-                self.failing = False
-            return True
+                self._unsaved = True
+        await self._save()
+        return not self._held
+
+    def load_journal(self) -> int:
+        """Put the journal's detections (held before a restart) ahead of anything held now;
+        how many. They are stored by the next `flush`."""
+        if self._journal is None:
+            return 0
+        saved = self._journal.load()
+        self._held.extendleft(reversed(saved))
+        count = sum(len(found) for found, _ in saved)
+        self.size += count
+        if count:
+            log.warning("%d detections held when the platform stopped are stored first",
+                        count)
+        return count
+
+    async def _offer(self, found: list[Detection], now_ms: int) -> bool:
+        try:
+            if found:
+                await self._store(found, now_ms)
+        except Exception:
+            self.failures += 1
+            self.failing = True
+            log.exception("storing %d detections failed; they are held and retried later",
+                          len(found))
+            return False
+        self.failing = False
+        return True
+
+    def _hold(self, found: list[Detection], now_ms: int) -> None:
+        self._held.append((found, now_ms))
+        self.size += len(found)
+        self._unsaved = True
+        self._shed()
+
+    async def _save(self) -> None:
+        """Bring the journal up to what is held now (a failure is logged; memory still holds)."""
+        if self._journal is None:
+            return
+        async with self._saving:
+            if not self._unsaved:
+                return
+            self._unsaved = False
+            held = list(self._held)
+            try:
+                await asyncio.to_thread(self._journal.save, held)
+            except OSError:
+                self._unsaved = True
+                log.exception("held-detections journal %s not written: %d detections are "
+                              "held in memory only", self._journal.path, self.size)
 
     async def ready(self) -> bool:
         """The readiness probe: the alert store takes what it is given (nothing is held back

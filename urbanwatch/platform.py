@@ -46,6 +46,7 @@ from rules.language.pack_upgrade import follow_pack
 from urbanwatch.alerting import Alerting, open_alerts
 from urbanwatch.checkpoint import FILENAME
 from urbanwatch.database import create_engine, create_session_factory, migrate, ping
+from urbanwatch.detection_journal import FILENAME as JOURNAL
 from urbanwatch.judging import Judge
 from urbanwatch.services.broker_auth import (
     client_settings,
@@ -168,7 +169,8 @@ class Platform:
         await self._ensure_influx_schema()
         ingest_config = IngestConfig.from_settings(client_settings(s, "ingest"))
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
-        self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts)
+        self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts,
+                                 journal_path=s.state_dir / JOURNAL)
         await self.alerting.start()
         rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
         if s.rules.path is None:
@@ -310,7 +312,7 @@ class Platform:
             rules=RulesPart(self.judge.rules_path, lambda: self.registry,
                             utc_offset_h=self.settings.rules.utc_offset_h),
             metrics=MetricSources(self.ingestor.counters, self.judge, self._outbox_depth,
-                                  self.tasks),
+                                  self.tasks, self.alerting.backlog),
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,
                     "alert-store": self.alerting.backlog.ready},
             on_devices_changed=self._devices_changed,

@@ -86,6 +86,9 @@ async def test_a_running_platform_exposes_what_it_counted(
     assert sample(m, "urbanwatch_engine_evaluate_seconds_sum") > 0
     assert sample(m, "urbanwatch_alerts_outbox_pending") >= 0
     assert ("urbanwatch_alerts_outbox_pending", ()) in m
+    assert ("urbanwatch_alerts_held_detections", ()) in m
+    assert sample(m, "urbanwatch_alerts_held_detections") == 0
+    assert sample(m, "urbanwatch_alerts_store_failures_total") == 0
     assert sample(m, f"{LATENCY}_count", method="GET", route="/readyz", status="200") == 1
 
 
