@@ -22,6 +22,7 @@ own teams; other roles get all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator
@@ -134,8 +135,10 @@ async def live_event_source(
     with part.hub.subscribe(lambda event: visible(caller, event)) as live:
         ended = asyncio.create_task(_until_ended(users, keys, caller))
         try:
-            async for event in _until(resumed(live, sessions, caller, after), ended):
-                yield _message(event)
+            # closed here, not left to the garbage collector: it may hold a SQL connection
+            async with contextlib.aclosing(resumed(live, sessions, caller, after)) as events:
+                async for event in _until(events, ended):
+                    yield _message(event)
             yield _message({"type": "closed", "reason": ended.result()})
         finally:
             ended.cancel()
