@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.security.users import UserStore
+from api.security.users import LoginRefusedError, UserStore
 from urbanwatch.cli.app import app
 from urbanwatch.database import create_engine, create_session_factory
 
@@ -24,8 +24,10 @@ def _authenticates(state: Path, name: str, password: str) -> bool:
     async def check() -> bool:
         engine = create_engine(f"sqlite+aiosqlite:///{state.resolve() / 'urbanwatch.db'}")
         try:
-            user = await UserStore(create_session_factory(engine)).authenticate(name, password, 0)
-            return user is not None
+            await UserStore(create_session_factory(engine)).authenticate(name, password, 0)
+            return True
+        except LoginRefusedError:
+            return False
         finally:
             await engine.dispose()
 
