@@ -1,4 +1,5 @@
-"""`urbanwatch users add / passwd / disable / enable / delete / list` against a real SQLite database in a state folder."""
+"""`urbanwatch users add / passwd / disable / enable / delete / list` against a real SQLite
+database in a state folder."""
 
 from __future__ import annotations
 
