@@ -68,6 +68,16 @@ class WebhookTarget(_Model):
     url: Annotated[str, Field(pattern=r"^https?://\S+$")]
     secret_env: str  # name of the environment variable holding the HMAC secret
     cap: bool = False  # send CAP 1.2 XML instead of the JSON body
+    allow_http: bool = False  # plain http:// only when the route says so
+
+    @model_validator(mode="after")
+    def _https_unless_allowed(self) -> WebhookTarget:
+        if self.url.startswith("http://") and not self.allow_http:
+            raise ValueError(
+                "webhook URL is plain http://: alerts would cross the network readable by "
+                "anyone; use https:// or add allow_http: true to this channel"
+            )
+        return self
 
 
 def _dispatch_topic(raw: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
 from api.metrics import MetricSources
+from api.security.passwords import PasswordPool
 from api.security.ratelimit import LoginThrottle
 from devices.catalogue import Catalogue
 from devices.provisioning import Changed
@@ -75,3 +76,4 @@ class ApiContext:
     on_devices_changed: Changed | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins
     body_limits: BodyLimits = field(default_factory=BodyLimits)  # largest request bodies
+    passwords: PasswordPool = field(default_factory=PasswordPool)  # argon2, off the default pool

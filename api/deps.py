@@ -84,8 +84,8 @@ ProbesDep = Annotated[Mapping[str, Probe], Depends(_probes)]
 TasksDep = Annotated[TaskStats | None, Depends(_tasks)]  # None: no supervised tasks here
 
 
-def _users(sessions: SessionsDep) -> UserStore:
-    return UserStore(sessions)
+def _users(context: ContextDep) -> UserStore:
+    return UserStore(context.sessions, context.passwords)
 
 
 def _api_keys(sessions: SessionsDep) -> ApiKeyStore:
@@ -172,8 +172,9 @@ async def authenticated(
 ) -> Principal:
     """The caller, from an `X-API-Key` header or a bearer access token (401 otherwise).
 
-    A token's user is looked up on every request, so disabling a user (from any process, e.g.
-    the CLI) shuts out the tokens they already hold at once rather than when they expire.
+    A token's user is looked up on every request, so disabling or deleting a user or changing
+    their password (from any process, e.g. the CLI) shuts out the tokens they already hold at
+    once rather than when they expire.
     """
     if key is not None:
         principal = await keys.authenticate(key)
@@ -185,8 +186,8 @@ async def authenticated(
             "not authenticated: send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'"
         )
     principal = decode_access_token(token, tokens.secret_key)
-    if principal.kind == "user" and await users.is_disabled(principal.subject):
-        raise _unauthenticated("invalid token: the user is disabled")
+    if principal.kind == "user" and (refusal := await users.token_refusal(principal)):
+        raise _unauthenticated(f"invalid token: {refusal}")
     return principal
 
 

@@ -9,7 +9,7 @@ behind and the hub drops events, `resumed` catches up from the backlog the same 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,7 +36,7 @@ async def start_after(sessions: Sessions, since: int | None) -> int:
 
 async def resumed(
     live: Subscription, sessions: Sessions, caller: Principal, since: int
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """The events after `since` that `caller` may see, then live ones; a ``gap`` event first
     when the backlog no longer holds what followed `since`."""
     span = await live_backlog.span(sessions)

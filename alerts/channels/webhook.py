@@ -1,8 +1,13 @@
-"""Webhook channel: POST the body (JSON or CAP XML) signed with the team's secret.
+"""Webhook channel: POST the body (JSON or CAP XML) signed the Standard Webhooks way.
 
-Headers: ``Idempotency-Key`` (the outbox key; identical on every retry) and
-``X-Urbanwatch-Signature: sha256=<hex HMAC-SHA256 of the body>``. The secret is read from the
-environment variable named by the routing file, at send time, so it never reaches the database.
+Headers (https://www.standardwebhooks.com): ``webhook-id`` (the outbox key, identical on every
+retry, so a receiver can drop duplicates; also sent as ``Idempotency-Key``),
+``webhook-timestamp`` (epoch seconds of this attempt) and ``webhook-signature: v1,<base64
+HMAC-SHA256 of "{id}.{timestamp}.{body}">``, so a receiver can refuse a replayed request
+(`verify` does: 5 minutes either way). The team's secret is read from the environment variable
+named by the routing file, at send time, so it never reaches the database. A secret in the
+spec's ``whsec_<base64>`` form is used as the bytes it encodes; any other value as its UTF-8
+bytes, so secrets set before keep working (receivers then give `Webhook` those bytes).
 2xx is delivered; 408, 429, 5xx, transport errors and an attempt past its deadline may pass
 and are retryable; other 4xx, a missing secret and a target that is no http(s) URL are not.
 Each attempt has an overall deadline (`deadline_s`: connect, send and the whole answer, not
@@ -15,18 +20,19 @@ name it only by `redacted_url`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 import httpx
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from alerts.channels.base import ChannelError
 from alerts.sql.outbox import Delivery, Status
+from devices.clock import now_ms
 
-SIGNATURE_HEADER = "X-Urbanwatch-Signature"
+SPEC_SECRET_PREFIX = "whsec_"
 MAX_BODY_BYTES = 64 * 1024  # of a receiver's answer; only its status matters
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 # scheme and host of a webhook URL, past any user info; a URL it does not fit shows no host
@@ -41,14 +47,28 @@ def redacted_url(url: str) -> str:
     return f"{found[1]}://{found[2]}/…" if found else "…"
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _webhook(secret: str) -> Webhook:
+    return Webhook(secret if secret.startswith(SPEC_SECRET_PREFIX) else secret.encode())
 
 
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """What a receiver does: constant-time comparison of the signature header."""
-    return hmac.compare_digest(sign(secret, body), header)
+def signed_headers(secret: str, message_id: str, timestamp_s: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers of `body` sent as `message_id` at `timestamp_s`."""
+    moment = datetime.fromtimestamp(timestamp_s, UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp_s),
+        "webhook-signature": _webhook(secret).sign(message_id, moment, body),
+    }
+
+
+def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> bool:
+    """What a receiver does: True when the signature is the secret's over this id, timestamp
+    and body, and the timestamp is within 5 minutes of now (an old request replayed is not)."""
+    try:
+        _webhook(secret).verify(body, dict(headers), json_parse=False)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 class WebhookChannel:
@@ -61,11 +81,13 @@ class WebhookChannel:
         secrets: Mapping[str, str] = os.environ,
         timeout_s: float = 10.0,
         deadline_s: float = 15.0,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
         self._owns_client = client is None
         self._secrets = secrets
         self._deadline_s = deadline_s
+        self._clock_ms = clock_ms
 
     async def send(self, delivery: Delivery) -> Status:
         url = self._url(delivery.target)
@@ -76,8 +98,8 @@ class WebhookChannel:
         headers = {
             "Content-Type": delivery.content_type,
             "Idempotency-Key": delivery.key,
-            SIGNATURE_HEADER: sign(secret, delivery.body),
             "X-Urbanwatch-Event": delivery.event,
+            **signed_headers(secret, delivery.key, self._clock_ms() // 1000, delivery.body),
         }
         where = redacted_url(delivery.target)
         try:

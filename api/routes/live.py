@@ -184,7 +184,8 @@ def _seconds_left(caller: Principal) -> float | None:
 
 
 async def _until_revoked(users: UserStore, keys: ApiKeyStore, caller: Principal) -> None:
-    """Return once the caller's user is disabled or its API key revoked.
+    """Return once the caller's user is disabled, deleted or has a new password, or its API
+    key is revoked.
 
     A lookup that fails (the database restarting, a full pool) proves nothing either way:
     it is logged and tried again, rather than dropping every open stream at once.
@@ -202,7 +203,7 @@ async def _until_revoked(users: UserStore, keys: ApiKeyStore, caller: Principal)
 async def _still_allowed(users: UserStore, keys: ApiKeyStore, caller: Principal) -> bool:
     if caller.kind == "api_key":
         return await keys.is_active(key_id_of(caller))
-    return not await users.is_disabled(caller.subject)
+    return await users.token_refusal(caller) is None
 
 
 async def _forward(websocket: WebSocket, events: AsyncIterator[Event]) -> None:

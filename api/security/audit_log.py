@@ -1,4 +1,5 @@
-"""Writing HTTP requests to the audit log and reading the log back (newest first)."""
+"""Writing HTTP requests and failed logins to the audit log, and reading it back (newest
+first)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.security.store import audit_log
 
 HTTP_ENTITY = "http"  # `entity` of rows written for requests (domain rows name what changed)
+LOGIN_ENTITY = "login"  # `entity` of failed logins; `entity_id` is the name tried
+LOGIN_FAILED = "login_failed"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,20 @@ async def record_request(
             ts_ms=ts_ms, actor=actor[:128], action=method, entity=HTTP_ENTITY,
             entity_id=path[:64], detail=path if len(path) > 64 else "", address=address,
             route=route[:300], status=status,
+        ))
+
+
+async def record_failed_login(
+    sessions: async_sessionmaker[AsyncSession], *, ts_ms: int, name: str, reason: str,
+    address: str | None, route: str, status: int,
+) -> None:
+    """A login that did not let anyone in: the name tried, why, and from where (never the
+    password). The actor is the name tried, since nobody was authenticated."""
+    async with sessions.begin() as session:
+        await session.execute(insert(audit_log).values(
+            ts_ms=ts_ms, actor=name[:128], action=LOGIN_FAILED, entity=LOGIN_ENTITY,
+            entity_id=name[:64], detail=reason, address=address, route=route[:300],
+            status=status,
         ))
 
 

@@ -20,7 +20,9 @@ class Principal:
     """An authenticated user or API key; `teams` scopes a responder's incidents.
 
     `expires_at_s` is when the credential it came with lapses (epoch seconds; None for an API
-    key, valid until revoked); it is not part of who the caller is, so it is not compared.
+    key, valid until revoked) and `generation` the user's token generation it was issued at
+    (`api.security.users`; None: a token that carries none); neither is part of who the caller
+    is, so they are not compared.
     """
 
     subject: str
@@ -28,6 +30,7 @@ class Principal:
     teams: frozenset[str] = field(default_factory=frozenset)
     kind: Literal["user", "api_key"] = "user"
     expires_at_s: int | None = field(default=None, compare=False)
+    generation: int | None = field(default=None, compare=False)
 
     def sees_team(self, team_id: str | None) -> bool:
         """Responders see their own teams' work only; every other role sees all of it."""

@@ -45,7 +45,7 @@ class RefreshTokens:
             if row is None:
                 problem = "unknown refresh token"
             elif row.revoked_ms is not None:  # committed before raising, on purpose
-                await self._revoke_all(session, row.user_name, now_ms)
+                await revoke_all_of(session, row.user_name, now_ms)
                 problem = "refresh token already used or revoked"
             elif row.expires_ms <= now_ms:
                 problem = "refresh token expired"
@@ -63,14 +63,11 @@ class RefreshTokens:
         assert row is not None
         return row.user_name
 
-    async def revoke_all(self, user_name: str, now_ms: int) -> None:
-        async with self._sessions.begin() as session:
-            await self._revoke_all(session, user_name, now_ms)
 
-    @staticmethod
-    async def _revoke_all(session: AsyncSession, user_name: str, now_ms: int) -> None:
-        await session.execute(
-            update(RefreshTokenRow)
-            .where(RefreshTokenRow.user_name == user_name, RefreshTokenRow.revoked_ms.is_(None))
-            .values(revoked_ms=now_ms)
-        )
+async def revoke_all_of(session: AsyncSession, user_name: str, now_ms: int) -> None:
+    """Revoke every live refresh token of `user_name`, in the caller's transaction."""
+    await session.execute(
+        update(RefreshTokenRow)
+        .where(RefreshTokenRow.user_name == user_name, RefreshTokenRow.revoked_ms.is_(None))
+        .values(revoked_ms=now_ms)
+    )

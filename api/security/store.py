@@ -1,4 +1,5 @@
-"""The SQL tables of the security model (created by migration 0003).
+"""The SQL tables of the security model (created by migration 0003, users' token generation
+by 0008).
 
 Users, API keys and refresh tokens are this package's own tables. The audit log is the
 table `alerts` owns and writes its domain records to; HTTP requests are recorded in it too,
@@ -31,6 +32,8 @@ class UserRow(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # drawn anew to retire every access token issued before (migration 0008)
+    token_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ApiKeyRow(Base):

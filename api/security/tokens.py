@@ -15,7 +15,7 @@ class InvalidTokenError(Exception):
 
 
 def issue_access_token(principal: Principal, secret: str, now_s: int, ttl_s: int) -> str:
-    claims = {
+    claims: dict[str, object] = {
         "sub": principal.subject,
         "role": principal.role.value,
         "teams": sorted(principal.teams),
@@ -24,6 +24,8 @@ def issue_access_token(principal: Principal, secret: str, now_s: int, ttl_s: int
         "iat": now_s,
         "exp": now_s + ttl_s,
     }
+    if principal.generation is not None:
+        claims["gen"] = principal.generation
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -40,6 +42,7 @@ def decode_access_token(token: str, secret: str) -> Principal:
             teams=frozenset(str(t) for t in claims.get("teams", [])),
             kind="api_key" if claims.get("kind") == "api_key" else "user",
             expires_at_s=int(claims["exp"]),
+            generation=None if claims.get("gen") is None else int(claims["gen"]),
         )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidTokenError(str(exc)) from exc

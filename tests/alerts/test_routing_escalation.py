@@ -85,6 +85,8 @@ BAD = [
     ("unknown-category", BASE.replace("[safety]", "[gasleak]"), "unknown category 'gasleak'"),
     ("bad-severity", BASE.replace("{red: 300}", "{purple: 300}"), "unknown severity 'purple'"),
     ("bad-url", BASE.replace("https://ecc.example/hook", "ftp://x"), "url"),
+    ("plain-http", BASE.replace("https://ecc.example/hook", "http://ecc.example/hook"),
+     "plain http://.*allow_http: true"),
     ("unknown-field", BASE.replace("version: 1", "version: 1\nextra: 2"), "extra"),
     ("escalation-to-unknown-team", BASE.replace("levels: [ecc-duty]", "levels: [ghost]"),
      "unknown escalation team 'ghost'"),
@@ -95,6 +97,13 @@ BAD = [
         ("empty-level", "dispatch//gas"), ("space", "dispatch/gas team"),
         ("backslash", "dispatch/gas\\nuser")]],
 ]  # fmt: skip
+
+
+def test_plain_http_is_taken_when_its_channel_allows_it():
+    allowed = BASE.replace("url: \"https://ecc.example/hook\"",
+                           "url: \"http://ecc.example/hook\", allow_http: true")
+    [channel] = parse_routing(allowed).team("ecc-duty")[1].channels
+    assert channel.url == "http://ecc.example/hook" and channel.allow_http
 
 
 def test_a_topic_with_a_newline_is_refused():  # it would reach the broker's ACL file

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from alerts.channels.dispatcher import Dispatcher, RetryPolicy
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
-from alerts.channels.webhook import SIGNATURE_HEADER, WebhookChannel, verify
+from alerts.channels.webhook import WebhookChannel, verify
 from alerts.decisions.silences import Field, Matcher, Silence
 from alerts.decisions.storm import StormControl
 from alerts.errors import TransitionError, UnknownIncidentError
@@ -270,7 +270,7 @@ handlers:
       - id: gas-emergency
         name: Gas emergency repair team
         channels:
-          - {{type: webhook, url: "{url}", secret_env: GAS_HOOK_SECRET}}
+          - {{type: webhook, url: "{url}", secret_env: GAS_HOOK_SECRET, allow_http: true}}
           - {{type: mqtt}}
 policies: [{{id: standard, ack_deadline_s: {{red: 300}}}}]
 routes: [{{match: {{}}, handler: gas-company, team: gas-emergency, policy: standard}}]
@@ -312,7 +312,7 @@ async def test_end_to_end_signed_webhook_and_mqtt_dispatch(
     key = f"{incident.id}:dispatched:1:gas-emergency"
     assert topic == f"{topic_prefix}dispatch/gas-emergency" and json.loads(payload)["key"] == key
     assert len(receiver.calls) == 4 and list(receiver.effective) == [key]
-    assert all(verify("k", c.body, c.headers[SIGNATURE_HEADER.lower()]) for c in receiver.calls)
+    assert all(verify("k", c.body, c.headers) for c in receiver.calls)
     notified = [
         e.detail
         for e in (await svc.incident(incident.id)).timeline

@@ -53,8 +53,10 @@ async def test_logins_and_api_key_callers_are_recorded(tmp_path: Path) -> None:
         assert got == [
             (f"api-key:{key['id']}", "/api/v1/api-keys/{key_id}", 404),
             ("root", "/api/v1/api-keys", 201),
-            ("olga", "/api/v1/auth/token", 200),  # the failed login has no caller to record
+            ("olga", "/api/v1/auth/token", 401),  # a failed login, under the name it tried
+            ("olga", "/api/v1/auth/token", 200),
         ]
+        assert entries[2]["action"] == "login_failed" and entries[2]["detail"] == "wrong password"
 
 
 async def test_filters_and_paging_include_domain_records(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Logging in, refreshing and expiring tokens, throttling, and disabled users shut out at once,
-through the real app and SQLite."""
+"""Logging in, refreshing and expiring tokens, throttling, failed logins in the audit log, and
+tokens retired at once by a new password, disabling or deleting a user, through the real app
+and SQLite."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +18,14 @@ from api.security.refresh import InvalidRefreshTokenError, RefreshTokens
 from api.security.tokens import issue_access_token
 from api.security.users import UserStore
 from tests.support.auth import SECRET
-from tests.support.security import ADDRESS, PASSWORD, add_user, login, security_api
+from tests.support.security import (
+    ADDRESS,
+    PASSWORD,
+    add_user,
+    from_address,
+    login,
+    security_api,
+)
 from urbanwatch.cli.app import app as cli
 
 
@@ -105,16 +114,50 @@ async def test_expired_or_forged_access_token_is_401(tmp_path: Path) -> None:
         assert anonymous.status_code == 401 and "not authenticated" in anonymous.json()["detail"]
 
 
-async def test_failed_logins_are_throttled_per_user(tmp_path: Path) -> None:
+async def test_failed_logins_lock_the_user_at_that_address_only(tmp_path: Path) -> None:
     async with security_api(tmp_path) as (client, context):
         await add_user(context, "olga", Role.operator)
         for _ in range(5):
             assert (await login(client, "olga", "guess-guess")).status_code == 401
-        locked = await login(client, "olga")  # even the right password waits now
+        locked = await login(client, "olga")  # even the right password waits here
         assert locked.status_code == 429
         assert 0 < int(locked.headers["retry-after"]) <= 300
         assert "too many failed logins" in locked.json()["detail"]
         assert context.login_throttle.per_address.retry_after(ADDRESS, time.time()) == 0
+        async with from_address(client, "198.51.100.9") as elsewhere:
+            assert (await login(elsewhere, "olga")).status_code == 200  # the owner is not
+
+
+async def test_a_parallel_burst_cannot_pass_the_limit(tmp_path: Path) -> None:
+    async with security_api(tmp_path) as (client, context):
+        await add_user(context, "olga", Role.operator)
+        checked_before = context.passwords.verified
+        answers = await asyncio.gather(*(login(client, "olga", f"guess {i:04}") for i in range(30)))
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [401] * 5 + [429] * 25
+        assert context.passwords.verified - checked_before == 5  # only 5 passwords were tried
+        async with from_address(client, "198.51.100.9") as elsewhere:
+            assert (await login(elsewhere, "olga")).status_code == 200
+
+
+async def test_failed_logins_are_in_the_audit_log_without_the_password(tmp_path: Path) -> None:
+    async with security_api(tmp_path) as (client, context):
+        await add_user(context, "olga", Role.operator)
+        await add_user(context, "root", Role.admin)
+        assert (await login(client, "olga", "guess-guess-1")).status_code == 401
+        assert (await login(client, "nobody", "guess-guess-2")).status_code == 401
+        await UserStore(context.sessions).set_disabled("olga", True, 0)
+        assert (await login(client, "olga")).status_code == 401
+        admin = {"Authorization": f"Bearer {(await login(client, 'root')).json()['access_token']}"}
+        page = await client.get("/api/v1/audit", params={"action": "login_failed"}, headers=admin)
+        assert page.status_code == 200, page.text
+        entries = page.json()["items"]
+        assert [(e["actor"], e["detail"], e["address"], e["status"]) for e in entries] == [
+            ("olga", "user disabled", ADDRESS, 401),
+            ("nobody", "unknown user", ADDRESS, 401),
+            ("olga", "wrong password", ADDRESS, 401),
+        ]
+        assert "guess-guess" not in page.text and PASSWORD not in page.text
 
 
 async def test_failed_logins_are_throttled_per_address(tmp_path: Path) -> None:
@@ -149,7 +192,7 @@ async def test_a_disabled_user_can_neither_log_in_nor_refresh(tmp_path: Path) ->
         assert refused.json()["detail"] == "invalid username or password"
         refreshed = await client.post("/api/v1/auth/refresh",
                                       json={"refresh_token": refresh_token})
-        assert refreshed.status_code == 401 and "disabled" in refreshed.json()["detail"]
+        assert refreshed.status_code == 401 and "revoked" in refreshed.json()["detail"]
 
 
 async def test_a_disabled_users_access_token_is_refused_at_once(tmp_path: Path) -> None:
@@ -174,5 +217,43 @@ async def test_a_disabled_users_access_token_is_refused_at_once(tmp_path: Path) 
         assert refused.json()["detail"] == "invalid token: the user is disabled"
         assert (await client.get("/api/v1/auth/me", headers=vic)).status_code == 200
 
-        await users("enable", "olga")
-        assert (await client.get("/api/v1/auth/me", headers=olga)).json()["subject"] == "olga"
+        await users("enable", "olga")  # a new login works; the old token stays retired
+        assert (await client.get("/api/v1/auth/me", headers=olga)).status_code == 401
+        assert (await login(client, "olga")).status_code == 200
+
+
+async def _tokens_of(client: httpx.AsyncClient, name: str) -> tuple[dict[str, str], str]:
+    issued = (await login(client, name)).json()
+    return {"Authorization": f"Bearer {issued['access_token']}"}, issued["refresh_token"]
+
+
+async def _refreshes(client: httpx.AsyncClient, refresh_token: str) -> int:
+    answer = await client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+    return answer.status_code
+
+
+async def test_a_new_password_retires_every_token_the_user_held(tmp_path: Path) -> None:
+    async with security_api(tmp_path) as (client, context):
+        await add_user(context, "olga", Role.operator)
+        await add_user(context, "vic", Role.viewer)
+        olga, olga_refresh = await _tokens_of(client, "olga")
+        vic, vic_refresh = await _tokens_of(client, "vic")
+        await UserStore(context.sessions).set_password("olga", "a new password", 0)
+        refused = await client.get("/api/v1/auth/me", headers=olga)
+        assert refused.status_code == 401 and "password changed" in refused.json()["detail"]
+        assert await _refreshes(client, olga_refresh) == 401
+        assert (await client.get("/api/v1/auth/me", headers=vic)).status_code == 200
+        assert await _refreshes(client, vic_refresh) == 200
+        assert (await login(client, "olga", "a new password")).status_code == 200
+
+
+async def test_a_deleted_users_tokens_stop_working(tmp_path: Path) -> None:
+    async with security_api(tmp_path) as (client, context):
+        await add_user(context, "olga", Role.operator)
+        olga, olga_refresh = await _tokens_of(client, "olga")
+        await UserStore(context.sessions).delete("olga")
+        refused = await client.get("/api/v1/auth/me", headers=olga)
+        assert refused.status_code == 401 and "no longer exists" in refused.json()["detail"]
+        assert await _refreshes(client, olga_refresh) == 401
+        await add_user(context, "olga", Role.admin)  # the same name, someone new
+        assert (await client.get("/api/v1/auth/me", headers=olga)).status_code == 401

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
 from api.security.refresh import InvalidRefreshTokenError, RefreshTokens
-from api.security.users import UserError, UserStore
+from api.security.users import LoginRefusedError, UserError, UserStore
 
 
 async def test_users(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -19,12 +19,15 @@ async def test_users(sessions: async_sessionmaker[AsyncSession]) -> None:
     with pytest.raises(UserError, match="already exists"):
         await users.add("rita", Role.viewer, [], "password two", 2_000)
     rita = await users.authenticate("rita", "password one", 3_000)
-    assert rita is not None
     assert rita.principal == Principal("rita", Role.responder, frozenset({"team-a", "team-b"}))
-    assert await users.authenticate("rita", "password two", 3_000) is None
-    assert await users.authenticate("nobody", "password one", 3_000) is None
+    assert await users.token_refusal(rita.principal) is None
+    with pytest.raises(LoginRefusedError, match="wrong password"):
+        await users.authenticate("rita", "password two", 3_000)
+    with pytest.raises(LoginRefusedError, match="unknown user"):
+        await users.authenticate("nobody", "password one", 3_000)
     await users.set_password("rita", "password three", 4_000)
-    assert await users.authenticate("rita", "password three", 5_000) is not None
+    assert await users.token_refusal(rita.principal) is not None  # issued before the change
+    assert (await users.authenticate("rita", "password three", 5_000)).name == "rita"
     assert [(u.name, u.updated_ms) for u in await users.list()] == [("rita", 4_000)]
 
 

@@ -89,8 +89,10 @@ async def test_serve_uses_the_given_services_and_creates_the_schema(
     api_port = free_port()
     env = {**os.environ, "URBANWATCH_INFLUX__DATABASE": database,
            "URBANWATCH_API__SECRET_KEY": SECRET}
+    login = "uw:never-shown-9f2c"  # the test broker lets anyone in; the password is only shown
+    mqtt_url = mosquitto.url.replace("mqtt://", f"mqtt://{login}@")
     serve = subprocess.Popen(
-        [sys.executable, "-m", "urbanwatch", "serve", "--mqtt-url", mosquitto.url,
+        [sys.executable, "-m", "urbanwatch", "serve", "--mqtt-url", mqtt_url,
          "--influx-url", influxd.url, "--db-url", f"sqlite+aiosqlite:///{tmp_path / 'uw.db'}",
          "--state-dir", str(tmp_path / "state"), "--api-port", str(api_port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -98,12 +100,14 @@ async def test_serve_uses_the_given_services_and_creates_the_schema(
     try:
         assert await _wait_for_devices(f"http://127.0.0.1:{api_port}", serve) == 0
         serve.send_signal(signal.SIGTERM)
-        _, stderr = serve.communicate(timeout=30)
+        stdout, stderr = serve.communicate(timeout=30)
     finally:
         if serve.poll() is None:
             serve.kill()
             serve.communicate()
     assert serve.returncode == 0, stderr[-2000:]
+    assert "MQTT mqtt://uw:***@" in stderr  # the banner, with the password masked
+    assert "never-shown-9f2c" not in stdout + stderr
     assert not (tmp_path / "state" / "services").exists()  # nothing managed was started
     async with InfluxClient(influxd.url, database) as influx:
         policies = await influx.query("SHOW RETENTION POLICIES")

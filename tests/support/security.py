@@ -13,6 +13,7 @@ import httpx
 from api.app import create_app
 from api.context import ApiContext, TokenPolicy
 from api.security.principal import Role
+from api.security.ratelimit import LoginThrottle
 from api.security.users import UserStore
 from devices.catalogue import load_catalogue
 from ingest.timeseries.client import InfluxClient
@@ -38,6 +39,7 @@ async def security_api(
     context = ApiContext(
         sessions=create_session_factory(engine), influx=influx, catalogue=load_catalogue(),
         tokens=TokenPolicy(SECRET, **token_policy),
+        login_throttle=LoginThrottle(delay_base_s=0.0),  # its delays are table-tested
     )
     transport = httpx.ASGITransport(app=create_app(context), client=(address, 40000))
     try:
@@ -47,6 +49,16 @@ async def security_api(
         if unused is not None:
             await unused.aclose()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def from_address(client: httpx.AsyncClient, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the same app whose requests come from `address`."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    other = httpx.ASGITransport(app=transport.app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=other, base_url=client.base_url) as elsewhere:
+        yield elsewhere
 
 
 async def add_user(

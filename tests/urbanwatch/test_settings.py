@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from urbanwatch.settings import load_settings
+from urbanwatch.settings import load_settings, without_password
 
 
 def test_defaults_put_everything_under_the_state_dir() -> None:
@@ -44,3 +44,14 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
     config.write_text("[influx]\ndatabse = 'typo'\n")
     with pytest.raises(ValidationError, match="databse"):
         load_settings(config)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("mqtt://uw:s3cret@broker:1883", "mqtt://uw:***@broker:1883"),
+    ("postgresql+asyncpg://app:p%40ss:word@db.local/uw", "postgresql+asyncpg://app:***@db.local/uw"),
+    ("http://admin:x@[::1]:8086/?db=uw", "http://admin:***@[::1]:8086/?db=uw"),
+    ("mqtt://only-user@broker:1883", "mqtt://only-user@broker:1883"),
+    ("sqlite+aiosqlite:///state/urbanwatch.db", "sqlite+aiosqlite:///state/urbanwatch.db"),
+])
+def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
+    assert without_password(url) == shown

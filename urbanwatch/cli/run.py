@@ -19,7 +19,7 @@ from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.platform import Platform
 from urbanwatch.services.managed_service import ServiceError
 from urbanwatch.services.port_check import PortInUseError
-from urbanwatch.settings import Settings, load_settings
+from urbanwatch.settings import Settings, load_settings, without_password
 
 T = TypeVar("T")
 STOP_GRACE_S = 30.0
@@ -153,6 +153,7 @@ class _StopCutShort(Exception):
 
 def _announce(console: Console, platform: Platform) -> None:
     e = platform.endpoints
+    mqtt, influx, sql = (without_password(u) for u in (e.mqtt_url, e.influx_url, e.db_url))
     console.print(f"[bold]urbanwatch[/bold] is running — API {e.api_url}/api/v1/devices "
-                  f"(docs {e.api_url}/docs)\n  MQTT {e.mqtt_url}   InfluxDB {e.influx_url} "
-                  f"(db {platform.settings.influx.database})   SQL {e.db_url}\n  Ctrl-C stops.")
+                  f"(docs {e.api_url}/docs)\n  MQTT {mqtt}   InfluxDB {influx} "
+                  f"(db {platform.settings.influx.database})   SQL {sql}\n  Ctrl-C stops.")

@@ -10,7 +10,6 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -21,7 +20,7 @@ from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat
 from simulators.publisher import PublishOptions, PublishSummary, publish
 from urbanwatch.services.broker_auth import client_url, managed, sync_broker_auth
-from urbanwatch.settings import Settings, load_settings
+from urbanwatch.settings import Settings, load_settings, without_password
 
 DEFAULT_DEVICES = 200
 DEFAULT_SEED = 1
@@ -72,7 +71,7 @@ def simulate(
         "rate": round(summary.rate, 1),
         "qos": options.qos,
         "format": str(fmt),
-        "mqtt_url": _without_password(url),
+        "mqtt_url": without_password(url),
         "topic_prefix": options.topic_prefix,
     }))
 
@@ -120,11 +119,3 @@ async def _publish_with_progress(
             )
 
         return await publish(city_model, options, rate, duration_s, on_progress=show)
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

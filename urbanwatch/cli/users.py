@@ -1,4 +1,5 @@
-"""`urbanwatch users ...`: add people who log in to the API, set passwords, list them.
+"""`urbanwatch users ...`: add people who log in to the API, set passwords, disable, delete
+and list them.
 
 Like the device commands, each one migrates the database first and reports a failure as
 one line on stderr with exit code 1. Passwords come from stdin (`--password-stdin`) or an
@@ -75,7 +76,7 @@ def set_password(
     *,
     db: Database,
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password; the tokens they hold stop working at once."""
     password = _password(password_stdin)
     _on_users(db, lambda store: store.set_password(name, password, now_ms()))
     typer.echo(f"password of {name} changed")
@@ -91,8 +92,16 @@ def disable_user(name: Annotated[str, typer.Argument(metavar="NAME")], *, db: Da
 @users_app.command("enable")
 @database_command
 def enable_user(name: Annotated[str, typer.Argument(metavar="NAME")], *, db: Database) -> None:
-    """Let a disabled user log in again."""
+    """Let a disabled user log in again (the tokens they held stay void)."""
     _set_disabled(name, False, db)
+
+
+@users_app.command("delete")
+@database_command
+def delete_user(name: Annotated[str, typer.Argument(metavar="NAME")], *, db: Database) -> None:
+    """Remove a user; the tokens they hold stop working at once."""
+    _on_users(db, lambda store: store.delete(name))
+    typer.echo(f"deleted {name}")
 
 
 def _set_disabled(name: str, disabled: bool, db: Database) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import queue
@@ -12,16 +13,18 @@ from importlib.resources import files
 import paho.mqtt.client as mqtt
 import pytest
 from lxml import etree
+from standardwebhooks.webhooks import Webhook
 
 from alerts.channels.base import ChannelError
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
-from alerts.channels.webhook import SIGNATURE_HEADER, WebhookChannel, verify
+from alerts.channels.webhook import WebhookChannel, signed_headers, verify
 from alerts.decisions.cap import CapContext, render_cap
 from alerts.decisions.notify import CAP_XML, Message, Notice, messages
 from alerts.model import Incident, IncidentState, Member
 from alerts.routing import parse_routing
 from alerts.sql.outbox import Delivery
+from devices.clock import now_ms
 from rules.detection import Category, Severity
 from tests.alerts.conftest import T0
 
@@ -42,7 +45,8 @@ handlers:
       - id: gas-emergency
         name: Gas emergency repair team
         channels:
-          - {{type: webhook, url: "{url}", secret_env: GAS_HOOK_SECRET, cap: {str(cap).lower()}}}
+          - {{type: webhook, url: "{url}", secret_env: GAS_HOOK_SECRET, cap: {str(cap).lower()},
+              allow_http: true}}
           - {{type: mqtt}}
 policies: [{{id: standard, ack_deadline_s: {{red: 300}}}}]
 routes: [{{match: {{}}, handler: gas-company, team: gas-emergency, policy: standard}}]
@@ -95,11 +99,44 @@ async def test_webhook_posts_signed_json_with_the_idempotency_key(receiver):
     await channel.aclose()
     [call] = receiver.calls
     assert call.headers["idempotency-key"] == "in-1:dispatched:1:gas-emergency"
-    assert verify(SECRET, call.body, call.headers[SIGNATURE_HEADER.lower()])
-    assert not verify("wrong", call.body, call.headers[SIGNATURE_HEADER.lower()])
+    assert call.headers["webhook-id"] == "in-1:dispatched:1:gas-emergency"
+    assert call.headers["webhook-signature"].startswith("v1,")
+    assert verify(SECRET, call.body, call.headers)
+    assert not verify("wrong", call.body, call.headers)
+    assert not verify(SECRET, call.body + b" ", call.headers)
+    assert not verify(SECRET, call.body, {**call.headers, "webhook-id": "in-1:other"})
     body = json.loads(call.body)
     assert body["event"] == "dispatched" and body["incident"]["severity"] == "red"
     assert body["incident"]["team_id"] == "gas-emergency"
+
+
+async def test_a_replayed_webhook_is_refused_by_verify(receiver):
+    """The signature covers the timestamp: a request recorded an hour ago and sent again
+    verifies no more, and one whose timestamp is rewritten does not verify at all."""
+    m = planned(receiver.url)["webhook"]
+    hour_ago_ms = now_ms() - 3_600_000
+    channel = WebhookChannel(secrets=SECRETS, clock_ms=lambda: hour_ago_ms)
+    await channel.send(delivery(m))
+    await channel.aclose()
+    [old] = receiver.calls
+    assert old.headers["webhook-timestamp"] == str(hour_ago_ms // 1000)
+    assert not verify(SECRET, old.body, old.headers)
+    fresh = {**old.headers, "webhook-timestamp": str(now_ms() // 1000)}
+    assert not verify(SECRET, old.body, fresh)
+    assert verify(SECRET, old.body, signed_headers(SECRET, old.headers["webhook-id"],
+                                                   now_ms() // 1000, old.body))
+
+
+async def test_a_secret_in_the_spec_form_signs_with_the_bytes_it_encodes(receiver):
+    key = b"sixteen byte key" * 2
+    spec_secret = "whsec_" + base64.b64encode(key).decode()
+    channel = WebhookChannel(secrets={"GAS_HOOK_SECRET": spec_secret})
+    await channel.send(delivery(planned(receiver.url)["webhook"]))
+    await channel.aclose()
+    [call] = receiver.calls
+    assert verify(spec_secret, call.body, call.headers)
+    assert Webhook(key).verify(call.body, call.headers, json_parse=False) is None  # a receiver
+    assert not verify(spec_secret.removeprefix("whsec_"), call.body, call.headers)
 
 
 async def test_webhook_sends_cap_that_validates(receiver):
@@ -112,7 +149,7 @@ async def test_webhook_sends_cap_that_validates(receiver):
     assert call.headers["content-type"] == CAP_XML
     doc = etree.fromstring(call.body)
     assert CAP_SCHEMA.validate(doc), CAP_SCHEMA.error_log
-    assert verify(SECRET, call.body, call.headers[SIGNATURE_HEADER.lower()])
+    assert verify(SECRET, call.body, call.headers)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""`urbanwatch users add / passwd / list` against a real SQLite database in a state folder."""
+"""`urbanwatch users add / passwd / disable / enable / delete / list` against a real SQLite
+database in a state folder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.security.users import UserStore
+from api.security.users import LoginRefusedError, UserStore
 from urbanwatch.cli.app import app
 from urbanwatch.database import create_engine, create_session_factory
 
@@ -24,8 +25,10 @@ def _authenticates(state: Path, name: str, password: str) -> bool:
     async def check() -> bool:
         engine = create_engine(f"sqlite+aiosqlite:///{state.resolve() / 'urbanwatch.db'}")
         try:
-            user = await UserStore(create_session_factory(engine)).authenticate(name, password, 0)
-            return user is not None
+            await UserStore(create_session_factory(engine)).authenticate(name, password, 0)
+            return True
+        except LoginRefusedError:
+            return False
         finally:
             await engine.dispose()
 
@@ -103,3 +106,14 @@ def test_disable_and_enable(tmp_path: Path) -> None:
     assert _authenticates(tmp_path, "ann", "long enough")
     code, _, err = _uw(tmp_path, "users", "disable", "bob")
     assert code == 1 and err.strip() == "error: no user 'bob'"
+
+
+def test_delete(tmp_path: Path) -> None:
+    assert _uw(tmp_path, "users", "add", "ann", "--role", "viewer", "--password-stdin",
+               stdin="long enough\n")[0] == 0
+    code, out, _ = _uw(tmp_path, "users", "delete", "ann")
+    assert code == 0 and out.strip() == "deleted ann"
+    assert not _authenticates(tmp_path, "ann", "long enough")
+    assert json.loads(_uw(tmp_path, "users", "list", "--json")[1]) == []
+    code, _, err = _uw(tmp_path, "users", "delete", "ann")
+    assert code == 1 and err.strip() == "error: no user 'ann'"
