@@ -101,13 +101,16 @@ async def publish(
     rate: float,
     duration_s: float,
     on_progress: ProgressCallback | None = None,
+    stop: asyncio.Event | None = None,
 ) -> PublishSummary:
-    """Publish about `rate` readings/s for `duration_s`, then wait for outstanding acks."""
+    """Publish about `rate` readings/s for `duration_s` (or until `stop` is set), then wait for
+    outstanding acks."""
     if rate <= 0 or duration_s < 0 or not city.devices:
         raise ValueError("need rate > 0, duration_s >= 0 and a city with devices")
     client = await _connect(options)
     try:
-        return await _run(client, city, options, rate, duration_s, on_progress)
+        return await _run(client, city, options, rate, duration_s, on_progress,
+                          stop or asyncio.Event())
     finally:
         client.disconnect()
         client.loop_stop()
@@ -120,6 +123,7 @@ async def _run(
     rate: float,
     duration_s: float,
     on_progress: ProgressCallback | None,
+    stop: asyncio.Event,
 ) -> PublishSummary:
     n = len(city.devices)
     readings_per_message = np.mean([len(city.catalogue[d.type].metrics) for d in city.devices])
@@ -128,7 +132,7 @@ async def _run(
     acks = _Acks()
     cursor = 0
     start = time.monotonic()
-    while (elapsed := time.monotonic() - start) < duration_s:
+    while (elapsed := time.monotonic() - start) < duration_s and not stop.is_set():
         due = int(rate * elapsed)
         # While paho reconnects, readings are not queued up: a real device would drop them too.
         while acks.readings < due and len(acks.pending) < max_pending and client.is_connected():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -118,4 +119,8 @@ async def _publish_with_progress(
                 description=f"{s.readings_acked:,} readings acked, {s.rate:,.0f}/s",
             )
 
-        return await publish(city_model, options, rate, duration_s, on_progress=show)
+        stop = asyncio.Event()  # SIGINT / SIGTERM end publishing early, still with a summary
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        return await publish(city_model, options, rate, duration_s, on_progress=show, stop=stop)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import typer
+from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from urbanwatch.cli.simulate import broker_url, city, simulate
@@ -69,3 +75,32 @@ def test_simulate_reads_broker_and_qos_from_the_config_file(
 def test_default_broker_is_the_managed_one() -> None:
     assert broker_url(Settings(mqtt={"port": 1234})) == "mqtt://127.0.0.1:1234"
     assert broker_url(Settings(mqtt={"url": "mqtt://u:p@h:1"})) == "mqtt://u:p@h:1"
+
+
+def test_a_stopped_simulator_still_prints_what_it_published(
+    mosquitto: Mosquitto, topic_prefix: str, tmp_path: Path
+) -> None:
+    """`demo` stops its simulator with SIGTERM (Ctrl-C reaches it as SIGINT): the summary it
+    prints then is what the demo reports as published."""
+    args = [sys.executable, "-m", "urbanwatch", "simulate", "--devices", "50", "--rate", "200",
+            "--duration", "600", "--mqtt-url", mosquitto.url, "--topic-prefix", topic_prefix,
+            "--state-dir", str(tmp_path)]
+    received = threading.Event()
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    watcher.on_connect = lambda c, *_: c.subscribe(f"{topic_prefix}city/#")
+    watcher.on_message = lambda *_: received.set()
+    watcher.connect(mosquitto.host, mosquitto.port)
+    watcher.loop_start()
+    simulator = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert received.wait(60), "the simulator published nothing"
+        simulator.send_signal(signal.SIGTERM)
+        stdout, _ = simulator.communicate(timeout=60)
+    finally:
+        simulator.kill()
+        watcher.loop_stop()
+        watcher.disconnect()
+    assert simulator.returncode == 0
+    summary = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert 0 < summary["published"] <= summary["readings_sent"]
+    assert summary["duration_s"] < 600
