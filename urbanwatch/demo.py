@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from devices.catalogue import load_catalogue
+from devices.clock import now_ms
 from devices.store import DeviceStore
 from ingest.timeseries.client import InfluxClient
 from simulators.city import build_city
@@ -62,6 +63,7 @@ async def run_demo(
         runner = asyncio.create_task(platform.run(stop))
         await platform.ingestor.wait_ready(timeout_s=30)
         announce(platform)
+        started_ms = now_ms()  # the simulator stamps its readings from now on
         simulator = await _start_simulator(platform, options)
         published = await _wait_simulator(simulator, stop)
         if not stop.is_set():
@@ -69,7 +71,7 @@ async def run_demo(
         stop.set()
         await runner
         counters = platform.ingestor.counters.snapshot()
-        stored = await stored_readings(platform.influx)
+        stored = await stored_readings(platform.influx, since_ms=started_ms)
         assert platform.alerting is not None
         alerts, incidents = await platform.alerting.counts()
     return {
@@ -82,9 +84,10 @@ async def run_demo(
     }
 
 
-async def stored_readings(influx: InfluxClient) -> int:
-    """Readings (field values) in the raw retention policy, all measurements."""
-    return await influx.count_values()
+async def stored_readings(influx: InfluxClient, since_ms: int | None = None) -> int:
+    """Readings (field values) in the raw retention policy, all measurements (this run's only,
+    with ``since_ms``: a demo run again on the same state folder counts what it stored)."""
+    return await influx.count_values(since_ms)
 
 
 async def _start_simulator(platform: Platform, options: DemoOptions) -> asyncio.subprocess.Process:

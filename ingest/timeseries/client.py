@@ -97,10 +97,11 @@ class InfluxClient:
         """
         return sum(max(counts, default=0) for counts in await self._field_counts(measurement))
 
-    async def count_values(self) -> int:
-        """Field values stored in the default retention policy, all measurements: each
-        reading is one field value, so this is the number of readings stored."""
-        return sum(sum(counts) for counts in await self._field_counts(None))
+    async def count_values(self, since_ms: int | None = None) -> int:
+        """Field values stored in the default retention policy, all measurements (at or after
+        ``since_ms`` when given): each reading is one field value, so this is the number of
+        readings stored."""
+        return sum(sum(counts) for counts in await self._field_counts(None, since_ms))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -118,10 +119,12 @@ class InfluxClient:
         return {row[0] for s in await self.query(influxql.SHOW_CONTINUOUS_QUERIES)
                 if s.get("name") == self.database for row in s.get("values") or []}
 
-    async def _field_counts(self, measurement: str | None) -> list[list[int]]:
+    async def _field_counts(
+        self, measurement: str | None, since_ms: int | None = None
+    ) -> list[list[int]]:
         """Per row of ``count(*)``, the per-field counts (time and empty columns left out)."""
         return [[v for v in row[1:] if isinstance(v, int)]
-                for s in await self.query(influxql.count(measurement))
+                for s in await self.query(influxql.count(measurement, since_ms))
                 for row in s.get("values") or []]
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -95,10 +95,12 @@ def readings(
     return q + f'{_time_range(start_ms, end_ms)} GROUP BY "device_id"'
 
 
-def count(measurement: str | None = None) -> str:
-    """Per-field point counts of one measurement, or of all (default retention policy)."""
+def count(measurement: str | None = None, since_ms: int | None = None) -> str:
+    """Per-field point counts of one measurement, or of all (default retention policy); only
+    points at or after ``since_ms`` when given."""
     source = quote_ident(measurement) if measurement is not None else "/.*/"
-    return f"SELECT count(*) FROM {source}"
+    where = "" if since_ms is None else f" WHERE time >= {int(since_ms)}ms"
+    return f"SELECT count(*) FROM {source}{where}"
 
 
 def create_database(database: str) -> str:

@@ -48,6 +48,19 @@ async def test_count_counts_points_not_fields_across_measurements(
     assert await influx_db.count() == 3
 
 
+async def test_count_values_counts_readings_and_can_start_at_a_time(
+    influx_db: InfluxClient,
+) -> None:
+    await influx_db.write(
+        f"air_quality,device_id=aq-1 pm25=1,pm10=2 {TS_MS}\n"
+        f"air_quality,device_id=aq-1 pm25=3 {TS_MS + 60_000}\n"
+        f"noise,device_id=n-1 db=50 {TS_MS + 120_000}\n".encode()
+    )
+    assert await influx_db.count_values() == 4
+    assert await influx_db.count_values(since_ms=TS_MS + 60_000) == 2
+    assert await influx_db.count_values(since_ms=TS_MS + 180_000) == 0
+
+
 async def test_ensure_schema_is_idempotent_and_creates_policies_and_cq(
     influx_db: InfluxClient,
 ) -> None:

@@ -83,6 +83,8 @@ def test_latest_and_readings_statements() -> None:
 def test_count_statements() -> None:
     assert influxql.count() == "SELECT count(*) FROM /.*/"
     assert influxql.count("noise") == 'SELECT count(*) FROM "noise"'
+    assert influxql.count(since_ms=1_700_000_000_000) == (
+        "SELECT count(*) FROM /.*/ WHERE time >= 1700000000000ms")
 
 
 def test_schema_statements() -> None:
