@@ -33,6 +33,7 @@ from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from tests.alerts.channels.test_channels import subscribe
 from tests.alerts.conftest import Receiver, receiver  # noqa: F401  (the HTTP receiver fixture)
+from tests.support.platform_run import running
 from tests.support.polling import eventually
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.platform import Platform
@@ -98,16 +99,8 @@ async def platform_for(
     settings.alerts.tick_s = settings.rules.tick_s = 0.2
     settings.alerts.retry_base_s, settings.alerts.retry_max_s = 0.1, 0.4
     await register(settings)
-    stop = asyncio.Event()
-    async with Platform(settings, serve_api=False) as platform:
-        assert platform.ingestor is not None
-        runner = asyncio.create_task(platform.run(stop))
-        try:
-            await platform.ingestor.wait_ready(timeout_s=20)
-            yield platform
-        finally:
-            stop.set()
-            await runner
+    async with running(settings) as platform:
+        yield platform
 
 
 def dispatch_topic(settings: Settings, team: str) -> tuple[mqtt.Client, queue.Queue]:

@@ -28,7 +28,7 @@ import pytest
 
 from alerts.routing import load_routing
 from devices.clock import now_ms
-from tests.support.platform_process import PlatformProcess, sample
+from tests.support.platform_process import PlatformProcess, sample, serving
 from tests.support.polling import eventually
 from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
@@ -117,15 +117,6 @@ def placed(way: str) -> list[Placed]:
     return [Placed.of(way, n) for n in range(len(CASES))]
 
 
-@contextlib.asynccontextmanager
-async def serving(process: PlatformProcess) -> AsyncIterator[PlatformProcess]:
-    process.start()
-    try:
-        await process.wait_ready()
-        yield process
-    finally:
-        code = process.stop()
-    assert code == 0, f"urbanwatch serve did not stop cleanly ({code}):\n{process.log_tail()}"
 
 
 def urbanwatch(process: PlatformProcess, *args: str, stdin: str = "") -> str:

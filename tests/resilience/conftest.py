@@ -16,7 +16,7 @@ from paho.mqtt.properties import Properties
 from devices.catalogue import load_catalogue
 from ingest.config import MqttConfig
 from simulators.city import City, build_city
-from tests.support.platform_process import PlatformProcess
+from tests.support.platform_process import PlatformProcess, serving
 from urbanwatch.demo import import_city
 from urbanwatch.settings import Settings
 
@@ -34,14 +34,8 @@ async def platform(settings: Settings, tmp_path: Path) -> AsyncIterator[Platform
     production, where it outlives any one ingestor process); started and ready."""
     await import_city(settings, N_DEVICES, CITY_SEED)
     claim_session(settings)
-    process = PlatformProcess(settings, tmp_path / "serve.log")
-    process.start()
-    try:
-        await process.wait_ready()
+    async with serving(PlatformProcess(settings, tmp_path / "serve.log")) as process:
         yield process
-    finally:
-        code = process.stop()
-    assert code == 0, f"urbanwatch serve did not stop cleanly ({code}):\n{process.log_tail()}"
 
 
 def claim_session(settings: Settings) -> None:

@@ -8,10 +8,12 @@ its output goes to a log file that a failure quotes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -127,6 +129,18 @@ class PlatformProcess:
             "URBANWATCH_MQTT__CLIENT_ID": s.mqtt.client_id,
             "URBANWATCH_INFLUX__DATABASE": s.influx.database,
         }
+
+
+@contextlib.asynccontextmanager
+async def serving(process: PlatformProcess) -> AsyncIterator[PlatformProcess]:
+    """`process` started and ready; stopped after, and it must stop cleanly."""
+    process.start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        code = process.stop()
+    assert code == 0, f"urbanwatch serve did not stop cleanly ({code}):\n{process.log_tail()}"
 
 
 def parse_metrics(text: str) -> Samples:

@@ -23,6 +23,7 @@ from devices.registry import Device
 from devices.store import DeviceRow, DeviceStore
 from ingest.config import MqttConfig
 from tests.support.platform_process import parse_metrics, sample
+from tests.support.platform_run import running as run_platform
 from tests.support.polling import eventually
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.platform import Platform
@@ -59,16 +60,8 @@ def publish_lel(settings: Settings, device: Device, lel: float) -> None:
 @contextlib.asynccontextmanager
 async def running(settings: Settings, *, serve_api: bool = False) -> AsyncIterator[Platform]:
     settings.alerts.tick_s = settings.rules.tick_s = 0.2
-    stop = asyncio.Event()
-    async with Platform(settings, serve_api=serve_api) as platform:
-        assert platform.ingestor is not None
-        runner = asyncio.create_task(platform.run(stop))
-        try:
-            await platform.ingestor.wait_ready(timeout_s=20)
-            yield platform
-        finally:
-            stop.set()
-            await runner
+    async with run_platform(settings, serve_api=serve_api) as platform:
+        yield platform
 
 
 @contextlib.contextmanager
