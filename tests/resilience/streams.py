@@ -18,6 +18,7 @@ from ingest.timeseries.client import InfluxClient
 from ingest.timeseries.influxql import quote_ident
 from simulators.city import City
 from simulators.signals import values
+from urbanwatch.services.mosquitto import MAX_PACKET_BYTES
 
 Point = tuple[str, int]  # (device_id, ts_ms): one series' point at one time
 YEAR_2100_MS = 4_102_444_800_000
@@ -74,13 +75,14 @@ def as_duplicated_senml(city: City, reading: Reading, shadow: float) -> Outgoing
 def hostile(city: City, n: int, now_ms: int, rng: Random, n_huge: int = 40
             ) -> list[tuple[Outgoing, str]]:
     """`n` messages that must each be rejected, with the reason expected on their dead
-    letter; `n_huge` of them are 1 MB payloads."""
+    letter; `n_huge` of them are larger than ingest takes (though the managed broker still
+    passes them: it refuses packets over `MAX_PACKET_BYTES` itself, a sender's disconnect)."""
     makers = [
         _random_bytes, _truncated_json, _deeply_nested, _huge_float, _huge_int, _huge_value,
         _string_value, _null_value, _string_ts, _nan_string, _inf_string, _unknown_device,
         _district_mismatch, _in_1970, _in_2100,
     ]
-    out = [(_one_megabyte(city, rng, now_ms)) for _ in range(n_huge)]
+    out = [(_too_large(city, rng, now_ms)) for _ in range(n_huge)]
     out += [rng.choice(makers)(city, rng, now_ms) for _ in range(n - n_huge)]
     rng.shuffle(out)
     return out
@@ -181,9 +183,9 @@ def _in_2100(city: City, rng: Random, now_ms: int) -> tuple[Outgoing, str]:
     return _metric_json(city, rng, now_ms, "1.0", "in_future", ts=ts)
 
 
-def _one_megabyte(city: City, rng: Random, now_ms: int) -> tuple[Outgoing, str]:
+def _too_large(city: City, rng: Random, now_ms: int) -> tuple[Outgoing, str]:
     device_id, district, metric = _device(city, rng)
-    padding = "x" * (1 << 20)
+    padding = "x" * (MAX_PACKET_BYTES // 2)  # over ingest's 64 KiB, under the broker's limit
     body = json.dumps({"ts": now_ms, "m": {metric: 1.0}, "pad": padding}).encode()
     return Outgoing(f"city/{district}/{device_id}/data", body), "too_large"
 

@@ -32,13 +32,13 @@ RSS_GROWTH_LIMIT = 150 << 20  # generous: the point is "bounded", not a benchmar
 SAMPLE_S = 0.2
 
 
-@pytest.mark.timeout(240)
 def refused(m: Samples) -> Counter[str]:
     """Messages refused whole, plus single readings refused (each hostile message has one)."""
     return (Counter(by_label(m, "urbanwatch_ingest_rejected_messages_total", "reason"))
             + Counter(by_label(m, "urbanwatch_ingest_rejected_readings_total", "reason")))
 
 
+@pytest.mark.timeout(240)
 async def test_hostile_messages_are_dead_lettered_and_good_ones_all_stored(
     platform: PlatformProcess, city: City, influx_db: InfluxClient, mosquitto: Mosquitto,
     deadletters: DeadLetters, topic_prefix: str,
