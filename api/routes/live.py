@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Annotated, Any
 
+import anyio
 from fastapi import (
     APIRouter,
     Depends,
@@ -158,6 +159,10 @@ async def _until(events: AsyncIterator[Event], ended: asyncio.Task[str]) -> Asyn
             done, _ = await asyncio.wait({following, ended}, return_when=FIRST_COMPLETED)
         finally:
             following.cancel()  # a no-op once it is done
+            # let it finish before anyone closes `events` (the stream's task group may be
+            # cancelling us: shielded, or every await here would be cancelled again)
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({following})
         if following not in done:
             return
         try:

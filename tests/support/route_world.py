@@ -39,7 +39,7 @@ from devices.store import DeviceStore
 from ingest.config import MqttConfig
 from ingest.timeseries.client import InfluxClient
 from rules.language.rulefile import seed_rule_file
-from tests.api.conftest import DEVICES, GAS_TEAM, SEED
+from tests.api.conftest import DEVICES, GAS_TEAM, SEED, serve
 from tests.support.auth import SECRET
 from tests.support.security import PASSWORD
 from urbanwatch.alerting import Alerting
@@ -226,24 +226,15 @@ async def _websocket(app: FastAPI, path: str, headers: dict[str, str]) -> int:
 
 
 async def _stream_status(app: FastAPI, path: str, headers: dict[str, str]) -> int:
-    """The status of an endless GET response; the client leaves once it has it (httpx's
-    ASGI transport would wait for a body that never ends)."""
-    started: list[int] = []
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    await inbox.put({"type": "http.request", "body": b"", "more_body": False})
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            started.append(message["status"])
-            inbox.put_nowait({"type": "http.disconnect"})
-
-    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
-             "query_string": b"", "headers": [(k.lower().encode(), v.encode())
-                                             for k, v in headers.items()],
-             "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1),
-             "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
-    await asyncio.wait_for(app(scope, inbox.get, send), timeout=10)
-    return started[0]
+    """The status of an endless GET response, served by a real server as in production; the
+    client leaves once it has it (httpx's ASGI transport would wait for a body that never
+    ends)."""
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url) as client,
+        client.stream("GET", path, headers=headers) as response,
+    ):
+        return response.status_code
 
 
 async def audited(app: FastAPI, actor: str, route: str) -> list[int]:
