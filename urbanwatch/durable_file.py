@@ -2,7 +2,8 @@
 
 The new contents go to a temporary file beside the target (mode 0600, from `mkstemp`), are
 fsynced, renamed over the target with ``os.replace``, and the folder is fsynced so the rename
-itself survives a power cut. The engine checkpoint and the held-detections journal use it.
+itself survives a power cut. The engine checkpoint, the held-detections journal and the
+broker's password, ACL and credential files use it.
 """
 
 from __future__ import annotations

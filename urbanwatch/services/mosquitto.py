@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from urbanwatch.durable_file import replace_durably
 from urbanwatch.services.managed_service import ManagedService, ServiceError
 from urbanwatch.services.ports import HOST
 
@@ -157,12 +158,8 @@ def _probe_tls() -> ssl.SSLContext:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Replace `path` atomically with an owner-only file holding `text`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Replace `path` durably with an owner-only file holding `text`."""
+    replace_durably(path, lambda f: f.write(text.encode()))
 
 
 def _recv_exact(s: socket.socket, n: int) -> bytes:
