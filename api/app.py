@@ -29,6 +29,7 @@ from api.routes import (
     routing,
     rules,
     silences,
+    users,
 )
 
 
@@ -63,4 +64,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(reports.router)
     app.include_router(routing.router)
+    app.include_router(users.router)
     return app
