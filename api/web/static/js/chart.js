@@ -30,7 +30,8 @@ export function seriesChart(element, points, { label = "", unit = "", thresholds
   element.replaceChildren();
   const xs = [...new Set([...points.map((p) => p.ts_ms), ...marks.map((m) => m.ts_ms)])].sort((a, b) => a - b);
   const at = new Map(points.map((p) => [p.ts_ms, p.value]));
-  const markAt = new Map(marks.map((m) => [m.ts_ms, m.value ?? at.get(m.ts_ms) ?? null]));
+  const nearest = (ts) => points.reduce((best, p) => (Math.abs(p.ts_ms - ts) < Math.abs(best.ts_ms - ts) ? p : best), points[0])?.value ?? null;
+  const markAt = new Map(marks.map((m) => [m.ts_ms, m.value ?? nearest(m.ts_ms)]));
   const data = [xs.map((x) => x / 1000), xs.map((x) => at.get(x) ?? null)];
   const series = [{}, { label: unit ? `${label} (${unit})` : label, stroke: "#1f3b57", width: 1.5, spanGaps: true }];
   for (const threshold of thresholds) {
@@ -54,7 +55,7 @@ export function barChart(element, groups, bars, { caption = "" } = {}) {
   const head = h("tr", {}, h("th", { scope: "col" }, ""), bars.map((bar) => h("th", { scope: "col" }, bar.label)));
   const rows = groups.map((group, i) => h("tr", {}, h("th", { scope: "row" }, group), bars.map((bar, k) => {
     const value = bar.values[i];
-    const share = value === null || max[k] === 0 ? 0 : (100 * value) / max[k];
+    const share = value === null || max[k] === 0 ? 0 : (75 * value) / max[k]; // room for the figure
     return h("td", {},
       h("span", { class: "bar", style: `width:${share.toFixed(1)}%;background:${bar.colour}` }),
       h("span", { class: "bar-value" }, value === null ? "–" : (bar.format ?? String)(value)));

@@ -70,7 +70,8 @@ export class CityMap {
     this.element = element;
     this.onDeviceClick = onDeviceClick;
     this.map = L.map(element, { attributionControl: false, zoomSnap: 0.25, keyboard: true });
-    this.canvas = L.canvas({ padding: 0.2 }); // devices: thousands of markers
+    this.map.createPane("devices").style.zIndex = 450; // above the areas' fill
+    this.canvas = L.canvas({ padding: 0.2, pane: "devices" }); // thousands of markers
     this.map.setView([39.9, 116.4], 11);
     this.areaLayer = L.geoJSON(null, { style: (f) => this.areaStyle(f) }).addTo(this.map);
     this.deviceLayer = L.layerGroup().addTo(this.map);
@@ -146,7 +147,7 @@ export class CityMap {
     this.focusLayer.clearLayers();
     const points = ids.map((id) => this.devices.get(id)).filter(Boolean).map((d) => [d.lat, d.lon]);
     for (const point of points) {
-      L.circleMarker(point, { radius: 14, color: severityColour(severity), weight: 3, fillOpacity: 0, interactive: false })
+      L.circleMarker(point, { radius: 14, color: severityColour(severity), weight: 3, fillOpacity: 0, interactive: false, pane: "devices" })
         .addTo(this.focusLayer);
     }
     if (points.length) this.map.fitBounds(L.latLngBounds(points).pad(0.5), { maxZoom: 15 });
