@@ -108,16 +108,20 @@ export class CityMap {
     this.deviceLayer.clearLayers();
     this.markers.clear();
     this.devices.clear();
-    for (const device of devices) {
-      this.devices.set(device.id, device);
-      const marker = L.circleMarker([device.lat, device.lon], { ...markerStyle("ok"), renderer: this.canvas });
-      marker.on("click", () => this.onDeviceClick(device));
-      marker.addTo(this.deviceLayer);
-      this.markers.set(device.id, marker);
-      this.setDeviceState(device.id, states.get(device.id) ?? { state: "ok", severity: null });
-    }
-    this.element.dataset.devices = String(devices.length);
+    for (const device of devices) this.addDevice(device, states.get(device.id));
     if (!this.areaLayer.getLayers().length) this.fit();
+  }
+
+  /** Draw one more device (or redraw a known one) in `state` (default ok). */
+  addDevice(device, state = { state: "ok", severity: null }) {
+    this.markers.get(device.id)?.remove();
+    this.devices.set(device.id, device);
+    const marker = L.circleMarker([device.lat, device.lon], { ...markerStyle("ok"), renderer: this.canvas });
+    marker.on("click", () => this.onDeviceClick(device));
+    marker.addTo(this.deviceLayer);
+    this.markers.set(device.id, marker);
+    this.setDeviceState(device.id, state);
+    this.element.dataset.devices = String(this.markers.size);
   }
 
   /** Show one device in `state` ("ok" | "alerting" with a severity | "offline" | "maintenance"). */
@@ -150,7 +154,7 @@ export class CityMap {
       L.circleMarker(point, { radius: 14, color: severityColour(severity), weight: 3, fillOpacity: 0, interactive: false, pane: "devices" })
         .addTo(this.focusLayer);
     }
-    if (points.length) this.map.fitBounds(L.latLngBounds(points).pad(0.5), { maxZoom: 15 });
+    if (points.length) this.map.fitBounds(L.latLngBounds(points).pad(0.5), { maxZoom: 14 });
   }
 
   /** Fit the view to the areas, or to the devices when no area is stored. */

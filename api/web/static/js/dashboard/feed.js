@@ -74,7 +74,7 @@ export function renderFilters(element, onFilter) {
 
 function incidentItem(incident) {
   const where = incident.districts.join(", ");
-  return h("li", { class: `feed-item sev-edge-${incident.severity}`, dataset: { incident: incident.id, state: incident.state } },
+  return h("li", { class: `feed-item sev-edge-${incident.severity}`, dataset: { incident: incident.id, state: incident.state, devices: incident.devices.join(" ") } },
     h("a", { href: `#/incident/${encodeURIComponent(incident.id)}` },
       h("span", { class: "feed-head" }, severityBadge(incident.severity), " ",
         h("span", { class: "feed-title" }, incident.title)),
