@@ -23,7 +23,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -223,7 +223,7 @@ async def pages(browser: Browser, web: Web) -> AsyncIterator[Pages]:
 
 async def log_in(page: Page, name: str, path: str = "/") -> None:
     """Log in on the login page as `name` and land on `path`."""
-    await page.goto(f"/login?next={path}")
+    await page.goto(f"/login?next={quote(path)}")
     await page.fill("#username", name)
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")

@@ -73,7 +73,14 @@ export class CityMap {
     this.map.createPane("devices").style.zIndex = 450; // above the areas' fill
     this.canvas = L.canvas({ padding: 0.2, pane: "devices" }); // thousands of markers
     this.map.setView([39.9, 116.4], 11);
-    this.areaLayer = L.geoJSON(null, { style: (f) => this.areaStyle(f) }).addTo(this.map);
+    this.areaLayer = L.geoJSON(null, {
+      style: (f) => this.areaStyle(f),
+      onEachFeature: (f, layer) => {
+        if (f.properties.kind === "district") {
+          layer.bindTooltip(f.properties.name || f.properties.id, { permanent: true, direction: "center", className: "area-label" });
+        }
+      },
+    }).addTo(this.map);
     this.deviceLayer = L.layerGroup().addTo(this.map);
     this.focusLayer = L.layerGroup().addTo(this.map);
     this.markers = new Map();

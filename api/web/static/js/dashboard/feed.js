@@ -38,10 +38,11 @@ export function renderCounters(element) {
   boxes.push(h("li", { class: "counter counter-total", dataset: { severity: "total" } },
     h("span", { class: "counter-n" }, active.length), " ", h("span", { class: "counter-label" }, t("counters.total"))));
   const districts = [...byDistrict.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const open = element.querySelector("details")?.open ?? true; // as the user left it
   fill(element,
     h("h2", {}, t("counters.title")),
     h("ul", { class: "counters", id: "severity-counters" }, boxes),
-    h("details", { class: "by-district" }, h("summary", {}, t("counters.by_district")),
+    h("details", { class: "by-district", open }, h("summary", {}, t("counters.by_district")),
       h("table", { id: "district-counters" }, h("tbody", {}, districts.map(([d, n]) =>
         h("tr", { dataset: { district: d } }, h("th", { scope: "row" }, d), h("td", {}, n)))))));
 }
