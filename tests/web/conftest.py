@@ -186,7 +186,7 @@ class Pages:
     def __init__(self, browser: Browser, base_url: str) -> None:
         self.browser, self.base_url = browser, base_url
         self.external: list[str] = []  # URLs requested off this machine
-        self.errors: list[str] = []  # uncaught script errors
+        self.errors: list[str] = []  # uncaught script errors and refusals of the pages' CSP
         self._contexts: list[BrowserContext] = []
 
     async def open(self, viewport: ViewportSize | None = None, locale: str = "en-US") -> Page:
@@ -198,6 +198,8 @@ class Pages:
         page = await context.new_page()
         page.on("request", lambda request: self._check(request.url))
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", lambda message: self.errors.append(message.text)
+                if "Content Security Policy" in message.text else None)
         return page
 
     def _check(self, url: str) -> None:

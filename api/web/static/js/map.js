@@ -12,6 +12,13 @@ import { severityColour, severityLabel, severityRank } from "./severity.js";
 export const DEVICE_STATES = ["ok", "alerting", "offline", "maintenance"];
 const OPEN_ALERT_STATES = ["firing", "acknowledged"];
 
+// Leaflet puts a string tooltip in as HTML: names from the API go in as text instead
+function text(value) {
+  const span = document.createElement("span");
+  span.textContent = value;
+  return span;
+}
+
 const STYLES = {
   ok: { radius: 4, color: "#2f5d50", weight: 1, fillColor: "#4d9078", fillOpacity: 0.8 },
   offline: { radius: 6, color: "#333", weight: 2, dashArray: "2 3", fillOpacity: 0 },
@@ -77,7 +84,7 @@ export class CityMap {
       style: (f) => this.areaStyle(f),
       onEachFeature: (f, layer) => {
         if (f.properties.kind === "district") {
-          layer.bindTooltip(f.properties.name || f.properties.id, { permanent: true, direction: "center", className: "area-label" });
+          layer.bindTooltip(text(f.properties.name || f.properties.id), { permanent: true, direction: "center", className: "area-label" });
         }
       },
     }).addTo(this.map);
@@ -138,7 +145,7 @@ export class CityMap {
     marker.setStyle(markerStyle(state, severity));
     if (state === "alerting") marker.bringToFront();
     const label = state === "alerting" ? `${t("device.alerting")}: ${severityLabel(severity)}` : t(`device.${state}`);
-    marker.unbindTooltip().bindTooltip(`${deviceId} · ${label}`);
+    marker.unbindTooltip().bindTooltip(text(`${deviceId} · ${label}`));
   }
 
   /** Fill the areas of active incidents in their most severe colour (incidents from the API). */
