@@ -5,8 +5,8 @@ import { api, apiAll } from "../api.js";
 import { connectLive } from "../live.js";
 import { deviceStates, loadDeviceStates, offlineRuleIds } from "../map.js";
 
-export const ACTIVE_STATES = ["new", "dispatched", "acknowledged", "en_route", "on_scene"];
-export const FINAL_STATES = ["resolved", "closed", "reassigned", "cancelled"];
+export const ACTIVE_STATES = ["new", "dispatched", "reassigned", "acknowledged", "en_route", "on_scene"];
+export const FINAL_STATES = ["resolved", "closed", "cancelled"]; // shown when picked
 const OPEN_ALERT_STATES = new Set(["firing", "acknowledged"]);
 
 export const store = {
