@@ -122,6 +122,14 @@ TABLE = [
     row("GET /api/v1/api-keys", ADMIN),
     row("DELETE /api/v1/api-keys/{key_id}", ADMIN),
     row("GET /api/v1/audit", ADMIN),
+    # users
+    row("GET /api/v1/users", ADMIN),
+    row("POST /api/v1/users", ADMIN, ok=201,
+        json={"name": "newcomer", "role": "viewer", "password": PASSWORD}),
+    row("GET /api/v1/users/{name}", ADMIN),
+    row("PATCH /api/v1/users/{name}", ADMIN, json={"disabled": True}),
+    row("PUT /api/v1/users/{name}/password", ADMIN, ok=204, json={"password": PASSWORD}),
+    row("DELETE /api/v1/users/{name}", ADMIN, ok=204),
 ]
 
 OTHER_TEAM = "responder of another team"
