@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from alerts.errors import (
+    NoteLimitError,
     RoutingError,
     SilenceError,
     TransitionError,
@@ -38,6 +39,7 @@ from api.schemas.problems import ProblemBase
 from api.schemas.rules import RuleProblem
 from api.security.refresh import InvalidRefreshTokenError
 from api.security.tokens import InvalidTokenError
+from api.stream_slots import TooManyStreams
 from devices.errors import (
     DeviceFileError,
     DuplicateDeviceError,
@@ -89,6 +91,7 @@ KINDS: dict[type[Exception], Kind] = {
     ),
     UnknownAlertError: Kind(404, "unknown-alert", "No such alert"),
     UnknownIncidentError: Kind(404, "unknown-incident", "No such incident"),
+    NoteLimitError: Kind(409, "note-limit", "The incident holds its most notes"),
     TransitionError: Kind(409, "state-conflict", "Not allowed in the current state"),
     SilenceError: Kind(422, "invalid-silence", "Invalid silence"),
     UnknownSilenceError: Kind(404, "unknown-silence", "No such silence"),
@@ -101,6 +104,7 @@ KINDS: dict[type[Exception], Kind] = {
         detail=lambda e: "; ".join(e.problems),
         members=lambda e: {"source": e.source, "problems": e.problems},
     ),
+    TooManyStreams: Kind(429, "too-many-streams", "Too many live streams"),
     InvalidTokenError: Kind(
         401, "invalid-token", "Invalid access token", detail=lambda e: f"invalid token: {e}"
     ),

@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.sql import outbox
 from api.app import create_app
-from api.context import AlertsPart, ApiContext, BodyLimits, RulesPart, TokenPolicy
+from api.context import AlertsPart, ApiContext, BodyLimits, Bounds, RulesPart, TokenPolicy
 from api.metrics import MetricSources
 from api.security.secret_key import resolve_secret_key
+from api.stream_slots import StreamSlots
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
@@ -317,6 +318,8 @@ class Platform:
                     "alert-store": self.alerting.backlog.ready},
             on_devices_changed=self._devices_changed,
             body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes),
+            bounds=Bounds(api.max_notes_per_incident, api.max_report_days, api.max_backtest_days),
+            live_streams=StreamSlots(api.max_live_streams),
         )
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port,

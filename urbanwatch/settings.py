@@ -80,6 +80,12 @@ class ApiSettings(_Section):
     max_import_bytes: int = Field(
         32 << 20, ge=1024, le=1 << 31, description="largest device import (CSV or GeoJSON)"
     )
+    max_live_streams: int = Field(
+        8, ge=1, description="live streams (WebSocket and SSE) one user or API key may hold open"
+    )
+    max_notes_per_incident: int = Field(500, ge=1, description="notes on one incident's timeline")
+    max_report_days: int = Field(366, ge=1, description="the widest time range of a report")
+    max_backtest_days: int = Field(31, ge=1, description="the longest time range of a backtest")
     tls_cert: Path | None = Field(None, description="certificate (PEM): serve HTTPS")
     tls_key: Path | None = Field(None, description="private key (PEM) of tls_cert")
 
