@@ -101,6 +101,10 @@ class IngestSettings(_Section):
     batch_size: int = 5000
     flush_interval_s: float = 0.5
     max_payload_bytes: int = 65536
+    max_pending_bytes: int = Field(
+        64 << 20, ge=1, description="payload bytes held in memory before they are stored; past "
+        "this the ingestor stops reading from the broker (as it does past 2 x batch_size messages)"
+    )
     max_age_s: float = 7 * 24 * 3600
     max_future_s: float = 300
     spool_max_bytes: int = Field(1 << 30, description="local spool used while InfluxDB is down")
