@@ -49,7 +49,7 @@ from devices.errors import (
     UnknownDeviceError,
 )
 from ingest.errors import InfluxError
-from rules.errors import RuleFileError, RuleRejected
+from rules.errors import RuleFileError, RuleRejected, RuleTextRefused
 
 JSON, PROBLEM_JSON = "application/json", "application/problem+json"
 REF = "#/components/schemas/"
@@ -83,6 +83,10 @@ KINDS: dict[type[Exception], Kind] = {
     InfluxError: Kind(502, "influxdb-failed", "InfluxDB failed"),
     RuleRejected: Kind(
         422, "invalid-rule", "The rule is refused",
+        detail=lambda e: RuleProblem.of(e).model_dump(),
+    ),
+    RuleTextRefused: Kind(
+        422, "refused-rule-text", "The rule text is refused unread",
         detail=lambda e: RuleProblem.of(e).model_dump(),
     ),
     RuleFileError: Kind(

@@ -35,7 +35,7 @@ from api.schemas.rules import (
 from api.security.principal import Principal, Role
 from devices.clock import now_ms
 from rules.detection import Category
-from rules.errors import RuleRejected
+from rules.errors import RuleRejected, RuleTextRefused
 from rules.language.model import Rule
 from rules.language.rulefile import check_set, referrers, validate_text
 
@@ -130,6 +130,9 @@ async def delete_rule(rule_id: str, caller: Writer, store: RuleStoreDep) -> None
 @router.post(
     "/validate",
     summary="Check rule-file text, or one rule against the current set, without saving",
+    description="A mistake is answered (`valid: false` and where it is); text refused unread "
+    "(a YAML alias, as alias bombs need, or far too long) is a 422 problem.",
+    responses={422: {"model": RuleProblemBody, "description": "text refused unread"}},
 )
 async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) -> ValidationResult:
     try:
@@ -141,6 +144,8 @@ async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) ->
             current = await store.read()
             rules = [r for r in current if r.id != candidate.id] + [candidate]
             check_set(rules)
+    except RuleTextRefused:
+        raise
     except RuleRejected as exc:
         return ValidationResult(valid=False, rule_ids=[], problem=RuleProblem.of(exc))
     return ValidationResult(valid=True, rule_ids=[r.id for r in rules])
