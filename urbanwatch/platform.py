@@ -29,6 +29,7 @@ from api.security.secret_key import resolve_secret_key
 from api.stream_slots import StreamSlots
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
+from devices.private_paths import private_dir
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
 from ingest.backoff import Backoff
@@ -155,6 +156,7 @@ class Platform:
     async def _open(self) -> None:
         s = self.settings
         await asyncio.to_thread(check_ports, s, api=self._serve_api)  # before starting anything
+        private_dir(s.state_dir)  # secrets, the database, the spool: the owner's only
         await migrate(s.db_url)
         self._engine = create_engine(s.db_url)
         self._sessions = create_session_factory(self._engine)

@@ -36,6 +36,7 @@ from devices.credentials import (
     render_acl_file,
     render_password_file,
 )
+from devices.private_paths import private_dir
 from devices.store import DeviceStore
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.services.managed_service import ServiceError
@@ -89,7 +90,8 @@ def managed_broker(settings: Settings) -> Mosquitto:
 
 
 def platform_logins(broker_dir: Path) -> dict[str, Login]:
-    """The platform's broker logins, created on first use and kept in the broker's folder."""
+    """The platform's broker logins, created on first use and kept in the broker's folder
+    under the state folder (`Mosquitto.origin`: the broker's own user never reads them)."""
     stored = _load_users(broker_dir)
     return {role: Login(u["username"], u["password"]) for role, u in stored.items()}
 
@@ -98,7 +100,7 @@ def client_url(settings: Settings, role: str) -> str:
     """The URL a platform client of `role` connects with (credentials in it when managed)."""
     if settings.mqtt.url is not None:
         return settings.mqtt.url
-    login = platform_logins(managed_broker(settings).dir)[role]
+    login = platform_logins(managed_broker(settings).origin)[role]
     scheme = "mqtts" if settings.mqtt.tls_ca else "mqtt"
     user, password = quote(login.username, safe=""), quote(login.password, safe="")
     return f"{scheme}://{user}:{password}@{HOST}:{settings.mqtt.port}"
@@ -123,7 +125,7 @@ async def sync_broker_auth(
     broker = managed_broker(settings)
     devices, _ = await DeviceStore(sessions).list()
     credentials = await CredentialStore(sessions).all()
-    users = _platform_users(broker.dir) + await TeamLogins(sessions).users()
+    users = _platform_users(broker.origin) + await TeamLogins(sessions).users()
     passwords = render_password_file(devices, credentials, users)
     acl = render_acl_file(devices, credentials, users, prefix=settings.mqtt.topic_prefix)
     return broker.install_auth(passwords, acl)
@@ -158,7 +160,7 @@ def _load_users(broker_dir: Path) -> dict[str, dict[str, str]]:
         stored[role] = {"username": f"{PLATFORM_USER_PREFIX}{role}", "password": password,
                         "password_hash": hash_password(password)}
     if missing:
-        broker_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(broker_dir)
         write_private(path, json.dumps(stored, indent=2))
     return {role: stored[role] for role in PLATFORM_ACCESS}
 
