@@ -165,9 +165,10 @@ class Platform:
             await self._sync_broker()  # users and ACLs in place before the broker starts
             await asyncio.to_thread(self._services.up)
         self.registry = await DeviceStore(self._sessions).load_registry(self.catalogue)
+        username, password = self._influx_login()
         self.influx = InfluxClient(
-            self.endpoints.influx_url, s.influx.database, username=s.influx.username,
-            password=s.influx.password, timeout_s=s.influx.timeout_s,
+            self.endpoints.influx_url, s.influx.database, username=username, password=password,
+            timeout_s=s.influx.timeout_s,
         )
         await self._ensure_influx_schema()
         ingest_config = IngestConfig.from_settings(client_settings(s, "ingest"))
@@ -201,6 +202,14 @@ class Platform:
         self.ingestor = self._new_ingestor()
         if self._serve_api:
             self._api = self._api_server()
+
+    def _influx_login(self) -> tuple[str | None, str | None]:
+        """The settings' InfluxDB login, or the managed influxd's own when it requires one."""
+        s = self.settings
+        managed_login = None
+        if s.influx.url is None and self._services is not None:
+            managed_login = self._services.influx.login()
+        return managed_login or (s.influx.username, s.influx.password)
 
     async def _ensure_influx_schema(self) -> None:
         """Create the database and retention policies, waiting for an InfluxDB that is down."""

@@ -51,6 +51,10 @@ class MqttSettings(_Section):
 class InfluxSettings(_Section):
     url: str | None = Field(None, description="http://host:port; None = managed influxd")
     port: int = Field(18086, description="HTTP port of the managed influxd")
+    host: Literal["127.0.0.1", "0.0.0.0"] = Field(
+        "127.0.0.1", description="where the managed influxd listens: this machine only, or every "
+        "interface (then it requires a login, made for the platform in the state folder)"
+    )
     database: str = "urbanwatch"
     username: str | None = None
     password: str | None = None

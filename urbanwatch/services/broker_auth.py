@@ -80,7 +80,8 @@ def managed_services(settings: Settings, *, mosquitto_bin: str | None = None,
     manage |= {"influxd"} if settings.influx.url is None else set()
     return Services(
         settings.state_dir / "services", mqtt_port=settings.mqtt.port,
-        influx_port=settings.influx.port, mqtt_tls=mqtt_tls(settings), manage=frozenset(manage),
+        influx_port=settings.influx.port, influx_host=settings.influx.host,
+        mqtt_tls=mqtt_tls(settings), manage=frozenset(manage),
         mosquitto_bin=mosquitto_bin, influxd_bin=influxd_bin,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -11,6 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from devices.credentials import hash_password, password_line
+from ingest.errors import InfluxError
 from ingest.timeseries.client import InfluxClient
 from tests.support.polling import WAIT_S, eventually
 from urbanwatch.services.influxd import Influxd
@@ -48,6 +50,47 @@ def test_generated_configs_bind_loopback(tmp_path: Path) -> None:
     assert f"acl_file {broker.acl_path}\n" in mconf
     assert broker.password_path.read_text() == broker.acl_path.read_text() == ""
     assert broker.password_path.stat().st_mode & 0o077 == 0  # owner-only
+
+
+@pytest.mark.parametrize(("bind_host", "login"), [("127.0.0.1", False), ("0.0.0.0", True)],
+                         ids=["loopback", "every-interface"])
+def test_influxd_beyond_loopback_requires_a_login(
+    tmp_path: Path, bind_host: str, login: bool
+) -> None:
+    influx = Influxd(tmp_path, free_port(), bind_host=bind_host)
+    influx.dir.mkdir(parents=True)
+    influx.write_config()
+    conf = influx.config_path.read_text()
+    assert f'bind-address = "{bind_host}:{influx.port}"' in conf.split("[http]")[1]
+    assert f"auth-enabled = {'true' if login else 'false'}" in conf
+    assert influx.require_login is login
+    assert (influx.login() is not None) is login
+
+
+async def test_influxd_with_auth_admits_only_the_platform_login(tmp_path: Path) -> None:
+    """A real influxd with authentication on (on loopback here, to test it safely): its first
+    admin is made at start, a query without the login is refused, and a restart keeps it."""
+    influx = Influxd(tmp_path, free_port(), require_login=True)
+    try:
+        influx.start()
+        login = influx.login()
+        assert login is not None
+        login_file = influx.dir / "admin-login.json"
+        assert login_file.stat().st_mode & 0o777 == 0o600
+        anonymous = InfluxClient(influx.url, "auth_test")
+        with pytest.raises(InfluxError):
+            await anonymous.ensure_schema()
+        await anonymous.aclose()
+        influx.restart()  # the admin exists now: the same login is checked, not made again
+        async with InfluxClient(influx.url, "auth_test", username=login[0],
+                                password=login[1]) as platform:
+            await platform.ensure_schema()
+            assert ["auth_test"] in (await platform.query("SHOW DATABASES"))[0]["values"]
+        login_file.write_text(json.dumps({"username": login[0], "password": "not-it"}))
+        with pytest.raises(ServiceError, match="has users, but the login"):
+            influx.restart()
+    finally:
+        influx.stop()
 
 
 def test_an_anonymous_broker_has_no_user_files(tmp_path: Path) -> None:
