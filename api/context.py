@@ -43,6 +43,7 @@ class BodyLimits:
 
     body_bytes: int = 4 << 20
     import_bytes: int = 32 << 20  # a device import (CSV or GeoJSON)
+    read_timeout_s: float = 60.0  # a body must have arrived whole by then (408 otherwise)
 
 
 @dataclass(frozen=True)

@@ -328,7 +328,8 @@ class Platform:
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,
                     "alert-store": self.alerting.backlog.ready},
             on_devices_changed=self._devices_changed,
-            body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes),
+            body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes,
+                                   api.body_timeout_s),
             bounds=Bounds(api.max_notes_per_incident, api.max_report_days, api.max_backtest_days),
             live_streams=StreamSlots(api.max_live_streams),
         )

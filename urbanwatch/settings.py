@@ -84,6 +84,9 @@ class ApiSettings(_Section):
     max_import_bytes: int = Field(
         32 << 20, ge=1024, le=1 << 31, description="largest device import (CSV or GeoJSON)"
     )
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="a request body must arrive whole within this; else 408"
+    )
     max_live_streams: int = Field(
         8, ge=1, description="live streams (WebSocket and SSE) one user or API key may hold open"
     )
