@@ -1,4 +1,4 @@
-"""One `urbanwatch serve` process per module, run as strangers find it: its own managed
+"""One `urbanwatch serve` process for the suite, run as strangers find it: its own managed
 Mosquitto (device logins and ACLs), the session's influxd, a small registered city, a few
 users, and every team's incidents sent to a webhook receiver that checks their signatures.
 
@@ -41,7 +41,7 @@ N_DEVICES, CITY_SEED = 24, 7
 BACKGROUND, GAS, STRANGER = "aq-0001", "gs-0003", "aq-0002"  # devices with MQTT logins
 BACKGROUND_RATE = 40.0  # readings per second while a test runs
 BACKGROUND_PER_TEST = 4000  # at most; a test stops its stream when it is done
-TESTS_PER_MODULE = 12
+TESTS_PER_SUITE = 24
 WEBHOOK_SECRET_ENV = "URBANWATCH_HOSTILE_WEBHOOK_SECRET"
 WEBHOOK_SECRET = "whsec-hostile-" + uuid.uuid4().hex
 USERS = {"root": "admin", "flood": "viewer", "lockme": "viewer", "changer": "viewer"}
@@ -98,7 +98,7 @@ class Hostile:
 
     def next_background(self, n: int) -> list[Reading]:
         chunk = self.background[self._used:self._used + n]
-        assert len(chunk) == n, "the module used up its background readings"
+        assert len(chunk) == n, "the suite used up its background readings"
         self._used += n
         return chunk
 
@@ -108,7 +108,7 @@ class Hostile:
         return result.exit_code, result.output
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def webhooks() -> Iterator[Webhooks]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -131,7 +131,7 @@ def webhooks() -> Iterator[Webhooks]:
     thread.join()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def hostile(
     tmp_path_factory: pytest.TempPathFactory, influxd: Influxd, webhooks: Webhooks,
 ) -> Iterator[Hostile]:
@@ -217,8 +217,8 @@ def _routing(path: Path, url: str) -> Path:
 
 def _background() -> list[Reading]:
     """Plausible PM2.5 readings of the background device, 100 ms apart, ending an hour ago
-    (enough for `TESTS_PER_MODULE` tests)."""
-    n = TESTS_PER_MODULE * BACKGROUND_PER_TEST
+    (enough for `TESTS_PER_SUITE` tests)."""
+    n = TESTS_PER_SUITE * BACKGROUND_PER_TEST
     t0_ms = now_ms() - 3_600_000 - n * 100
     return [Reading(BACKGROUND, "pm25", t0_ms + i * 100, 20.0 + (i % 200) / 10) for i in range(n)]
 
