@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from devices.credentials import generate_password
+from devices.private_paths import private_dir
 from ingest.timeseries.influxql import create_admin_user
 from urbanwatch.durable_file import replace_durably
 from urbanwatch.services.managed_service import ManagedService, ServiceError
@@ -84,7 +85,7 @@ class Influxd(ManagedService):
             raise ServiceError(f"{path} is unreadable ({exc}); delete it and the influxd "
                                "folder's meta/ to start again with a new login") from exc
         login = {"username": ADMIN_USER, "password": generate_password()}
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         replace_durably(path, lambda f: f.write(json.dumps(login).encode()))  # 0600
         return ADMIN_USER, login["password"]
 

@@ -34,7 +34,7 @@ MAX_PACKET_BYTES = 256 << 10
 # What the broker queues for one client at most (with `max_queued_messages`, whichever first).
 MAX_QUEUED_BYTES = 256 << 20
 BROKER_USER = "mosquitto"  # made by Debian's package; its home is Mosquitto's own folder
-ORIGIN = "origin"  # in the broker's folder: the state folder it serves
+ORIGIN = "origin"  # in a moved broker folder: the folder under the state folder it stands for
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,13 @@ class Mosquitto(ManagedService):
         private_dir(self.dir)
         if self.user is not None:
             os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
-            self._write(self.dir / ORIGIN, f"{self.origin}\n")
+            if not (self.dir / ORIGIN).exists():
+                self._write(self.dir / ORIGIN, f"{self.origin}\n")
 
     def _tls_files(self) -> list[tuple[str, Path, str]]:
         assert self.tls is not None
-        files = [("certfile", self.tls.cert, "tls-cert.pem"), ("keyfile", self.tls.key,
-                                                              "tls-key.pem")]
+        files = [("certfile", self.tls.cert, "tls-cert.pem"),
+                 ("keyfile", self.tls.key, "tls-key.pem")]
         return files + ([("cafile", self.tls.ca, "tls-ca.pem")] if self.tls.ca else [])
 
     def _own_copy(self, path: Path, name: str) -> Path:
