@@ -17,7 +17,13 @@ from ingest.timeseries.client import InfluxClient
 from tests.support.polling import WAIT_S, eventually
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.managed_service import MissingBinaryError, ServiceError, ServiceStartError
-from urbanwatch.services.mosquitto import Mosquitto, TlsFiles, mqtt_connack
+from urbanwatch.services.mosquitto import (
+    MAX_PACKET_BYTES,
+    MAX_QUEUED_BYTES,
+    Mosquitto,
+    TlsFiles,
+    mqtt_connack,
+)
 from urbanwatch.services.ports import HOST, free_port
 from urbanwatch.settings import Settings
 
@@ -45,6 +51,9 @@ def test_generated_configs_bind_loopback(tmp_path: Path) -> None:
     assert f"listener {mqtt_port} 127.0.0.1\n" in mconf
     assert f"persistence_location {broker.dir}/\n" in mconf
     assert "max_queued_messages 1000000\n" in mconf
+    assert f"max_packet_size {MAX_PACKET_BYTES}\n" in mconf  # larger: the sender is cut off
+    assert f"max_queued_bytes {MAX_QUEUED_BYTES}\n" in mconf  # per client, at most
+    assert "retain_available false\n" in mconf  # nothing stays on a topic for the next one
     assert "allow_anonymous false\n" in mconf
     assert f"password_file {broker.password_path}\n" in mconf
     assert f"acl_file {broker.acl_path}\n" in mconf
