@@ -175,5 +175,6 @@ def client_settings(settings: Settings, role: str) -> Settings:
 
 
 def broker_present(settings: Settings) -> bool:
-    """Whether the managed broker of `settings` has been set up (its folder exists)."""
-    return managed(settings) and managed_broker(settings).dir.is_dir()
+    """Whether the managed broker of `settings` has been set up (its folder under the state
+    folder exists: the platform's own logins are kept there, wherever the broker's files are)."""
+    return managed(settings) and managed_broker(settings).origin.is_dir()
