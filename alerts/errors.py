@@ -3,6 +3,7 @@
 AlertError
  ├── TransitionError(entity, entity_id, from_state, to_state)  a change the machine forbids
  │    └── NotClosableError(incident_id, open_alert_ids)          closing with live alerts
+ ├── NoteLimitError(incident_id, limit)                        the incident has its most notes
  ├── UnknownAlertError(alert_id)                               no open alert with that id
  ├── UnknownIncidentError(incident_id)                         no incident with that id
  ├── UnknownTeamError(team_id)                                 no such team in the routing file
@@ -38,6 +39,15 @@ class NotClosableError(TransitionError):
         self.open_alert_ids = open_alert_ids
         if open_alert_ids:
             self.args = (f"{self.args[0]}: alerts still active: {', '.join(open_alert_ids)}",)
+
+
+class NoteLimitError(AlertError):
+    """The incident's timeline holds `limit` notes already: one more is refused."""
+
+    def __init__(self, incident_id: str, limit: int) -> None:
+        self.incident_id = incident_id
+        self.limit = limit
+        super().__init__(f"incident {incident_id} has {limit} notes, the most it may hold")
 
 
 class UnknownAlertError(AlertError):

@@ -94,9 +94,13 @@ class AlertService(AlertPipeline):
 
         return await self._operate(incident_id, actor, now_ms, "reassign", step, team_id)
 
-    async def note(self, incident_id: str, actor: str, now_ms: int, text: str) -> Incident:
+    async def note(
+        self, incident_id: str, actor: str, now_ms: int, text: str, max_notes: int
+    ) -> Incident:
+        """Add a note to the timeline; `NoteLimitError` past `max_notes` notes."""
         return await self._operate(
-            incident_id, actor, now_ms, "note", lambda i: machine.note(i, actor, now_ms, text), text
+            incident_id, actor, now_ms, "note",
+            lambda i: machine.note(i, actor, now_ms, text, max_notes), text,
         )
 
     async def cancel(self, incident_id: str, actor: str, now_ms: int, reason: str) -> Incident:

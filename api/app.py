@@ -52,7 +52,7 @@ def create_app(context: ApiContext) -> FastAPI:
     limits = context.body_limits
     app.add_middleware(  # outermost: an oversized body is refused before authentication
         BodyLimit, default_bytes=limits.body_bytes,
-        by_path={devices.IMPORT_PATH: limits.import_bytes},
+        by_path={devices.IMPORT_PATH: limits.import_bytes}, read_timeout_s=limits.read_timeout_s,
     )
     app.include_router(health.router)
     app.include_router(metrics.router)

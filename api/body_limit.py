@@ -1,14 +1,19 @@
-"""Refuse a request body above a size limit (413) before anything reads it whole.
+"""Refuse a request body above a size limit (413), or one that arrives too slowly (408),
+before anything reads it whole.
 
 Installed outermost, so it runs before authentication and routing: a declared
 ``Content-Length`` above the limit is answered at once, without reading a byte of the body;
 a body sent without one (chunked) is counted as it streams and cut off at the limit, so no
 parser (JSON, forms, YAML in a JSON string, a device import) ever holds more than the limit.
-Some paths (the device import) have a larger limit of their own.
+Some paths (the device import) have a larger limit of their own. A body must also have arrived
+whole within `read_timeout_s` of the request's start, so a client trickling bytes cannot hold
+a connection and a parser's buffer for as long as it likes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -25,15 +30,25 @@ class BodyTooLarge(HTTPException):
         super().__init__(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large(limit))
 
 
+class BodyTooSlow(HTTPException):
+    """Raised from `receive` when the body has not arrived within the time allowed."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(HTTPStatus.REQUEST_TIMEOUT, f"the request body did not arrive within "
+                         f"{timeout_s:g} s, this server's limit; send it faster")
+
+
 def too_large(limit: int) -> str:
     return f"the request body is larger than {limit} bytes, this server's limit; send less"
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, default_bytes: int, by_path: Mapping[str, int]) -> None:
+    def __init__(self, app: ASGIApp, default_bytes: int, by_path: Mapping[str, int],
+                 read_timeout_s: float = 60.0) -> None:
         self.app = app
         self.default_bytes = default_bytes
         self.by_path = by_path  # paths with a limit of their own
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,11 +60,15 @@ class BodyLimit:
             await problem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large(limit),
                           scope["path"])(scope, receive, send)
             return
-        received = 0
+        received, deadline = 0, time.monotonic() + self.read_timeout_s
 
         async def counted() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow(self.read_timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:

@@ -19,6 +19,7 @@ from alerts.service import AlertService
 from api.metrics import MetricSources
 from api.security.passwords import PasswordPool
 from api.security.ratelimit import LoginThrottle
+from api.stream_slots import StreamSlots
 from devices.catalogue import Catalogue
 from devices.provisioning import Changed
 from devices.registry import Registry
@@ -42,6 +43,16 @@ class BodyLimits:
 
     body_bytes: int = 4 << 20
     import_bytes: int = 32 << 20  # a device import (CSV or GeoJSON)
+    read_timeout_s: float = 60.0  # a body must have arrived whole by then (408 otherwise)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How much one request may ask for; beyond these it is a 4xx that says which bound."""
+
+    notes_per_incident: int = 500  # timeline notes; the next one is a 409
+    report_days: int = 366  # the widest report time range
+    backtest_days: int = 31  # the longest backtest span
 
 
 @dataclass(frozen=True)
@@ -78,3 +89,5 @@ class ApiContext:
     body_limits: BodyLimits = field(default_factory=BodyLimits)  # largest request bodies
     passwords: PasswordPool = field(default_factory=PasswordPool)  # argon2, off the default pool
     timezone: str = "Asia/Shanghai"  # the city's IANA zone: the pages show times in it
+    bounds: Bounds = field(default_factory=Bounds)
+    live_streams: StreamSlots = field(default_factory=StreamSlots)  # open per user or API key

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
-from api.context import AlertsPart, ApiContext, Probe, RulesPart, TokenPolicy
+from api.context import AlertsPart, ApiContext, Bounds, Probe, RulesPart, TokenPolicy
 from api.platform_stats import TaskStats
 from api.rule_store import RuleStore
 from api.security.api_keys import ApiKeyStore
@@ -28,6 +28,7 @@ from api.security.ratelimit import LoginThrottle
 from api.security.refresh import RefreshTokens
 from api.security.tokens import decode_access_token
 from api.security.users import UserStore
+from api.stream_slots import StreamSlots
 from devices.catalogue import Catalogue
 from devices.errors import UnknownDeviceError
 from devices.provisioning import Provisioning
@@ -75,6 +76,14 @@ def _tasks(context: ContextDep) -> TaskStats | None:
     return context.metrics.tasks
 
 
+def _bounds(context: ContextDep) -> Bounds:
+    return context.bounds
+
+
+def _live_streams(context: ContextDep) -> StreamSlots:
+    return context.live_streams
+
+
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 InfluxDep = Annotated[InfluxClient, Depends(_influx)]
 CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
@@ -82,6 +91,8 @@ TokensDep = Annotated[TokenPolicy, Depends(_tokens)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 ProbesDep = Annotated[Mapping[str, Probe], Depends(_probes)]
 TasksDep = Annotated[TaskStats | None, Depends(_tasks)]  # None: no supervised tasks here
+BoundsDep = Annotated[Bounds, Depends(_bounds)]
+LiveStreamsDep = Annotated[StreamSlots, Depends(_live_streams)]
 
 
 def _users(context: ContextDep) -> UserStore:

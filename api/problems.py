@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from alerts.errors import (
+    NoteLimitError,
     RoutingError,
     SilenceError,
     TransitionError,
@@ -39,6 +40,7 @@ from api.schemas.rules import RuleProblem
 from api.security.refresh import InvalidRefreshTokenError
 from api.security.tokens import InvalidTokenError
 from api.security.users import DuplicateUserError, LastAdminError, UnknownUserError
+from api.stream_slots import TooManyStreams
 from devices.errors import (
     DeviceFileError,
     DuplicateDeviceError,
@@ -48,7 +50,7 @@ from devices.errors import (
     UnknownDeviceError,
 )
 from ingest.errors import InfluxError
-from rules.errors import RuleFileError, RuleRejected
+from rules.errors import RuleFileError, RuleRejected, RuleTextRefused
 
 JSON, PROBLEM_JSON = "application/json", "application/problem+json"
 REF = "#/components/schemas/"
@@ -84,12 +86,17 @@ KINDS: dict[type[Exception], Kind] = {
         422, "invalid-rule", "The rule is refused",
         detail=lambda e: RuleProblem.of(e).model_dump(),
     ),
+    RuleTextRefused: Kind(
+        422, "refused-rule-text", "The rule text is refused unread",
+        detail=lambda e: RuleProblem.of(e).model_dump(),
+    ),
     RuleFileError: Kind(
         409, "invalid-rule-file", "The rule file on disk is invalid",
         detail=lambda e: f"the rule file cannot be read: {e}; fix the file, then try again",
     ),
     UnknownAlertError: Kind(404, "unknown-alert", "No such alert"),
     UnknownIncidentError: Kind(404, "unknown-incident", "No such incident"),
+    NoteLimitError: Kind(409, "note-limit", "The incident holds its most notes"),
     TransitionError: Kind(409, "state-conflict", "Not allowed in the current state"),
     SilenceError: Kind(422, "invalid-silence", "Invalid silence"),
     UnknownSilenceError: Kind(404, "unknown-silence", "No such silence"),
@@ -105,6 +112,7 @@ KINDS: dict[type[Exception], Kind] = {
     UnknownUserError: Kind(404, "unknown-user", "No such user"),
     DuplicateUserError: Kind(409, "duplicate-user", "The user exists already"),
     LastAdminError: Kind(409, "last-admin", "The last enabled admin must stay"),
+    TooManyStreams: Kind(429, "too-many-streams", "Too many live streams"),
     InvalidTokenError: Kind(
         401, "invalid-token", "Invalid access token", detail=lambda e: f"invalid token: {e}"
     ),

@@ -4,8 +4,9 @@ and without aliases.
 An alias (``*name``) lets a few hundred bytes stand for billions of values (the "billion
 laughs" bomb), which then cost minutes and gigabytes wherever they are walked. None of our files
 needs one, so every alias is refused while the text is composed, before anything is built,
-with a `yaml.YAMLError` that names its line like any syntax error. Text longer than
-`MAX_CHARS` is refused unread.
+with a `RefusedYAMLError` (a `yaml.YAMLError`) that names its line like a syntax error does.
+Text longer than `MAX_CHARS` is refused unread, with the same error: a caller can tell text that
+was refused outright (hostile, or far too large) from text with a mistake in it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ import yaml
 MAX_CHARS = 8 << 20
 
 
+class RefusedYAMLError(yaml.MarkedYAMLError):
+    """Text refused before it is read as data: it holds an alias, or is longer than
+    `MAX_CHARS`."""
+
+
 class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
+            raise RefusedYAMLError(
                 None, None, "aliases (*name) are not allowed here; write the value out",
                 self.peek_event().start_mark,
             )
@@ -36,10 +42,12 @@ def load(text: str) -> tuple[yaml.Node | None, Any]:
     """The node tree of `text` and the plain data it holds (dicts, lists, scalars).
 
     Raises:
-        yaml.YAMLError: invalid YAML, an alias, or text longer than `MAX_CHARS`.
+        RefusedYAMLError: an alias, or text longer than `MAX_CHARS`.
+        yaml.YAMLError: invalid YAML.
     """
     if len(text) > MAX_CHARS:
-        raise yaml.YAMLError(f"the text is longer than {MAX_CHARS} characters; split it up")
+        raise RefusedYAMLError(
+            problem=f"the text is longer than {MAX_CHARS} characters; split it up")
     loader = _NoAliasLoader(text)
     try:
         root = loader.get_single_node()

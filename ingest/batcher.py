@@ -32,6 +32,7 @@ class PendingBatch:
     _part_message: list[int] = field(default_factory=list)
     _part_length: list[int] = field(default_factory=list)
     _faults: list[Fault] = field(default_factory=list)
+    good_bytes: int = 0  # payload bytes of the messages whose readings wait for the write
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -46,6 +47,7 @@ class PendingBatch:
         self._keys.extend(rows)
         self._values.extend(rows.values())
         self.messages.append(message)
+        self.good_bytes += len(message.payload)
 
     @property
     def n_readings(self) -> int:

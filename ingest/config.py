@@ -46,6 +46,7 @@ class IngestConfig:
     batch_size: int = 5000  # readings (or messages) that trigger a flush
     flush_interval_s: float = 0.5  # the longest a reading waits before its batch is written
     max_pending_messages: int = 0  # unacknowledged messages held in memory; 0 = 2 x batch_size
+    max_pending_bytes: int = 64 << 20  # ... and their payload bytes, at most
     retry_initial_s: float = 0.2
     retry_max_s: float = 30.0
     # UNSAFE, benchmarks only (not in settings): acknowledge each message as it arrives, so
@@ -54,8 +55,9 @@ class IngestConfig:
     ack_on_receipt: bool = False
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.flush_interval_s <= 0:
-            raise ValueError("batch_size must be >= 1 and flush_interval_s > 0")
+        if self.batch_size < 1 or self.flush_interval_s <= 0 or self.max_pending_bytes < 1:
+            raise ValueError("batch_size and max_pending_bytes must be >= 1 and "
+                             "flush_interval_s > 0")
         if self.max_pending_messages == 0:
             object.__setattr__(self, "max_pending_messages", 2 * self.batch_size)
         if self.max_pending_messages < self.batch_size:
@@ -75,5 +77,6 @@ class IngestConfig:
             max_age_ms=int(i.max_age_s * 1000),
             max_future_ms=int(i.max_future_s * 1000),
         )
-        fields = {"batch_size": i.batch_size, "flush_interval_s": i.flush_interval_s}
+        fields = {"batch_size": i.batch_size, "flush_interval_s": i.flush_interval_s,
+                  "max_pending_bytes": i.max_pending_bytes}
         return cls(mqtt=mqtt, limits=limits, **{**fields, **overrides})

@@ -82,7 +82,8 @@ class Ingestor:
         self.counters = IngestCounters() if counters is None else counters  # e.g. a SpoolingSink's
         self._registry = registry
         self._prefix = config.mqtt.topic_prefix
-        self._subscriber = MqttSubscriber(config.mqtt, config.max_pending_messages)
+        self._subscriber = MqttSubscriber(config.mqtt, config.max_pending_messages,
+                                          config.max_pending_bytes)
         self._letters = DeadLetterPublisher(config.mqtt)
         self._pending: PendingBatch | None = None
         self._writing: asyncio.Task[None] | None = None  # the batch being stored, if any
@@ -232,6 +233,7 @@ class Ingestor:
     def _hold(self, message: Message, letters: list[Confirmation]) -> None:
         """Keep a message with nothing to store until the broker has taken its letters."""
         assert self._pending is not None
+        nbytes = len(message.payload)  # its buffer place, freed with the letters' confirmation
         # Held until the letters are confirmed, which may lag under a flood of rejects: keep
         # only what the acknowledgement needs, not a second copy of a payload of up to 1 MB.
         # Its buffer place is freed only then too, so a flood of rejects is bounded by the
@@ -244,7 +246,7 @@ class Ingestor:
                 left[0] -= 1
                 last = left[0] == 0
             if last:
-                self._subscriber.release(1)
+                self._subscriber.release(1, nbytes)
 
         for letter in letters:
             letter.add_done_callback(confirmed)
@@ -278,7 +280,7 @@ class Ingestor:
     async def _write(self, pending: PendingBatch) -> None:
         batch, message_of = pending.readings()
         refused = await self._store(batch)
-        self._subscriber.release(pending.n_good)
+        self._subscriber.release(pending.n_good, pending.good_bytes)
         if refused is None:  # gave up while stopping: the broker will redeliver all of it
             return
         letters = pending.letters + [self._letter(p, batch, message_of, pending) for p in refused]

@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devices.private_paths import private_dir, private_file
 from ingest.errors import IngestError
 from ingest.spool_record import VERSION
 
@@ -75,7 +76,7 @@ class Spool:
         self._segments: deque[_Segment] = deque()
         self._writable: _Segment | None = None  # created by this process: appends go here
         self._size_bytes = self._n_records = 0  # kept as plain ints: read without the lock
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         self._next_id = 0
         for path in sorted(directory.glob("seg-*.spool")):
             self._next_id = int(path.stem.removeprefix("seg-")) + 1
@@ -148,7 +149,7 @@ class Spool:
     def _new_segment(self) -> _Segment:
         path = self.directory / f"seg-{self._next_id:012d}.spool"
         self._next_id += 1
-        path.touch()
+        private_file(path)
         dir_fd = os.open(self.directory, os.O_RDONLY)  # make the new name itself durable
         try:
             os.fsync(dir_fd)

@@ -9,9 +9,11 @@ survived, and that copy is acknowledged once stored; acknowledging the old one a
 would be a second PUBACK for an id the broker may by then have given a new message.
 
 paho's callbacks only convert and queue. The broker sends far more unacknowledged
-messages than its in-flight limit, so the buffer is bounded here: `on_message` blocks
-paho's network thread (it stops reading the socket) while `max_pending` messages are
-held and not yet released by the pipeline. Dead letters therefore go out on a
+messages than its in-flight limit, so the buffer is bounded here, by messages and by
+payload bytes: `on_message` blocks paho's network thread (it stops reading the socket)
+while `max_pending` messages, or `max_pending_bytes` of payload, are held and not yet
+released by the pipeline (one message is always let in when nothing is held, however
+large: the broker's packet limit bounds it). Dead letters therefore go out on a
 connection of their own (`ingest/deadletter_publisher.py`).
 """
 
@@ -54,9 +56,10 @@ class Message:
 class MqttSubscriber(MqttConnection):
     """Subscribes to `{prefix}city/+/+/data` and `/batch`; hands messages to asyncio."""
 
-    def __init__(self, config: MqttConfig, max_pending: int) -> None:
+    def __init__(self, config: MqttConfig, max_pending: int, max_pending_bytes: int) -> None:
         super().__init__(config, config.client_id, manual_ack=True, client_class=_BufferedClient)
         self._slots = threading.Semaphore(max_pending)
+        self._bytes = _ByteBudget(max_pending_bytes)
         self._inbox: collections.deque[Message] = collections.deque()
         self._signalled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,10 +106,17 @@ class MqttSubscriber(MqttConnection):
         """Make a pending `receive()` return now (used when stopping)."""
         self._arrived.set()
 
-    def release(self, count: int) -> None:
-        """`count` held messages no longer occupy memory: let paho read that many more."""
+    @property
+    def held_bytes(self) -> int:
+        """Payload bytes received and not yet released."""
+        return self._bytes.held
+
+    def release(self, count: int, nbytes: int) -> None:
+        """`count` held messages of `nbytes` payload in all no longer occupy memory: let paho
+        read that much more."""
         if count:
             self._slots.release(count)
+        self._bytes.give(nbytes)
 
     def ack(self, message: Message) -> None:
         """PUBACK, unless the message came over an earlier connection (module docstring).
@@ -143,11 +153,39 @@ class MqttSubscriber(MqttConnection):
             if self._stopping.is_set():
                 return  # not acknowledged: the broker delivers it again
         payload = bytes(msg.payload)  # no copy when it already is bytes
+        while not self._bytes.take(len(payload), _PARKED_WAKEUP_S):
+            if self._stopping.is_set():
+                self._slots.release()
+                return
         self._inbox.append(Message(msg.topic, payload, msg.mid, msg.qos, msg.dup, received_ms,
                                    self._connection))
         if not self._signalled and self._loop is not None:
             self._signalled = True
             self._loop.call_soon_threadsafe(self._arrived.set)
+
+
+class _ByteBudget:
+    """Payload bytes held, at most `limit` (or one message of any size when none are)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._changed = threading.Condition()
+
+    def take(self, nbytes: int, timeout_s: float) -> bool:
+        """Hold `nbytes` more once they fit; False if they did not within `timeout_s`."""
+        with self._changed:
+            fits = self._changed.wait_for(
+                lambda: self.held == 0 or self.held + nbytes <= self.limit, timeout_s)
+            if fits:
+                self.held += nbytes
+            return fits
+
+    def give(self, nbytes: int) -> None:
+        if nbytes:
+            with self._changed:
+                self.held -= nbytes
+                self._changed.notify_all()
 
 
 class _BufferedReads:

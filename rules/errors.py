@@ -4,7 +4,9 @@ RuleError
  ├── ExpressionError(column)          an expression does not parse or type-check (a ValueError)
  ├── RuleFileError(line, rule_id)     a rule file (or one rule in it) is invalid
  └── RuleRejected(rule_id, field,     a rule, rule set or edit is refused, with where to look
-                  line, column)
+      │           line, column)
+      └── RuleTextRefused             rule-file text refused before it is read (an alias, or
+                                      too long): refused even where mistakes are only reported
 """
 
 from __future__ import annotations
@@ -47,3 +49,8 @@ class RuleRejected(RuleError):
         self.reason, self.rule_id, self.field = reason, rule_id, field
         self.line, self.column = line, column
         super().__init__(reason)
+
+
+class RuleTextRefused(RuleRejected):
+    """Rule-file text refused unread as data: it holds a YAML alias (a "billion laughs" bomb
+    needs one) or is too long. Validating such text is refused too, rather than answered."""

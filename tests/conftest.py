@@ -13,6 +13,8 @@ A missing binary fails the run with the install command; nothing is skipped.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from tests.support.deadletters import deadletters  # noqa: F401  (shared fixture
 from tests.support.postgres import db_url, pg_server, sessions  # noqa: F401  (SQL fixtures)
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.managed_service import ManagedService, MissingBinaryError, ServiceError
-from urbanwatch.services.mosquitto import Mosquitto
+from urbanwatch.services.mosquitto import ORIGIN, Mosquitto, broker_user
 from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
 
@@ -67,6 +69,21 @@ def _start(cls: type[ManagedService], state_dir: Path, *, revive: bool = True,
             _started.append(svc)
         return svc
     pytest.fail(f"could not start {cls.name} for the tests: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _broker_folders_removed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Brokers started as root keep their files under the broker user's home, not under the
+    state folder (`urbanwatch.services.mosquitto`): remove those of this session's folders."""
+    yield
+    user = broker_user()
+    if user is None:
+        return
+    base = str(tmp_path_factory.getbasetemp())
+    for folder in Path(user.pw_dir).glob("urbanwatch-*"):
+        with contextlib.suppress(OSError):
+            if (folder / ORIGIN).read_text().startswith(base):
+                shutil.rmtree(folder)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from devices.private_paths import private_dir, private_file
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCK_WAIT_MS = 5000
 
@@ -31,7 +33,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(parsed.database).parent)
+        private_file(Path(parsed.database))  # its -wal and -shm files take its mode
     if parsed.get_dialect().driver == "asyncpg":
         settings = {"lock_timeout": str(LOCK_WAIT_MS)}
         connect_args = kwargs.setdefault("connect_args", {})

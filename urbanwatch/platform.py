@@ -23,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.sql import outbox
 from api.app import create_app
-from api.context import AlertsPart, ApiContext, BodyLimits, RulesPart, TokenPolicy
+from api.context import AlertsPart, ApiContext, BodyLimits, Bounds, RulesPart, TokenPolicy
 from api.metrics import MetricSources
 from api.security.secret_key import resolve_secret_key
+from api.stream_slots import StreamSlots
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
+from devices.private_paths import private_dir
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
 from ingest.backoff import Backoff
@@ -154,6 +156,7 @@ class Platform:
     async def _open(self) -> None:
         s = self.settings
         await asyncio.to_thread(check_ports, s, api=self._serve_api)  # before starting anything
+        private_dir(s.state_dir)  # secrets, the database, the spool: the owner's only
         await migrate(s.db_url)
         self._engine = create_engine(s.db_url)
         self._sessions = create_session_factory(self._engine)
@@ -162,9 +165,10 @@ class Platform:
             await self._sync_broker()  # users and ACLs in place before the broker starts
             await asyncio.to_thread(self._services.up)
         self.registry = await DeviceStore(self._sessions).load_registry(self.catalogue)
+        username, password = self._influx_login()
         self.influx = InfluxClient(
-            self.endpoints.influx_url, s.influx.database, username=s.influx.username,
-            password=s.influx.password, timeout_s=s.influx.timeout_s,
+            self.endpoints.influx_url, s.influx.database, username=username, password=password,
+            timeout_s=s.influx.timeout_s,
         )
         await self._ensure_influx_schema()
         ingest_config = IngestConfig.from_settings(client_settings(s, "ingest"))
@@ -198,6 +202,14 @@ class Platform:
         self.ingestor = self._new_ingestor()
         if self._serve_api:
             self._api = self._api_server()
+
+    def _influx_login(self) -> tuple[str | None, str | None]:
+        """The settings' InfluxDB login, or the managed influxd's own when it requires one."""
+        s = self.settings
+        managed_login = None
+        if s.influx.url is None and self._services is not None:
+            managed_login = self._services.influx.login()
+        return managed_login or (s.influx.username, s.influx.password)
 
     async def _ensure_influx_schema(self) -> None:
         """Create the database and retention policies, waiting for an InfluxDB that is down."""
@@ -316,8 +328,11 @@ class Platform:
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,
                     "alert-store": self.alerting.backlog.ready},
             on_devices_changed=self._devices_changed,
-            body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes),
             timezone=api.timezone,
+            body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes,
+                                   api.body_timeout_s),
+            bounds=Bounds(api.max_notes_per_incident, api.max_report_days, api.max_backtest_days),
+            live_streams=StreamSlots(api.max_live_streams),
         )
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port,

@@ -52,6 +52,10 @@ class MqttSettings(_Section):
 class InfluxSettings(_Section):
     url: str | None = Field(None, description="http://host:port; None = managed influxd")
     port: int = Field(18086, description="HTTP port of the managed influxd")
+    host: Literal["127.0.0.1", "0.0.0.0"] = Field(
+        "127.0.0.1", description="where the managed influxd listens: this machine only, or every "
+        "interface (then it requires a login, made for the platform in the state folder)"
+    )
     database: str = "urbanwatch"
     username: str | None = None
     password: str | None = None
@@ -81,6 +85,15 @@ class ApiSettings(_Section):
     max_import_bytes: int = Field(
         32 << 20, ge=1024, le=1 << 31, description="largest device import (CSV or GeoJSON)"
     )
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="a request body must arrive whole within this; else 408"
+    )
+    max_live_streams: int = Field(
+        8, ge=1, description="live streams (WebSocket and SSE) one user or API key may hold open"
+    )
+    max_notes_per_incident: int = Field(500, ge=1, description="notes on one incident's timeline")
+    max_report_days: int = Field(366, ge=1, description="the widest time range of a report")
+    max_backtest_days: int = Field(31, ge=1, description="the longest time range of a backtest")
     tls_cert: Path | None = Field(None, description="certificate (PEM): serve HTTPS")
     tls_key: Path | None = Field(None, description="private key (PEM) of tls_cert")
     timezone: str = Field(
@@ -108,6 +121,10 @@ class IngestSettings(_Section):
     batch_size: int = 5000
     flush_interval_s: float = 0.5
     max_payload_bytes: int = 65536
+    max_pending_bytes: int = Field(
+        64 << 20, ge=1, description="payload bytes held in memory before they are stored; past "
+        "this the ingestor stops reading from the broker (as it does past 2 x batch_size messages)"
+    )
     max_age_s: float = 7 * 24 * 3600
     max_future_s: float = 300
     spool_max_bytes: int = Field(1 << 30, description="local spool used while InfluxDB is down")

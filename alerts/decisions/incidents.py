@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from alerts.errors import NotClosableError, TransitionError
+from alerts.errors import NotClosableError, NoteLimitError, TransitionError
 from alerts.model import Incident, IncidentState, TimelineEntry, TimelineKind
 
 S = IncidentState
@@ -108,7 +108,10 @@ def cancel(incident: Incident, actor: str, now_ms: int, reason: str) -> Incident
     return transition(incident, S.CANCELLED, actor, now_ms, reason)
 
 
-def note(incident: Incident, actor: str, now_ms: int, text: str) -> Incident:
+def note(incident: Incident, actor: str, now_ms: int, text: str, max_notes: int) -> Incident:
+    """Add a note; `NoteLimitError` when the timeline holds `max_notes` notes already."""
+    if sum(e.kind is TimelineKind.NOTE for e in incident.timeline) >= max_notes:
+        raise NoteLimitError(incident.id, max_notes)
     return record(incident, TimelineKind.NOTE, actor, now_ms, text)
 
 

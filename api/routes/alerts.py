@@ -15,7 +15,7 @@ from alerts.model import AlertState
 from alerts.service import AlertQuery
 from api.clock import epoch_ms
 from api.deps import AlertServiceDep, Caller
-from api.query import Offset
+from api.query import Offset, PageSize
 from api.schemas.alerts import AlertChangePublic, AlertDetail, AlertPage, AlertPublic
 from api.schemas.common import SeverityName
 from api.schemas.problems import Invalid, Problem
@@ -42,7 +42,7 @@ async def list_alerts(
     device_id: str | None = None,
     start: Annotated[datetime | None, Query(description="started at or after (ISO 8601)")] = None,
     end: Annotated[datetime | None, Query(description="started before (ISO 8601)")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageSize = 100,
     offset: Offset = 0,
 ) -> AlertPage:
     start_ms = None if start is None else epoch_ms(start)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import SessionsDep, require
-from api.query import Offset, epoch_ms_bound
+from api.query import Offset, PageSize, epoch_ms_bound
 from api.schemas.audit import AuditPage, AuditRecord
 from api.security.audit_log import AuditFilter, read
 from api.security.principal import Principal, Role
@@ -26,7 +26,7 @@ async def read_audit(
     route: Annotated[str | None, Query(max_length=300)] = None,
     since_ms: Annotated[int | None, epoch_ms_bound("at or after")] = None,
     until_ms: Annotated[int | None, epoch_ms_bound("before")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageSize = 100,
     offset: Offset = 0,
 ) -> AuditPage:
     where = AuditFilter(actor=actor, entity=entity, entity_id=entity_id, action=action,

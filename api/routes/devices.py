@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from api.deps import Caller, DeviceStoreDep, KnownDevice, ProvisioningDep, require
-from api.query import Offset
+from api.query import Offset, PageSize
 from api.schemas.devices import (
     DeviceCreate,
     DeviceCreated,
@@ -49,7 +49,7 @@ async def list_devices(
     type: Annotated[str | None, Query(description="device type")] = None,
     district: str | None = None,
     status: DeviceStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageSize = 100,
     offset: Offset = 0,
 ) -> DevicePage:
     found, total = await devices.list(

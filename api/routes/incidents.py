@@ -16,8 +16,8 @@ from alerts.decisions.notify import CAP_XML
 from alerts.errors import UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.service import AlertService, IncidentQuery
-from api.deps import AlertServiceDep, Caller, require
-from api.query import Offset, epoch_ms_bound
+from api.deps import AlertServiceDep, BoundsDep, Caller, require
+from api.query import Offset, PageSize, epoch_ms_bound
 from api.schemas.common import SeverityName
 from api.schemas.incidents import (
     IncidentDetail,
@@ -70,7 +70,7 @@ async def list_incidents(
     team: Annotated[str | None, Query(max_length=64, description="team id")] = None,
     opened_from_ms: Opened = None,
     opened_to_ms: Annotated[int | None, epoch_ms_bound("opened before")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageSize = 100,
     offset: Offset = 0,
 ) -> IncidentPage:
     if opened_from_ms is not None and opened_to_ms is not None and opened_from_ms >= opened_to_ms:
@@ -162,11 +162,15 @@ async def reassign(
 @router.post(
     "/{incident_id}/notes",
     summary="Add a note to an incident's timeline",
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND,
+               409: {"model": Problem, "description": "the incident holds its most notes"}},
 )
 async def add_note(
-    incident_id: str, body: NoteRequest, caller: Actor, alerts: AlertServiceDep
+    incident_id: str, body: NoteRequest, caller: Actor, alerts: AlertServiceDep,
+    bounds: BoundsDep,
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
-    return IncidentDetail.of(await alerts.note(incident_id, caller.subject, now_ms(), body.text))
+    noted = alerts.note(incident_id, caller.subject, now_ms(), body.text,
+                        bounds.notes_per_incident)
+    return IncidentDetail.of(await noted)
 

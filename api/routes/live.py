@@ -15,7 +15,9 @@ opened it: when the token expires the server ends it (WebSocket: 1008 "token exp
 ``closed`` event with that reason), and the client reconnects with a fresh token and
 ``since`` (an API key does not expire). While it is open the caller is looked up again every
 `ACCESS_CHECK_S` seconds, and the stream is ended with "access revoked" once the user is
-disabled or the API key revoked. Responders get only the incident and dispatch events of their
+disabled or the API key revoked. One user or API key holds a bounded number of streams at once
+(`api.stream_slots`): one more is a 429 problem on SSE and a 1008 close on the WebSocket.
+Responders get only the incident and dispatch events of their
 own teams; other roles get all.
 """
 
@@ -42,11 +44,12 @@ from fastapi import (
 )
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from alerts.channels.live import Event
+from alerts.channels.live import Event, LiveHub
 from api.deps import (
     AlertsPartDep,
     ApiKeyStoreDep,
     LiveHubDep,
+    LiveStreamsDep,
     SessionsDep,
     TokensDep,
     UserStoreDep,
@@ -54,13 +57,15 @@ from api.deps import (
     authenticated,
     bearer,
 )
-from api.live_resume import resumed, start_after, visible
+from api.live_resume import Sessions, resumed, start_after, visible
 from api.problems import describe
 from api.schemas.live import LiveEvent
+from api.schemas.problems import Problem
 from api.security.api_keys import ApiKeyStore, key_id_of
 from api.security.principal import Principal
 from api.security.tokens import InvalidTokenError
 from api.security.users import UserStore
+from api.stream_slots import TooManyStreams
 from devices.clock import now_ms
 
 log = logging.getLogger(__name__)
@@ -76,7 +81,8 @@ QueryToken = Annotated[str | None, Query(description="an access token, for brows
 @router.websocket("/live")
 async def live_events(
     websocket: WebSocket, tokens: TokensDep, users: UserStoreDep, keys: ApiKeyStoreDep,
-    hub: LiveHubDep, sessions: SessionsDep, token: QueryToken = None, since: str | None = None,
+    hub: LiveHubDep, sessions: SessionsDep, slots: LiveStreamsDep, token: QueryToken = None,
+    since: str | None = None,
 ) -> None:
     """Stream alert/incident changes the caller may see, one JSON object per message."""
     scheme, _, header_token = websocket.headers.get("authorization", "").partition(" ")
@@ -96,6 +102,17 @@ async def live_events(
     if since is not None and not since.isdecimal():  # refused after accept, as the others are
         await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=BAD_SINCE)
         return
+    try:
+        with slots.hold(caller):
+            await _serve(websocket, caller, users, keys, hub, sessions, since)
+    except TooManyStreams as exc:
+        await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=describe(exc)[:120])
+
+
+async def _serve(
+    websocket: WebSocket, caller: Principal, users: UserStore, keys: ApiKeyStore, hub: LiveHub,
+    sessions: Sessions, since: str | None,
+) -> None:
     after = await start_after(sessions, None if since is None else int(since))
     with hub.subscribe(lambda event: visible(caller, event)) as live:
         forward = asyncio.create_task(_forward(websocket, resumed(live, sessions, caller, after)))
@@ -125,9 +142,21 @@ async def _stream_caller(
     return await authenticated(tokens, users, keys, token or header_token, key)
 
 
-@router.get("/live/sse", response_class=EventSourceResponse)
+async def _stream_slot(
+    caller: Annotated[Principal, Depends(_stream_caller)], slots: LiveStreamsDep
+) -> AsyncIterator[Principal]:
+    """The caller, holding one of its stream slots while the stream lasts (429 when it has
+    none left, before the stream starts)."""
+    with slots.hold(caller):
+        yield caller
+
+
+@router.get(
+    "/live/sse", response_class=EventSourceResponse,
+    responses={429: {"model": Problem, "description": "the caller has too many open streams"}},
+)
 async def live_event_source(
-    caller: Annotated[Principal, Depends(_stream_caller)], users: UserStoreDep,
+    caller: Annotated[Principal, Depends(_stream_slot)], users: UserStoreDep,
     keys: ApiKeyStoreDep, part: AlertsPartDep, sessions: SessionsDep, since: Since = None,
     last_event_id: Annotated[int | None, Header(ge=0, description="set by EventSource")] = None,
 ) -> AsyncIterator[LiveEvent]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.backtesting import backtest_range
 from api.clock import NAIVE_TIMESTAMP, epoch_ms
-from api.deps import Caller, InfluxDep, RulesPartDep, RuleStoreDep, require
+from api.deps import BoundsDep, Caller, InfluxDep, RulesPartDep, RuleStoreDep, require
 from api.rule_store import RuleStore
 from api.schemas.problems import Problem
 from api.schemas.rules import (
@@ -35,13 +35,12 @@ from api.schemas.rules import (
 from api.security.principal import Principal, Role
 from devices.clock import now_ms
 from rules.detection import Category
-from rules.errors import RuleRejected
+from rules.errors import RuleRejected, RuleTextRefused
 from rules.language.model import Rule
 from rules.language.rulefile import check_set, referrers, validate_text
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 Writer = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
-MAX_BACKTEST = timedelta(days=31)
 DAY_MS = 86_400_000
 MAX_EVENTS = 1000  # per rule and kind in a backtest response
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -131,6 +130,9 @@ async def delete_rule(rule_id: str, caller: Writer, store: RuleStoreDep) -> None
 @router.post(
     "/validate",
     summary="Check rule-file text, or one rule against the current set, without saving",
+    description="A mistake is answered (`valid: false` and where it is); text refused unread "
+    "(a YAML alias, as alias bombs need, or far too long) is a 422 problem.",
+    responses={422: {"model": RuleProblemBody, "description": "text refused unread"}},
 )
 async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) -> ValidationResult:
     try:
@@ -142,6 +144,8 @@ async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) ->
             current = await store.read()
             rules = [r for r in current if r.id != candidate.id] + [candidate]
             check_set(rules)
+    except RuleTextRefused:
+        raise
     except RuleRejected as exc:
         return ValidationResult(valid=False, rule_ids=[], problem=RuleProblem.of(exc))
     return ValidationResult(valid=True, rule_ids=[r.id for r in rules])
@@ -159,13 +163,13 @@ async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) ->
 )
 async def backtest(
     body: BacktestRequest, caller: Writer, store: RuleStoreDep, influx: InfluxDep,
-    setup: RulesPartDep,
+    setup: RulesPartDep, bounds: BoundsDep,
 ) -> BacktestResult:
     start_ms, end_ms = _ms(body.start), _ms(body.end)
     if end_ms <= start_ms:
         raise RuleRejected("end must be after start", field="end")
-    if body.end - body.start > MAX_BACKTEST:
-        raise RuleRejected(f"range longer than {MAX_BACKTEST.days} days", field="end")
+    if end_ms - start_ms > bounds.backtest_days * DAY_MS:
+        raise RuleRejected(f"range longer than {bounds.backtest_days} days", field="end")
     if start_ms < 0 or end_ms > now_ms() + DAY_MS:
         raise RuleRejected("the range must lie between 1970 and now", field="start")
     current = await store.read()

@@ -3,10 +3,12 @@ first)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.security.store import audit_log
@@ -14,6 +16,7 @@ from api.security.store import audit_log
 HTTP_ENTITY = "http"  # `entity` of rows written for requests (domain rows name what changed)
 LOGIN_ENTITY = "login"  # `entity` of failed logins; `entity_id` is the name tried
 LOGIN_FAILED = "login_failed"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,22 @@ async def record_failed_login(
     address: str | None, route: str, status: int,
 ) -> None:
     """A login that did not let anyone in: the name tried, why, and from where (never the
-    password). The actor is the name tried, since nobody was authenticated."""
-    async with sessions.begin() as session:
-        await session.execute(insert(audit_log).values(
-            ts_ms=ts_ms, actor=name[:128], action=LOGIN_FAILED, entity=LOGIN_ENTITY,
-            entity_id=name[:64], detail=reason, address=address, route=route[:300],
-            status=status,
-        ))
+    password). The actor is the name tried, since nobody was authenticated.
+
+    A flood of failed logins is a flood of writes: when the database stays locked past its
+    wait (SQLite under a burst), the entry goes to the server log instead, so the caller
+    still gets its refusal (never a 500) and the attempt is still on record.
+    """
+    try:
+        async with sessions.begin() as session:
+            await session.execute(insert(audit_log).values(
+                ts_ms=ts_ms, actor=name[:128], action=LOGIN_FAILED, entity=LOGIN_ENTITY,
+                entity_id=name[:64], detail=reason, address=address, route=route[:300],
+                status=status,
+            ))
+    except OperationalError:
+        log.warning("failed login (database busy, not in the audit log): name %r, reason %r, "
+                    "address %r, status %d at %d ms", name[:128], reason, address, status, ts_ms)
 
 
 async def read(

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from devices.private_paths import open_private, private_dir
+
 MIN_SECRET_LENGTH = 32
 KNOWN_DEFAULTS = frozenset({
     "secret", "secret-key", "secret_key", "changeme", "change-me", "changethis", "default",
@@ -55,9 +57,9 @@ def _stored_secret(path: Path) -> str:
         stored = path.read_text().strip()
         if stored:
             return stored
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     secret = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
     return secret

@@ -107,6 +107,12 @@ def create_database(database: str) -> str:
     return f"CREATE DATABASE {quote_ident(database)}"
 
 
+def create_admin_user(username: str, password: str) -> str:
+    """The first admin user of a server with authentication on (allowed without a login)."""
+    return (f"CREATE USER {quote_ident(username)} WITH PASSWORD {quote_literal(password)} "
+            "WITH ALL PRIVILEGES")
+
+
 def drop_database(database: str) -> str:
     return f"DROP DATABASE {quote_ident(database)}"
 

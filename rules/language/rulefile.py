@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rules.errors import ExpressionError, RuleFileError, RuleRejected
+from devices import plain_yaml
+from rules.errors import ExpressionError, RuleFileError, RuleRejected, RuleTextRefused
 from rules.language import ast
 from rules.language.loader import load_default_pack, load_rules, load_rules_file
 from rules.language.model import Rule
@@ -64,7 +65,8 @@ def validate_text(text: str) -> list[Rule]:
         # The loader explains the pydantic error it caught; that error still holds the column.
         cause = exc.__context__
         inner = _rejection(cause, exc.rule_id) if isinstance(cause, ValidationError) else None
-        raise RuleRejected(
+        refused = isinstance(cause, plain_yaml.RefusedYAMLError)
+        raise (RuleTextRefused if refused else RuleRejected)(
             exc.reason, exc.rule_id, inner.field if inner else None, exc.line,
             inner.column if inner else None,
         ) from None

@@ -169,7 +169,7 @@ async def test_incident_actions_are_on_the_timeline_and_audited(sessions):
     [incident] = await svc.incidents()
     with pytest.raises(TransitionError):
         await svc.transition(incident.id, IncidentState.ON_SCENE, "crew", T0 + 1)
-    await svc.note(incident.id, "ops", T0 + 1, "caller reports smell of gas")
+    await svc.note(incident.id, "ops", T0 + 1, "caller reports smell of gas", 500)
     moved = await svc.reassign(incident.id, "fire-station", "ops", T0 + 2, "closer")
     assert (moved.state, moved.team_id, moved.handler_id) == (
         IncidentState.DISPATCHED,

@@ -75,3 +75,18 @@ async def test_the_device_import_has_its_own_larger_limit(limited: str) -> None:
     assert within.status_code == 401  # past the body limit: now the login is asked for
     assert beyond.status_code == 413
     assert str(IMPORT_BYTES) in beyond.json()["detail"]
+
+
+async def test_a_body_that_trickles_in_is_408_before_the_login_is_asked_for(
+    world: World,
+) -> None:
+    context = dataclasses.replace(world.context, body_limits=BodyLimits(read_timeout_s=0.5))
+    async with serve(create_app(context)) as url:
+        parts = urlsplit(url)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.write(b"POST " + VALIDATE.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"te")
+        await writer.drain()  # ... and the other 96 bytes never come
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 408 ")

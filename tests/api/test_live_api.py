@@ -130,7 +130,7 @@ async def test_the_stream_is_closed_when_its_token_expires(served: str, world: W
                                      ttl_s=4)  # long enough to connect and get one event
     async with connect(ws_url(served, short_lived)) as ws:
         await until_subscribers(world, 1)
-        await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "on it")
+        await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "on it", 500)
         assert (await next_event(ws))["detail"] == "on it"
         with pytest.raises(ConnectionClosedError) as closed:
             await asyncio.wait_for(ws.recv(), WAIT_S)
@@ -145,8 +145,9 @@ async def test_an_api_key_opens_the_stream_scoped_to_its_team(served: str, world
     flood = world.incident_of[FLOOD_TEAM]
     async with connect(ws_url(served), additional_headers={"X-API-Key": key}) as ws:
         await until_subscribers(world, 1)
-        await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "not yours")
-        await world.alerts.note(flood, "olga", T0_MS + 60_000, "yours")
+        gas = world.incident_of[GAS_TEAM]
+        await world.alerts.note(gas, "olga", T0_MS + 60_000, "not yours", 500)
+        await world.alerts.note(flood, "olga", T0_MS + 60_000, "yours", 500)
         event = await next_event(ws)
         assert (event["incident_id"], event["detail"]) == (flood, "yours")
     async with connect(ws_url(served), additional_headers={"X-API-Key": key + "x"}) as ws:
@@ -177,7 +178,7 @@ async def still_streams(ws: ClientConnection, world: World, checks: list[str]) -
     """`ws` outlives three more access checks and still gets events."""
     target = len(checks) + 3
     await eventually(lambda: len(checks) >= target, "three more access checks", WAIT_S)
-    await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "still here")
+    await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "still here", 500)
     assert (await next_event(ws))["detail"] == "still here"
 
 

@@ -34,7 +34,7 @@ Event = dict[str, Any]
 
 
 async def note(world: World, text: str, team: str = GAS_TEAM) -> None:
-    await world.alerts.note(world.incident_of[team], "olga", T0_MS + 60_000, text)
+    await world.alerts.note(world.incident_of[team], "olga", T0_MS + 60_000, text, 500)
 
 
 async def stored(world: World) -> list[Event]:

@@ -19,10 +19,10 @@ from api.security.principal import Role
 from devices.catalogue import load_catalogue
 from ingest.timeseries.client import InfluxClient
 from simulators.city import build_city
-from tests.resilience.streams import Outgoing, Stream, as_json, readings
 from tests.support.auth import SECRET, bearer
 from tests.support.platform_process import by_label, parse_metrics, sample
 from tests.support.polling import eventually
+from tests.support.streams import Outgoing, Stream, as_json, readings
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.demo import import_city
 from urbanwatch.platform import Platform

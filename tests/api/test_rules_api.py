@@ -284,10 +284,10 @@ async def test_an_alias_bomb_is_refused_with_its_line(rules: Rules) -> None:
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
     text = "\n".join(levels) + "\nrules: []\n"
     result = await rules.http.post("/api/v1/rules/validate", headers=OPERATOR, json={"text": text})
-    assert result.status_code == 200
+    assert result.status_code == 422
     body = result.json()
-    assert body["valid"] is False
-    assert body["problem"]["line"] == 2 and "aliases" in body["problem"]["reason"]
+    assert body["type"] == "urn:urbanwatch:problem:refused-rule-text"
+    assert body["detail"]["line"] == 2 and "aliases" in body["detail"]["reason"]
 
 
 async def test_only_writers_validate_rules(rules: Rules) -> None:

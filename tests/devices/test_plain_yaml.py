@@ -25,13 +25,13 @@ def test_an_anchor_without_an_alias_is_harmless() -> None:
     "- &l [lol, lol]\n- [*l, *l]\n",
 ], ids=["alias", "merge-key", "nested"])
 def test_an_alias_is_refused_with_its_line(text: str) -> None:
-    with pytest.raises(yaml.YAMLError, match="aliases") as refused:
+    with pytest.raises(plain_yaml.RefusedYAMLError, match="aliases") as refused:
         plain_yaml.load(text)
     mark = refused.value.problem_mark  # type: ignore[attr-defined]
     assert mark.line + 1 == text[: text.index("*")].count("\n") + 1
 
 
 def test_text_beyond_the_bound_is_refused_unread() -> None:
-    with pytest.raises(yaml.YAMLError, match="longer than"):
+    with pytest.raises(plain_yaml.RefusedYAMLError, match="longer than"):
         plain_yaml.load("#" * (plain_yaml.MAX_CHARS + 1))
 

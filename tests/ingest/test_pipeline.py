@@ -214,6 +214,24 @@ async def test_a_small_buffer_still_delivers_everything(
     assert counters.batches >= 200 // 7
 
 
+async def test_a_small_byte_budget_still_delivers_everything(
+    start_ingestor: Any, publisher: Any, influx_db: InfluxClient, deadletters: Any
+) -> None:
+    """Held payload bytes are given back for stored and for dead-lettered messages alike: a
+    budget of a few messages lets a long stream of both through."""
+    running = await start_ingestor(batch_size=50, max_pending_bytes=600, flush_interval_s=0.05)
+    t0 = now_ms() - 10_000
+    for i in range(200):
+        if i % 10 == 9:
+            publisher.send("city/d1/aq-2/data", b"not json " + b"x" * 300)
+        else:
+            publisher.send("city/d1/aq-2/data", {"ts": t0 + i, "m": {"pm10": i}})
+    counters = running.ingestor.counters
+    await eventually(lambda: counters.stored_messages == 180, "180 messages stored")
+    await eventually(lambda: counters.dead_lettered == 20, "20 letters confirmed")
+    assert await influx_db.count("air_quality") == 180
+
+
 async def test_a_flood_of_rejects_larger_than_the_buffer_is_all_dead_lettered(
     start_ingestor: Any, publisher: Any, deadletters: Any, influx_db: InfluxClient
 ) -> None:

@@ -165,3 +165,14 @@ def test_records_of_an_earlier_version_are_kept_and_handed_out_with_it(tmp_path:
     spool.consume(first)
     second = spool.peek()
     assert second is not None and (second.version, second.payload) == (2, payload(5))
+
+
+def test_the_spool_folder_and_its_segments_are_owner_only(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "state" / "spool", max_bytes=1 << 20, segment_bytes=64)
+    for i in range(4):
+        spool.append(b"reading %d " % i * 8)
+    segments = sorted(spool.directory.glob("seg-*.spool"))
+    assert len(segments) > 1
+    assert [p.stat().st_mode & 0o777 for p in (spool.directory, spool.directory.parent)] == [
+        0o700, 0o700]
+    assert {p.stat().st_mode & 0o777 for p in segments} == {0o600}

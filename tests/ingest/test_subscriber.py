@@ -47,7 +47,7 @@ async def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(
 ) -> None:
     config = MqttConfig(mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
                         topic_prefix=topic_prefix)
-    subscriber = MqttSubscriber(config, max_pending=100)
+    subscriber = MqttSubscriber(config, max_pending=100, max_pending_bytes=1 << 20)
     subscriber.start()
     try:
         await subscriber.wait_subscribed(WAIT_S)
@@ -66,7 +66,7 @@ async def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(
             while len(got) < len(payloads):
                 batch = await subscriber.receive(1.0)
                 got += batch
-                subscriber.release(len(batch))
+                subscriber.release(len(batch), sum(len(m.payload) for m in batch))
                 for message in batch:
                     subscriber.ack(message)
         await sent
@@ -78,6 +78,42 @@ async def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(
 
 
 
+async def test_held_payload_bytes_are_bounded_and_one_large_message_still_passes(
+    mosquitto: Mosquitto, publisher: Publisher, topic_prefix: str
+) -> None:
+    config = MqttConfig(mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
+                        topic_prefix=topic_prefix)
+    subscriber = MqttSubscriber(config, max_pending=100, max_pending_bytes=1000)
+    subscriber.start()
+    try:
+        await subscriber.wait_subscribed(WAIT_S)
+        payloads = [b"a" * 400, b"b" * 400, b"c" * 400, b"d" * 5000, b"e" * 10]
+        for payload in payloads:
+            publisher.client.publish(f"{topic_prefix}city/d1/aq-1/data", payload, qos=1)
+        got = await _receive(subscriber, 2)
+        assert [m.payload for m in got] == payloads[:2]
+        assert subscriber.held_bytes == 800
+        assert await subscriber.receive(0.5) == []  # the third would pass 1000 bytes
+        subscriber.release(2, 800)
+        got = await _receive(subscriber, 1)
+        assert got[0].payload == payloads[2]
+        subscriber.release(1, 400)
+        got = await _receive(subscriber, 1)  # alone, larger than the whole budget
+        assert (got[0].payload, subscriber.held_bytes) == (payloads[3], 5000)
+        subscriber.release(1, 5000)
+        assert [m.payload for m in await _receive(subscriber, 1)] == payloads[4:]
+    finally:
+        subscriber.stop()
+
+
+async def _receive(subscriber: MqttSubscriber, count: int) -> list[Message]:
+    got: list[Message] = []
+    async with asyncio.timeout(WAIT_S):
+        while len(got) < count:
+            got += await subscriber.receive(1.0)
+    return got
+
+
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -87,7 +123,7 @@ async def test_stopping_closes_every_socket(mosquitto: Mosquitto, topic_prefix: 
     warn now and then (and fail a run that treats warnings as errors)."""
     config = MqttConfig(mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
                         topic_prefix=topic_prefix)
-    subscriber = MqttSubscriber(config, max_pending=10)
+    subscriber = MqttSubscriber(config, max_pending=10, max_pending_bytes=1 << 20)
     before = _open_fds()
     subscriber.start()
     await subscriber.wait_subscribed(WAIT_S)
@@ -100,7 +136,7 @@ async def _next(subscriber: MqttSubscriber) -> Message:
     async with asyncio.timeout(WAIT_S):
         while not (got := await subscriber.receive(1.0)):
             pass
-    subscriber.release(len(got))
+    subscriber.release(len(got), sum(len(m.payload) for m in got))
     [message] = got
     return message
 
@@ -112,7 +148,7 @@ async def test_a_message_from_before_a_reconnect_is_not_acknowledged_after_it(
     and only that copy may be acknowledged, once."""
     config = MqttConfig(mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
                         topic_prefix=topic_prefix, reconnect_min_s=0.2, reconnect_max_s=0.5)
-    first = MqttSubscriber(config, max_pending=10)
+    first = MqttSubscriber(config, max_pending=10, max_pending_bytes=1 << 20)
     first.start()
     try:
         await first.wait_subscribed(WAIT_S)
@@ -124,7 +160,7 @@ async def test_a_message_from_before_a_reconnect_is_not_acknowledged_after_it(
         first.ack(old)  # from the previous connection: not sent
     finally:
         first.stop()
-    second = MqttSubscriber(config, max_pending=10)
+    second = MqttSubscriber(config, max_pending=10, max_pending_bytes=1 << 20)
     second.start()
     try:
         await second.wait_subscribed(WAIT_S)

@@ -12,7 +12,10 @@ import pytest
 
 from ingest.timeseries.client import InfluxClient
 from simulators.city import City
-from tests.resilience.streams import (
+from tests.support.deadletters import DeadLetters
+from tests.support.platform_process import PlatformProcess, Samples, by_label, sample
+from tests.support.polling import eventually
+from tests.support.streams import (
     Outgoing,
     Stream,
     as_duplicated_senml,
@@ -22,9 +25,6 @@ from tests.resilience.streams import (
     readings,
     stored_points,
 )
-from tests.support.deadletters import DeadLetters
-from tests.support.platform_process import PlatformProcess, Samples, by_label, sample
-from tests.support.polling import eventually
 from urbanwatch.services.mosquitto import Mosquitto
 
 GOOD = HOSTILE = 20_000

@@ -11,9 +11,9 @@ import pytest
 
 from ingest.timeseries.client import InfluxClient
 from simulators.city import City
-from tests.resilience.streams import Stream, as_json, expected_points, readings, stored_points
 from tests.support.platform_process import PlatformProcess, sample
 from tests.support.polling import eventually
+from tests.support.streams import Stream, as_json, expected_points, readings, stored_points
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.mosquitto import Mosquitto
 

@@ -15,9 +15,9 @@ from alerts.model import OPEN_ALERT_STATES, Alert, AlertState
 from alerts.sql import repository
 from ingest.timeseries.client import InfluxClient
 from simulators.city import City
-from tests.resilience.streams import Outgoing, Stream
 from tests.support.platform_process import PlatformProcess
 from tests.support.polling import eventually
+from tests.support.streams import Outgoing, Stream
 from urbanwatch.checkpoint import FILENAME
 from urbanwatch.database import create_engine, create_session_factory
 from urbanwatch.services.mosquitto import Mosquitto

@@ -19,11 +19,11 @@ import pytest
 from devices.registry import Device
 from ingest.timeseries.client import InfluxClient
 from simulators.city import City
-from tests.resilience.streams import Outgoing, Stream
 from tests.support.deadletters import DeadLetters
 from tests.support.platform_process import PlatformProcess, sample
 from tests.support.polling import eventually
 from tests.support.stored_readings import Where, stored_readings
+from tests.support.streams import Outgoing, Stream
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.settings import Settings

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import alerts.sql.tables  # noqa: F401  (each table module registers its tables on the one base)
@@ -29,3 +32,18 @@ async def test_migrated_schema_matches_the_tables(db_url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_the_sqlite_database_and_its_folder_are_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "urbanwatch.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await migrate(url)
+    engine = create_engine(url)
+    async with engine.begin() as connection:  # a write: the -wal and -shm files are made
+        await connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        made = sorted(p.name for p in path.parent.iterdir())
+        modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+    await engine.dispose()
+    assert made == ["urbanwatch.db", "urbanwatch.db-shm", "urbanwatch.db-wal"]
+    assert set(modes.values()) == {0o600}
+    assert path.parent.stat().st_mode & 0o777 == 0o700

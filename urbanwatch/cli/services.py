@@ -69,7 +69,7 @@ def _report(services: Services, statuses: list[ServiceStatus], as_json: bool) ->
         typer.echo(json.dumps({
             "mqtt_url": services.mqtt.url,
             "influx_url": services.influx.url,
-            "state_dir": str(services.mqtt.dir.parent.parent),  # <state>/services/mosquitto
+            "state_dir": str(services.mqtt.origin.parent.parent),  # <state>/services/mosquitto
             "services": [
                 {"name": s.name, "running": s.running, "pid": s.pid, "url": s.url,
                  "log": str(s.log)} for s in statuses

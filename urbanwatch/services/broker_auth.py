@@ -36,6 +36,7 @@ from devices.credentials import (
     render_acl_file,
     render_password_file,
 )
+from devices.private_paths import private_dir
 from devices.store import DeviceStore
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.services.managed_service import ServiceError
@@ -79,7 +80,8 @@ def managed_services(settings: Settings, *, mosquitto_bin: str | None = None,
     manage |= {"influxd"} if settings.influx.url is None else set()
     return Services(
         settings.state_dir / "services", mqtt_port=settings.mqtt.port,
-        influx_port=settings.influx.port, mqtt_tls=mqtt_tls(settings), manage=frozenset(manage),
+        influx_port=settings.influx.port, influx_host=settings.influx.host,
+        mqtt_tls=mqtt_tls(settings), manage=frozenset(manage),
         mosquitto_bin=mosquitto_bin, influxd_bin=influxd_bin,
     )
 
@@ -89,7 +91,8 @@ def managed_broker(settings: Settings) -> Mosquitto:
 
 
 def platform_logins(broker_dir: Path) -> dict[str, Login]:
-    """The platform's broker logins, created on first use and kept in the broker's folder."""
+    """The platform's broker logins, created on first use and kept in the broker's folder
+    under the state folder (`Mosquitto.origin`: the broker's own user never reads them)."""
     stored = _load_users(broker_dir)
     return {role: Login(u["username"], u["password"]) for role, u in stored.items()}
 
@@ -98,7 +101,7 @@ def client_url(settings: Settings, role: str) -> str:
     """The URL a platform client of `role` connects with (credentials in it when managed)."""
     if settings.mqtt.url is not None:
         return settings.mqtt.url
-    login = platform_logins(managed_broker(settings).dir)[role]
+    login = platform_logins(managed_broker(settings).origin)[role]
     scheme = "mqtts" if settings.mqtt.tls_ca else "mqtt"
     user, password = quote(login.username, safe=""), quote(login.password, safe="")
     return f"{scheme}://{user}:{password}@{HOST}:{settings.mqtt.port}"
@@ -123,7 +126,7 @@ async def sync_broker_auth(
     broker = managed_broker(settings)
     devices, _ = await DeviceStore(sessions).list()
     credentials = await CredentialStore(sessions).all()
-    users = _platform_users(broker.dir) + await TeamLogins(sessions).users()
+    users = _platform_users(broker.origin) + await TeamLogins(sessions).users()
     passwords = render_password_file(devices, credentials, users)
     acl = render_acl_file(devices, credentials, users, prefix=settings.mqtt.topic_prefix)
     return broker.install_auth(passwords, acl)
@@ -158,7 +161,7 @@ def _load_users(broker_dir: Path) -> dict[str, dict[str, str]]:
         stored[role] = {"username": f"{PLATFORM_USER_PREFIX}{role}", "password": password,
                         "password_hash": hash_password(password)}
     if missing:
-        broker_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(broker_dir)
         write_private(path, json.dumps(stored, indent=2))
     return {role: stored[role] for role in PLATFORM_ACCESS}
 
@@ -172,5 +175,6 @@ def client_settings(settings: Settings, role: str) -> Settings:
 
 
 def broker_present(settings: Settings) -> bool:
-    """Whether the managed broker of `settings` has been set up (its folder exists)."""
-    return managed(settings) and managed_broker(settings).dir.is_dir()
+    """Whether the managed broker of `settings` has been set up (its folder under the state
+    folder exists: the platform's own logins are kept there, wherever the broker's files are)."""
+    return managed(settings) and managed_broker(settings).origin.is_dir()

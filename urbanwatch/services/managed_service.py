@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.private_paths import private_dir
 from urbanwatch.services.ports import HOST, port_open
 from urbanwatch.services.processes import alive, die_with_parent, spawn_detached
 
@@ -106,7 +107,7 @@ class ManagedService:
         executable = self._executable()
         if port_open(self.port):
             raise ServiceStartError(f"{self.name}: port {self.host}:{self.port} is already in use")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self.write_config()
         with open(self.log_path, "ab") as log:
             if detach:

@@ -13,6 +13,7 @@ from pathlib import Path
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.managed_service import ManagedService, ServiceStatus
 from urbanwatch.services.mosquitto import Mosquitto, TlsFiles
+from urbanwatch.services.ports import HOST
 
 
 class Services:
@@ -22,9 +23,10 @@ class Services:
     def __init__(self, state_dir: Path, *, mqtt_port: int, influx_port: int,
                  mosquitto_bin: str | Path | None = None,
                  influxd_bin: str | Path | None = None, mqtt_tls: TlsFiles | None = None,
+                 influx_host: str = HOST,
                  manage: frozenset[str] = frozenset({"mosquitto", "influxd"})) -> None:
         self.mqtt = Mosquitto(state_dir, mqtt_port, binary=mosquitto_bin, tls=mqtt_tls)
-        self.influx = Influxd(state_dir, influx_port, binary=influxd_bin)
+        self.influx = Influxd(state_dir, influx_port, binary=influxd_bin, bind_host=influx_host)
         self._manage = manage
         self._started: list[ManagedService] = []
 

@@ -6,7 +6,7 @@ import pytest
 
 from alerts.decisions import incidents as machine
 from alerts.decisions.grouping import GroupingConfig, IncidentBook
-from alerts.errors import NotClosableError, TransitionError
+from alerts.errors import NotClosableError, NoteLimitError, TransitionError
 from alerts.model import Alert, AlertState, IncidentState, TimelineKind, Transition, TransitionKind
 from rules.detection import Category, Severity
 
@@ -166,13 +166,22 @@ def test_invalid_incident_transitions(steps):
 def test_notes_notifications_and_assignment_are_on_the_timeline():
     incident = machine.dispatch(new_incident(), "gas-company", "gas-emergency", "router", 100)
     incident = machine.notified(incident, "dispatcher", 101, "webhook ok")
-    incident = machine.note(incident, "li", 102, "smell reported by residents")
+    incident = machine.note(incident, "li", 102, "smell reported by residents", 500)
     assert (incident.handler_id, incident.team_id, incident.dispatched_ms) == (
         "gas-company", "gas-emergency", 100)  # fmt: skip
     assert incident.last_notified_ms == 101
     assert [(e.kind, e.actor) for e in incident.timeline[-3:]] == [
         (TimelineKind.DISPATCHED, "router"), (TimelineKind.NOTIFIED, "dispatcher"),
         (TimelineKind.NOTE, "li")]  # fmt: skip
+
+
+def test_notes_stop_at_the_limit_and_other_entries_do_not_count():
+    incident = machine.dispatch(new_incident(), "gas-company", "gas-emergency", "router", 100)
+    incident = machine.note(incident, "li", 101, "one", 2)
+    incident = machine.notified(incident, "dispatcher", 102, "webhook ok")
+    incident = machine.note(incident, "li", 103, "two", 2)
+    with pytest.raises(NoteLimitError, match="2 notes"):
+        machine.note(incident, "li", 104, "three", 2)
 
 
 def test_escalate_only_upwards_while_dispatched():

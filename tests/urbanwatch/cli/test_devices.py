@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from devices.credentials import verify_password
 from devices.geo import parse_geography
 from urbanwatch.cli.devices import devices_app
+from urbanwatch.services.mosquitto import Mosquitto
 
 runner = CliRunner()
 HEADER = "id,type,district,grid,lat,lon,department,status,installed,gateway\n"
@@ -242,9 +243,14 @@ def test_config_file_and_db_url(tmp_path: Path) -> None:
     _fails(_run("list", "--config", str(tmp_path / "missing.toml")), "not found")
 
 
+def _broker(tmp_path: Path) -> Mosquitto:
+    """The managed broker of the `state` folder (its files, wherever they are kept)."""
+    return Mosquitto(tmp_path / "state" / "services", 0)
+
+
 def _passwd(tmp_path: Path) -> dict[str, str]:
-    path = tmp_path / "state" / "services" / "mosquitto" / "passwd"
-    return dict(line.split(":", 1) for line in path.read_text().splitlines())
+    text = _broker(tmp_path).password_path.read_text()
+    return dict(line.split(":", 1) for line in text.splitlines())
 
 
 def test_add_prints_the_mqtt_password_once_and_stores_its_hash(
@@ -265,7 +271,7 @@ def test_add_prints_the_mqtt_password_once_and_stores_its_hash(
         "latin-1"
     )
     assert {"urbanwatch.ingest", "urbanwatch.dispatch", "urbanwatch.simulator"} <= set(stored)
-    acl = (tmp_path / "state" / "services" / "mosquitto" / "acl").read_text()
+    acl = _broker(tmp_path).acl_path.read_text()
     assert "user n-1\ntopic write city/w/n-1/data\ntopic write city/w/n-1/batch\n" in acl
 
 
@@ -292,6 +298,6 @@ def test_revoke_and_rotate(state: list[str], tmp_path: Path) -> None:
     revoked = _run("revoke", "n-1", *state)
     assert (revoked.exit_code, revoked.stdout.strip()) == (0, "n-1: MQTT login revoked")
     assert "n-1" not in _passwd(tmp_path)
-    assert "user n-1" not in (tmp_path / "state" / "services" / "mosquitto" / "acl").read_text()
+    assert "user n-1" not in _broker(tmp_path).acl_path.read_text()
     _fails(_run("rotate", "nope", *state), "no device 'nope'")
     _fails(_run("revoke", "nope", *state), "has no MQTT credentials")

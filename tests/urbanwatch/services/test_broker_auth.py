@@ -57,7 +57,7 @@ class City:
         return Client(self.broker.port, device_id, self.passwords[device_id])
 
     def platform(self, role: str) -> Client:
-        login = platform_logins(self.broker.dir)[role]
+        login = platform_logins(self.broker.origin)[role]
         return Client(self.broker.port, login.username, login.password)
 
     async def sync(self) -> bool:

@@ -110,7 +110,7 @@ async def test_a_team_reads_its_own_dispatches_including_those_sent_while_away(
     await eventually(lambda: not team.connect().is_failure, "the broker to admit the team")
     for topic in (f"dispatch/{TEAM}/#", "dispatch/#", "city/#", f"dispatch/{OTHER}/#"):
         team.client.subscribe(topic_prefix + topic, qos=1)  # only the first is allowed
-    dispatch = platform_logins(broker.mosquitto.dir)["dispatch"]
+    dispatch = platform_logins(broker.mosquitto.origin)["dispatch"]
     channel = MqttChannel("127.0.0.1", broker.mosquitto.port, prefix=topic_prefix,
                           username=dispatch.username, password=dispatch.password)
     await channel.start()
@@ -139,7 +139,7 @@ async def test_a_team_cannot_publish_to_its_dispatch_topic(
     await eventually(lambda: not team.connect().is_failure, "the broker to admit the team")
     team.client.subscribe(f"{topic_prefix}dispatch/{TEAM}/#", qos=1)
     team.client.publish(f"{topic_prefix}dispatch/{TEAM}", b"forged", qos=1).wait_for_publish(10)
-    dispatch = platform_logins(broker.mosquitto.dir)["dispatch"]
+    dispatch = platform_logins(broker.mosquitto.origin)["dispatch"]
     channel = MqttChannel("127.0.0.1", broker.mosquitto.port, prefix=topic_prefix,
                           username=dispatch.username, password=dispatch.password)
     await channel.start()

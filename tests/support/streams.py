@@ -1,5 +1,6 @@
-"""What the resilience tests send and read back: device readings, hostile messages, a
-paced QoS 1 publisher that counts the broker's acknowledgements, and the stored points."""
+"""What the resilience and hostile tests send and read back: device readings, hostile
+messages, a paced QoS 1 publisher that counts the broker's acknowledgements, and the stored
+points."""
 
 from __future__ import annotations
 
@@ -195,16 +196,21 @@ class Stream:
     as fast as the in-flight window allows) and counts the broker's acknowledgements.
 
     paho keeps every unacknowledged message and sends it again after a reconnect, so a
-    broker restart in the middle loses nothing on this side.
+    broker restart in the middle loses nothing on this side. `stop()` ends the publishing
+    early: `sent` messages (the first ones) were published.
     """
 
     def __init__(self, host: str, port: int, prefix: str, messages: Sequence[Outgoing],
-                 *, rate: float | None = None, client_id: str = "") -> None:
+                 *, rate: float | None = None, client_id: str = "",
+                 login: tuple[str, str] | None = None) -> None:
         self.prefix, self.messages, self.rate = prefix, messages, rate
         self.sent = self.acked = 0
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=MQTTProtocolVersion.MQTTv5)
+        if login is not None:
+            self._client.username_pw_set(*login)
         self._client.max_inflight_messages_set(500)
         self._client.reconnect_delay_set(1, 2)
         self._client.on_publish = self._on_publish
@@ -218,7 +224,13 @@ class Stream:
 
     @property
     def done(self) -> bool:
-        return self.acked == len(self.messages)
+        """Every message published was acknowledged (all of them, unless stopped early)."""
+        return self.acked == (self.sent if self._stopping.is_set() else len(self.messages))
+
+    def stop(self) -> None:
+        """Publish no more; returns once the publishing thread has ended."""
+        self._stopping.set()
+        self._thread.join()
 
     def close(self) -> None:
         self._thread.join(timeout=5)
@@ -231,8 +243,10 @@ class Stream:
         for i, message in enumerate(self.messages):
             if self.rate is not None:
                 ahead_s = i / self.rate - (time.monotonic() - started)
-                if ahead_s > 0:
-                    time.sleep(ahead_s)
+                if ahead_s > 0 and self._stopping.wait(ahead_s):
+                    return
+            if self._stopping.is_set():
+                return
             while self.sent - self.acked > 5_000:  # keep paho's own queue small
                 time.sleep(0.005)
             self._client.publish(self.prefix + message.topic, message.payload, qos=1)
