@@ -29,8 +29,8 @@ CITY_RULES = """
 - {id: cell, category: flood, when: "count_in(grid, rule=high) >= 2"}
 """
 TIMED_RULES = """
-- {id: gone, category: device, match: {device_type: water_level}, when: stale(30s) or missing for 50s,
-   severity: red if stale(60s) else blue}
+- {id: gone, category: device, match: {device_type: water_level},
+   when: stale(30s) or missing for 50s, severity: red if stale(60s) else blue}
 - {id: oor, category: device, match: {device_type: water_level}, when: out_of_range(20s),
    for: 10s}
 - {id: hr, category: flood, match: {device_type: water_level},
