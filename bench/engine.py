@@ -10,8 +10,10 @@ of readings at once), each batch judged at its ``now`` and followed by a tick, a
 does. After it, ``idle_tick_ms`` is the median of ticks a second apart with no readings between.
 
 ``bytes_per_series`` is the growth of the process's resident memory from before the city was
-built to the filled engine, over the series: the registry, the engine's slot table, attribute
-columns, rule tables and all its state, Python objects included. The reference
+built to the engine after the timed part (the workload's own readings let go, freed memory handed
+back to the system), over the series: the registry, the engine's slot table, attribute columns,
+rule tables, deadlines, all its state and what its detectors keep of the last round, Python
+objects included. The reference
 (`rules.oracles.engine.Reference`) gets a fresh city of the same size and the first
 ``reference_readings`` readings of the timed batches (its own state empty: it is the per-reading
 baseline, not a steady state). ``run()`` returns a dict; ``urbanwatch bench engine [--json]``
@@ -20,6 +22,7 @@ prints it. One process, one core.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import statistics
@@ -153,7 +156,10 @@ def idle_ticks_ms(engine: Engine, after_ms: int, n: int = 20) -> list[float]:
     return out
 
 
-def rss_bytes() -> int:
+def held_bytes() -> int:
+    """Resident bytes of this process once freed memory went back to the system (Linux)."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # the allocator keeps freed heap pages otherwise
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -165,27 +171,27 @@ def run(n_series: int = 100_000, batch: int = 10_000, n_batches: int = 50, fill_
     ``report`` is told the name of each stage as it starts.
     """
     say = report or (lambda stage: None)
-    gc.collect()
-    rss_before = rss_bytes()
+    rss_before = held_bytes()
     say(f"building a city of {n_series:,} series")
     registry, attributes = city(n_series)
     engine = Engine(bench_rules(), registry, attributes=attributes)
     base = levels(registry.n_series)
     say(f"filling: {fill_readings} readings of every series")
     last_fill_ms = fill(engine, base, fill_readings)
-    gc.collect()
-    held = rss_bytes() - rss_before
     work = workload(base, last_fill_ms, n_batches, batch)
     say(f"engine: {n_batches} batches of {batch:,} (+ a burst), each ticked")
     engine_rps, engine_cpu = _timed(engine, work)
     ticks = idle_ticks_ms(engine, work.batches[-1][2])
+    first, now_ms, tick_ms = work.batches[0]
+    sample = Workload([(first.take(np.arange(min(reference_readings, len(first)))), now_ms,
+                        tick_ms)])
+    timed_readings = work.readings
+    del work, first
+    held = held_bytes() - rss_before
     del engine
     gc.collect()
     say(f"reference: {reference_readings:,} readings")
     reference = Reference(bench_rules(), registry, attributes=attributes)
-    first, now_ms, tick_ms = work.batches[0]
-    sample = Workload([(first.take(np.arange(min(reference_readings, len(first)))), now_ms,
-                        tick_ms)])
     reference_rps, reference_cpu = _timed(reference, sample)
     return {
         "n_series": registry.n_series,
@@ -196,7 +202,7 @@ def run(n_series: int = 100_000, batch: int = 10_000, n_batches: int = 50, fill_
         "engine_readings_per_cpu_s": round(engine_cpu),
         "reference_readings_per_cpu_s": round(reference_cpu),
         "idle_tick_ms_max": round(max(ticks), 3),
-        "timed_readings": work.readings,
+        "timed_readings": timed_readings,
         "batch": batch,
         "fill_readings_per_series": fill_readings,
     }
