@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.engine import T0_MS, batches, bench_rules, city
+from bench.engine import T0_MS, bench_rules, city, fill, levels
 from rules.engine.engine import Engine
 from urbanwatch.checkpoint import FILENAME, load_checkpoint, write_checkpoint
 
@@ -28,8 +28,7 @@ def run(n_series: int, rounds: int = 3, report: Report = lambda _: None) -> dict
     report(f"building the engine for {registry.n_series:,} series")
     engine = Engine(rules, registry, attributes=attributes)
     report("feeding it")
-    for k, batch in enumerate(batches(registry, rounds, registry.n_series, seed=1)):
-        engine.evaluate(batch, T0_MS + (k + 1) * 1000)
+    fill(engine, levels(registry.n_series), rounds)
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / FILENAME
         report("snapshot + write")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,7 +31,7 @@ class DeviceStatus(StrEnum):
     RETIRED = "retired"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Device:
     id: str
     type: str
@@ -45,6 +46,10 @@ class Device:
     attributes: Mapping[str, float] = field(default_factory=dict)  # held as `Attributes`
 
     def __post_init__(self) -> None:
+        for shared in ("type", "district", "grid", "department"):  # one copy per city, not device
+            value = getattr(self, shared)
+            if isinstance(value, str):
+                object.__setattr__(self, shared, sys.intern(value))
         if not isinstance(self.attributes, Attributes):
             try:
                 attributes = Attributes(self.attributes)
@@ -91,7 +96,7 @@ class Attributes(Mapping[str, float]):
         return f"Attributes({self._items!r})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Series:
     slot: int
     device_id: str

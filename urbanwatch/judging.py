@@ -14,17 +14,28 @@ service (maintenance, retired: `Engine.left_service`) are handed to `on_leave`, 
 Across restarts: `restore` (before ingest starts) applies the last checkpoint
 (`urbanwatch.checkpoint`) where it still fits, then the newest stored reading of each series and
 the open alerts; `run` saves a checkpoint every `checkpoint_s`.
+
+Off the event loop: the engine is touched only in one judging thread (numpy releases the GIL
+for most of the work), one call at a time, so a large batch, a tick at a million series, a
+rebuild or a snapshot never stalls the API, the live stream or the MQTT keep-alives. Each call
+and the hand-off of its detections hold `_turn`, so detections reach the sink in the order the
+engine found them, and a reload's resets go ahead of the new engine's detections. A rebuild
+swaps the engine in the judging thread, and nothing else keeps the old one: its memory goes as
+soon as the new engine is in place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from devices.batch import ReadingBatch
 from devices.clock import now_ms
@@ -32,6 +43,7 @@ from devices.registry import DeviceStatus, Registry
 from rules.detection import Detection
 from rules.engine.engine import Engine
 from rules.engine.restore import OpenAlert, SnapshotError, seed_last_readings, seed_open_alerts
+from rules.engine.snapshot import Snapshot
 from rules.errors import RuleError
 from rules.language.loader import load_default_pack, load_rules_file
 from rules.language.model import Rule
@@ -42,6 +54,7 @@ log = logging.getLogger(__name__)
 DetectionSink = Callable[[list[Detection], int], Awaitable[None]]
 ResetSink = Callable[[tuple[str, ...], int], Awaitable[object]]  # (rule ids, now_ms)
 LeaveSink = Callable[[tuple[str, ...], int], Awaitable[object]]  # (device ids, now_ms)
+T = TypeVar("T")
 
 
 class Judge:
@@ -59,6 +72,8 @@ class Judge:
         self._clock_ms = clock_ms
         self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
         self._rules_file = FileWatch(rules_path)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judging")
+        self._turn = asyncio.Lock()  # one engine call, and the hand-off of what it found
         self.rules = self._load_rules()
         self.engine = self._fresh_engine()
         self.detections: Counter[str] = Counter()  # by detection state
@@ -73,13 +88,23 @@ class Judge:
     async def on_batch(self, batch: ReadingBatch, now_ms: int,
                        faults: ReadingBatch | None = None) -> None:
         """Judge a stored batch and the out-of-range readings (`faults`) refused with it."""
-        await self._follow_registry(now_ms)
-        started = time.perf_counter()
-        found = self.engine.evaluate(batch, now_ms, faults)
-        self.last_evaluate_s = time.perf_counter() - started
-        self.evaluations += 1
-        self.evaluate_s_total += self.last_evaluate_s
-        await self._emit(found, now_ms)
+        async with self._turn:
+            await self._follow_registry(now_ms)
+            started = time.perf_counter()
+            found = await self._judging(self.engine.evaluate, batch, now_ms, faults)
+            self.last_evaluate_s = time.perf_counter() - started
+            self.evaluations += 1
+            self.evaluate_s_total += self.last_evaluate_s
+            await self._emit(found, now_ms)
+
+    def close(self) -> None:
+        """Stop the judging thread once the call it is running (if any) is done."""
+        self._thread.shutdown(wait=True)
+
+    async def _judging(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(*args)`` in the judging thread, the only thread that touches the engine."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, functools.partial(fn, *args))
 
     async def restore(self, last: ReadingBatch, open_alerts: list[OpenAlert]) -> None:
         """Before ingest: the checkpoint where it fits, then ``last`` stored readings (one per
@@ -87,6 +112,13 @@ class Judge:
         saved = None
         if self.checkpoint_path is not None:
             saved = await asyncio.to_thread(load_checkpoint, self.checkpoint_path)
+        async with self._turn:
+            await self._judging(self._restore, saved, last, open_alerts)
+        away = {str(a.device_id) for a in open_alerts if _out_of_service(self.engine.registry, a)}
+        await self._left_service(tuple(sorted(away)), self._clock_ms())  # e.g. while stopped
+
+    def _restore(self, saved: tuple[Snapshot, int] | None, last: ReadingBatch,
+                 open_alerts: list[OpenAlert]) -> None:
         if saved is not None:
             snap, saved_ms = saved
             try:
@@ -105,15 +137,14 @@ class Judge:
         seeded = seed_open_alerts(self.engine, open_alerts)
         log.info("engine start: %d series' last readings from the store, %d of %d open alerts "
                  "seeded", newer, seeded, len(open_alerts))
-        away = {str(a.device_id) for a in open_alerts if _out_of_service(self.engine.registry, a)}
-        await self._left_service(tuple(sorted(away)), self._clock_ms())  # e.g. while stopped
 
     async def checkpoint(self) -> None:
         """Save the engine's state now (snapshot here, file written in a worker thread)."""
         if self.checkpoint_path is None:
             return
         started = time.perf_counter()
-        snap = self.engine.snapshot()
+        async with self._turn:
+            snap = await self._judging(self.engine.snapshot)
         self.checkpoint_bytes = await asyncio.to_thread(
             write_checkpoint, self.checkpoint_path, snap, self._clock_ms())
         self.checkpoints += 1
@@ -127,13 +158,14 @@ class Judge:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
             await self.reload()
-            now_ms = self._clock_ms()
-            await self._follow_registry(now_ms)
-            started = time.perf_counter()
-            found = self.engine.tick(now_ms)
-            self.ticks += 1
-            self.tick_s_total += time.perf_counter() - started
-            await self._emit(found, now_ms)
+            async with self._turn:
+                now_ms = self._clock_ms()
+                await self._follow_registry(now_ms)
+                started = time.perf_counter()
+                found = await self._judging(self.engine.tick, now_ms)
+                self.ticks += 1
+                self.tick_s_total += time.perf_counter() - started
+                await self._emit(found, now_ms)
             if time.monotonic() >= next_checkpoint:
                 await self.checkpoint_logged()
                 next_checkpoint = time.monotonic() + self.checkpoint_s
@@ -146,21 +178,23 @@ class Judge:
             log.error("engine checkpoint %s not written: %s", self.checkpoint_path, exc)
 
     async def reload(self) -> bool:
-        """`reload_if_changed`, then hand the rules it reset to `on_reset`.
+        """`reload_if_changed` in the judging thread, then hand the rules it reset to `on_reset`.
 
-        Nothing is awaited between the swap and the call, so the reset is queued ahead of any
+        The turn is held from the swap to the call, so the reset is queued ahead of any
         detection of the new engine.
         """
-        if not self.reload_if_changed():
-            return False
-        reset = self.engine.reset_rules
-        if reset and self._on_reset is not None:
-            await self._on_reset(reset, self._clock_ms())
-        await self._left_service(self.engine.left_service, self._clock_ms())
+        async with self._turn:
+            if not await self._judging(self.reload_if_changed):
+                return False
+            reset = self.engine.reset_rules
+            if reset and self._on_reset is not None:
+                await self._on_reset(reset, self._clock_ms())
+            await self._left_service(self.engine.left_service, self._clock_ms())
         return True
 
     def reload_if_changed(self) -> bool:
-        """Swap in the rule file's new contents if it changed and is valid."""
+        """Swap in the rule file's new contents if it changed and is valid (in the caller's
+        thread: `reload` runs it in the judging thread)."""
         if not self._rules_file.changed():
             return False
         try:
@@ -183,11 +217,15 @@ class Judge:
             await self._sink(found, now_ms)
 
     async def _follow_registry(self, now_ms: int) -> None:
+        """Rebuild the engine for a changed registry (holding the turn, in the judging thread)."""
         registry = self._registry()
         if registry is not self.engine.registry:
-            self.engine = self.engine.rebuild(registry=registry, attributes=registry.attributes(),
-                                              now_ms=now_ms)
+            await self._judging(self._take_registry, registry, now_ms)
             await self._left_service(self.engine.left_service, now_ms)
+
+    def _take_registry(self, registry: Registry, now_ms: int) -> None:
+        self.engine = self.engine.rebuild(registry=registry, attributes=registry.attributes(),
+                                          now_ms=now_ms)
 
     async def _left_service(self, device_ids: tuple[str, ...], now_ms: int) -> None:
         if device_ids and self._on_leave is not None:

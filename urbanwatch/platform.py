@@ -239,6 +239,8 @@ class Platform:
 
     async def _close(self) -> None:
         try:
+            if self.judge is not None:  # after its running call, if any
+                await asyncio.to_thread(self.judge.close)
             if self.alerting is not None:
                 await self.alerting.aclose()
             if self.influx is not None:

@@ -9,6 +9,14 @@ readings an ``anomaly()`` rule is firing on). After the rounds, ``evaluate`` tic
 pending ``for`` timers of the other per-series rules that have run out fire, and count_in (area)
 rules are judged. Detections come out sorted by (ts, rule order, subject).
 
+Cost. A tick does only what falls due: each rule keeps its members in the order their result may
+next change (`rules.engine.series_rule`), area rules keep counts that follow state changes and
+judge only the areas whose counts moved (`rules.engine.area`), so a tick with nothing due costs
+the same for ten series as for a million. Skipped judgements are exactly those that would have
+changed nothing, provided time does not run backwards: a tick earlier than the latest one judges
+every series that has reported, as does the first tick after state was written directly
+(`Engine.refile`: build, restore, rebuild).
+
 Sensor faults. Ingest refuses a reading outside its metric's catalogue range (it is not a
 measurement: it is neither stored nor seen by windows or detectors), but hands it to ``evaluate``
 as a fault, so the engine stays pure and learns of broken sensors as data. A fault counts as
@@ -33,7 +41,7 @@ from rules.detection import Detection
 from rules.engine.area import AreaRule
 from rules.engine.compile import Context, Frame
 from rules.engine.emit import Emitted, to_detections
-from rules.engine.groups import Routing
+from rules.engine.groups import Group, Routing
 from rules.engine.plan import SlotTable, attribute_column, detector_names
 from rules.engine.rebuild import (
     carry_area_states,
@@ -49,7 +57,6 @@ from rules.engine.scoring import DetectorFactory, RoundScores, build_detectors, 
 from rules.engine.series_rule import SeriesRule
 from rules.engine.snapshot import Snapshot, take
 from rules.engine.state import FIRING, NEVER, SeriesState
-from rules.engine.transitions import promote
 from rules.language import ast
 from rules.language.model import Rule
 
@@ -119,6 +126,8 @@ class Engine:
         ]
         for name in names:
             self.place_detector(name, self.detectors[name], None, None)
+        self._sweep = True  # the next tick judges every time-dependent member that reported
+        self._ticked_ms = NEVER  # the latest tick
 
     def place_detector(self, name: str, detector: Detector, rows: np.ndarray | None,
                        scores: np.ndarray | None) -> None:
@@ -141,9 +150,9 @@ class Engine:
         """
         out: list[Emitted] = []
         for slots, ts_ms, values in rounds(batch, self.ctx.series.last_ts, self.stats):
-            self._round(slots, ts_ms, values, out)
+            self._round(slots, ts_ms, values, out, now_ms)
         if faults is not None and len(faults):
-            self._faults(faults, out)
+            self._faults(faults, out, now_ms)
         return self._finish(out, now_ms)
 
     def tick(self, now_ms: int) -> list[Detection]:
@@ -191,6 +200,7 @@ class Engine:
         new.stats = dataclasses.replace(self.stats)
         new.reset_rules = tuple(r.id for r in self.rules if r.id not in kept)
         new.left_service = left_service(self.table, new.table)
+        new.refile()
         return new
 
     def snapshot(self) -> Snapshot:
@@ -204,7 +214,20 @@ class Engine:
         Raises:
             SnapshotError: the snapshot is of another version or inconsistent; nothing applied.
         """
-        return restore(self, snap)
+        report = restore(self, snap)
+        self.refile()
+        return report
+
+    def refile(self) -> None:
+        """Derive the deadlines and area counts again from the state, and judge every
+        time-dependent member at the next tick: after the state was written other than by
+        judging (restore, rebuild, seeding last readings or open alerts)."""
+        for sr in self.series_rules:
+            sr.moves.clear()
+            sr.refile()
+        for ar in self.area_rules:
+            ar.refile()
+        self._sweep = True
 
     def _finish(self, out: list[Emitted], now_ms: int) -> list[Detection]:
         self._tick(now_ms, out)
@@ -213,7 +236,7 @@ class Engine:
         return detections
 
     def _round(self, slots: np.ndarray, ts_ms: np.ndarray, values: np.ndarray,
-               out: list[Emitted]) -> None:
+               out: list[Emitted], now_ms: int) -> None:
         self.ctx.series.record(slots, ts_ms, values)
         scored = RoundScores.score(self.detectors, self.ctx, slots, ts_ms, values)
         with np.errstate(all="ignore"):  # see `compile_expr`
@@ -231,13 +254,15 @@ class Engine:
                         frame = frames[sr.cap] = Frame(
                             slots[sel], t, v, rows, group.ring, t, cap=sr.cap, gathers=gathers,
                             round_scores=scored.by_reading, sel=sel)
-                    sr.judge(frame, rows, out)
+                    sr.judge(frame, rows, out, now_ms)
                     for name in sr.detectors:
                         scored.skip[name][sel] |= sr.state.state[rows] == FIRING
         scored.learn(self.detectors)
 
-    def _faults(self, faults: ReadingBatch, out: list[Emitted]) -> None:
-        """Record each series' newest fault and judge the ``out_of_range`` rules on it."""
+    def _faults(self, faults: ReadingBatch, out: list[Emitted], now_ms: int) -> None:
+        """Record each series' newest fault and judge the ``out_of_range`` rules on it; the
+        tick at ``now_ms`` judges every time-dependent rule on those series again (a fault is
+        news to ``stale``)."""
         faults = faults.take((faults.slot >= 0) & (faults.slot < len(self.table)))
         if not len(faults):
             return
@@ -256,47 +281,71 @@ class Engine:
                         frame = frames[sr.cap] = Frame(
                             slots, newest.ts_ms[sel], newest.value[sel], rows, group.ring,
                             series.last_ts[slots], cap=sr.cap, gathers=gathers)
-                    sr.judge(frame, rows, out)
+                    sr.judge(frame, rows, out, now_ms)
+                for sr in (sr for sr in group.rules if sr.time_dependent):
+                    sr.file_at(rows, now_ms)
 
     def _tick(self, now_ms: int, out: list[Emitted]) -> None:
         with np.errstate(all="ignore"):  # see `compile_expr`
             self._tick_rules(now_ms, out)
 
     def _tick_rules(self, now_ms: int, out: list[Emitted]) -> None:
-        series = self.ctx.series
+        sweep = self._sweep or now_ms < self._ticked_ms
         for group in self.routing.groups:
             timed = [sr for sr in group.rules if sr.time_dependent]
             if timed:
-                rows = np.flatnonzero(series.last_ts[group.slots] != NEVER)
-                slots = group.slots[rows]
-                t = np.full(len(rows), now_ms, dtype=np.int64)
-                anchor, value = series.last_ts[slots], series.last_value[slots]
-                frames: dict[int, Frame] = {}
-                gathers: dict = {}
-                for sr in timed:
-                    frame = frames.get(sr.cap)
-                    if frame is None:
-                        frame = frames[sr.cap] = Frame(slots, t, value, rows, group.ring, anchor,
-                                                       cap=sr.cap, gathers=gathers)
-                    sr.judge(frame, rows, out)
+                self._judge_due(group, timed, now_ms, sweep, out)
             for sr in group.rules:
                 if sr.time_dependent or sr.rule.for_ms == 0:
                     continue
-                rows, severity = promote(sr.state, now_ms, sr.rule.for_ms)
+                rows, severity = sr.promote(now_ms)
+                self.stats.tick_judged += len(rows)
                 if len(rows):
                     slots = sr.slots[rows]
                     out.append(Emitted(np.full(len(rows), now_ms, dtype=np.int64), sr.index,
                                        slots, np.full(len(rows), FIRING, dtype=np.int8),
-                                       severity, series.last_value[slots]))
+                                       severity, self.ctx.series.last_value[slots]))
         for ar in self.area_rules:
-            ar.judge(now_ms, out)
+            self.stats.tick_judged += ar.judge(now_ms, out)
+        for sr in self.series_rules:
+            sr.moves.clear()
+        self._sweep = False
+        self._ticked_ms = now_ms if sweep else max(self._ticked_ms, now_ms)
+
+    def _judge_due(self, group: Group, timed: list[SeriesRule], now_ms: int, sweep: bool,
+                   out: list[Emitted]) -> None:
+        """Judge at ``now_ms`` the members of ``group`` due for any of its time-dependent rules
+        (every member that reported when sweeping)."""
+        series = self.ctx.series
+        if sweep:
+            for sr in timed:
+                sr.refile()
+            rows = np.flatnonzero(series.last_ts[group.slots] != NEVER)
+        else:
+            due = [sr.take_due(now_ms) for sr in timed]
+            rows = due[0] if len(due) == 1 else np.unique(np.concatenate(due))
+            rows = rows[series.last_ts[group.slots[rows]] != NEVER]
+        self.stats.tick_judged += len(rows)
+        if not len(rows):
+            return
+        slots = group.slots[rows]
+        t = np.full(len(rows), now_ms, dtype=np.int64)
+        anchor, value = series.last_ts[slots], series.last_value[slots]
+        frames: dict[int, Frame] = {}
+        gathers: dict = {}
+        for sr in timed:
+            frame = frames.get(sr.cap)
+            if frame is None:
+                frame = frames[sr.cap] = Frame(slots, t, value, rows, group.ring, anchor,
+                                               cap=sr.cap, gathers=gathers)
+            sr.judge(frame, rows, out)
 
     @property
     def nbytes(self) -> int:
         """Bytes held in state arrays (series, routing, rings, rule states, scores, detectors)."""
         total = self.ctx.series.nbytes + sum(s.nbytes for s in self.ctx.scores.values())
         total += sum(rows.nbytes for rows in self.ctx.detector_rows.values())
-        total += self.routing.nbytes + sum(sr.state.nbytes for sr in self.series_rules)
+        total += self.routing.nbytes + sum(sr.nbytes for sr in self.series_rules)
         for detector in self.detectors.values():
             total += getattr(detector, "state_nbytes", lambda: 0)()
         return total + sum(ar.nbytes for ar in self.area_rules)

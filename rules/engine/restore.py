@@ -96,6 +96,7 @@ def seed_last_readings(engine: Engine, slots: np.ndarray, ts_ms: np.ndarray,
     """
     newer = ts_ms > engine.ctx.series.last_ts[slots]
     engine.ctx.series.record(slots[newer], ts_ms[newer], values[newer])
+    engine.refile()
     return int(newer.sum())
 
 
@@ -115,6 +116,7 @@ def seed_open_alerts(engine: Engine, alerts: Iterable[OpenAlert]) -> int:
         state.severity[row] = alert.severity
         state.since_ms[row] = alert.since_ms
         seeded += 1
+    engine.refile()
     return seeded
 
 

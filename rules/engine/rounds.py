@@ -27,6 +27,7 @@ class Stats:
     duplicate: int = 0
     unknown_slot: int = 0
     detections: int = 0
+    tick_judged: int = 0  # members and areas ticks judged or promoted: what fell due
 
 
 Round = tuple[np.ndarray, np.ndarray, np.ndarray]  # slots, ts_ms, values
@@ -38,7 +39,7 @@ def rounds(batch: ReadingBatch, last_ts: np.ndarray, stats: Stats) -> Iterator[R
     known = (batch.slot >= 0) & (batch.slot < len(last_ts))
     stats.unknown_slot += int((~known).sum())
     b = batch.take(known) if not known.all() else batch
-    if len(b) and np.bincount(b.slot).max() == 1:
+    if len(b) and _distinct(b.slot):
         yield from _single_round(b.slot, b.ts_ms, b.value, last_ts, stats)
         return
     order = np.lexsort((np.arange(len(b)), b.ts_ms, b.slot))
@@ -63,6 +64,12 @@ def rounds(batch: ReadingBatch, last_ts: np.ndarray, stats: Stats) -> Iterator[R
     for lo, hi in zip(np.r_[0, bounds[:-1]], bounds, strict=True):
         sel = by_rank[lo:hi]
         yield slot[sel], ts[sel], value[sel]
+
+
+def _distinct(slot: np.ndarray) -> bool:
+    """Whether no slot repeats (by sorting the batch, not by counting over every slot)."""
+    ordered = np.sort(slot)
+    return not bool((ordered[1:] == ordered[:-1]).any())
 
 
 def _single_round(slot: np.ndarray, ts: np.ndarray, value: np.ndarray, last_ts: np.ndarray,

@@ -45,6 +45,8 @@ class Engine(Protocol):
     area_rules: list[AreaRule]
     detectors: dict[str, Any]
 
+    def refile(self) -> None: ...
+
 
 def rule_digest(rule: Rule) -> str:
     """A digest of a rule's whole definition: equal digests, same judgement."""

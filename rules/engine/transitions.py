@@ -46,10 +46,3 @@ def step(
     live = new_state != INACTIVE
     rs.severity[rows] = np.where(live, severity, prev)
     return out, np.where(live, severity, prev).astype(np.int8)
-
-
-def promote(rs: RuleState, now_ms: int, for_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """At a tick: pending subjects whose ``for`` has elapsed fire. Returns (rows, severity)."""
-    rows = np.flatnonzero((rs.state == PENDING) & (now_ms - rs.since_ms >= for_ms))
-    rs.state[rows] = FIRING
-    return rows, rs.severity[rows]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 from devices.batch import ReadingBatch
@@ -103,6 +105,25 @@ async def test_a_reload_hands_the_changed_and_removed_rules_to_on_reset(tmp_path
     path.write_text("- id: broken\n  when: value >>> 3\n")
     assert not await judge.reload()
     assert resets == [("gas-high",), ("gas-x",)]
+
+
+async def test_a_reload_lets_the_old_engine_go_as_soon_as_the_new_one_is_in(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE.format(threshold=50))
+    registry = _registry()
+    judge = Judge(lambda: registry, Collect(), rules_path=path)
+    await judge.on_batch(_batch(registry, 10, 60), T0_MS + 2000)
+    old = weakref.ref(judge.engine)
+    path.write_text(RULE.format(threshold=60))
+    gc.disable()  # freed by reference counting, not left to the cycle collector
+    try:
+        assert await judge.reload()
+        assert old() is None
+    finally:
+        gc.enable()
+        judge.close()
 
 
 def _gauge(warning: float, **more: float) -> Device:
