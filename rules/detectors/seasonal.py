@@ -81,8 +81,10 @@ class SeasonalBaseline(SlotDetector):
     ``alpha`` in its cell whether the series reports every minute or every hour, and yesterday
     weighs ``1 - alpha`` of today. Each cell keeps its accumulated weight ``mass`` (the EW sum
     of weights): the newest reading's share is ``weight / mass``, so early estimates are not
-    biased towards zero. A cell speaks once it holds (within 1 %) the weight of ``warmup`` full
-    hours learned on different days; until then it scores 0.
+    biased towards zero. A cell speaks once it holds more weight than ``warmup - 1/2`` days of
+    learning give it (so after ``warmup`` days, however often the series reports: an hour of
+    readings every minute weighs ``1 - exp(-alpha)``, a bit less than one an hour); until then
+    it scores 0.
 
     State is float32 (48 cells x mean, variance and mass = 576 bytes per series) and the time
     of the series' previous reading (8 bytes); arithmetic is float64, rounded to float32 when
@@ -129,7 +131,7 @@ class SeasonalBaseline(SlotDetector):
         self.alpha, self.warmup, self.z_scale = check_alpha(alpha), warmup, z_scale
         self.min_std, self.timezone = min_std, timezone
         ZoneInfo(timezone)  # an unknown zone fails here, not at the first reading
-        self._ready_mass = 0.99 * (1.0 - (1.0 - alpha) ** warmup)
+        self._ready_mass = 1.0 - (1.0 - alpha) ** (warmup - 0.5)
         super().__init__()
 
     def _cells(self, slots: Int64Array, ts_ms: Int64Array) -> Int64Array:

@@ -90,7 +90,7 @@ class RefSeasonal:
                  min_std: float = 1e-3, timezone: str = "UTC") -> None:
         self.p: dict[str, Any] = dict(alpha=alpha, warmup=warmup, z_scale=z_scale, min_std=min_std)
         self.timezone = timezone
-        self.ready = 0.99 * (1.0 - (1.0 - alpha) ** warmup)
+        self.ready = 1.0 - (1.0 - alpha) ** (warmup - 0.5)
         self.s: dict[tuple[int, int], dict[str, Any]] = defaultdict(
             lambda: {"mean": 0.0, "var": 0.0, "mass": 0.0})
         self.last_ts: dict[int, int] = defaultdict(int)

@@ -1,4 +1,4 @@
-"""`urbanwatch nab`: run the shipped pack's ``anomaly`` rule over a Numenta Anomaly Benchmark folder.
+"""`urbanwatch nab`: the shipped pack's ``anomaly`` rule over a Numenta Anomaly Benchmark folder.
 
 Each CSV (``timestamp,value``) is one series: one device of a type, and one metric, that the
 shipped ``anomaly`` rule matches, in a registry fed through the real
