@@ -72,18 +72,20 @@ def fingerprint() -> str:
                     root / "packs" / "default.yaml", Path(nab_cli.__file__)])
     digest = hashlib.sha256()
     for f in files:
-        digest.update(_code(f))
+        digest.update(code_key(f))
     return digest.hexdigest()[:16]
 
 
-def _code(path: Path) -> bytes:
+def code_key(path: Path) -> bytes:
+    """What of a file the cache depends on: its syntax tree without docstrings, for Python."""
     if path.suffix != ".py":
         return path.read_bytes()
     tree = ast.parse(path.read_text("utf-8"))
     for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        body: list[ast.stmt] = getattr(node, "body", None) or []
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                and isinstance(first.value.value, str):
             node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
     return ast.dump(tree).encode()
 

@@ -28,7 +28,8 @@ def test_seasonal_baselines_learn_the_local_hours_of_the_city() -> None:
 
 
 def test_factories_without_a_time_zone_are_built_as_they_are() -> None:
+    factories = {"seasonal": SeasonalBaseline, "combined": lambda: AnomalyLikelihood()}
     engine = Engine(load_rules(RULES), small_registry(), timezone="Europe/Berlin",
-                    detectors={"seasonal": SeasonalBaseline, "combined": lambda: AnomalyLikelihood()})
+                    detectors=factories)
     assert engine.detectors["seasonal"].timezone == "Europe/Berlin"  # type: ignore[attr-defined]
     assert engine.detectors["combined"].timezone == "UTC"  # type: ignore[attr-defined]
