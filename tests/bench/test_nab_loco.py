@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.nab_loco import code_key, bootstrap, choose, normalised
+from bench.nab_loco import bootstrap, choose, code_key, normalised
 
 RAW = {  # candidate -> file -> raw score
     "a": {"x/1.csv": 1.0, "x/2.csv": 1.0, "y/1.csv": -3.0},
