@@ -84,9 +84,7 @@ class SeasonalBaseline(SlotDetector):
     biased towards zero. A cell speaks once it holds more weight than ``warmup - 1/2`` days of
     learning give it (so after ``warmup`` days, however often the series reports: an hour of
     readings every minute weighs ``1 - exp(-alpha)``, a bit less than one an hour); until then
-    it scores 0, unless the cell of the same hour on the other kind of day (weekday or weekend)
-    is ready: that one stands in, so that a weekend does not look anomalous only because it is
-    the first one.
+    it scores 0.
 
     State is float32 (48 cells x mean, variance and mass = 576 bytes per series) and the time
     of the series' previous reading (8 bytes); arithmetic is float64, rounded to float32 when
@@ -146,12 +144,11 @@ class SeasonalBaseline(SlotDetector):
                 np.reshape(self.mass, -1, copy=False))
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
-        """Score readings in [0, 1] against their cell (or its stand-in); 0 while neither is
-        ready."""
+        """Score readings in [0, 1] against their cell; 0 while the cell is warming up."""
         self._check(slots, ts_ms, values)
-        *_, mean, var, ready = self._gather_and_remember(slots, ts_ms, values)
+        _, mean, var, mass = self._gather_and_remember(slots, ts_ms, values)
         z = np.abs(standardized(values, mean, var, self.min_std))
-        return np.where(ready, squash(z, self.z_scale), 0.0)
+        return np.where(mass >= self._ready_mass, squash(z, self.z_scale), 0.0)
 
     def update(
         self,
@@ -163,7 +160,7 @@ class SeasonalBaseline(SlotDetector):
         """Learn readings (all but ``skip``) into their cells."""
         self._check(slots, ts_ms, values)
         learn = learn_mask(len(slots), skip)
-        i, mean, var, mass, *_ = self._recall_or_gather(slots, ts_ms, values)
+        i, mean, var, mass = self._recall_or_gather(slots, ts_ms, values)
         dt = np.clip(ts_ms - self.last_ts[slots], 0, HOUR_MS).astype(np.float64)
         self.last_ts[slots] = ts_ms
         if not learn.all():
@@ -181,27 +178,10 @@ class SeasonalBaseline(SlotDetector):
 
     def _gather_state(
         self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array
-    ) -> tuple[Int64Array, Float64Array, Float64Array, Float64Array, Float64Array,
-               Float64Array, BoolArray]:
-        """(flat index, mean, var, mass) of the readings' cells, in float64, then the (mean,
-        var, ready) to score with: the cell's own, or while it is not ready its stand-in's."""
+    ) -> tuple[Int64Array, Float64Array, Float64Array, Float64Array]:
+        """(flat index, mean, var, mass) of the readings' cells, in float64."""
         i = self._cells(slots, ts_ms)
-        mean, var, mass = self._read(i)
-        ready = mass >= self._ready_mass
-        ref_mean, ref_var = mean.copy(), var.copy()
-        borrow = np.flatnonzero(~ready)
-        if len(borrow):
-            j = i[borrow]
-            other = np.where(j % N_CELLS < 24, j + 24, j - 24)  # same hour, other kind of day
-            o_mean, o_var, o_mass = self._read(other)
-            lend = o_mass >= self._ready_mass
-            ref_mean[borrow[lend]], ref_var[borrow[lend]] = o_mean[lend], o_var[lend]
-            ready[borrow[lend]] = True
-        return i, mean, var, mass, ref_mean, ref_var, ready
-
-    def _read(self, i: Int64Array) -> tuple[Float64Array, Float64Array, Float64Array]:
-        """(mean, var, mass) of flat cells ``i``, in float64."""
         moments, masses = self._flat()
         pairs = moments[i].view(np.float32).reshape(-1, 2)
-        return (pairs[:, 0].astype(np.float64), pairs[:, 1].astype(np.float64),
+        return (i, pairs[:, 0].astype(np.float64), pairs[:, 1].astype(np.float64),
                 masses[i].astype(np.float64))

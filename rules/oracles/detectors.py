@@ -95,15 +95,13 @@ class RefSeasonal:
             lambda: {"mean": 0.0, "var": 0.0, "mass": 0.0})
         self.last_ts: dict[int, int] = defaultdict(int)
 
-    def _cell(self, slot: int, ts_ms: int, other: bool = False) -> dict[str, Any]:
+    def _cell(self, slot: int, ts_ms: int) -> dict[str, Any]:
         local = ts_ms + int(utc_offsets_ms(np.array([ts_ms]), self.timezone)[0])
-        weekend = ((local // 86_400_000 + 3) % 7 >= 5) != other
+        weekend = (local // 86_400_000 + 3) % 7 >= 5
         return self.s[(slot, 24 * weekend + (local // 3_600_000) % 24)]
 
     def score(self, slot: int, ts_ms: int, x: float) -> float:
         c, p = self._cell(slot, ts_ms), self.p
-        if c["mass"] < self.ready:
-            c = self._cell(slot, ts_ms, other=True)
         if c["mass"] < self.ready:
             return 0.0
         z = abs(x - c["mean"]) / (math.sqrt(c["var"]) + p["min_std"])

@@ -99,15 +99,3 @@ def test_seasonal_cells_are_local_hours_of_the_city_time_zone_through_daylight_s
 def test_an_unknown_time_zone_is_refused_when_the_detector_is_built() -> None:
     with pytest.raises(Exception, match="Mars/Olympus"):
         SeasonalBaseline(timezone="Mars/Olympus")
-
-
-def test_a_first_weekend_is_judged_against_weekdays_until_weekends_are_learned() -> None:
-    d = SeasonalBaseline(alpha=0.1, warmup=3)
-    d.grow(1)
-    ts = np.arange(T0_MS, T0_MS + 5 * DAY_MS, 15 * MINUTE_MS)  # Monday to Friday
-    feed(d, 0, ts, 20.0 + np.sin(ts / 7e5))
-    saturday_8h = np.array([T0_MS + 5 * DAY_MS + 8 * HOUR_MS])
-    s = np.zeros(1, dtype=np.int64)
-    near, far = (float(d.score(s, saturday_8h, np.array([v]))[0]) for v in (20.5, 40.0))
-    assert 0 < near < 0.5 < far
-    assert d.mass.reshape(N_CELLS)[24 + 8] == 0.0  # the weekend cell itself has learned nothing
