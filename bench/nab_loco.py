@@ -41,7 +41,7 @@ FN_WEIGHT = {"standard": 1.0, "reward_low_FP_rate": 1.0, "reward_low_FN_rate": 2
 # name -> AnomalyLikelihood keyword arguments; the shipped defaults are one of them
 CANDIDATES: dict[str, dict[str, Any]] = {
     f"d{decades}-s{min_std}": {"decades": decades, "min_std": min_std}
-    for decades in (2.5, 3.0, 3.5) for min_std in (0.01, 0.02, 0.04)
+    for decades in (2.5, 3.0, 3.5) for min_std in (0.015, 0.02, 0.03)
 }
 
 

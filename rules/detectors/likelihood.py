@@ -50,8 +50,8 @@ def likelihood_score(z: Float64Array, decades: float = 10.0) -> Float64Array:
 
 def default_base(timezone: str = "UTC") -> list[Detector]:
     """The base detectors of ``AnomalyLikelihood()``: level, robust level, season, step, drift."""
-    return [EwmaChart(), RobustZ(), SeasonalBaseline(warmup=5, timezone=timezone), StepChart(),
-            Cusum()]
+    return [EwmaChart(), RobustZ(), SeasonalBaseline(alpha=0.3, warmup=2, timezone=timezone),
+            StepChart(), Cusum()]
 
 
 class AnomalyLikelihood(SlotDetector):
@@ -115,7 +115,7 @@ class AnomalyLikelihood(SlotDetector):
         decades: float = 3.0,
         confirm_at: float = 0.99,
         max_skip: int = 50,
-        refractory_s: float = 9_000.0,
+        refractory_s: float = 43_200.0,
         damp: float = 0.0,
         range_tolerance: float | None = 0.02,
         timezone: str = "UTC",

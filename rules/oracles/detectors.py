@@ -181,7 +181,7 @@ class RefLikelihood:
     def __init__(self, detectors: list[Any], short_tau_s: float = 2_700.0,
                  long_tau_s: float = 150_000.0, warmup: int = 200, min_std: float = 0.02,
                  decades: float = 3.0, confirm_at: float = 0.99, max_skip: int = 50,
-                 refractory_s: float = 9_000.0, damp: float = 0.0,
+                 refractory_s: float = 43_200.0, damp: float = 0.0,
                  range_tolerance: float | None = 0.02) -> None:
         self.detectors = detectors
         self.p: dict[str, Any] = dict(
