@@ -51,7 +51,7 @@ def test_the_step_chart_learns_steps_at_the_same_pace_at_any_report_interval() -
 
 
 def test_the_refractory_period_is_a_time_not_a_number_of_readings() -> None:
-    d = AnomalyLikelihood(warmup=10, refractory_s=3600.0)
+    d = AnomalyLikelihood([EwmaChart(tau_s=3600.0)], warmup=10, refractory_s=3600.0)
     d.grow(1)
     s = np.zeros(1, dtype=np.int64)
     rng = np.random.default_rng(0)
