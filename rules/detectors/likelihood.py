@@ -32,7 +32,6 @@ from rules.detectors.base import (
 )
 from rules.detectors.cusum import Cusum
 from rules.detectors.ewma import EwmaChart
-from rules.detectors.robust_z import RobustZ
 from rules.detectors.seasonal import SeasonalBaseline
 from rules.detectors.step import StepChart
 
@@ -49,9 +48,13 @@ def likelihood_score(z: Float64Array, decades: float = 10.0) -> Float64Array:
 
 
 def default_base(timezone: str = "UTC") -> list[Detector]:
-    """The base detectors of ``AnomalyLikelihood()``: level, robust level, season, step, drift."""
-    return [EwmaChart(), RobustZ(), SeasonalBaseline(alpha=0.3, warmup=2, timezone=timezone),
-            StepChart(), Cusum()]
+    """The base detectors of ``AnomalyLikelihood()``: level, season, step, drift.
+
+    Not `RobustZ`: its window is a number of readings, not a time, and with it the dev files
+    of NAB scored lower in alert mode (67.3 against 68.3, with 208 false alerts against 126).
+    """
+    return [EwmaChart(), SeasonalBaseline(alpha=0.3, warmup=2, timezone=timezone), StepChart(),
+            Cusum()]
 
 
 class AnomalyLikelihood(SlotDetector):
