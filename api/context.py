@@ -24,6 +24,7 @@ from devices.catalogue import Catalogue
 from devices.provisioning import Changed
 from devices.registry import Registry
 from ingest.timeseries.client import InfluxClient
+from rules.engine.scoring import CITY_TIMEZONE
 
 Probe = Callable[[], Awaitable[bool]]
 
@@ -71,6 +72,7 @@ class RulesPart:
     path: Path
     registry: Callable[[], Registry]  # the live device registry
     utc_offset_h: float = 8.0  # the city's offset from UTC, for hour() in backtests
+    timezone: str = CITY_TIMEZONE  # the city's time zone, for detectors in backtests
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`python -m bench engine|ingest|checkpoint`: the benchmarks' own entry point (not tests).
+"""`python -m bench engine|ingest|checkpoint|nab-loco`: the benchmarks' own entry point (not tests).
 
 `urbanwatch bench ...` runs this module as a subprocess, so the platform never imports the
 benchmarks; the ingest benchmark starts its own managed Mosquitto and influxd
@@ -26,6 +26,8 @@ from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
 from bench.loadgen import LoadgenError
+from bench.nab_loco import Paths, shipped_candidate
+from bench.nab_loco import run as run_nab_loco
 from urbanwatch.database import migrate
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.managed_service import ServiceError
@@ -36,6 +38,26 @@ app = typer.Typer(
     name="bench", help="Benchmarks: rule-engine and ingest throughput, memory, checkpoint cost.",
     no_args_is_help=True, pretty_exceptions_show_locals=False,
 )
+
+
+@app.command("nab-loco")
+def nab_loco(
+    out: Annotated[Path, typer.Option(help="Working folder; candidate results are cached there.")],
+    data: Annotated[Path, typer.Option(help="NAB data folder.")] = Path(
+        "../shared/datasets/nab/data"),
+    labels: Annotated[Path, typer.Option(help="NAB windows file.")] = Path(
+        "../shared/datasets/nab/labels/combined_windows_dev.json"),
+    scorer: Annotated[Path, typer.Option(help="NAB scorer (nab_score.py).")] = Path(
+        "../shared/tools/nab_score.py"),
+) -> None:
+    """NAB alert-mode score of the shipped `anomaly` rule, leave-one-category-out (JSON)."""
+    for path in (data, labels, scorer):
+        if not path.exists():
+            raise typer.BadParameter(f"{path} does not exist")
+    err = Console(stderr=True)
+    result = run_nab_loco(Paths(scorer, data, labels), out, report=err.print,
+                          shipped=shipped_candidate())
+    typer.echo(json.dumps(result, indent=1))
 
 
 @app.command()

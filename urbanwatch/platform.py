@@ -181,7 +181,7 @@ class Platform:
             await asyncio.to_thread(follow_pack, rules_path)  # seeded, or merged with a new pack
         self.judge = Judge(
             lambda: self.registry, self.alerting.handle, rules_path=rules_path,
-            tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,
+            tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h, timezone=s.city.timezone,
             on_reset=self.alerting.close_rules, on_leave=self.alerting.close_devices,
             checkpoint_path=s.state_dir / FILENAME, checkpoint_s=s.rules.checkpoint_s,
         )
@@ -324,7 +324,8 @@ class Platform:
             alerts=AlertsPart(self.alerting.service, self.alerting.hub,
                               self.alerting.reload_routing),
             rules=RulesPart(self.judge.rules_path, lambda: self.registry,
-                            utc_offset_h=self.settings.rules.utc_offset_h),
+                            utc_offset_h=self.settings.rules.utc_offset_h,
+                            timezone=self.settings.city.timezone),
             metrics=MetricSources(self.ingestor.counters, self.judge, self._outbox_depth,
                                   self.tasks, self.alerting.backlog),
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from api.security.secret_key import check_secret_key
+from rules.engine.scoring import CITY_TIMEZONE
 
 
 class _Section(BaseModel):
@@ -130,6 +131,23 @@ class IngestSettings(_Section):
     spool_max_bytes: int = Field(1 << 30, description="local spool used while InfluxDB is down")
 
 
+class CitySettings(_Section):
+    timezone: str = Field(
+        CITY_TIMEZONE, description="the city's IANA time zone: anomaly detectors learn what is "
+        "usual for each local hour of the day"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: an IANA name, e.g. Asia/Shanghai") \
+                from None
+        return v
+
+
 class RulesSettings(_Section):
     path: Path | None = Field(None, description="rule file (YAML); None = the shipped default pack")
     tick_s: float = Field(1.0, gt=0, description="how often time-only conditions are judged")
@@ -171,6 +189,7 @@ class Settings(BaseSettings):
     db: DbSettings = DbSettings()
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()
+    city: CitySettings = CitySettings()
     rules: RulesSettings = RulesSettings()
     alerts: AlertsSettings = AlertsSettings()
 

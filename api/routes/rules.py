@@ -181,7 +181,8 @@ async def backtest(
     registry = setup.registry()
     report = await backtest_range(
         influx, registry, rules, start_ms, end_ms,
-        utc_offset_h=setup.utc_offset_h, attributes=registry.attributes(),
+        utc_offset_h=setup.utc_offset_h, timezone=setup.timezone,
+        attributes=registry.attributes(),
     )
     return BacktestResult.of(report, MAX_EVENTS)
 

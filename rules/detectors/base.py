@@ -206,6 +206,13 @@ def learn_mask(n: int, skip: BoolArray | None) -> BoolArray:
     return ~np.asarray(skip, dtype=bool)
 
 
+def check_tau(tau_s: float) -> float:
+    """``tau_s`` in milliseconds if it is a valid time constant (> 0); ValueError otherwise."""
+    if not tau_s > 0.0:
+        raise ValueError(f"tau_s must be > 0, got {tau_s}")
+    return tau_s * 1000.0
+
+
 def check_alpha(alpha: float) -> float:
     """``alpha`` if it is a valid EW weight (0 < alpha <= 1); ValueError otherwise."""
     if not 0.0 < alpha <= 1.0:
@@ -214,16 +221,30 @@ def check_alpha(alpha: float) -> float:
 
 
 def ew_moments(
-    mean: Float64Array, var: Float64Array, n: Int64Array, x: Float64Array, alpha: float
+    mean: Float64Array, var: Float64Array, n: Int64Array, x: Float64Array,
+    alpha: float | Float64Array,
 ) -> tuple[Float64Array, Float64Array]:
     """EW mean and variance after learning ``x``, given ``n`` readings learned so far.
 
-    The weight is ``max(alpha, 1 / (n + 1))``: a plain running mean and variance until
-    ``1 / alpha`` readings are learned, so early estimates are not biased towards zero.
+    The weight is ``max(alpha, 1 / (n + 1))`` (``alpha`` may be one weight per reading, see
+    `elapsed_weight`): a plain running mean and variance until ``1 / alpha`` readings are
+    learned, so early estimates are not biased towards zero.
     """
     a = np.maximum(alpha, 1.0 / (n + 1))
     d = x - mean
     return mean + a * d, (1.0 - a) * (var + a * d * d)
+
+
+def elapsed_weight(dt_ms: Int64Array, tau_ms: float) -> Float64Array:
+    """EW weight of a reading ``dt_ms`` after its series' previous one: ``dt / (dt + tau)``.
+
+    Time constants follow elapsed time, not readings, so that a series reporting every minute
+    and one reporting every hour forget at the same pace. A gap is counted as at most ``tau``
+    (weight at most 0.5): after an outage the baseline is not replaced by one reading. Plain
+    arithmetic keeps vectorized and scalar results identical.
+    """
+    dt = np.clip(dt_ms, 0, tau_ms).astype(np.float64)
+    return dt / (dt + tau_ms)
 
 
 def standardized(

@@ -12,7 +12,8 @@ from rules.detectors.base import (
     Int64Array,
     SlotDetector,
     StateSpec,
-    check_alpha,
+    check_tau,
+    elapsed_weight,
     ew_moments,
     learn_mask,
     squash,
@@ -23,7 +24,8 @@ from rules.detectors.base import (
 class Cusum(SlotDetector):
     """Tabular CUSUM: upward and downward sums of standardized deviations beyond a drift ``k``.
 
-    A reading is standardized against a slow EW mean/variance (``1 / n`` weights at first).
+    A reading is standardized against a slow EW mean/variance (weights by elapsed time, see
+    `rules.detectors.base.elapsed_weight`; ``1 / n`` at first).
     ``up = max(0, up + z - k)`` and ``down = max(0, down - z - k)`` accumulate evidence of a
     sustained shift; the score is ``max(up, down) / (max(up, down) + h)`` (0.5 at the decision
     threshold ``h``). When a sum reaches ``h`` the change is signalled and both sums restart
@@ -31,7 +33,7 @@ class Cusum(SlotDetector):
     into the baseline.
 
     Args:
-        alpha: EW weight of the baseline mean and variance.
+        tau_s: Time constant of the baseline mean and variance (seconds).
         k: Drift allowance in std units (half the shift to detect).
         h: Decision threshold in std units.
         warmup: Learned readings before sums accumulate.
@@ -42,12 +44,12 @@ class Cusum(SlotDetector):
         >>> d = Cusum(warmup=5)
         >>> d.grow(1)
         >>> s, t = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        >>> for x in [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]:
-        ...     d.update(s, t, np.array([x]))
+        >>> for i, x in enumerate([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]):  # a reading a minute
+        ...     d.update(s, t + i * 60_000, np.array([x]))
         >>> scores = []
-        >>> for _ in range(3):  # a sustained shift to 2.0: evidence grows reading by reading
-        ...     scores.append(round(float(d.score(s, t, np.array([2.0]))[0]), 2))
-        ...     d.update(s, t, np.array([2.0]))
+        >>> for i in range(6, 9):  # a sustained shift to 2.0: evidence grows reading by reading
+        ...     scores.append(round(float(d.score(s, t + i * 60_000, np.array([2.0]))[0]), 2))
+        ...     d.update(s, t + i * 60_000, np.array([2.0]))
         >>> scores
         [0.39, 0.48, 0.52]
     """
@@ -58,17 +60,18 @@ class Cusum(SlotDetector):
         "count": (np.int64, 0, ()),
         "up": (np.float64, 0.0, ()),
         "down": (np.float64, 0.0, ()),
+        "last_ts": (np.int64, 0, ()),
     }
 
     def __init__(
         self,
-        alpha: float = 0.01,
+        tau_s: float = 30_000.0,
         k: float = 0.5,
         h: float = 5.0,
         warmup: int = 30,
         min_std: float = 1e-6,
     ) -> None:
-        self.alpha, self.k, self.h = check_alpha(alpha), k, h
+        self.tau_s, self._tau_ms, self.k, self.h = tau_s, check_tau(tau_s), k, h
         self.warmup, self.min_std = warmup, min_std
         super().__init__()
 
@@ -104,6 +107,8 @@ class Cusum(SlotDetector):
         self.down[slots] = np.where(signalled, 0.0, down)
         learn = learn_mask(len(slots), skip)
         s = slots[learn]
+        w = elapsed_weight(ts_ms[learn] - self.last_ts[s], self._tau_ms)
         self.mean[s], self.var[s] = ew_moments(
-            mean[learn], var[learn], count[learn], values[learn], self.alpha)
+            mean[learn], var[learn], count[learn], values[learn], w)
         self.count[s] = count[learn] + 1
+        self.last_ts[slots] = ts_ms

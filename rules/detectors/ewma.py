@@ -12,7 +12,8 @@ from rules.detectors.base import (
     Int64Array,
     SlotDetector,
     StateSpec,
-    check_alpha,
+    check_tau,
+    elapsed_weight,
     ew_moments,
     learn_mask,
     squash,
@@ -23,23 +24,24 @@ from rules.detectors.base import (
 class EwmaChart(SlotDetector):
     """EW mean and variance per series; the score grows with ``|x - mean| / std``.
 
-    Until ``1 / alpha`` readings are learned the weight is ``1 / n`` (a plain running mean and
-    variance), so early estimates are not biased towards zero. The chart speaks after ``warmup``
-    learned readings.
+    A reading's weight follows the time since the series' previous reading
+    (`rules.detectors.base.elapsed_weight`); while ``1 / n`` is larger it is used instead (a
+    plain running mean and variance), so early estimates are not biased towards zero. The chart
+    speaks after ``warmup`` learned readings.
 
     Args:
-        alpha: Weight of the newest reading in the mean and variance (0 < alpha <= 1).
+        tau_s: Time constant of the mean and variance (seconds).
         warmup: Learned readings before the score is non-zero.
         z_scale: Deviation (in std units) that scores 0.5.
         min_std: Floor added to the std so that a flat series does not divide by zero.
 
     Example:
         >>> import numpy as np
-        >>> d = EwmaChart(alpha=0.5, warmup=3)
+        >>> d = EwmaChart(tau_s=60.0, warmup=3)
         >>> d.grow(1)
         >>> s, t = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        >>> for x in [10.0, 11.0, 10.0, 11.0]:
-        ...     d.update(s, t, np.array([x]))
+        >>> for i, x in enumerate([10.0, 11.0, 10.0, 11.0]):  # a reading a minute
+        ...     d.update(s, t + i * 60_000, np.array([x]))
         >>> near, far = d.score(s, t, np.array([10.5])), d.score(s, t, np.array([30.0]))
         >>> bool(near[0] < 0.5 < far[0])
         True
@@ -49,12 +51,14 @@ class EwmaChart(SlotDetector):
         "mean": (np.float64, 0.0, ()),
         "var": (np.float64, 0.0, ()),
         "count": (np.int64, 0, ()),
+        "last_ts": (np.int64, 0, ()),
     }
 
     def __init__(
-        self, alpha: float = 0.05, warmup: int = 30, z_scale: float = 3.0, min_std: float = 1e-6
+        self, tau_s: float = 6000.0, warmup: int = 30, z_scale: float = 3.0,
+        min_std: float = 1e-6,
     ) -> None:
-        self.alpha, self.warmup = check_alpha(alpha), warmup
+        self.tau_s, self._tau_ms, self.warmup = tau_s, check_tau(tau_s), warmup
         self.z_scale, self.min_std = z_scale, min_std
         super().__init__()
 
@@ -83,5 +87,7 @@ class EwmaChart(SlotDetector):
         learn = learn_mask(len(slots), skip)
         mean, var, count = (a[learn] for a in self._recall_or_gather(slots, ts_ms, values))
         s = slots[learn]
-        self.mean[s], self.var[s] = ew_moments(mean, var, count, values[learn], self.alpha)
+        w = elapsed_weight(ts_ms[learn] - self.last_ts[s], self._tau_ms)
+        self.mean[s], self.var[s] = ew_moments(mean, var, count, values[learn], w)
         self.count[s] = count + 1
+        self.last_ts[slots] = ts_ms

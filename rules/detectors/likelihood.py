@@ -24,76 +24,86 @@ from rules.detectors.base import (
     Int64Array,
     SlotDetector,
     StateSpec,
+    check_tau,
+    elapsed_weight,
     ew_moments,
     learn_mask,
     standardized,
 )
 from rules.detectors.cusum import Cusum
 from rules.detectors.ewma import EwmaChart
-from rules.detectors.robust_z import RobustZ
 from rules.detectors.seasonal import SeasonalBaseline
 from rules.detectors.step import StepChart
 
-LOG_TAIL_FLOOR = 10.0 * np.log(10.0)  # a tail probability of 1e-10 scores 1.0
+LN10 = float(np.log(10.0))
 
 
-def likelihood_score(z: Float64Array) -> Float64Array:
-    """Gaussian upper-tail probability of ``z`` on a log scale: ``-log10(Q(z)) / 10`` in [0, 1].
+def likelihood_score(z: Float64Array, decades: float = 10.0) -> Float64Array:
+    """Gaussian upper-tail probability of ``z`` on a log scale: ``-log10(Q(z)) / decades``.
 
-    Monotone in ``z``; 0.5 is a tail of 1e-5. The log keeps resolution where ``1 - Q`` would
-    round to 1.0 in float64.
+    Clipped to [0, 1]; a tail probability of ``10 ** -decades`` scores 1.0. Monotone in ``z``.
+    The log keeps resolution where ``1 - Q`` would round to 1.0 in float64.
     """
-    return np.clip(-log_ndtr(-z) / LOG_TAIL_FLOOR, 0.0, 1.0)
+    return np.clip(-log_ndtr(-z) / (decades * LN10), 0.0, 1.0)
 
 
-def default_base() -> list[Detector]:
-    """The base detectors of ``AnomalyLikelihood()``: level, robust level, season, step, drift."""
-    return [EwmaChart(), RobustZ(), SeasonalBaseline(warmup=5), StepChart(), Cusum()]
+def default_base(timezone: str = "UTC") -> list[Detector]:
+    """The base detectors of ``AnomalyLikelihood()``: level, season, step, drift.
+
+    Not `RobustZ`: its window is a number of readings, not a time, and with it the dev files
+    of NAB scored lower in alert mode (67.3 against 68.3, with 208 false alerts against 126).
+    """
+    return [EwmaChart(), SeasonalBaseline(alpha=0.3, warmup=2, timezone=timezone), StepChart(),
+            Cusum()]
 
 
 class AnomalyLikelihood(SlotDetector):
     """Combined detector: base raw scores -> recent average -> Gaussian tail likelihood.
 
-    Per series and per base detector: ``recent`` is an EWMA of its raw score (weight
-    ``short_alpha``); the history of ``recent`` is an EW mean and variance (weight
-    ``long_alpha``, or ``1 / n`` while that is larger). The score is the largest, over the base
-    detectors, log-scaled tail probability of ``recent`` under its history
-    (``likelihood_score``). As in Numenta's
-    detector, a value outside the range seen so far (widened by ``range_tolerance`` of its
-    width) scores 1.0 outright.
+    Per series and per base detector: ``recent`` is an EW average of its raw score (time
+    constant ``short_tau_s``); the history of ``recent`` is an EW mean and variance (time
+    constant ``long_tau_s``, or ``1 / n`` weights while those are larger). Weights follow the
+    time since the series' previous reading (`rules.detectors.base.elapsed_weight`). The score
+    is the largest, over the base detectors, log-scaled tail probability of ``recent`` under its
+    history (``likelihood_score`` with ``decades``). As in Numenta's detector, a value outside
+    the range seen so far (widened by ``range_tolerance`` of its width) scores 1.0 outright.
 
     A reading scoring at least ``confirm_at`` (or marked in ``skip``) is a confirmed anomaly:
     the base detectors and the history do not learn it (at most ``max_skip`` in a row, so a
-    lasting level shift becomes the new normal), and the next ``refractory`` readings have
-    their score multiplied by ``damp`` so that one event raises one alert, not a string.
+    lasting level shift becomes the new normal), and for ``refractory_s`` after it scores are
+    multiplied by ``damp`` so that one event raises one alert, not a string.
 
     Args:
-        detectors: Base detectors (default: ``default_base()``).
-        short_alpha: EWMA weight of the recent raw-score average.
-        long_alpha: EWMA weight of the raw-score history.
+        detectors: Base detectors (default: ``default_base(timezone)``).
+        short_tau_s: Time constant of the recent raw-score average (seconds).
+        long_tau_s: Time constant of the raw-score history (seconds).
         warmup: Learned readings before the score is non-zero.
         min_std: Floor on the history's std (raw-score units), so that tiny noise stays normal.
+        decades: Tail probability ``10 ** -decades`` scores 1.0.
         confirm_at: Score at which a reading is a confirmed anomaly.
         max_skip: Most consecutive confirmed readings kept out of learning.
-        refractory: Readings after a confirmed anomaly whose score is damped.
+        refractory_s: Time after a confirmed anomaly during which scores are damped.
         damp: Factor on scores during the refractory period (0 silences them).
         range_tolerance: Widening of the seen range before a value is novel; None disables.
+        timezone: The city's IANA time zone, for the default base's seasonal baseline.
 
     Example:
         >>> import numpy as np
         >>> d = AnomalyLikelihood(warmup=50)
         >>> d.grow(1)
-        >>> s, t = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        >>> usual = [float(d.score_and_update(s, t, np.array([10.0 + np.sin(i / 5)]))[0])
+        >>> s = np.zeros(1, dtype=np.int64)
+        >>> t = lambda i: np.array([i * 300_000])  # a reading every 5 minutes
+        >>> usual = [float(d.score_and_update(s, t(i), np.array([10.0 + np.sin(i / 5)]))[0])
         ...          for i in range(300)]
-        >>> max(usual) < d.confirm_at, float(d.score(s, t, np.array([40.0]))[0])
+        >>> max(usual) < d.confirm_at, float(d.score(s, t(300), np.array([40.0]))[0])
         (True, 1.0)
     """
 
     _state: ClassVar[StateSpec] = {
         "count": (np.int64, 0, ()),
         "skipped": (np.int32, 0, ()),
-        "quiet": (np.int32, 0, ()),
+        "last_ts": (np.int64, 0, ()),
+        "quiet_until": (np.int64, 0, ()),
         "low": (np.float64, np.inf, ()),
         "high": (np.float64, -np.inf, ()),
     }
@@ -101,20 +111,24 @@ class AnomalyLikelihood(SlotDetector):
     def __init__(
         self,
         detectors: Sequence[Detector] | None = None,
-        short_alpha: float = 0.1,
-        long_alpha: float = 0.002,
+        short_tau_s: float = 2_700.0,
+        long_tau_s: float = 150_000.0,
         warmup: int = 200,
         min_std: float = 0.02,
-        confirm_at: float = 0.3,
+        decades: float = 3.0,
+        confirm_at: float = 0.99,
         max_skip: int = 50,
-        refractory: int = 30,
+        refractory_s: float = 43_200.0,
         damp: float = 0.0,
         range_tolerance: float | None = 0.02,
+        timezone: str = "UTC",
     ) -> None:
-        self.detectors = list(default_base() if detectors is None else detectors)
-        self.short_alpha, self.long_alpha, self.warmup = short_alpha, long_alpha, warmup
-        self.min_std, self.confirm_at, self.max_skip = min_std, confirm_at, max_skip
-        self.refractory, self.damp, self.range_tolerance = refractory, damp, range_tolerance
+        self.detectors = list(default_base(timezone) if detectors is None else detectors)
+        self.short_tau_s, self.long_tau_s, self.warmup = short_tau_s, long_tau_s, warmup
+        self._short_ms, self._long_ms = check_tau(short_tau_s), check_tau(long_tau_s)
+        self.min_std, self.decades, self.confirm_at = min_std, decades, confirm_at
+        self.max_skip, self.refractory_s, self.damp = max_skip, refractory_s, damp
+        self.range_tolerance, self.timezone = range_tolerance, timezone
         super().__init__()
 
     def _state_spec(self) -> StateSpec:
@@ -174,18 +188,19 @@ class AnomalyLikelihood(SlotDetector):
             raw[:, j] = d.score(slots, ts_ms, values)
         count = self.count[slots]
         prev = self.recent.take(slots, axis=0)  # take: several times faster than [slots] on rows
-        recent = np.where((count == 0)[:, None], raw, prev + self.short_alpha * (raw - prev))
+        w = elapsed_weight(ts_ms - self.last_ts[slots], self._short_ms)[:, None]
+        recent = np.where((count == 0)[:, None], raw, prev + w * (raw - prev))
         z = standardized(recent, self.mean.take(slots, axis=0), self.var.take(slots, axis=0),
                          self.min_std)
         # the largest likelihood is that of the largest z (likelihood_score is monotone)
-        final = likelihood_score(z.max(axis=1, initial=-np.inf))
+        final = likelihood_score(z.max(axis=1, initial=-np.inf), self.decades)
         if self.range_tolerance is not None:
             low, high = self.low[slots], self.high[slots]
             margin = self.range_tolerance * (high - low)
             novel = (values > high + margin) | (values < low - margin)
             final = np.where(novel, 1.0, final)
         final = np.where(count >= self.warmup, final, 0.0)
-        final = np.where(self.quiet[slots] > 0, final * self.damp, final)
+        final = np.where(ts_ms < self.quiet_until[slots], final * self.damp, final)
         return final, recent
 
     def score(self, slots: Int64Array, ts_ms: Int64Array, values: Float64Array) -> Float64Array:
@@ -225,12 +240,14 @@ class AnomalyLikelihood(SlotDetector):
         self.low[slots] = np.minimum(self.low[slots], values)
         self.high[slots] = np.maximum(self.high[slots], values)
         self.skipped[slots] = np.where(held, self.skipped[slots] + 1, 0)
-        self.quiet[slots] = np.where(
-            final >= self.confirm_at, self.refractory, np.maximum(self.quiet[slots] - 1, 0)
-        )
+        self.quiet_until[slots] = np.where(
+            final >= self.confirm_at, ts_ms + round(self.refractory_s * 1000),
+            self.quiet_until[slots])
         s = slots[~held]
+        w = elapsed_weight(ts_ms[~held] - self.last_ts[s], self._long_ms)[:, None]
         self.mean[s], self.var[s] = ew_moments(
             self.mean.take(s, axis=0), self.var.take(s, axis=0), self.count[s][:, None],
-            recent[~held], self.long_alpha)
+            recent[~held], w)
         self.count[s] += 1
+        self.last_ts[slots] = ts_ms
         return final

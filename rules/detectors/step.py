@@ -16,7 +16,8 @@ from rules.detectors.base import (
     Int64Array,
     SlotDetector,
     StateSpec,
-    check_alpha,
+    check_tau,
+    elapsed_weight,
     ew_moments,
     learn_mask,
     squash,
@@ -29,23 +30,24 @@ class StepChart(SlotDetector):
 
     The first reading of a series only sets ``last``. Later readings are scored by
     ``|x - last - mean| / (std + min_std)``; learning updates the EW statistics of the difference
-    (weight ``1 / n`` while that is larger than ``alpha``) unless the reading is skipped.
+    (weight by the time since the previous reading, see `rules.detectors.base.elapsed_weight`,
+    or ``1 / n`` while that is larger) unless the reading is skipped.
     ``last`` always moves to the newest reading, skipped or not, so that after a level shift the
     chart judges the steps from the new level. The chart speaks after ``warmup`` learned steps.
 
     Args:
-        alpha: Weight of the newest difference in the mean and variance (0 < alpha <= 1).
+        tau_s: Time constant of the differences' mean and variance (seconds).
         warmup: Learned differences before the score is non-zero.
         z_scale: Deviation (in std units) that scores 0.5.
         min_std: Floor added to the std so that a flat series does not divide by zero.
 
     Example:
         >>> import numpy as np
-        >>> d = StepChart(alpha=0.5, warmup=3)
+        >>> d = StepChart(tau_s=60.0, warmup=3)
         >>> d.grow(1)
         >>> s, t = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        >>> for x in [10.0, 11.0, 10.0, 11.0, 10.0]:
-        ...     d.update(s, t, np.array([x]))
+        >>> for i, x in enumerate([10.0, 11.0, 10.0, 11.0, 10.0]):  # a reading a minute
+        ...     d.update(s, t + i * 60_000, np.array([x]))
         >>> small, jump = d.score(s, t, np.array([11.0])), d.score(s, t, np.array([30.0]))
         >>> bool(small[0] < 0.5 < jump[0])
         True
@@ -56,12 +58,14 @@ class StepChart(SlotDetector):
         "mean": (np.float64, 0.0, ()),
         "var": (np.float64, 0.0, ()),
         "count": (np.int64, 0, ()),
+        "last_ts": (np.int64, 0, ()),
     }
 
     def __init__(
-        self, alpha: float = 0.01, warmup: int = 30, z_scale: float = 3.0, min_std: float = 1e-6
+        self, tau_s: float = 30_000.0, warmup: int = 30, z_scale: float = 3.0,
+        min_std: float = 1e-6,
     ) -> None:
-        self.alpha, self.warmup = check_alpha(alpha), warmup
+        self.tau_s, self._tau_ms, self.warmup = tau_s, check_tau(tau_s), warmup
         self.z_scale, self.min_std = z_scale, min_std
         super().__init__()
 
@@ -92,7 +96,9 @@ class StepChart(SlotDetector):
         learn = learn_mask(len(slots), skip) & started
         last, mean, var, count = (a[learn] for a in gathered)
         s = slots[learn]
+        w = elapsed_weight(ts_ms[learn] - self.last_ts[s], self._tau_ms)
         self.mean[s], self.var[s] = ew_moments(  # the first reading taught no step: n - 1
-            mean, var, count - 1, values[learn] - last, self.alpha)
+            mean, var, count - 1, values[learn] - last, w)
         self.count[slots] = gathered[3] + (learn | ~started)
         self.last[slots] = values
+        self.last_ts[slots] = ts_ms

@@ -53,7 +53,13 @@ from rules.engine.rebuild import (
 )
 from rules.engine.restore import RestoreReport, restore
 from rules.engine.rounds import Stats, rounds
-from rules.engine.scoring import DetectorFactory, RoundScores, build_detectors, place
+from rules.engine.scoring import (
+    CITY_TIMEZONE,
+    DetectorFactory,
+    RoundScores,
+    build_detectors,
+    place,
+)
 from rules.engine.series_rule import SeriesRule
 from rules.engine.snapshot import Snapshot, take
 from rules.engine.state import FIRING, NEVER, SeriesState
@@ -70,6 +76,7 @@ class EngineOptions(TypedDict):
     detectors: Mapping[str, DetectorFactory] | None
     attributes: Mapping[str, Mapping[str, float]] | None
     utc_offset_h: float
+    timezone: str
 
 
 class Engine:
@@ -81,6 +88,7 @@ class Engine:
         detectors: Detector name -> factory; defaults to `rules.detectors.DETECTORS`.
         attributes: Per-device numeric attributes for ``attr(name)``, by device id.
         utc_offset_h: Local time offset used by ``hour()`` (China Standard Time by default).
+        timezone: The city's IANA time zone, for detectors that learn by local time of day.
 
     Raises:
         RuleError: a rule uses an unknown detector or counts an unknown rule.
@@ -94,18 +102,19 @@ class Engine:
         detectors: Mapping[str, DetectorFactory] | None = None,
         attributes: Mapping[str, Mapping[str, float]] | None = None,
         utc_offset_h: float = 8.0,
+        timezone: str = CITY_TIMEZONE,
     ) -> None:
         self.rules = [r for r in rules if r.enabled]
         self.registry = registry
         self.options: EngineOptions = {"detectors": detectors, "attributes": attributes,
-                                       "utc_offset_h": utc_offset_h}
+                                       "utc_offset_h": utc_offset_h, "timezone": timezone}
         self.table = SlotTable.of(registry)
         self.stats = Stats()
         self.reset_rules: tuple[str, ...] = ()  # rules whose state a rebuild dropped
         self.left_service: tuple[str, ...] = ()  # devices a rebuild stopped judging
         n = len(self.table)
         names = detector_names(self.rules)
-        self.detectors = build_detectors(names, detectors)
+        self.detectors = build_detectors(names, detectors, timezone)
         attrs = {a for r in self.rules for a in _attr_names(r)}
         self.ctx = Context(
             SeriesState(n), {},

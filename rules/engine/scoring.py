@@ -9,6 +9,7 @@ readings an ``anomaly()`` rule using it is firing on.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,13 +22,17 @@ from rules.errors import RuleError
 if TYPE_CHECKING:  # rules.detectors is imported when an engine first needs it
     from rules.detectors.base import Detector
 
-DetectorFactory = Callable[[], "Detector"]
+DetectorFactory = Callable[..., "Detector"]
+CITY_TIMEZONE = "Asia/Shanghai"  # the default city's zone (as ``hour()``'s default offset)
 Readings = tuple[np.ndarray, np.ndarray, np.ndarray]  # detector rows, ts_ms, values
 
 
-def build_detectors(names: list[str],
-                    factories: Mapping[str, DetectorFactory] | None) -> dict[str, Detector]:
+def build_detectors(names: list[str], factories: Mapping[str, DetectorFactory] | None,
+                    timezone: str = CITY_TIMEZONE) -> dict[str, Detector]:
     """A new detector for each of ``names``; ``factories`` default to `rules.detectors`.
+
+    A factory taking a ``timezone`` argument (a detector that learns by local time) is given
+    the city's.
 
     Raises:
         RuleError: a name has no factory.
@@ -39,7 +44,15 @@ def build_detectors(names: list[str],
     unknown = [n for n in names if n not in factories]
     if unknown:
         raise RuleError(f"unknown detector(s) {unknown}; known: {sorted(factories)}")
-    return {name: factories[name]() for name in names}
+    return {name: _build(factories[name], timezone) for name in names}
+
+
+def _build(factory: DetectorFactory, timezone: str) -> Detector:
+    try:
+        local = "timezone" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a callable without an inspectable signature
+        local = False
+    return factory(timezone=timezone) if local else factory()
 
 
 def place(detector: Detector, members: np.ndarray, n_slots: int, rows: np.ndarray | None,

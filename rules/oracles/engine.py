@@ -28,6 +28,7 @@ from rules.engine.plan import (
     ring_capacity,
     subject_of,
 )
+from rules.engine.scoring import CITY_TIMEZONE, build_detectors
 from rules.language import ast
 from rules.language.model import Rule
 
@@ -42,7 +43,7 @@ class Reference:
     def __init__(self, rules: Sequence[Rule], registry: Registry, *,
                  detectors: Mapping | None = None,
                  attributes: Mapping[str, Mapping[str, float]] | None = None,
-                 utc_offset_h: float = 8.0) -> None:
+                 utc_offset_h: float = 8.0, timezone: str = CITY_TIMEZONE) -> None:
         self.rules = [r for r in rules if r.enabled]
         self.table = SlotTable.of(registry)
         self.attributes = attributes or {}
@@ -51,11 +52,7 @@ class Reference:
         self.member_sets = {rule_id: set(slots) for rule_id, slots in self.members.items()}
         self.caps = {r.id: ring_capacity(r, self.table, matched_slots(r, self.table))
                      for r in self.rules}
-        if detectors is None:
-            from rules.detectors import DETECTORS
-
-            detectors = DETECTORS
-        self.detectors = {n: detectors[n]() for n in detector_names(self.rules)}
+        self.detectors = build_detectors(detector_names(self.rules), detectors, timezone)
         for d in self.detectors.values():
             d.grow(len(self.table))
         self.scores: dict[str, dict[int, float]] = {n: {} for n in self.detectors}

@@ -55,3 +55,12 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
 ])
 def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
     assert without_password(url) == shown
+
+
+def test_the_city_time_zone_is_an_iana_name(tmp_path: Path) -> None:
+    assert load_settings().city.timezone == "Asia/Shanghai"
+    config = tmp_path / "urbanwatch.toml"
+    config.write_text('[city]\ntimezone = "Europe/Berlin"\n')
+    assert load_settings(config).city.timezone == "Europe/Berlin"
+    with pytest.raises(ValidationError, match="unknown time zone 'CET\\+8'"):
+        load_settings(city={"timezone": "CET+8"})

@@ -1,23 +1,25 @@
-"""`urbanwatch nab`: run an anomaly detector over a Numenta Anomaly Benchmark folder.
+"""`urbanwatch nab`: the shipped pack's ``anomaly`` rule over a Numenta Anomaly Benchmark folder.
 
-Each CSV (``timestamp,value``) is one series. By default every file is one ``weather`` device
-(its ``temp_c`` series; the engine does not range-check, only the decoder does) of a registry fed
-through the real ``rules.engine.engine.Engine``, with one rule ``anomaly(<detector>) > 1`` that
-exposes the detector's score in ``engine.ctx.scores`` and never fires (so the engine marks no
-reading as confirmed; the detector's own learning rules apply). The files are fed together in
-batches (batch ``i`` holds row ``i`` of every file that long), so each series sees its rows in file
-order, exactly as a stream. Rows are the unit of scoring, but the engine drops readings not newer
-than the last one, so a duplicate or backward timestamp is fed 1 ms after its predecessor.
-``--direct`` drives the detector without the engine (same rounds, raw timestamps).
+Each CSV (``timestamp,value``) is one series: one device of a type, and one metric, that the
+shipped ``anomaly`` rule matches, in a registry fed through the real
+``rules.engine.engine.Engine`` with that rule exactly as ``rules/packs/default.yaml`` writes it
+(its detector, threshold and clear condition). The files are fed together in batches (batch ``i``
+holds row ``i`` of every file that long), so each series sees its rows in file order, exactly as
+a stream. Rows are the unit of scoring, but the engine drops readings not newer than the last
+one, so a duplicate or backward timestamp is fed 1 ms after its predecessor. NAB's stamps are
+naive: they are read as UTC and the engine's city time zone is UTC, so local time is the stamp.
 
-The output is one ``timestamp,value,anomaly_score`` CSV per data file, in the layout
-``shared/tools/nab_score.py`` reads (``OUT/<category>/<file>.csv``).
+The output is one ``timestamp,value,anomaly_score,alert`` CSV per data file, in the layout
+``shared/tools/nab_score.py`` reads (``OUT/<category>/<file>.csv``): ``anomaly_score`` is the
+rule's detector score of the row, ``alert`` is 1 on the rows where the rule starts firing (what
+an operator is sent), else 0. Score ``alert`` with ``nab_score.py --mode alert``; a threshold
+swept over ``anomaly_score`` is only a ceiling, since the shipped rule does not sweep.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -29,12 +31,15 @@ from rich.progress import Progress
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
-from rules.detectors import DETECTORS
-from rules.detectors.base import Detector, score_and_update
+from rules.detection import DetectionState
 from rules.engine.engine import Engine
-from rules.language.loader import load_rules
+from rules.engine.scoring import DetectorFactory
+from rules.language import ast
+from rules.language.loader import load_default_pack
+from rules.language.model import Rule
 
-DEVICE_TYPE, METRIC = "weather", "temp_c"
+RULE_ID = "anomaly"
+NAB_TIMEZONE = "UTC"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,14 @@ class NabSeries:
     stamps: list[str]
     ts_ms: np.ndarray
     values: np.ndarray
+
+
+@dataclass(frozen=True)
+class NabResult:
+    """What the shipped rule made of one file: the detector's score and the alert per row."""
+
+    scores: np.ndarray
+    alerts: np.ndarray
 
 
 def read_series(data_dir: Path) -> list[NabSeries]:
@@ -63,103 +76,100 @@ def read_series(data_dir: Path) -> list[NabSeries]:
     return series
 
 
-RoundScorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-
-
-def _feed(
-    series: list[NabSeries], score_round: RoundScorer, ts_of: Callable[[NabSeries], np.ndarray],
-    progress: Progress | None,
-) -> list[np.ndarray]:
-    """Feed row ``r`` of every series in round ``r``; ``score_round(i, ts, values)`` scores it."""
-    lengths = np.array([len(s.values) for s in series])
-    n_rounds = int(lengths.max(initial=0))
-    ts = np.zeros((len(series), n_rounds), dtype=np.int64)
-    vals = np.zeros((len(series), n_rounds))
-    for i, s in enumerate(series):
-        ts[i, : len(s.values)], vals[i, : len(s.values)] = ts_of(s), s.values
-    scores = np.zeros((len(series), n_rounds))
-    task = progress.add_task("scoring", total=n_rounds) if progress else None
-    for r in range(n_rounds):
-        idx = np.flatnonzero(lengths > r).astype(np.int64)
-        scores[idx, r] = score_round(idx, ts[idx, r], vals[idx, r])
-        if progress is not None and task is not None and r % 500 == 0:
-            progress.update(task, completed=r)
-    return [np.clip(scores[i, : len(s.values)], 0.0, 1.0) for i, s in enumerate(series)]
-
-
-def run_detector(
-    detector: Detector, series: list[NabSeries], progress: Progress | None = None
-) -> list[np.ndarray]:
-    """Score every row of every series directly, one detector slot per series."""
-    detector.grow(len(series))
-
-    def score_round(idx: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarray:
-        return score_and_update(detector, idx, ts, vals)
-
-    return _feed(series, score_round, lambda s: s.ts_ms, progress)
-
-
 def strictly_increasing(ts_ms: np.ndarray) -> np.ndarray:
     """``ts_ms`` with every stamp not after its predecessor moved to 1 ms after it."""
     i = np.arange(len(ts_ms), dtype=np.int64)
     return np.maximum.accumulate(ts_ms - i) + i  # out[i] = max(ts[i], out[i - 1] + 1)
 
 
-def run_engine(
-    detector: str, series: list[NabSeries], progress: Progress | None = None
-) -> list[np.ndarray]:
-    """Score every row through ``rules.engine.engine.Engine``, one device per series."""
-    devices = [Device(f"nab-{i}", DEVICE_TYPE, "nab", 0.0, 0.0) for i in range(len(series))]
+def shipped_rule() -> Rule:
+    """The shipped pack's ``anomaly`` rule, as written."""
+    return next(r for r in load_default_pack() if r.id == RULE_ID)
+
+
+def matched_series(rule: Rule) -> tuple[str, str]:
+    """A (device type, metric) of the catalogue that ``rule`` judges."""
+    catalogue = load_catalogue()
+    for device_type in rule.match.device_type or sorted(catalogue):
+        metrics = catalogue[device_type].metrics
+        for metric in rule.match.metric or sorted(metrics):
+            if metric in metrics:
+                return device_type, metric
+    raise ValueError(f"rule {rule.id!r} matches no series of the catalogue")
+
+
+def detector_of(rule: Rule) -> str:
+    """The detector named by the rule's first ``anomaly(<name>)``."""
+    return next(n.detector for n in rule.nodes() if isinstance(n, ast.Anomaly))
+
+
+def run_rule(
+    series: list[NabSeries], rule: Rule | None = None,
+    detectors: Mapping[str, DetectorFactory] | None = None, progress: Progress | None = None,
+) -> list[NabResult]:
+    """Feed every row through an `Engine` judging ``rule`` (the shipped one by default).
+
+    Args:
+        series: The files, fed together: round ``r`` holds row ``r`` of every file that long.
+        rule: The rule to judge; it must use ``anomaly(<detector>)``.
+        detectors: Detector factories for the engine (default: `rules.detectors.DETECTORS`).
+        progress: Where to show progress.
+    """
+    rule = shipped_rule() if rule is None else rule
+    device_type, metric = matched_series(rule)
+    name = detector_of(rule)
+    devices = [Device(f"nab-{i}", device_type, "nab", 0.0, 0.0) for i in range(len(series))]
     registry = Registry.build(load_catalogue(), devices)
-    rules = load_rules(
-        f"rules:\n- id: nab-{detector}\n  category: device\n"
-        f"  match: {{device_type: {DEVICE_TYPE}, metric: {METRIC}}}\n"
-        f"  when: anomaly({detector}) > 1\n  severity: info\n"
-    )
-    engine = Engine(rules, registry)
-    slot_of = np.array([registry.slot(d.id, METRIC) for d in devices], dtype=np.int64)
-
-    def score_round(idx: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    engine = Engine([rule], registry, detectors=detectors, timezone=NAB_TIMEZONE)
+    slot_of = np.array([registry.slot(d.id, metric) for d in devices], dtype=np.int64)
+    index_of = {d.id: i for i, d in enumerate(devices)}
+    lengths = np.array([len(s.values) for s in series])
+    n_rounds = int(lengths.max(initial=0))
+    ts = np.zeros((len(series), n_rounds), dtype=np.int64)
+    vals = np.zeros((len(series), n_rounds))
+    for i, s in enumerate(series):
+        ts[i, : len(s.values)], vals[i, : len(s.values)] = strictly_increasing(s.ts_ms), s.values
+    scores = np.zeros((len(series), n_rounds))
+    alerts = np.zeros((len(series), n_rounds), dtype=np.int8)
+    task = progress.add_task("scoring", total=n_rounds) if progress else None
+    for r in range(n_rounds):
+        idx = np.flatnonzero(lengths > r).astype(np.int64)
         slots = slot_of[idx]
-        if engine.evaluate(ReadingBatch.from_columns(slots, ts, vals), int(ts.max())):
-            raise RuntimeError("the score-exposing rule fired")  # its condition is impossible
-        return engine.ctx.scores[detector][engine.ctx.detector_rows[detector][slots]]
-
-    out = _feed(series, score_round, lambda s: strictly_increasing(s.ts_ms), progress)
+        batch = ReadingBatch.from_columns(slots, ts[idx, r], vals[idx, r])
+        for d in engine.evaluate(batch, int(ts[idx, r].max())):
+            if d.state is DetectionState.FIRING:
+                alerts[index_of[d.subject], r] = 1
+        scores[idx, r] = engine.ctx.scores[name][engine.ctx.detector_rows[name][slots]]
+        if progress is not None and task is not None and r % 500 == 0:
+            progress.update(task, completed=r)
     if engine.stats.late or engine.stats.duplicate:
         raise RuntimeError(f"engine dropped readings: {engine.stats}")
-    return out
+    return [NabResult(np.clip(scores[i, :n], 0.0, 1.0), alerts[i, :n])
+            for i, n in enumerate(lengths)]
 
 
-def write_results(out_dir: Path, series: NabSeries, scores: np.ndarray) -> None:
+def write_results(out_dir: Path, series: NabSeries, result: NabResult) -> None:
+    """Write one results CSV (``timestamp,value,anomaly_score,alert``) under ``out_dir``."""
     path = out_dir / series.name
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["timestamp", "value", "anomaly_score"])
-        for stamp, value, score in zip(series.stamps, series.values, scores, strict=True):
-            w.writerow([stamp, repr(float(value)), repr(float(score))])
+        w.writerow(["timestamp", "value", "anomaly_score", "alert"])
+        for stamp, value, score, alert in zip(series.stamps, series.values, result.scores,
+                                              result.alerts, strict=True):
+            w.writerow([stamp, repr(float(value)), repr(float(score)), int(alert)])
 
 
 def nab(
     data: Annotated[Path, typer.Option(help="NAB data folder (<category>/<file>.csv).")],
     out: Annotated[Path, typer.Option(help="Results folder to write.")],
-    detector: Annotated[str, typer.Option(help="Detector name.")] = "combined",
-    direct: Annotated[
-        bool, typer.Option(help="Drive the detector directly instead of through the engine.")
-    ] = False,
 ) -> None:
-    """Score a NAB data folder with one detector configuration; write NAB results CSVs."""
-    if detector not in DETECTORS:
-        raise typer.BadParameter(f"unknown detector {detector!r}; one of {sorted(DETECTORS)}")
+    """Run the shipped `anomaly` rule over a NAB data folder; write NAB results CSVs."""
     if not data.is_dir():
         raise typer.BadParameter(f"{data} is not a directory")
     series = read_series(data)
     with Progress() as progress:
-        if direct:
-            scores = run_detector(DETECTORS[detector](), series, progress)
-        else:
-            scores = run_engine(detector, series, progress)
-    for s, sc in zip(series, scores, strict=True):
-        write_results(out, s, sc)
+        results = run_rule(series, progress=progress)
+    for s, result in zip(series, results, strict=True):
+        write_results(out, s, result)
     typer.echo(f"wrote {len(series)} results files to {out}")

@@ -35,31 +35,32 @@ from rules.oracles.detectors import (
 
 N_SLOTS = 3
 HOUR_MS = 3_600_000
+T0_MS = 1_710_460_800_000  # 2024-03-15 00:00 UTC
 
 # (vectorized factory, reference factory): small warm-ups so short streams exercise scoring.
 PAIRS: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
-    "ewma": (lambda: EwmaChart(alpha=0.2, warmup=3), lambda: RefEwma(alpha=0.2, warmup=3)),
+    "ewma": (lambda: EwmaChart(tau_s=900.0, warmup=3), lambda: RefEwma(tau_s=900.0, warmup=3)),
     "robust_z": (lambda: RobustZ(window=4), lambda: RefRobustZ(window=4)),
     "robust_z_odd": (lambda: RobustZ(window=5), lambda: RefRobustZ(window=5)),
     "seasonal": (
-        lambda: SeasonalBaseline(alpha=0.3, warmup=1, utc_offset_ms=8 * HOUR_MS),
-        lambda: RefSeasonal(alpha=0.3, warmup=1, utc_offset_ms=8 * HOUR_MS),
+        lambda: SeasonalBaseline(alpha=0.3, warmup=1, timezone="Europe/Berlin"),
+        lambda: RefSeasonal(alpha=0.3, warmup=1, timezone="Europe/Berlin"),
     ),
-    "step": (lambda: StepChart(alpha=0.2, warmup=2), lambda: RefStep(alpha=0.2, warmup=2)),
-    "cusum": (lambda: Cusum(alpha=0.1, k=0.2, h=2.0, warmup=3),
-              lambda: RefCusum(alpha=0.1, k=0.2, h=2.0, warmup=3)),
+    "step": (lambda: StepChart(tau_s=900.0, warmup=2), lambda: RefStep(tau_s=900.0, warmup=2)),
+    "cusum": (lambda: Cusum(tau_s=3600.0, k=0.2, h=2.0, warmup=3),
+              lambda: RefCusum(tau_s=3600.0, k=0.2, h=2.0, warmup=3)),
     "combined": (
         lambda: AnomalyLikelihood(
-            [EwmaChart(alpha=0.3, warmup=2), RobustZ(window=3), Cusum(warmup=2, h=1.0),
-             StepChart(alpha=0.3, warmup=1)],
-            short_alpha=0.5, long_alpha=0.2, warmup=3, confirm_at=0.3, max_skip=2,
-            refractory=2,
+            [EwmaChart(tau_s=600.0, warmup=2), RobustZ(window=3), Cusum(warmup=2, h=1.0),
+             StepChart(tau_s=600.0, warmup=1)],
+            short_tau_s=300.0, long_tau_s=1800.0, warmup=3, confirm_at=0.3, max_skip=2,
+            refractory_s=7200.0,
         ),
         lambda: RefLikelihood(
-            [RefEwma(alpha=0.3, warmup=2), RefRobustZ(window=3), RefCusum(warmup=2, h=1.0),
-             RefStep(alpha=0.3, warmup=1)],
-            short_alpha=0.5, long_alpha=0.2, warmup=3, confirm_at=0.3, max_skip=2,
-            refractory=2,
+            [RefEwma(tau_s=600.0, warmup=2), RefRobustZ(window=3), RefCusum(warmup=2, h=1.0),
+             RefStep(tau_s=600.0, warmup=1)],
+            short_tau_s=300.0, long_tau_s=1800.0, warmup=3, confirm_at=0.3, max_skip=2,
+            refractory_s=7200.0,
         ),
     ),
 }
@@ -70,7 +71,9 @@ values = st.one_of(
 )
 reading = st.tuples(
     st.integers(0, N_SLOTS - 1),
-    st.integers(0, 30 * 24 * HOUR_MS),  # spread over a month: every season cell, in any order
+    # spread over a month around Berlin's switch to summer time (2024-03-31): every season
+    # cell, in any order
+    st.integers(T0_MS, T0_MS + 30 * 24 * HOUR_MS),
     values,
 )
 stream = st.lists(reading, min_size=1, max_size=60)
