@@ -59,7 +59,7 @@ class RulesPart:
 
     path: Path
     registry: Callable[[], Registry]  # the live device registry
-    utc_offset_h: float = 8.0  # the city's offset from UTC, for hour() in backtests
+    timezone: str = "Asia/Shanghai"  # the city's IANA zone, for hour() in backtests
 
 
 @dataclass

@@ -25,6 +25,7 @@ from alerts.channels.dispatcher import Dispatcher, RetryPolicy
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.webhook import WebhookChannel
+from alerts.decisions.cap import CapContext
 from alerts.errors import RoutingError
 from alerts.model import ACTIVE_ALERT_STATES, Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
@@ -91,6 +92,7 @@ class Alerting:
         self, sessions: async_sessionmaker[AsyncSession], registry: Callable[[], Registry],
         mqtt: MqttConfig, settings: AlertsSettings | None = None, *,
         clock_ms: Callable[[], int] = now_ms, journal_path: Path | None = None,
+        cap: CapContext | None = None,
     ) -> None:
         self._sessions, self._registry, self._clock_ms = sessions, registry, clock_ms
         self.settings = settings or AlertsSettings()
@@ -101,7 +103,7 @@ class Alerting:
         self.hub = LiveHub()
         self.service = AlertService(
             sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
-            locate=self._locate, hub=self.hub,
+            locate=self._locate, hub=self.hub, cap=cap,
         )
         journal = DetectionJournal(journal_path) if journal_path is not None else None
         self.backlog = DetectionBacklog(self.service.handle, journal=journal)

@@ -49,7 +49,7 @@ class Judge:
 
     def __init__(
         self, registry: Callable[[], Registry], sink: DetectionSink, *,
-        rules_path: Path | None = None, tick_s: float = 1.0, utc_offset_h: float = 8.0,
+        rules_path: Path | None = None, tick_s: float = 1.0, timezone: str = "Asia/Shanghai",
         on_reset: ResetSink | None = None, on_leave: LeaveSink | None = None,
         clock_ms: Callable[[], int] = now_ms, checkpoint_path: Path | None = None,
         checkpoint_s: float = 60.0,
@@ -57,7 +57,7 @@ class Judge:
         self._registry, self._sink, self._on_reset = registry, sink, on_reset
         self._on_leave = on_leave
         self._clock_ms = clock_ms
-        self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
+        self.rules_path, self.tick_s, self.timezone = rules_path, tick_s, timezone
         self._rules_file = FileWatch(rules_path)
         self.rules = self._load_rules()
         self.engine = self._fresh_engine()
@@ -196,7 +196,7 @@ class Judge:
     def _fresh_engine(self) -> Engine:
         devices = self._registry()
         return Engine(self.rules, devices, attributes=devices.attributes(),
-                      utc_offset_h=self.utc_offset_h)
+                      timezone=self.timezone)
 
     def _load_rules(self) -> list[Rule]:
         if self.rules_path is None:

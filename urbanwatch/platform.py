@@ -21,6 +21,7 @@ from types import TracebackType
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from alerts.decisions.cap import CapContext
 from alerts.sql import outbox
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, BodyLimits, RulesPart, TokenPolicy
@@ -169,15 +170,17 @@ class Platform:
         await self._ensure_influx_schema()
         ingest_config = IngestConfig.from_settings(client_settings(s, "ingest"))
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
+        cap = CapContext(sender=s.cap.sender, tz=s.city.timezone, sender_name=s.cap.sender_name,
+                         language=s.cap.language, web=s.cap.web)
         self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts,
-                                 journal_path=s.state_dir / JOURNAL)
+                                 journal_path=s.state_dir / JOURNAL, cap=cap)
         await self.alerting.start()
         rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
         if s.rules.path is None:
             await asyncio.to_thread(follow_pack, rules_path)  # seeded, or merged with a new pack
         self.judge = Judge(
             lambda: self.registry, self.alerting.handle, rules_path=rules_path,
-            tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h,
+            tick_s=s.rules.tick_s, timezone=s.city.timezone,
             on_reset=self.alerting.close_rules, on_leave=self.alerting.close_devices,
             checkpoint_path=s.state_dir / FILENAME, checkpoint_s=s.rules.checkpoint_s,
         )
@@ -310,7 +313,7 @@ class Platform:
             alerts=AlertsPart(self.alerting.service, self.alerting.hub,
                               self.alerting.reload_routing),
             rules=RulesPart(self.judge.rules_path, lambda: self.registry,
-                            utc_offset_h=self.settings.rules.utc_offset_h),
+                            timezone=self.settings.city.timezone),
             metrics=MetricSources(self.ingestor.counters, self.judge, self._outbox_depth,
                                   self.tasks, self.alerting.backlog),
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,

@@ -177,7 +177,7 @@ async def backtest(
     registry = setup.registry()
     report = await backtest_range(
         influx, registry, rules, start_ms, end_ms,
-        utc_offset_h=setup.utc_offset_h, attributes=registry.attributes(),
+        timezone=setup.timezone, attributes=registry.attributes(),
     )
     return BacktestResult.of(report, MAX_EVENTS)
 

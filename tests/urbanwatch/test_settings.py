@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
+from urbanwatch.config_sources import SettingsError
 from urbanwatch.settings import load_settings, without_password
 
 
@@ -42,7 +42,7 @@ def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
 def test_unknown_keys_are_refused(tmp_path: Path) -> None:
     config = tmp_path / "uw.toml"
     config.write_text("[influx]\ndatabse = 'typo'\n")
-    with pytest.raises(ValidationError, match="databse"):
+    with pytest.raises(SettingsError, match="databse"):
         load_settings(config)
 
 

@@ -33,6 +33,8 @@ from rules.detectors import DETECTORS
 from rules.detectors.base import Detector, score_and_update
 from rules.engine.engine import Engine
 from rules.language.loader import load_rules
+from urbanwatch.cli.options import ConfigFile, one_line_errors
+from urbanwatch.settings import load_settings
 
 DEVICE_TYPE, METRIC = "weather", "temp_c"
 
@@ -106,7 +108,8 @@ def strictly_increasing(ts_ms: np.ndarray) -> np.ndarray:
 
 
 def run_engine(
-    detector: str, series: list[NabSeries], progress: Progress | None = None
+    detector: str, series: list[NabSeries], progress: Progress | None = None,
+    timezone: str = "Asia/Shanghai",
 ) -> list[np.ndarray]:
     """Score every row through ``rules.engine.engine.Engine``, one device per series."""
     devices = [Device(f"nab-{i}", DEVICE_TYPE, "nab", 0.0, 0.0) for i in range(len(series))]
@@ -116,7 +119,7 @@ def run_engine(
         f"  match: {{device_type: {DEVICE_TYPE}, metric: {METRIC}}}\n"
         f"  when: anomaly({detector}) > 1\n  severity: info\n"
     )
-    engine = Engine(rules, registry)
+    engine = Engine(rules, registry, timezone=timezone)
     slot_of = np.array([registry.slot(d.id, METRIC) for d in devices], dtype=np.int64)
 
     def score_round(idx: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarray:
@@ -148,18 +151,21 @@ def nab(
     direct: Annotated[
         bool, typer.Option(help="Drive the detector directly instead of through the engine.")
     ] = False,
+    config: ConfigFile = None,
 ) -> None:
     """Score a NAB data folder with one detector configuration; write NAB results CSVs."""
     if detector not in DETECTORS:
         raise typer.BadParameter(f"unknown detector {detector!r}; one of {sorted(DETECTORS)}")
     if not data.is_dir():
         raise typer.BadParameter(f"{data} is not a directory")
+    with one_line_errors():
+        timezone = load_settings(config).city.timezone
     series = read_series(data)
     with Progress() as progress:
         if direct:
             scores = run_detector(DETECTORS[detector](), series, progress)
         else:
-            scores = run_engine(detector, series, progress)
+            scores = run_engine(detector, series, progress, timezone)
     for s, sc in zip(series, scores, strict=True):
         write_results(out, s, sc)
     typer.echo(f"wrote {len(series)} results files to {out}")

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from alerts.errors import AlertError
 from urbanwatch import log_lines
+from urbanwatch.cli.options import one_line_errors
 from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.platform import Platform
 from urbanwatch.services.managed_service import ServiceError
@@ -91,14 +92,11 @@ def demo(
 def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
               db_url: str | None, state_dir: Path | None, api_host: str | None,
               api_port: int | None) -> Settings:
-    try:
+    with one_line_errors():
         return load_settings(
             config, state_dir=state_dir, mqtt={"url": mqtt_url}, influx={"url": influx_url},
             db={"url": db_url}, api={"host": api_host, "port": api_port},
         )
-    except (FileNotFoundError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
 
 
 def _run(main: Callable[[asyncio.Event, asyncio.Event], Awaitable[T]]) -> T:
