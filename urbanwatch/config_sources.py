@@ -107,6 +107,28 @@ class SecretFiles(PydanticBaseSettingsSource):
         return {p.name: p for p in sorted(self.folder.iterdir()) if p.name in known}
 
 
+class WithoutFileVariables(PydanticBaseSettingsSource):
+    """The environment source without the `*_FILE` variables (`SecretFiles` reads those)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.env.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        found = self.env()
+        for key in env_files():
+            *parents, last = key.split(".")
+            node: Any = found
+            for part in parents:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(f"{last}_file", None)
+        return found
+
+
 def env_files() -> dict[str, tuple[str, Path]]:
     """Dotted setting key -> (variable, file) for every `URBANWATCH_<KEY>_FILE` variable."""
     out = {}

@@ -27,6 +27,7 @@ from api.security.secret_key import check_secret_key
 from urbanwatch.config_sources import (
     SecretFiles,
     SettingsError,
+    WithoutFileVariables,
     config_path,
     default_state_dir,
     read_toml,
@@ -222,9 +223,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         kwargs = init_settings.init_kwargs  # type: ignore[attr-defined]
-        toml_file, folder = kwargs.pop("_config_file", None), kwargs.pop("_secrets_dir", None)
+        toml_file, folder = kwargs.pop("_config_file", None), kwargs.pop("_secrets_folder", None)
         sources: list[PydanticBaseSettingsSource] = [
-            init_settings, env_settings, SecretFiles(settings_cls, folder)
+            init_settings, WithoutFileVariables(settings_cls, env_settings),
+            SecretFiles(settings_cls, folder),
         ]
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
@@ -253,7 +255,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     toml = read_toml(path) if path is not None else {}
     folder = secrets_dir(toml)
     try:
-        settings = Settings(**clean, _config_file=path, _secrets_dir=folder)  # type: ignore[call-arg]
+        settings = Settings(**clean, _config_file=path, _secrets_folder=folder)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise SettingsError([
             f"{source_of(e['loc'], clean, path, toml, folder)}: {_message(e)}"

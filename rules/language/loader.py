@@ -60,6 +60,7 @@ def check_rules(text: str) -> tuple[list[Rule], list[RuleFileError]]:
             rules.append((found, node))
         else:
             problems.extend(found)
+    problems.extend(_duplicates(items, nodes))
     problems.extend(_check_references(rules))
     problems.sort(key=lambda p: (p.line or 0, p.column or 0))
     return [rule for rule, _ in rules], problems
@@ -117,14 +118,22 @@ def _field_node(node: yaml.Node, field: str | None) -> yaml.Node | None:
     return None
 
 
-def _check_references(rules: list[tuple[Rule, yaml.Node]]) -> list[RuleFileError]:
-    per_series = {r.id for r, _ in rules if r.spatial_scope is None}
+def _duplicates(items: list[Any], nodes: list[yaml.Node]) -> list[RuleFileError]:
+    """Every rule whose id an earlier one has (valid or not)."""
     seen: set[str] = set()
     problems = []
+    for item, node in zip(items, nodes, strict=True):
+        rule_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(rule_id, str) and rule_id in seen:
+            problems.append(_problem(_at(node), f"duplicate rule id {rule_id!r}", rule_id))
+        seen.add(str(rule_id))
+    return problems
+
+
+def _check_references(rules: list[tuple[Rule, yaml.Node]]) -> list[RuleFileError]:
+    per_series = {r.id for r, _ in rules if r.spatial_scope is None}
+    problems = []
     for rule, node in rules:
-        if rule.id in seen:
-            problems.append(_problem(_at(node), f"duplicate rule id {rule.id!r}", rule.id))
-        seen.add(rule.id)
         for n in ast.count_ins(rule.nodes()):
             if n.rule_id not in per_series:
                 reason = f"count_in() refers to {n.rule_id!r}, which is not a per-series rule here"

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from urbanwatch.cli.bench import PASS_THROUGH, bench
+from urbanwatch.cli.checks import config_app, routing_app, rules_app
 from urbanwatch.cli.devices import devices_app
 from urbanwatch.cli.nab import nab
 from urbanwatch.cli.run import demo, serve
@@ -46,6 +47,9 @@ app.add_typer(services_app, name="services")
 app.add_typer(devices_app, name="devices")
 app.add_typer(users_app, name="users")
 app.add_typer(teams_app, name="teams")
+app.add_typer(config_app, name="config")
+app.add_typer(rules_app, name="rules")
+app.add_typer(routing_app, name="routing")
 app.command()(serve)
 app.command()(demo)
 app.command()(simulate)
