@@ -124,7 +124,7 @@ def test_an_unreadable_secret_file_names_its_variable(
     system_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("URBANWATCH_INFLUX__PASSWORD_FILE", str(tmp_path / "missing"))
-    with pytest.raises(SettingsError, match="URBANWATCH_INFLUX__PASSWORD_FILE.*cannot read"):
+    with pytest.raises(SettingsError, match=r"URBANWATCH_INFLUX__PASSWORD_FILE.*cannot read"):
         load_settings()
 
 
