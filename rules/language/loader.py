@@ -103,10 +103,10 @@ def _field_problem(err: Any, node: yaml.Node, rule_id: str | None) -> RuleFileEr
     if isinstance(cause, ExpressionError):
         if isinstance(field_node, yaml.ScalarNode) and field_node.style is None:  # plain: 1 line
             column += cause.column - 1
-        return RuleFileError(line, f"{field}: {cause}", rule_id, column=column)
+        return RuleFileError(line, f"{field}: {cause}", rule_id, column, field, cause.column)
     where = ".".join(str(p) for p in err["loc"])
     reason = f"{where}: {err['msg']}" if where else err["msg"]
-    return RuleFileError(line, reason, rule_id, column=column)
+    return RuleFileError(line, reason, rule_id, column, field)
 
 
 def _field_node(node: yaml.Node, field: str | None) -> yaml.Node | None:
