@@ -153,7 +153,7 @@ async def test_a_rule_reload_closes_the_alerts_of_changed_and_removed_rules(
 
 def square(area_id: str, kind: str, district: str, lon: float) -> Area:
     ring = ((lon, 0.0), (lon + 1, 0.0), (lon + 1, 1.0), (lon, 1.0), (lon, 0.0))
-    return Area(area_id, area_id, kind, district, (ring,))  # type: ignore[arg-type]
+    return Area(area_id, area_id, kind, district, ((ring,),))  # type: ignore[arg-type]
 
 
 async def test_an_offline_gateway_inhibits_its_childrens_offline_alerts(sessions) -> None:
