@@ -17,14 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
 from api.metrics import MetricSources
+from api.probing import Probe
 from api.security.passwords import PasswordPool
 from api.security.ratelimit import LoginThrottle
 from devices.catalogue import Catalogue
 from devices.provisioning import Changed
 from devices.registry import Registry
 from ingest.timeseries.client import InfluxClient
-
-Probe = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,9 @@ class ApiContext:
     alerts: AlertsPart | None = None
     rules: RulesPart | None = None  # None: the shipped pack, read-only, and no backtests
     metrics: MetricSources = field(default_factory=MetricSources)
-    probes: Mapping[str, Probe] = field(default_factory=dict)  # /readyz
+    probes: Mapping[str, Probe] = field(default_factory=dict)  # /readyz and /metrics
+    # dependencies whose loss the platform rides out (InfluxDB: ingest spools): "degraded"
+    degrading: frozenset[str] = frozenset()
     # devices or their MQTT credentials changed: reload broker users/ACLs and the registry
     on_devices_changed: Changed | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins

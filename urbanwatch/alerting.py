@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.dispatcher import Dispatcher, RetryPolicy
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
+from alerts.channels.tally import EventTally
 from alerts.channels.webhook import WebhookChannel
 from alerts.decisions.cap import CapContext
 from alerts.errors import RoutingError
@@ -100,7 +101,8 @@ class Alerting:
         self._routing_file = FileWatch(self.routing_path)
         self.routing_reloads = 0
         self.routing_errors = 0
-        self.hub = LiveHub()
+        self.tally = EventTally()
+        self.hub = LiveHub(tally=self.tally.count)
         self.service = AlertService(
             sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
             locate=self._locate, hub=self.hub, cap=cap,

@@ -303,7 +303,8 @@ class Platform:
     def _api_server(self) -> uvicorn.Server:
         assert self.influx and self.alerting and self.judge and self.ingestor, "not open"
         assert self.judge.rules_path is not None
-        api = self.settings.api
+        api, log, judge, alerting = (self.settings.api, self.settings.log, self.judge,
+                                     self.alerting)
         context = ApiContext(
             sessions=self.sessions, influx=self.influx, catalogue=self.catalogue,
             tokens=TokenPolicy(
@@ -314,16 +315,25 @@ class Platform:
                               self.alerting.reload_routing),
             rules=RulesPart(self.judge.rules_path, lambda: self.registry,
                             timezone=self.settings.city.timezone),
-            metrics=MetricSources(self.ingestor.counters, self.judge, self._outbox_depth,
-                                  self.tasks, self.alerting.backlog),
+            metrics=MetricSources(
+                self.ingestor.counters, self.judge, self._outbox_depth, self.tasks,
+                self.alerting.backlog, self.alerting.tally, self.alerting.hub,
+                reloads={"rules": lambda: judge.reload_errors,
+                         "routing": lambda: alerting.routing_errors},
+                open_incidents=self.alerting.service.incidents,
+            ),
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,
                     "alert-store": self.alerting.backlog.ready},
+            degrading=frozenset({"influxdb"}),  # ingest spools until it is back
             on_devices_changed=self._devices_changed,
             body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes),
         )
         config = uvicorn.Config(
-            create_app(context), host=api.host, port=api.port,
-            log_level="warning", lifespan="off",
+            create_app(context), host=api.host, port=api.port, lifespan="off",
+            # uvicorn's records go through the platform's log setup (text or JSON); with the
+            # access log on, one line per request (uvicorn.access, at info)
+            log_config=None, access_log=log.access,
+            log_level="info" if log.access else log.level,
             ssl_certfile=api.tls_cert, ssl_keyfile=api.tls_key,  # HTTPS when configured
         )
         return uvicorn.Server(config)
