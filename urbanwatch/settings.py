@@ -48,6 +48,10 @@ class MqttSettings(_Section):
         None, repr=False, description="mqtt://[user:pass@]host:port; None = managed broker"
     )
     port: Port = Field(18830, description="port of the managed broker")
+    username: str | None = Field(
+        None, min_length=1, description="the platform's login at a broker given by url"
+    )
+    password: str | None = Field(None, repr=False, description="its password (a secret)")
     client_id: str = "urbanwatch-ingest"
     topic_prefix: str = Field("", description="prepended to every topic (test isolation)")
     qos: int = Field(1, ge=0, le=1)
@@ -60,6 +64,10 @@ class MqttSettings(_Section):
 
     @model_validator(mode="after")
     def _broker_tls_files_together(self) -> MqttSettings:
+        if (self.username is not None or self.password is not None) and self.url is None:
+            raise ValueError("mqtt.username and mqtt.password are for a broker given by mqtt.url")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("mqtt.username and mqtt.password are needed together")
         if (self.tls_cert is None) != (self.tls_key is None) or (
             self.tls_cert is not None and self.tls_ca is None
         ):
