@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -48,6 +49,14 @@ class OneLineFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
+class UtcFormatter(OneLineFormatter):
+    """`OneLineFormatter` whose ``asctime`` is ISO 8601 UTC with milliseconds."""
+
+    converter = staticmethod(time.gmtime)
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -65,5 +74,5 @@ def install(level: str = "warning", fmt: Literal["text", "json"] = "text") -> No
     """Send records of `level` and above to stderr, one line each: timestamped escaped text,
     or JSON (the CLI's setup; `[log] level` and `format`)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if fmt == "json" else OneLineFormatter(TIMED_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else UtcFormatter(TIMED_FORMAT))
     logging.basicConfig(level=LEVELS[level], handlers=[handler], force=True)

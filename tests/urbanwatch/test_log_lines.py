@@ -10,7 +10,14 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from urbanwatch.log_lines import FORMAT, JsonFormatter, OneLineFormatter, one_line
+from urbanwatch.log_lines import (
+    FORMAT,
+    TIMED_FORMAT,
+    JsonFormatter,
+    OneLineFormatter,
+    UtcFormatter,
+    one_line,
+)
 
 _ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[ntr\\])")
 _NAMED = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
@@ -96,3 +103,9 @@ def test_json_records_are_one_object_per_line_with_time_level_and_traceback() ->
     assert (first["level"], first["logger"]) == ("warning", "test.log_lines.json")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", first["ts"])
     assert second["level"] == "error" and "ValueError: bad" in second["exc"]
+
+
+def test_text_records_start_with_an_iso_utc_timestamp() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+    record.created, record.msecs = 1_717_200_000.25, 250.0
+    assert UtcFormatter(TIMED_FORMAT).format(record) == "2024-06-01T00:00:00.250Z INFO x: hello"
