@@ -35,7 +35,8 @@ rules:
 
 @pytest.fixture(autouse=True)
 def _no_outside_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("URBANWATCH_CONFIG", raising=False)
+    # set (empty: no file) so that what `urbanwatch --config` sets is undone after the test
+    monkeypatch.setenv("URBANWATCH_CONFIG", "")
     monkeypatch.setattr("urbanwatch.config_sources.DEFAULT_CONFIG", tmp_path / "absent.toml")
 
 
