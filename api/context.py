@@ -58,7 +58,6 @@ class RulesPart:
 
     path: Path
     registry: Callable[[], Registry]  # the live device registry
-    timezone: str = "Asia/Shanghai"  # the city's IANA zone, for hour() in backtests
 
 
 @dataclass
@@ -73,6 +72,7 @@ class ApiContext:
     probes: Mapping[str, Probe] = field(default_factory=dict)  # /readyz and /metrics
     # dependencies whose loss the platform rides out (InfluxDB: ingest spools): "degraded"
     degrading: frozenset[str] = frozenset()
+    timezone: str = "Asia/Shanghai"  # the city's IANA zone: hour() in backtests, silences' default
     # devices or their MQTT credentials changed: reload broker users/ACLs and the registry
     on_devices_changed: Changed | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins

@@ -76,6 +76,10 @@ def _degrading(context: ContextDep) -> frozenset[str]:
     return context.degrading
 
 
+def _timezone(context: ContextDep) -> str:
+    return context.timezone
+
+
 def _tasks(context: ContextDep) -> TaskStats | None:
     return context.metrics.tasks
 
@@ -86,6 +90,7 @@ CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
 TokensDep = Annotated[TokenPolicy, Depends(_tokens)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 ProbesDep = Annotated[Mapping[str, Probe], Depends(_probes)]
+CityZoneDep = Annotated[str, Depends(_timezone)]  # the city's IANA time zone
 DegradingDep = Annotated[frozenset[str], Depends(_degrading)]  # probes whose loss only degrades
 TasksDep = Annotated[TaskStats | None, Depends(_tasks)]  # None: no supervised tasks here
 

@@ -313,8 +313,8 @@ class Platform:
             ),
             alerts=AlertsPart(self.alerting.service, self.alerting.hub,
                               self.alerting.reload_routing),
-            rules=RulesPart(self.judge.rules_path, lambda: self.registry,
-                            timezone=self.settings.city.timezone),
+            rules=RulesPart(self.judge.rules_path, lambda: self.registry),
+            timezone=self.settings.city.timezone,
             metrics=MetricSources(
                 self.ingestor.counters, self.judge, self._outbox_depth, self.tasks,
                 self.alerting.backlog, self.alerting.tally, self.alerting.hub,

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.backtesting import backtest_range
 from api.clock import NAIVE_TIMESTAMP, epoch_ms
-from api.deps import Caller, InfluxDep, RulesPartDep, RuleStoreDep, require
+from api.deps import Caller, CityZoneDep, InfluxDep, RulesPartDep, RuleStoreDep, require
 from api.rule_store import RuleStore
 from api.schemas.problems import Problem
 from api.schemas.rules import (
@@ -159,7 +159,7 @@ async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) ->
 )
 async def backtest(
     body: BacktestRequest, caller: Writer, store: RuleStoreDep, influx: InfluxDep,
-    setup: RulesPartDep,
+    setup: RulesPartDep, zone: CityZoneDep,
 ) -> BacktestResult:
     start_ms, end_ms = _ms(body.start), _ms(body.end)
     if end_ms <= start_ms:
@@ -177,7 +177,7 @@ async def backtest(
     registry = setup.registry()
     report = await backtest_range(
         influx, registry, rules, start_ms, end_ms,
-        timezone=setup.timezone, attributes=registry.attributes(),
+        timezone=zone, attributes=registry.attributes(),
     )
     return BacktestResult.of(report, MAX_EVENTS)
 

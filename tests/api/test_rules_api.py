@@ -374,7 +374,7 @@ async def test_backtest_reads_the_registry_attributes_and_the_city_time_zone(
     path = tmp_path / "rules.yaml"
     seed_rule_file(path)
     context = dataclasses.replace(
-        world.context, rules=RulesPart(path, lambda: registry, timezone="Asia/Kolkata")
+        world.context, rules=RulesPart(path, lambda: registry), timezone="Asia/Kolkata"
     )
     t0 = (int(time.time()) // 3600 - 30) * 3_600_000  # on the hour, inside the retention
     k = np.arange(30)
