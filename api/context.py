@@ -72,9 +72,11 @@ class ApiContext:
     probes: Mapping[str, Probe] = field(default_factory=dict)  # /readyz and /metrics
     # dependencies whose loss the platform rides out (InfluxDB: ingest spools): "degraded"
     degrading: frozenset[str] = frozenset()
-    timezone: str = "Asia/Shanghai"  # the city's IANA zone: hour() in backtests, silences' default
     # devices or their MQTT credentials changed: reload broker users/ACLs and the registry
     on_devices_changed: Changed | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins
     body_limits: BodyLimits = field(default_factory=BodyLimits)  # largest request bodies
     passwords: PasswordPool = field(default_factory=PasswordPool)  # argon2, off the default pool
+    # the city's IANA zone ([city] timezone): the pages show times in it, backtests' hour(),
+    # weekly silences given without a zone
+    timezone: str = "Asia/Shanghai"

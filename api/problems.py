@@ -38,6 +38,7 @@ from api.schemas.problems import ProblemBase
 from api.schemas.rules import RuleProblem
 from api.security.refresh import InvalidRefreshTokenError
 from api.security.tokens import InvalidTokenError
+from api.security.users import DuplicateUserError, LastAdminError, UnknownUserError
 from devices.errors import (
     DeviceFileError,
     DuplicateDeviceError,
@@ -101,6 +102,9 @@ KINDS: dict[type[Exception], Kind] = {
         detail=lambda e: "; ".join(e.problems),
         members=lambda e: {"source": e.source, "problems": e.problems},
     ),
+    UnknownUserError: Kind(404, "unknown-user", "No such user"),
+    DuplicateUserError: Kind(409, "duplicate-user", "The user exists already"),
+    LastAdminError: Kind(409, "last-admin", "The last enabled admin must stay"),
     InvalidTokenError: Kind(
         401, "invalid-token", "Invalid access token", detail=lambda e: f"invalid token: {e}"
     ),

@@ -31,6 +31,18 @@ class UserError(ValueError):
     """A user that cannot be added or changed as asked."""
 
 
+class UnknownUserError(UserError):
+    """No user by that name."""
+
+
+class DuplicateUserError(UserError):
+    """A user by that name exists already."""
+
+
+class LastAdminError(UserError):
+    """The change would leave no enabled admin, and so nobody to manage the users."""
+
+
 class LoginRefusedError(Exception):
     """Not let in; the reason is for the audit log, never for the caller."""
 
@@ -67,6 +79,19 @@ def _new_generation() -> int:
     return secrets.randbits(62)
 
 
+async def _keep_an_admin(session: AsyncSession, leaving: str) -> None:
+    """Refuse to let `leaving` stop being an enabled admin when no other enabled admin would
+    be left (the rows are locked where the database can, so two such changes cannot pass
+    each other)."""
+    admins = (await session.scalars(
+        select(UserRow.name)
+        .where(UserRow.role == Role.admin.value, UserRow.disabled.is_(False))
+        .with_for_update()
+    )).all()
+    if admins == [leaving]:
+        raise LastAdminError(f"{leaving!r} is the last enabled admin; add another admin first")
+
+
 def _valid_name(name: str) -> bool:
     return 0 < len(name) <= MAX_NAME_LENGTH and name.isprintable()
 
@@ -93,7 +118,7 @@ class UserStore:
             async with self._sessions.begin() as session:
                 session.add(row)
         except IntegrityError:
-            raise UserError(f"user {name!r} already exists") from None
+            raise DuplicateUserError(f"user {name!r} already exists") from None
         return _user(row)
 
     async def set_password(self, name: str, password: str, now_ms: int) -> None:
@@ -106,23 +131,32 @@ class UserStore:
         once; enabling them again does not bring those tokens back."""
         await self._update(name, now_ms, retire_tokens=disabled, disabled=disabled)
 
+    async def set_role(self, name: str, role: Role, teams: Iterable[str], now_ms: int) -> None:
+        """A new role and teams; the tokens the user holds name the old ones, so they stop
+        working."""
+        scope = scoped_teams(role, teams)
+        await self._update(name, now_ms, retire_tokens=True, role=role.value, teams=sorted(scope))
+
     async def delete(self, name: str) -> None:
         """Remove the user; their refresh tokens go with the row, their access tokens are
         refused since no user answers to them."""
         async with self._sessions.begin() as session:
+            await _keep_an_admin(session, name)
             result = await session.execute(delete(UserRow).where(UserRow.name == name))
             if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise UserError(f"no user {name!r}")
+                raise UnknownUserError(f"no user {name!r}")
 
     async def _update(self, name: str, now_ms: int, *, retire_tokens: bool, **values: Any) -> None:
         if retire_tokens:
             values["token_generation"] = _new_generation()
         async with self._sessions.begin() as session:
+            if values.get("disabled") or values.get("role", Role.admin.value) != Role.admin.value:
+                await _keep_an_admin(session, name)
             result = await session.execute(
                 update(UserRow).where(UserRow.name == name).values(updated_ms=now_ms, **values)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise UserError(f"no user {name!r}")
+                raise UnknownUserError(f"no user {name!r}")
             if retire_tokens:
                 await revoke_all_of(session, name, now_ms)
 

@@ -126,7 +126,7 @@ async def _seed(folder: Path, influx_url: str, influx_db: str) -> dict[str, str]
         await engine.dispose()
     return {"device_id": DEVICES[0].id, "incident_id": incident.id, "alert_id": str(alert_id),
             "silence_id": silence.id, "rule_id": "aq-o3", "key_id": key.id,
-            "team_id": GAS_TEAM, "refresh_token": refresh}  # fmt: skip
+            "team_id": GAS_TEAM, "refresh_token": refresh, "name": "olga"}  # fmt: skip
 
 
 async def drop_template(template: Template) -> None:
