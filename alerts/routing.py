@@ -257,13 +257,13 @@ def parse_routing(text: str, source: str = "<routing>") -> RoutingConfig:
     """Parse and validate a routing file's text.
 
     Raises:
-        RoutingError: listing every problem as ``line N, <field path>: <reason>``.
+        RoutingError: listing every problem as ``line N, column C, <field path>: <reason>``.
     """
     try:
         root, raw = plain_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise RoutingError(source, [f"{where}not valid YAML: {exc}"]) from exc
     try:
         config = RoutingConfig.model_validate(raw, context={_LOCATED: True})
@@ -277,8 +277,8 @@ def parse_routing(text: str, source: str = "<routing>") -> RoutingConfig:
 
 
 def _located(root: yaml.Node | None, loc: Loc, message: str) -> str:
-    line = _line(root, loc)
-    where = f"line {line}, " if line is not None else ""
+    position = _position(root, loc)
+    where = f"line {position[0]}, column {position[1]}, " if position is not None else ""
     return f"{where}{_dotted(loc)}: {message}"
 
 
@@ -286,8 +286,8 @@ def _dotted(loc: Loc) -> str:
     return ".".join(map(str, loc)) or "(file)"
 
 
-def _line(node: yaml.Node | None, loc: Loc) -> int | None:
-    """1-based line of the node at `loc` (or of its nearest existing parent)."""
+def _position(node: yaml.Node | None, loc: Loc) -> tuple[int, int] | None:
+    """1-based line and column of the node at `loc` (or of its nearest existing parent)."""
     if node is None:
         return None
     for part in loc:
@@ -298,7 +298,7 @@ def _line(node: yaml.Node | None, loc: Loc) -> int | None:
             child = node.value[part] if 0 <= part < len(node.value) else None
         if child is not None:  # a part not in the file (e.g. a union tag) is skipped
             node = child
-    return node.start_mark.line + 1
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 @dataclass(frozen=True)

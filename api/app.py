@@ -46,7 +46,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     install_problems(app)
-    install_metrics(app, context.metrics)
+    install_metrics(app, context.metrics, context.probes, context.degrading)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(NulGuard)  # such a request reaches nothing else
     limits = context.body_limits

@@ -65,7 +65,6 @@ async def backtest_range(
     start_ms: int,
     end_ms: int,
     *,
-    utc_offset_h: float = 8.0,
     timezone: str = CITY_TIMEZONE,
     tick_every_ms: int = 60_000,
     chunk_ms: int = 3_600_000,
@@ -79,8 +78,7 @@ async def backtest_range(
         rules: The rule set to try (disabled rules are left out, as live).
         start_ms: Start of the range (epoch ms, inclusive).
         end_ms: End of the range (epoch ms, exclusive); ticks run up to it.
-        utc_offset_h: Local time offset for ``hour()``.
-        timezone: The city's time zone, for detectors that learn by local time of day.
+        timezone: The city's IANA time zone, for ``hour()``.
         tick_every_ms: Tick period of the live pipeline being imitated.
         chunk_ms: Length of the time chunks the history is read in.
         attributes: Per-device numeric attributes for ``attr()``, by device id.
@@ -97,8 +95,7 @@ async def backtest_range(
     if chunk_ms <= 0:
         raise ValueError("chunk_ms must be positive")
     replay = await asyncio.to_thread(Replay, rules, registry, tick_every_ms,
-                                     attributes=attributes, utc_offset_h=utc_offset_h,
-                                     timezone=timezone)
+                                     attributes=attributes, timezone=timezone)
     slots = _matched(replay.engine.rules, replay.engine.table)
     readings = 0
     async for chunk in stored_readings(influx, registry, slots, start_ms, end_ms, chunk_ms):

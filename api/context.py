@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
 from api.metrics import MetricSources
+from api.probing import Probe
 from api.security.passwords import PasswordPool
 from api.security.ratelimit import LoginThrottle
 from api.stream_slots import StreamSlots
@@ -25,8 +26,6 @@ from devices.provisioning import Changed
 from devices.registry import Registry
 from ingest.timeseries.client import InfluxClient
 from rules.engine.scoring import CITY_TIMEZONE
-
-Probe = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,6 @@ class RulesPart:
 
     path: Path
     registry: Callable[[], Registry]  # the live device registry
-    utc_offset_h: float = 8.0  # the city's offset from UTC, for hour() in backtests
-    timezone: str = CITY_TIMEZONE  # the city's time zone, for detectors in backtests
 
 
 @dataclass
@@ -84,12 +81,16 @@ class ApiContext:
     alerts: AlertsPart | None = None
     rules: RulesPart | None = None  # None: the shipped pack, read-only, and no backtests
     metrics: MetricSources = field(default_factory=MetricSources)
-    probes: Mapping[str, Probe] = field(default_factory=dict)  # /readyz
+    probes: Mapping[str, Probe] = field(default_factory=dict)  # /readyz and /metrics
+    # dependencies whose loss the platform rides out (InfluxDB: ingest spools): "degraded"
+    degrading: frozenset[str] = frozenset()
     # devices or their MQTT credentials changed: reload broker users/ACLs and the registry
     on_devices_changed: Changed | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins
     body_limits: BodyLimits = field(default_factory=BodyLimits)  # largest request bodies
     passwords: PasswordPool = field(default_factory=PasswordPool)  # argon2, off the default pool
-    timezone: str = "Asia/Shanghai"  # the city's IANA zone: the pages show times in it
+    # the city's IANA zone ([city] timezone): the pages show times in it, backtests' hour(),
+    # weekly silences given without a zone
+    timezone: str = CITY_TIMEZONE
     bounds: Bounds = field(default_factory=Bounds)
     live_streams: StreamSlots = field(default_factory=StreamSlots)  # open per user or API key

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
-from api.context import AlertsPart, ApiContext, Bounds, Probe, RulesPart, TokenPolicy
+from api.context import AlertsPart, ApiContext, Bounds, RulesPart, TokenPolicy
 from api.platform_stats import TaskStats
+from api.probing import Probe
 from api.rule_store import RuleStore
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Principal, Role
@@ -72,6 +73,14 @@ def _probes(context: ContextDep) -> Mapping[str, Probe]:
     return context.probes
 
 
+def _degrading(context: ContextDep) -> frozenset[str]:
+    return context.degrading
+
+
+def _timezone(context: ContextDep) -> str:
+    return context.timezone
+
+
 def _tasks(context: ContextDep) -> TaskStats | None:
     return context.metrics.tasks
 
@@ -90,6 +99,8 @@ CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
 TokensDep = Annotated[TokenPolicy, Depends(_tokens)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 ProbesDep = Annotated[Mapping[str, Probe], Depends(_probes)]
+CityZoneDep = Annotated[str, Depends(_timezone)]  # the city's IANA time zone
+DegradingDep = Annotated[frozenset[str], Depends(_degrading)]  # probes whose loss only degrades
 TasksDep = Annotated[TaskStats | None, Depends(_tasks)]  # None: no supervised tasks here
 BoundsDep = Annotated[Bounds, Depends(_bounds)]
 LiveStreamsDep = Annotated[StreamSlots, Depends(_live_streams)]

@@ -13,8 +13,8 @@ never the raw path) so label values stay few.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -23,7 +23,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from alerts.channels.live import LiveHub
+from alerts.channels.tally import EventTally
+from alerts.model import Incident
+from api.ops_metrics import OpsMetrics, ReloadFailures, stale_on_failure
 from api.platform_stats import EngineStats, HeldDetectionStats, IngestStats, TaskStats
+from api.probing import Probe
+from devices.clock import now_ms
 
 UNMATCHED_ROUTE = "unmatched"
 
@@ -82,6 +88,10 @@ class MetricSources:
     outbox_depth: Callable[[], Awaitable[int]] | None = None  # notifications waiting
     tasks: TaskStats | None = None  # supervised platform tasks (also on /readyz)
     held: HeldDetectionStats | None = None  # detections waiting for the alert store
+    tally: EventTally | None = None  # alerts raised/cleared, escalations, deliveries
+    hub: LiveHub | None = None  # live-stream clients and dropped events
+    reloads: Mapping[str, ReloadFailures] = field(default_factory=dict)  # "rules", "routing"
+    open_incidents: Callable[[], Awaitable[Sequence[Incident]]] | None = None
 
 
 class IngestCollector(Collector):
@@ -147,8 +157,14 @@ class HeldDetectionCollector(Collector):
 class Metrics:
     """The registry of one app and the instruments the app itself updates."""
 
-    def __init__(self, sources: MetricSources) -> None:
+    def __init__(self, sources: MetricSources, probes: Mapping[str, Probe] | None = None,
+                 degrading: frozenset[str] = frozenset()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.ops = OpsMetrics(
+            self.registry, tally=sources.tally, hub=sources.hub, reloads=sources.reloads,
+            probes=probes or {}, degrading=degrading, open_incidents=sources.open_incidents,
+            clock_ms=now_ms,
+        )
         self.http_latency = Histogram(
             "urbanwatch_http_request_duration_seconds", "HTTP request latency",
             ["method", "route", "status"], registry=self.registry,
@@ -168,9 +184,11 @@ class Metrics:
         )
 
     async def render(self) -> bytes:
-        """The text exposition, with the outbox depth read now."""
+        """The text exposition, with the outbox depth, incidents and dependencies read now."""
+        await self.ops.refresh()
         if self._outbox_depth is not None and self._outbox is not None:
-            self._outbox.set(await self._outbox_depth())
+            with stale_on_failure("outbox depth"):
+                self._outbox.set(await self._outbox_depth())
         return generate_latest(self.registry)
 
 
@@ -202,9 +220,10 @@ class HttpMetricsMiddleware:
             )
 
 
-def install_metrics(app: FastAPI, sources: MetricSources) -> Metrics:
+def install_metrics(app: FastAPI, sources: MetricSources, probes: Mapping[str, Probe] | None = None,
+                    degrading: frozenset[str] = frozenset()) -> Metrics:
     """Give `app` its registry (`app.state.metrics`) and the HTTP latency middleware."""
-    metrics = Metrics(sources)
+    metrics = Metrics(sources, probes, degrading)
     app.state.metrics = metrics
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     return metrics

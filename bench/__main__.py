@@ -28,11 +28,13 @@ from bench.ingest import run as run_ingest
 from bench.loadgen import LoadgenError
 from bench.nab_loco import Paths, shipped_candidate
 from bench.nab_loco import run as run_nab_loco
+from urbanwatch.config_sources import CONFIG_ENV, config_path
 from urbanwatch.database import migrate
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.managed_service import ServiceError
 from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.services.ports import free_port
+from urbanwatch.settings import load_settings
 
 app = typer.Typer(
     name="bench", help="Benchmarks: rule-engine and ingest throughput, memory, checkpoint cost.",
@@ -58,6 +60,12 @@ def nab_loco(
     result = run_nab_loco(Paths(scorer, data, labels), out, report=err.print,
                           shipped=shipped_candidate())
     typer.echo(json.dumps(result, indent=1))
+@app.callback()
+def main(config: Annotated[Path | None, typer.Option(
+    "--config", help="TOML settings file [$URBANWATCH_CONFIG]")] = None) -> None:
+    """Benchmarks: rule-engine and ingest throughput, memory, checkpoint cost."""
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config_path(config))
 
 
 @app.command()
@@ -125,12 +133,13 @@ def ingest(
                                         "influxd stopped.")] = True,
     profile: Annotated[bool, typer.Option("--profile", help="cProfile each ingestor run; "
                                           "stats files are kept in the work folder.")] = False,
-    state_dir: Annotated[Path, typer.Option("--state-dir", help="state folder")] = Path(
-        ".urbanwatch"),
+    state_dir: Annotated[Path | None, typer.Option(
+        "--state-dir", help="state folder [settings]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Readings/s from Mosquitto into InfluxDB (own services, ingestor in its own process)."""
     err = Console(stderr=True)
+    state_dir = state_dir or load_settings().state_dir
     work = state_dir.resolve() / "tmp" / f"bench-ingest-{os.getpid()}"
     options = BenchOptions(devices=devices, single_readings=single, senml_readings=senml,
                            spool=spool, profile=profile)

@@ -1,13 +1,13 @@
 """City geography: districts and grid cells, point location and grid neighbours.
 
-The wire/file format is a GeoJSON FeatureCollection of Polygon features whose
-properties are ``{"id", "name", "kind": "district"|"grid", "district"}``; a grid
-cell names the district it belongs to; ids follow `devices.names`, the name is free text.
-Coordinates are GeoJSON ``[lon, lat]``.
+The wire/file format is a GeoJSON FeatureCollection of Polygon or MultiPolygon features (a
+real district may have islands) whose properties are ``{"id", "name", "kind":
+"district"|"grid", "district"}``; a grid cell names the district it belongs to; ids follow
+`devices.names`, the name is free text. Coordinates are GeoJSON ``[lon, lat]``.
 
-`Geography.locate` uses even-odd ray casting over all polygon edges at once
-(numpy); holes work because their edges count like any other. A point on a
-shared border goes to the first area (file order) that claims it.
+Geometry is shapely's: `Geography.locate` asks an STR tree of the areas which ones cover each
+point (holes are outside, borders inside); a point on a shared border goes to the first area
+(file order) that claims it. Grid cells are neighbours when they touch (an edge or a corner).
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import shapely
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
 
 from devices.errors import GeographyError, InvalidNameError
 from devices.names import Kind, check
 
 AreaKind = Literal["district", "grid"]
 Ring = tuple[tuple[float, float], ...]
+Polygon = tuple[Ring, ...]  # exterior first, then holes
 _TOUCH_EPS = 1e-9
-_CHUNK_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -36,45 +39,41 @@ class Area:
     name: str
     kind: AreaKind
     district: str
-    rings: tuple[Ring, ...]  # exterior first, then holes; (lon, lat) positions, closed
+    polygons: tuple[Polygon, ...]  # one, or several for a MultiPolygon; (lon, lat), closed rings
+    shape: BaseGeometry = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = [shapely.Polygon(p[0], p[1:]) for p in self.polygons]
+        shape = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+        object.__setattr__(self, "shape", shape)
 
     def geometry(self) -> dict:
-        return {"type": "Polygon", "coordinates": [[list(p) for p in ring] for ring in self.rings]}
+        coords = [[[list(p) for p in ring] for ring in poly] for poly in self.polygons]
+        if len(coords) == 1:
+            return {"type": "Polygon", "coordinates": coords[0]}
+        return {"type": "MultiPolygon", "coordinates": coords}
 
     def feature(self) -> dict:
         props = {"id": self.id, "name": self.name, "kind": self.kind, "district": self.district}
         return {"type": "Feature", "properties": props, "geometry": self.geometry()}
 
 
-class _EdgeIndex:
-    """All edges of a list of areas as flat arrays, grouped by area."""
+class _AreaIndex:
+    """An STR tree of areas' shapes, answering "the first area covering this point"."""
 
     def __init__(self, areas: tuple[Area, ...]) -> None:
-        edges, starts, n_edges = [], [], 0
-        for area in areas:
-            starts.append(n_edges)
-            for ring in area.rings:
-                pts = np.asarray(ring, dtype=np.float64)
-                edges.append(np.hstack([pts[:-1], pts[1:]]))
-                n_edges += len(ring) - 1
-        e = np.vstack(edges) if edges else np.empty((0, 4))
-        self.x1, self.y1, self.x2, self.y2 = e.T
-        dy = self.y2 - self.y1
-        self.slope = (self.x2 - self.x1) / np.where(dy == 0, 1.0, dy)
-        self.starts = np.asarray(starts, dtype=np.intp)
+        self.tree = shapely.STRtree([a.shape for a in areas])
 
     def first_containing(self, lon: np.ndarray, lat: np.ndarray) -> npt.NDArray[np.intp]:
         """Index of the first area containing each point, -1 where none does."""
         out = np.full(len(lon), -1, dtype=np.intp)
-        if not len(self.starts) or not len(lon):
+        if not len(self.tree) or not len(lon):
             return out
-        step = max(1, _CHUNK_CELLS // len(self.x1))
-        for lo in range(0, len(lon), step):
-            px, py = lon[lo : lo + step, None], lat[lo : lo + step, None]
-            spans = (self.y1 > py) != (self.y2 > py)
-            crosses = spans & (px < self.x1 + (py - self.y1) * self.slope)
-            inside = np.add.reduceat(crosses.astype(np.int32), self.starts, axis=1) % 2 == 1
-            out[lo : lo + step] = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+        point, area = self.tree.query(shapely.points(lon, lat), predicate="intersects")
+        first = np.full(len(lon), np.iinfo(np.intp).max, dtype=np.intp)
+        np.minimum.at(first, point, area)
+        found = first != np.iinfo(np.intp).max
+        out[found] = first[found]
         return out
 
 
@@ -82,8 +81,8 @@ class _EdgeIndex:
 class Geography:
     districts: tuple[Area, ...]
     grids: tuple[Area, ...]
-    _district_index: _EdgeIndex = field(init=False, repr=False, compare=False)
-    _grid_index: _EdgeIndex = field(init=False, repr=False, compare=False)
+    _district_index: _AreaIndex = field(init=False, repr=False, compare=False)
+    _grid_index: _AreaIndex = field(init=False, repr=False, compare=False)
     _neighbours: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,8 +94,8 @@ class Geography:
         for grid in self.grids:
             if grid.district not in district_ids:
                 raise GeographyError(f"grid cell {grid.id}: unknown district {grid.district!r}")
-        object.__setattr__(self, "_district_index", _EdgeIndex(self.districts))
-        object.__setattr__(self, "_grid_index", _EdgeIndex(self.grids))
+        object.__setattr__(self, "_district_index", _AreaIndex(self.districts))
+        object.__setattr__(self, "_grid_index", _AreaIndex(self.grids))
         object.__setattr__(self, "_neighbours", _touching(self.grids))
 
     @classmethod
@@ -137,34 +136,16 @@ class Geography:
 
 
 def _touching(grids: tuple[Area, ...]) -> dict[str, frozenset[str]]:
-    """Cells touch when a vertex of one lies on an edge of the other (edge or corner)."""
+    """Cells touch when they share an edge or a corner (to within a rounding error)."""
     found: dict[str, set[str]] = {g.id: set() for g in grids}
     if not grids:
         return {}
-    boxes = np.array([_bbox(g) for g in grids])
-    lo, hi = boxes[:, :2] - _TOUCH_EPS, boxes[:, 2:] + _TOUCH_EPS
-    overlap = ((lo[:, None, :] <= hi[None, :, :]) & (lo[None, :, :] <= hi[:, None, :])).all(-1)
-    for i, j in zip(*np.nonzero(np.triu(overlap, k=1)), strict=True):
-        a, b = grids[i], grids[j]
-        if _vertex_on_edge(a, b) or _vertex_on_edge(b, a):
-            found[a.id].add(b.id)
-            found[b.id].add(a.id)
+    shapes = [g.shape for g in grids]
+    pairs = shapely.STRtree(shapes).query(shapes, predicate="dwithin", distance=_TOUCH_EPS)
+    for i, j in zip(*pairs, strict=True):
+        if i != j:
+            found[grids[i].id].add(grids[j].id)
     return {k: frozenset(v) for k, v in found.items()}
-
-
-def _bbox(area: Area) -> tuple[float, float, float, float]:
-    pts = np.asarray(area.rings[0])
-    return pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()
-
-
-def _vertex_on_edge(a: Area, b: Area) -> bool:
-    v = np.asarray(a.rings[0][:-1])[:, None, :]
-    ring = np.asarray(b.rings[0])
-    p, q = ring[:-1][None], ring[1:][None]
-    d = q - p
-    t = np.clip(((v - p) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-300), 0.0, 1.0)
-    dist = np.linalg.norm(v - (p + t[..., None] * d), axis=-1)
-    return bool((dist <= _TOUCH_EPS).any())
 
 
 def load_geography(path: Path) -> Geography:
@@ -194,7 +175,8 @@ def parse_geography(doc: object, source: str = "geography") -> Geography:
 
 
 def parse_area(feature: object, geometry: object = None) -> Area:
-    """One Polygon feature (or its properties plus a separate geometry) as an `Area`."""
+    """One Polygon or MultiPolygon feature (or its properties plus a separate geometry) as an
+    `Area`."""
     if not isinstance(feature, dict):
         raise GeographyError("not a GeoJSON feature")
     props = feature.get("properties")
@@ -215,9 +197,19 @@ def parse_area(feature: object, geometry: object = None) -> Area:
     except InvalidNameError as exc:
         raise GeographyError(str(exc)) from None
     name = props.get("name") or area_id
-    if not isinstance(geometry, dict) or geometry.get("type") != "Polygon":
-        raise GeographyError(f"{area_id}: geometry must be a Polygon")
-    return Area(area_id, str(name), kind, district, _rings(area_id, geometry.get("coordinates")))
+    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        raise GeographyError(f"{area_id}: geometry must be a Polygon or a MultiPolygon")
+    coords = geometry.get("coordinates")
+    if geometry["type"] == "Polygon":
+        polygons: tuple[Polygon, ...] = (_rings(area_id, coords),)
+    elif isinstance(coords, list) and coords:
+        polygons = tuple(_rings(area_id, polygon) for polygon in coords)
+    else:
+        raise GeographyError(f"{area_id}: MultiPolygon coordinates must be a list of polygons")
+    area = Area(area_id, str(name), kind, district, polygons)
+    if not area.shape.is_valid:  # e.g. a ring crossing itself, or islands that overlap
+        raise GeographyError(f"{area_id}: invalid shape: {explain_validity(area.shape)}")
+    return area
 
 
 def _rings(area_id: str, coords: object) -> tuple[Ring, ...]:

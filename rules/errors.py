@@ -2,7 +2,8 @@
 
 RuleError
  ├── ExpressionError(column)          an expression does not parse or type-check (a ValueError)
- ├── RuleFileError(line, rule_id)     a rule file (or one rule in it) is invalid
+ ├── RuleFileError(line, rule_id,     a rule file (or one rule in it) is invalid
+ │                 column, field)
  └── RuleRejected(rule_id, field,     a rule, rule set or edit is refused, with where to look
       │           line, column)
       └── RuleTextRefused             rule-file text refused before it is read (an alias, or
@@ -25,11 +26,17 @@ class ExpressionError(RuleError, ValueError):
 
 
 class RuleFileError(RuleError):
-    """A rule file is invalid; ``line`` (1-based) is where the offending node starts."""
+    """A rule file is invalid; ``line`` and ``column`` (1-based) are where in the file the
+    problem is; `field` names the rule's field, and `expression_column` the column inside that
+    field's expression when the expression is the problem."""
 
-    def __init__(self, line: int | None, reason: str, rule_id: str | None = None) -> None:
-        self.line, self.reason, self.rule_id = line, reason, rule_id
+    def __init__(self, line: int | None, reason: str, rule_id: str | None = None,
+                 column: int | None = None, field: str | None = None,
+                 expression_column: int | None = None) -> None:
+        self.line, self.reason, self.rule_id, self.column = line, reason, rule_id, column
+        self.field, self.expression_column = field, expression_column
         where = f"line {line}" if line is not None else "rule file"
+        where += f", column {column}" if line is not None and column is not None else ""
         who = f" (rule {rule_id})" if rule_id else ""
         super().__init__(f"{where}{who}: {reason}")
 

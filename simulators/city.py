@@ -96,7 +96,7 @@ class BoxArea:
 
     def to_area(self) -> Area:
         ring = tuple((lon, lat) for lon, lat in self.ring())
-        return Area(self.id, self.name, self.kind, self.district, (ring,))
+        return Area(self.id, self.name, self.kind, self.district, ((ring,),))
 
 
 @dataclass(frozen=True, eq=False)

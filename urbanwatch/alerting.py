@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.dispatcher import Dispatcher, RetryPolicy
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
+from alerts.channels.tally import EventTally
 from alerts.channels.webhook import WebhookChannel
+from alerts.decisions.cap import CapContext
 from alerts.errors import RoutingError
 from alerts.model import ACTIVE_ALERT_STATES, Alert
 from alerts.routing import SHIPPED, RoutingSummary, load_routing
@@ -91,6 +93,7 @@ class Alerting:
         self, sessions: async_sessionmaker[AsyncSession], registry: Callable[[], Registry],
         mqtt: MqttConfig, settings: AlertsSettings | None = None, *,
         clock_ms: Callable[[], int] = now_ms, journal_path: Path | None = None,
+        cap: CapContext | None = None,
     ) -> None:
         self._sessions, self._registry, self._clock_ms = sessions, registry, clock_ms
         self.settings = settings or AlertsSettings()
@@ -98,10 +101,11 @@ class Alerting:
         self._routing_file = FileWatch(self.routing_path)
         self.routing_reloads = 0
         self.routing_errors = 0
-        self.hub = LiveHub()
+        self.tally = EventTally()
+        self.hub = LiveHub(tally=self.tally.count)
         self.service = AlertService(
             sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
-            locate=self._locate, hub=self.hub,
+            locate=self._locate, hub=self.hub, cap=cap,
         )
         journal = DetectionJournal(journal_path) if journal_path is not None else None
         self.backlog = DetectionBacklog(self.service.handle, journal=journal)

@@ -63,8 +63,7 @@ class Judge:
 
     def __init__(
         self, registry: Callable[[], Registry], sink: DetectionSink, *,
-        rules_path: Path | None = None, tick_s: float = 1.0, utc_offset_h: float = 8.0,
-        timezone: str = CITY_TIMEZONE,
+        rules_path: Path | None = None, tick_s: float = 1.0, timezone: str = CITY_TIMEZONE,
         on_reset: ResetSink | None = None, on_leave: LeaveSink | None = None,
         clock_ms: Callable[[], int] = now_ms, checkpoint_path: Path | None = None,
         checkpoint_s: float = 60.0,
@@ -72,8 +71,7 @@ class Judge:
         self._registry, self._sink, self._on_reset = registry, sink, on_reset
         self._on_leave = on_leave
         self._clock_ms = clock_ms
-        self.rules_path, self.tick_s, self.utc_offset_h = rules_path, tick_s, utc_offset_h
-        self.timezone = timezone
+        self.rules_path, self.tick_s, self.timezone = rules_path, tick_s, timezone
         self._rules_file = FileWatch(rules_path)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judging")
         self._turn = asyncio.Lock()  # one engine call, and the hand-off of what it found
@@ -237,7 +235,7 @@ class Judge:
     def _fresh_engine(self) -> Engine:
         devices = self._registry()
         return Engine(self.rules, devices, attributes=devices.attributes(),
-                      utc_offset_h=self.utc_offset_h, timezone=self.timezone)
+                      timezone=self.timezone)
 
     def _load_rules(self) -> list[Rule]:
         if self.rules_path is None:

@@ -4,14 +4,25 @@
 carriage return, an ANSI escape or a Unicode line separator arriving in a device id or a
 rejected payload cannot start a fake record or repaint the terminal. A traceback keeps its
 lines, each indented and escaped, so only the first line of a record starts at column 0.
+
+`JsonFormatter` writes one JSON object per record (for journald, Loki and the like): ``ts``
+(ISO 8601, UTC, milliseconds), ``level``, ``logger``, ``message`` and, with a traceback,
+``exc``; JSON escaping keeps each record on its line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from datetime import UTC, datetime
+from typing import Literal
 
 FORMAT = "%(levelname)s %(name)s: %(message)s"
+TIMED_FORMAT = "%(asctime)s " + FORMAT
 _INDENT = "    "
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
 
 
 def one_line(text: str) -> str:
@@ -38,8 +49,30 @@ class OneLineFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-def install(level: int = logging.WARNING) -> None:
-    """Send records of `level` and above to stderr, one escaped line each (the CLI's setup)."""
+class UtcFormatter(OneLineFormatter):
+    """`OneLineFormatter` whose ``asctime`` is ISO 8601 UTC with milliseconds."""
+
+    converter = staticmethod(time.gmtime)
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def install(level: str = "warning", fmt: Literal["text", "json"] = "text") -> None:
+    """Send records of `level` and above to stderr, one line each: timestamped escaped text,
+    or JSON (the CLI's setup; `[log] level` and `format`)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(OneLineFormatter(FORMAT))
-    logging.basicConfig(level=level, handlers=[handler])
+    handler.setFormatter(JsonFormatter() if fmt == "json" else UtcFormatter(TIMED_FORMAT))
+    logging.basicConfig(level=LEVELS[level], handlers=[handler], force=True)

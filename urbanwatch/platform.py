@@ -21,6 +21,7 @@ from types import TracebackType
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from alerts.decisions.cap import CapContext
 from alerts.sql import outbox
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, BodyLimits, Bounds, RulesPart, TokenPolicy
@@ -173,15 +174,17 @@ class Platform:
         await self._ensure_influx_schema()
         ingest_config = IngestConfig.from_settings(client_settings(s, "ingest"))
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
+        cap = CapContext(sender=s.cap.sender, tz=s.city.timezone, sender_name=s.cap.sender_name,
+                         language=s.cap.language, web=s.cap.web)
         self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts,
-                                 journal_path=s.state_dir / JOURNAL)
+                                 journal_path=s.state_dir / JOURNAL, cap=cap)
         await self.alerting.start()
         rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
         if s.rules.path is None:
             await asyncio.to_thread(follow_pack, rules_path)  # seeded, or merged with a new pack
         self.judge = Judge(
             lambda: self.registry, self.alerting.handle, rules_path=rules_path,
-            tick_s=s.rules.tick_s, utc_offset_h=s.rules.utc_offset_h, timezone=s.city.timezone,
+            tick_s=s.rules.tick_s, timezone=s.city.timezone,
             on_reset=self.alerting.close_rules, on_leave=self.alerting.close_devices,
             checkpoint_path=s.state_dir / FILENAME, checkpoint_s=s.rules.checkpoint_s,
         )
@@ -314,7 +317,8 @@ class Platform:
     def _api_server(self) -> uvicorn.Server:
         assert self.influx and self.alerting and self.judge and self.ingestor, "not open"
         assert self.judge.rules_path is not None
-        api = self.settings.api
+        api, log, judge, alerting = (self.settings.api, self.settings.log, self.judge,
+                                     self.alerting)
         context = ApiContext(
             sessions=self.sessions, influx=self.influx, catalogue=self.catalogue,
             tokens=TokenPolicy(
@@ -323,23 +327,30 @@ class Platform:
             ),
             alerts=AlertsPart(self.alerting.service, self.alerting.hub,
                               self.alerting.reload_routing),
-            rules=RulesPart(self.judge.rules_path, lambda: self.registry,
-                            utc_offset_h=self.settings.rules.utc_offset_h,
-                            timezone=self.settings.city.timezone),
-            metrics=MetricSources(self.ingestor.counters, self.judge, self._outbox_depth,
-                                  self.tasks, self.alerting.backlog),
+            rules=RulesPart(self.judge.rules_path, lambda: self.registry),
+            timezone=self.settings.city.timezone,
+            metrics=MetricSources(
+                self.ingestor.counters, self.judge, self._outbox_depth, self.tasks,
+                self.alerting.backlog, self.alerting.tally, self.alerting.hub,
+                reloads={"rules": lambda: judge.reload_errors,
+                         "routing": lambda: alerting.routing_errors},
+                open_incidents=self.alerting.service.incidents,
+            ),
             probes={"mqtt": self._mqtt_ready, "influxdb": self.influx.ping, "sql": self._sql_ready,
                     "alert-store": self.alerting.backlog.ready},
+            degrading=frozenset({"influxdb"}),  # ingest spools until it is back
             on_devices_changed=self._devices_changed,
-            timezone=api.timezone,
             body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes,
                                    api.body_timeout_s),
             bounds=Bounds(api.max_notes_per_incident, api.max_report_days, api.max_backtest_days),
             live_streams=StreamSlots(api.max_live_streams),
         )
         config = uvicorn.Config(
-            create_app(context), host=api.host, port=api.port,
-            log_level="warning", lifespan="off",
+            create_app(context), host=api.host, port=api.port, lifespan="off",
+            # uvicorn's records go through the platform's log setup (text or JSON); with the
+            # access log on, one line per request (uvicorn.access, at info)
+            log_config=None, access_log=log.access,
+            log_level="info" if log.access else log.level,
             ssl_certfile=api.tls_cert, ssl_keyfile=api.tls_key,  # HTTPS when configured
         )
         return uvicorn.Server(config)

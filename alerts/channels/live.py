@@ -19,9 +19,12 @@ Filter = Callable[[Event], bool]
 
 
 class LiveHub:
-    def __init__(self, queue_size: int = 1000) -> None:
+    def __init__(
+        self, queue_size: int = 1000, tally: Callable[[Event], None] | None = None
+    ) -> None:
         self._queue_size = queue_size
         self._subscriptions: dict[Subscription, Filter | None] = {}
+        self._tally = tally  # counts every event for the metrics (`alerts.channels.tally`)
         self.dropped = 0
 
     @property
@@ -30,6 +33,8 @@ class LiveHub:
 
     def publish(self, event: Event) -> None:
         """Hand `event` to every subscriber whose filter accepts it."""
+        if self._tally is not None:
+            self._tally(event)
         for subscription, accept in self._subscriptions.items():
             if accept is not None and not accept(event):
                 continue

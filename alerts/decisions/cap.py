@@ -60,13 +60,15 @@ ENDED = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED, IncidentState.C
 
 @dataclass(frozen=True)
 class CapContext:
-    """Who sends, in which time zone; `sender` must not contain spaces, commas, `<` or `&`."""
+    """Who sends, in which time zone; `sender` must not contain spaces, commas, `<` or `&`;
+    `web` is the public address with more information (absolute http(s) URL)."""
 
     sender: str
     tz: str
     sender_name: str = "urbanwatch city operations center"
     status: str = "Actual"
     language: str = "en-US"
+    web: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,8 @@ def _info(
     _add(info, "headline", prefix + incident.title)
     _add(info, "description", _description(incident, ctx))
     _add(info, "instruction", "The situation is over." if ended else INSTRUCTION[incident.category])
+    if ctx.web is not None:
+        _add(info, "web", ctx.web)
     parameter = _add(info, "parameter")
     _add(parameter, "valueName", "warningColour")
     _add(parameter, "value", colour)

@@ -29,6 +29,7 @@ def _alert_event(t: Transition) -> LiveEvent:
         "state": a.state.value,
         "ts_ms": t.ts_ms,
         "severity": a.severity.name.lower(),
+        "category": a.category.value,
         "suppressed_by": t.suppressed_by,
     }
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.context import Probe
-from api.deps import ProbesDep, TasksDep
+from api.deps import DegradingDep, ProbesDep, TasksDep
+from api.probing import probe_all
 from api.schemas.health import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -21,23 +19,18 @@ async def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    summary="Every dependency answers (MQTT, InfluxDB, SQL) and every platform task runs",
+    summary="Every dependency answers and every platform task runs; InfluxDB down is degraded "
+    "(ingest spools), still ready",
     responses={503: {"model": Readiness}},
     response_model=Readiness,
 )
-async def readyz(probes: ProbesDep, tasks: TasksDep) -> JSONResponse:
-    names = list(probes)
-    results = await asyncio.gather(*(_safe(probes[n]) for n in names))
-    checks = dict(zip(names, results, strict=True))
+async def readyz(probes: ProbesDep, degrading: DegradingDep, tasks: TasksDep) -> JSONResponse:
+    checks = await probe_all(probes)
     if tasks is not None:  # a supervised task that failed is down until it recovers
         checks.update({f"task:{name}": up for name, up in sorted(tasks.up.items())})
-    ready = all(checks.values())
-    body = Readiness(status="ready" if ready else "not ready", checks=checks)
+    down = sorted(name for name, up in checks.items() if not up)
+    degraded = [name for name in down if name in degrading]
+    ready = len(degraded) == len(down)
+    status = "not ready" if not ready else "degraded" if degraded else "ready"
+    body = Readiness(status=status, checks=checks, degraded=degraded)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
-
-
-async def _safe(probe: Probe) -> bool:
-    try:
-        return bool(await asyncio.wait_for(probe(), timeout=2.0))
-    except Exception:  # a failing probe means "not ready", whatever it raised
-        return False

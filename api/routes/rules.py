@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.backtesting import backtest_range
 from api.clock import NAIVE_TIMESTAMP, epoch_ms
-from api.deps import BoundsDep, Caller, InfluxDep, RulesPartDep, RuleStoreDep, require
+from api.deps import BoundsDep, Caller, CityZoneDep, InfluxDep, RulesPartDep, RuleStoreDep, require
 from api.rule_store import RuleStore
 from api.schemas.problems import Problem
 from api.schemas.rules import (
@@ -163,7 +163,7 @@ async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) ->
 )
 async def backtest(
     body: BacktestRequest, caller: Writer, store: RuleStoreDep, influx: InfluxDep,
-    setup: RulesPartDep, bounds: BoundsDep,
+    setup: RulesPartDep, bounds: BoundsDep, zone: CityZoneDep,
 ) -> BacktestResult:
     start_ms, end_ms = _ms(body.start), _ms(body.end)
     if end_ms <= start_ms:
@@ -181,8 +181,7 @@ async def backtest(
     registry = setup.registry()
     report = await backtest_range(
         influx, registry, rules, start_ms, end_ms,
-        utc_offset_h=setup.utc_offset_h, timezone=setup.timezone,
-        attributes=registry.attributes(),
+        timezone=zone, attributes=registry.attributes(),
     )
     return BacktestResult.of(report, MAX_EVENTS)
 

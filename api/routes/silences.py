@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, status
 
 from alerts.decisions.silences import Matcher, Silence, Weekly
 from api.clock import epoch_ms
-from api.deps import AlertServiceDep, Caller, require
+from api.deps import AlertServiceDep, Caller, CityZoneDep, require
 from api.routes.incidents import INVALID
 from api.schemas.problems import Problem
 from api.schemas.silences import SilenceCreate, SilencePublic
@@ -36,12 +36,12 @@ async def list_silences(
     responses=INVALID,
 )
 async def create_silence(
-    body: SilenceCreate, caller: Writer, alerts: AlertServiceDep
+    body: SilenceCreate, caller: Writer, alerts: AlertServiceDep, zone: CityZoneDep
 ) -> SilencePublic:
     weekly = None
     if body.weekly is not None:
         w = body.weekly
-        weekly = Weekly(frozenset(w.weekdays), w.start, w.end, w.tz)
+        weekly = Weekly(frozenset(w.weekdays), w.start, w.end, w.tz or zone)
     silence = Silence(
         id=f"sil-{uuid.uuid4().hex[:16]}",
         matchers=tuple(Matcher(m.field, m.value) for m in body.matchers),

@@ -1,4 +1,4 @@
-"""Areas: districts and grid cells as GeoJSON (RFC 7946) Polygon features."""
+"""Areas: districts and grid cells as GeoJSON (RFC 7946) Polygon or MultiPolygon features."""
 
 from __future__ import annotations
 
@@ -10,6 +10,6 @@ from pydantic import BaseModel, Field
 class AreaCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[dict[str, Any]] = Field(
-        description='Polygon features; properties {"id", "name", "kind": "district"|"grid", '
-        '"district"}; coordinates [lon, lat]'
+        description='Polygon or MultiPolygon features; properties {"id", "name", "kind": '
+        '"district"|"grid", "district"}; coordinates [lon, lat]'
     )

@@ -28,12 +28,16 @@ class MatcherModel(StrictRequestBody):
 
 
 class WeeklyModel(StrictRequestBody):
-    """Recurring window, in wall-clock time of `tz`; `end` <= `start` runs past midnight."""
+    """Recurring window, in wall-clock time of `tz` (the city's zone when not given); `end` <=
+    `start` runs past midnight."""
 
     weekdays: list[int] = Field(min_length=1, max_length=7, description="Monday = 0")
     start: time
     end: time
-    tz: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Asia/Shanghai")
+    tz: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="IANA time zone, e.g. Asia/Shanghai; default: the city's ([city] timezone)",
+    )
 
     @field_validator("start", "end")
     @classmethod

@@ -37,7 +37,7 @@ def backtest(
         history: One batch or several, in any order.
         tick_every_ms: The tick period of the live pipeline being imitated.
         end_ms: End of the backtest range.
-        **engine_options: Passed to `Engine` (detectors, attributes, utc_offset_h).
+        **engine_options: Passed to `Engine` (detectors, attributes, timezone).
 
     Returns:
         The detections, in the order the engine raised them.
@@ -69,7 +69,7 @@ class Replay:
         rules: The rule set to try.
         registry: Devices and series slots the readings' slots refer to.
         tick_every_ms: The tick period of the live pipeline being imitated.
-        **engine_options: Passed to `Engine` (detectors, attributes, utc_offset_h).
+        **engine_options: Passed to `Engine` (detectors, attributes, timezone).
     """
 
     def __init__(self, rules: Sequence[Rule], registry: Registry, tick_every_ms: int,

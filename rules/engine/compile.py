@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from rules.engine.local_time import local_hour
 from rules.engine.state import Ring, SeriesState
 from rules.language import ast
 
@@ -24,13 +26,12 @@ _OPS = {
     "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
     "==": np.equal, "!=": np.not_equal, "and": np.logical_and, "or": np.logical_or,
 }
-HOUR_MS = 3_600_000
 _FEW_ROWS = 128  # up to this many rows, `_sum` accumulates
 
 
 @dataclass
 class Context:
-    """Engine-wide inputs of expressions: series state, detector scores, attributes, UTC offset.
+    """Engine-wide inputs of expressions: series state, detector scores, attributes, time zone.
 
     A detector keeps state only for the series its rules judge: ``detector_rows[name]`` maps a
     slot to its row in that detector (and in ``scores[name]``), -1 for other slots.
@@ -39,7 +40,7 @@ class Context:
     series: SeriesState
     scores: dict[str, np.ndarray]
     attributes: dict[str, np.ndarray]
-    utc_offset_ms: int
+    zone: ZoneInfo  # the city's, for hour()
     detector_rows: dict[str, np.ndarray] = field(default_factory=dict)
     node_ids: dict[ast.Node, int] = field(default_factory=dict)  # equal nodes share a memo slot
 
@@ -121,7 +122,7 @@ def _compile(node: ast.Node, ctx: Context) -> _Part:
         case ast.Value():
             return lambda f: f.value
         case ast.Hour():
-            return lambda f: (((f.t_ms + ctx.utc_offset_ms) // HOUR_MS) % 24).astype(np.float64)
+            return lambda f: local_hour(f.t_ms, ctx.zone)
         case ast.Attr(name, default):
             return _attr(ctx, name, default)
         case ast.Anomaly(name):

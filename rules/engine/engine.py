@@ -32,6 +32,7 @@ import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypedDict
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -75,7 +76,6 @@ class EngineOptions(TypedDict):
 
     detectors: Mapping[str, DetectorFactory] | None
     attributes: Mapping[str, Mapping[str, float]] | None
-    utc_offset_h: float
     timezone: str
 
 
@@ -87,8 +87,7 @@ class Engine:
         registry: Devices and series slots at build time.
         detectors: Detector name -> factory; defaults to `rules.detectors.DETECTORS`.
         attributes: Per-device numeric attributes for ``attr(name)``, by device id.
-        utc_offset_h: Local time offset used by ``hour()`` (China Standard Time by default).
-        timezone: The city's IANA time zone, for detectors that learn by local time of day.
+        timezone: The city's IANA time zone, for ``hour()`` (China Standard Time by default).
 
     Raises:
         RuleError: a rule uses an unknown detector or counts an unknown rule.
@@ -101,13 +100,12 @@ class Engine:
         *,
         detectors: Mapping[str, DetectorFactory] | None = None,
         attributes: Mapping[str, Mapping[str, float]] | None = None,
-        utc_offset_h: float = 8.0,
         timezone: str = CITY_TIMEZONE,
     ) -> None:
         self.rules = [r for r in rules if r.enabled]
         self.registry = registry
         self.options: EngineOptions = {"detectors": detectors, "attributes": attributes,
-                                       "utc_offset_h": utc_offset_h, "timezone": timezone}
+                                       "timezone": timezone}
         self.table = SlotTable.of(registry)
         self.stats = Stats()
         self.reset_rules: tuple[str, ...] = ()  # rules whose state a rebuild dropped
@@ -119,7 +117,7 @@ class Engine:
         self.ctx = Context(
             SeriesState(n), {},
             {a: attribute_column(a, self.table, attributes or {}) for a in attrs},
-            round(utc_offset_h * 3_600_000),
+            ZoneInfo(timezone),
         )
         per_series = [(i, r) for i, r in enumerate(self.rules) if r.spatial_scope is None]
         self.routing, group_of = Routing.of_rules([r for _, r in per_series], self.table)

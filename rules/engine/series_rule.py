@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rules.engine.compile import HOUR_MS, Context, Frame, compile_expr
+from rules.engine.compile import Context, Frame, compile_expr
 from rules.engine.deadlines import Deadlines
 from rules.engine.emit import Emitted
+from rules.engine.local_time import next_hour_change
 from rules.engine.plan import SlotTable, detector_names, ring_capacity
 from rules.engine.state import FIRING, PENDING, RuleState
 from rules.engine.transitions import NONE, step
@@ -169,8 +170,7 @@ class SeriesRule:
         for hold in holds:
             sooner(series.fault_ts[slots] + hold)
         if hourly:
-            offset = self.ctx.utc_offset_ms
-            sooner(((t + offset) // HOUR_MS + 1) * HOUR_MS - offset)
+            sooner(next_hour_change(t))
         if self.rule.for_ms:
             pending = self.state.state[rows] == PENDING
             sooner(np.where(pending, self.state.since_ms[rows] + self.rule.for_ms, NO_DEADLINE))

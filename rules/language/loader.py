@@ -1,4 +1,4 @@
-"""Load rule files: YAML text in, validated rules out, or an error naming the line and reason.
+"""Load rule files: YAML text in, validated rules out, or errors naming line, column and reason.
 
 A file is a YAML list of rules or a mapping ``{rules: [...]}``. The YAML is composed into nodes
 first so that every error can point at the line of the rule (or of the offending field).
@@ -28,17 +28,42 @@ def load_rules(text: str) -> list[Rule]:
     """Validate rule-file text into rules.
 
     Raises:
-        RuleFileError: with the 1-based line and the reason, for the first problem found.
+        RuleFileError: with the 1-based line and column and the reason, for the first problem.
+    """
+    rules, problems = check_rules(text)
+    if problems:
+        raise problems[0]
+    return rules
+
+
+def check_rules(text: str) -> tuple[list[Rule], list[RuleFileError]]:
+    """The valid rules of rule-file text and every problem found, in file order.
+
+    Each rule is checked on its own (every field of it), then references between rules, so
+    one bad rule does not hide the problems of the others.
     """
     try:
         root, data = plain_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise RuleFileError(mark.line + 1 if mark else None, f"invalid YAML: {exc}") from None
-    items, nodes = _rule_items(root, data)
-    rules = [_rule(item, node) for item, node in zip(items, nodes, strict=True)]
-    _check_references(rules, nodes)
-    return rules
+        return [], [RuleFileError(mark.line + 1 if mark else None, f"invalid YAML: {exc}",
+                                  column=mark.column + 1 if mark else None)]
+    try:
+        items, nodes = _rule_items(root, data)
+    except RuleFileError as exc:
+        return [], [exc]
+    rules: list[tuple[Rule, yaml.Node]] = []
+    problems: list[RuleFileError] = []
+    for item, node in zip(items, nodes, strict=True):
+        found = _rule(item, node)
+        if isinstance(found, Rule):
+            rules.append((found, node))
+        else:
+            problems.extend(found)
+    problems.extend(_duplicates(items, nodes))
+    problems.extend(_check_references(rules))
+    problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+    return [rule for rule, _ in rules], problems
 
 
 def _rule_items(root: yaml.Node | None, data: Any) -> tuple[list[Any], list[yaml.Node]]:
@@ -48,52 +73,73 @@ def _rule_items(root: yaml.Node | None, data: Any) -> tuple[list[Any], list[yaml
         root = root.value[0][1]
         data = data["rules"]
     if not isinstance(root, yaml.SequenceNode) or not isinstance(data, list):
-        raise RuleFileError(root.start_mark.line + 1, "expected a list of rules or {rules: [...]}")
+        raise _problem(_at(root), "expected a list of rules or {rules: [...]}", None)
     return data, root.value
 
 
-def _rule(item: Any, node: yaml.Node) -> Rule:
-    line = node.start_mark.line + 1
+def _at(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _problem(position: tuple[int, int], reason: str, rule_id: str | None) -> RuleFileError:
+    return RuleFileError(position[0], reason, rule_id, column=position[1])
+
+
+def _rule(item: Any, node: yaml.Node) -> Rule | list[RuleFileError]:
     if not isinstance(item, dict):
-        raise RuleFileError(line, "a rule must be a mapping")
+        return [_problem(_at(node), "a rule must be a mapping", None)]
     rule_id = str(item.get("id")) if "id" in item else None
     try:
         return Rule.model_validate(item)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else None
-        field_line = _field_line(node, field) or line
-        cause = err.get("ctx", {}).get("error")
-        if isinstance(cause, ExpressionError):
-            reason = f"{field}: {cause}"
-        else:
-            where = ".".join(str(p) for p in err["loc"])
-            reason = f"{where}: {err['msg']}" if where else err["msg"]
-        raise RuleFileError(field_line, reason, rule_id) from None
+        return [_field_problem(err, node, rule_id) for err in exc.errors()]
 
 
-def _field_line(node: yaml.Node, field: str | None) -> int | None:
+def _field_problem(err: Any, node: yaml.Node, rule_id: str | None) -> RuleFileError:
+    field = str(err["loc"][0]) if err["loc"] else None
+    field_node = _field_node(node, field)
+    line, column = _at(field_node or node)
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, ExpressionError):
+        if isinstance(field_node, yaml.ScalarNode) and field_node.style is None:  # plain: 1 line
+            column += cause.column - 1
+        return RuleFileError(line, f"{field}: {cause}", rule_id, column, field, cause.column)
+    where = ".".join(str(p) for p in err["loc"])
+    reason = f"{where}: {err['msg']}" if where else err["msg"]
+    return RuleFileError(line, reason, rule_id, column, field)
+
+
+def _field_node(node: yaml.Node, field: str | None) -> yaml.Node | None:
     if field is None or not isinstance(node, yaml.MappingNode):
         return None
     for key, value in node.value:
         if key.value == field:
-            return value.start_mark.line + 1
+            return value
     return None
 
 
-def _check_references(rules: list[Rule], nodes: list[yaml.Node]) -> None:
-    per_series = {r.id for r in rules if r.spatial_scope is None}
+def _duplicates(items: list[Any], nodes: list[yaml.Node]) -> list[RuleFileError]:
+    """Every rule whose id an earlier one has (valid or not)."""
     seen: set[str] = set()
-    for rule, node in zip(rules, nodes, strict=True):
-        line = node.start_mark.line + 1
-        if rule.id in seen:
-            raise RuleFileError(line, f"duplicate rule id {rule.id!r}", rule.id)
-        seen.add(rule.id)
+    problems = []
+    for item, node in zip(items, nodes, strict=True):
+        rule_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(rule_id, str) and rule_id in seen:
+            problems.append(_problem(_at(node), f"duplicate rule id {rule_id!r}", rule_id))
+        seen.add(str(rule_id))
+    return problems
+
+
+def _check_references(rules: list[tuple[Rule, yaml.Node]]) -> list[RuleFileError]:
+    per_series = {r.id for r, _ in rules if r.spatial_scope is None}
+    problems = []
+    for rule, node in rules:
         for n in ast.count_ins(rule.nodes()):
             if n.rule_id not in per_series:
                 reason = f"count_in() refers to {n.rule_id!r}, which is not a per-series rule here"
-                raise RuleFileError(_field_line(node, _field_using(rule, n)) or line, reason,
-                                    rule.id)
+                where = _field_node(node, _field_using(rule, n)) or node
+                problems.append(_problem(_at(where), reason, rule.id))
+    return problems
 
 
 def _field_using(rule: Rule, ref: ast.CountIn) -> str:

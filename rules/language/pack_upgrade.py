@@ -194,7 +194,8 @@ def _merge_into(path: Path, base: list[Rule], pack: list[Rule]) -> Merge:
     done = merge(base, pack, _load(path.read_text(encoding="utf-8"), path))
     # Written only when a rule changes: a new mtime makes the engine reload.
     if done.added or done.updated or done.removed:
-        RuleFile(path).change(lambda copy: merge(base, pack, copy).rules)
+        # a rule the pack changed is written as the pack has it now: its old notes are stale
+        RuleFile(path).change(lambda copy: merge(base, pack, copy).rules, fresh=done.updated)
     return done
 
 

@@ -4,8 +4,8 @@ Every change is read-modify-write under a per-file lock: the whole new rule set 
 loaded back with `rules.language.loader.load_rules` (so it passes exactly the checks the engine's
 reload applies), and only then written to a temporary file beside the target and moved over it with
 `os.replace`. A rejected change leaves the file untouched, so a bad rule never reaches the engine.
-What is written is the old text with only the changed rules rewritten or cut out
-(`rules.language.ruletext`), so the comments of the others stay; when that cannot be done, the whole
+What is written is the old text with only the changed fields of changed rules rewritten and deleted
+rules cut out (`rules.language.ruletext`), so the comments stay; when that cannot be done, the whole
 set is written afresh.
 """
 
@@ -15,7 +15,7 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -62,13 +62,9 @@ def validate_text(text: str) -> list[Rule]:
     except RecursionError:
         raise RuleRejected(TOO_DEEP) from None
     except RuleFileError as exc:
-        # The loader explains the pydantic error it caught; that error still holds the column.
-        cause = exc.__context__
-        inner = _rejection(cause, exc.rule_id) if isinstance(cause, ValidationError) else None
-        refused = isinstance(cause, plain_yaml.RefusedYAMLError)
+        refused = isinstance(exc.__context__, plain_yaml.RefusedYAMLError)
         raise (RuleTextRefused if refused else RuleRejected)(
-            exc.reason, exc.rule_id, inner.field if inner else None, exc.line,
-            inner.column if inner else None,
+            exc.reason, exc.rule_id, exc.field, exc.line, exc.expression_column
         ) from None
 
 
@@ -122,8 +118,11 @@ class RuleFile:
     def read(self) -> list[Rule]:
         return load_default_pack() if self.path is None else load_rules_file(self.path)
 
-    def change(self, edit: Callable[[list[Rule]], list[Rule]]) -> list[Rule]:
-        """Apply `edit` to the current rules and write the result if it is valid.
+    def change(
+        self, edit: Callable[[list[Rule]], list[Rule]], fresh: Collection[str] = ()
+    ) -> list[Rule]:
+        """Apply `edit` to the current rules and write the result if it is valid; a changed rule
+        keeps its comments, unless its id is in `fresh` (then it is written anew).
 
         Raises:
             RuleRejected: the new set is invalid (nothing written), or `edit` refused.
@@ -136,7 +135,7 @@ class RuleFile:
             before = load_rules(text)
             rules = edit(before)
             new_text = check_set(rules)
-            edited = edit_text(text, before, rules, {r.id: plain(r) for r in rules})
+            edited = edit_text(text, before, rules, {r.id: plain(r) for r in rules}, fresh)
             write_atomic(self.path, edited if edited and _loads_as(edited, rules) else new_text)
             return rules
 

@@ -1,18 +1,32 @@
-"""Edit a rule file's text in place: only the rules that changed are rewritten, so the comments
-elsewhere (the shipped pack notes the source of every threshold) survive an edit by the API."""
+"""Edit a rule file's text in place, so its comments (the shipped pack notes the source of every
+threshold) survive an edit by the API.
+
+Untouched rules keep their lines. A changed rule is edited field by field with ruamel.yaml's
+round trip: only the fields that changed get new values, and the comments on the rule's lines
+(such as a threshold's source at the end of its `when:`) stay. A deleted rule's lines go, with
+its own notes. The text has passed `devices.plain_yaml` (no aliases, bounded size) before it gets
+here: ruamel.yaml only ever reads what the safe loader accepted.
+"""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Collection
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from devices import plain_yaml
 from rules.language.model import Rule
 
+_WIDTH = 100
+
 
 def edit_text(
-    text: str, before: list[Rule], after: list[Rule], dump: dict[str, dict[str, Any]]
+    text: str, before: list[Rule], after: list[Rule], dump: dict[str, dict[str, Any]],
+    fresh: Collection[str] = (),
 ) -> str | None:
     """`text` (which loads as `before`) changed to hold `after`, or None when the file's layout
     is not one this edits (not a block list of mappings, rules reordered, or none left).
@@ -22,6 +36,7 @@ def edit_text(
         before: Its rules, in file order.
         after: The same rules, some replaced, some removed, some appended at the end.
         dump: The plain data to write for each rule id that is new or changed.
+        fresh: Ids of changed rules to write anew, comments and all, instead of field by field.
     """
     items = _items(text)
     now = {r.id: r for r in after}
@@ -42,10 +57,68 @@ def edit_text(
         if new is None:
             del lines[slice(*_cut(lines, node, floor))]
         elif old.model_dump() != new.model_dump():
-            lines[node.start_mark.line : _last_line(lines, node) + 1] = [
-                _render(dump[new.id], _prefix(lines, node))
-            ]
+            first, last = node.start_mark.line, _last_line(lines, node)
+            edited = None if new.id in fresh else _edited(
+                lines[first : last + 1], node.start_mark.column, _fields(old), dump[new.id])
+            lines[first : last + 1] = [edited or _render(dump[new.id], _prefix(lines, node))]
     return "".join(lines)
+
+
+def _fields(rule: Rule) -> dict[str, Any]:
+    return rule.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+def _edited(lines: list[str], column: int, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The rule in `lines` (its mapping starting at `column` of the first line) with only the
+    fields whose value changed from `old` to `new` rewritten, comments kept; None if its text is
+    not a plain block mapping."""
+    head, first = lines[0][:column], lines[0][column:]
+    indent = " " * column
+    if any(line.strip() and not line.startswith(indent) for line in lines[1:]):
+        return None
+    body = first + "".join(line[column:] for line in lines[1:])
+    rt = _round_trip(_WIDTH - column)
+    item = rt.load(body)
+    if not isinstance(item, CommentedMap) or item.fa.flow_style():
+        return None
+    for key in [k for k in item if k not in new]:
+        del item[key]
+    for key, value in new.items():
+        if key not in item or old.get(key) != value:
+            item[key] = _styled(value, item.get(key))
+    out = io.StringIO()
+    rt.dump(item, out)
+    # ruamel leaves a space where it folds a long plain scalar (the caller checks that the text
+    # still loads as the rules, so a block scalar's own trailing spaces cannot be lost silently)
+    text_lines = [line.rstrip() + "\n" for line in out.getvalue().splitlines()]
+    while text_lines and not text_lines[-1].strip():
+        text_lines.pop()
+    return head + text_lines[0] + "".join(
+        indent + line if line.strip() else line for line in text_lines[1:])
+
+
+def _round_trip(width: int) -> YAML:
+    rt = YAML()  # round trip: comments, key order, quotes and flow styles are kept
+    rt.preserve_quotes = True
+    rt.width = width
+    rt.indent(mapping=2, sequence=2, offset=0)
+    return rt
+
+
+def _styled(value: Any, was: Any) -> Any:
+    """`value` in the style the pack writes: lists of scalars and mappings that were flow style
+    (``match: {device_type: x, metric: y}``) stay so."""
+    if isinstance(value, dict):
+        out = CommentedMap((k, _styled(v, None)) for k, v in value.items())
+        if was is None or (isinstance(was, CommentedMap) and was.fa.flow_style()):
+            out.fa.set_flow_style()
+        return out
+    if isinstance(value, list):
+        seq = CommentedSeq(_styled(v, None) for v in value)
+        if not any(isinstance(v, dict | list) for v in value):
+            seq.fa.set_flow_style()
+        return seq
+    return value
 
 
 def _items(text: str) -> list[yaml.MappingNode] | None:

@@ -13,12 +13,14 @@ import math
 import operator
 from collections import deque
 from collections.abc import Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from devices.batch import ReadingBatch
 from devices.registry import Registry
 from rules.detection import Detection, DetectionState, Severity
+from rules.engine.local_time import local_hour_of
 from rules.engine.plan import (
     SlotTable,
     area_of,
@@ -34,7 +36,6 @@ from rules.language.model import Rule
 
 INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
 NEVER = -(2**63)  # the last reading time of a series that has not reported
-HOUR_MS = 3_600_000
 
 
 class Reference:
@@ -43,11 +44,11 @@ class Reference:
     def __init__(self, rules: Sequence[Rule], registry: Registry, *,
                  detectors: Mapping | None = None,
                  attributes: Mapping[str, Mapping[str, float]] | None = None,
-                 utc_offset_h: float = 8.0, timezone: str = CITY_TIMEZONE) -> None:
+                 timezone: str = CITY_TIMEZONE) -> None:
         self.rules = [r for r in rules if r.enabled]
         self.table = SlotTable.of(registry)
         self.attributes = attributes or {}
-        self.offset_ms = round(utc_offset_h * 3_600_000)
+        self.zone = ZoneInfo(timezone)
         self.members = {r.id: [int(s) for s in matched_slots(r, self.table)] for r in self.rules}
         self.member_sets = {rule_id: set(slots) for rule_id, slots in self.members.items()}
         self.caps = {r.id: ring_capacity(r, self.table, matched_slots(r, self.table))
@@ -213,7 +214,7 @@ class Reference:
             case ast.Value():
                 return value
             case ast.Hour():
-                return float(((t + self.offset_ms) // HOUR_MS) % 24)
+                return local_hour_of(t, self.zone)
             case ast.Attr(name, default):
                 found = float(self.attributes.get(str(self.table.device_id[slot]), {})
                               .get(name, math.nan))

@@ -118,7 +118,8 @@ def test_a_dispatch_topic_is_taken_and_a_bad_one_refused_with_its_line():
     with pytest.raises(RoutingError) as info:
         parse_routing(bad, "test.yaml")
     assert info.value.problems[0].startswith(
-        "line 4, handlers.0.teams.0.channels.0.mqtt.topic: Value error, topic 'dispatch/#' must be"
+        "line 4, column 89, handlers.0.teams.0.channels.0.mqtt.topic: "
+        "Value error, topic 'dispatch/#' must be"
     ), info.value.problems
 
 
@@ -130,15 +131,15 @@ def test_routing_validation_errors(text, message):
 
 
 LINE_CASES = [
-    ("not-yaml", "version: 1\nhandlers: [\n", "line 3: not valid YAML"),
+    ("not-yaml", "version: 1\nhandlers: [\n", "line 3, column 1: not valid YAML"),
     ("unknown-team", BASE.replace("team: gas-team, policy", "team: nobody, policy"),
-     "line 11, routes.0.team: route 0: handler 'gas' has no team 'nobody'"),
+     "line 11, column 26, routes.0.team: route 0: handler 'gas' has no team 'nobody'"),
     ("bad-url", BASE.replace("https://ecc.example/hook", "ftp://x"),
-     "line 6, handlers.1.teams.0.channels.0.webhook.url: String should match pattern"),
+     "line 6, column 38, handlers.1.teams.0.channels.0.webhook.url: String should match pattern"),
     ("escalation-to-unknown-team", BASE.replace("levels: [ecc-duty]", "levels: [ghost]"),
-     "line 8, policies.0.levels.0: policy p: unknown escalation team 'ghost'"),
+     "line 8, column 50, policies.0.levels.0: policy p: unknown escalation team 'ghost'"),
     ("no-catch-all", BASE.replace("  - {handler: ecc, team: ecc-duty, policy: p}\n", ""),
-     "line 10, routes.0: the last route must be a catch-all"),
+     "line 10, column 5, routes.0: the last route must be a catch-all"),
 ]  # fmt: skip
 
 
@@ -211,5 +212,5 @@ def test_next_check_is_the_deadline_when_no_repeat():
 
 
 def test_a_routing_file_with_an_alias_is_refused_with_its_line() -> None:
-    with pytest.raises(RoutingError, match=r"line 2: not valid YAML.*aliases"):
+    with pytest.raises(RoutingError, match=r"line 2, column 4: not valid YAML.*aliases"):
         parse_routing("x: &h {a: 1}\ny: *h\n")

@@ -365,7 +365,7 @@ async def test_backtest_shows_what_a_disabled_rule_would_have_raised(
     assert [(r["rule_id"], r["raised_total"]) for r in inline.json()["rules"]] == [("draft", 0)]
 
 
-async def test_backtest_reads_the_registry_attributes_and_the_city_utc_offset(
+async def test_backtest_reads_the_registry_attributes_and_the_city_time_zone(
     world: World, tmp_path: Path, influx_db: InfluxClient
 ) -> None:
     levels = {"warning_level": 3.0, "guaranteed_level": 4.0, "historical_max_level": 5.0}
@@ -374,7 +374,7 @@ async def test_backtest_reads_the_registry_attributes_and_the_city_utc_offset(
     path = tmp_path / "rules.yaml"
     seed_rule_file(path)
     context = dataclasses.replace(
-        world.context, rules=RulesPart(path, lambda: registry, utc_offset_h=5.5)
+        world.context, rules=RulesPart(path, lambda: registry), timezone="Asia/Kolkata"
     )
     t0 = (int(time.time()) // 3600 - 30) * 3_600_000  # on the hour, inside the retention
     k = np.arange(30)

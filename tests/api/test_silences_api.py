@@ -4,10 +4,13 @@ dispatching."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import pytest
 
 from alerts.model import IncidentState
+from api.app import create_app
 from api.security.principal import Role
 from rules.detection import Category
 from tests.api.conftest import DEVICES, T0_MS, World, detection
@@ -109,3 +112,13 @@ async def test_invalid_silences_are_422(
     assert response.status_code == 422, response.text
     assert reason in str(response.json()["detail"])
     assert (await client.get(URL, headers=OPERATOR)).json() == []
+
+
+async def test_a_weekly_window_without_a_zone_is_in_the_city_s_zone(world: World) -> None:
+    context = dataclasses.replace(world.context, timezone="Europe/Berlin")
+    body = {**WEEKLY, "weekly": {"weekdays": [6], "start": "02:00", "end": "04:00"}}
+    transport = httpx.ASGITransport(app=create_app(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        created = await http.post(URL, headers=OPERATOR, json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["weekly"]["tz"] == "Europe/Berlin"

@@ -23,7 +23,7 @@ def test_parse(city: Geography) -> None:
     assert [d.id for d in city.districts] == ["west", "east"]
     assert len(city.grids) == 8
     cell = next(g for g in city.grids if g.id == "e-1-0")
-    assert (cell.kind, cell.district, cell.rings[0][0]) == ("grid", "east", (3.0, 0.0))
+    assert (cell.kind, cell.district, cell.polygons[0][0][0]) == ("grid", "east", (3.0, 0.0))
 
 
 @pytest.mark.parametrize(
@@ -123,3 +123,43 @@ def test_invalid_file(tmp_path: Path) -> None:
         load_geography(path)
     with pytest.raises(GeographyError, match="FeatureCollection"):
         parse_geography([])
+
+
+def _collection(*features: tuple[str, str, dict]) -> dict:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": geometry,
+         "properties": {"id": area_id, "kind": kind, "district": "harbour"}}
+        for area_id, kind, geometry in features]}
+
+
+MAINLAND = [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]
+ISLAND = [[20, 20], [22, 20], [22, 22], [20, 22], [20, 20]]
+LAGOON = [[20.5, 20.5], [21, 20.5], [21, 21], [20.5, 21], [20.5, 20.5]]
+
+
+def test_a_district_with_islands_is_one_multipolygon_area(tmp_path: Path) -> None:
+    harbour = {"type": "MultiPolygon", "coordinates": [[MAINLAND], [ISLAND, LAGOON]]}
+    cell = {"type": "Polygon", "coordinates": [ISLAND]}
+    geo = parse_geography(_collection(("harbour", "district", harbour), ("h-1", "grid", cell)))
+    assert geo.locate(5, 5) == ("harbour", None)
+    assert geo.locate(21.5, 21.5) == ("harbour", "h-1")  # on the island
+    assert geo.locate(20.75, 20.75) == ("harbour", "h-1")  # the lagoon is the district's hole
+    assert geo.locate(15, 15) == (None, None)  # the sea between them
+    districts, _ = geo.locate_many([5, 21.5, 15, 10], [5, 21.5, 15, 5])
+    assert districts == ["harbour", "harbour", None, "harbour"]  # a border point is inside
+    path = tmp_path / "areas.geojson"
+    path.write_text(json.dumps(geo.to_geojson()))
+    again = load_geography(path)
+    assert again == geo and again.districts[0].geometry() == harbour
+
+
+@pytest.mark.parametrize(("geometry", "message"), [
+    ({"type": "MultiPolygon", "coordinates": []}, "must be a list of polygons"),
+    ({"type": "MultiPolygon", "coordinates": [[MAINLAND], [[[1, 1], [2, 1], [2, 2], [1, 1]]]]},
+     "invalid shape"),  # the second island lies inside the first
+    ({"type": "Polygon", "coordinates": [[[0, 0], [3, 3], [3, 0], [0, 1], [0, 0]]]},
+     "invalid shape: Self-intersection"),
+], ids=["empty", "overlapping-islands", "bow-tie"])
+def test_invalid_shapes_are_refused(geometry: dict, message: str) -> None:
+    with pytest.raises(GeographyError, match=message):
+        parse_geography(_collection(("harbour", "district", geometry)))

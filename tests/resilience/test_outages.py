@@ -51,6 +51,7 @@ async def test_influxdb_down_for_30_s_everything_is_spooled_then_replayed(
         outage_started = time.monotonic()
         down = await readiness(platform)
         await eventually(lambda: spooled(platform), "readings going to the spool")
+        during = await platform.metrics()
         await asyncio.sleep(OUTAGE_S - (time.monotonic() - outage_started))
         assert not stream.done, "the stream ended during the outage"
         influxd.start()
@@ -59,18 +60,22 @@ async def test_influxdb_down_for_30_s_everything_is_spooled_then_replayed(
         stream.close()
 
     await stored_exactly(influx_db, city, expected_points(sent))
-    assert down.status_code == 503
+    assert down.status_code == 200  # still ready: ingest spools, nothing is lost
     tasks = ("alerts", "dispatch", "ingest", "registry", "rules", "spool")
-    assert down.json()["checks"] == {
+    assert down.json() == {"status": "degraded", "degraded": ["influxdb"], "checks": {
         "mqtt": True, "influxdb": False, "sql": True, "alert-store": True,
-        **{f"task:{t}": True for t in tasks}}
+        **{f"task:{t}": True for t in tasks}}}
+    assert sample(during, "urbanwatch_degraded") == 1
+    assert sample(during, "urbanwatch_dependency_up", dependency="influxdb") == 0
+    assert sample(during, "urbanwatch_dependency_up", dependency="sql") == 1
     metrics = await platform.metrics()
     n_spooled = sample(metrics, "urbanwatch_ingest_spooled_readings_total")
     assert 0 < n_spooled < len(sent)
     assert sample(metrics, "urbanwatch_ingest_replayed_readings_total") == n_spooled
     assert sample(metrics, "urbanwatch_ingest_spool_bytes") == 0
     assert list((platform.settings.state_dir / "spool").glob("seg-*")) == []
-    assert (await readiness(platform)).status_code == 200
+    assert (await readiness(platform)).json()["status"] == "ready"
+    assert sample(await platform.metrics(), "urbanwatch_degraded") == 0
     print(f"\ninfluxd down {OUTAGE_S:g} s: {n_spooled:g} of {len(sent)} readings spooled and "
           "replayed; spool empty")
 

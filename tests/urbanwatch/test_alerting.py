@@ -74,8 +74,8 @@ async def test_a_changed_routing_file_is_followed_and_a_broken_one_kept_out(
     with caplog.at_level(logging.ERROR, logger="urbanwatch.alerting"):
         assert not await uw.reload_routing_if_changed()
     assert uw.routing_errors == 1
-    assert f"line {line}, routes.0.team: route 0: handler 'gas-company' has no team 'nobody'" in (
-        caplog.text)
+    assert (f"line {line}, column 11, routes.0.team: route 0: handler 'gas-company' "
+            "has no team 'nobody'") in caplog.text
     assert "the previous routing stays" in caplog.text
     assert uw.service.routing.routes[0].team == "fire-station"  # still the last good file
     assert not await uw.reload_routing_if_changed()  # the same broken file is not retried
@@ -89,7 +89,7 @@ async def test_reload_routing_reports_what_it_loaded_or_raises(sessions, tmp_pat
     assert summary == RoutingSummary(str(path), handlers=7, teams=9, policies=3, routes=8)
 
     path.write_text(SHIPPED.replace("version: 1", "version: 1\n  oops: [\n"))
-    with pytest.raises(RoutingError, match=r"line \d+: not valid YAML") as caught:
+    with pytest.raises(RoutingError, match=r"line \d+, column \d+: not valid YAML") as caught:
         await uw.reload_routing()
     assert caught.value.source == str(path)
     path.unlink()
@@ -153,7 +153,7 @@ async def test_a_rule_reload_closes_the_alerts_of_changed_and_removed_rules(
 
 def square(area_id: str, kind: str, district: str, lon: float) -> Area:
     ring = ((lon, 0.0), (lon + 1, 0.0), (lon + 1, 1.0), (lon, 1.0), (lon, 0.0))
-    return Area(area_id, area_id, kind, district, (ring,))  # type: ignore[arg-type]
+    return Area(area_id, area_id, kind, district, ((ring,),))  # type: ignore[arg-type]
 
 
 async def test_an_offline_gateway_inhibits_its_childrens_offline_alerts(sessions) -> None:

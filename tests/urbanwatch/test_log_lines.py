@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from urbanwatch.log_lines import FORMAT, OneLineFormatter, one_line
+from urbanwatch.log_lines import (
+    FORMAT,
+    TIMED_FORMAT,
+    JsonFormatter,
+    OneLineFormatter,
+    UtcFormatter,
+    one_line,
+)
 
 _ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[ntr\\])")
 _NAMED = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
@@ -73,3 +81,31 @@ def test_traceback_lines_are_indented_and_escaped() -> None:
     assert first == "WARNING test.log_lines: failed" and rest
     assert all(line.startswith("    ") for line in rest)
     assert "\x1b" not in out and "    ERROR forged: \\x1b[2J" in rest
+
+
+def test_json_records_are_one_object_per_line_with_time_level_and_traceback() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.log_lines.json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("unknown device %r", "aq-1\nERROR forged")
+        try:
+            raise ValueError("bad")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "unknown device 'aq-1\\nERROR forged'"
+    assert (first["level"], first["logger"]) == ("warning", "test.log_lines.json")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", first["ts"])
+    assert second["level"] == "error" and "ValueError: bad" in second["exc"]
+
+
+def test_text_records_start_with_an_iso_utc_timestamp() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+    record.created, record.msecs = 1_717_200_000.25, 250.0
+    assert UtcFormatter(TIMED_FORMAT).format(record) == "2024-06-01T00:00:00.250Z INFO x: hello"

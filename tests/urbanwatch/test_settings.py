@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
+from urbanwatch.config_sources import SettingsError
 from urbanwatch.settings import load_settings, without_password
 
 
@@ -42,7 +42,7 @@ def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
 def test_unknown_keys_are_refused(tmp_path: Path) -> None:
     config = tmp_path / "uw.toml"
     config.write_text("[influx]\ndatabse = 'typo'\n")
-    with pytest.raises(ValidationError, match="databse"):
+    with pytest.raises(SettingsError, match="databse"):
         load_settings(config)
 
 
@@ -57,10 +57,107 @@ def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
     assert without_password(url) == shown
 
 
-def test_the_city_time_zone_is_an_iana_name(tmp_path: Path) -> None:
+def test_the_city_time_zone_comes_from_the_file(tmp_path: Path) -> None:
     assert load_settings().city.timezone == "Asia/Shanghai"
     config = tmp_path / "urbanwatch.toml"
     config.write_text('[city]\ntimezone = "Europe/Berlin"\n')
     assert load_settings(config).city.timezone == "Europe/Berlin"
-    with pytest.raises(ValidationError, match="unknown time zone 'CET\\+8'"):
-        load_settings(city={"timezone": "CET+8"})
+
+
+@pytest.fixture
+def system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the default configuration file is looked for, in this test (absent at first)."""
+    path = tmp_path / "etc" / "urbanwatch.toml"
+    path.parent.mkdir()
+    monkeypatch.setattr("urbanwatch.config_sources.DEFAULT_CONFIG", path)
+    for name in ("URBANWATCH_CONFIG", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+def test_the_default_file_then_urbanwatch_config_then_the_option(
+    system_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().state_dir == Path(".urbanwatch")  # a checkout: `make demo` as before
+    system_config.write_text('[influx]\ndatabase = "system"\n')
+    s = load_settings()
+    assert s.influx.database == "system"
+    assert s.state_dir == Path("/var/lib/urbanwatch")  # installed as a service
+    named = tmp_path / "named.toml"
+    named.write_text('[influx]\ndatabase = "named"\n')
+    monkeypatch.setenv("URBANWATCH_CONFIG", str(named))
+    assert load_settings().influx.database == "named"
+    assert load_settings().state_dir == Path(".urbanwatch")
+    option = tmp_path / "option.toml"
+    option.write_text('[influx]\ndatabase = "option"\n')
+    assert load_settings(option).influx.database == "option"
+    monkeypatch.setenv("URBANWATCH_CONFIG", str(tmp_path / "gone.toml"))
+    with pytest.raises(FileNotFoundError, match="URBANWATCH_CONFIG"):
+        load_settings()
+
+
+def test_systemd_state_directory_is_the_state_folder(
+    system_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/uw-a:/var/lib/uw-b")
+    assert load_settings().state_dir == Path("/var/lib/uw-a")
+    assert load_settings(state_dir=Path("/srv/x")).state_dir == Path("/srv/x")
+
+
+def test_secrets_come_from_files_and_are_never_shown(
+    system_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    (folder / "influx.password").write_text("from-folder\n")
+    (folder / "db.url").write_text("postgresql+asyncpg://uw:pw@db/uw\n")
+    (folder / "README").write_text("not a setting: ignored\n")
+    monkeypatch.setenv("URBANWATCH_SECRETS_DIR", str(folder))
+    s = load_settings()
+    assert (s.influx.password, s.db.url) == ("from-folder", "postgresql+asyncpg://uw:pw@db/uw")
+    key = tmp_path / "api-key"
+    key.write_text("k" * 20 + "-VeryRandom-0123456789\n")
+    monkeypatch.setenv("URBANWATCH_API__SECRET_KEY_FILE", str(key))
+    monkeypatch.setenv("URBANWATCH_INFLUX__PASSWORD_FILE", str(key))  # beats the folder
+    s = load_settings()
+    assert s.api.secret_key == s.influx.password == "k" * 20 + "-VeryRandom-0123456789"
+    shown = repr(s) + str(s)
+    assert "VeryRandom" not in shown and "pw@db" not in shown
+    monkeypatch.setenv("URBANWATCH_INFLUX__PASSWORD", "plain")  # a variable beats its file
+    assert load_settings().influx.password == "plain"
+
+
+def test_an_unreadable_secret_file_names_its_variable(
+    system_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("URBANWATCH_INFLUX__PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match=r"URBANWATCH_INFLUX__PASSWORD_FILE.*cannot read"):
+        load_settings()
+
+
+def test_the_secrets_folder_may_be_named_in_the_file(
+    system_config: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "creds"
+    folder.mkdir()
+    (folder / "mqtt.url").write_text("mqtt://uw:secret@broker.example:1883")
+    system_config.write_text(f'secrets_dir = "{folder}"\n')
+    assert load_settings().mqtt.url == "mqtt://uw:secret@broker.example:1883"
+
+
+@pytest.mark.parametrize(("env", "value", "problem"), [
+    ("URBANWATCH_API__PORT", "0", "environment variable URBANWATCH_API__PORT: Input should be "
+     "greater than or equal to 1"),
+    ("URBANWATCH_RULES__TICK_S", "-1", "environment variable URBANWATCH_RULES__TICK_S: Input "
+     "should be greater than 0"),
+    ("URBANWATCH_ALERTS__LIVE_BACKLOG_EVENTS", "0", "URBANWATCH_ALERTS__LIVE_BACKLOG_EVENTS"),
+    ("URBANWATCH_CITY__TIMEZONE", "UTC+8", "'UTC+8' is not an IANA time zone"),
+    ("URBANWATCH_CAP__SENDER", "ops center", "URBANWATCH_CAP__SENDER"),
+], ids=["port", "tick", "backlog", "zone", "sender"])
+def test_numbers_and_names_are_checked_and_the_variable_named(
+    system_config: Path, monkeypatch: pytest.MonkeyPatch, env: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert len(caught.value.problems) == 1 and problem in caught.value.problems[0]

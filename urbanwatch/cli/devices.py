@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -29,7 +30,13 @@ from devices.provisioning import Imported, Provisioning
 from devices.registry import DeviceStatus
 from devices.store import DeviceStore
 from urbanwatch.cli.options import AsJson, Database, Sessions, database_command
-from urbanwatch.services.broker_auth import broker_present, sync_broker_auth
+from urbanwatch.services.broker_auth import (
+    broker_present,
+    external_platform_user,
+    render_broker_auth,
+    sync_broker_auth,
+)
+from urbanwatch.services.mosquitto import write_private
 from urbanwatch.settings import Settings
 
 devices_app = typer.Typer(
@@ -223,3 +230,43 @@ def rotate(
                                "password": password}))
     else:
         _echo_logins({device_id: password}, as_json)
+
+
+class BrokerFormat(StrEnum):
+    MOSQUITTO = "mosquitto"
+
+
+@devices_app.command("export-broker-auth")
+@database_command
+def export_broker_auth(
+    out: Annotated[Path, typer.Option("--out", help="folder to write the files to")],
+    fmt: Annotated[BrokerFormat, typer.Option("--format", help="the broker's file format")] = (
+        BrokerFormat.MOSQUITTO),
+    as_json: AsJson = False,
+    *,
+    db: Database,
+) -> None:
+    """Write the password and ACL files for a broker you run yourself (`mqtt.url`): every
+    admitted device, each team login and the platform's own login. Passwords are hashed."""
+
+    async def render(settings: Settings, sessions: Sessions) -> tuple[str, str, bool]:
+        platform = external_platform_user(settings)
+        passwords, acl = await render_broker_auth(
+            settings, sessions, [platform] if platform else [])
+        return passwords, acl, platform is not None
+
+    passwords, acl, with_platform = db.run(render)
+    files = {"password_file": out / "passwd", "acl_file": out / "acl"}
+    out.mkdir(parents=True, exist_ok=True)
+    for path, text in zip(files.values(), (passwords, acl), strict=True):
+        write_private(path, text)
+    users = len(passwords.splitlines())
+    if as_json:
+        typer.echo(json.dumps({"format": fmt.value, "users": users, "platform_user": with_platform,
+                               **{k: str(v) for k, v in files.items()}}))
+        return
+    typer.echo(f"{fmt.value}: {users} users in {files['password_file']}, "
+               f"their topics in {files['acl_file']}")
+    if not with_platform:
+        typer.echo("note: no platform login ([mqtt] username and password, or the user in "
+                   "mqtt.url): add the platform's own user to these files yourself", err=True)

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devices.errors import DeviceError
+from urbanwatch.config_sources import SettingsError
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.settings import Settings, load_settings
 
@@ -93,12 +94,17 @@ def database_command(command: Callable[..., None]) -> Callable[..., None]:
 
 @contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Report a failure as `error: <first line>` on stderr and exit 1, without a traceback."""
+    """Report a failure as `error: <first line>` on stderr and exit 1, without a traceback;
+    unusable settings as one `error:` line per problem, exit 2."""
     try:
         yield
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as exc:
+        if isinstance(exc, SettingsError):  # every problem, each with its source
+            for problem in exc.problems:
+                typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(2) from None
         lines = _reasons(exc)
         kind = (
             "" if isinstance(exc, DeviceError | ValueError | OSError) else f"{type(exc).__name__}: "

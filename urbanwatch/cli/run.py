@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,11 +14,12 @@ from rich.console import Console
 
 from alerts.errors import AlertError
 from urbanwatch import log_lines
+from urbanwatch.cli.options import one_line_errors
 from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.platform import Platform
 from urbanwatch.services.managed_service import ServiceError
 from urbanwatch.services.port_check import PortInUseError
-from urbanwatch.settings import Settings, load_settings, without_password
+from urbanwatch.settings import LogSettings, Settings, load_settings, without_password
 
 T = TypeVar("T")
 STOP_GRACE_S = 30.0
@@ -53,7 +53,7 @@ def serve(
             started.set()
             await platform.run(stop)
 
-    _run(main)
+    _run(main, settings.log)
 
 
 def demo(
@@ -80,7 +80,7 @@ def demo(
 
         return await run_demo(settings, options, stop, running)
 
-    summary = _run(main)
+    summary = _run(main, settings.log)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -91,24 +91,21 @@ def demo(
 def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
               db_url: str | None, state_dir: Path | None, api_host: str | None,
               api_port: int | None) -> Settings:
-    try:
+    with one_line_errors():
         return load_settings(
             config, state_dir=state_dir, mqtt={"url": mqtt_url}, influx={"url": influx_url},
             db={"url": db_url}, api={"host": api_host, "port": api_port},
         )
-    except (FileNotFoundError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
 
 
-def _run(main: Callable[[asyncio.Event, asyncio.Event], Awaitable[T]]) -> T:
+def _run(main: Callable[[asyncio.Event, asyncio.Event], Awaitable[T]], log: LogSettings) -> T:
     """Run `main(stop, started)` until it returns; SIGINT / SIGTERM ask it to stop cleanly.
 
     Before `main` sets `started` there is nothing to flush: a signal cancels the start at once
     (it may be waiting for a service that is down). A clean stop not done within
     `STOP_GRACE_S` is cut short: the broker redelivers what was not acknowledged.
     """
-    log_lines.install(logging.WARNING)
+    log_lines.install(log.level, log.format)
 
     async def runner() -> T:
         stop, started = asyncio.Event(), asyncio.Event()

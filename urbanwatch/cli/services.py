@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from urbanwatch.cli.options import ConfigFile, one_line_errors
 from urbanwatch.services.broker_auth import managed_services
 from urbanwatch.services.managed_service import ServiceError, ServiceStatus
 from urbanwatch.services.services import Services
@@ -29,9 +30,9 @@ InfluxdBin = Annotated[str | None, typer.Option("--influxd-bin", hidden=True)]
 @services_app.command()
 def up(state_dir: StateDir = None, as_json: AsJson = False, mqtt_port: MqttPort = None,
        influx_port: InfluxPort = None, mosquitto_bin: MosquittoBin = None,
-       influxd_bin: InfluxdBin = None) -> None:
+       influxd_bin: InfluxdBin = None, config: ConfigFile = None) -> None:
     """Start both services in the background (reuses the ones already running)."""
-    services = _services(state_dir, mqtt_port, influx_port, mosquitto_bin, influxd_bin)
+    services = _services(config, state_dir, mqtt_port, influx_port, mosquitto_bin, influxd_bin)
     try:
         statuses = services.up(detach=True)
     except ServiceError as exc:
@@ -42,25 +43,27 @@ def up(state_dir: StateDir = None, as_json: AsJson = False, mqtt_port: MqttPort 
 
 @services_app.command()
 def down(state_dir: StateDir = None, as_json: AsJson = False, mqtt_port: MqttPort = None,
-         influx_port: InfluxPort = None) -> None:
+         influx_port: InfluxPort = None, config: ConfigFile = None) -> None:
     """Stop both services (SIGTERM, then SIGKILL after 10 s)."""
-    services = _services(state_dir, mqtt_port, influx_port, None, None)
+    services = _services(config, state_dir, mqtt_port, influx_port, None, None)
     services.down()
     _report(services, services.status(), as_json)
 
 
 @services_app.command()
 def status(state_dir: StateDir = None, as_json: AsJson = False, mqtt_port: MqttPort = None,
-           influx_port: InfluxPort = None) -> None:
+           influx_port: InfluxPort = None, config: ConfigFile = None) -> None:
     """Show whether each service runs and answers, with its pid and URL."""
-    services = _services(state_dir, mqtt_port, influx_port, None, None)
+    services = _services(config, state_dir, mqtt_port, influx_port, None, None)
     _report(services, services.status(), as_json)
 
 
-def _services(state_dir: Path | None, mqtt_port: int | None, influx_port: int | None,
-              mosquitto_bin: str | None, influxd_bin: str | None) -> Services:
-    settings = load_settings(state_dir=state_dir, mqtt={"port": mqtt_port},
-                             influx={"port": influx_port})
+def _services(config: Path | None, state_dir: Path | None, mqtt_port: int | None,
+              influx_port: int | None, mosquitto_bin: str | None,
+              influxd_bin: str | None) -> Services:
+    with one_line_errors():
+        settings = load_settings(config, state_dir=state_dir, mqtt={"port": mqtt_port},
+                                 influx={"port": influx_port})
     return managed_services(settings, mosquitto_bin=mosquitto_bin, influxd_bin=influxd_bin)
 
 

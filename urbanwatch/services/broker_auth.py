@@ -14,7 +14,9 @@ credentials) plus those users and installs them; Mosquitto reloads on SIGHUP onl
 when something changed. Callers: the platform at start and on every registry
 refresh (catching writes by other processes), the API through
 `ApiContext.on_devices_changed`, and the devices CLI right after it writes.
-A broker given by URL (`mqtt.url`) is not managed: nothing is written for it.
+A broker given by URL (`mqtt.url`) is not managed: nothing is written for it, but
+`urbanwatch devices export-broker-auth` renders the same files for it (`render_broker_auth`,
+with the platform's login there: `external_platform_user`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -98,9 +100,16 @@ def platform_logins(broker_dir: Path) -> dict[str, Login]:
 
 
 def client_url(settings: Settings, role: str) -> str:
-    """The URL a platform client of `role` connects with (credentials in it when managed)."""
-    if settings.mqtt.url is not None:
-        return settings.mqtt.url
+    """The URL a platform client of `role` connects with (credentials in it when managed, or
+    when `mqtt.username` / `mqtt.password` are set for an external broker)."""
+    m = settings.mqtt
+    if m.url is not None:
+        if m.username is None or m.password is None:
+            return m.url
+        parts = urlsplit(m.url)
+        host = parts.netloc.rpartition("@")[2]
+        userinfo = f"{quote(m.username, safe='')}:{quote(m.password, safe='')}"
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
     login = platform_logins(managed_broker(settings).origin)[role]
     scheme = "mqtts" if settings.mqtt.tls_ca else "mqtt"
     user, password = quote(login.username, safe=""), quote(login.password, safe="")
@@ -124,12 +133,34 @@ async def sync_broker_auth(
         finally:
             await engine.dispose()
     broker = managed_broker(settings)
+    passwords, acl = await render_broker_auth(settings, sessions, _platform_users(broker.origin))
+    return broker.install_auth(passwords, acl)
+
+
+async def render_broker_auth(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], platform: list[PlatformUser],
+) -> tuple[str, str]:
+    """Mosquitto's password and ACL files: `platform`, the team logins, every admitted device."""
     devices, _ = await DeviceStore(sessions).list()
     credentials = await CredentialStore(sessions).all()
-    users = _platform_users(broker.origin) + await TeamLogins(sessions).users()
+    users = platform + await TeamLogins(sessions).users()
     passwords = render_password_file(devices, credentials, users)
     acl = render_acl_file(devices, credentials, users, prefix=settings.mqtt.topic_prefix)
-    return broker.install_auth(passwords, acl)
+    return passwords, acl
+
+
+def external_platform_user(settings: Settings) -> PlatformUser | None:
+    """The platform's own login at a broker given by URL (`mqtt.username`, or the URL's user),
+    with what its ingest and dispatch clients need; None when it has no login there."""
+    if settings.mqtt.url is None:
+        return None
+    parts = urlsplit(client_url(settings, "ingest"))
+    if parts.username is None or parts.password is None:
+        return None
+    read = tuple(t for role in ("ingest", "dispatch") for t in PLATFORM_ACCESS[role][0])
+    write = tuple(t for role in ("ingest", "dispatch") for t in PLATFORM_ACCESS[role][1])
+    return PlatformUser(unquote(parts.username), hash_password(unquote(parts.password)),
+                        read, write)
 
 
 def _platform_users(broker_dir: Path) -> list[PlatformUser]:
@@ -167,9 +198,7 @@ def _load_users(broker_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def client_settings(settings: Settings, role: str) -> Settings:
-    """`settings` with `mqtt.url` carrying the login of platform user `role` (when managed)."""
-    if not managed(settings):
-        return settings
+    """`settings` with `mqtt.url` carrying the login of platform user `role`."""
     mqtt = settings.mqtt.model_copy(update={"url": client_url(settings, role)})
     return settings.model_copy(update={"mqtt": mqtt})
 

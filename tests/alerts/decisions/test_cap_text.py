@@ -53,3 +53,17 @@ def test_any_incident_text_gives_a_valid_cap_message_that_reads_back(
         assert headline.text == "Red warning (level I): " + xml_text(title)
         assert (area.text or "") == xml_text(district) or not district
     assert SCHEMA.validate(etree.fromstring(xml)) and check_schema(xml).passed
+
+
+def test_the_configured_sender_language_and_web_address_are_in_a_valid_message() -> None:
+    ctx = CapContext(sender="warnings@city.example", tz="Europe/Berlin", language="de-DE",
+                     sender_name="Leitstelle", web="https://warn.city.example/")
+    xml = render_cap(_incident("Gas", "d-1"), ctx, T0, [(52.5, 13.4)])
+    root = etree.fromstring(xml)
+    assert SCHEMA.validate(root) and check_schema(xml).passed
+    assert root.findtext("cap:sender", namespaces=NS) == "warnings@city.example"
+    assert root.findtext("cap:sent", namespaces=NS) == "2024-06-01T02:00:00+02:00"
+    info = root.find("cap:info", NS)
+    assert info is not None
+    assert [info.findtext(f"cap:{t}", namespaces=NS) for t in ("language", "senderName", "web")] \
+        == ["de-DE", "Leitstelle", "https://warn.city.example/"]

@@ -13,6 +13,7 @@ from rules.language.rulefile import (
     HEADER,
     RuleFile,
     build_rule,
+    plain,
     referrers,
     seed_rule_file,
     shipped_pack,
@@ -50,7 +51,7 @@ def test_edits_keep_the_comments_of_untouched_rules(
     assert after[0].description == ("two\nlines\n" if "|" in text else "")
     written = path.read_text()
     assert all(line in written for line in kept), written
-    assert "# first" not in written  # the rewritten rule's own notes go with it
+    assert ("# first" in written) == ("|" in text)  # an edited rule keeps its own notes
 
 
 @pytest.mark.parametrize("removed", ["a", "b", "c"])
@@ -127,3 +128,34 @@ def test_a_deleted_rules_own_notes_go_with_it_and_shared_ones_stay(
     assert [line for line in written.splitlines() if line.startswith("#")] == [
         c for c in comments if c not in gone]
     assert "\n\n\n" not in written and HEADER not in written
+
+
+def test_an_edited_pack_rule_keeps_its_threshold_source_notes(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    seed_rule_file(path)
+    before = path.read_text().splitlines()
+
+    def edit(rules: list) -> list:
+        return [build_rule({**plain(r), "when": "mean(1h) > 80",
+                            "match": {"device_type": ["air_quality"], "metric": ["pm25", "pm10"]}})
+                if r.id == "aq-pm25" else
+                r.model_copy(update={"enabled": False}) if r.id == "noise-limit" else r
+                for r in rules]
+
+    RuleFile(path).change(edit)
+    after = path.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=False) if a != b]
+    assert changed[:2] == [
+        ("    match: {device_type: air_quality, metric: pm25}",
+         "    match: {device_type: [air_quality], metric: [pm25, pm10]}"),
+        ("    when: mean(1h) > 75            # IAQI 100 (PM2.5 24-h 75 ug/m3), light pollution "
+         "starts",
+         "    when: mean(1h) > 80            # IAQI 100 (PM2.5 24-h 75 ug/m3), light pollution "
+         "starts"),
+    ]
+    assert len(after) == len(before) + 1  # `enabled: false` added, everything else in place
+    noise = after.index("  - id: noise-limit")
+    block = after[noise:noise + 20]
+    assert "    enabled: false" in block and "    severity: >-" in block
+    assert set(before) - set(after) == {old for old, _ in changed[:2]}
+    assert [r.enabled for r in load_rules_file(path) if r.id == "noise-limit"] == [False]
