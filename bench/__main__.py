@@ -24,7 +24,7 @@ from bench.checkpoint import run as run_checkpoint
 from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
-from bench.loadgen import LoadgenError
+from simulators.c_publisher import CPublisherError
 from urbanwatch.database import migrate
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.managed_service import ServiceError
@@ -128,7 +128,7 @@ def ingest(
                 progress.update(task, description=stage, completed=done, total=total or None)
 
             result = run_ingest(BenchSetup(broker, influxd, db_url, work), options, report)
-    except (ServiceError, LoadgenError, RuntimeError) as exc:
+    except (ServiceError, CPublisherError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
         raise typer.Exit(1) from exc
     lost = [name for name, r in result["runs"].items() if r["stored"] != r["readings"]]
@@ -150,11 +150,13 @@ def _print_ingest(err: Console, result: dict) -> None:
     table = Table(
         title=f"ingest, {result['devices']:,} devices, batches of {result['batch_size']:,}"
     )
-    for column in ("run", "readings", "stored", "seconds", "readings/s"):
+    for column in ("run", "readings", "stored", "seconds", "readings/s",
+                   "CPU s / 1,000 readings"):
         table.add_column(column, justify="left" if column == "run" else "right")
     for name, r in result["runs"].items():
+        cpu = ", ".join(f"{p} {s}" for p, s in r["cpu_s_per_1000_readings"].items())
         table.add_row(name, f"{r['readings']:,}", f"{r['stored']:,}", f"{r['seconds']:.2f}",
-                      f"{r['readings_per_s']:,}")
+                      f"{r['readings_per_s']:,}", cpu)
     err.print(table)
     err.print(f"after_write / on_receipt: {result['after_write_vs_on_receipt']}")
     if "spool_vs_influx" in result:
