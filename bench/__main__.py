@@ -1,4 +1,4 @@
-"""`python -m bench engine|ingest|checkpoint`: the benchmarks' own entry point (not tests).
+"""`python -m bench engine|ingest|checkpoint|limits|e2e|peer`: the benchmarks' own entry point (not tests).
 
 `urbanwatch bench ...` runs this module as a subprocess, so the platform never imports the
 benchmarks; the ingest benchmark starts its own managed Mosquitto and influxd
@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from bench.checkpoint import run as run_checkpoint
 from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
+from bench.limits import run as run_limits
 from simulators.c_publisher import CPublisherError
 from urbanwatch.database import migrate
 from urbanwatch.services.influxd import Influxd
@@ -161,6 +163,59 @@ def _print_ingest(err: Console, result: dict) -> None:
     err.print(f"after_write / on_receipt: {result['after_write_vs_on_receipt']}")
     if "spool_vs_influx" in result:
         err.print(f"spool / InfluxDB: {result['spool_vs_influx']}")
+
+
+StateDirOption = Annotated[Path, typer.Option("--state-dir", help="state folder")]
+
+
+@contextlib.contextmanager
+def own_services(work: Path) -> Iterator[tuple[Mosquitto, Influxd]]:
+    """A Mosquitto (anonymous) and an influxd of the benchmark's own, on free ports."""
+    broker = Mosquitto(work, free_port(), allow_anonymous=True)
+    influxd = Influxd(work, free_port())
+    with contextlib.ExitStack() as stack:
+        for service in (broker, influxd):
+            stack.callback(service.stop)
+            service.start()
+        yield broker, influxd
+
+
+@app.command()
+def limits(
+    messages: Annotated[int, typer.Option("--messages", min=1000, help="MQTT messages per QoS.")
+                        ] = 300_000,
+    points: Annotated[int, typer.Option("--points", min=10_000, help="Points written.")
+                      ] = 1_000_000,
+    state_dir: StateDirOption = Path(".urbanwatch"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """The machine's ceilings: Mosquitto with C clients (QoS 0, 1), InfluxDB /write (points/s)."""
+    err = Console(stderr=True)
+    work = state_dir.resolve() / "tmp" / f"bench-limits-{os.getpid()}"
+    try:
+        with own_services(work) as (broker, influxd), err.status("limits") as status:
+            result = run_limits(broker.host, broker.port, influxd.url, work, messages=messages,
+                                points=points, report=status.update)
+    except (ServiceError, CPublisherError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"limits: C clients, {result['payload_bytes']}-byte payloads; "
+                        "InfluxDB /write")
+    for column in ("ceiling", "rate", "detail"):
+        table.add_column(column, justify="left" if column != "rate" else "right")
+    for qos in (0, 1):
+        r = result[f"mqtt_qos{qos}"]
+        table.add_row(f"Mosquitto QoS {qos}", f"{r['messages_per_s']:,} msg/s",
+                      f"{r['received']:,} received, {r['lost']:,} lost, publisher "
+                      f"{r['published_per_s']:,} msg/s")
+    w = result["influx_write"]
+    table.add_row("InfluxDB /write", f"{w['points_per_s']:,} points/s",
+                  f"{w['points']:,} points, batches of {w['batch']:,}, {w['in_flight']} in flight")
+    err.print(table)
 
 
 if __name__ == "__main__":
