@@ -1,4 +1,4 @@
-"""`python -m bench engine|ingest|checkpoint|limits|e2e|peer`: the benchmarks' own entry point (not tests).
+"""`python -m bench NAME`: the benchmarks' own entry point (not tests); NAME below.
 
 `urbanwatch bench ...` runs this module as a subprocess, so the platform never imports the
 benchmarks; the ingest benchmark starts its own managed Mosquitto and influxd

@@ -64,7 +64,7 @@ def _mqtt(publisher: Path, subscriber: Path, host: str, port: int, work: Path, n
     sub = subprocess.Popen([str(subscriber), host, str(port), TOPIC, str(qos), str(n)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert sub.stdout is not None
+        assert sub.stdout is not None and sub.stderr is not None
         if sub.stdout.readline().strip() != "ready":
             raise c_publisher.CPublisherError(f"subscriber did not start: {sub.stderr.read()}")
         pub = c_publisher.publish(publisher, host, port, messages, 1000, qos=qos)

@@ -10,18 +10,28 @@ while it runs (`progress_lines`) and the acknowledged count at the end (`wait_pu
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
-from simulators.errors import SimulatorError
+import numpy as np
+
+from devices.clock import now_ms
+from simulators.city import City
+from simulators.errors import PublishError, SimulatorError
+from simulators.payloads import PayloadFormat, encode_messages
+from simulators.publisher import PublishOptions, PublishSummary
 
 SOURCE = Path(__file__).with_name("publisher.c")
 INSTALL_HINT = "sudo apt-get install -y libmosquitto-dev"
 STAMP = "0000000000000"  # 13 digits the publisher overwrites with the epoch ms of publishing
+MAX_GENERATED_MESSAGES = 300_000  # beyond this many, a run goes round the file again
+ACK_TIMEOUT_S = 120.0
 
 
 class CPublisherError(SimulatorError):
@@ -98,3 +108,84 @@ def wait_published(proc: subprocess.Popen[str], expected: int, timeout_s: float,
         raise CPublisherError(
             f"publisher: {acked} of {expected} acknowledged; {err.strip()[-400:]}")
     return float(words[5])
+
+
+def write_city_messages(path: Path, city: City, n_messages: int, messages_per_s: float,
+                        prefix: str = "") -> list[int]:
+    """The city's messages, round-robin over its devices as `simulators.publisher` sends them,
+    as stamped lines (``slot<TAB>topic<TAB>payload``, compact JSON with the time left for the
+    publisher to stamp); returns the readings of each line. Each round's values are the city's
+    signals at the time that round would be sent at `messages_per_s`."""
+    n = len(city.devices)
+    period_ms = n / messages_per_s * 1000
+    start = now_ms()
+    readings: list[int] = []
+    with path.open("w") as out:
+        for r in range(math.ceil(n_messages / n)):
+            k = min(n, n_messages - r * n)
+            ts = start + round(r * period_ms)
+            idx = np.arange(k)
+            was = f'"ts":{ts},'.encode()
+            stamp = f'"ts":{STAMP},'.encode()
+            for i, message in zip(idx.tolist(), encode_messages(
+                    city, idx, np.full(k, ts, dtype=np.int64), PayloadFormat.JSON, prefix),
+                    strict=True):
+                payload = message.payload.replace(was, stamp, 1).decode()
+                out.write(f"{i}\t{message.topic}\t{payload}\n")
+                readings.append(message.readings)
+    return readings
+
+
+def publish_city(city: City, options: PublishOptions, rate: float, duration_s: float,
+                 work: Path) -> PublishSummary:
+    """`simulators.publisher.publish` through the C publisher: about `rate` readings/s for
+    `duration_s`, the messages generated first (at most `MAX_GENERATED_MESSAGES`, then sent
+    round again with fresh stamps), compact JSON only, no TLS."""
+    parts = urlsplit(options.url)
+    if parts.scheme != "mqtt" or not parts.hostname or options.tls_ca is not None:
+        raise PublishError(options.url, "the C publisher needs mqtt://[user:pass@]host[:port] "
+                                        "(no TLS)")
+    if options.fmt is not PayloadFormat.JSON:
+        raise PublishError(options.url, "the C publisher sends compact JSON only")
+    per_message = float(np.mean([len(city.catalogue[d.type].metrics) for d in city.devices]))
+    messages_per_s = rate / per_message
+    n_messages = round(messages_per_s * duration_s)
+    n = len(city.devices)
+    generated = min(n_messages, max(n, MAX_GENERATED_MESSAGES // n * n))
+    binary = build(work)
+    path = work / f"simulate-{os.getpid()}.txt"
+    try:
+        readings = write_city_messages(path, city, generated, messages_per_s,
+                                       options.topic_prefix)
+        proc = publish(binary, parts.hostname, parts.port or 1883, path, options.max_inflight,
+                       qos=options.qos, rate=messages_per_s, stamped=True, count=n_messages,
+                       username=unquote(parts.username) if parts.username else None,
+                       password=unquote(parts.password or ""))
+        try:
+            out, err = proc.communicate(timeout=duration_s + ACK_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                out, err = proc.communicate()
+    finally:
+        path.unlink(missing_ok=True)
+    words = next((line.split() for line in reversed(out.splitlines())
+                  if line.startswith("acknowledged ")), [])
+    if len(words) != 6:
+        raise PublishError(options.url, err.strip()[-400:] or "the C publisher ended early")
+    acked, seconds = int(words[1]), float(words[5])
+    cycle = readings_cycle(readings)
+    return PublishSummary(
+        messages=n_messages, readings=cycle(n_messages), messages_acked=acked,
+        readings_acked=cycle(acked), devices=n, duration_s=seconds)
+
+
+def readings_cycle(readings: list[int]) -> Callable[[int], int]:
+    """Readings in the first `m` messages sent going round a file with these per line."""
+    cumulative = np.cumsum([0, *readings])
+
+    def first(m: int) -> int:
+        rounds, rest = divmod(m, len(readings))
+        return rounds * int(cumulative[-1]) + int(cumulative[rest])
+
+    return first
