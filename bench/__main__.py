@@ -22,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.checkpoint import run as run_checkpoint
+from bench.e2e import E2eOptions, Services
+from bench.e2e import run as run_e2e
 from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
@@ -216,6 +218,55 @@ def limits(
     table.add_row("InfluxDB /write", f"{w['points_per_s']:,} points/s",
                   f"{w['points']:,} points, batches of {w['batch']:,}, {w['in_flight']} in flight")
     err.print(table)
+
+
+@app.command()
+def e2e(
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the city.")
+                       ] = 100_000,
+    rate: Annotated[float, typer.Option("--rate", min=1, help="Offered readings/s.")
+                    ] = 33_333.0,
+    duration: Annotated[float, typer.Option("--duration", min=5, help="Measured seconds.")
+                        ] = 60.0,
+    warmup: Annotated[float, typer.Option("--warmup", min=0, help="Seconds before measuring.")
+                      ] = 10.0,
+    search: Annotated[int, typer.Option("--search", min=0, help="Shorter runs searching for "
+                                        "the highest rate held, if the offered one is not.")
+                      ] = 3,
+    state_dir: StateDirOption = Path(".urbanwatch"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """The whole platform under a city's load: sustained rate, backlog, alert and API latency."""
+    err = Console(stderr=True)
+    work = state_dir.resolve() / "tmp" / f"bench-e2e-{os.getpid()}"
+    options = E2eOptions(devices=devices, readings_per_s=rate, duration_s=duration,
+                         warmup_s=warmup, search_steps=search,
+                         search_duration_s=min(30.0, duration))
+    try:
+        with own_services(work) as (broker, influxd), err.status("e2e") as status:
+            services = Services(broker.host, broker.port, influxd.url, broker.pid)
+            result = run_e2e(services, work, options, report=status.update)
+    except (ServiceError, CPublisherError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"e2e: the platform, {result['devices']:,} devices, "
+                        f"{result['readings_per_message']} readings/message")
+    for column in ("offered/s", "stored/s", "held", "backlog start → end", "alert p50/p95/p99 ms",
+                   "API p99 ms", "RSS MB"):
+        table.add_column(column, justify="right")
+    for r in result["runs"]:
+        a = r["alert_latency_ms"]
+        table.add_row(f"{r['offered_readings_per_s']:,}", f"{r['sustained_readings_per_s']:,}",
+                      "yes" if r["held"] else "no",
+                      f"{r['backlog_start']:,} → {r['backlog_end']:,}",
+                      f"{a['p50']} / {a['p95']} / {a['p99']}", f"{r['api_p99_ms']}",
+                      f"{r['rss_mb']}")
+    err.print(table)
+    err.print(f"highest rate held: {result['highest_held_readings_per_s']}")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def publish(
 
 
 def progress_lines(proc: subprocess.Popen[str]) -> Iterator[Progress | str]:
-    """The publisher's stdout as it comes: a `Progress` per second, then its last line."""
+    """The publisher's stdout as it comes: a `Progress` every 0.2 s, then its last line."""
     assert proc.stdout is not None
     for line in proc.stdout:
         words = line.split()

@@ -16,7 +16,7 @@
  * UW_MQTT_USERNAME and UW_MQTT_PASSWORD (never on the command line, which others can read).
  *
  * While publishing it prints "progress <seconds> <published> <acknowledged>" on stdout every
- * second; at the end it waits for every acknowledgement (for QoS 0: every socket write), then
+ * PROGRESS_S seconds; at the end it waits for every acknowledgement (for QoS 0: every socket write), then
  * prints "acknowledged <n> of <total> in <seconds>" (from the first publish to the last
  * acknowledgement) and exits 0 only when n == total.
  *
@@ -32,6 +32,7 @@
 #define IDLE_TIMEOUT_S 60 /* give up when no acknowledgement arrived for this long */
 #define CONNACK_TIMEOUT_S 10
 #define STAMP_DIGITS 13
+#define PROGRESS_S 0.2 /* how often progress is printed */
 
 static atomic_long acknowledged;
 static atomic_int connack = -1; /* the broker's CONNACK code, -1 until it arrives */
@@ -152,7 +153,7 @@ int main(int argc, char **argv) {
     }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    double next_progress = 1.0;
+    double next_progress = PROGRESS_S;
     long sent = 0;
     for (long i = 0; i < to_send; i++) {
         long k = i % n;
@@ -161,7 +162,7 @@ int main(int argc, char **argv) {
             if (now >= next_progress) {
                 printf("progress %.3f %ld %ld\n", now, i, atomic_load(&acknowledged));
                 fflush(stdout);
-                next_progress += 1.0;
+                next_progress += PROGRESS_S;
             }
             double due = i / rate;
             if (rate > 0 && due > now + 0.001) { /* up to 1 ms early: fewer sleeps */
