@@ -28,6 +28,8 @@ from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
 from bench.limits import run as run_limits
+from bench.peer import PeerError, PeerOptions
+from bench.peer import run as run_peer
 from simulators.c_publisher import CPublisherError
 from urbanwatch.database import migrate
 from urbanwatch.services.influxd import Influxd
@@ -267,6 +269,49 @@ def e2e(
                       f"{r['rss_mb']}")
     err.print(table)
     err.print(f"highest rate held: {result['highest_held_readings_per_s']}")
+
+
+@app.command()
+def peer(
+    readings: Annotated[int, typer.Option("--readings", min=1000, help="Readings per round, "
+                                          "one per QoS 1 message.")] = 150_000,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds of urbanwatch then "
+                                        "Node-RED.")] = 2,
+    processes: Annotated[int, typer.Option("--processes", min=1, help="urbanwatch ingest "
+                                           "processes sharing the subscription.")] = 1,
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the city.")] = 1000,
+    state_dir: StateDirOption = Path(".urbanwatch"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """urbanwatch's ingest vs a Node-RED flow into InfluxDB, the same stream, alternated."""
+    err = Console(stderr=True)
+    state = state_dir.resolve()
+    work = state / "tmp" / f"bench-peer-{os.getpid()}"
+    options = PeerOptions(readings=readings, devices=devices, rounds=rounds, processes=processes)
+    try:
+        with own_services(work) as (broker, influxd), err.status("peer") as status:
+            db_url = f"sqlite+aiosqlite:///{work / 'devices.db'}"
+            asyncio.run(migrate(db_url))
+            result = run_peer(BenchSetup(broker, influxd, db_url, work),
+                              state / "cache" / "node-red", options, report=status.update)
+    except (ServiceError, CPublisherError, PeerError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"peer: {result['readings']:,} readings, one per QoS 1 message; "
+                        f"urbanwatch with {processes} ingest process(es)")
+    for column in ("round", "contender", "seconds", "readings/s", "CPU s / 1,000 readings"):
+        table.add_column(column, justify="right")
+    for i, r in enumerate(result["rounds"]):
+        cpu = ", ".join(f"{p} {s}" for p, s in r["cpu_s_per_1000_readings"].items())
+        table.add_row(str(i // 2 + 1), r["contender"], f"{r['seconds']}",
+                      f"{r['readings_per_s']:,}", cpu)
+    err.print(table)
+    err.print(f"urbanwatch {result['urbanwatch_readings_per_s']:,}/s, Node-RED "
+              f"{result['nodered_readings_per_s']:,}/s: ratio {result['ratio']}")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ The load is the city's messages (each device's metrics in one compact JSON messa
 C publisher in its own process, stamped as they are sent.
 
 While it runs:
-- every second: readings offered (by the publisher's progress, every 0.2 s) and stored (the platform's
-  ``urbanwatch_ingest_stored_readings`` counter), the platform's RSS; the backlog is offered
-  minus stored, in readings, at the end of the warm-up and at the end of the run;
+- every second: readings offered (by the publisher's progress, every 0.2 s) and stored (the
+  platform's ``urbanwatch_ingest_stored_readings`` counter), the platform's RSS; the backlog
+  is offered minus stored, in readings, at the end of the warm-up and at the end of the run;
 - every `inject_every_s`: a reading of a gas detector far above the `gas-lel` threshold is
   published (its own MQTT connection) and the time until that detector's `gas-lel` alert
   arrives on ``/api/v1/live/sse`` is its latency;

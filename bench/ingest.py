@@ -90,7 +90,7 @@ def run(setup: BenchSetup, options: BenchOptions, report: Report | None = None) 
     say("building the publisher", 0, 0)
     publisher = c_publisher.build(setup.work_dir)
     city = build_city(options.devices, seed=0)
-    asyncio.run(_register(setup.db_url, list(city.devices)))
+    asyncio.run(register(setup.db_url, list(city.devices)))
     bench = _Bench(setup, options, publisher, list(city.devices), city.catalogue, say)
     runs: dict[str, dict[str, Any]] = {}
     for workload in PACKS:
@@ -116,7 +116,7 @@ def run(setup: BenchSetup, options: BenchOptions, report: Report | None = None) 
     return result
 
 
-async def _register(db_url: str, devices: list[Any]) -> None:
+async def register(db_url: str, devices: list[Any]) -> None:
     engine = create_async_engine(db_url)
     try:
         await DeviceStore(async_sessionmaker(engine)).upsert(devices)
@@ -145,7 +145,7 @@ class _Bench:
         n_messages = loadgen.write_messages(messages, self.devices, self.catalogue, n,
                                             PACKS[workload], f"b{key}/", t0_ms)
         database = f"bench_{key}"
-        asyncio.run(_create_database(self.setup.influx.url, database))
+        asyncio.run(create_database(self.setup.influx.url, database))
         spec = WorkerSpec(
             self.setup.mqtt.host, self.setup.mqtt.port, self.setup.influx.url, database,
             self.setup.db_url, f"uw-bench-{key}", f"b{key}/", str(work / "spool"),
@@ -153,7 +153,7 @@ class _Bench:
             log=str(work / "ingest.log"),
             profile=str(self.setup.work_dir / f"{name}.pstats") if self.options.profile else None,
         )
-        with _Worker(spec) as worker:
+        with Worker(spec) as worker:
             if influx_down:
                 self.setup.influx.stop()
             processes = {"ingest": worker.pid, "broker": self.setup.mqtt.pid,
@@ -179,7 +179,7 @@ class _Bench:
             final = worker.stop()
             for counter in ("spooled", "replayed", "replay_refused", "write_errors"):
                 out[counter] = final[counter]
-        stored = asyncio.run(_count_and_drop(self.setup.influx.url, database))
+        stored = asyncio.run(count_and_drop(self.setup.influx.url, database))
         out.update({
             "stored": stored, "seconds": round(seconds, 3),
             "readings_per_s": round(n / seconds),
@@ -213,7 +213,7 @@ def wait_stored(url: str, database: str, n: int, activity: Callable[[], object],
         time.sleep(0.2)
 
 
-async def _create_database(url: str, database: str) -> None:
+async def create_database(url: str, database: str) -> None:
     async with InfluxClient(url, database) as influx:
         await influx.ensure_schema()
 
@@ -224,21 +224,21 @@ async def count_readings(url: str, database: str) -> int:
         return await influx.count_values()
 
 
-async def _count_and_drop(url: str, database: str) -> int:
+async def count_and_drop(url: str, database: str) -> int:
     stored = await count_readings(url, database)
     async with InfluxClient(url, database) as influx:
         await influx.drop_database()
     return stored
 
 
-class _Worker:
+class Worker:
     """The ingestor process of one run (`bench.ingest_worker`), driven over its stdin/stdout."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         self._argv = [sys.executable, "-m", "bench.ingest_worker", json.dumps(asdict(spec))]
         self._proc: subprocess.Popen[str] | None = None
 
-    def __enter__(self) -> _Worker:
+    def __enter__(self) -> Worker:
         self._proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True)
         self._receive()  # subscribed

@@ -69,7 +69,9 @@ class MqttSubscriber(MqttConnection):
 
     @property
     def topics(self) -> list[str]:
-        return [f"{self.config.topic_prefix}city/+/+/{kind}" for kind in ("data", "batch")]
+        group = self.config.share_group
+        share = f"$share/{group}/" if group else ""
+        return [f"{share}{self.config.topic_prefix}city/+/+/{kind}" for kind in ("data", "batch")]
 
     def start(self) -> None:
         """Connect in the background, resuming the persistent session."""
