@@ -27,6 +27,8 @@ from bench.e2e import run as run_e2e
 from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
+from bench.limits import fractions
+from bench.limits import quick as quick_limits
 from bench.limits import run as run_limits
 from bench.peer import PeerError, PeerOptions
 from bench.peer import run as run_peer
@@ -109,6 +111,9 @@ def ingest(
                                           "stats files are kept in the work folder.")] = False,
     state_dir: Annotated[Path, typer.Option("--state-dir", help="state folder")] = Path(
         ".urbanwatch"),
+    with_limits: Annotated[bool, typer.Option(
+        "--limits/--no-limits", help="Measure the machine's ceilings first (`bench limits`, "
+        "shorter) and give the rates also as fractions of them.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Readings/s from Mosquitto into InfluxDB (own services, ingestor in its own process)."""
@@ -134,6 +139,15 @@ def ingest(
                 progress.update(task, description=stage, completed=done, total=total or None)
 
             result = run_ingest(BenchSetup(broker, influxd, db_url, work), options, report)
+            if with_limits:
+                progress.update(task, description="limits", completed=0, total=None)
+                limits = quick_limits(broker.host, broker.port, influxd.url, work)
+                rate = result["readings_per_s"]
+                result["limits"] = limits
+                result["fraction_of_limits"] = fractions(
+                    limits, single_after_write=(rate["single_after_write"],
+                                                "mqtt_qos1_messages_per_s"),
+                    senml50_after_write=(rate["senml50_after_write"], "influx_points_per_s"))
     except (ServiceError, CPublisherError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
         raise typer.Exit(1) from exc
@@ -165,11 +179,16 @@ def _print_ingest(err: Console, result: dict) -> None:
                       f"{r['readings_per_s']:,}", cpu)
     err.print(table)
     err.print(f"after_write / on_receipt: {result['after_write_vs_on_receipt']}")
+    if "fraction_of_limits" in result:
+        err.print(f"fraction of the machine's ceilings: {result['fraction_of_limits']}")
     if "spool_vs_influx" in result:
         err.print(f"spool / InfluxDB: {result['spool_vs_influx']}")
 
 
 StateDirOption = Annotated[Path, typer.Option("--state-dir", help="state folder")]
+LimitsOption = Annotated[bool, typer.Option(
+    "--limits/--no-limits", help="Measure the machine's ceilings first (`bench limits`, shorter) "
+    "and give the figures also as fractions of them.")]
 
 
 @contextlib.contextmanager
@@ -235,6 +254,7 @@ def e2e(
     search: Annotated[int, typer.Option("--search", min=0, help="Shorter runs searching for "
                                         "the highest rate held, if the offered one is not.")
                       ] = 3,
+    with_limits: LimitsOption = True,
     state_dir: StateDirOption = Path(".urbanwatch"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
@@ -248,6 +268,14 @@ def e2e(
         with own_services(work) as (broker, influxd), err.status("e2e") as status:
             services = Services(broker.host, broker.port, influxd.url, broker.pid)
             result = run_e2e(services, work, options, report=status.update)
+            if with_limits:
+                limits = quick_limits(broker.host, broker.port, influxd.url, work, status.update)
+                sustained = result["sustained_readings_per_s"]
+                result["limits"] = limits
+                result["fraction_of_limits"] = fractions(
+                    limits, messages=(sustained / result["readings_per_message"],
+                                      "mqtt_qos1_messages_per_s"),
+                    readings=(sustained, "influx_points_per_s"))
     except (ServiceError, CPublisherError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
         raise typer.Exit(1) from exc
@@ -269,6 +297,9 @@ def e2e(
                       f"{r['rss_mb']}")
     err.print(table)
     err.print(f"highest rate held: {result['highest_held_readings_per_s']}")
+    if "fraction_of_limits" in result:
+        err.print(f"sustained, as a fraction of the machine's ceilings (messages: Mosquitto "
+                  f"QoS 1, readings: InfluxDB /write): {result['fraction_of_limits']}")
 
 
 @app.command()
@@ -280,6 +311,7 @@ def peer(
     processes: Annotated[int, typer.Option("--processes", min=1, help="urbanwatch ingest "
                                            "processes sharing the subscription.")] = 1,
     devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the city.")] = 1000,
+    with_limits: LimitsOption = True,
     state_dir: StateDirOption = Path(".urbanwatch"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
@@ -294,6 +326,13 @@ def peer(
             asyncio.run(migrate(db_url))
             result = run_peer(BenchSetup(broker, influxd, db_url, work),
                               state / "cache" / "node-red", options, report=status.update)
+            if with_limits:
+                limits = quick_limits(broker.host, broker.port, influxd.url, work, status.update)
+                result["limits"] = limits
+                result["fraction_of_limits"] = fractions(
+                    limits, urbanwatch=(result["urbanwatch_readings_per_s"],
+                                        "mqtt_qos1_messages_per_s"),
+                    nodered=(result["nodered_readings_per_s"], "mqtt_qos1_messages_per_s"))
     except (ServiceError, CPublisherError, PeerError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
         raise typer.Exit(1) from exc
@@ -312,6 +351,9 @@ def peer(
     err.print(table)
     err.print(f"urbanwatch {result['urbanwatch_readings_per_s']:,}/s, Node-RED "
               f"{result['nodered_readings_per_s']:,}/s: ratio {result['ratio']}")
+    if "fraction_of_limits" in result:
+        err.print(f"as a fraction of Mosquitto's QoS 1 ceiling with C clients: "
+                  f"{result['fraction_of_limits']}")
 
 
 if __name__ == "__main__":

@@ -50,9 +50,17 @@ def run(mqtt_host: str, mqtt_port: int, influx_url: str, work: Path, *, messages
     return result
 
 
-def fraction(value: float, ceiling: float) -> float:
-    """`value` as a fraction of a ceiling `limits` measured."""
-    return round(value / ceiling, 3) if ceiling else 0.0
+def fractions(limits: dict[str, Any], **rates: tuple[float, str]) -> dict[str, float]:
+    """Each rate as a fraction of one of `limits`' ceilings: name=(rate, ceiling key), the key
+    one of ``mqtt_qos0_messages_per_s``, ``mqtt_qos1_messages_per_s``, ``influx_points_per_s``."""
+    return {name: round(rate / limits[key], 3) for name, (rate, key) in rates.items()}
+
+
+def quick(mqtt_host: str, mqtt_port: int, influx_url: str, work: Path,
+          report: Report | None = None) -> dict[str, Any]:
+    """A shorter `run`, for another benchmark to give its figures as fractions of (same run)."""
+    return run(mqtt_host, mqtt_port, influx_url, work, messages=100_000, points=300_000,
+               report=report)
 
 
 def _mqtt(publisher: Path, subscriber: Path, host: str, port: int, work: Path, n: int,

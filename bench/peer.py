@@ -190,7 +190,7 @@ def _node_red(red: Path, setup: BenchSetup, work: Path, database: str,
 
 def _flow(setup: BenchSetup, database: str, prefix: str) -> list[dict[str, Any]]:
     influx_port = int(setup.influx.url.rsplit(":", 1)[1])
-    config = [
+    config: list[dict[str, Any]] = [
         {"id": "broker", "type": "mqtt-broker", "name": "bench", "broker": setup.mqtt.host,
          "port": str(setup.mqtt.port), "clientid": "", "autoConnect": True, "usetls": False,
          "protocolVersion": "4", "keepalive": "60", "cleansession": True},
@@ -199,7 +199,7 @@ def _flow(setup: BenchSetup, database: str, prefix: str) -> list[dict[str, Any]]
          "influxdbVersion": "1.x"},
         {"id": "tab", "type": "tab", "label": "bench"},
     ]
-    flow = [
+    flow: list[dict[str, Any]] = [
         # flow nodes need a position: Node-RED takes nodes without one for config nodes
         {"id": "in", "type": "mqtt in", "topic": f"{prefix}city/+/+/data", "qos": "1",
          "datatype": "utf8", "broker": "broker", "nl": False, "rap": True, "rh": 0, "inputs": 0,
