@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 _PARKED_WAKEUP_S = 0.2  # how often a blocked on_message checks whether we are stopping
 _READ_CHUNK = 64 * 1024
 _PACKETS_PER_READ = 1000  # a flood never keeps paho's loop from writing for longer than this
+_PUBACK = struct.Struct("!BBH")  # PUBACK, remaining length 2, packet id (reason: success)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,16 @@ class MqttSubscriber(MqttConnection):
             if message.connection == self._connection:
                 self._client.ack(message.mid, message.qos)
 
+    def ack_all(self, messages: Iterable[Message]) -> None:
+        """`ack` each of `messages`, in order; the QoS 1 PUBACKs go to paho as one write
+        (one wake-up of its thread, one send) instead of one per message."""
+        with self._connection_lock:
+            current = [m for m in messages if m.connection == self._connection]
+            self._client.ack_all([m.mid for m in current if m.qos == 1])
+            for message in current:
+                if message.qos != 1:
+                    self._client.ack(message.mid, message.qos)
+
     # -- paho's network thread below: convert, queue, never block the loop for long --
 
     def _on_connected(self, client: mqtt.Client, session_present: bool) -> None:
@@ -186,6 +199,12 @@ class _BufferedClient(mqtt.Client):
 
     def _create_socket(self) -> Any:
         return _BufferedReads(super()._create_socket())
+
+    def ack_all(self, mids: list[int]) -> None:
+        """PUBACKs for `mids` (QoS 1, manual acks) queued as one packet of paho's out queue."""
+        if mids:
+            packet = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(mqtt.PUBACK, packet, 0, 1)
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Up to `_PACKETS_PER_READ` packets, then back to paho's loop (PUBACKs, pings)."""
