@@ -128,7 +128,7 @@ class MqttSubscriber(MqttConnection):
         (one wake-up of its thread, one send) instead of one per message."""
         with self._connection_lock:
             current = [m for m in messages if m.connection == self._connection]
-            self._client.ack_all([m.mid for m in current if m.qos == 1])
+            _puback_all(self._client, [m.mid for m in current if m.qos == 1])
             for message in current:
                 if message.qos != 1:
                     self._client.ack(message.mid, message.qos)
@@ -200,12 +200,6 @@ class _BufferedClient(mqtt.Client):
     def _create_socket(self) -> Any:
         return _BufferedReads(super()._create_socket())
 
-    def ack_all(self, mids: list[int]) -> None:
-        """PUBACKs for `mids` (QoS 1, manual acks) queued as one packet of paho's out queue."""
-        if mids:
-            packet = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
-            self._packet_queue(mqtt.PUBACK, packet, 0, 1)
-
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Up to `_PACKETS_PER_READ` packets, then back to paho's loop (PUBACKs, pings)."""
         rc = super().loop_read(max_packets)
@@ -216,3 +210,9 @@ class _BufferedClient(mqtt.Client):
             rc = super().loop_read(max_packets)
         return rc
 
+
+def _puback_all(client: mqtt.Client, mids: list[int]) -> None:
+    """PUBACKs for `mids` (QoS 1, manual acks) queued as one packet of paho's out queue."""
+    if mids:
+        packet = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
+        client._packet_queue(mqtt.PUBACK, packet, 0, 1)
