@@ -61,7 +61,7 @@ HELD_FRACTION = 0.97
 INJECTED_LEL = 60.0  # % LEL: far above the pack's gas-lel threshold (20)
 READY_TIMEOUT_S = 600.0
 API_TIMEOUT_S = 30.0  # a dashboard request not answered by then counts as failed
-METRICS_TIMEOUT_S = 300.0  # the benchmark's own reads of /metrics wait out a stalled platform
+OWN_TIMEOUT_S = 300.0  # the benchmark's own requests (login, /metrics) wait out a stall
 DRAIN_TIMEOUT_S = 120.0
 USER, PASSWORD = "bench-e2e", secrets.token_urlsafe(16)
 DASHBOARD_PATHS = ("/api/v1/devices?limit=50", "/api/v1/alerts?limit=50",
@@ -296,7 +296,7 @@ async def _listen(platform: _Platform) -> None:
 
 
 async def _stored(platform: _Platform) -> int:
-    text = (await platform.api.get("/metrics", timeout=METRICS_TIMEOUT_S)).text
+    text = (await platform.api.get("/metrics", timeout=OWN_TIMEOUT_S)).text
     for family in text_string_to_metric_families(text):
         if family.name == "urbanwatch_ingest_stored_readings":
             return int(family.samples[0].value)
@@ -350,7 +350,7 @@ async def _platform(services: Services, state: Path, db_url: str,
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
                                      timeout=API_TIMEOUT_S) as api:
             await _wait_ready(proc, api, log_path)
-            login = await api.post("/api/v1/auth/token",
+            login = await api.post("/api/v1/auth/token", timeout=OWN_TIMEOUT_S,
                                    data={"username": USER, "password": PASSWORD})
             login.raise_for_status()
             platform = _Platform(proc, api, login.json()["access_token"])
