@@ -289,6 +289,9 @@ def e2e(
                    "API p99 ms", "RSS MB"):
         table.add_column(column, justify="right")
     for r in result["runs"]:
+        if "error" in r:
+            table.add_row(f"{r['offered_readings_per_s']:,}", r["error"], *[""] * 5)
+            continue
         a = r["alert_latency_ms"]
         table.add_row(f"{r['offered_readings_per_s']:,}", f"{r['sustained_readings_per_s']:,}",
                       "yes" if r["held"] else "no",
