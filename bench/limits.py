@@ -67,8 +67,9 @@ def _mqtt(publisher: Path, subscriber: Path, host: str, port: int, work: Path, n
           qos: int) -> dict[str, Any]:
     messages = work / f"limits-{PAYLOAD_BYTES}.txt"
     if not messages.exists():
-        body = '{"ts":1700000000000,"m":{"v":' + "1" * (PAYLOAD_BYTES - 32) + "}}"
-        messages.write_text(f"{TOPIC}\t{body[:PAYLOAD_BYTES]}\n" * n)
+        head = '{"ts":1700000000000,"m":{"v":'
+        body = head + "1" * (PAYLOAD_BYTES - len(head) - 2) + "}}"
+        messages.write_text(f"{TOPIC}\t{body}\n" * n)
     sub = subprocess.Popen([str(subscriber), host, str(port), TOPIC, str(qos), str(n)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
