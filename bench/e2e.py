@@ -20,7 +20,8 @@ While it runs:
 
 The rate is held when the backlog stayed flat (it grew by less than `FLAT_BACKLOG_S` seconds of
 the offered load over the run) and the stored rate is at least `HELD_FRACTION` of the offered.
-When it is not, shorter runs search for the highest rate that is held (at most `search_steps`).
+When it is not, shorter runs search for the highest rate that is held (at most `search_steps`),
+each once the platform has stored everything the broker took in the run before.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ READY_TIMEOUT_S = 600.0
 API_TIMEOUT_S = 30.0  # a dashboard request not answered by then counts as failed
 OWN_TIMEOUT_S = 120.0  # the benchmark's own requests (login, /metrics) wait out a busy platform
 DATABASE = "bench_e2e"
-DRAIN_TIMEOUT_S = 60.0
+SETTLED_S = 15.0  # nothing stored for this long: the broker holds nothing more for it
+DRAIN_TIMEOUT_S = 180.0  # a search step starts only once the previous backlog is stored
 USER, PASSWORD = "bench-e2e", secrets.token_urlsafe(16)
 DASHBOARD_PATHS = ("/api/v1/devices?limit=50", "/api/v1/alerts?limit=50",
                    "/api/v1/incidents?limit=50", "/api/v1/devices/{device}/latest")
@@ -126,7 +128,10 @@ async def _run(services: Services, work: Path, options: E2eOptions,
             candidate = (0.9 * failed["sustained_readings_per_s"] if held is None
                          else (held["offered_readings_per_s"]
                                + failed["offered_readings_per_s"]) / 2)
-            await _drain(platform)
+            if not await _drain(platform, runs[-1]["drain_target"]):
+                runs.append({"offered_readings_per_s": round(candidate), "error": (
+                    f"the previous run's backlog not worked off in {DRAIN_TIMEOUT_S:g} s")})
+                break
             try:
                 tried = await _measure(platform, load, city, options, candidate,
                                        options.search_duration_s, say)
@@ -167,6 +172,7 @@ class _Platform:
     api: httpx.AsyncClient
     token: str
     alerts: dict[str, float] = field(default_factory=dict)  # subject -> first gas-lel alert
+    injected: int = 0  # gas detectors used so far (each only once in a benchmark)
 
 
 async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOptions,
@@ -178,8 +184,8 @@ async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOpt
     proc = c_publisher.publish(load.binary, load.services.mqtt_host, load.services.mqtt_port,
                                load.messages, 1000, qos=1, rate=messages_per_s, stamped=True,
                                count=round(messages_per_s * (total_s + 5)))
-    published = [0]
-    reader = threading.Thread(target=_follow, args=(proc, published), daemon=True)
+    published, acked = [0], [0]
+    reader = threading.Thread(target=_follow, args=(proc, published, acked), daemon=True)
     reader.start()
     gas = [d for d in city.devices if d.type == "gas"]
     injected: dict[str, float] = {}
@@ -192,8 +198,8 @@ async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOpt
         started = time.monotonic()
         t_start = started + options.warmup_s
         t_end = t_start + duration_s
-        side = [asyncio.create_task(_inject(load.services, gas, injected, t_start, t_end,
-                                            options.inject_every_s)),
+        side = [asyncio.create_task(_inject(platform, load.services, gas, injected, t_start,
+                                            t_end, options.inject_every_s)),
                 asyncio.create_task(_dashboard(platform, city, api_ms, api_failures, t_start,
                                                t_end, options.api_every_s))]
         await _until(t_start, say, f"{readings_per_s:,.0f} readings/s: warming up")
@@ -212,6 +218,8 @@ async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOpt
         proc.terminate()
         proc.wait()
         reader.join()
+    # what the broker took: stored once the platform has worked off this run's backlog
+    drain_target = stored_before + load.readings_in(acked[0])
     sustained = (last[1] - first[1]) / duration_s
     backlog_start, backlog_end = first[0] - first[1], last[0] - last[1]
     latencies = [1000 * (platform.alerts[s] - t) for s, t in injected.items()
@@ -231,13 +239,14 @@ async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOpt
         "rss_mb": round(max(rss) / 2**20) if rss else None,
         "cpu_s_per_1000_readings": per_1000(cpu_s, max(last[1] - first[1], 1)),
         "duration_s": duration_s,
+        "drain_target": drain_target,
     }
 
 
-def _follow(proc: subprocess.Popen[str], published: list[int]) -> None:
+def _follow(proc: subprocess.Popen[str], published: list[int], acked: list[int]) -> None:
     for line in c_publisher.progress_lines(proc):
         if isinstance(line, c_publisher.Progress):
-            published[0] = line.published
+            published[0], acked[0] = line.published, line.acknowledged
 
 
 async def _until(deadline: float, say: Report, stage: str) -> None:
@@ -245,21 +254,21 @@ async def _until(deadline: float, say: Report, stage: str) -> None:
     await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
 
-async def _inject(services: Services, gas: list[Any], injected: dict[str, float],
-                  t_start: float, t_end: float, every_s: float) -> None:
+async def _inject(platform: _Platform, services: Services, gas: list[Any],
+                  injected: dict[str, float], t_start: float, t_end: float,
+                  every_s: float) -> None:
     """Gas readings far above the threshold, each from a detector not used before."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-inject-{os.getpid()}")
     client.connect(services.mqtt_host, services.mqtt_port)
     client.loop_start()
     try:
         await asyncio.sleep(max(0.0, t_start - time.monotonic()))
-        i = len(injected)
-        while time.monotonic() < t_end - 2 and i < len(gas):
-            device = gas[-1 - i]
+        while time.monotonic() < t_end - 2 and platform.injected < len(gas):
+            device = gas[-1 - platform.injected]
+            platform.injected += 1
             payload = json.dumps({"ts": now_ms(), "m": {"lel_pct": INJECTED_LEL}})
             injected[device.id] = time.monotonic()
             client.publish(f"city/{device.district}/{device.id}/data", payload, qos=1)
-            i += 1
             await asyncio.sleep(every_s)
     finally:
         client.loop_stop()
@@ -309,17 +318,20 @@ async def _stored(platform: _Platform) -> int:
     raise RuntimeError("no urbanwatch_ingest_stored_readings in /metrics")
 
 
-async def _drain(platform: _Platform) -> None:
-    """Until the platform has stored what the broker still held for it."""
-    seen, still_since = -1, time.monotonic()
-    deadline = still_since + DRAIN_TIMEOUT_S
+async def _drain(platform: _Platform, target: int) -> bool:
+    """Until the platform has stored at least `target` readings (what the broker had taken by
+    the publisher's last report) and then nothing more for `SETTLED_S` (what the broker took
+    after it), or gave up after `DRAIN_TIMEOUT_S`; whether it got there."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    seen, since = -1, time.monotonic()
     while time.monotonic() < deadline:
         stored = await _stored(platform)
         if stored != seen:
-            seen, still_since = stored, time.monotonic()
-        elif time.monotonic() - still_since > 4:
-            return
+            seen, since = stored, time.monotonic()
+        elif stored >= target and time.monotonic() - since >= SETTLED_S:
+            return True
         await asyncio.sleep(2.0)
+    return False
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
