@@ -73,6 +73,8 @@ def simulate(
     err = Console(stderr=True)
     try:
         if publisher is Publisher.C:
+            # SIGTERM as Ctrl-C: the C publisher is stopped with us (no summary then)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
             with err.status(f"simulate: generating, then publishing for {duration:g} s"):
                 summary = publish_city(city, options, rate, duration,
                                        settings.state_dir / "tmp")
