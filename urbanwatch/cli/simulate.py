@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -73,8 +74,9 @@ def simulate(
     err = Console(stderr=True)
     try:
         if publisher is Publisher.C:
-            # SIGTERM as Ctrl-C: the C publisher is stopped with us (no summary then)
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            if threading.current_thread() is threading.main_thread():  # (not when embedded)
+                # SIGTERM as Ctrl-C: the C publisher is stopped with us (no summary then)
+                signal.signal(signal.SIGTERM, signal.default_int_handler)
             with err.status(f"simulate: generating, then publishing for {duration:g} s"):
                 summary = publish_city(city, options, rate, duration,
                                        settings.state_dir / "tmp")
