@@ -1,4 +1,4 @@
-"""`python -m bench engine|ingest|checkpoint|nab-loco`: the benchmarks' own entry point (not tests).
+"""`python -m bench NAME`: the benchmarks' own entry point (not tests); NAME below.
 
 `urbanwatch bench ...` runs this module as a subprocess, so the platform never imports the
 benchmarks; the ingest benchmark starts its own managed Mosquitto and influxd
@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -21,13 +22,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.checkpoint import run as run_checkpoint
+from bench.e2e import E2eOptions, Services
+from bench.e2e import run as run_e2e
 from bench.engine import JSON_KEYS as ENGINE_KEYS
 from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
-from bench.loadgen import LoadgenError
+from bench.limits import fractions
+from bench.limits import quick as quick_limits
+from bench.limits import run as run_limits
 from bench.nab_loco import Paths, shipped_candidate
 from bench.nab_loco import run as run_nab_loco
+from bench.peer import PeerError, PeerOptions
+from bench.peer import run as run_peer
+from simulators.c_publisher import CPublisherError
 from urbanwatch.config_sources import CONFIG_ENV, config_path
 from urbanwatch.database import migrate
 from urbanwatch.services.influxd import Influxd
@@ -40,6 +48,14 @@ app = typer.Typer(
     name="bench", help="Benchmarks: rule-engine and ingest throughput, memory, checkpoint cost.",
     no_args_is_help=True, pretty_exceptions_show_locals=False,
 )
+
+StateDirOption = Annotated[Path | None, typer.Option(
+    "--state-dir", help="state folder [settings]")]
+
+
+def _state(state_dir: Path | None) -> Path:
+    """The state folder asked for, else the one of the settings, absolute."""
+    return (state_dir or load_settings().state_dir).resolve()
 
 
 @app.command("nab-loco")
@@ -133,14 +149,15 @@ def ingest(
                                         "influxd stopped.")] = True,
     profile: Annotated[bool, typer.Option("--profile", help="cProfile each ingestor run; "
                                           "stats files are kept in the work folder.")] = False,
-    state_dir: Annotated[Path | None, typer.Option(
-        "--state-dir", help="state folder [settings]")] = None,
+    state_dir: StateDirOption = None,
+    with_limits: Annotated[bool, typer.Option(
+        "--limits/--no-limits", help="Measure the machine's ceilings first (`bench limits`, "
+        "shorter) and give the rates also as fractions of them.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Readings/s from Mosquitto into InfluxDB (own services, ingestor in its own process)."""
     err = Console(stderr=True)
-    state_dir = state_dir or load_settings().state_dir
-    work = state_dir.resolve() / "tmp" / f"bench-ingest-{os.getpid()}"
+    work = _state(state_dir) / "tmp" / f"bench-ingest-{os.getpid()}"
     options = BenchOptions(devices=devices, single_readings=single, senml_readings=senml,
                            spool=spool, profile=profile)
     broker = Mosquitto(work, free_port(), allow_anonymous=True)
@@ -161,7 +178,16 @@ def ingest(
                 progress.update(task, description=stage, completed=done, total=total or None)
 
             result = run_ingest(BenchSetup(broker, influxd, db_url, work), options, report)
-    except (ServiceError, LoadgenError, RuntimeError) as exc:
+            if with_limits:
+                progress.update(task, description="limits", completed=0, total=None)
+                limits = quick_limits(broker.host, broker.port, influxd.url, work)
+                rate = result["readings_per_s"]
+                result["limits"] = limits
+                result["fraction_of_limits"] = fractions(
+                    limits, single_after_write=(rate["single_after_write"],
+                                                "mqtt_qos1_messages_per_s"),
+                    senml50_after_write=(rate["senml50_after_write"], "influx_points_per_s"))
+    except (ServiceError, CPublisherError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
         raise typer.Exit(1) from exc
     lost = [name for name, r in result["runs"].items() if r["stored"] != r["readings"]]
@@ -183,15 +209,192 @@ def _print_ingest(err: Console, result: dict) -> None:
     table = Table(
         title=f"ingest, {result['devices']:,} devices, batches of {result['batch_size']:,}"
     )
-    for column in ("run", "readings", "stored", "seconds", "readings/s"):
+    for column in ("run", "readings", "stored", "seconds", "readings/s",
+                   "CPU s / 1,000 readings"):
         table.add_column(column, justify="left" if column == "run" else "right")
     for name, r in result["runs"].items():
+        cpu = ", ".join(f"{p} {s}" for p, s in r["cpu_s_per_1000_readings"].items())
         table.add_row(name, f"{r['readings']:,}", f"{r['stored']:,}", f"{r['seconds']:.2f}",
-                      f"{r['readings_per_s']:,}")
+                      f"{r['readings_per_s']:,}", cpu)
     err.print(table)
     err.print(f"after_write / on_receipt: {result['after_write_vs_on_receipt']}")
+    if "fraction_of_limits" in result:
+        err.print(f"fraction of the machine's ceilings: {result['fraction_of_limits']}")
     if "spool_vs_influx" in result:
         err.print(f"spool / InfluxDB: {result['spool_vs_influx']}")
+
+
+LimitsOption = Annotated[bool, typer.Option(
+    "--limits/--no-limits", help="Measure the machine's ceilings first (`bench limits`, shorter) "
+    "and give the figures also as fractions of them.")]
+
+
+@contextlib.contextmanager
+def own_services(work: Path) -> Iterator[tuple[Mosquitto, Influxd]]:
+    """A Mosquitto (anonymous) and an influxd of the benchmark's own, on free ports."""
+    broker = Mosquitto(work, free_port(), allow_anonymous=True)
+    influxd = Influxd(work, free_port())
+    with contextlib.ExitStack() as stack:
+        for service in (broker, influxd):
+            stack.callback(service.stop)
+            service.start()
+        yield broker, influxd
+
+
+@app.command()
+def limits(
+    messages: Annotated[int, typer.Option("--messages", min=1000, help="MQTT messages per QoS.")
+                        ] = 300_000,
+    points: Annotated[int, typer.Option("--points", min=10_000, help="Points written.")
+                      ] = 1_000_000,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """The machine's ceilings: Mosquitto with C clients (QoS 0, 1), InfluxDB /write (points/s)."""
+    err = Console(stderr=True)
+    work = _state(state_dir) / "tmp" / f"bench-limits-{os.getpid()}"
+    try:
+        with own_services(work) as (broker, influxd), err.status("limits") as status:
+            result = run_limits(broker.host, broker.port, influxd.url, work, messages=messages,
+                                points=points, report=status.update)
+    except (ServiceError, CPublisherError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"limits: C clients, {result['payload_bytes']}-byte payloads; "
+                        "InfluxDB /write")
+    for column in ("ceiling", "rate", "detail"):
+        table.add_column(column, justify="left" if column != "rate" else "right")
+    for qos in (0, 1):
+        r = result[f"mqtt_qos{qos}"]
+        table.add_row(f"Mosquitto QoS {qos}", f"{r['messages_per_s']:,} msg/s",
+                      f"{r['received']:,} received, {r['lost']:,} lost, publisher "
+                      f"{r['published_per_s']:,} msg/s")
+    w = result["influx_write"]
+    table.add_row("InfluxDB /write", f"{w['points_per_s']:,} points/s",
+                  f"{w['points']:,} points, batches of {w['batch']:,}, {w['in_flight']} in flight")
+    err.print(table)
+
+
+@app.command()
+def e2e(
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the city.")
+                       ] = 100_000,
+    rate: Annotated[float, typer.Option("--rate", min=1, help="Offered readings/s.")
+                    ] = 33_333.0,
+    duration: Annotated[float, typer.Option("--duration", min=5, help="Measured seconds.")
+                        ] = 60.0,
+    warmup: Annotated[float, typer.Option("--warmup", min=0, help="Seconds before measuring.")
+                      ] = 10.0,
+    search: Annotated[int, typer.Option("--search", min=0, help="Shorter runs searching for "
+                                        "the highest rate held, if the offered one is not.")
+                      ] = 3,
+    with_limits: LimitsOption = True,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """The whole platform under a city's load: sustained rate, backlog, alert and API latency."""
+    err = Console(stderr=True)
+    work = _state(state_dir) / "tmp" / f"bench-e2e-{os.getpid()}"
+    options = E2eOptions(devices=devices, readings_per_s=rate, duration_s=duration,
+                         warmup_s=warmup, search_steps=search,
+                         search_duration_s=min(30.0, duration))
+    try:
+        with own_services(work) as (broker, influxd), err.status("e2e") as status:
+            services = Services(broker.host, broker.port, influxd.url, broker.pid)
+            result = run_e2e(services, work, options, report=status.update)
+            if with_limits:
+                limits = quick_limits(broker.host, broker.port, influxd.url, work, status.update)
+                sustained = result["sustained_readings_per_s"]
+                result["limits"] = limits
+                result["fraction_of_limits"] = fractions(
+                    limits, messages=(sustained / result["readings_per_message"],
+                                      "mqtt_qos1_messages_per_s"),
+                    readings=(sustained, "influx_points_per_s"))
+    except (ServiceError, CPublisherError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"e2e: the platform, {result['devices']:,} devices, "
+                        f"{result['readings_per_message']} readings/message")
+    for column in ("offered/s", "stored/s", "held", "backlog start → end", "alert p50/p95/p99 ms",
+                   "API p99 ms", "RSS MB"):
+        table.add_column(column, justify="right")
+    for r in result["runs"]:
+        if "error" in r:
+            table.add_row(f"{r['offered_readings_per_s']:,}", r["error"], *[""] * 5)
+            continue
+        a = r["alert_latency_ms"]
+        table.add_row(f"{r['offered_readings_per_s']:,}", f"{r['sustained_readings_per_s']:,}",
+                      "yes" if r["held"] else "no",
+                      f"{r['backlog_start']:,} → {r['backlog_end']:,}",
+                      f"{a['p50']} / {a['p95']} / {a['p99']}", f"{r['api_p99_ms']}",
+                      f"{r['rss_mb']}")
+    err.print(table)
+    err.print(f"highest rate held: {result['highest_held_readings_per_s']}")
+    if "fraction_of_limits" in result:
+        err.print(f"sustained, as a fraction of the machine's ceilings (messages: Mosquitto "
+                  f"QoS 1, readings: InfluxDB /write): {result['fraction_of_limits']}")
+
+
+@app.command()
+def peer(
+    readings: Annotated[int, typer.Option("--readings", min=1000, help="Readings per round, "
+                                          "one per QoS 1 message.")] = 150_000,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds of urbanwatch then "
+                                        "Node-RED.")] = 2,
+    processes: Annotated[int, typer.Option("--processes", min=1, help="urbanwatch ingest "
+                                           "processes sharing the subscription.")] = 1,
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the city.")] = 1000,
+    with_limits: LimitsOption = True,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """urbanwatch's ingest vs a Node-RED flow into InfluxDB, the same stream, alternated."""
+    err = Console(stderr=True)
+    state = _state(state_dir)
+    work = state / "tmp" / f"bench-peer-{os.getpid()}"
+    options = PeerOptions(readings=readings, devices=devices, rounds=rounds, processes=processes)
+    try:
+        with own_services(work) as (broker, influxd), err.status("peer") as status:
+            db_url = f"sqlite+aiosqlite:///{work / 'devices.db'}"
+            asyncio.run(migrate(db_url))
+            result = run_peer(BenchSetup(broker, influxd, db_url, work),
+                              state / "cache" / "node-red", options, report=status.update)
+            if with_limits:
+                limits = quick_limits(broker.host, broker.port, influxd.url, work, status.update)
+                result["limits"] = limits
+                result["fraction_of_limits"] = fractions(
+                    limits, urbanwatch=(result["urbanwatch_readings_per_s"],
+                                        "mqtt_qos1_messages_per_s"),
+                    nodered=(result["nodered_readings_per_s"], "mqtt_qos1_messages_per_s"))
+    except (ServiceError, CPublisherError, PeerError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"peer: {result['readings']:,} readings, one per QoS 1 message; "
+                        f"urbanwatch with {processes} ingest process(es)")
+    for column in ("round", "contender", "seconds", "readings/s", "CPU s / 1,000 readings"):
+        table.add_column(column, justify="right")
+    for i, r in enumerate(result["rounds"]):
+        cpu = ", ".join(f"{p} {s}" for p, s in r["cpu_s_per_1000_readings"].items())
+        table.add_row(str(i // 2 + 1), r["contender"], f"{r['seconds']}",
+                      f"{r['readings_per_s']:,}", cpu)
+    err.print(table)
+    err.print(f"urbanwatch {result['urbanwatch_readings_per_s']:,}/s, Node-RED "
+              f"{result['nodered_readings_per_s']:,}/s: ratio {result['ratio']}")
+    if "fraction_of_limits" in result:
+        err.print(f"as a fraction of Mosquitto's QoS 1 ceiling with C clients: "
+                  f"{result['fraction_of_limits']}")
 
 
 if __name__ == "__main__":

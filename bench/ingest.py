@@ -3,9 +3,10 @@
 Runs against a Mosquitto and an influxd it is handed (`urbanwatch bench ingest` starts
 its own on free ports). A city of devices is registered in the SQL device store; each
 run starts the real ingestor (`bench.ingest_worker`) in its own process, on a fresh
-InfluxDB database and topic prefix, then the C publisher (`bench/publisher.c`) sends
+InfluxDB database and topic prefix, then the C publisher (`simulators/publisher.c`) sends
 the pre-generated messages at QoS 1 and waits for every PUBACK. A run's time is from
-the publisher's start until the ingestor's counters say every reading was stored. QoS 1
+the publisher's start until the ingestor's counters say every reading was stored (the CPU
+seconds the ingestor, Mosquitto and influxd used meanwhile are reported per 1,000 readings). QoS 1
 may deliver a message twice (``received`` > ``messages``), so those counters can get there
 while some readings are still on their way: the ingestor is stopped only once InfluxDB
 holds every distinct reading, or once nothing has moved for `SETTLE_S` (a real shortfall
@@ -37,9 +38,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bench import loadgen
 from bench.ingest_worker import WorkerSpec
+from bench.proc import CpuMeter, per_1000
 from devices.clock import now_ms
 from devices.store import DeviceStore
 from ingest.timeseries.client import InfluxClient
+from simulators import c_publisher
 from simulators.city import build_city
 
 PACKS = {"single": 1, "senml50": 50}
@@ -54,6 +57,9 @@ class Service(Protocol):
 
     @property
     def url(self) -> str: ...
+
+    @property
+    def pid(self) -> int | None: ...
 
     def start(self) -> object: ...
 
@@ -82,9 +88,9 @@ class BenchOptions:
 def run(setup: BenchSetup, options: BenchOptions, report: Report | None = None) -> dict[str, Any]:
     say = report or (lambda stage, done, total: None)
     say("building the publisher", 0, 0)
-    publisher = loadgen.build_publisher(setup.work_dir)
+    publisher = c_publisher.build(setup.work_dir)
     city = build_city(options.devices, seed=0)
-    asyncio.run(_register(setup.db_url, list(city.devices)))
+    asyncio.run(register(setup.db_url, list(city.devices)))
     bench = _Bench(setup, options, publisher, list(city.devices), city.catalogue, say)
     runs: dict[str, dict[str, Any]] = {}
     for workload in PACKS:
@@ -110,7 +116,7 @@ def run(setup: BenchSetup, options: BenchOptions, report: Report | None = None) 
     return result
 
 
-async def _register(db_url: str, devices: list[Any]) -> None:
+async def register(db_url: str, devices: list[Any]) -> None:
     engine = create_async_engine(db_url)
     try:
         await DeviceStore(async_sessionmaker(engine)).upsert(devices)
@@ -139,7 +145,7 @@ class _Bench:
         n_messages = loadgen.write_messages(messages, self.devices, self.catalogue, n,
                                             PACKS[workload], f"b{key}/", t0_ms)
         database = f"bench_{key}"
-        asyncio.run(_create_database(self.setup.influx.url, database))
+        asyncio.run(create_database(self.setup.influx.url, database))
         spec = WorkerSpec(
             self.setup.mqtt.host, self.setup.mqtt.port, self.setup.influx.url, database,
             self.setup.db_url, f"uw-bench-{key}", f"b{key}/", str(work / "spool"),
@@ -147,16 +153,21 @@ class _Bench:
             log=str(work / "ingest.log"),
             profile=str(self.setup.work_dir / f"{name}.pstats") if self.options.profile else None,
         )
-        with _Worker(spec) as worker:
+        with Worker(spec) as worker:
             if influx_down:
                 self.setup.influx.stop()
+            processes = {"ingest": worker.pid, "broker": self.setup.mqtt.pid,
+                         "influxd": None if influx_down else self.setup.influx.pid}
+            cpu = CpuMeter({name: pid for name, pid in processes.items() if pid is not None})
+            cpu.start()
             started = time.perf_counter()
-            proc = loadgen.publish(self.publisher, self.setup.mqtt.host, self.setup.mqtt.port,
+            proc = c_publisher.publish(self.publisher, self.setup.mqtt.host, self.setup.mqtt.port,
                                    messages, self.options.max_inflight)
             counter = "spooled" if influx_down else "stored_readings"
             worker.wait(lambda c: c[counter] >= n, lambda c: self.say(name, c[counter], n))
             seconds = time.perf_counter() - started
-            published_s = loadgen.wait_published(proc, n_messages, RUN_TIMEOUT_S)
+            cpu_s = cpu.stop()
+            published_s = c_publisher.wait_published(proc, n_messages, RUN_TIMEOUT_S)
             out: dict[str, Any] = {"readings": n, "messages": n_messages}
             if influx_down:  # the replay's time includes the backoff the outage built up
                 self.setup.influx.start()
@@ -168,7 +179,7 @@ class _Bench:
             final = worker.stop()
             for counter in ("spooled", "replayed", "replay_refused", "write_errors"):
                 out[counter] = final[counter]
-        stored = asyncio.run(_count_and_drop(self.setup.influx.url, database))
+        stored = asyncio.run(count_and_drop(self.setup.influx.url, database))
         out.update({
             "stored": stored, "seconds": round(seconds, 3),
             "readings_per_s": round(n / seconds),
@@ -177,6 +188,7 @@ class _Bench:
             "redelivered": final["redelivered"],
             "received": final["received"],  # messages, duplicate deliveries included
             "spool_left_bytes": final["spool_bytes"],
+            "cpu_s_per_1000_readings": per_1000(cpu_s, n),
         })
         return out
 
@@ -201,7 +213,7 @@ def wait_stored(url: str, database: str, n: int, activity: Callable[[], object],
         time.sleep(0.2)
 
 
-async def _create_database(url: str, database: str) -> None:
+async def create_database(url: str, database: str) -> None:
     async with InfluxClient(url, database) as influx:
         await influx.ensure_schema()
 
@@ -212,21 +224,21 @@ async def count_readings(url: str, database: str) -> int:
         return await influx.count_values()
 
 
-async def _count_and_drop(url: str, database: str) -> int:
+async def count_and_drop(url: str, database: str) -> int:
     stored = await count_readings(url, database)
     async with InfluxClient(url, database) as influx:
         await influx.drop_database()
     return stored
 
 
-class _Worker:
+class Worker:
     """The ingestor process of one run (`bench.ingest_worker`), driven over its stdin/stdout."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         self._argv = [sys.executable, "-m", "bench.ingest_worker", json.dumps(asdict(spec))]
         self._proc: subprocess.Popen[str] | None = None
 
-    def __enter__(self) -> _Worker:
+    def __enter__(self) -> Worker:
         self._proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True)
         self._receive()  # subscribed
@@ -240,6 +252,11 @@ class _Worker:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.communicate()
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
 
     def counters(self) -> dict[str, Any]:
         return self._ask("counters")

@@ -54,6 +54,7 @@ class WorkerSpec:
     batch_size: int
     log: str  # the ingestor's log file (warnings: spooling, retries)
     profile: str | None = None
+    share_group: str | None = None  # MQTT 5 shared subscription with other workers
 
 
 def run_worker(spec: WorkerSpec, commands: TextIO, replies: TextIO) -> None:
@@ -95,7 +96,7 @@ async def _serve(spec: WorkerSpec, commands: TextIO, replies: TextIO) -> None:
                         lambda: registry)
     config = IngestConfig(
         mqtt=MqttConfig(spec.mqtt_host, spec.mqtt_port, spec.client_id,
-                        topic_prefix=spec.topic_prefix),
+                        topic_prefix=spec.topic_prefix, share_group=spec.share_group),
         limits=DecodeLimits(), batch_size=spec.batch_size, ack_on_receipt=spec.ack_on_receipt,
     )
     ingestor = Ingestor(config, lambda: registry, sink, counters=counters)

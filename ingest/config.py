@@ -23,6 +23,9 @@ class MqttConfig:
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
     tls_ca: str | None = None  # CA certificate (PEM) to verify the broker; set = TLS
+    # MQTT 5 shared subscription: ingest processes of one group share the stream, the broker
+    # hands each message to one of them
+    share_group: str | None = None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> MqttConfig:

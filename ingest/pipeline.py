@@ -296,8 +296,10 @@ class Ingestor:
         by_message: dict[int, list[Confirmation]] = defaultdict(list)
         for index, letter in letters:
             by_message[index].append(letter)
-        for index, message in enumerate(pending.messages):
-            self._ack_when_delivered(message, by_message.get(index, []))
+        self._subscriber.ack_all(m for i, m in enumerate(pending.messages)
+                                 if i not in by_message)
+        for index, letters_of_message in by_message.items():
+            self._ack_when_delivered(pending.messages[index], letters_of_message)
 
     async def _store(self, batch: ReadingBatch) -> list[RefusedPoint] | None:
         """Write with retries; None if stopping interrupted them."""
@@ -347,14 +349,11 @@ class Ingestor:
         return stored
 
     def _ack_when_delivered(self, message: Message, letters: list[Confirmation]) -> None:
-        """Acknowledge now, or once the broker has taken every dead letter of the message.
+        """Acknowledge once the broker has taken every dead letter of the message.
 
         Never waited for here: the confirmations arrive on the dead-letter connection's
         thread. A letter lost with that connection is resent by paho after reconnecting.
         """
-        if not letters:
-            self._subscriber.ack(message)
-            return
         loop, left = asyncio.get_running_loop(), [len(letters)]
 
         def delivered(future: Confirmation) -> None:  # on the event loop

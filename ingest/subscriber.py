@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 _PARKED_WAKEUP_S = 0.2  # how often a blocked on_message checks whether we are stopping
 _READ_CHUNK = 64 * 1024
 _PACKETS_PER_READ = 1000  # a flood never keeps paho's loop from writing for longer than this
+_PUBACK = struct.Struct("!BBH")  # PUBACK, remaining length 2, packet id (reason: success)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,9 @@ class MqttSubscriber(MqttConnection):
 
     @property
     def topics(self) -> list[str]:
-        return [f"{self.config.topic_prefix}city/+/+/{kind}" for kind in ("data", "batch")]
+        group = self.config.share_group
+        share = f"$share/{group}/" if group else ""
+        return [f"{share}{self.config.topic_prefix}city/+/+/{kind}" for kind in ("data", "batch")]
 
     def start(self) -> None:
         """Connect in the background, resuming the persistent session."""
@@ -127,6 +132,16 @@ class MqttSubscriber(MqttConnection):
         with self._connection_lock:
             if message.connection == self._connection:
                 self._client.ack(message.mid, message.qos)
+
+    def ack_all(self, messages: Iterable[Message]) -> None:
+        """`ack` each of `messages`, in order; the QoS 1 PUBACKs go to paho as one write
+        (one wake-up of its thread, one send) instead of one per message."""
+        with self._connection_lock:
+            current = [m for m in messages if m.connection == self._connection]
+            _puback_all(self._client, [m.mid for m in current if m.qos == 1])
+            for message in current:
+                if message.qos != 1:
+                    self._client.ack(message.mid, message.qos)
 
     # -- paho's network thread below: convert, queue, never block the loop for long --
 
@@ -233,3 +248,9 @@ class _BufferedClient(mqtt.Client):
             rc = super().loop_read(max_packets)
         return rc
 
+
+def _puback_all(client: mqtt.Client, mids: list[int]) -> None:
+    """PUBACKs for `mids` (QoS 1, manual acks) queued as one packet of paho's out queue."""
+    if mids:
+        packet = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
+        client._packet_queue(mqtt.PUBACK, packet, 0, 1)

@@ -169,3 +169,36 @@ async def test_a_message_from_before_a_reconnect_is_not_acknowledged_after_it(
         second.ack(still)
     finally:
         second.stop()
+
+
+async def test_subscribers_of_one_share_group_split_the_stream(
+    mosquitto: Mosquitto, publisher: Publisher, topic_prefix: str
+) -> None:
+    """`share_group`: an MQTT 5 shared subscription; each message goes to one of the group."""
+    group = f"g{uuid.uuid4().hex[:8]}"
+    subscribers = [MqttSubscriber(MqttConfig(
+        mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
+        topic_prefix=topic_prefix, share_group=group), max_pending=1000) for _ in range(2)]
+    assert subscribers[0].topics[0] == f"$share/{group}/{topic_prefix}city/+/+/data"
+    for subscriber in subscribers:
+        subscriber.start()
+    try:
+        for subscriber in subscribers:
+            await subscriber.wait_subscribed(WAIT_S)
+        payloads = [str(i).encode() for i in range(400)]
+        for i, payload in enumerate(payloads):
+            publisher.client.publish(f"{topic_prefix}city/d1/aq-{i % 3}/data", payload, qos=1)
+        got: list[list[bytes]] = [[], []]
+        async with asyncio.timeout(WAIT_S):
+            while sum(map(len, got)) < len(payloads):
+                for subscriber, mine in zip(subscribers, got, strict=True):
+                    batch = await subscriber.receive(0.05)
+                    mine += [m.payload for m in batch]
+                    subscriber.release(len(batch))
+                    for message in batch:
+                        subscriber.ack(message)
+    finally:
+        for subscriber in subscribers:
+            subscriber.stop()
+    assert sorted(got[0] + got[1], key=int) == payloads  # every message once, none twice
+    assert got[0] and got[1]  # both took part

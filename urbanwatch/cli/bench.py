@@ -17,6 +17,6 @@ PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def bench(ctx: typer.Context) -> None:
-    """Benchmarks: throughput, memory, checkpoint cost (`bench engine|ingest|checkpoint --help`)."""
+    """Benchmarks: throughput, latency, memory (`bench NAME --help`; NAME: engine, ingest, …)."""
     result = subprocess.run([sys.executable, "-m", "bench", *ctx.args], check=False)
     raise typer.Exit(result.returncode)

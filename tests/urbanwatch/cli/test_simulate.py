@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -14,7 +15,10 @@ import typer
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
+from tests.support.platform_run import running
+from tests.support.polling import eventually
 from urbanwatch.cli.simulate import broker_url, city, simulate
+from urbanwatch.demo import import_city, stored_readings
 from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.services.ports import free_port
 from urbanwatch.settings import Settings
@@ -104,3 +108,33 @@ def test_a_stopped_simulator_still_prints_what_it_published(
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     assert 0 < summary["published"] <= summary["readings_sent"]
     assert summary["duration_s"] < 600
+
+
+async def test_the_c_publisher_publishes_what_the_platform_stores(settings: Settings) -> None:
+    """`--publisher c`: messages generated first, sent by the libmosquitto publisher with
+    publish-time stamps; every acknowledged reading reaches InfluxDB through the platform."""
+    await import_city(settings, n_devices=60, seed=5)
+    args = ["simulate", "--publisher", "c", "--devices", "60", "--seed", "5", "--rate", "3000",
+            "--duration", "2", "--mqtt-url", settings.mqtt.url or "",
+            "--topic-prefix", settings.mqtt.topic_prefix, "--state-dir", str(settings.state_dir)]
+    async with running(settings) as platform:
+        assert platform.ingestor is not None and platform.influx is not None
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        counters = platform.ingestor.counters
+        await eventually(lambda: counters.stored_readings >= summary["published"],
+                         "every acknowledged reading stored", timeout_s=60)
+        stored = await stored_readings(platform.influx)
+    assert summary["publisher"] == "c" and summary["published"] == summary["readings_sent"]
+    assert summary["published"] > 3000  # about 3,000 readings/s for 2 s
+    assert stored == summary["published"] == counters.stored_readings
+    assert sum(counters.rejected.values()) == 0  # stamped when sent: none too old or late
+
+
+def test_the_c_publisher_refuses_senml(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    args = ["simulate", "--publisher", "c", "--duration", "1", "--format", "senml",
+            "--mqtt-url", mosquitto.url, "--state-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "compact JSON" in result.stderr and result.stdout == ""
