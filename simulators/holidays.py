@@ -28,7 +28,9 @@ PUBLIC_HOLIDAYS: frozenset[date] = frozenset(
 _EPOCH = date(1970, 1, 1)
 
 
-def holidays_between(first: date, last: date, days: frozenset[date] = PUBLIC_HOLIDAYS) -> list[date]:
+def holidays_between(
+    first: date, last: date, days: frozenset[date] = PUBLIC_HOLIDAYS
+) -> list[date]:
     return sorted(d for d in days if first <= d <= last)
 
 

@@ -26,8 +26,10 @@ from api.app import create_app
 from api.context import AlertsPart, ApiContext, BodyLimits, RulesPart, TokenPolicy
 from api.metrics import MetricSources
 from api.security.secret_key import resolve_secret_key
+from devices import clock
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
+from devices.clock import ReadingClock
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
 from ingest.backoff import Backoff
@@ -101,6 +103,7 @@ class Platform:
         self.judge: Judge | None = None
         self.alerting: Alerting | None = None
         self._api: uvicorn.Server | None = None
+        self._reading_clock: ReadingClock | None = None  # `now` follows the readings
 
     async def __aenter__(self) -> Platform:
         try:
@@ -153,6 +156,9 @@ class Platform:
 
     async def _open(self) -> None:
         s = self.settings
+        if s.clock == "readings":  # before anything reads the time
+            self._reading_clock = ReadingClock()
+            clock.follow(self._reading_clock)
         await asyncio.to_thread(check_ports, s, api=self._serve_api)  # before starting anything
         await migrate(s.db_url)
         self._engine = create_engine(s.db_url)
@@ -191,9 +197,11 @@ class Platform:
         )
         sink, store = self.sink, DeviceStore(self.sessions)
         unknown = UnknownDevices(store.existing_ids, self._load_devices)
+        reading_clock = self._reading_clock
         self._new_ingestor = lambda: Ingestor(
             ingest_config, lambda: self.registry, sink, on_batch=self._on_batch,
             counters=counters, unknown=unknown,
+            observe_time=reading_clock.observe if reading_clock is not None else None,
         )
         self.ingestor = self._new_ingestor()
         if self._serve_api:
@@ -234,6 +242,8 @@ class Platform:
             if self._engine is not None:
                 await self._engine.dispose()
         finally:  # even when a stop cut short cancels the close: no orphaned servers
+            if self._reading_clock is not None and clock.following() is self._reading_clock:
+                clock.follow(None)
             if self._services is not None:
                 await asyncio.shield(asyncio.to_thread(self._services.__exit__))
 

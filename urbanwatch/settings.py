@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     rules: RulesSettings = RulesSettings()
     alerts: AlertsSettings = AlertsSettings()
+    clock: Literal["wall", "readings"] = Field(
+        "wall", description="what `now` is: the wall clock, or the time of the newest readings "
+        "(a simulated city run faster than real time, `urbanwatch simulate --speed`)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from simulators.city import City
 from simulators.holidays import holidays_between
 from simulators.scenarios import faults, fire, flood, gas_leak, pollution, structural
@@ -64,7 +66,7 @@ def _mix(run: Run, raw: dict[str, str], first: int) -> list[Scenario]:
     count = int(raw.get("count", 2))
     seed = int(raw.get("seed", run.seed))
     out: list[Scenario] = []
-    for k in range(count):
+    for _ in range(count):
         for name in (*EVENTS, *FAULTS):
             index = first + len(out)
             out.append(_one(run, name, {"seed": str(seed * 10_000 + index)}, index))
@@ -72,8 +74,19 @@ def _mix(run: Run, raw: dict[str, str], first: int) -> list[Scenario]:
 
 
 def apply_all(city: City, scenarios: Sequence[Scenario], frame: Frame) -> None:
+    """Events first, kept inside each metric's valid range (a strong one saturates the
+    sensor); then faults, which may send anything."""
     for scenario in scenarios:
-        scenario.apply(city, frame)
+        if isinstance(scenario.truth, EventTruth):
+            scenario.apply(city, frame)
+    for type_name, spec in city.catalogue.items():
+        rows = city.type_index[frame.dev] == city.type_names.index(type_name)
+        for name, metric in spec.metrics.items():
+            column = frame.values[name]
+            column[rows] = np.clip(column[rows], metric.min, metric.max)
+    for scenario in scenarios:
+        if isinstance(scenario.truth, FaultTruth):
+            scenario.apply(city, frame)
 
 
 def truth(run: Run, scenarios: Sequence[Scenario]) -> Truth:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +18,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from devices.clock import now_ms
 from simulators.city import City, build_city, write_city
 from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat
 from simulators.publisher import PublishOptions, PublishSummary, publish
+from simulators.scenarios.base import Run
+from simulators.scenarios.plan import build_scenarios
+from simulators.scenarios.plan import truth as plan_truth
+from simulators.timed import publish_timed
 from urbanwatch.services.broker_auth import client_url, managed, sync_broker_auth
 from urbanwatch.settings import Settings, load_settings, without_password
 
@@ -44,8 +51,24 @@ def simulate(
     client_id: Annotated[str, typer.Option("--client-id")] = "urbanwatch-simulator",
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="[settings]")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(
+        "--scenario", help="NAME[:k=v,...] (repeatable): flood, gas_leak, pollution, "
+        "traffic_accident, fire, structural, a fault (stuck, drift, spike, dropout, "
+        "gateway_offline, clock_skew, duplicates, garbage) or mix[:count=N]; keys place, "
+        "start, duration, intensity, seed")] = None,
+    truth: Annotated[Path | None, typer.Option(
+        "--truth", help="write the run's ground truth (JSON) here")] = None,
+    speed: Annotated[float | None, typer.Option(
+        "--speed", min=0.001, help="simulated seconds per second; with --scenario, --truth or "
+        "--speed devices report on their own schedule and --duration is simulated time "
+        "(the platform should run with --clock readings)")] = None,
+    start: Annotated[datetime | None, typer.Option(
+        "--start", help="simulated start (UTC unless the time has an offset) [now]")] = None,
+    holiday: Annotated[list[str] | None, typer.Option(
+        "--holiday", help="YYYY-MM-DD (repeatable): an extra holiday (weekend traffic)")] = None,
 ) -> None:
     """Publish the synthetic city's readings over MQTT; print a JSON summary at the end."""
+    timed = bool(scenario or truth or speed)
     mqtt = {"url": mqtt_url, "qos": qos, "topic_prefix": topic_prefix}
     settings = load_settings(config, state_dir=state_dir, mqtt=mqtt)
     if managed(settings):  # the managed broker admits only known users: make sure of ours
@@ -58,7 +81,19 @@ def simulate(
     city = build_city(devices, seed)
     err = Console(stderr=True)
     try:
-        summary = asyncio.run(_publish_with_progress(city, options, rate, duration, err))
+        if timed:
+            city = _with_holidays(city, holiday or [])
+            run = Run(city, _start_ms(start), round(duration * 1000), seed)
+            scenarios = build_scenarios(run, scenario or [])
+            if truth is not None:
+                plan_truth(run, scenarios).write(truth)
+            work = publish_timed(city, options, run, scenarios, speed or 1.0)
+        else:
+            work = _publish_with_progress(city, options, rate, duration, err)
+        summary = asyncio.run(work)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
     except PublishError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
@@ -75,6 +110,22 @@ def simulate(
         "mqtt_url": without_password(url),
         "topic_prefix": options.topic_prefix,
     }))
+
+
+def _start_ms(start: datetime | None) -> int:
+    if start is None:
+        return now_ms()
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    return int(start.timestamp() * 1000)
+
+
+def _with_holidays(built: City, extra: list[str]) -> City:
+    try:
+        days = frozenset(date.fromisoformat(d) for d in extra)
+    except ValueError as exc:
+        raise ValueError(f"--holiday: {exc}") from exc
+    return replace(built, holidays=built.holidays | days) if days else built
 
 
 def city(
