@@ -3,8 +3,10 @@
 An incident *belongs to* an event when it opened between the event's onset and 30 minutes
 after its end and shares a device with it, or (area rules name no device) one of its cells or,
 failing both, a district. An event is *detected* when an incident of its category belongs to
-it; latency runs from the event's hazard start to the first such incident (also counted in
-report intervals of the event's first sensor). An incident that belongs to no event and is
+it; latency runs from the event's hazard start to the start of the first alert of the first
+such incident (the time of the readings that raised it: in a time-compressed run the
+platform's own processing time would otherwise count `speed` times over), also counted in
+report intervals of the event's first sensor. An incident that belongs to no event and is
 not a device incident about a faulty device is *false*. A fault is *handled* when no
 emergency (a non-device incident not explained by an event) involves its devices from its
 start to an hour after its end, and, where the truth expects a report, a device-category
@@ -40,6 +42,7 @@ class RaisedIncident:
     category: str
     severity: int  # 0 info .. 4 red, the highest it reached
     opened_ms: int
+    detected_ms: int  # when its first alert started (the readings' time of the detection)
     handler: str | None  # of its first dispatch
     team: str | None
     devices: tuple[str, ...] = ()
@@ -123,7 +126,7 @@ def score(truth: Truth, incidents: list[RaisedIncident], alerts: list[RaisedAler
             missed.append(e.id)
             continue
         kind["detected"] += 1
-        first = min(i.opened_ms for i in right)
+        first = min(i.detected_ms for i in right)
         latencies.append((first - e.start_ms) / 1000)
         intervals.append(latencies[-1] / e.report_interval_s)
         kind["latency_intervals"].append(round(intervals[-1], 2))
