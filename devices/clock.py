@@ -55,7 +55,7 @@ class ReadingClock:
         with self._lock:
             self._recent.append(ts_ms)
             ordered = sorted(self._recent)
-            median = ordered[len(ordered) // 2]
+            median = ordered[(len(ordered) - 1) // 2]  # the lower one: a late skew needs company
             if self._now_ms is None or median > self._now_ms:
                 self._now_ms = median
 

@@ -4,7 +4,8 @@ one after another past their gauges' warning levels, then recede.
 Rain peaks at 45 mm/h x intensity over the whole event (a rainstorm: 3-h mean >= 16.7 mm/h).
 Up to three low cells (cells of the district with water-level gauges) flood in turn, each
 gauge rising to 0.3 m x intensity above its warning level. Hazard start: the first gauge
-comes within 0.2 m of its warning level (MWR blue: approaching the warning level).
+comes within 0.2 m of its warning level (MWR blue: approaching the warning level) or the
+rain's 3-h mean reaches 16.7 mm/h (CMA orange rainstorm), whichever comes first.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ PEAK_RAIN_MM_H = 45.0
 ABOVE_WARNING_M = 0.3
 APPROACH_M = 0.2
 LOW_CELLS = 3
+RAINSTORM_MM_H = 16.7  # a 3-h mean: CMA orange, 50 mm in 3 h
+_MINUTE_MS, _THREE_HOURS_MS = 60_000, 3 * 3_600_000
 DEFAULT_DURATION_MS = 4 * 3_600_000
 
 
@@ -48,6 +51,16 @@ def _rise_m(city: City, gauge: int, intensity: float) -> float:
     a = city.attrs
     return float(a["warning_level_m"][gauge] + intensity * ABOVE_WARNING_M
                  - a["level_base_m"][gauge])
+
+
+def _rainstorm_ms(rain: Window, intensity: float) -> int:
+    """When the injected rain's 3-h mean first reaches 16.7 mm/h (a minute grid; the event's
+    end if it never does)."""
+    grid = np.arange(rain.start_ms - _THREE_HOURS_MS, rain.end_ms, _MINUTE_MS)
+    mm_h = intensity * PEAK_RAIN_MM_H * rain.profile(grid)
+    means = np.convolve(mm_h, np.ones(180) / 180, mode="valid")
+    hits = np.flatnonzero(means >= RAINSTORM_MM_H)
+    return int(grid[hits[0] + 179]) if len(hits) else rain.end_ms
 
 
 def build(run: Run, p: Params, event_id: str) -> Flood:
@@ -91,7 +104,9 @@ def build(run: Run, p: Params, event_id: str) -> Flood:
         handler="water-authority", teams=("drainage-crew", "flood-control"),
         districts=(district,), cells=tuple(sorted(low)), devices=ids(city, devices),
         first_device=city.devices[first].id, report_interval_s=interval_s(city, first),
-        onset_ms=p.start_ms, start_ms=rises[0].reaches_ms(float(np.clip(approach, 0, 1))),
+        onset_ms=p.start_ms,
+        start_ms=min(rises[0].reaches_ms(float(np.clip(approach, 0, 1))),
+                     _rainstorm_ms(rain, p.intensity) if len(rain_gauges) else p.start_ms + d),
         end_ms=p.start_ms + d, params={"intensity": p.intensity, "rain_gauges": len(rain_gauges)},
     )
     return Flood(truth, rain_gauges, gauges, rain, rises, p.intensity)

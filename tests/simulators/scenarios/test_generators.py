@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -12,13 +14,18 @@ from simulators.scenarios.plan import build_scenarios, truth
 from simulators.scenarios.truth import Truth
 from simulators.timed import Schedule, frames
 
-CITY = build_city(600, seed=3)
+CITY = build_city(250, seed=3)
 MONDAY_MS = 1731859200000  # 2024-11-18 00:00 local (UTC+8)
 HOUR_MS = 3_600_000
 
 
 def _run(hours: float = 12) -> Run:
     return Run(CITY, MONDAY_MS + 10 * HOUR_MS, int(hours * HOUR_MS), seed=4)
+
+
+@functools.cache
+def _plain(hours: float) -> Frame:
+    return _played(_run(hours), [])[1]
 
 
 def _played(run: Run, specs: list[str]) -> tuple[Truth, Frame]:
@@ -130,9 +137,8 @@ def test_structural_drifts_towards_its_allowables_without_reaching_them() -> Non
 @pytest.mark.parametrize("kind", ["stuck", "drift", "spike", "dropout", "gateway_offline",
                                   "clock_skew", "duplicates", "garbage"])
 def test_each_fault_changes_its_devices_only_and_as_its_truth_says(kind: str) -> None:
-    run = _run(6)
-    t, frame = _played(run, [f"{kind}:start=1h,duration=3h"])
-    _, plain = _played(run, [])
+    t, frame = _played(_run(6), [f"{kind}:start=1h,duration=3h"])
+    plain = _plain(6)
     (fault,) = t.faults
     faulty = np.isin(frame.dev, [k for k, d in enumerate(CITY.devices) if d.id in fault.devices])
     inside = faulty & (frame.ts_ms >= fault.start_ms) & (frame.ts_ms < fault.end_ms)
@@ -157,8 +163,8 @@ def test_each_fault_changes_its_devices_only_and_as_its_truth_says(kind: str) ->
 
 
 def test_a_run_is_reproducible_and_its_truth_round_trips() -> None:
-    first, frame = _played(_run(24), ["mix:count=1,seed=9"])
-    again, frame2 = _played(_run(24), ["mix:count=1,seed=9"])
+    first, frame = _played(_run(16), ["mix:count=1,seed=9"])
+    again, frame2 = _played(_run(16), ["mix:count=1,seed=9"])
     assert first == again and Truth.from_json(first.to_json()) == first
     assert len(first.events) == 6 and len(first.faults) == 8
     np.testing.assert_array_equal(frame.values["pm25"], frame2.values["pm25"])
