@@ -173,7 +173,7 @@ class Platform:
             password=s.influx.password, timeout_s=s.influx.timeout_s,
         )
         await self._ensure_influx_schema()
-        ingest_config = IngestConfig.from_settings(client_settings(s, "ingest"))
+        ingest_config = IngestConfig.from_settings(client_settings(_following_readings(s), "ingest"))
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
         self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts,
                                  journal_path=s.state_dir / JOURNAL)
@@ -352,6 +352,17 @@ class Platform:
 
     async def _sql_ready(self) -> bool:
         return await ping(self.sessions)
+
+
+def _following_readings(settings: Settings) -> Settings:
+    """With `clock = "readings"` the readings define `now`: one arriving after a gap in a
+    lone stream (a replayed recording) is not "in the future" of the readings before it, so
+    the future limit is the age limit (a device's skewed clock still shows: its readings fall
+    out of order and it goes stale)."""
+    if settings.clock != "readings":
+        return settings
+    ingest = settings.ingest.model_copy(update={"max_future_s": settings.ingest.max_age_s})
+    return settings.model_copy(update={"ingest": ingest})
 
 
 async def _stopped(stop: asyncio.Event, wait_s: float) -> bool:

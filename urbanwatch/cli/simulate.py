@@ -83,7 +83,7 @@ def simulate(
     try:
         if timed:
             city = _with_holidays(city, holiday or [])
-            run = Run(city, _start_ms(start), round(duration * 1000), seed)
+            run = Run(city, start_ms(start), round(duration * 1000), seed)
             scenarios = build_scenarios(run, scenario or [])
             if truth is not None:
                 plan_truth(run, scenarios).write(truth)
@@ -112,7 +112,8 @@ def simulate(
     }))
 
 
-def _start_ms(start: datetime | None) -> int:
+def start_ms(start: datetime | None) -> int:
+    """`start` in epoch ms (a naive time is UTC); now when None."""
     if start is None:
         return now_ms()
     if start.tzinfo is None:
