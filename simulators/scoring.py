@@ -107,9 +107,13 @@ def _about_fault(incident: RaisedIncident, fault: FaultTruth) -> bool:
             and bool(set(incident.devices) & set(fault.devices)))
 
 
-def score(truth: Truth, incidents: list[RaisedIncident], alerts: list[RaisedAlert]) -> Scorecard:
+def score(truth: Truth, incidents: list[RaisedIncident], alerts: list[RaisedAlert],
+          also_explaining: tuple[EventTruth, ...] = ()) -> Scorecard:
+    """The scorecard; `also_explaining` are events not scored (a run stopped before they could
+    be judged) whose incidents are not false either."""
     matched = {e.id: [i for i in incidents if belongs(i, e)] for e in truth.events}
     explained = {i.id for found in matched.values() for i in found}
+    explained |= {i.id for i in incidents for e in also_explaining if belongs(i, e)}
     explained |= {i.id for i in incidents if i.category == DEVICE
                   and any(_about_fault(i, f) for f in truth.faults)}
     false = [i for i in incidents if i.id not in explained]

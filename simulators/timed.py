@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulators.city import City
-from simulators.publisher import Acks, ProgressCallback, PublishOptions, PublishSummary, connect
 from simulators.payloads import encode_readings
+from simulators.publisher import Acks, ProgressCallback, PublishOptions, PublishSummary, connect
 from simulators.scenarios.base import Run, Scenario
 from simulators.scenarios.frame import Frame
 from simulators.scenarios.plan import apply_all
@@ -45,7 +45,7 @@ class Schedule:
 def frames(city: City, run: Run, scenarios: Sequence[Scenario], until_ms: int,
            next_ms: np.ndarray, schedule: Schedule, max_rows: int = CHUNK_ROWS) -> Frame | None:
     """The earliest due readings before `until_ms` (advancing `next_ms`), scenarios applied."""
-    due = np.flatnonzero((next_ms < min(until_ms, run.end_ms)))
+    due = np.flatnonzero(next_ms < min(until_ms, run.end_ms))
     if len(due) == 0:
         return None
     due = due[np.argsort(next_ms[due], kind="stable")[:max_rows]]

@@ -173,7 +173,8 @@ class Platform:
             password=s.influx.password, timeout_s=s.influx.timeout_s,
         )
         await self._ensure_influx_schema()
-        ingest_config = IngestConfig.from_settings(client_settings(_following_readings(s), "ingest"))
+        ingest = client_settings(_following_readings(s), "ingest")
+        ingest_config = IngestConfig.from_settings(ingest)
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
         self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts,
                                  journal_path=s.state_dir / JOURNAL)

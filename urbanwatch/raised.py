@@ -2,7 +2,8 @@
 
 Incidents with the team they were first dispatched to (an escalation later moves them to the
 next level; routing is judged on the first dispatch), the highest severity they or their
-alerts reached (their history), and their alerts' devices and areas; and every alert, for device faults.
+alerts reached (their history), and their alerts' devices and areas; and every alert, for
+device faults.
 """
 
 from __future__ import annotations

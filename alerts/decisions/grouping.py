@@ -2,10 +2,11 @@
 
 An alert joins an open incident of the same category whose area it touches — same district,
 or a grid cell equal or neighbouring (per the `neighbours` mapping) to one of the incident's
-cells — if one of the incident's alerts still fires or its last alert came within `window_ms`. If several qualify, the most
-recent one wins; incidents are never merged. Only dispatchable transitions open or join
-incidents, so silenced, inhibited and flapping alerts do not summon anyone; clears are
-followed for every member, and a resolved incident closes itself when its last alert clears.
+cells — if one of the incident's alerts still fires or its last alert came within
+`window_ms`. If several qualify, the most recent one wins; incidents are never merged. Only
+dispatchable transitions open or join incidents, so silenced, inhibited and flapping alerts
+do not summon anyone; clears are followed for every member, and a resolved incident closes
+itself when its last alert clears.
 """
 
 from __future__ import annotations

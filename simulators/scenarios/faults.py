@@ -16,6 +16,7 @@ limits; a fault it need not report still must not raise an emergency.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -101,7 +102,9 @@ def build(kind: str, run: Run, p: Params, fault_id: str) -> Fault:
         cells = {c.id for c in city.cells}
         if p.place is not None and p.place not in cells:
             raise ValueError(f"place {p.place!r}: not a grid cell of the simulated city")
-        cell = p.place or str(rng.choice(sorted({d.grid for d in city.devices})))
+        counts = Counter(d.grid for d in city.devices)  # a gateway has several children
+        busy = sorted(c for c, n in counts.items() if n > 1) or sorted(counts)
+        cell = p.place or str(rng.choice(busy))
         children = np.array([i for i, d in enumerate(city.devices) if d.grid == cell],
                             dtype=np.int64)
         if len(children) == 0:
@@ -150,7 +153,8 @@ def _modelled(type_name: str, types: Collection[str], kind: str) -> str:
 
 def _any_device(city: City, kind: str, rng: np.random.Generator) -> int:
     """A device of a type the fault has a model for."""
-    pool = {"drift": DRIFT, "spike": SPIKE, "garbage": GARBAGE_TYPES}.get(kind)
+    pool: Collection[str] | None = {"drift": DRIFT.keys(), "spike": SPIKE.keys(),
+                                    "garbage": GARBAGE_TYPES}.get(kind)
     types = np.array(city.type_names)[city.type_index]
     usable = np.arange(len(city.devices)) if pool is None else np.flatnonzero(
         np.isin(types, list(pool)))

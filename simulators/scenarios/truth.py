@@ -11,7 +11,7 @@ device fault (a dropout shorter than the offline limit need not be reported).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,16 @@ class Truth:
     @property
     def device_hours(self) -> float:
         return self.devices * (self.end_ms - self.start_ms) / 3_600_000
+
+    def reached(self, until_ms: int, after_event_ms: int, after_fault_ms: int) -> Truth:
+        """The truth of a run stopped at `until_ms`: the events whose hazard began at least
+        `after_event_ms` before, the faults that ended (with `after_fault_ms`) by then."""
+        until_ms = min(until_ms, self.end_ms)
+        return replace(
+            self, end_ms=until_ms,
+            events=tuple(e for e in self.events if e.start_ms + after_event_ms <= until_ms),
+            faults=tuple(f for f in self.faults if f.end_ms + after_fault_ms <= until_ms),
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)

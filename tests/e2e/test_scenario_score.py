@@ -9,7 +9,6 @@ and nothing else may be raised.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid

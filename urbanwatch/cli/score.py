@@ -8,14 +8,16 @@ or `--db-url`) over the run's time span plus an hour, and scores them
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from simulators.scenarios.truth import Truth
-from simulators.scoring import AFTER_FAULT_MS, Scorecard, score
+from simulators.scoring import AFTER_EVENT_MS, AFTER_FAULT_MS, Scorecard, score
 from urbanwatch.cli.options import AsJson, Database, Sessions, database_command
+from urbanwatch.cli.simulate import start_ms
 from urbanwatch.raised import raised
 from urbanwatch.settings import Settings
 
@@ -24,16 +26,21 @@ from urbanwatch.settings import Settings
 def score_command(
     truth: Annotated[Path, typer.Option("--truth", help="the run's ground truth (JSON)")],
     as_json: AsJson = False,
+    until: Annotated[datetime | None, typer.Option(
+        "--until", help="score a run stopped early: only what ended (plus its grace time) by "
+        "this simulated time (UTC unless given)")] = None,
     *,
     db: Database,
 ) -> None:
     """Score the incidents and alerts the platform raised against a run's ground truth."""
-    expected = Truth.read(truth)
+    whole = expected = Truth.read(truth)
+    if until is not None:
+        expected = whole.reached(start_ms(until), AFTER_EVENT_MS, AFTER_FAULT_MS)
 
     async def work(_settings: Settings, sessions: Sessions) -> Scorecard:
         incidents, alerts = await raised(sessions, expected.start_ms,
                                          expected.end_ms + AFTER_FAULT_MS)
-        return score(expected, incidents, alerts)
+        return score(expected, incidents, alerts, whole.events)
 
     card = db.run(work)
     if as_json:
