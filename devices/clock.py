@@ -9,9 +9,10 @@ time differently. It lives in `devices`, the lowest layer, because every package
 A simulated city may run faster than real time (`urbanwatch simulate --speed`). The platform
 then follows the readings' own time (`follow(ReadingClock())`, setting `clock = "readings"`):
 `now_ms` is where the readings are, so `for` durations, staleness and escalation deadlines
-count simulated time. The readings' time is the median of the newest messages' times, never
-going back: one device with a skewed clock cannot move it, and it stands still when the
-city falls silent (nothing turns stale because the simulator stopped).
+count simulated time. The readings' time is the median time of the newest readings the rule
+engine has judged, never going back: one device with a skewed clock cannot move it, a device
+is stale only against readings the engine has seen (not ones still being stored), and it
+stands still when the city falls silent (nothing turns stale because the simulator stopped).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+
+import numpy as np
 
 _following: ReadingClock | None = None
 
@@ -42,8 +45,8 @@ def following() -> ReadingClock | None:
 
 
 class ReadingClock:
-    """Time that follows the readings: the median of the last `window` message times, never
-    going back; the wall clock until the first reading."""
+    """Time that follows the readings: the (lower) median of the last `window` reading times,
+    never going back; the wall clock until the first reading."""
 
     def __init__(self, window: int = 64) -> None:
         self._recent: deque[int] = deque(maxlen=window)
@@ -51,13 +54,23 @@ class ReadingClock:
         self._lock = threading.Lock()
 
     def observe(self, ts_ms: int) -> None:
-        """A message stamped `ts_ms` was accepted."""
+        """A reading stamped `ts_ms` was judged."""
         with self._lock:
             self._recent.append(ts_ms)
             ordered = sorted(self._recent)
             median = ordered[(len(ordered) - 1) // 2]  # the lower one: a late skew needs company
             if self._now_ms is None or median > self._now_ms:
                 self._now_ms = median
+
+    def observe_many(self, ts_ms: np.ndarray) -> None:
+        """A batch of readings stamped `ts_ms` was judged: each counts once, in time order,
+        through at most `window` evenly picked times (so one device cannot dominate)."""
+        ordered = np.sort(ts_ms)
+        picks = ordered[np.linspace(0, len(ordered) - 1, min(len(ordered),
+                                                               self._recent.maxlen or 1))
+                        .astype(np.int64)]
+        for ts in picks.tolist():
+            self.observe(int(ts))
 
     def now_ms(self) -> int:
         now = self._now_ms

@@ -75,10 +75,9 @@ class Ingestor:
     def __init__(
         self, config: IngestConfig, registry: Callable[[], Registry], sink: Sink,
         *, on_batch: OnBatch | None = None, counters: IngestCounters | None = None,
-        unknown: UnknownDevices | None = None, observe_time: Callable[[int], None] | None = None,
+        unknown: UnknownDevices | None = None,
     ) -> None:
         self.config, self.sink, self.on_batch = config, sink, on_batch
-        self._observe_time = observe_time  # told each accepted message's time (a reading clock)
         self._unknown = unknown  # asked about senders the registry lacks before they are refused
         self.counters = IngestCounters() if counters is None else counters  # e.g. a SpoolingSink's
         self._registry = registry
@@ -143,8 +142,6 @@ class Ingestor:
                         registry = self._registry()
                         decoded = self._decode(message, registry)
                     self._take(message, decoded)
-                    if self._observe_time is not None and isinstance(decoded, Decoded):
-                        self._observe(decoded)
                     if self._pending is not None and self._pending.is_full(self.config.batch_size):
                         await self._flush()
                 if self._time_left_s() == 0:
@@ -152,11 +149,6 @@ class Ingestor:
         finally:
             watcher.cancel()
             await self.stop()
-
-    def _observe(self, decoded: Decoded) -> None:
-        assert self._observe_time is not None
-        if decoded.rows:
-            self._observe_time(max(ts for _, ts in decoded.rows))
 
     async def _found_unknown(self, messages: list[Message], registry: Registry) -> bool:
         """Whether senders of `messages` unknown to `registry` were found stored (and loaded)."""

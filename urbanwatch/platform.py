@@ -198,11 +198,9 @@ class Platform:
         )
         sink, store = self.sink, DeviceStore(self.sessions)
         unknown = UnknownDevices(store.existing_ids, self._load_devices)
-        reading_clock = self._reading_clock
         self._new_ingestor = lambda: Ingestor(
             ingest_config, lambda: self.registry, sink, on_batch=self._on_batch,
             counters=counters, unknown=unknown,
-            observe_time=reading_clock.observe if reading_clock is not None else None,
         )
         self.ingestor = self._new_ingestor()
         if self._serve_api:
@@ -254,8 +252,15 @@ class Platform:
         await self.ingestor.dead_letter(letter)
 
     async def _on_batch(self, batch: ReadingBatch, now_ms: int, faults: ReadingBatch) -> None:
-        """Every stored batch (and its sensor faults) is judged before its messages are acked."""
+        """Every stored batch (and its sensor faults) is judged before its messages are acked.
+
+        Following the readings, `now` moves with the readings judged, not with those merely
+        received: a device is stale only against readings the engine has seen.
+        """
         assert self.judge is not None
+        if self._reading_clock is not None and len(batch):
+            self._reading_clock.observe_many(batch.ts_ms)
+            now_ms = self._reading_clock.now_ms()
         await self.judge.on_batch(batch, now_ms, faults)
 
     async def _ingest(self, stop: asyncio.Event) -> None:

@@ -5,7 +5,8 @@ Rain peaks at 45 mm/h x intensity over the whole event (a rainstorm: 3-h mean >=
 Up to three low cells (cells of the district with water-level gauges) flood in turn, each
 gauge rising to 0.3 m x intensity above its warning level. Hazard start: the first gauge
 comes within 0.2 m of its warning level (MWR blue: approaching the warning level) or the
-rain's 3-h mean reaches 16.7 mm/h (CMA orange rainstorm), whichever comes first.
+rain's 3-h mean reaches 16.7 mm/h (CMA orange rainstorm) or a gauge rises 0.3 m in 10 min,
+whichever comes first.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ PEAK_RAIN_MM_H = 45.0
 ABOVE_WARNING_M = 0.3
 APPROACH_M = 0.2
 LOW_CELLS = 3
+FLASH_RISE_M, FLASH_WINDOW_MS = 0.3, 10 * 60_000  # practice: 0.3 m in 10 min
 RAINSTORM_MM_H = 16.7  # a 3-h mean: CMA orange, 50 mm in 3 h
 _MINUTE_MS, _THREE_HOURS_MS = 60_000, 3 * 3_600_000
 DEFAULT_DURATION_MS = 4 * 3_600_000
@@ -61,6 +63,13 @@ def _rainstorm_ms(rain: Window, intensity: float) -> int:
     means = np.convolve(mm_h, np.ones(180) / 180, mode="valid")
     hits = np.flatnonzero(means >= RAINSTORM_MM_H)
     return int(grid[hits[0] + 179]) if len(hits) else rain.end_ms
+
+
+def _flash_rise_ms(rise: Window, rise_m: float) -> int:
+    """When the gauge has risen more than 0.3 m in 10 min (a flash rise), if it rises that
+    fast at all; else the window's end."""
+    per_10_min = rise_m * FLASH_WINDOW_MS / max(rise.rise_ms, 1)
+    return rise.start_ms + FLASH_WINDOW_MS if per_10_min > FLASH_RISE_M else rise.end_ms
 
 
 def build(run: Run, p: Params, event_id: str) -> Flood:
@@ -106,7 +115,8 @@ def build(run: Run, p: Params, event_id: str) -> Flood:
         first_device=city.devices[first].id, report_interval_s=interval_s(city, first),
         onset_ms=p.start_ms,
         start_ms=min(rises[0].reaches_ms(float(np.clip(approach, 0, 1))),
-                     _rainstorm_ms(rain, p.intensity) if len(rain_gauges) else p.start_ms + d),
+                     _rainstorm_ms(rain, p.intensity) if len(rain_gauges) else p.start_ms + d,
+                     _flash_rise_ms(rises[0], _rise_m(city, first, p.intensity))),
         end_ms=p.start_ms + d, params={"intensity": p.intensity, "rain_gauges": len(rain_gauges)},
     )
     return Flood(truth, rain_gauges, gauges, rain, rises, p.intensity)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from devices.clock import ReadingClock, follow, now_ms
 
 
@@ -45,3 +47,10 @@ def test_one_device_with_a_skewed_clock_does_not_move_the_readings_time() -> Non
         if k % 4 == 0:
             clock.observe(10_000 + 1_000 * k + 3_600_000)  # an hour ahead
     assert clock.now_ms() <= 29_000
+
+
+def test_a_judged_batch_moves_the_readings_time_to_its_median_whatever_one_device_says() -> None:
+    clock = ReadingClock(window=16)
+    batch = np.array([5_000 + 100 * k for k in range(40)] + [9_999_999], dtype=np.int64)
+    clock.observe_many(batch)
+    assert 6_500 <= clock.now_ms() <= 7_500
