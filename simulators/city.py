@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from devices.catalogue import Catalogue, load_catalogue
 from devices.files import write_devices_geojson
 from devices.geo import Area, AreaKind, Geography
 from devices.registry import Device, DeviceStatus
+from simulators.holidays import PUBLIC_HOLIDAYS, day_numbers
 from simulators.noise_sites import noise_site_columns
 
 CENTRE_LAT, CENTRE_LON = 39.9042, 116.4074
@@ -118,6 +120,11 @@ class City:
     district_index: np.ndarray  # int64 per device: position of its district in `districts`
     attrs: dict[str, np.ndarray]
     utc_offset_s: int = UTC_OFFSET_S
+    holidays: frozenset[date] = PUBLIC_HOLIDAYS  # local dates with the weekend's pattern
+
+    @cached_property
+    def holiday_days(self) -> np.ndarray:
+        return day_numbers(self.holidays)
 
     @property
     def type_names(self) -> tuple[str, ...]:

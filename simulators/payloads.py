@@ -60,7 +60,18 @@ def encode_messages(
     prefix: str = "",
 ) -> list[Message]:
     """One message per (device_idx[i], ts_ms[i]), with that device's readings at that time."""
-    readings = values(city, device_idx, ts_ms)
+    return encode_readings(city, device_idx, ts_ms, values(city, device_idx, ts_ms), fmt, prefix)
+
+
+def encode_readings(
+    city: City,
+    device_idx: np.ndarray,
+    ts_ms: np.ndarray,
+    readings: dict[str, np.ndarray],
+    fmt: PayloadFormat = PayloadFormat.JSON,
+    prefix: str = "",
+) -> list[Message]:
+    """One message per (device_idx[i], ts_ms[i]) carrying the given readings (by metric)."""
     columns = {m: np.round(a, _DECIMALS).tolist() for m, a in readings.items()}
     metric_names = {t: tuple(spec.metrics) for t, spec in city.catalogue.items()}
     units = _units(city.catalogue)

@@ -59,7 +59,7 @@ class PublishSummary:
 ProgressCallback = Callable[[PublishSummary], None]
 
 
-class _Acks:
+class Acks:
     """Messages in flight, retired in order as paho marks them published."""
 
     def __init__(self) -> None:
@@ -107,7 +107,7 @@ async def publish(
     outstanding acks."""
     if rate <= 0 or duration_s < 0 or not city.devices:
         raise ValueError("need rate > 0, duration_s >= 0 and a city with devices")
-    client = await _connect(options)
+    client = await connect(options)
     try:
         return await _run(client, city, options, rate, duration_s, on_progress,
                           stop or asyncio.Event())
@@ -129,7 +129,7 @@ async def _run(
     readings_per_message = np.mean([len(city.catalogue[d.type].metrics) for d in city.devices])
     last_ts = np.zeros(n, dtype=np.int64)
     max_pending = options.max_inflight
-    acks = _Acks()
+    acks = Acks()
     cursor = 0
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < duration_s and not stop.is_set():
@@ -161,7 +161,7 @@ async def _run(
     return summary
 
 
-async def _connect(options: PublishOptions) -> mqtt.Client:
+async def connect(options: PublishOptions) -> mqtt.Client:
     parts = urlsplit(options.url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise PublishError(options.url, "expected mqtt://[user:pass@]host[:port] or mqtts://")

@@ -63,7 +63,8 @@ class _Ctx:
         self.t_s = ts_ms / 1000.0
         local_s = self.t_s + city.utc_offset_s
         self.hour = (local_s / _HOUR_S) % 24
-        self.weekend = (np.floor(local_s / _DAY_S) + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+        day = np.floor(local_s / _DAY_S)
+        self.weekend = ((day + 3) % 7 >= 5) | np.isin(day, city.holiday_days)  # 1970-01-01: Thu
         self.district = city.district_index[dev]
         self.everywhere = np.zeros_like(dev)
         self.demand = demand(self.hour, self.weekend)

@@ -28,8 +28,10 @@ from api.context import AlertsPart, ApiContext, BodyLimits, Bounds, RulesPart, T
 from api.metrics import MetricSources
 from api.security.secret_key import resolve_secret_key
 from api.stream_slots import StreamSlots
+from devices import clock
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
+from devices.clock import ReadingClock
 from devices.private_paths import private_dir
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
@@ -104,6 +106,7 @@ class Platform:
         self.judge: Judge | None = None
         self.alerting: Alerting | None = None
         self._api: uvicorn.Server | None = None
+        self._reading_clock: ReadingClock | None = None  # `now` follows the readings
 
     async def __aenter__(self) -> Platform:
         try:
@@ -156,6 +159,9 @@ class Platform:
 
     async def _open(self) -> None:
         s = self.settings
+        if s.clock == "readings":  # before anything reads the time
+            self._reading_clock = ReadingClock()
+            clock.follow(self._reading_clock)
         await asyncio.to_thread(check_ports, s, api=self._serve_api)  # before starting anything
         private_dir(s.state_dir)  # secrets, the database, the spool: the owner's only
         await migrate(s.db_url)
@@ -172,7 +178,8 @@ class Platform:
             timeout_s=s.influx.timeout_s,
         )
         await self._ensure_influx_schema()
-        ingest_config = IngestConfig.from_settings(client_settings(s, "ingest"))
+        ingest = client_settings(_following_readings(s), "ingest")
+        ingest_config = IngestConfig.from_settings(ingest)
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
         cap = CapContext(sender=s.cap.sender, tz=s.city.timezone, sender_name=s.cap.sender_name,
                          language=s.cap.language, web=s.cap.web)
@@ -251,6 +258,8 @@ class Platform:
             if self._engine is not None:
                 await self._engine.dispose()
         finally:  # even when a stop cut short cancels the close: no orphaned servers
+            if self._reading_clock is not None and clock.following() is self._reading_clock:
+                clock.follow(None)
             if self._services is not None:
                 await asyncio.shield(asyncio.to_thread(self._services.__exit__))
 
@@ -260,8 +269,15 @@ class Platform:
         await self.ingestor.dead_letter(letter)
 
     async def _on_batch(self, batch: ReadingBatch, now_ms: int, faults: ReadingBatch) -> None:
-        """Every stored batch (and its sensor faults) is judged before its messages are acked."""
+        """Every stored batch (and its sensor faults) is judged before its messages are acked.
+
+        Following the readings, `now` moves with the readings judged, not with those merely
+        received: a device is stale only against readings the engine has seen.
+        """
         assert self.judge is not None
+        if self._reading_clock is not None and len(batch):
+            self._reading_clock.observe_many(batch.ts_ms)
+            now_ms = self._reading_clock.now_ms()
         await self.judge.on_batch(batch, now_ms, faults)
 
     async def _ingest(self, stop: asyncio.Event) -> None:
@@ -372,6 +388,17 @@ class Platform:
 
     async def _sql_ready(self) -> bool:
         return await ping(self.sessions)
+
+
+def _following_readings(settings: Settings) -> Settings:
+    """With `clock = "readings"` the readings define `now`: one arriving after a gap in a
+    lone stream (a replayed recording) is not "in the future" of the readings before it, so
+    the future limit is the age limit (a device's skewed clock still shows: its readings fall
+    out of order and it goes stale)."""
+    if settings.clock != "readings":
+        return settings
+    ingest = settings.ingest.model_copy(update={"max_future_s": settings.ingest.max_age_s})
+    return settings.model_copy(update={"ingest": ingest})
 
 
 async def _stopped(stop: asyncio.Event, wait_s: float) -> bool:

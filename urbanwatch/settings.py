@@ -247,6 +247,10 @@ class Settings(BaseSettings):
     city: CitySettings = CitySettings()
     cap: CapSettings = CapSettings()
     log: LogSettings = LogSettings()
+    clock: Literal["wall", "readings"] = Field(
+        "wall", description="what `now` is: the wall clock, or the time of the newest readings "
+        "(a simulated city run faster than real time, `urbanwatch simulate --speed`)"
+    )
 
     @classmethod
     def settings_customise_sources(

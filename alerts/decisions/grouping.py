@@ -2,10 +2,11 @@
 
 An alert joins an open incident of the same category whose area it touches — same district,
 or a grid cell equal or neighbouring (per the `neighbours` mapping) to one of the incident's
-cells — if the incident's last alert came within `window_ms`. If several qualify, the most
-recent one wins; incidents are never merged. Only dispatchable transitions open or join
-incidents, so silenced, inhibited and flapping alerts do not summon anyone; clears are
-followed for every member, and a resolved incident closes itself when its last alert clears.
+cells — if one of the incident's alerts still fires or its last alert came within
+`window_ms`. If several qualify, the most recent one wins; incidents are never merged. Only
+dispatchable transitions open or join incidents, so silenced, inhibited and flapping alerts
+do not summon anyone; clears are followed for every member, and a resolved incident closes
+itself when its last alert clears.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class IncidentBook:
             for inc in self.incidents.values()
             if inc.state in _JOINABLE
             and inc.category is alert.category
-            and ts_ms - inc.last_alert_ms <= window
+            and (ts_ms - inc.last_alert_ms <= window or _live(inc))
             and self._touches(inc, alert)
         ]
         return max(candidates, key=lambda i: (i.last_alert_ms, i.id), default=None)
@@ -134,6 +135,12 @@ class IncidentBook:
             return False
         near = {alert.grid, *self.neighbours.get(alert.grid, ())}
         return not near.isdisjoint(incident.grids)
+
+
+def _live(incident: Incident) -> bool:
+    """Whether one of its alerts still fires: a slowly spreading event (a flood rising cell
+    after cell) stays one incident however long it takes."""
+    return any(not m.cleared for m in incident.members)
 
 
 def _opens(t: Transition, config: GroupingConfig) -> bool:

@@ -16,7 +16,9 @@ from urbanwatch.cli.bench import PASS_THROUGH, bench
 from urbanwatch.cli.checks import config_app, routing_app, rules_app
 from urbanwatch.cli.devices import devices_app
 from urbanwatch.cli.nab import nab
+from urbanwatch.cli.replay import replay_command
 from urbanwatch.cli.run import demo, serve
+from urbanwatch.cli.score import score_command
 from urbanwatch.cli.services import services_app
 from urbanwatch.cli.simulate import city, simulate
 from urbanwatch.cli.teams import teams_app
@@ -55,4 +57,6 @@ app.command()(demo)
 app.command()(simulate)
 app.command()(city)
 app.command()(nab)
+app.command("score")(score_command)
+app.command("replay")(replay_command)
 app.command(context_settings=PASS_THROUGH, add_help_option=False)(bench)

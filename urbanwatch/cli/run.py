@@ -42,9 +42,14 @@ def serve(
     mqtt_url: MqttUrl = None, influx_url: InfluxUrl = None, db_url: DbUrl = None,
     state_dir: StateDir = None, api_host: ApiHost = None, api_port: ApiPort = None,
     config: Config = None,
+    clock: Annotated[
+        str | None, typer.Option("--clock", help="wall, or readings: `now` follows the "
+                                 "readings' time (simulate --speed) [wall]")
+    ] = None,
 ) -> None:
     """Run the platform against the given services, or managed ones under the state dir."""
-    settings = _settings(config, mqtt_url, influx_url, db_url, state_dir, api_host, api_port)
+    settings = _settings(config, mqtt_url, influx_url, db_url, state_dir, api_host, api_port,
+                         clock)
     console = Console(stderr=True)
 
     async def main(stop: asyncio.Event, started: asyncio.Event) -> None:
@@ -90,11 +95,11 @@ def demo(
 
 def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
               db_url: str | None, state_dir: Path | None, api_host: str | None,
-              api_port: int | None) -> Settings:
+              api_port: int | None, clock: str | None = None) -> Settings:
     with one_line_errors():
         return load_settings(
             config, state_dir=state_dir, mqtt={"url": mqtt_url}, influx={"url": influx_url},
-            db={"url": db_url}, api={"host": api_host, "port": api_port},
+            db={"url": db_url}, api={"host": api_host, "port": api_port}, clock=clock,
         )
 
 

@@ -10,6 +10,8 @@ import asyncio
 import json
 import signal
 import threading
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -18,11 +20,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from devices.clock import now_ms
 from simulators.c_publisher import CPublisherError, publish_city
 from simulators.city import City, build_city, write_city
 from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat
 from simulators.publisher import PublishOptions, PublishSummary, publish
+from simulators.scenarios.base import Run
+from simulators.scenarios.plan import build_scenarios
+from simulators.scenarios.plan import truth as plan_truth
+from simulators.timed import publish_timed
 from urbanwatch.services.broker_auth import client_url, managed, sync_broker_auth
 from urbanwatch.settings import Settings, load_settings, without_password
 
@@ -59,8 +66,24 @@ def simulate(
     ] = Publisher.PYTHON,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="[settings]")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(
+        "--scenario", help="NAME[:k=v,...] (repeatable): flood, gas_leak, pollution, "
+        "traffic_accident, fire, structural, a fault (stuck, drift, spike, dropout, "
+        "gateway_offline, clock_skew, duplicates, garbage) or mix[:count=N]; keys place, "
+        "start, duration, intensity, seed")] = None,
+    truth: Annotated[Path | None, typer.Option(
+        "--truth", help="write the run's ground truth (JSON) here")] = None,
+    speed: Annotated[float | None, typer.Option(
+        "--speed", min=0.001, help="simulated seconds per second; with --scenario, --truth or "
+        "--speed devices report on their own schedule and --duration is simulated time "
+        "(the platform should run with --clock readings)")] = None,
+    start: Annotated[datetime | None, typer.Option(
+        "--start", help="simulated start (UTC unless the time has an offset) [now]")] = None,
+    holiday: Annotated[list[str] | None, typer.Option(
+        "--holiday", help="YYYY-MM-DD (repeatable): an extra holiday (weekend traffic)")] = None,
 ) -> None:
     """Publish the synthetic city's readings over MQTT; print a JSON summary at the end."""
+    timed = bool(scenario or truth or speed)
     mqtt = {"url": mqtt_url, "qos": qos, "topic_prefix": topic_prefix}
     settings = load_settings(config, state_dir=state_dir, mqtt=mqtt)
     if managed(settings):  # the managed broker admits only known users: make sure of ours
@@ -73,7 +96,14 @@ def simulate(
     city = build_city(devices, seed)
     err = Console(stderr=True)
     try:
-        if publisher is Publisher.C:
+        if timed:
+            city = _with_holidays(city, holiday or [])
+            run = Run(city, start_ms(start), round(duration * 1000), seed)
+            scenarios = build_scenarios(run, scenario or [])
+            if truth is not None:
+                plan_truth(run, scenarios).write(truth)
+            summary = asyncio.run(publish_timed(city, options, run, scenarios, speed or 1.0))
+        elif publisher is Publisher.C:
             if threading.current_thread() is threading.main_thread():  # (not when embedded)
                 # SIGTERM as Ctrl-C: the C publisher is stopped with us (no summary then)
                 signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -82,6 +112,9 @@ def simulate(
                                        settings.state_dir / "tmp")
         else:
             summary = asyncio.run(_publish_with_progress(city, options, rate, duration, err))
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
     except (PublishError, CPublisherError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
@@ -99,6 +132,23 @@ def simulate(
         "topic_prefix": options.topic_prefix,
         "publisher": str(publisher),
     }))
+
+
+def start_ms(start: datetime | None) -> int:
+    """`start` in epoch ms (a naive time is UTC); now when None."""
+    if start is None:
+        return now_ms()
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    return int(start.timestamp() * 1000)
+
+
+def _with_holidays(built: City, extra: list[str]) -> City:
+    try:
+        days = frozenset(date.fromisoformat(d) for d in extra)
+    except ValueError as exc:
+        raise ValueError(f"--holiday: {exc}") from exc
+    return replace(built, holidays=built.holidays | days) if days else built
 
 
 def city(

@@ -55,8 +55,7 @@ GROUP_CASES = [
     ("non-neighbouring-cells", [alert(1, district=None),
                                 alert(2, district=None, grid="g-1-3")], 2),
     ("other-category", [alert(1), alert(2, category=Category.FIRE)], 2),
-    ("outside-window", [alert(1), alert(2, ts_ms=31 * MIN)], 2),
-    ("inside-window", [alert(1), alert(2, ts_ms=30 * MIN)], 1),
+    ("outside-window-still-firing", [alert(1), alert(2, ts_ms=31 * MIN)], 1),
     ("info-opens-none", [alert(1, severity=Severity.INFO)], 0),
 ]  # fmt: skip
 
@@ -66,6 +65,16 @@ GROUP_CASES = [
 def test_grouping(alerts, n):
     book, _ = group([fire(a) for a in alerts])
     assert len(book.incidents) == n
+
+
+@pytest.mark.parametrize(("later_ms", "n"), [(30 * MIN, 1), (31 * MIN, 2)],
+                         ids=["inside-window", "outside-window"])
+def test_after_its_alerts_cleared_an_incident_takes_alerts_for_the_window(later_ms, n):
+    first = alert(1)
+    book, _ = group([fire(first), clear(first), fire(alert(2, ts_ms=later_ms))])
+    assert len(book.incidents) == n
+    second = next(i for i in book.incidents.values() if "a2" in i.alert_ids)
+    assert second.alert_ids == (("a1", "a2") if n == 1 else ("a2",))
 
 
 def test_muted_alerts_open_no_incident():

@@ -1,0 +1,1 @@
+"""Emergencies and faults injected into the synthetic city, with their ground truth."""
