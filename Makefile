@@ -35,8 +35,8 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(VENV)/bin/urbanwatch demo
 
-test: install
-	$(VENV)/bin/pytest
+test: install  # one worker per core; a test file's tests stay together (module-scoped fixtures)
+	$(VENV)/bin/pytest -n auto --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .
