@@ -63,7 +63,7 @@ async def visible_incident(alerts: AlertService, caller: Principal, incident_id:
 async def list_incidents(
     caller: Caller,
     alerts: AlertServiceDep,
-    state: IncidentState | None = None,
+    state: Annotated[list[IncidentState] | None, Query(description="one or more states")] = None,
     severity: SeverityName | None = None,
     category: Category | None = None,
     district: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
@@ -77,7 +77,7 @@ async def list_incidents(
         raise HTTPException(422, "opened_from_ms must be before opened_to_ms")
 
     query = IncidentQuery(
-        state=state,
+        states=frozenset(state or ()),
         severity=None if severity is None else Severity.parse(severity),
         category=category,
         district=district,
