@@ -2,9 +2,10 @@
 # and `make test` (install what is missing, run the whole suite).
 VENV ?= .venv
 PYTHON ?= python3
-# package:file it installs (a program, or a header for the ingest benchmark's C publisher)
+# package:file it installs (a program, or a header for the ingest benchmark's C publisher);
+# chromium is the browser the page tests drive (Playwright never downloads one)
 OS_PACKAGES := mosquitto:/usr/sbin/mosquitto influxdb:/usr/bin/influxd \
-	gcc:/usr/bin/cc libmosquitto-dev:/usr/include/mosquitto.h
+	gcc:/usr/bin/cc libmosquitto-dev:/usr/include/mosquitto.h chromium:/usr/bin/chromium
 
 .PHONY: install os-packages demo test lint clean
 

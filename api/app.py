@@ -16,6 +16,7 @@ from api.problems import install_problems
 from api.routes import (
     alerts,
     api_keys,
+    areas,
     audit,
     auth,
     device_readings,
@@ -29,7 +30,9 @@ from api.routes import (
     routing,
     rules,
     silences,
+    ui_config,
 )
+from api.web.pages import install_web
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -37,6 +40,8 @@ def create_app(context: ApiContext) -> FastAPI:
         title="urbanwatch",
         summary="IoT urban sensing and emergency warnings",
         version="0.1.0",
+        docs_url=None,  # served by `install_web`, with Swagger UI's files from here
+        redoc_url=None,
     )
     app.state.context = context
     install_problems(app)
@@ -63,4 +68,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(reports.router)
     app.include_router(routing.router)
+    app.include_router(areas.router)
+    app.include_router(ui_config.router)
+    install_web(app)
     return app

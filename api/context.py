@@ -77,3 +77,4 @@ class ApiContext:
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins
     body_limits: BodyLimits = field(default_factory=BodyLimits)  # largest request bodies
     passwords: PasswordPool = field(default_factory=PasswordPool)  # argon2, off the default pool
+    timezone: str = "Asia/Shanghai"  # the city's IANA zone: the pages show times in it

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tomllib
 import venv
+import zipfile
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -71,6 +72,10 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) ->
     built = _pip(sys.executable, "wheel", "--no-deps", "-w", str(dist), str(ROOT))
     assert "deprecat" not in built.lower()  # no warning of our own making (e.g. the licence form)
     [wheel] = dist.glob("urbanwatch-*.whl")
+    pages = {"api/web/pages/dashboard.html", "api/web/static/js/api.js",
+             "api/web/static/vendor/leaflet/leaflet-src.esm.js",
+             "api/web/static/vendor/swagger-ui/swagger-ui-bundle.js"}
+    assert pages <= set(zipfile.ZipFile(wheel).namelist()), "the web pages are not in the wheel"
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"

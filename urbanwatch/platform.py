@@ -317,6 +317,7 @@ class Platform:
                     "alert-store": self.alerting.backlog.ready},
             on_devices_changed=self._devices_changed,
             body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes),
+            timezone=api.timezone,
         )
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -82,6 +83,18 @@ class ApiSettings(_Section):
     )
     tls_cert: Path | None = Field(None, description="certificate (PEM): serve HTTPS")
     tls_key: Path | None = Field(None, description="private key (PEM) of tls_cert")
+    timezone: str = Field(
+        "Asia/Shanghai", description="the city's IANA time zone: the web pages show times in it"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from None
+        return value
 
     @model_validator(mode="after")
     def _strong_secret_outside_development(self) -> ApiSettings:

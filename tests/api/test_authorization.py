@@ -64,7 +64,10 @@ TABLE = [
     row("GET /openapi.json", PUBLIC),
     row("GET /docs", PUBLIC),
     row("GET /docs/oauth2-redirect", PUBLIC),
-    row("GET /redoc", PUBLIC),
+    row("GET /api/v1/ui-config", PUBLIC),  # the time zone, for the login page too
+    # the pages and their files hold no data: what they show comes from the API
+    row("GET /", PUBLIC),
+    row("GET /login", PUBLIC),
     row("GET /healthz", PUBLIC),
     row("GET /readyz", PUBLIC),
     row("GET /metrics", PUBLIC),  # Prometheus scrapes without credentials
@@ -78,6 +81,7 @@ TABLE = [
     row("POST /api/v1/devices/{device_id}/credentials", STAFF),
     row("GET /api/v1/devices/{device_id}/latest", ALL),
     row("GET /api/v1/devices/{device_id}/readings", ALL, query={"metric": "lel_pct"}),
+    row("GET /api/v1/areas", ALL),
     # incidents (responders: their own teams' only)
     row("GET /api/v1/incidents", ALL),
     row(f"GET {INCIDENT}", ALL, team_scoped=True),

@@ -1,0 +1,147 @@
+// What the dashboard knows: incidents, open alerts, devices, rules, areas and teams, loaded
+// from the REST API and kept current by the live stream. Views subscribe with onChange().
+
+import { api, apiAll } from "../api.js";
+import { connectLive } from "../live.js";
+import { deviceStates, loadDeviceStates, offlineRuleIds } from "../map.js";
+
+export const ACTIVE_STATES = ["new", "dispatched", "acknowledged", "en_route", "on_scene"];
+export const FINAL_STATES = ["resolved", "closed", "reassigned", "cancelled"];
+const OPEN_ALERT_STATES = new Set(["firing", "acknowledged"]);
+
+export const store = {
+  caller: null,
+  incidents: new Map(), // id -> incident (IncidentPublic, or IncidentDetail once fetched)
+  alerts: new Map(), // open alerts: id -> alert
+  devices: new Map(),
+  rules: new Map(),
+  offlineRules: new Set(),
+  areas: { type: "FeatureCollection", features: [] },
+  teams: [], // [{id, name}]
+};
+
+const listeners = [];
+const changes = { incidents: new Set(), alerts: false, all: false };
+let pending = false;
+
+/** listener({incidents: Set of ids changed, alerts: bool, all: bool}) after every change. */
+export function onChange(listener) {
+  listeners.push(listener);
+}
+
+function changed({ incident = null, alerts = false, all = false }) {
+  if (incident) changes.incidents.add(incident);
+  changes.alerts ||= alerts;
+  changes.all ||= all;
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => {
+    pending = false;
+    const batch = { incidents: new Set(changes.incidents), alerts: changes.alerts, all: changes.all };
+    changes.incidents.clear();
+    changes.alerts = changes.all = false;
+    for (const listener of listeners) listener(batch);
+  });
+}
+
+export function isActive(incident) {
+  return ACTIVE_STATES.includes(incident.state);
+}
+
+/** Each device's state for the map (from devices, open alerts and the offline rules). */
+export function currentDeviceStates() {
+  return deviceStates(store.devices.values(), store.alerts.values(), store.offlineRules);
+}
+
+async function loadIncidents(states, limit = 1000) {
+  const found = await Promise.all(states.map((state) => apiAll("/incidents", { state }, limit)));
+  for (const incident of found.flat()) store.incidents.set(incident.id, incident);
+}
+
+/** Recent incidents in a final state (the feed shows them when that state is picked). */
+export async function loadFinished(state) {
+  const page = await api("/incidents", { query: { state, limit: 200 } });
+  for (const incident of page.items) store.incidents.set(incident.id, incident);
+  changed({ all: true });
+}
+
+/** Keep `incident` (as the API returned it) and tell the views. */
+export function putIncident(incident) {
+  store.incidents.set(incident.id, incident);
+  changed({ incident: incident.id });
+}
+
+/** The incident with its timeline, fresh from the API (kept in the store). */
+export async function fetchIncident(id) {
+  const incident = await api(`/incidents/${encodeURIComponent(id)}`);
+  putIncident(incident);
+  return incident;
+}
+
+/** Everything from the REST API (at start, and after a gap in the live stream). */
+export async function loadAll() {
+  const [{ devices, rules, alerts }, areas, routing] = await Promise.all([
+    loadDeviceStates(), api("/areas"), api("/routing"), loadIncidents(ACTIVE_STATES),
+  ]);
+  store.devices = new Map(devices.map((d) => [d.id, d]));
+  store.rules = new Map(rules.map((r) => [r.id, r]));
+  store.offlineRules = offlineRuleIds(rules);
+  store.alerts = new Map(alerts.map((a) => [a.id, a]));
+  store.areas = areas;
+  store.teams = routing.handlers.flatMap((handler) => handler.teams.map(({ id, name }) => ({ id, name })));
+  changed({ all: true });
+}
+
+function onAlertEvent(event) {
+  if (OPEN_ALERT_STATES.has(event.state)) {
+    const known = store.alerts.get(event.alert_id) ?? {};
+    const isDevice = !event.subject.includes(":");
+    store.alerts.set(event.alert_id, {
+      ...known, id: event.alert_id, rule_id: event.rule_id, subject: event.subject, state: event.state,
+      severity: event.severity, updated_ms: event.ts_ms, started_ms: known.started_ms ?? event.ts_ms,
+      device_id: isDevice ? event.subject : known.device_id ?? null,
+    });
+  } else {
+    store.alerts.delete(event.alert_id);
+  }
+  changed({ alerts: true });
+}
+
+const fetching = new Map(); // incident id -> "again" when changed while being fetched
+
+/** Fetch the incident again, once at a time (its events come in bursts). */
+function refresh(id) {
+  if (fetching.has(id)) {
+    fetching.set(id, "again");
+    return;
+  }
+  fetching.set(id, "once");
+  fetchIncident(id).catch(() => {}).finally(() => {
+    const again = fetching.get(id) === "again";
+    fetching.delete(id);
+    if (again) refresh(id);
+  });
+}
+
+function onIncidentEvent(event) {
+  const known = store.incidents.get(event.incident_id);
+  if (known) { // shown at once; the fetch brings the rest (timeline, devices)
+    store.incidents.set(event.incident_id, { ...known, state: event.state, severity: event.severity,
+      team_id: event.team_id, updated_ms: event.ts_ms });
+    changed({ incident: event.incident_id });
+  }
+  refresh(event.incident_id);
+}
+
+/** Open the live stream (before loadAll: nothing falls between the two). */
+export function startLive(onStatus) {
+  return connectLive({
+    onEvent(event) {
+      if (event.type === "alert") onAlertEvent(event);
+      else if (event.type === "incident") onIncidentEvent(event);
+      else if (event.type === "dispatch" && event.incident_id) refresh(event.incident_id); // its timeline
+    },
+    onGap: () => loadAll(),
+    onStatus,
+  });
+}

@@ -1,0 +1,172 @@
+// The city map: the stored districts and grid cells (GET /api/v1/areas, GeoJSON) drawn on a
+// plain background (no tile server is reachable in an operations center), devices as markers
+// coloured by state, areas with active incidents filled in their severity colour.
+// Areas are SVG paths; device markers are drawn on a canvas (10,000 devices stay fluid). Each
+// device state also differs in size and outline, and every marker has a tooltip in words.
+
+import * as L from "../vendor/leaflet/leaflet-src.esm.js";
+import { api, apiAll } from "./api.js";
+import { t } from "./i18n.js";
+import { severityColour, severityLabel, severityRank } from "./severity.js";
+
+export const DEVICE_STATES = ["ok", "alerting", "offline", "maintenance"];
+const OPEN_ALERT_STATES = ["firing", "acknowledged"];
+
+const STYLES = {
+  ok: { radius: 4, color: "#2f5d50", weight: 1, fillColor: "#4d9078", fillOpacity: 0.8 },
+  offline: { radius: 6, color: "#333", weight: 2, dashArray: "2 3", fillOpacity: 0 },
+  maintenance: { radius: 5, color: "#5b2c6f", weight: 2, dashArray: "4 2", fillColor: "#c39bd3", fillOpacity: 0.9 },
+  retired: { radius: 3, color: "#999", weight: 1, fillOpacity: 0 },
+};
+
+/** The style of a device marker in `state` (alerting: in its severity's colour). */
+export function markerStyle(state, severity) {
+  if (state === "alerting") {
+    return { radius: 8, color: "#000", weight: 2, fillColor: severityColour(severity), fillOpacity: 0.95 };
+  }
+  return STYLES[state] ?? STYLES.ok;
+}
+
+/** The ids of the rules that judge staleness: their alerts mean "offline". */
+export function offlineRuleIds(rules) {
+  return new Set(rules.filter((rule) => /\bstale\s*\(/.test(rule.when)).map((rule) => rule.id));
+}
+
+/**
+ * Each device's state: {state, severity} by device id, from the devices, their open alerts
+ * (firing or acknowledged, from GET /alerts) and the offline rules.
+ */
+export function deviceStates(devices, openAlerts, offlineRules) {
+  const states = new Map();
+  for (const device of devices) {
+    const base = device.status === "active" ? "ok" : device.status;
+    states.set(device.id, { state: base, severity: null });
+  }
+  for (const alert of openAlerts) {
+    const current = alert.device_id && states.get(alert.device_id);
+    if (!current || current.state === "maintenance" || current.state === "retired") continue;
+    if (offlineRules.has(alert.rule_id)) {
+      if (current.state === "ok") states.set(alert.device_id, { state: "offline", severity: null });
+    } else if (alert.severity !== "info" && severityRank(alert.severity) > severityRank(current.severity ?? "info")) {
+      states.set(alert.device_id, { state: "alerting", severity: alert.severity });
+    }
+  }
+  return states;
+}
+
+/** Devices, rules and open alerts from the API, as deviceStates() needs them. */
+export async function loadDeviceStates() {
+  const [devices, rules, alerts] = await Promise.all([
+    apiAll("/devices"),
+    api("/rules"),
+    apiAll("/alerts", { state: OPEN_ALERT_STATES }),
+  ]);
+  return { devices, rules: rules.items, alerts, states: deviceStates(devices, alerts, offlineRuleIds(rules.items)) };
+}
+
+export class CityMap {
+  /** A map in `element`; onDeviceClick(device) when a marker is clicked. */
+  constructor(element, { onDeviceClick = () => {} } = {}) {
+    this.element = element;
+    this.onDeviceClick = onDeviceClick;
+    this.map = L.map(element, { attributionControl: false, zoomSnap: 0.25, keyboard: true });
+    this.map.createPane("devices").style.zIndex = 450; // above the areas' fill
+    this.canvas = L.canvas({ padding: 0.2, pane: "devices" }); // thousands of markers
+    this.map.setView([39.9, 116.4], 11);
+    this.areaLayer = L.geoJSON(null, { style: (f) => this.areaStyle(f) }).addTo(this.map);
+    this.deviceLayer = L.layerGroup().addTo(this.map);
+    this.focusLayer = L.layerGroup().addTo(this.map);
+    this.markers = new Map();
+    this.devices = new Map();
+    this.hot = new Map(); // area id -> most severe active incident severity
+    element.setAttribute("aria-label", t("map.label"));
+  }
+
+  areaStyle(feature) {
+    const { id, kind } = feature.properties;
+    const severity = this.hot.get(id);
+    const base = kind === "district"
+      ? { color: "#56606b", weight: 2, fillColor: "#e8ecef", fillOpacity: 0.5 }
+      : { color: "#9aa5af", weight: 0.5, fillOpacity: 0 };
+    if (!severity) return base;
+    return { ...base, color: severityColour(severity), weight: kind === "district" ? 3 : 2,
+             fillColor: severityColour(severity), fillOpacity: 0.3, dashArray: "6 3" };
+  }
+
+  /** Draw the stored areas (a GeoJSON FeatureCollection) and fit the view to them. */
+  setAreas(collection) {
+    this.areaLayer.clearLayers();
+    // grid cells first, districts on top: their outlines stay visible
+    const order = (f) => (f.properties.kind === "district" ? 1 : 0);
+    this.areaLayer.addData({ ...collection, features: [...collection.features].sort((a, b) => order(a) - order(b)) });
+    this.element.dataset.areas = String(collection.features.length);
+    this.fit();
+  }
+
+  /** Draw devices (from GET /devices) in their states (a Map from deviceStates()). */
+  setDevices(devices, states = new Map()) {
+    this.deviceLayer.clearLayers();
+    this.markers.clear();
+    this.devices.clear();
+    for (const device of devices) {
+      this.devices.set(device.id, device);
+      const marker = L.circleMarker([device.lat, device.lon], { ...markerStyle("ok"), renderer: this.canvas });
+      marker.on("click", () => this.onDeviceClick(device));
+      marker.addTo(this.deviceLayer);
+      this.markers.set(device.id, marker);
+      this.setDeviceState(device.id, states.get(device.id) ?? { state: "ok", severity: null });
+    }
+    this.element.dataset.devices = String(devices.length);
+    if (!this.areaLayer.getLayers().length) this.fit();
+  }
+
+  /** Show one device in `state` ("ok" | "alerting" with a severity | "offline" | "maintenance"). */
+  setDeviceState(deviceId, { state, severity = null }) {
+    const marker = this.markers.get(deviceId);
+    if (!marker) return;
+    marker.setStyle(markerStyle(state, severity));
+    if (state === "alerting") marker.bringToFront();
+    const label = state === "alerting" ? `${t("device.alerting")}: ${severityLabel(severity)}` : t(`device.${state}`);
+    marker.unbindTooltip().bindTooltip(`${deviceId} · ${label}`);
+  }
+
+  /** Fill the areas of active incidents in their most severe colour (incidents from the API). */
+  highlightIncidents(incidents) {
+    this.hot.clear();
+    for (const incident of incidents) {
+      for (const id of [...incident.districts, ...incident.grids]) {
+        const known = this.hot.get(id);
+        if (!known || severityRank(incident.severity) > severityRank(known)) this.hot.set(id, incident.severity);
+      }
+    }
+    this.areaLayer.setStyle((f) => this.areaStyle(f));
+  }
+
+  /** Ring the devices `ids` (an incident's) and zoom to them; none: clear the rings. */
+  focusDevices(ids, severity = "info") {
+    this.focusLayer.clearLayers();
+    const points = ids.map((id) => this.devices.get(id)).filter(Boolean).map((d) => [d.lat, d.lon]);
+    for (const point of points) {
+      L.circleMarker(point, { radius: 14, color: severityColour(severity), weight: 3, fillOpacity: 0, interactive: false, pane: "devices" })
+        .addTo(this.focusLayer);
+    }
+    if (points.length) this.map.fitBounds(L.latLngBounds(points).pad(0.5), { maxZoom: 15 });
+  }
+
+  /** Fit the view to the areas, or to the devices when no area is stored. */
+  fit() {
+    const layer = this.areaLayer.getLayers().length ? this.areaLayer : L.featureGroup([...this.markers.values()]);
+    const bounds = layer.getBounds();
+    if (bounds.isValid()) this.map.fitBounds(bounds.pad(0.05));
+  }
+
+  /** After the element changed size. */
+  resize() {
+    this.map.invalidateSize();
+  }
+}
+
+/** The stored areas, for CityMap.setAreas(). */
+export function loadAreas() {
+  return api("/areas");
+}
