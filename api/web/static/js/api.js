@@ -58,6 +58,22 @@ export function logout() {
   location.assign("/login");
 }
 
+let apiKey = null; // a page holding an API key (the wall screen) sends it instead of tokens
+
+/** Call the API with an API key (X-API-Key, `?key=` on the live stream) instead of a login. */
+export function useApiKey(key) {
+  apiKey = key;
+  me.cached = null;
+}
+
+/** How the live stream authenticates: ["key", apiKey] or ["token", access token]; null when
+ * logged out. */
+export async function streamCredential() {
+  if (apiKey) return ["key", apiKey];
+  const token = await accessToken();
+  return token ? ["token", token] : null;
+}
+
 let refreshing = null; // one refresh at a time: the refresh token is single use
 
 async function refreshed() {
@@ -105,18 +121,18 @@ export async function api(path, { method = "GET", json, query, accept } = {}) {
     for (const v of [value].flat()) if (v !== undefined && v !== null && v !== "") url.searchParams.append(name, v);
   }
   const send = async (token) => {
-    const headers = { Authorization: `Bearer ${token}` };
+    const headers = apiKey ? { "X-API-Key": apiKey } : { Authorization: `Bearer ${token}` };
     if (accept) headers.Accept = accept;
     if (json !== undefined) headers["Content-Type"] = "application/json";
     return fetch(url, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
   };
-  let token = await accessToken();
+  let token = apiKey ?? (await accessToken());
   if (!token) {
     toLogin();
     throw new ApiError(401, { detail: t("error.login_needed") });
   }
   let response = await send(token);
-  if (response.status === 401) {
+  if (response.status === 401 && !apiKey) {
     token = (await refresh())?.access;
     if (!token) {
       toLogin();
