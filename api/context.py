@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
 from api.metrics import MetricSources
+from api.photos import PhotoStore
 from api.security.passwords import PasswordPool
 from api.security.ratelimit import LoginThrottle
 from devices.catalogue import Catalogue
@@ -78,3 +79,4 @@ class ApiContext:
     body_limits: BodyLimits = field(default_factory=BodyLimits)  # largest request bodies
     passwords: PasswordPool = field(default_factory=PasswordPool)  # argon2, off the default pool
     timezone: str = "Asia/Shanghai"  # the city's IANA zone: the pages show times in it
+    photos: PhotoStore | None = None  # photos from the scene; None: this process keeps none

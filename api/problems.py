@@ -34,6 +34,7 @@ from alerts.errors import (
     UnknownSilenceError,
     UnknownTeamError,
 )
+from api.photos import NotAPhotoError, PhotoTooLargeError
 from api.schemas.problems import ProblemBase
 from api.schemas.rules import RuleProblem
 from api.security.refresh import InvalidRefreshTokenError
@@ -101,6 +102,8 @@ KINDS: dict[type[Exception], Kind] = {
         detail=lambda e: "; ".join(e.problems),
         members=lambda e: {"source": e.source, "problems": e.problems},
     ),
+    PhotoTooLargeError: Kind(413, "photo-too-large", "The photo is too large"),
+    NotAPhotoError: Kind(415, "not-a-photo", "Not a JPEG, PNG or WebP photo"),
     InvalidTokenError: Kind(
         401, "invalid-token", "Invalid access token", detail=lambda e: f"invalid token: {e}"
     ),

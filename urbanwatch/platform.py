@@ -25,6 +25,7 @@ from alerts.sql import outbox
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, BodyLimits, RulesPart, TokenPolicy
 from api.metrics import MetricSources
+from api.photos import PhotoStore
 from api.security.secret_key import resolve_secret_key
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
@@ -318,6 +319,7 @@ class Platform:
             on_devices_changed=self._devices_changed,
             body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes),
             timezone=api.timezone,
+            photos=PhotoStore(self.settings.state_dir / "photos", api.max_photo_bytes),
         )
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port,

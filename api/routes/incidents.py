@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
 
 from alerts.decisions.notify import CAP_XML
 from alerts.errors import UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.service import AlertService, IncidentQuery
-from api.deps import AlertServiceDep, Caller, require
+from api.deps import AlertServiceDep, Caller, PhotosDep, require
+from api.photos import PHOTO_TYPES, photo_type
 from api.query import Offset, epoch_ms_bound
 from api.schemas.common import SeverityName
 from api.schemas.incidents import (
@@ -170,3 +173,46 @@ async def add_note(
     await visible_incident(alerts, caller, incident_id)
     return IncidentDetail.of(await alerts.note(incident_id, caller.subject, now_ms(), body.text))
 
+
+
+@router.post(
+    "/{incident_id}/photos",
+    summary="Add a photo from the scene (JPEG, PNG or WebP as the body) to the timeline",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        media: {"schema": {"type": "string", "format": "binary"}} for media in PHOTO_TYPES
+    }}},
+    responses={
+        **NOT_FOUND,
+        413: {"model": Problem, "description": "larger than the photo limit"},
+        415: {"model": Problem, "description": "not a JPEG, PNG or WebP image"},
+    },
+)
+async def add_photo(
+    incident_id: str, request: Request, caller: Actor, alerts: AlertServiceDep,
+    photos: PhotosDep,
+) -> IncidentDetail:
+    await visible_incident(alerts, caller, incident_id)
+    content_type = request.headers.get("content-type", "")
+    photo_type(content_type)  # refused before the body is read
+    data = await request.body()  # bounded by the body limit (`api.body_limit`)
+    name = await anyio.to_thread.run_sync(photos.save, incident_id, data, content_type)
+    return IncidentDetail.of(await alerts.add_photo(incident_id, caller.subject, now_ms(), name))
+
+
+@router.get(
+    "/{incident_id}/photos/{name}",
+    summary="A photo on the incident's timeline (its name is the timeline entry's detail)",
+    response_class=FileResponse,
+    responses={200: {"content": {media: {} for media in PHOTO_TYPES},
+                     "description": "the photo"}, **NOT_FOUND},
+)
+async def get_photo(
+    incident_id: str, name: str, caller: Caller, alerts: AlertServiceDep, photos: PhotosDep
+) -> FileResponse:
+    await visible_incident(alerts, caller, incident_id)
+    found = photos.find(incident_id, name)
+    if found is None:
+        raise HTTPException(404, f"incident {incident_id} has no photo {name!r}")
+    path, media_type = found
+    headers = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return FileResponse(path, media_type=media_type, headers=headers)

@@ -23,6 +23,8 @@ DOCS_URL, OAUTH2_REDIRECT_URL = "/docs", "/docs/oauth2-redirect"
 PAGES = {
     "/": "dashboard.html",
     "/login": "login.html",
+    "/wall": "wall.html",
+    "/field": "field.html",
 }
 NO_CACHE = {"Cache-Control": "no-cache"}  # revalidated each time: a new version shows at once
 

@@ -34,6 +34,7 @@ from tests.support.route_world import (
     ADMIN,
     ALL,
     CHANGING,
+    JPEG,
     PUBLIC,
     READERS,
     STAFF,
@@ -68,6 +69,8 @@ TABLE = [
     # the pages and their files hold no data: what they show comes from the API
     row("GET /", PUBLIC),
     row("GET /login", PUBLIC),
+    row("GET /wall", PUBLIC),
+    row("GET /field", PUBLIC),
     row("GET /healthz", PUBLIC),
     row("GET /readyz", PUBLIC),
     row("GET /metrics", PUBLIC),  # Prometheus scrapes without credentials
@@ -91,6 +94,8 @@ TABLE = [
         json={"to": "cancelled", "detail": "false alarm"}),
     row(f"POST {INCIDENT}/reassign", STAFF, team_scoped=True, json={"team_id": FLOOD_TEAM}),
     row(f"POST {INCIDENT}/notes", ACTORS, team_scoped=True, json={"text": "on our way"}),
+    row(f"POST {INCIDENT}/photos", ACTORS, team_scoped=True, raw=("image/jpeg", JPEG)),
+    row(f"GET {INCIDENT}/photos/{{name}}", ALL, team_scoped=True),
     row("GET /api/v1/feeds/warnings.atom", ALL),
     row("WS /api/v1/live", ALL),
     row("GET /api/v1/live/sse", ALL, streams=True),
