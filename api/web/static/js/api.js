@@ -112,10 +112,11 @@ function toLogin() {
 
 /**
  * Call the API: `api("/incidents", {query: {state: "new"}})`, `api(path, {method: "POST",
- * json: body})`. Paths are under /api/v1. Resolves to the parsed JSON (text for non-JSON, null
- * for 204); rejects with ApiError (a 401 that a refresh cannot cure goes to the login page).
+ * json: body})`, or a raw `body` (a Blob) sent as its own type. Paths are under /api/v1.
+ * Resolves to the parsed JSON (text for non-JSON, a Blob with `blob: true`, null for 204);
+ * rejects with ApiError (a 401 that a refresh cannot cure goes to the login page).
  */
-export async function api(path, { method = "GET", json, query, accept } = {}) {
+export async function api(path, { method = "GET", json, query, accept, body, blob = false } = {}) {
   const url = new URL(`/api/v1${path}`, location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     for (const v of [value].flat()) if (v !== undefined && v !== null && v !== "") url.searchParams.append(name, v);
@@ -124,7 +125,8 @@ export async function api(path, { method = "GET", json, query, accept } = {}) {
     const headers = apiKey ? { "X-API-Key": apiKey } : { Authorization: `Bearer ${token}` };
     if (accept) headers.Accept = accept;
     if (json !== undefined) headers["Content-Type"] = "application/json";
-    return fetch(url, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+    else if (body?.type) headers["Content-Type"] = body.type;
+    return fetch(url, { method, headers, body: json === undefined ? body : JSON.stringify(json) });
   };
   let token = apiKey ?? (await accessToken());
   if (!token) {
@@ -142,6 +144,7 @@ export async function api(path, { method = "GET", json, query, accept } = {}) {
   }
   if (!response.ok) throw new ApiError(response.status, await problemOf(response));
   if (response.status === 204) return null;
+  if (blob) return response.blob();
   const type = response.headers.get("content-type") || "";
   return type.includes("json") ? response.json() : response.text();
 }
