@@ -6,7 +6,8 @@ Everything here is module-scoped and lives on the module's event loop, so a test
 
 - `web`: the platform process (its own Mosquitto with device logins, the session's influxd, SQLite)
   with a small city and its districts and grid cells, users of each role (`USERS`, password
-  `PASSWORD`); `web.add_user(...)` adds more, `web.provision(...)` a device with its MQTT login.
+  `PASSWORD`); `await web.add_user(...)` adds more (responders with their teams),
+  `await web.provision(type)` a device with its MQTT login, `web.client(name)` an API client.
 - `browser`: headless Chromium.
 - `pages` (per test): `await pages.open(viewport=...)` gives a page in a context of its own
   (its own login); when the test ends, every page must have requested nothing but 127.0.0.1.
@@ -18,13 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -39,9 +38,12 @@ from playwright.async_api import (
     expect,
 )
 
+from api.security.principal import Role
+from api.security.users import UserStore
 from devices.clock import now_ms
 from ingest.timeseries.client import InfluxClient
 from tests.support.platform_process import PlatformProcess, serving
+from urbanwatch.database import create_engine, create_session_factory
 from urbanwatch.demo import import_city
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.ports import free_port
@@ -76,6 +78,7 @@ class DeviceLogin:
 class Web:
     process: PlatformProcess
     users: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    used_districts: set[str] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -85,20 +88,14 @@ class Web:
     def mqtt_port(self) -> int:
         return self.process.settings.mqtt.port
 
-    def cli(self, *args: str, stdin: str = "") -> str:
-        """Run the `urbanwatch` CLI on the platform's state folder; its stdout."""
-        command = [str(Path(sys.executable).with_name("urbanwatch")), *args,
-                   "--state-dir", str(self.process.settings.state_dir)]
-        done = subprocess.run(command, env=self.process.env, input=stdin, capture_output=True,
-                              text=True, timeout=60, check=False)
-        assert done.returncode == 0, f"urbanwatch {' '.join(args)} failed: {done.stderr}"
-        return done.stdout
-
-    def add_user(self, name: str, role: str, *teams: str) -> None:
-        """`urbanwatch users add`, with `PASSWORD`."""
-        team_args = [part for team in teams for part in ("--team", team)]
-        self.cli("users", "add", name, "--role", role, *team_args, "--password-stdin",
-                 stdin=PASSWORD + "\n")
+    async def add_user(self, name: str, role: str, *teams: str) -> None:
+        """A user with `PASSWORD`, added by the store `urbanwatch users add` calls."""
+        engine = create_engine(self.process.settings.db_url)
+        try:
+            users = UserStore(create_session_factory(engine))
+            await users.add(name, Role(role), teams, PASSWORD, now_ms())
+        finally:
+            await engine.dispose()
         self.users[name] = (role, teams)
 
     @contextlib.asynccontextmanager
@@ -112,16 +109,24 @@ class Web:
             yield api
 
     async def provision(self, device_type: str) -> DeviceLogin:
-        """A new device of `device_type` beside one of the city's, with its MQTT login."""
+        """A new device of `device_type` with its MQTT login, in a district no device
+        provisioned here is in yet (so its incidents are not grouped with earlier ones)."""
         async with self.client("admin1") as api:
-            page = (await api.get("/api/v1/devices", params={"type": device_type})).json()
-            twin = page["items"][0]
+            areas = await api.get("/api/v1/areas", params={"kind": "district"})
+            free = [a for a in areas.json()["features"]
+                    if a["properties"]["id"] not in self.used_districts]
+            assert free, "every district has a provisioned device: build a larger city"
+            district = free[0]["properties"]["id"]
+            ring = free[0]["geometry"]["coordinates"][0]  # the city's districts are rectangles
+            lon, lat = (min(p[k] for p in ring) * 0.6 + max(p[k] for p in ring) * 0.4
+                        for k in (0, 1))  # inside, off the grid cells' corners
             device_id = f"{device_type}-web-{uuid.uuid4().hex[:6]}"
-            body = {"id": device_id, "type": device_type, "district": twin["district"],
-                    "lat": twin["lat"] + 0.0005, "lon": twin["lon"] + 0.0005}
+            body = {"id": device_id, "type": device_type, "district": district,
+                    "lat": lat, "lon": lon}
             created = await api.post("/api/v1/devices", json=body)
         assert created.status_code == 201, created.text
-        return DeviceLogin(device_id, twin["district"], created.json()["mqtt"]["password"])
+        self.used_districts.add(district)
+        return DeviceLogin(device_id, district, created.json()["mqtt"]["password"])
 
 
 def publish(web: Web, device: DeviceLogin, metric: str, values: list[float]) -> None:
@@ -159,7 +164,7 @@ async def web(tmp_path_factory: pytest.TempPathFactory, influxd: Influxd) -> Asy
     async with serving(PlatformProcess(settings, folder / "serve.log")) as process:
         site = Web(process)
         for name, (role, teams) in USERS.items():
-            site.add_user(name, role, *teams)
+            await site.add_user(name, role, *teams)
         yield site
     influx = InfluxClient(influxd.url, database)
     await influx.drop_database()
@@ -181,7 +186,7 @@ class Pages:
     def __init__(self, browser: Browser, base_url: str) -> None:
         self.browser, self.base_url = browser, base_url
         self.external: list[str] = []  # URLs requested off this machine
-        self.errors: list[str] = []  # uncaught script errors
+        self.errors: list[str] = []  # uncaught script errors and refusals of the pages' CSP
         self._contexts: list[BrowserContext] = []
 
     async def open(self, viewport: ViewportSize | None = None, locale: str = "en-US") -> Page:
@@ -193,6 +198,8 @@ class Pages:
         page = await context.new_page()
         page.on("request", lambda request: self._check(request.url))
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", lambda message: self.errors.append(message.text)
+                if "Content Security Policy" in message.text else None)
         return page
 
     def _check(self, url: str) -> None:
@@ -218,7 +225,7 @@ async def pages(browser: Browser, web: Web) -> AsyncIterator[Pages]:
 
 async def log_in(page: Page, name: str, path: str = "/") -> None:
     """Log in on the login page as `name` and land on `path`."""
-    await page.goto(f"/login?next={path}")
+    await page.goto(f"/login?next={quote(path)}")
     await page.fill("#username", name)
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")

@@ -48,6 +48,13 @@ function drawDevices() {
   fill($("device-ids"), [...store.devices.keys()].map((id) => new Option(id, id)));
 }
 
+function addDevice(device) {
+  const state = currentDeviceStates().get(device.id);
+  shownStates.set(device.id, state);
+  map.addDevice(device, state);
+  if (!$("device-ids").querySelector(`option[value="${CSS.escape(device.id)}"]`)) $("device-ids").append(new Option(device.id, device.id));
+}
+
 function updateDeviceStates() {
   const states = currentDeviceStates();
   for (const [id, state] of states) {
@@ -79,8 +86,9 @@ function onStoreChange(batch) {
     drawDevices();
     renderFilters($("filters"), renderSituation);
     for (const id of store.incidents.keys()) seen.add(id);
-  } else if (batch.alerts) {
-    updateDeviceStates();
+  } else {
+    for (const id of batch.devices) addDevice(store.devices.get(id));
+    if (batch.alerts) updateDeviceStates();
   }
   announce(batch.incidents);
   renderSituation();
@@ -122,12 +130,8 @@ function wireHeader() {
   $("find-device").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = event.target.device.value.trim();
-    if (store.devices.has(id)) showDevice($("device-panel"), id).catch(showError);
+    if (id) showDevice($("device-panel"), id).catch(showError);
   });
-  $("find-device").device.addEventListener("change", (event) => {
-    if (store.devices.has(event.target.value)) showDevice($("device-panel"), event.target.value).catch(showError);
-  });
-  $("device-panel").addEventListener("device-changed", updateDeviceStates);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !$("device-panel").hidden) $("device-panel").hidden = true;
   });

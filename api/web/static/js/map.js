@@ -12,6 +12,13 @@ import { severityColour, severityLabel, severityRank } from "./severity.js";
 export const DEVICE_STATES = ["ok", "alerting", "offline", "maintenance"];
 const OPEN_ALERT_STATES = ["firing", "acknowledged"];
 
+// Leaflet puts a string tooltip in as HTML: names from the API go in as text instead
+function text(value) {
+  const span = document.createElement("span");
+  span.textContent = value;
+  return span;
+}
+
 const STYLES = {
   ok: { radius: 4, color: "#2f5d50", weight: 1, fillColor: "#4d9078", fillOpacity: 0.8 },
   offline: { radius: 6, color: "#333", weight: 2, dashArray: "2 3", fillOpacity: 0 },
@@ -73,7 +80,14 @@ export class CityMap {
     this.map.createPane("devices").style.zIndex = 450; // above the areas' fill
     this.canvas = L.canvas({ padding: 0.2, pane: "devices" }); // thousands of markers
     this.map.setView([39.9, 116.4], 11);
-    this.areaLayer = L.geoJSON(null, { style: (f) => this.areaStyle(f) }).addTo(this.map);
+    this.areaLayer = L.geoJSON(null, {
+      style: (f) => this.areaStyle(f),
+      onEachFeature: (f, layer) => {
+        if (f.properties.kind === "district") {
+          layer.bindTooltip(text(f.properties.name || f.properties.id), { permanent: true, direction: "center", className: "area-label" });
+        }
+      },
+    }).addTo(this.map);
     this.deviceLayer = L.layerGroup().addTo(this.map);
     this.focusLayer = L.layerGroup().addTo(this.map);
     this.markers = new Map();
@@ -108,16 +122,20 @@ export class CityMap {
     this.deviceLayer.clearLayers();
     this.markers.clear();
     this.devices.clear();
-    for (const device of devices) {
-      this.devices.set(device.id, device);
-      const marker = L.circleMarker([device.lat, device.lon], { ...markerStyle("ok"), renderer: this.canvas });
-      marker.on("click", () => this.onDeviceClick(device));
-      marker.addTo(this.deviceLayer);
-      this.markers.set(device.id, marker);
-      this.setDeviceState(device.id, states.get(device.id) ?? { state: "ok", severity: null });
-    }
-    this.element.dataset.devices = String(devices.length);
+    for (const device of devices) this.addDevice(device, states.get(device.id));
     if (!this.areaLayer.getLayers().length) this.fit();
+  }
+
+  /** Draw one more device (or redraw a known one) in `state` (default ok). */
+  addDevice(device, state = { state: "ok", severity: null }) {
+    this.markers.get(device.id)?.remove();
+    this.devices.set(device.id, device);
+    const marker = L.circleMarker([device.lat, device.lon], { ...markerStyle("ok"), renderer: this.canvas });
+    marker.on("click", () => this.onDeviceClick(device));
+    marker.addTo(this.deviceLayer);
+    this.markers.set(device.id, marker);
+    this.setDeviceState(device.id, state);
+    this.element.dataset.devices = String(this.markers.size);
   }
 
   /** Show one device in `state` ("ok" | "alerting" with a severity | "offline" | "maintenance"). */
@@ -127,7 +145,7 @@ export class CityMap {
     marker.setStyle(markerStyle(state, severity));
     if (state === "alerting") marker.bringToFront();
     const label = state === "alerting" ? `${t("device.alerting")}: ${severityLabel(severity)}` : t(`device.${state}`);
-    marker.unbindTooltip().bindTooltip(`${deviceId} · ${label}`);
+    marker.unbindTooltip().bindTooltip(text(`${deviceId} · ${label}`));
   }
 
   /** Fill the areas of active incidents in their most severe colour (incidents from the API). */
@@ -150,7 +168,7 @@ export class CityMap {
       L.circleMarker(point, { radius: 14, color: severityColour(severity), weight: 3, fillOpacity: 0, interactive: false, pane: "devices" })
         .addTo(this.focusLayer);
     }
-    if (points.length) this.map.fitBounds(L.latLngBounds(points).pad(0.5), { maxZoom: 15 });
+    if (points.length) this.map.fitBounds(L.latLngBounds(points).pad(0.5), { maxZoom: 14 });
   }
 
   /** Fit the view to the areas, or to the devices when no area is stored. */

@@ -6,7 +6,7 @@ import { sparkline } from "../chart.js";
 import { h, fill } from "../dom.js";
 import { t } from "../i18n.js";
 import { formatDateTime } from "../time.js";
-import { store } from "./store.js";
+import { putDevice, store } from "./store.js";
 
 const HOURS = 6;
 const HOUR_MS = 3_600_000;
@@ -57,8 +57,7 @@ function maintenanceButton(element, device) {
   return h("button", { type: "button", class: "maintenance-toggle", onclick: async () => {
     try {
       const updated = await api(`/devices/${encodeURIComponent(device.id)}`, { method: "PATCH", json: { status: to } });
-      store.devices.set(updated.id, updated);
-      element.dispatchEvent(new CustomEvent("device-changed", { bubbles: true, detail: updated }));
+      putDevice(updated);
       await showDevice(element, updated.id);
     } catch (error) {
       showError(error);

@@ -38,10 +38,11 @@ export function renderCounters(element) {
   boxes.push(h("li", { class: "counter counter-total", dataset: { severity: "total" } },
     h("span", { class: "counter-n" }, active.length), " ", h("span", { class: "counter-label" }, t("counters.total"))));
   const districts = [...byDistrict.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const open = element.querySelector("details")?.open ?? true; // as the user left it
   fill(element,
     h("h2", {}, t("counters.title")),
     h("ul", { class: "counters", id: "severity-counters" }, boxes),
-    h("details", { class: "by-district" }, h("summary", {}, t("counters.by_district")),
+    h("details", { class: "by-district", open }, h("summary", {}, t("counters.by_district")),
       h("table", { id: "district-counters" }, h("tbody", {}, districts.map(([d, n]) =>
         h("tr", { dataset: { district: d } }, h("th", { scope: "row" }, d), h("td", {}, n)))))));
 }
@@ -74,7 +75,7 @@ export function renderFilters(element, onFilter) {
 
 function incidentItem(incident) {
   const where = incident.districts.join(", ");
-  return h("li", { class: `feed-item sev-edge-${incident.severity}`, dataset: { incident: incident.id, state: incident.state } },
+  return h("li", { class: `feed-item sev-edge-${incident.severity}`, dataset: { incident: incident.id, state: incident.state, devices: incident.devices.join(" ") } },
     h("a", { href: `#/incident/${encodeURIComponent(incident.id)}` },
       h("span", { class: "feed-head" }, severityBadge(incident.severity), " ",
         h("span", { class: "feed-title" }, incident.title)),

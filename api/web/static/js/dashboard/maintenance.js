@@ -5,7 +5,7 @@ import { api, apiAll, showError } from "../api.js";
 import { h, fill } from "../dom.js";
 import { t } from "../i18n.js";
 import { formatDateTime, fromZonedInput, toZonedInput } from "../time.js";
-import { store } from "./store.js";
+import { putDevice, store } from "./store.js";
 
 const FIELDS = ["device", "grid", "district", "rule", "category"];
 const HOUR_MS = 3_600_000;
@@ -25,8 +25,7 @@ function button(label, onclick, attrs = {}) {
 }
 
 async function setStatus(deviceId, status) {
-  const updated = await api(`/devices/${encodeURIComponent(deviceId)}`, { method: "PATCH", json: { status } });
-  store.devices.set(updated.id, updated);
+  putDevice(await api(`/devices/${encodeURIComponent(deviceId)}`, { method: "PATCH", json: { status } }));
 }
 
 function toMaintenance(rerender) {

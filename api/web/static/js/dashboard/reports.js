@@ -8,6 +8,7 @@ import { t } from "../i18n.js";
 import { formatDuration, fromZonedInput, toZonedInput } from "../time.js";
 
 const DAY_MS = 86_400_000;
+const MINUTE_MS = 60_000; // the inputs have no seconds: up to the next whole minute
 const SPANS = [["1", 1], ["7", 7], ["30", 30]];
 
 function groupLabel(groupBy, key) {
@@ -45,11 +46,11 @@ export async function showReports(element) {
   const byCategory = h("div", { id: "report-category" });
   const form = h("form", { id: "report-span", class: "grid-form" },
     h("label", {}, t("reports.start"), h("input", { name: "start", type: "datetime-local", required: true, value: toZonedInput(now - 7 * DAY_MS) })),
-    h("label", {}, t("reports.end"), h("input", { name: "end", type: "datetime-local", required: true, value: toZonedInput(now) })),
+    h("label", {}, t("reports.end"), h("input", { name: "end", type: "datetime-local", required: true, value: toZonedInput(now + MINUTE_MS) })),
     h("button", { type: "submit" }, t("reports.show")),
     SPANS.map(([label, days]) => h("button", { type: "button", class: "preset", onclick: () => {
       form.start.value = toZonedInput(Date.now() - days * DAY_MS);
-      form.end.value = toZonedInput(Date.now());
+      form.end.value = toZonedInput(Date.now() + MINUTE_MS);
       form.requestSubmit();
     } }, `${label} d`)));
   form.addEventListener("submit", (event) => {

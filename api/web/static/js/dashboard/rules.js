@@ -11,6 +11,7 @@ import { thresholdsOf } from "./incident.js";
 import { store } from "./store.js";
 
 const DAY_MS = 86_400_000;
+const MINUTE_MS = 60_000;
 const COLUMNS = ["id", "name", "severity", "when", "for", "clear_when", "enabled"];
 
 function cell(rule, column) {
@@ -42,7 +43,8 @@ function backtestForm(rule, output) {
   const devices = matchingDevices(rule);
   const form = h("form", { id: "backtest", class: "grid-form" },
     h("label", {}, t("rules.start"), h("input", { name: "start", type: "datetime-local", required: true, value: toZonedInput(now - DAY_MS) })),
-    h("label", {}, t("rules.end"), h("input", { name: "end", type: "datetime-local", required: true, value: toZonedInput(now) })),
+    // the next whole minute: the input has no seconds, and the readings of this minute count
+    h("label", {}, t("rules.end"), h("input", { name: "end", type: "datetime-local", required: true, value: toZonedInput(now + MINUTE_MS) })),
     h("label", {}, t("rules.device"), h("select", { name: "device" }, devices.slice(0, 500).map((d) => new Option(d.id, d.id)))),
     h("button", { type: "submit" }, t("rules.run_backtest")));
   form.addEventListener("submit", async (event) => {

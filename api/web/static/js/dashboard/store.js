@@ -21,24 +21,28 @@ export const store = {
 };
 
 const listeners = [];
-const changes = { incidents: new Set(), alerts: false, all: false };
+const changes = { incidents: new Set(), devices: new Set(), alerts: false, all: false };
 let pending = false;
 
-/** listener({incidents: Set of ids changed, alerts: bool, all: bool}) after every change. */
+/** listener({incidents: Set of ids changed, devices: Set of ids added or changed,
+ * alerts: bool, all: bool}) after every change. */
 export function onChange(listener) {
   listeners.push(listener);
 }
 
-function changed({ incident = null, alerts = false, all = false }) {
+function changed({ incident = null, device = null, alerts = false, all = false }) {
   if (incident) changes.incidents.add(incident);
+  if (device) changes.devices.add(device);
   changes.alerts ||= alerts;
   changes.all ||= all;
   if (pending) return;
   pending = true;
   requestAnimationFrame(() => {
     pending = false;
-    const batch = { incidents: new Set(changes.incidents), alerts: changes.alerts, all: changes.all };
+    const batch = { incidents: new Set(changes.incidents), devices: new Set(changes.devices),
+      alerts: changes.alerts, all: changes.all };
     changes.incidents.clear();
+    changes.devices.clear();
     changes.alerts = changes.all = false;
     for (const listener of listeners) listener(batch);
   });
@@ -65,9 +69,27 @@ export async function loadFinished(state) {
   changed({ all: true });
 }
 
+/** Keep `device` (as the API returned it) and tell the views. */
+export function putDevice(device) {
+  store.devices.set(device.id, device);
+  changed({ device: device.id });
+}
+
+const asked = new Set(); // devices looked up once already
+
+/** Fetch the devices of `ids` this page does not know yet (added since it loaded). */
+function learnDevices(ids) {
+  for (const id of ids) {
+    if (store.devices.has(id) || asked.has(id)) continue;
+    asked.add(id);
+    api(`/devices/${encodeURIComponent(id)}`).then(putDevice).catch(() => {});
+  }
+}
+
 /** Keep `incident` (as the API returned it) and tell the views. */
 export function putIncident(incident) {
   store.incidents.set(incident.id, incident);
+  learnDevices(incident.devices ?? []);
   changed({ incident: incident.id });
 }
 
@@ -104,6 +126,7 @@ function onAlertEvent(event) {
   } else {
     store.alerts.delete(event.alert_id);
   }
+  if (store.alerts.get(event.alert_id)?.device_id) learnDevices([event.subject]);
   changed({ alerts: true });
 }
 
