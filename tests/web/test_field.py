@@ -44,15 +44,16 @@ def png(width: int, height: int) -> bytes:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def responders(web: Web) -> AsyncIterator[None]:
-    web.add_user("gas1", "responder", GAS_TEAM)
-    web.add_user("drain1", "responder", DRAINAGE_TEAM)
+    await web.add_user("gas1", "responder", GAS_TEAM)
+    await web.add_user("drain1", "responder", DRAINAGE_TEAM)
     yield
 
 
-async def raise_gas_incident(web: Web) -> tuple[DeviceLogin, str]:
-    """A new gas detector reads 70 % LEL: the id of the red incident it is in (gas team's)."""
+async def raise_gas_incident(web: Web, lel_pct: float = 70) -> tuple[DeviceLogin, str]:
+    """A new gas detector in a district of its own reads `lel_pct` (70: red, 30: orange): the
+    id of the incident it is in (the gas team's)."""
     device = await web.provision("gas")
-    publish(web, device, "lel_pct", [5, 70])
+    publish(web, device, "lel_pct", [5, lel_pct])
     found: list[str] = []
     async with web.client("ops1") as api:
         async def dispatched() -> bool:
@@ -93,17 +94,18 @@ async def test_a_responder_of_another_team_does_not_see_the_incident(
         assert incident_id not in [i["id"] for i in listed]
 
 
+async def stand_at(page: Page, web: Web, device: DeviceLogin) -> None:
+    """The phone says it is where `device` is (the responder allowed the page to ask)."""
+    async with web.client("ops1") as api:
+        where = (await api.get(f"/api/v1/devices/{device.device_id}")).json()
+    await page.context.grant_permissions(["geolocation"])
+    await page.context.set_geolocation({"latitude": where["lat"], "longitude": where["lon"]})
+
+
 async def test_the_teams_responder_is_alerted_and_resolves_it_with_a_note_and_photo(
     web: Web, pages: Pages, responders: None
 ) -> None:
-    async with web.client("ops1") as api:
-        twin = (await api.get("/api/v1/devices", params={"type": "gas"})).json()["items"][0]
-    page = await pages.open(viewport=PHONE)
-    await page.add_init_script(COUNT_ALARMS)
-    await page.context.grant_permissions(["geolocation"])
-    await page.context.set_geolocation({"latitude": twin["lat"], "longitude": twin["lon"]})
-    await log_in(page, "gas1", "/field")
-    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    page = await field_page(pages, "gas1")
     await page.click("#sound")  # the responder lets the page make sound
     await expect(page.locator("#sound")).to_have_attribute("aria-pressed", "true")
 
@@ -114,7 +116,8 @@ async def test_the_teams_responder_is_alerted_and_resolves_it_with_a_note_and_ph
     await expect(page.locator("body")).not_to_have_attribute("data-alerts", "0")
     assert await page.evaluate("window.beeps") >= 1
     assert await page.evaluate("window.vibrations") >= 1
-    await expect(card.locator(".distance")).to_contain_text(" m")  # the new detector is close
+    await stand_at(page, web, device)
+    await expect(card.locator(".distance")).to_have_text("0 m")
     await expect(page.locator("#where")).to_contain_text("Nearest")
     await screenshot(page, "field")
 
@@ -135,7 +138,8 @@ async def test_the_teams_responder_is_alerted_and_resolves_it_with_a_note_and_ph
         "valve closed, street aired")
     photo = timeline.locator("li[data-kind=photo] img")
     await expect(photo).to_be_visible()
-    await expect.poll(lambda: photo.evaluate("img => img.naturalWidth")).to_be_greater_than(0)
+    await eventually(lambda: photo.evaluate("img => img.complete && img.naturalWidth > 0"),
+                     "the photo drawn on the timeline")
     await screenshot(page, "field-incident")
 
     await page.click("#detail-view .back")
@@ -147,3 +151,22 @@ async def test_the_teams_responder_is_alerted_and_resolves_it_with_a_note_and_ph
         "acknowledged", "en_route", "on_scene", "photo", "resolved"]
     assert mine[-1][1] == "valve closed, street aired"
     assert mine[3][1].endswith(".jpg")  # made smaller on the phone, sent as JPEG
+
+
+async def test_most_severe_first_then_nearest(web: Web, pages: Pages, responders: None) -> None:
+    orange_here, _ = await raise_gas_incident(web, lel_pct=30)
+    red_far, _ = await raise_gas_incident(web)
+    red_here, _ = await raise_gas_incident(web)
+    page = await field_page(pages, "gas1")
+    await stand_at(page, web, red_here)
+    await expect(card_of(page, red_here).locator(".distance")).to_have_text("0 m")
+
+    expected = [d.device_id for d in (red_here, red_far, orange_here)]
+
+    async def in_order() -> bool:
+        cards = await page.locator("#incidents li[data-incident]").evaluate_all(
+            "cards => cards.map(card => card.dataset.devices.split(' '))")
+        mine = [device for devices in cards for device in devices if device in expected]
+        return mine == expected
+
+    await eventually(in_order, "red here, red far away, then orange here")

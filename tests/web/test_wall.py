@@ -88,6 +88,7 @@ async def test_a_revoked_wall_key_is_said_on_the_screen(web: Web, pages: Pages) 
 
 async def test_the_wall_survives_a_platform_restart_untouched(web: Web, pages: Pages) -> None:
     page = await open_wall(pages, web, (await wall_key(web))[1])
+    total = int(await counter(page, "total").inner_text())
 
     assert await asyncio.to_thread(web.process.stop) == 0
     await expect(page.locator("#live-status")).to_have_attribute("data-state", "offline")
@@ -97,4 +98,5 @@ async def test_the_wall_survives_a_platform_restart_untouched(web: Web, pages: P
     await expect(page.locator("body")).to_have_attribute("data-state", "live")
     device = await raise_gas_incident(web)
     await expect(on_ticker(page, device)).to_be_visible()
+    await expect(counter(page, "total")).to_have_text(str(total + 1))
     assert await page.evaluate("window.loadedOnce") is True

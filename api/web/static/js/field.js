@@ -149,7 +149,7 @@ function timeline(incident) {
 
 function progressForm(incident) {
   const steps = NEXT[incident.state] ?? [];
-  const form = h("form", { class: "progress", id: "progress" },
+  const form = h("form", { class: "progress", id: "progress", dataset: { incident: incident.id } },
     h("h3", {}, t("field.progress")),
     h("label", {}, t("field.note"), h("textarea", { name: "note", maxlength: "2000" })),
     h("label", {}, t("field.photo"), h("input", { type: "file", name: "photo", id: "photo", accept: "image/jpeg,image/png,image/webp", capture: "environment" })),
@@ -176,6 +176,7 @@ async function act(id, step, form) {
     } else {
       incident = await api(`${path}/transition`, { method: "POST", json: { to: step, detail: note } });
     }
+    form.reset(); // done: what was typed and picked has been sent
     if (incident) {
       await put(incident);
       showDetail(incident);
@@ -187,10 +188,21 @@ async function act(id, step, form) {
   }
 }
 
+/** What the responder typed and picked stays when the incident is shown again (a live update
+ * while they write must not wipe it). */
+function carryOver(form, incidentId) {
+  const old = $("progress");
+  if (!form || !old || old.dataset.incident !== incidentId) return;
+  form.note.value = old.note.value;
+  form.photo.replaceWith(old.photo);
+}
+
 function showDetail(incident) {
   shown = incident;
   fresh.delete(incident.id);
   const view = $("detail-view");
+  const form = caller && ACTORS.has(caller.role) ? progressForm(incident) : null;
+  carryOver(form, incident.id);
   const fact = (label, value) => [h("dt", {}, t(label)), h("dd", {}, value)];
   const metres = distances().get(incident.id);
   fill(view,
@@ -202,8 +214,8 @@ function showDetail(incident) {
       fact("field.team", incident.team_id ?? "–"),
       fact("field.districts", [incident.districts.join(" · "), distanceText(metres) ? ` (${distanceText(metres)})` : ""]),
       fact("field.devices", incident.devices.join(", ")),
-      fact("field.opened", formatDateTime(incident.opened_ms))),
-    caller && ACTORS.has(caller.role) ? progressForm(incident) : null,
+      fact("field.opened_at", formatDateTime(incident.opened_ms))),
+    form,
     h("h3", {}, t("field.timeline")),
     timeline(incident));
 }
@@ -252,15 +264,24 @@ function startLive() {
   });
 }
 
+/** Follow the phone's location while the user lets the page have it (asked again when they
+ * change their mind in the browser's settings). */
 function watchLocation() {
   if (!navigator.geolocation) return;
-  navigator.geolocation.watchPosition((position) => {
+  const start = () => navigator.geolocation.watchPosition((position) => {
     here = { lat: position.coords.latitude, lon: position.coords.longitude };
     renderList();
   }, () => {
     here = null;
     renderList();
   }, { maximumAge: 60_000, timeout: 30_000 });
+  let watch = start();
+  navigator.permissions?.query({ name: "geolocation" }).then((permission) => {
+    permission.addEventListener("change", () => {
+      navigator.geolocation.clearWatch(watch);
+      watch = start();
+    });
+  }).catch(() => {});
 }
 
 function wireSound() {

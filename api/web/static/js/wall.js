@@ -172,19 +172,8 @@ function updateDeviceStates() {
   shownStates = states;
 }
 
-const askedFor = new Set(); // devices of incidents that were not known: loaded once more
-
-/** An incident names a device the wall does not know (provisioned since): load again, once. */
-function loadNewDevices(active) {
-  const unknown = active.flatMap((i) => i.devices).filter((id) => !store.devices.has(id) && !askedFor.has(id));
-  if (!unknown.length) return;
-  for (const id of unknown) askedFor.add(id);
-  load().catch(() => {});
-}
-
 function render() {
   const active = activeIncidents();
-  loadNewDevices(active);
   renderCounters(active);
   renderDistricts(active);
   renderHealth();
@@ -200,8 +189,14 @@ function onStoreChange(batch) {
       areasDrawn = true;
     }
     drawDevices();
-  } else if (batch.alerts) {
-    updateDeviceStates();
+  } else {
+    for (const id of batch.devices) { // added since the wall loaded (the store looks them up)
+      const device = store.devices.get(id);
+      const state = currentDeviceStates().get(id);
+      shownStates.set(id, state);
+      map.addDevice(device, state);
+    }
+    if (batch.alerts) updateDeviceStates();
   }
   render();
 }
