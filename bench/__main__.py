@@ -1,4 +1,4 @@
-"""`python -m bench engine|ingest|checkpoint`: the benchmarks' own entry point (not tests).
+"""`python -m bench engine|ingest|checkpoint|web`: the benchmarks' own entry point (not tests).
 
 `urbanwatch bench ...` runs this module as a subprocess, so the platform never imports the
 benchmarks; the ingest benchmark starts its own managed Mosquitto and influxd
@@ -25,6 +25,8 @@ from bench.engine import run as run_engine
 from bench.ingest import BenchOptions, BenchSetup
 from bench.ingest import run as run_ingest
 from bench.loadgen import LoadgenError
+from bench.web import WebBenchOptions
+from bench.web import run as run_web
 from urbanwatch.database import migrate
 from urbanwatch.services.influxd import Influxd
 from urbanwatch.services.managed_service import ServiceError
@@ -144,6 +146,47 @@ def ingest(
         _print_ingest(err, result)
     if lost:
         raise typer.Exit(1)
+
+
+@app.command()
+def web(
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the city.")
+                       ] = 10_000,
+    incidents: Annotated[int, typer.Option("--incidents", min=1, help="Active incidents.")
+                         ] = 200,
+    logins: Annotated[int, typer.Option("--logins", min=1, help="Timed logins.")] = 5,
+    samples: Annotated[int, typer.Option(
+        "--samples", min=0, help="Timed live updates (0: none).")] = 20,
+    state_dir: Annotated[Path, typer.Option("--state-dir", help="state folder")] = Path(
+        ".urbanwatch"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Dashboard at city scale: login to a usable map and feed; MQTT publish to the page."""
+    err = Console(stderr=True)
+    work = state_dir.resolve() / "tmp" / f"bench-web-{os.getpid()}"
+    work.mkdir(parents=True)
+    options = WebBenchOptions(devices=devices, incidents=incidents, logins=logins,
+                              samples=samples)
+    try:
+        with err.status("starting") as status:
+            result = asyncio.run(run_web(work, options, lambda stage: status.update(stage)))
+    except (ServiceError, RuntimeError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"web, {result['devices']:,} devices, "
+                        f"{result['active_incidents']} active incidents")
+    for column in ("measure", "n", "median s", "p95 s", "max s"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for name, key in (("login to usable map and feed", "login_to_usable_s"),
+                      ("MQTT publish to incident on the page", "live_update_s")):
+        r = result[key]
+        if r["n"]:
+            table.add_row(name, str(r["n"]), f"{r['median']}", f"{r['p95']}", f"{r['max']}")
+    err.print(table)
 
 
 def _print_ingest(err: Console, result: dict) -> None:
