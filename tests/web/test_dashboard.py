@@ -8,6 +8,8 @@ and the alert service; the page hears of it only through the public API and its 
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Locator, Page, WebSocketRoute, expect
@@ -157,3 +159,47 @@ async def test_docs_load_nothing_from_the_internet(web: Web, pages: Pages) -> No
     await expect(page.locator(".swagger-ui .information-container")).to_be_visible()
     await expect(page.get_by_text("/api/v1/incidents").first).to_be_visible()
     assert requested and all(url.startswith(web.url) for url in requested), requested
+
+
+async def test_every_action_from_the_keyboard_reaches_the_other_dashboard(
+    web: Web, pages: Pages
+) -> None:
+    first = await live_dashboard(pages, "ops1")
+    second = await live_dashboard(pages, "ops2")
+    device = await raise_gas_incident(web)
+    await expect(incident_of(first, device)).to_be_visible()
+    await incident_of(second, device).locator("a").click()
+    timeline = second.locator("#incident-timeline")
+
+    await incident_of(first, device).locator("a").focus()
+    await first.keyboard.press("Enter")
+    await expect(first.locator("#incident-title")).to_be_focused()
+    incident_id = (await first.evaluate("location.hash")).rsplit("/", 1)[1]
+    async with web.client("ops1") as api:
+        opened_ms = (await api.get(f"/api/v1/incidents/{incident_id}")).json()["opened_ms"]
+    city_time = datetime.fromtimestamp(opened_ms / 1000, ZoneInfo("Asia/Shanghai"))
+    await expect(first.locator("#incident-facts")).to_contain_text(  # the browser is in UTC
+        city_time.strftime("%Y-%m-%d %H:%M:%S"))
+
+    actions = first.locator("#incident .actions")
+    await actions.locator("form.note textarea").fill("crew informed")
+    await actions.locator("form.note textarea").press("Tab")
+    await first.keyboard.press("Enter")  # the focused "Add note" button
+    await expect(timeline.locator("li[data-kind=note]", has_text="crew informed")).to_be_visible()
+
+    await actions.locator("form.silence select").select_option(label="1 hour")
+    await actions.locator("form.silence button").click()
+    await expect(timeline.locator("li[data-kind=note]", has_text=device.device_id)).to_be_visible()
+    async with web.client("ops1") as api:
+        silences = (await api.get("/api/v1/silences")).json()
+    assert [device.device_id] in [[m["value"] for m in s["matchers"]] for s in silences]
+
+    await actions.locator("form.reassign select").select_option("fire-station")
+    await actions.locator("form.reassign button").click()
+    await expect(second.locator("#incident-team")).to_have_text("fire-station")
+
+    await actions.locator("form.cancel input").fill("calibration gas")
+    await actions.locator("form.cancel button").click()
+    await expect(second.locator("#incident-state")).to_have_attribute("data-state", "cancelled")
+    await expect(timeline.locator("li[data-kind=cancelled]")).to_contain_text("calibration gas")
+    assert await second.evaluate("window.loadedOnce") is True

@@ -82,7 +82,7 @@ function renderSituation() {
 
 function onStoreChange(batch) {
   if (batch.all) {
-    map.setAreas(store.areas);
+    if (map.areas !== store.areas) map.setAreas(store.areas); // once per load: keeps the view
     drawDevices();
     renderFilters($("filters"), renderSituation);
     for (const id of store.incidents.keys()) seen.add(id);

@@ -5,13 +5,10 @@
 // device state also differs in size and outline, and every marker has a tooltip in words.
 
 import * as L from "../vendor/leaflet/leaflet-src.esm.js";
-import { api, apiAll } from "./api.js";
 import { t } from "./i18n.js";
 import { severityColour, severityLabel, severityRank } from "./severity.js";
 
 export const DEVICE_STATES = ["ok", "alerting", "offline", "maintenance"];
-const OPEN_ALERT_STATES = ["firing", "acknowledged"];
-
 // Leaflet puts a string tooltip in as HTML: names from the API go in as text instead
 function text(value) {
   const span = document.createElement("span");
@@ -61,16 +58,6 @@ export function deviceStates(devices, openAlerts, offlineRules) {
   return states;
 }
 
-/** Devices, rules and open alerts from the API, as deviceStates() needs them. */
-export async function loadDeviceStates() {
-  const [devices, rules, alerts] = await Promise.all([
-    apiAll("/devices"),
-    api("/rules"),
-    apiAll("/alerts", { state: OPEN_ALERT_STATES }),
-  ]);
-  return { devices, rules: rules.items, alerts, states: deviceStates(devices, alerts, offlineRuleIds(rules.items)) };
-}
-
 export class CityMap {
   /** A map in `element`; onDeviceClick(device) when a marker is clicked. */
   constructor(element, { onDeviceClick = () => {} } = {}) {
@@ -109,6 +96,7 @@ export class CityMap {
 
   /** Draw the stored areas (a GeoJSON FeatureCollection) and fit the view to them. */
   setAreas(collection) {
+    this.areas = collection;
     this.areaLayer.clearLayers();
     // grid cells first, districts on top: their outlines stay visible
     const order = (f) => (f.properties.kind === "district" ? 1 : 0);
@@ -122,20 +110,30 @@ export class CityMap {
     this.deviceLayer.clearLayers();
     this.markers.clear();
     this.devices.clear();
-    for (const device of devices) this.addDevice(device, states.get(device.id));
+    for (const device of devices) this.place(device, states.get(device.id));
+    this.element.dataset.devices = String(this.markers.size);
     if (!this.areaLayer.getLayers().length) this.fit();
   }
 
   /** Draw one more device (or redraw a known one) in `state` (default ok). */
-  addDevice(device, state = { state: "ok", severity: null }) {
+  addDevice(device, state) {
+    this.place(device, state);
+    this.element.dataset.devices = String(this.markers.size);
+  }
+
+  place(device, state = { state: "ok", severity: null }) {
     this.markers.get(device.id)?.remove();
     this.devices.set(device.id, device);
-    const marker = L.circleMarker([device.lat, device.lon], { ...markerStyle("ok"), renderer: this.canvas });
+    const style = markerStyle(state.state, state.severity);
+    const marker = L.circleMarker([device.lat, device.lon], { ...style, renderer: this.canvas });
+    marker.deviceState = state;
     marker.on("click", () => this.onDeviceClick(device));
+    // one tooltip at a time, made on demand: binding 10,000 up front costs a second
+    marker.on("mouseover", () => marker.bindTooltip(this.tooltip(device.id)).openTooltip());
+    marker.on("mouseout", () => marker.unbindTooltip());
     marker.addTo(this.deviceLayer);
     this.markers.set(device.id, marker);
-    this.setDeviceState(device.id, state);
-    this.element.dataset.devices = String(this.markers.size);
+    if (state.state === "alerting") marker.bringToFront();
   }
 
   /** Show one device in `state` ("ok" | "alerting" with a severity | "offline" | "maintenance"). */
@@ -144,8 +142,13 @@ export class CityMap {
     if (!marker) return;
     marker.setStyle(markerStyle(state, severity));
     if (state === "alerting") marker.bringToFront();
+    marker.deviceState = { state, severity }; // its tooltip is made when hovered (see addDevice)
+  }
+
+  tooltip(deviceId) {
+    const { state, severity } = this.markers.get(deviceId).deviceState;
     const label = state === "alerting" ? `${t("device.alerting")}: ${severityLabel(severity)}` : t(`device.${state}`);
-    marker.unbindTooltip().bindTooltip(text(`${deviceId} · ${label}`));
+    return text(`${deviceId} · ${label}`);
   }
 
   /** Fill the areas of active incidents in their most severe colour (incidents from the API). */
@@ -182,9 +185,4 @@ export class CityMap {
   resize() {
     this.map.invalidateSize();
   }
-}
-
-/** The stored areas, for CityMap.setAreas(). */
-export function loadAreas() {
-  return api("/areas");
 }

@@ -155,8 +155,8 @@ function actionsKey(incident) {
   return `${isActive(incident)}:${ACK_STATES.has(incident.state)}:${incident.team_id}`;
 }
 
-function header(incident) {
-  return h("h2", { id: "incident-title", tabindex: "-1" }, severityBadge(incident.severity), " ", incident.title);
+function title(incident) {
+  return [severityBadge(incident.severity), " ", incident.title];
 }
 
 function facts(incident) {
@@ -174,7 +174,7 @@ export async function showIncident(element, id, map) {
   const series = h("div", { class: "series" }, "…");
   fill(element,
     h("p", {}, h("a", { href: "#/", class: "back" }, "← ", t("incident.back"))),
-    header(incident), facts(incident),
+    h("h2", { id: "incident-title", tabindex: "-1" }, title(incident)), facts(incident),
     h("div", { id: "incident-actions", dataset: { key: actionsKey(incident) } }, actions(incident)),
     h("h3", {}, t("incident.series")), series,
     h("h3", {}, t("incident.dispatch")), h("div", { id: "incident-dispatch" }, dispatchTable(incident)),
@@ -188,7 +188,7 @@ export async function showIncident(element, id, map) {
 /** The shown incident changed (a live event or an action): update it in place, keeping what
  * the user is typing in the action forms unless the actions themselves changed. */
 export function updateIncident(element, incident) {
-  element.querySelector("#incident-title")?.replaceWith(header(incident));
+  fill(element.querySelector("#incident-title"), title(incident)); // in place: it may have focus
   element.querySelector("#incident-facts")?.replaceWith(facts(incident));
   if (incident.timeline) {
     element.querySelector("#incident-timeline")?.replaceWith(timeline(incident));

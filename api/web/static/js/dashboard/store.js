@@ -3,10 +3,10 @@
 
 import { api, apiAll } from "../api.js";
 import { connectLive } from "../live.js";
-import { deviceStates, loadDeviceStates, offlineRuleIds } from "../map.js";
+import { deviceStates, offlineRuleIds } from "../map.js";
 
-export const ACTIVE_STATES = ["new", "dispatched", "acknowledged", "en_route", "on_scene"];
-export const FINAL_STATES = ["resolved", "closed", "reassigned", "cancelled"];
+export const ACTIVE_STATES = ["new", "dispatched", "reassigned", "acknowledged", "en_route", "on_scene"];
+export const FINAL_STATES = ["resolved", "closed", "cancelled"]; // shown when picked
 const OPEN_ALERT_STATES = new Set(["firing", "acknowledged"]);
 
 export const store = {
@@ -100,17 +100,21 @@ export async function fetchIncident(id) {
   return incident;
 }
 
-/** Everything from the REST API (at start, and after a gap in the live stream). */
+/** Everything from the REST API (at start, and after a gap in the live stream): incidents,
+ * alerts, rules, areas and teams first (the feed and counters show), then the devices. */
 export async function loadAll() {
-  const [{ devices, rules, alerts }, areas, routing] = await Promise.all([
-    loadDeviceStates(), api("/areas"), api("/routing"), loadIncidents(ACTIVE_STATES),
+  const devices = apiAll("/devices");
+  const [rules, alerts, areas, routing] = await Promise.all([
+    api("/rules"), apiAll("/alerts", { state: [...OPEN_ALERT_STATES] }), api("/areas"), api("/routing"),
+    loadIncidents(ACTIVE_STATES),
   ]);
-  store.devices = new Map(devices.map((d) => [d.id, d]));
-  store.rules = new Map(rules.map((r) => [r.id, r]));
-  store.offlineRules = offlineRuleIds(rules);
+  store.rules = new Map(rules.items.map((r) => [r.id, r]));
+  store.offlineRules = offlineRuleIds(rules.items);
   store.alerts = new Map(alerts.map((a) => [a.id, a]));
   store.areas = areas;
   store.teams = routing.handlers.flatMap((handler) => handler.teams.map(({ id, name }) => ({ id, name })));
+  changed({ all: true });
+  store.devices = new Map((await devices).map((d) => [d.id, d]));
   changed({ all: true });
 }
 
