@@ -159,6 +159,7 @@ class TimelineKind(StrEnum):
     ALERT_CLEARED = "alert_cleared"
     SEVERITY = "severity"
     NOTE = "note"
+    PHOTO = "photo"  # a photo from the scene; detail is its name (the API serves it)
     NOTIFIED = "notified"  # a dispatch attempt or repeat notification, detail says which channel
     ESCALATED = "escalated"
     DISPATCHED = "dispatched"

@@ -103,6 +103,13 @@ class AlertService(AlertPipeline):
             lambda i: machine.note(i, actor, now_ms, text, max_notes), text,
         )
 
+    async def add_photo(self, incident_id: str, actor: str, now_ms: int, name: str) -> Incident:
+        """Put the photo stored as `name` on the incident's timeline."""
+        return await self._operate(
+            incident_id, actor, now_ms, "photo", lambda i: machine.photo(i, actor, now_ms, name),
+            name,
+        )
+
     async def cancel(self, incident_id: str, actor: str, now_ms: int, reason: str) -> Incident:
         """A false alarm: the incident ends and its team is told."""
         return await self.transition(incident_id, S.CANCELLED, actor, now_ms, reason)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
 from api.metrics import MetricSources
+from api.photos import PhotoStore
 from api.probing import Probe
 from api.security.passwords import PasswordPool
 from api.security.ratelimit import LoginThrottle
@@ -94,3 +95,4 @@ class ApiContext:
     timezone: str = CITY_TIMEZONE
     bounds: Bounds = field(default_factory=Bounds)
     live_streams: StreamSlots = field(default_factory=StreamSlots)  # open per user or API key
+    photos: PhotoStore | None = None  # photos from the scene; None: this process keeps none

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
 from api.context import AlertsPart, ApiContext, Bounds, RulesPart, TokenPolicy
+from api.photos import PhotoStore
 from api.platform_stats import TaskStats
 from api.probing import Probe
 from api.rule_store import RuleStore
@@ -177,6 +178,13 @@ def _rules_part(context: ContextDep) -> RulesPart:
     return context.rules
 
 
+def _photos(context: ContextDep) -> PhotoStore:
+    if context.photos is None:
+        raise HTTPException(503, "this process keeps no photos (it has no state folder)")
+    return context.photos
+
+
+PhotosDep = Annotated[PhotoStore, Depends(_photos)]
 RuleStoreDep = Annotated[RuleStore, Depends(_rule_store)]
 RulesPartDep = Annotated[RulesPart, Depends(_rules_part)]
 

@@ -35,6 +35,7 @@ from alerts.errors import (
     UnknownSilenceError,
     UnknownTeamError,
 )
+from api.photos import NotAPhotoError, PhotoTooLargeError
 from api.schemas.problems import ProblemBase
 from api.schemas.rules import RuleProblem
 from api.security.refresh import InvalidRefreshTokenError
@@ -113,6 +114,8 @@ KINDS: dict[type[Exception], Kind] = {
     DuplicateUserError: Kind(409, "duplicate-user", "The user exists already"),
     LastAdminError: Kind(409, "last-admin", "The last enabled admin must stay"),
     TooManyStreams: Kind(429, "too-many-streams", "Too many live streams"),
+    PhotoTooLargeError: Kind(413, "photo-too-large", "The photo is too large"),
+    NotAPhotoError: Kind(415, "not-a-photo", "Not a JPEG, PNG or WebP photo"),
     InvalidTokenError: Kind(
         401, "invalid-token", "Invalid access token", detail=lambda e: f"invalid token: {e}"
     ),

@@ -35,6 +35,8 @@ from bench.nab_loco import Paths, shipped_candidate
 from bench.nab_loco import run as run_nab_loco
 from bench.peer import PeerError, PeerOptions
 from bench.peer import run as run_peer
+from bench.web import WebBenchOptions
+from bench.web import run as run_web
 from simulators.c_publisher import CPublisherError
 from urbanwatch.config_sources import CONFIG_ENV, config_path
 from urbanwatch.database import migrate
@@ -203,6 +205,46 @@ def ingest(
         _print_ingest(err, result)
     if lost:
         raise typer.Exit(1)
+
+
+@app.command()
+def web(
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the city.")
+                       ] = 10_000,
+    incidents: Annotated[int, typer.Option("--incidents", min=1, help="Active incidents.")
+                         ] = 200,
+    logins: Annotated[int, typer.Option("--logins", min=1, help="Timed logins.")] = 5,
+    samples: Annotated[int, typer.Option(
+        "--samples", min=0, help="Timed live updates (0: none).")] = 20,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Dashboard at city scale: login to a usable map and feed; MQTT publish to the page."""
+    err = Console(stderr=True)
+    work = _state(state_dir) / "tmp" / f"bench-web-{os.getpid()}"
+    work.mkdir(parents=True)
+    options = WebBenchOptions(devices=devices, incidents=incidents, logins=logins,
+                              samples=samples)
+    try:
+        with err.status("starting") as status:
+            result = asyncio.run(run_web(work, options, lambda stage: status.update(stage)))
+    except (ServiceError, RuntimeError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"web, {result['devices']:,} devices, "
+                        f"{result['active_incidents']} active incidents")
+    for column in ("measure", "n", "median s", "p95 s", "max s"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for name, key in (("login to usable map and feed", "login_to_usable_s"),
+                      ("MQTT publish to incident on the page", "live_update_s")):
+        r = result[key]
+        if r["n"]:
+            table.add_row(name, str(r["n"]), f"{r['median']}", f"{r['p95']}", f"{r['max']}")
+    err.print(table)
 
 
 def _print_ingest(err: Console, result: dict) -> None:

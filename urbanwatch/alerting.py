@@ -38,7 +38,7 @@ from devices.geo import Area, Geography
 from devices.registry import DeviceStatus, Registry
 from devices.store import DeviceStore
 from ingest.config import MqttConfig
-from rules.detection import Detection
+from rules.detection import Detection, Severity
 from rules.engine.restore import OpenAlert
 from urbanwatch.detection_backlog import DetectionBacklog
 from urbanwatch.detection_journal import DetectionJournal
@@ -231,6 +231,11 @@ class Alerting:
         """(alerts, incidents) ever recorded."""
         async with self._sessions() as session:
             return await repository.count_recorded(session)
+
+    async def open_incidents(self) -> dict[Severity, int]:
+        """Incidents not yet closed or cancelled, by severity."""
+        async with self._sessions() as session:
+            return await repository.count_open_incidents(session)
 
     def _locate(self, device_id: str) -> tuple[float, float] | None:
         device = self._registry().get(device_id)

@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from devices.catalogue import load_catalogue
 from devices.clock import now_ms
 from devices.store import DeviceStore
 from ingest.timeseries.client import InfluxClient
+from rules.detection import Severity
 from simulators.city import build_city
 from urbanwatch.database import create_engine, create_session_factory, migrate
+from urbanwatch.demo_logins import DemoLogins, create_demo_logins
 from urbanwatch.platform import Platform
 from urbanwatch.services.broker_auth import client_url
 from urbanwatch.services.port_check import check_ports
 from urbanwatch.settings import Settings
 
+log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 60.0
+STATUS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,16 @@ class DemoOptions:
     seed: int = 1
     rate: float = 1000.0
     duration_s: float | None = None  # None: until Ctrl-C
+
+
+@dataclass(frozen=True)
+class DemoStatus:
+    """How the running demo is doing, for its one live status line."""
+
+    readings_per_s: float  # stored, over the last interval
+    stored: int
+    rejected: int
+    open_incidents: Mapping[Severity, int]
 
 
 async def import_city(settings: Settings, n_devices: int, seed: int) -> int:
@@ -53,21 +69,26 @@ async def import_city(settings: Settings, n_devices: int, seed: int) -> int:
 
 async def run_demo(
     settings: Settings, options: DemoOptions, stop: asyncio.Event,
-    announce: Callable[[Platform], None],
+    announce: Callable[[Platform, DemoLogins], None],
+    show: Callable[[DemoStatus], None] | None = None,
 ) -> dict[str, int]:
-    """Run until `stop` (or the duration); returns the end-of-run summary."""
+    """Run until `stop` (or the duration); returns the end-of-run summary. `announce` is told
+    the demo's logins once the platform runs, `show` how it is doing every second."""
     await asyncio.to_thread(check_ports, settings)  # fail before the long city import
     await import_city(settings, options.devices, options.seed)
     async with Platform(settings) as platform:
         assert platform.ingestor is not None and platform.influx is not None
         runner = asyncio.create_task(platform.run(stop))
         await platform.ingestor.wait_ready(timeout_s=30)
-        announce(platform)
+        announce(platform, await create_demo_logins(settings, platform.sessions))
         started_ms = now_ms()  # the simulator stamps its readings from now on
+        status = None if show is None else asyncio.create_task(_report_status(platform, show))
         simulator = await _start_simulator(platform, options)
         published = await _wait_simulator(simulator, stop)
         if not stop.is_set():
             await _drain(platform, published)
+        if status is not None:
+            status.cancel()
         stop.set()
         await runner
         counters = platform.ingestor.counters.snapshot()
@@ -77,11 +98,35 @@ async def run_demo(
     return {
         "published": published,
         "stored": stored,
-        "rejected": (counters["rejected_total"] + counters["readings_rejected_total"]
-                     + counters["points_rejected"]),
+        "rejected": _rejected(counters),
         "alerts": alerts,
         "incidents": incidents,
     }
+
+
+def _rejected(counters: Mapping[str, Any]) -> int:
+    """Readings refused: whole messages, single readings, and points InfluxDB refused."""
+    return int(counters["rejected_total"] + counters["readings_rejected_total"]
+               + counters["points_rejected"])
+
+
+async def _report_status(platform: Platform, show: Callable[[DemoStatus], None]) -> None:
+    """Tell `show` every `STATUS_EVERY_S` how the demo is doing (until cancelled)."""
+    assert platform.ingestor is not None and platform.alerting is not None
+    counters = platform.ingestor.counters
+    last_stored, last_at = counters.stored_readings, time.monotonic()
+    while True:
+        await asyncio.sleep(STATUS_EVERY_S)
+        snapshot, at = counters.snapshot(), time.monotonic()
+        stored = int(snapshot["stored_readings"])
+        rate = (stored - last_stored) / max(at - last_at, 1e-3)
+        last_stored, last_at = stored, at
+        try:
+            open_incidents = await platform.alerting.open_incidents()
+        except Exception:  # the SQL store busy or down: the line goes on without it
+            log.debug("counting open incidents for the status line failed", exc_info=True)
+            open_incidents = {}
+        show(DemoStatus(rate, stored, _rejected(snapshot), open_incidents))
 
 
 async def stored_readings(influx: InfluxClient, since_ms: int | None = None) -> int:

@@ -26,6 +26,7 @@ from alerts.sql import outbox
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, BodyLimits, Bounds, RulesPart, TokenPolicy
 from api.metrics import MetricSources
+from api.photos import PhotoStore
 from api.security.secret_key import resolve_secret_key
 from api.stream_slots import StreamSlots
 from devices import clock
@@ -360,6 +361,7 @@ class Platform:
                                    api.body_timeout_s),
             bounds=Bounds(api.max_notes_per_incident, api.max_report_days, api.max_backtest_days),
             live_streams=StreamSlots(api.max_live_streams),
+            photos=PhotoStore(self.settings.state_dir / "photos", api.max_photo_bytes),
         )
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port, lifespan="off",

@@ -114,6 +114,10 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(
         4 << 20, ge=1024, le=1 << 30, description="largest request body; larger ones get 413"
     )
+    max_photo_bytes: int = Field(
+        3 << 20, ge=1024, le=1 << 30,
+        description="largest photo from the scene (at most max_body_bytes counts)",
+    )
     max_import_bytes: int = Field(
         32 << 20, ge=1024, le=1 << 31, description="largest device import (CSV or GeoJSON)"
     )

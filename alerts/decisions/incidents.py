@@ -115,6 +115,11 @@ def note(incident: Incident, actor: str, now_ms: int, text: str, max_notes: int)
     return record(incident, TimelineKind.NOTE, actor, now_ms, text)
 
 
+def photo(incident: Incident, actor: str, now_ms: int, name: str) -> Incident:
+    """A photo from the scene was stored under `name`."""
+    return record(incident, TimelineKind.PHOTO, actor, now_ms, name)
+
+
 def notified(incident: Incident, actor: str, now_ms: int, detail: str) -> Incident:
     """Record a dispatch attempt or repeat notification (e.g. ``webhook ok``, ``mqtt failed``)."""
     return replace(

@@ -105,6 +105,15 @@ async def count_recorded(session: AsyncSession) -> tuple[int, int]:
     return int(alerts or 0), int(incidents or 0)
 
 
+async def count_open_incidents(session: AsyncSession) -> dict[Severity, int]:
+    """Incidents not yet closed or cancelled, by severity (severities with none left out)."""
+    open_ = IncidentRow.state.not_in([s.value for s in FINAL_INCIDENT_STATES])
+    rows = await session.execute(
+        select(IncidentRow.severity, func.count()).where(open_).group_by(IncidentRow.severity)
+    )
+    return {Severity(level): int(n) for level, n in rows}
+
+
 @dataclass(frozen=True)
 class AlertQuery:
     """One page of alerts, newest first: each filter that is not None or empty must match.
@@ -299,13 +308,13 @@ async def load_incidents(
 
 @dataclass(frozen=True)
 class IncidentQuery:
-    """One page of incidents, newest first: each filter that is not None must match.
+    """One page of incidents, newest first: each filter that is not None or empty must match.
 
     `visible_teams` are the teams whose incidents the caller may see (None: every incident,
     also those with no team).
     """
 
-    state: IncidentState | None = None
+    states: frozenset[IncidentState] = frozenset()  # any of them (empty: every state)
     severity: Severity | None = None
     category: Category | None = None
     district: str | None = None
@@ -330,12 +339,13 @@ def _incident_filters(session: AsyncSession, q: IncidentQuery) -> list[ColumnEle
     if _has_nul(q.district, q.team_id):
         return [false()]
     equal = (
-        (IncidentRow.state, None if q.state is None else q.state.value),
         (IncidentRow.severity, None if q.severity is None else int(q.severity)),
         (IncidentRow.category, None if q.category is None else q.category.value),
         (IncidentRow.team_id, q.team_id),
     )
     found: list[ColumnElement[bool]] = [col == value for col, value in equal if value is not None]
+    if q.states:
+        found.append(IncidentRow.state.in_(sorted(s.value for s in q.states)))
     if q.district is not None:
         member = _members(session)
         has_district = member.c.value["district"].as_string() == q.district

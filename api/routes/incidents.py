@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
 
 from alerts.decisions.notify import CAP_XML
 from alerts.errors import UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.service import AlertService, IncidentQuery
-from api.deps import AlertServiceDep, BoundsDep, Caller, require
+from api.deps import AlertServiceDep, BoundsDep, Caller, PhotosDep, require
+from api.photos import PHOTO_TYPES, photo_type
 from api.query import Offset, PageSize, epoch_ms_bound
 from api.schemas.common import SeverityName
 from api.schemas.incidents import (
@@ -63,7 +66,7 @@ async def visible_incident(alerts: AlertService, caller: Principal, incident_id:
 async def list_incidents(
     caller: Caller,
     alerts: AlertServiceDep,
-    state: IncidentState | None = None,
+    state: Annotated[list[IncidentState] | None, Query(description="one or more states")] = None,
     severity: SeverityName | None = None,
     category: Category | None = None,
     district: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
@@ -77,7 +80,7 @@ async def list_incidents(
         raise HTTPException(422, "opened_from_ms must be before opened_to_ms")
 
     query = IncidentQuery(
-        state=state,
+        states=frozenset(state or ()),
         severity=None if severity is None else Severity.parse(severity),
         category=category,
         district=district,
@@ -174,3 +177,46 @@ async def add_note(
                         bounds.notes_per_incident)
     return IncidentDetail.of(await noted)
 
+
+
+@router.post(
+    "/{incident_id}/photos",
+    summary="Add a photo from the scene (JPEG, PNG or WebP as the body) to the timeline",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        media: {"schema": {"type": "string", "format": "binary"}} for media in PHOTO_TYPES
+    }}},
+    responses={
+        **NOT_FOUND,
+        413: {"model": Problem, "description": "larger than the photo limit"},
+        415: {"model": Problem, "description": "not a JPEG, PNG or WebP image"},
+    },
+)
+async def add_photo(
+    incident_id: str, request: Request, caller: Actor, alerts: AlertServiceDep,
+    photos: PhotosDep,
+) -> IncidentDetail:
+    await visible_incident(alerts, caller, incident_id)
+    content_type = request.headers.get("content-type", "")
+    photo_type(content_type)  # refused before the body is read
+    data = await request.body()  # bounded by the body limit (`api.body_limit`)
+    name = await anyio.to_thread.run_sync(photos.save, incident_id, data, content_type)
+    return IncidentDetail.of(await alerts.add_photo(incident_id, caller.subject, now_ms(), name))
+
+
+@router.get(
+    "/{incident_id}/photos/{name}",
+    summary="A photo on the incident's timeline (its name is the timeline entry's detail)",
+    response_class=FileResponse,
+    responses={200: {"content": {media: {} for media in PHOTO_TYPES},
+                     "description": "the photo"}, **NOT_FOUND},
+)
+async def get_photo(
+    incident_id: str, name: str, caller: Caller, alerts: AlertServiceDep, photos: PhotosDep
+) -> FileResponse:
+    await visible_incident(alerts, caller, incident_id)
+    found = photos.find(incident_id, name)
+    if found is None:
+        raise HTTPException(404, f"incident {incident_id} has no photo {name!r}")
+    path, media_type = found
+    headers = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return FileResponse(path, media_type=media_type, headers=headers)

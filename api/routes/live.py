@@ -7,7 +7,8 @@ then live ones (`api.live_resume`); when the backlog no longer reaches back to `
 ``gap`` event comes first. Without ``since`` the stream starts with the next event.
 
 The access token comes as ``Authorization: Bearer …`` or, since browsers cannot set headers on
-a WebSocket or an EventSource, as ``?token=…``; integrations may send ``X-API-Key``. It is
+a WebSocket or an EventSource, as ``?token=…``; integrations may send ``X-API-Key``, and a page
+holding an API key (the wall screen's read-only key) ``?key=…``. It is
 checked by the same dependency as every HTTP route. A refused WebSocket is accepted and closed
 at once with code 1008 (policy violation) and the reason, so clients can tell it from a network
 failure; a refused SSE request is a 401 problem. A stream lives no longer than the token that
@@ -76,12 +77,16 @@ BAD_SINCE = "since must be the id of an event (a whole number >= 0)"
 ACCESS_CHECK_S = 5.0  # how often an open stream re-checks its caller: one lookup per stream
 Since = Annotated[int | None, Query(ge=0, description="resume after this event id")]
 QueryToken = Annotated[str | None, Query(description="an access token, for browsers")]
+QueryKey = Annotated[
+    str | None, Query(alias="key", description="an API key, for browsers (X-API-Key wins)")
+]
 
 
 @router.websocket("/live")
 async def live_events(
     websocket: WebSocket, tokens: TokensDep, users: UserStoreDep, keys: ApiKeyStoreDep,
     hub: LiveHubDep, sessions: SessionsDep, slots: LiveStreamsDep, token: QueryToken = None,
+    key: QueryKey = None,
     since: str | None = None,
 ) -> None:
     """Stream alert/incident changes the caller may see, one JSON object per message."""
@@ -91,7 +96,7 @@ async def live_events(
     await websocket.accept()
     try:
         caller = await authenticated(
-            tokens, users, keys, token or None, websocket.headers.get("x-api-key")
+            tokens, users, keys, token or None, websocket.headers.get("x-api-key") or key or None
         )
     except (HTTPException, InvalidTokenError) as exc:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, reason=describe(exc)[:120])
@@ -136,10 +141,11 @@ async def _stream_caller(
     tokens: TokensDep, users: UserStoreDep, keys: ApiKeyStoreDep,
     header_token: Annotated[str | None, Depends(bearer)],
     key: Annotated[str | None, Depends(api_key)], token: QueryToken = None,
+    query_key: QueryKey = None,
 ) -> Principal:
-    """The caller, as `authenticated` finds it, also from ``?token=`` (EventSource sends no
-    headers); a dependency, so a refusal is a 401 before the stream starts."""
-    return await authenticated(tokens, users, keys, token or header_token, key)
+    """The caller, as `authenticated` finds it, also from ``?token=`` or ``?key=`` (EventSource
+    sends no headers); a dependency, so a refusal is a 401 before the stream starts."""
+    return await authenticated(tokens, users, keys, token or header_token, key or query_key)
 
 
 async def _stream_slot(

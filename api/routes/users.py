@@ -37,43 +37,43 @@ async def add_user(body: UserCreate, _caller: Admin, users: UserStoreDep) -> Use
     return UserPublic.of(user)
 
 
-@router.get("/{name}", summary="One user", responses=NOT_FOUND)
-async def get_user(name: str, _caller: Admin, users: UserStoreDep) -> UserPublic:
-    return UserPublic.of(await _existing(users, name))
+@router.get("/{user_name}", summary="One user", responses=NOT_FOUND)
+async def get_user(user_name: str, _caller: Admin, users: UserStoreDep) -> UserPublic:
+    return UserPublic.of(await _existing(users, user_name))
 
 
 @router.patch(
-    "/{name}", summary="Change a user's role and teams, or disable or enable them",
+    "/{user_name}", summary="Change a user's role and teams, or disable or enable them",
     responses={**NOT_FOUND, **LAST_ADMIN},
 )
 async def change_user(
-    name: str, body: UserChange, _caller: Admin, users: UserStoreDep
+    user_name: str, body: UserChange, _caller: Admin, users: UserStoreDep
 ) -> UserPublic:
     at = now_ms()
     if body.role is not None:
-        await users.set_role(name, body.role, body.teams or [], at)
+        await users.set_role(user_name, body.role, body.teams or [], at)
     if body.disabled is not None:
-        await users.set_disabled(name, body.disabled, at)
-    return UserPublic.of(await _existing(users, name))
+        await users.set_disabled(user_name, body.disabled, at)
+    return UserPublic.of(await _existing(users, user_name))
 
 
 @router.put(
-    "/{name}/password", summary="Set a user's password; the tokens they hold stop working",
+    "/{user_name}/password", summary="Set a user's password; the tokens they hold stop working",
     status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND,
 )
 async def set_password(
-    name: str, body: PasswordChange, _caller: Admin, users: UserStoreDep
+    user_name: str, body: PasswordChange, _caller: Admin, users: UserStoreDep
 ) -> Response:
-    await users.set_password(name, body.password, now_ms())
+    await users.set_password(user_name, body.password, now_ms())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete(
-    "/{name}", summary="Remove a user; the tokens they hold stop working",
+    "/{user_name}", summary="Remove a user; the tokens they hold stop working",
     status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **LAST_ADMIN},
 )
-async def delete_user(name: str, _caller: Admin, users: UserStoreDep) -> Response:
-    await users.delete(name)
+async def delete_user(user_name: str, _caller: Admin, users: UserStoreDep) -> Response:
+    await users.delete(user_name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

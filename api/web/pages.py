@@ -23,11 +23,13 @@ DOCS_URL, OAUTH2_REDIRECT_URL = "/docs", "/docs/oauth2-redirect"
 PAGES = {
     "/": "dashboard.html",
     "/login": "login.html",
+    "/wall": "wall.html",
+    "/field": "field.html",
 }
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",  # revalidated each time: a new version shows at once
     # scripts and connections only from here: no injected script runs, nothing leaves
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
     "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",

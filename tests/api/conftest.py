@@ -26,6 +26,7 @@ from alerts.routing import load_routing
 from alerts.service import AlertService
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, RulesPart, TokenPolicy
+from api.photos import PhotoStore
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
@@ -37,6 +38,7 @@ from tests.support.polling import eventually
 from urbanwatch.database import create_engine, create_session_factory, migrate
 
 T0_MS = 1_794_999_960_000  # 2026-11-18
+PHOTO_BYTES = 64 * 1024  # the photo limit here, below the body limit
 GAS_TEAM, FLOOD_TEAM, FIELD_TEAM = "gas-emergency", "drainage-crew", "field-maintenance"
 DEVICES = [
     Device("gas-0001", "gas", "dongcheng", 39.91, 116.40, "g-1-1", "gas_company"),
@@ -108,6 +110,7 @@ async def world(tmp_path: Path, influx_db: InfluxClient) -> AsyncIterator[World]
         tokens=TokenPolicy(SECRET),
         alerts=AlertsPart(alerts, hub, reload_routing),
         rules=RulesPart(rules_path, lambda: registry),
+        photos=PhotoStore(tmp_path / "photos", PHOTO_BYTES),
     )
     yield World(create_app(context), context, alerts, hub, incident_of)
     await engine.dispose()

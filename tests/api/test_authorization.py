@@ -34,6 +34,7 @@ from tests.support.route_world import (
     ADMIN,
     ALL,
     CHANGING,
+    JPEG,
     PUBLIC,
     READERS,
     STAFF,
@@ -68,6 +69,8 @@ TABLE = [
     # the pages and their files hold no data: what they show comes from the API
     row("GET /", PUBLIC),
     row("GET /login", PUBLIC),
+    row("GET /wall", PUBLIC),
+    row("GET /field", PUBLIC),
     row("GET /healthz", PUBLIC),
     row("GET /readyz", PUBLIC),
     row("GET /metrics", PUBLIC),  # Prometheus scrapes without credentials
@@ -91,6 +94,8 @@ TABLE = [
         json={"to": "cancelled", "detail": "false alarm"}),
     row(f"POST {INCIDENT}/reassign", STAFF, team_scoped=True, json={"team_id": FLOOD_TEAM}),
     row(f"POST {INCIDENT}/notes", ACTORS, team_scoped=True, json={"text": "on our way"}),
+    row(f"POST {INCIDENT}/photos", ACTORS, team_scoped=True, raw=("image/jpeg", JPEG)),
+    row(f"GET {INCIDENT}/photos/{{name}}", ALL, team_scoped=True),
     row("GET /api/v1/feeds/warnings.atom", ALL),
     row("WS /api/v1/live", ALL),
     row("GET /api/v1/live/sse", ALL, streams=True),
@@ -126,10 +131,10 @@ TABLE = [
     row("GET /api/v1/users", ADMIN),
     row("POST /api/v1/users", ADMIN, ok=201,
         json={"name": "newcomer", "role": "viewer", "password": PASSWORD}),
-    row("GET /api/v1/users/{name}", ADMIN),
-    row("PATCH /api/v1/users/{name}", ADMIN, json={"disabled": True}),
-    row("PUT /api/v1/users/{name}/password", ADMIN, ok=204, json={"password": PASSWORD}),
-    row("DELETE /api/v1/users/{name}", ADMIN, ok=204),
+    row("GET /api/v1/users/{user_name}", ADMIN),
+    row("PATCH /api/v1/users/{user_name}", ADMIN, json={"disabled": True}),
+    row("PUT /api/v1/users/{user_name}/password", ADMIN, ok=204, json={"password": PASSWORD}),
+    row("DELETE /api/v1/users/{user_name}", ADMIN, ok=204),
 ]
 
 OTHER_TEAM = "responder of another team"

@@ -40,6 +40,9 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, world: World) -
     assert await ids(client, ADMIN, team=FIELD_TEAM) == [field]
     assert await ids(client, ADMIN, state="dispatched", limit=1, offset=1) == [flood]
     assert await ids(client, ADMIN, state="closed") == []
+    open_ = {"state": ["dispatched", "acknowledged", "en_route", "on_scene"]}
+    response = await client.get("/api/v1/incidents", headers=GAS, params=open_)
+    assert [i["id"] for i in response.json()["items"]] == [gas]  # any of the states, theirs only
     assert await ids(client, ADMIN, opened_from_ms=T0_MS + 2_000) == [field, flood]
     assert await ids(client, ADMIN, opened_to_ms=T0_MS + 2_000) == [gas]
     page = (await client.get("/api/v1/incidents", headers=ADMIN, params={"limit": 2})).json()

@@ -156,6 +156,25 @@ async def test_an_api_key_opens_the_stream_scoped_to_its_team(served: str, world
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
+async def test_a_page_opens_the_stream_with_an_api_key_in_the_query(
+    served: str, world: World
+) -> None:
+    """Browsers cannot set X-API-Key on a WebSocket or an EventSource: ``?key=`` stands in."""
+    store = ApiKeyStore(world.context.sessions)
+    _, key = await store.create("wall", Role.viewer, [], "root", T0_MS)
+    async with connect(f"{ws_url(served)}?key={key}") as ws:
+        await until_subscribers(world, 1)
+        await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "seen")
+        assert (await next_event(ws))["detail"] == "seen"
+    async with connect(f"{ws_url(served)}?key={key}x") as ws:
+        assert (await closed_with(ws))[0] == 1008
+    async with httpx.AsyncClient(base_url=served, timeout=WAIT_S) as client:
+        refused = await client.get("/api/v1/live/sse", params={"key": key + "x"})
+        assert refused.status_code == 401
+        async with client.stream("GET", "/api/v1/live/sse", params={"key": key}) as response:
+            assert response.status_code == 200
+
+
 @pytest.fixture
 def access_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Open streams re-check their caller every `CHECK_S`; the subjects of the checks done

@@ -2,8 +2,9 @@
 
 A `Row` says how to call one route and who may; `seed_template` builds the world once (SQLite
 with devices, incidents raised through the real `AlertService`, a silence, a user with a refresh
-token, an API key; rule and routing files; an InfluxDB database) and `fresh_world` gives the app
-over a private copy of it, so one call's changes never reach the next.
+token, an API key, a photo on an incident; rule and routing files; an InfluxDB database) and
+`fresh_world` gives the app over a private copy of it, so one call's changes never reach the
+next.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from alerts.decisions.silences import Field, Matcher, Silence
 from alerts.sql.tables import AlertRow
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, RulesPart, TokenPolicy
+from api.photos import PhotoStore
 from api.security.api_keys import ApiKeyStore
 from api.security.principal import Role
 from api.security.refresh import RefreshTokens
@@ -52,6 +54,8 @@ READERS = frozenset({Role.admin, Role.operator, Role.viewer})  # everyone but fi
 ACTORS = frozenset({Role.admin, Role.operator, Role.responder})  # act on incidents
 STAFF = frozenset({Role.admin, Role.operator})  # the operations center
 ADMIN = frozenset({Role.admin})
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)  # how a JPEG starts (all that is checked)
+PHOTO_BYTES = 1 << 20
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -65,6 +69,7 @@ class Row:
     json: Any = None  # request body; "{name}" strings are filled from the world's ids
     form: dict[str, str] | None = None
     csv: str | None = None
+    raw: tuple[str, bytes] | None = None  # (content type, body)
     query: dict[str, str] = field(default_factory=dict)
     missing: int = 404  # what an allowed caller gets for ids that do not exist
     reads_only: bool = False  # a POST that changes nothing (viewers may call it)
@@ -121,12 +126,15 @@ async def _seed(folder: Path, influx_url: str, influx_db: str) -> dict[str, str]
                 select(AlertRow.id).where(AlertRow.device_id == DEVICES[0].id))
         await UserStore(sessions).add("olga", Role.operator, [], PASSWORD, now_ms)
         refresh = await RefreshTokens(sessions).issue("olga", now_ms, ttl_s=3600)
+        photo = PhotoStore(folder / "photos", PHOTO_BYTES).save(incident.id, JPEG, "image/jpeg")
+        await alerting.service.add_photo(incident.id, "ana", now_ms, photo)
         key, _ = await ApiKeyStore(sessions).create("gis", Role.viewer, [], "root", now_ms)
     finally:
         await engine.dispose()
     return {"device_id": DEVICES[0].id, "incident_id": incident.id, "alert_id": str(alert_id),
             "silence_id": silence.id, "rule_id": "aq-o3", "key_id": key.id,
-            "team_id": GAS_TEAM, "refresh_token": refresh, "name": "olga"}  # fmt: skip
+            "team_id": GAS_TEAM, "refresh_token": refresh, "name": photo,
+            "user_name": "olga"}  # fmt: skip
 
 
 async def drop_template(template: Template) -> None:
@@ -152,6 +160,7 @@ async def fresh_world(template: Template, folder: Path) -> AsyncIterator[FastAPI
         source.backup(target)
     for name in ("rules.yaml", "routing.yaml"):
         shutil.copy(template.folder / name, folder / name)
+    shutil.copytree(template.folder / "photos", folder / "photos")
     engine = create_engine(f"sqlite+aiosqlite:///{folder / 'world.db'}")
     sessions = create_session_factory(engine)
     influx = InfluxClient(template.influx_url, template.influx_db)
@@ -161,6 +170,7 @@ async def fresh_world(template: Template, folder: Path) -> AsyncIterator[FastAPI
         sessions=sessions, influx=influx, catalogue=load_catalogue(), tokens=TokenPolicy(SECRET),
         alerts=AlertsPart(alerting.service, alerting.hub, alerting.reload_routing),
         rules=RulesPart(folder / "rules.yaml", lambda: registry),
+        photos=PhotoStore(folder / "photos", PHOTO_BYTES),
     )
     try:
         yield create_app(context)
@@ -195,6 +205,8 @@ async def call(app: FastAPI, r: Row, headers: dict[str, str], ids: dict[str, str
     if r.csv is not None:
         kwargs["content"] = r.csv
         kwargs["headers"]["content-type"] = "text/csv"
+    if r.raw is not None:
+        kwargs["headers"]["content-type"], kwargs["content"] = r.raw
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.request(r.method, path, **kwargs)

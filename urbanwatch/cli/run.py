@@ -14,8 +14,10 @@ from rich.console import Console
 
 from alerts.errors import AlertError
 from urbanwatch import log_lines
+from urbanwatch.cli.demo_status import DemoStatusLine, announce_pages
 from urbanwatch.cli.options import one_line_errors
 from urbanwatch.demo import DemoOptions, run_demo
+from urbanwatch.demo_logins import DemoLogins
 from urbanwatch.platform import Platform
 from urbanwatch.services.managed_service import ServiceError
 from urbanwatch.services.port_check import PortInUseError
@@ -79,11 +81,15 @@ def demo(
     options = DemoOptions(devices=devices, seed=seed, rate=rate, duration_s=duration)
 
     async def main(stop: asyncio.Event, started: asyncio.Event) -> dict[str, int]:
-        def running(platform: Platform) -> None:
-            _announce(console, platform)
-            started.set()
+        with DemoStatusLine(console) as status_line:
 
-        return await run_demo(settings, options, stop, running)
+            def running(platform: Platform, logins: DemoLogins) -> None:
+                _announce(console, platform)
+                announce_pages(console, platform.endpoints.api_url, logins)
+                status_line.start()
+                started.set()
+
+            return await run_demo(settings, options, stop, running, status_line.show)
 
     summary = _run(main, settings.log)
     if as_json:

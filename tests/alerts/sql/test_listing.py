@@ -105,20 +105,23 @@ async def find(sessions: async_sessionmaker[AsyncSession], query: IncidentQuery
 
 CASES = [
     (IncidentQuery(), ["in-e", "in-d", "in-c", "in-b", "in-a"]),
-    (IncidentQuery(state=S.NEW), ["in-d", "in-b"]),
+    (IncidentQuery(states=frozenset({S.NEW})), ["in-d", "in-b"]),
     (IncidentQuery(severity=Severity.RED), ["in-e", "in-a"]),  # a cleared member's counts too
     (IncidentQuery(severity=Severity.INFO), []),
     (IncidentQuery(category=Category.FLOOD, severity=Severity.YELLOW), ["in-b"]),
     (IncidentQuery(district="dongcheng"), ["in-c", "in-a"]),
     (IncidentQuery(district="xicheng"), ["in-b", "in-a"]),  # in-a's second member's district
-    (IncidentQuery(district="xicheng", category=Category.SAFETY, state=S.DISPATCHED), ["in-a"]),
+    (IncidentQuery(district="xicheng", category=Category.SAFETY,
+                   states=frozenset({S.DISPATCHED})), ["in-a"]),
     (IncidentQuery(district="dong"), []),  # whole names only
     (IncidentQuery(district="dong\x00cheng"), []),  # PostgreSQL refuses NUL in text
     (IncidentQuery(team_id=GAS), ["in-c", "in-a"]),
     (IncidentQuery(opened_from_ms=T0 + MIN, opened_to_ms=T0 + 3 * MIN), ["in-c", "in-b"]),
     (IncidentQuery(opened_from_ms=T0 + 3 * MIN, district="chaoyang"), ["in-e"]),
     (IncidentQuery(visible_teams=frozenset({DRAINAGE})), ["in-e", "in-b"]),
-    (IncidentQuery(visible_teams=frozenset({GAS, DRAINAGE}), state=S.NEW), ["in-b"]),
+    (IncidentQuery(visible_teams=frozenset({GAS, DRAINAGE}), states=frozenset({S.NEW})), ["in-b"]),
+    (IncidentQuery(states=frozenset({S.NEW, S.ACKNOWLEDGED, S.DISPATCHED})),
+     ["in-e", "in-d", "in-b", "in-a"]),
     (IncidentQuery(visible_teams=frozenset({DRAINAGE}), team_id=GAS), []),  # not theirs
     (IncidentQuery(visible_teams=frozenset({"tree-crew"})), []),  # no team: only for all
     (IncidentQuery(visible_teams=frozenset()), []),
@@ -131,7 +134,7 @@ CASES = [
     ids=["all", "state", "severity", "no-severity", "category+severity", "district",
          "second-member-district", "district+category+state", "partial-district",
          "nul-district", "team", "opened-range", "opened+district", "visible-team",
-         "visible-teams+state", "other-team-filter", "unrelated-team", "no-teams"],
+         "visible-teams+state", "states", "other-team-filter", "unrelated-team", "no-teams"],
 )  # fmt: skip
 async def test_filters_match_like_the_incidents_would(
     stored: async_sessionmaker[AsyncSession], query: IncidentQuery, expected: list[str]
@@ -147,6 +150,14 @@ async def test_a_page_counts_every_match(stored: async_sessionmaker[AsyncSession
     assert await find(stored, IncidentQuery(limit=10, offset=100)) == ([], 5)
     gas = IncidentQuery(visible_teams=frozenset({GAS}), district="dongcheng", limit=1, offset=1)
     assert await find(stored, gas) == (["in-a"], 2)
+
+
+async def test_open_incidents_are_counted_by_severity(
+    stored: async_sessionmaker[AsyncSession],
+) -> None:
+    async with stored() as session:  # in-c is closed; in-e is red by its cleared member
+        assert await repo.count_open_incidents(session) == {
+            Severity.RED: 2, Severity.YELLOW: 1, Severity.BLUE: 1}
 
 
 async def test_found_incidents_are_whole(stored: async_sessionmaker[AsyncSession]) -> None:

@@ -58,6 +58,22 @@ export function logout() {
   location.assign("/login");
 }
 
+let apiKey = null; // a page holding an API key (the wall screen) sends it instead of tokens
+
+/** Call the API with an API key (X-API-Key, `?key=` on the live stream) instead of a login. */
+export function useApiKey(key) {
+  apiKey = key;
+  me.cached = null;
+}
+
+/** How the live stream authenticates: ["key", apiKey] or ["token", access token]; null when
+ * logged out. */
+export async function streamCredential() {
+  if (apiKey) return ["key", apiKey];
+  const token = await accessToken();
+  return token ? ["token", token] : null;
+}
+
 let refreshing = null; // one refresh at a time: the refresh token is single use
 
 async function refreshed() {
@@ -96,27 +112,29 @@ function toLogin() {
 
 /**
  * Call the API: `api("/incidents", {query: {state: "new"}})`, `api(path, {method: "POST",
- * json: body})`. Paths are under /api/v1. Resolves to the parsed JSON (text for non-JSON, null
- * for 204); rejects with ApiError (a 401 that a refresh cannot cure goes to the login page).
+ * json: body})`, or a raw `body` (a Blob) sent as its own type. Paths are under /api/v1.
+ * Resolves to the parsed JSON (text for non-JSON, a Blob with `blob: true`, null for 204);
+ * rejects with ApiError (a 401 that a refresh cannot cure goes to the login page).
  */
-export async function api(path, { method = "GET", json, query, accept } = {}) {
+export async function api(path, { method = "GET", json, query, accept, body, blob = false } = {}) {
   const url = new URL(`/api/v1${path}`, location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     for (const v of [value].flat()) if (v !== undefined && v !== null && v !== "") url.searchParams.append(name, v);
   }
   const send = async (token) => {
-    const headers = { Authorization: `Bearer ${token}` };
+    const headers = apiKey ? { "X-API-Key": apiKey } : { Authorization: `Bearer ${token}` };
     if (accept) headers.Accept = accept;
     if (json !== undefined) headers["Content-Type"] = "application/json";
-    return fetch(url, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+    else if (body?.type) headers["Content-Type"] = body.type;
+    return fetch(url, { method, headers, body: json === undefined ? body : JSON.stringify(json) });
   };
-  let token = await accessToken();
+  let token = apiKey ?? (await accessToken());
   if (!token) {
     toLogin();
     throw new ApiError(401, { detail: t("error.login_needed") });
   }
   let response = await send(token);
-  if (response.status === 401) {
+  if (response.status === 401 && !apiKey) {
     token = (await refresh())?.access;
     if (!token) {
       toLogin();
@@ -126,6 +144,7 @@ export async function api(path, { method = "GET", json, query, accept } = {}) {
   }
   if (!response.ok) throw new ApiError(response.status, await problemOf(response));
   if (response.status === 204) return null;
+  if (blob) return response.blob();
   const type = response.headers.get("content-type") || "";
   return type.includes("json") ? response.json() : response.text();
 }

@@ -3,7 +3,7 @@
 // ?since=<last id seen>, so the server replays what was missed (api/live_resume.py). When the
 // server no longer holds what followed that id it sends a `gap` event: reload from the API.
 
-import { accessToken } from "./api.js";
+import { streamCredential } from "./api.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
 
@@ -32,16 +32,16 @@ export function connectLive({ onEvent, onGap = () => {}, onStatus = () => {} }) 
   async function open() {
     if (closed) return;
     onStatus("connecting");
-    let token;
+    let credential;
     try {
-      token = await accessToken();
+      credential = await streamCredential();
     } catch {
-      token = null;
+      credential = null;
     }
-    if (!token) return retry();
+    if (!credential) return retry();
     const url = new URL("/api/v1/live", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    url.searchParams.set("token", token);
+    url.searchParams.set(...credential);
     if (lastId !== null) url.searchParams.set("since", lastId);
     socket = new WebSocket(url);
     socket.addEventListener("open", () => {

@@ -104,6 +104,7 @@ export async function fetchIncident(id) {
  * alerts, rules, areas and teams first (the feed and counters show), then the devices. */
 export async function loadAll() {
   const devices = apiAll("/devices");
+  devices.catch(() => {}); // awaited below; if the rest fails first, that failure is the one thrown
   const [rules, alerts, areas, routing] = await Promise.all([
     api("/rules"), apiAll("/alerts", { state: [...OPEN_ALERT_STATES] }), api("/areas"), api("/routing"),
     loadIncidents(ACTIVE_STATES),
