@@ -78,3 +78,4 @@ class ApiContext:
     body_limits: BodyLimits = field(default_factory=BodyLimits)  # largest request bodies
     passwords: PasswordPool = field(default_factory=PasswordPool)  # argon2, off the default pool
     timezone: str = "Asia/Shanghai"  # the city's IANA zone: the pages show times in it
+    public_feed: bool = False  # the Atom feed of public warnings needs no login

@@ -318,6 +318,7 @@ class Platform:
             on_devices_changed=self._devices_changed,
             body_limits=BodyLimits(api.max_body_bytes, api.max_import_bytes),
             timezone=api.timezone,
+            public_feed=api.public_warnings_feed,
         )
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port,

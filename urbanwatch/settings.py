@@ -86,6 +86,9 @@ class ApiSettings(_Section):
     timezone: str = Field(
         "Asia/Shanghai", description="the city's IANA time zone: the web pages show times in it"
     )
+    public_warnings_feed: bool = Field(
+        False, description="serve the Atom feed of public warnings without a login"
+    )
 
     @field_validator("timezone")
     @classmethod

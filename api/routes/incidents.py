@@ -101,7 +101,7 @@ async def get_incident(incident_id: str, caller: Caller, alerts: AlertServiceDep
 
 @router.get(
     "/{incident_id}/cap",
-    summary="The incident as a CAP 1.2 alert message",
+    summary="The incident as a CAP 1.2 message: the Alert, or an Update/Cancel referencing it",
     response_class=Response,
     responses={
         200: {"content": {CAP_XML: {"schema": {"type": "string"}}}, "description": "CAP 1.2"},
@@ -111,7 +111,8 @@ async def get_incident(incident_id: str, caller: Caller, alerts: AlertServiceDep
 )
 async def get_cap(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> Response:
     incident = await visible_incident(alerts, caller, incident_id)
-    xml = alerts.cap(incident, now_ms())
+    # sent at its last change: the same version of a warning is the same CAP message
+    xml = alerts.cap(incident, incident.updated_ms)
     if xml is None:
         raise HTTPException(409, f"incident {incident_id}: no located device, CAP needs an area")
     return Response(xml, media_type=CAP_XML)
