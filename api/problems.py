@@ -38,7 +38,7 @@ from api.schemas.problems import ProblemBase
 from api.schemas.rules import RuleProblem
 from api.security.refresh import InvalidRefreshTokenError
 from api.security.tokens import InvalidTokenError
-from api.security.users import DuplicateUserError, LastAdminError, UnknownUserError
+from api.security.users import DuplicateUserError, LastAdminError, UnknownUserError, UserError
 from devices.errors import (
     DeviceFileError,
     DuplicateDeviceError,
@@ -105,6 +105,7 @@ KINDS: dict[type[Exception], Kind] = {
     UnknownUserError: Kind(404, "unknown-user", "No such user"),
     DuplicateUserError: Kind(409, "duplicate-user", "The user exists already"),
     LastAdminError: Kind(409, "last-admin", "The last enabled admin must stay"),
+    UserError: Kind(422, "invalid-user", "Invalid user"),
     InvalidTokenError: Kind(
         401, "invalid-token", "Invalid access token", detail=lambda e: f"invalid token: {e}"
     ),

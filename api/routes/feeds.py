@@ -31,7 +31,7 @@ ATOM_XML = "application/atom+xml"
     response_class=Response,
     responses={200: {"content": {ATOM_XML: {"schema": {"type": "string"}}}, "description": "Atom"}},
 )
-async def warnings_feed(
+async def get_warnings_feed(
     request: Request, caller: PublicOrCaller, alerts: AlertServiceDep
 ) -> Response:
     now = now_ms()

@@ -109,7 +109,7 @@ async def get_incident(incident_id: str, caller: Caller, alerts: AlertServiceDep
         409: {"model": Problem, "description": "none of its devices has a known location"},
     },
 )
-async def get_cap(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> Response:
+async def get_incident_cap(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> Response:
     incident = await visible_incident(alerts, caller, incident_id)
     # sent at its last change: the same version of a warning is the same CAP message
     xml = alerts.cap(incident, incident.updated_ms)
@@ -123,7 +123,9 @@ async def get_cap(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> 
     summary="Acknowledge an incident: the team has seen it",
     responses=CHANGES,
 )
-async def acknowledge(incident_id: str, caller: Actor, alerts: AlertServiceDep) -> IncidentDetail:
+async def acknowledge_incident(
+    incident_id: str, caller: Actor, alerts: AlertServiceDep
+) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
     return IncidentDetail.of(await alerts.acknowledge(incident_id, caller.subject, now_ms()))
 
@@ -133,7 +135,7 @@ async def acknowledge(incident_id: str, caller: Actor, alerts: AlertServiceDep) 
     summary="Move an incident on: en route, on scene, resolved, closed or cancelled",
     responses={**CHANGES, **INVALID},
 )
-async def transition(
+async def transition_incident(
     incident_id: str, body: TransitionRequest, caller: Actor, alerts: AlertServiceDep
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
@@ -152,7 +154,7 @@ async def transition(
     summary="Hand an incident to another team, which is dispatched at once",
     responses={**CHANGES, **INVALID},
 )
-async def reassign(
+async def reassign_incident(
     incident_id: str, body: ReassignRequest, caller: Dispatcher, alerts: AlertServiceDep
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
@@ -165,7 +167,7 @@ async def reassign(
     summary="Add a note to an incident's timeline",
     responses=NOT_FOUND,
 )
-async def add_note(
+async def add_incident_note(
     incident_id: str, body: NoteRequest, caller: Actor, alerts: AlertServiceDep
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)

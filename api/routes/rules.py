@@ -132,7 +132,9 @@ async def delete_rule(rule_id: str, caller: Writer, store: RuleStoreDep) -> None
     "/validate",
     summary="Check rule-file text, or one rule against the current set, without saving",
 )
-async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) -> ValidationResult:
+async def validate_rule(
+    body: RuleValidation, caller: Writer, store: RuleStoreDep
+) -> ValidationResult:
     try:
         if body.text is not None:
             rules = await asyncio.to_thread(validate_text, body.text)  # YAML: off the loop
@@ -157,7 +159,7 @@ async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) ->
         503: {"model": Problem, "description": "no device registry in this process"},
     },
 )
-async def backtest(
+async def backtest_rules(
     body: BacktestRequest, caller: Writer, store: RuleStoreDep, influx: InfluxDep,
     setup: RulesPartDep,
 ) -> BacktestResult:
