@@ -1,11 +1,14 @@
 """The FastAPI application, built from an `ApiContext` the composition root supplies.
 
-Every error it answers is RFC 9457 problem details (`api.problems`).
+Every error it answers is RFC 9457 problem details (`api.problems`). Each operation's OpenAPI
+`operationId` is its route's name (the handler's function name, e.g. `list_incidents`), so
+generated clients get readable method names; the names are unique across the app.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from api.audit import AuditMiddleware
 from api.body_limit import BodyLimit
@@ -36,8 +39,14 @@ from api.routes import (
 from api.web.pages import install_web
 
 
+def operation_id(route: APIRoute) -> str:
+    """The OpenAPI operationId of `route`: its name."""
+    return route.name
+
+
 def create_app(context: ApiContext) -> FastAPI:
     app = FastAPI(
+        generate_unique_id_function=operation_id,
         title="urbanwatch",
         summary="IoT urban sensing and emergency warnings",
         version="0.1.0",

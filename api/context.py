@@ -96,3 +96,4 @@ class ApiContext:
     bounds: Bounds = field(default_factory=Bounds)
     live_streams: StreamSlots = field(default_factory=StreamSlots)  # open per user or API key
     photos: PhotoStore | None = None  # photos from the scene; None: this process keeps none
+    public_feed: bool = False  # the Atom feed of public warnings needs no login

@@ -232,6 +232,24 @@ def _remembered(
 Caller = Annotated[Principal, Depends(_remembered)]
 
 
+async def _public_or_caller(
+    connection: HTTPConnection,
+    context: ContextDep,
+    tokens: TokensDep,
+    users: UserStoreDep,
+    keys: ApiKeyStoreDep,
+    token: Annotated[str | None, Depends(bearer)],
+    key: Annotated[str | None, Depends(api_key)] = None,
+) -> Principal | None:
+    """None where the context makes public warnings public (`public_feed`), else the caller."""
+    if context.public_feed:
+        return None
+    return _remembered(connection, await authenticated(tokens, users, keys, token, key))
+
+
+PublicOrCaller = Annotated[Principal | None, Depends(_public_or_caller)]
+
+
 def require(*roles: Role) -> Callable[[Principal], Principal]:
     """A dependency admitting only callers holding one of `roles` (403 otherwise)."""
     allowed = frozenset(roles)

@@ -40,7 +40,7 @@ from api.schemas.problems import ProblemBase
 from api.schemas.rules import RuleProblem
 from api.security.refresh import InvalidRefreshTokenError
 from api.security.tokens import InvalidTokenError
-from api.security.users import DuplicateUserError, LastAdminError, UnknownUserError
+from api.security.users import DuplicateUserError, LastAdminError, UnknownUserError, UserError
 from api.stream_slots import TooManyStreams
 from devices.errors import (
     DeviceFileError,
@@ -116,6 +116,7 @@ KINDS: dict[type[Exception], Kind] = {
     TooManyStreams: Kind(429, "too-many-streams", "Too many live streams"),
     PhotoTooLargeError: Kind(413, "photo-too-large", "The photo is too large"),
     NotAPhotoError: Kind(415, "not-a-photo", "Not a JPEG, PNG or WebP photo"),
+    UserError: Kind(422, "invalid-user", "Invalid user"),
     InvalidTokenError: Kind(
         401, "invalid-token", "Invalid access token", detail=lambda e: f"invalid token: {e}"
     ),

@@ -362,6 +362,7 @@ class Platform:
             bounds=Bounds(api.max_notes_per_incident, api.max_report_days, api.max_backtest_days),
             live_streams=StreamSlots(api.max_live_streams),
             photos=PhotoStore(self.settings.state_dir / "photos", api.max_photo_bytes),
+            public_feed=api.public_warnings_feed,
         )
         config = uvicorn.Config(
             create_app(context), host=api.host, port=api.port, lifespan="off",

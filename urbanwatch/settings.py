@@ -139,6 +139,9 @@ class ApiSettings(_Section):
     )
     tls_cert: Path | None = Field(None, description="certificate (PEM): serve HTTPS")
     tls_key: Path | None = Field(None, description="private key (PEM) of tls_cert")
+    public_warnings_feed: bool = Field(
+        False, description="serve the Atom feed of public warnings without a login"
+    )
 
     @model_validator(mode="after")
     def _strong_secret_outside_development(self) -> ApiSettings:

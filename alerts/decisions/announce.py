@@ -28,6 +28,7 @@ def announce(
     silences: Sequence[Silence],
     policy: InhibitPolicy,
     now_ms: int,
+    device_types: Mapping[str, str],
 ) -> tuple[tuple[Transition, ...], AlertBook]:
     """Mark what the mute stage let through, then announce what nothing mutes any more.
 
@@ -37,6 +38,7 @@ def announce(
         silences: the silences in force.
         policy: the inhibition policy.
         now_ms: the current time.
+        device_types: device id → device type, for device-type matchers.
 
     Returns:
         The transitions (alerts marked `notified` where announced) followed by one ``unmuted``
@@ -48,7 +50,7 @@ def announce(
     released = [
         _unmuted(a, now_ms)
         for a in book.alerts.values()
-        if _due(a, inhibitor, silences, now_ms)
+        if _due(a, inhibitor, silences, now_ms, device_types)
     ]
     book = _with_flags(book, {t.alert.id: True for t in released})
     return (*marked, *released), book
@@ -68,12 +70,18 @@ def _marked(transitions: Sequence[Transition]) -> tuple[list[Transition], dict[s
     return out, flags
 
 
-def _due(alert: Alert, inhibitor: Inhibitor, silences: Sequence[Silence], now_ms: int) -> bool:
+def _due(
+    alert: Alert,
+    inhibitor: Inhibitor,
+    silences: Sequence[Silence],
+    now_ms: int,
+    device_types: Mapping[str, str],
+) -> bool:
     return (
         alert.is_active
         and not alert.notified
         and not alert.flapping
-        and muting_silence(alert, silences, now_ms) is None
+        and muting_silence(alert, silences, now_ms, device_types) is None
         and inhibitor.inhibited_by(alert) is None
     )
 

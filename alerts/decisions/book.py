@@ -158,8 +158,10 @@ class Book:
         timers: bool = False,
     ) -> Decision:
         live_silences = [s for s in self.silences if not s.expired_at(now_ms)]
-        muted = mute(transitions, alerts.alerts.values(), live_silences, self.inhibit, now_ms)
-        muted, alerts = announce(muted, alerts, live_silences, self.inhibit, now_ms)
+        muted = mute(transitions, alerts.alerts.values(), live_silences, self.inhibit, now_ms,
+                     self.device_types)
+        muted, alerts = announce(muted, alerts, live_silences, self.inhibit, now_ms,
+                                 self.device_types)
         incidents, grouped = self.incidents.apply(muted, now_ms)
         policies = dict(self.policies)
         changed = {e.incident.id: e.incident for e in grouped}

@@ -1,7 +1,10 @@
 """Render an incident as an OASIS CAP 1.2 alert message (XML).
 
 Pure: the caller supplies the sending time, time zone, sender and the affected devices'
-coordinates. The area is a circle around the devices (plus a polygon when one is given, e.g.
+coordinates. A warning keeps one identifier: its first message (an ``Alert``, sent when the
+incident is dispatched) has it, and every later message about it is an ``Update`` (a
+``Cancel`` once the incident is cancelled) with its own identifier that references the first.
+The area is a circle around the devices (plus a polygon when one is given, e.g.
 the district boundary). Date-times carry a ``±hh:mm`` offset; CAP forbids ``Z`` and spells UTC
 ``-00:00``. Every text goes through `xml_text` (also used by the Atom feed): ElementTree escapes
 ``<``, ``&`` and ``>`` but writes characters XML 1.0 forbids as they are, giving a document no
@@ -73,7 +76,7 @@ class CapContext:
 
 @dataclass(frozen=True)
 class CapRef:
-    """A message this one updates or cancels."""
+    """A message another one updates or cancels."""
 
     identifier: str
     sent_ms: int
@@ -89,13 +92,19 @@ def identifier(ctx: CapContext, incident: Incident, sent_ms: int) -> str:
     return f"{ctx.sender}.{incident.id}.{sent_ms}".replace(" ", "_")
 
 
+def warning_ref(ctx: CapContext, incident: Incident) -> CapRef:
+    """The first message of the warning: sent when the incident was dispatched (or opened,
+    for one not dispatched yet)."""
+    first_ms = incident.opened_ms if incident.dispatched_ms is None else incident.dispatched_ms
+    return CapRef(identifier(ctx, incident, first_ms), first_ms)
+
+
 def render_cap(
     incident: Incident,
     ctx: CapContext,
     sent_ms: int,
     points: Sequence[tuple[float, float]],
     *,
-    references: Sequence[CapRef] = (),
     polygon: Sequence[tuple[float, float]] = (),
     expires_ms: int | None = None,
 ) -> bytes:
@@ -104,9 +113,9 @@ def render_cap(
     Args:
         incident: the incident to announce.
         ctx: sender identity, time zone and message status.
-        sent_ms: the sending time (also part of the identifier).
+        sent_ms: the sending time; at the warning's first sending time the message is the
+            ``Alert`` itself, later an ``Update`` or ``Cancel`` referencing it.
         points: (lat, lon) of the affected devices; at least one.
-        references: earlier messages about this incident; makes it an Update (or Cancel).
         polygon: an optional closed ring of (lat, lon), e.g. the district boundary.
         expires_ms: when the information stops being valid.
 
@@ -115,19 +124,20 @@ def render_cap(
     """
     if not points:
         raise ValueError(f"incident {incident.id}: CAP needs at least one location")
-    msg_type = "Alert"
-    if references:
-        msg_type = "Cancel" if incident.state is IncidentState.CANCELLED else "Update"
+    first = warning_ref(ctx, incident)
+    cancelled = incident.state is IncidentState.CANCELLED
+    original = sent_ms <= first.sent_ms and not cancelled
+    msg_type = "Alert" if original else "Cancel" if cancelled else "Update"
     root = ET.Element(f"{{{NS}}}alert")
-    _add(root, "identifier", identifier(ctx, incident, sent_ms))
+    _add(root, "identifier", first.identifier if original else identifier(ctx, incident, sent_ms))
     _add(root, "sender", ctx.sender)
     _add(root, "sent", cap_time(sent_ms, ctx.tz))
     _add(root, "status", ctx.status)
     _add(root, "msgType", msg_type)
     _add(root, "scope", "Public")
-    if references:
-        refs = (f"{ctx.sender},{r.identifier},{cap_time(r.sent_ms, ctx.tz)}" for r in references)
-        _add(root, "references", " ".join(refs))
+    if not original:
+        sent = cap_time(first.sent_ms, ctx.tz)
+        _add(root, "references", f"{ctx.sender},{first.identifier},{sent}")
     _add(root, "incidents", incident.id)
     _info(root, incident, ctx, sent_ms, points, polygon, expires_ms)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

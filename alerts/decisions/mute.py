@@ -6,7 +6,7 @@ recorded) with `suppressed_by` saying why; flapping already set by `lifecycle` w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from alerts.decisions.inhibit import Inhibitor, InhibitPolicy
@@ -20,6 +20,7 @@ def mute(
     silences: Sequence[Silence],
     policy: InhibitPolicy,
     now_ms: int,
+    device_types: Mapping[str, str],
 ) -> tuple[Transition, ...]:
     """Mark the notifying transitions that must not be dispatched.
 
@@ -29,20 +30,25 @@ def mute(
         silences: the silences in force (expired ones are ignored).
         policy: which rules mean "offline", and the device → gateway map.
         now_ms: the current time, for the silence windows.
+        device_types: device id → device type, for device-type matchers.
 
     Returns:
         The same transitions, in order, with `suppressed_by` set where muted.
     """
     inhibitor = Inhibitor.build(alerts, policy)
-    return tuple(_mute_one(t, inhibitor, silences, now_ms) for t in transitions)
+    return tuple(_mute_one(t, inhibitor, silences, now_ms, device_types) for t in transitions)
 
 
 def _mute_one(
-    t: Transition, inhibitor: Inhibitor, silences: Sequence[Silence], now_ms: int
+    t: Transition,
+    inhibitor: Inhibitor,
+    silences: Sequence[Silence],
+    now_ms: int,
+    device_types: Mapping[str, str],
 ) -> Transition:
     if not t.notify or t.suppressed_by is not None:
         return t
-    silence = muting_silence(t.alert, silences, now_ms)
+    silence = muting_silence(t.alert, silences, now_ms, device_types)
     if silence is not None:
         return replace(t, suppressed_by=f"silence:{silence.id}")
     source = inhibitor.inhibited_by(t.alert)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alerts.decisions.silences import Field, Matcher, Silence, Weekly
+from alerts.decisions.silences import Field, Matcher, Op, Silence, Weekly
 from alerts.routing import RoutingConfig
 from alerts.sql.repository import upsert
 from alerts.sql.tables import AuditRow, HandlerRow, SilenceRow
@@ -23,7 +23,9 @@ def silence_row(silence: Silence, created_ms: int) -> dict[str, Any]:
         "author": silence.author,
         "reason": silence.reason,
         "created_ms": created_ms,
-        "matchers": [{"field": m.field.value, "value": m.value} for m in silence.matchers],
+        "matchers": [
+            {"field": m.field.value, "value": m.value, "op": m.op.value} for m in silence.matchers
+        ],
         "weekly": None
         if weekly is None
         else {
@@ -46,7 +48,10 @@ def silence_of(row: SilenceRow) -> Silence:
             time.fromisoformat(w["end"]),
             w["tz"],
         )
-    matchers = tuple(Matcher(Field(m["field"]), m["value"]) for m in row.matchers)
+    # silences stored before matchers had an operator are equality matchers
+    matchers = tuple(
+        Matcher(Field(m["field"]), m["value"], Op(m.get("op", Op.EQUAL))) for m in row.matchers
+    )
     return Silence(row.id, matchers, row.starts_ms, row.ends_ms, row.author, row.reason, weekly)
 
 

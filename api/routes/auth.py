@@ -101,7 +101,7 @@ async def login(
     summary="Exchange a refresh token for new tokens (the old one is used up)",
     responses=UNAUTHORIZED,
 )
-async def refresh(
+async def refresh_token(
     request: Request,
     body: RefreshRequest,
     policy: TokensDep,
@@ -120,7 +120,7 @@ async def refresh(
 
 
 @router.get("/me", summary="Who the caller is: subject, role, teams")
-async def me(caller: Caller) -> Me:
+async def get_me(caller: Caller) -> Me:
     return Me(
         subject=caller.subject, role=caller.role.value, teams=sorted(caller.teams),
         kind=caller.kind,

@@ -1,8 +1,10 @@
 """Feeds: active public warnings as Atom (RFC 4287), each entry carrying its CAP 1.2 alert.
 
 A public warning is an open incident that has not been resolved, of any category but device
-faults. Entries embed the CAP message as XML content (when the incident can be located) and link
-to it, as CAP aggregators expect.
+faults. The feed needs a login unless `[api] public_warnings_feed` makes it public, as a public
+warning feed is meant to be; then it lists every team's public warnings. Entries embed the
+CAP message as XML content (when the incident can be located) and link to it, as CAP
+aggregators expect.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from lxml import etree
 from alerts.decisions.cap import is_public_warning, xml_text
 from alerts.decisions.notify import CAP_XML
 from alerts.model import Incident
-from api.deps import AlertServiceDep, Caller
+from api.deps import AlertServiceDep, PublicOrCaller
 from devices.clock import now_ms
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
@@ -29,23 +31,26 @@ ATOM_XML = "application/atom+xml"
     response_class=Response,
     responses={200: {"content": {ATOM_XML: {"schema": {"type": "string"}}}, "description": "Atom"}},
 )
-async def warnings_feed(request: Request, caller: Caller, alerts: AlertServiceDep) -> Response:
-    sent_ms = now_ms()
+async def get_warnings_feed(
+    request: Request, caller: PublicOrCaller, alerts: AlertServiceDep
+) -> Response:
+    now = now_ms()
     warnings = [
         i
         for i in await alerts.incidents(open_only=True)
-        if is_public_warning(i) and caller.sees_team(i.team_id)
+        if is_public_warning(i) and (caller is None or caller.sees_team(i.team_id))
     ]
     warnings.sort(key=lambda i: (i.updated_ms, i.id), reverse=True)
     base = str(request.base_url).rstrip("/")
     feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM})
     _add(feed, "id", "urn:urbanwatch:feeds:warnings")
     _add(feed, "title", "urbanwatch: active public warnings")
-    _add(feed, "updated", _time(max((i.updated_ms for i in warnings), default=sent_ms)))
+    _add(feed, "updated", _time(max((i.updated_ms for i in warnings), default=now)))
     _add(_add(feed, "author"), "name", "urbanwatch city operations center")
     _link(feed, "self", f"{base}{request.url.path}", ATOM_XML)
     for incident in warnings:
-        _entry(feed, incident, alerts.cap(incident, sent_ms), base)
+        # sent at its last change: the same version of a warning is the same CAP message
+        _entry(feed, incident, alerts.cap(incident, incident.updated_ms), base)
     body = etree.tostring(feed, xml_declaration=True, encoding="utf-8")
     return Response(body, media_type=ATOM_XML)
 

@@ -104,7 +104,7 @@ async def get_incident(incident_id: str, caller: Caller, alerts: AlertServiceDep
 
 @router.get(
     "/{incident_id}/cap",
-    summary="The incident as a CAP 1.2 alert message",
+    summary="The incident as a CAP 1.2 message: the Alert, or an Update/Cancel referencing it",
     response_class=Response,
     responses={
         200: {"content": {CAP_XML: {"schema": {"type": "string"}}}, "description": "CAP 1.2"},
@@ -112,9 +112,10 @@ async def get_incident(incident_id: str, caller: Caller, alerts: AlertServiceDep
         409: {"model": Problem, "description": "none of its devices has a known location"},
     },
 )
-async def get_cap(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> Response:
+async def get_incident_cap(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> Response:
     incident = await visible_incident(alerts, caller, incident_id)
-    xml = alerts.cap(incident, now_ms())
+    # sent at its last change: the same version of a warning is the same CAP message
+    xml = alerts.cap(incident, incident.updated_ms)
     if xml is None:
         raise HTTPException(409, f"incident {incident_id}: no located device, CAP needs an area")
     return Response(xml, media_type=CAP_XML)
@@ -125,7 +126,9 @@ async def get_cap(incident_id: str, caller: Caller, alerts: AlertServiceDep) -> 
     summary="Acknowledge an incident: the team has seen it",
     responses=CHANGES,
 )
-async def acknowledge(incident_id: str, caller: Actor, alerts: AlertServiceDep) -> IncidentDetail:
+async def acknowledge_incident(
+    incident_id: str, caller: Actor, alerts: AlertServiceDep
+) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
     return IncidentDetail.of(await alerts.acknowledge(incident_id, caller.subject, now_ms()))
 
@@ -135,7 +138,7 @@ async def acknowledge(incident_id: str, caller: Actor, alerts: AlertServiceDep) 
     summary="Move an incident on: en route, on scene, resolved, closed or cancelled",
     responses={**CHANGES, **INVALID},
 )
-async def transition(
+async def transition_incident(
     incident_id: str, body: TransitionRequest, caller: Actor, alerts: AlertServiceDep
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
@@ -154,7 +157,7 @@ async def transition(
     summary="Hand an incident to another team, which is dispatched at once",
     responses={**CHANGES, **INVALID},
 )
-async def reassign(
+async def reassign_incident(
     incident_id: str, body: ReassignRequest, caller: Dispatcher, alerts: AlertServiceDep
 ) -> IncidentDetail:
     await visible_incident(alerts, caller, incident_id)
@@ -168,7 +171,7 @@ async def reassign(
     responses={**NOT_FOUND,
                409: {"model": Problem, "description": "the incident holds its most notes"}},
 )
-async def add_note(
+async def add_incident_note(
     incident_id: str, body: NoteRequest, caller: Actor, alerts: AlertServiceDep,
     bounds: BoundsDep,
 ) -> IncidentDetail:

@@ -134,7 +134,9 @@ async def delete_rule(rule_id: str, caller: Writer, store: RuleStoreDep) -> None
     "(a YAML alias, as alias bombs need, or far too long) is a 422 problem.",
     responses={422: {"model": RuleProblemBody, "description": "text refused unread"}},
 )
-async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) -> ValidationResult:
+async def validate_rule(
+    body: RuleValidation, caller: Writer, store: RuleStoreDep
+) -> ValidationResult:
     try:
         if body.text is not None:
             rules = await asyncio.to_thread(validate_text, body.text)  # YAML: off the loop
@@ -161,7 +163,7 @@ async def validate(body: RuleValidation, caller: Writer, store: RuleStoreDep) ->
         503: {"model": Problem, "description": "no device registry in this process"},
     },
 )
-async def backtest(
+async def backtest_rules(
     body: BacktestRequest, caller: Writer, store: RuleStoreDep, influx: InfluxDep,
     setup: RulesPartDep, bounds: BoundsDep, zone: CityZoneDep,
 ) -> BacktestResult:

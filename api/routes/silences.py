@@ -31,7 +31,7 @@ async def list_silences(
 
 @router.post(
     "",
-    summary="Create a one-off or weekly silence by device, grid cell, district, rule or category",
+    summary="Create a one-off or weekly silence; matchers as Alertmanager's (=, !=, =~, !~)",
     status_code=status.HTTP_201_CREATED,
     responses=INVALID,
 )
@@ -44,7 +44,7 @@ async def create_silence(
         weekly = Weekly(frozenset(w.weekdays), w.start, w.end, w.tz or zone)
     silence = Silence(
         id=f"sil-{uuid.uuid4().hex[:16]}",
-        matchers=tuple(Matcher(m.field, m.value) for m in body.matchers),
+        matchers=tuple(Matcher(m.field, m.value, m.op) for m in body.matchers),
         starts_ms=epoch_ms(body.starts_at),
         ends_ms=None if body.ends_at is None else epoch_ms(body.ends_at),
         author=caller.subject,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 
 from api.deps import UserStoreDep, require
+from api.routes.incidents import INVALID
 from api.schemas.problems import Problem
 from api.schemas.users import PasswordChange, UserChange, UserCreate, UserPublic
 from api.security.principal import Principal, Role
@@ -30,7 +31,7 @@ async def list_users(_caller: Admin, users: UserStoreDep) -> list[UserPublic]:
 
 @router.post(
     "", summary="Add a user", status_code=status.HTTP_201_CREATED,
-    responses={409: {"model": Problem, "description": "a user by that name exists"}},
+    responses={409: {"model": Problem, "description": "a user by that name exists"}, **INVALID},
 )
 async def add_user(body: UserCreate, _caller: Admin, users: UserStoreDep) -> UserPublic:
     user = await users.add(body.name, body.role, body.teams, body.password, now_ms())

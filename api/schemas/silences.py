@@ -1,29 +1,54 @@
-"""Silences: maintenance windows, one-off or weekly, by device, area, rule or category."""
+"""Silences: maintenance windows, one-off or weekly, matched as Alertmanager's silences are."""
 
 from __future__ import annotations
 
 from datetime import time
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alerts.decisions.silences import MAX_PATTERN, Op, Silence
 from alerts.decisions.silences import Field as MatchField
-from alerts.decisions.silences import Silence
 from api.schemas.common import StrictRequestBody
 from devices.names import Kind, check
+from rules.detection import Severity
 
 NAMED = {MatchField.DEVICE: Kind.DEVICE, MatchField.GRID: Kind.GRID,
          MatchField.DISTRICT: Kind.DISTRICT, MatchField.RULE: Kind.RULE}
 
 
 class MatcherModel(StrictRequestBody):
+    """One condition, as in Alertmanager: `field op value`.
+
+    `=` and `!=` compare the whole value; `=~` and `!~` take a regular expression (Python `re`
+    syntax) that must match the whole value. A field the alert lacks reads as "".
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"field": "district", "value": "dongcheng"},
+                {"field": "severity", "op": "=~", "value": "blue|yellow"},
+                {"field": "device_type", "op": "!=", "value": "gas"},
+            ]
+        }
+    )
+
     field: MatchField = Field(description="what the silence matches on")
-    value: str = Field(min_length=1, max_length=128, description="an id, or a category")
+    op: Op = Field(default=Op.EQUAL, description="=, !=, =~ (regex), !~ (negated regex)")
+    value: str = Field(
+        min_length=1, max_length=MAX_PATTERN,
+        description="an id, a device type, a category or a severity; a pattern for =~ and !~",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _named(self) -> MatcherModel:
+        if self.op in (Op.REGEX, Op.NOT_REGEX):
+            return self  # the pattern is checked when the matcher is built
         kind = NAMED.get(self.field)
         if kind is not None:
             check(kind, self.value)
+        if self.field is MatchField.SEVERITY:
+            Severity.parse(self.value)
         return self
 
 
@@ -75,7 +100,7 @@ class SilencePublic(BaseModel):
         return cls(
             id=s.id,
             # as stored: a silence made before the id grammar still lists
-            matchers=[MatcherModel.model_construct(field=m.field, value=m.value)
+            matchers=[MatcherModel.model_construct(field=m.field, op=m.op, value=m.value)
                       for m in s.matchers],
             starts_ms=s.starts_ms,
             ends_ms=s.ends_ms,

@@ -3,11 +3,13 @@ the OASIS schema."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib.resources import files
 
 import httpx
 from lxml import etree
 
+from api.app import create_app
 from api.security.principal import Role
 from tests.api.conftest import FIELD_TEAM, FLOOD_TEAM, GAS_TEAM, World
 from tests.support.auth import bearer
@@ -72,3 +74,57 @@ async def test_responders_get_their_teams_warnings(
     doc = await feed(client, bearer(Role.responder, GAS_TEAM, FIELD_TEAM))
     assert entry_ids(doc) == [f"urn:urbanwatch:incident:{world.incident_of[GAS_TEAM]}"]
     assert (await client.get(URL)).status_code == 401
+
+
+async def test_a_setting_makes_the_feed_public(world: World) -> None:
+    public = create_app(replace(world.context, public_feed=True))
+    transport = httpx.ASGITransport(app=public)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as anonymous:
+        doc = await feed(anonymous, {})
+    # no login, and every team's public warnings (the device fault stays out)
+    assert entry_ids(doc) == [f"urn:urbanwatch:incident:{world.incident_of[FLOOD_TEAM]}",
+                              f"urn:urbanwatch:incident:{world.incident_of[GAS_TEAM]}"]  # fmt: skip
+
+
+async def test_a_warning_keeps_its_cap_identifier_and_updates_reference_it(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    gas = world.incident_of[GAS_TEAM]
+    cap_url = f"/api/v1/incidents/{gas}/cap"
+    operator = bearer(Role.operator)
+
+    async def cap() -> etree._Element:
+        response = await client.get(cap_url, headers=operator)
+        assert response.status_code == 200, response.text
+        doc = etree.fromstring(response.content)
+        assert CAP_SCHEMA.validate(doc), CAP_SCHEMA.error_log
+        return doc
+
+    def text(doc: etree._Element, path: str) -> str | None:
+        return doc.findtext(path, namespaces=NS)
+
+    first = await cap()
+    assert text(first, "cap:msgType") == "Alert" and text(first, "cap:references") is None
+    original = text(first, "cap:identifier")
+    from_feed = (await feed(client, operator)).find(
+        f"a:entry[a:id='urn:urbanwatch:incident:{gas}']/a:content/cap:alert", NS)
+    assert text(from_feed, "cap:identifier") == original  # the same warning, the same message
+    reference = f"{text(first, 'cap:sender')},{original},{text(first, 'cap:sent')}"
+
+    ack = await client.post(f"/api/v1/incidents/{gas}/acknowledge", headers=operator)
+    assert ack.status_code == 200, ack.text
+    update = await cap()
+    assert text(update, "cap:msgType") == "Update"
+    assert text(update, "cap:identifier") != original
+    assert text(update, "cap:references") == reference
+    assert (await cap()).findtext("cap:identifier", namespaces=NS) == text(
+        update, "cap:identifier")  # asking again gives the same message
+
+    cancel = {"to": "cancelled", "detail": "false alarm"}
+    moved = await client.post(f"/api/v1/incidents/{gas}/transition", headers=operator,
+                              json=cancel)  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    cancelled = await cap()
+    assert text(cancelled, "cap:msgType") == "Cancel"
+    assert text(cancelled, "cap:references") == reference
+    assert text(cancelled, "cap:identifier") not in (original, text(update, "cap:identifier"))

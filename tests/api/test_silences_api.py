@@ -12,7 +12,7 @@ import pytest
 from alerts.model import IncidentState
 from api.app import create_app
 from api.security.principal import Role
-from rules.detection import Category
+from rules.detection import Category, Severity
 from tests.api.conftest import DEVICES, T0_MS, World, detection
 from tests.support.auth import bearer
 
@@ -74,6 +74,48 @@ async def test_a_silence_keeps_new_alerts_from_dispatching(
     opened = [i for i in await world.alerts.incidents() if i.category is Category.FIRE]
     assert opened == [] and not outcome.notified
     assert all(i.state is not IncidentState.NEW for i in await world.alerts.incidents())
+
+
+async def test_matchers_by_device_type_and_severity_with_negation_and_regex(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    matchers = [{"field": "device_type", "op": "=~", "value": "manhole|water_.*"},
+                {"field": "severity", "op": "!=", "value": "red"}]  # fmt: skip
+    body = {"matchers": matchers, "starts_at": "2026-11-17T00:00:00Z",
+            "ends_at": "2026-11-20T00:00:00Z", "reason": "street works"}  # fmt: skip
+    created = await client.post(URL, headers=OPERATOR, json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["matchers"] == matchers
+    listed = (await client.get(URL, headers=OPERATOR)).json()
+    assert listed[0]["matchers"] == matchers
+    silence = f"silence:{created.json()['id']}"
+    at = T0_MS + 60_000
+    yellow = detection(DEVICES[2], "water-high", Category.FLOOD, at, Severity.YELLOW)
+    red = detection(DEVICES[2], "water-severe", Category.FLOOD, at, Severity.RED)
+    gas = detection(DEVICES[1], "gas-leak-2", Category.SAFETY, at, Severity.ORANGE)
+    outcome = await world.alerts.handle([yellow, red, gas], at)
+    muted = {t.alert.rule_id: t.suppressed_by for t in outcome.transitions}
+    assert muted == {"water-high": silence, "water-severe": None, "gas-leak-2": None}
+
+
+@pytest.mark.parametrize(
+    ("matcher", "reason"),
+    [
+        ({"field": "rule", "op": "=~", "value": "gas-("}, "invalid regular expression"),
+        ({"field": "rule", "op": "=~", "value": "a" * 257}, "at most 256"),
+        ({"field": "severity", "value": "purple"}, "unknown severity"),
+        ({"field": "device", "op": "==", "value": "gas-0001"}, "'=~'"),
+        ({"field": "device", "op": "!=", "value": "gas-0001"}, "does not match an empty value"),
+    ],
+    ids=["bad-regex", "long-regex", "bad-severity", "bad-op", "only-negative"],
+)
+async def test_invalid_matchers_are_422(
+    client: httpx.AsyncClient, matcher: dict[str, str], reason: str
+) -> None:
+    response = await client.post(URL, headers=OPERATOR, json={**ONE_OFF, "matchers": [matcher]})
+    assert response.status_code == 422, response.text
+    assert reason in str(response.json()["detail"])
+    assert (await client.get(URL, headers=OPERATOR)).json() == []
 
 
 @pytest.mark.parametrize("role", [Role.viewer, Role.responder])

@@ -69,6 +69,7 @@ async def test_refusals_name_the_field_and_the_reason(tmp_path: Path) -> None:
             {"name": "x", "role": "viewer", "teams": ["a/#"], "password": PASSWORD},
             {"name": "x", "role": "root", "password": PASSWORD},
             {"name": "x", "role": "viewer", "password": PASSWORD, "extra": 1},
+            {"name": "op\x8d7", "role": "viewer", "password": PASSWORD},  # a C1 control
         ]
         for body in cases:
             refused = await client.post("/api/v1/users", headers=admin, json=body)

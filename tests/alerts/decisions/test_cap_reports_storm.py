@@ -10,7 +10,7 @@ from capvalidator import check_schema
 from lxml import etree
 
 from alerts.decisions import incidents as machine
-from alerts.decisions.cap import CapContext, CapRef, cap_time, render_cap
+from alerts.decisions.cap import CapContext, cap_time, render_cap, warning_ref
 from alerts.decisions.reports import GroupBy, report
 from alerts.decisions.storm import StormControl, Verdict
 from alerts.model import Incident, IncidentState, Member, TimelineEntry, TimelineKind
@@ -25,29 +25,31 @@ NS = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
 CTX = CapContext(sender="ops@urbanwatch.example", tz="Asia/Shanghai")
 
 
-def incident(category=Category.SAFETY, severity=Severity.RED, state=IncidentState.NEW):
+def incident(category=Category.SAFETY, severity=Severity.RED, state=IncidentState.NEW,
+             dispatched_ms=None):  # fmt: skip
     members = (
         Member("a1", "gas-high", severity, "gas-1", "dongcheng", "g-1-1"),
         Member("a2", "gas-high", Severity.YELLOW, "gas-2", "dongcheng", "g-1-2"),
     )
     return Incident("in-1", "Safety hazard — dongcheng (2 devices)", category, state, members,
-                    T0, T0, T0)  # fmt: skip
+                    T0, T0, T0, dispatched_ms=dispatched_ms)  # fmt: skip
 
 
 POINTS = [(39.91, 116.40), (39.92, 116.42)]
 CAP_CASES = [
-    ("red-gas-alert", incident(), {}, "Alert", "Extreme", "Safety", "Immediate"),
-    ("yellow-flood", incident(Category.FLOOD, Severity.YELLOW), {}, "Alert", "Moderate", "Met",
+    # rendered at T0 + 1 min: the first message of one dispatched then, an update otherwise
+    ("red-gas-alert", incident(dispatched_ms=T0 + MIN), {}, "Alert", "Extreme", "Safety",
+     "Immediate"),
+    ("yellow-flood", incident(Category.FLOOD, Severity.YELLOW, IncidentState.DISPATCHED,
+     T0 + MIN), {}, "Alert", "Moderate", "Met",
      "Expected"),
     ("update-with-polygon", incident(Category.ENVIRONMENT, Severity.ORANGE),
-     {"references": [CapRef("ops@urbanwatch.example.in-1.1", T0)],
-      "polygon": [(39.9, 116.3), (39.9, 116.5), (40.0, 116.5), (39.9, 116.3)]},
+     {"polygon": [(39.9, 116.3), (39.9, 116.5), (40.0, 116.5), (39.9, 116.3)]},
      "Update", "Severe", "Env", "Immediate"),
-    ("cancel", incident(state=IncidentState.CANCELLED), {"references": [CapRef("x.1", T0)]},
-     "Cancel", "Extreme", "Safety", "Past"),
+    ("cancel", incident(state=IncidentState.CANCELLED), {}, "Cancel", "Extreme", "Safety",
+     "Past"),
     ("resolved-all-clear", incident(Category.FIRE, state=IncidentState.RESOLVED),
-     {"references": [CapRef("x.1", T0)], "expires_ms": T0 + 60 * MIN}, "Update", "Extreme",
-     "Fire", "Past"),
+     {"expires_ms": T0 + 60 * MIN}, "Update", "Extreme", "Fire", "Past"),
 ]  # fmt: skip
 
 
@@ -67,6 +69,26 @@ def test_cap_validates_against_the_oasis_schema(inc, extra, msg_type, severity, 
     assert text("cap:info/cap:area/cap:areaDesc") == "dongcheng"
     lat_lon, radius = text("cap:info/cap:area/cap:circle").split(" ")
     assert lat_lon == "39.91500,116.41000" and float(radius) >= 0.5
+
+
+def test_one_identifier_per_warning_and_updates_reference_it():
+    dispatched = incident(state=IncidentState.DISPATCHED, dispatched_ms=T0 + MIN)
+    first = etree.fromstring(render_cap(dispatched, CTX, T0 + MIN, POINTS))
+    text = lambda doc, path: doc.findtext(path, namespaces=NS)  # noqa: E731
+    assert text(first, "cap:identifier") == "ops@urbanwatch.example.in-1.1717200060000"
+    assert text(first, "cap:identifier") == warning_ref(CTX, dispatched).identifier
+    assert first.find("cap:references", NS) is None
+    reference = "ops@urbanwatch.example,ops@urbanwatch.example.in-1.1717200060000," \
+                "2024-06-01T08:01:00+08:00"
+    acked = replace(dispatched, state=IncidentState.ACKNOWLEDGED)
+    cancelled = replace(dispatched, state=IncidentState.CANCELLED)
+    for later, sent_ms, msg_type in ((acked, T0 + 5 * MIN, "Update"),
+                                     (cancelled, T0 + 9 * MIN, "Cancel")):  # fmt: skip
+        doc = etree.fromstring(render_cap(later, CTX, sent_ms, POINTS))
+        assert text(doc, "cap:msgType") == msg_type
+        assert text(doc, "cap:identifier") == f"ops@urbanwatch.example.in-1.{sent_ms}"
+        assert text(doc, "cap:references") == reference
+        assert SCHEMA.validate(doc), SCHEMA.error_log
 
 
 def test_cap_time_never_uses_z():

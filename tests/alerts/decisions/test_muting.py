@@ -1,4 +1,5 @@
-"""Silences (one-off and weekly, across DST), inhibition and the mute stage."""
+"""Silences (one-off and weekly, across DST; Alertmanager-style matchers), inhibition and the
+mute stage."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import pytest
 
 from alerts.decisions.inhibit import Inhibitor, InhibitPolicy
 from alerts.decisions.mute import mute
-from alerts.decisions.silences import Field, Matcher, Silence, Weekly, muting_silence
+from alerts.decisions.silences import (
+    MAX_PATTERN,
+    Field,
+    Matcher,
+    Op,
+    Silence,
+    Weekly,
+    muting_silence,
+)
 from alerts.errors import SilenceError
 from alerts.model import Alert, AlertState, Transition, TransitionKind
 from rules.detection import Category, Severity
@@ -30,6 +39,7 @@ def utc_ms(*args):
     return ms("UTC", *args)
 
 
+TYPES = {"aq-1": "air_quality", "gas-1": "gas"}
 ONE_OFF = Silence("s1", (Matcher(Field.DISTRICT, "dongcheng"),), 1000, 2000, "ops", "works")
 
 MATCH_CASES = [
@@ -40,19 +50,52 @@ MATCH_CASES = [
     ("rule", Matcher(Field.RULE, "pm25-heavy"), True),
     ("category", Matcher(Field.CATEGORY, "environment"), True),
     ("category-other", Matcher(Field.CATEGORY, "flood"), False),
+    ("severity", Matcher(Field.SEVERITY, "orange"), True),
+    ("severity-other", Matcher(Field.SEVERITY, "red"), False),
+    ("device-type", Matcher(Field.DEVICE_TYPE, "air_quality"), True),
+    ("device-type-other", Matcher(Field.DEVICE_TYPE, "gas"), False),
+    ("not-equal", Matcher(Field.DEVICE_TYPE, "gas", Op.NOT_EQUAL), True),
+    ("not-equal-same", Matcher(Field.SEVERITY, "orange", Op.NOT_EQUAL), False),
+    ("regex", Matcher(Field.SEVERITY, "yellow|orange", Op.REGEX), True),
+    ("regex-is-anchored", Matcher(Field.DEVICE, "aq", Op.REGEX), False),
+    ("regex-whole-value", Matcher(Field.DEVICE, "aq-[0-9]+", Op.REGEX), True),
+    ("regex-other", Matcher(Field.RULE, "pm10-.*", Op.REGEX), False),
+    ("not-regex", Matcher(Field.RULE, "pm10-.*", Op.NOT_REGEX), True),
+    ("not-regex-hit", Matcher(Field.GRID, "g-1-.*", Op.NOT_REGEX), False),
 ]
 
 
 @pytest.mark.parametrize(("matcher", "expected"), [c[1:] for c in MATCH_CASES],
                          ids=[c[0] for c in MATCH_CASES])  # fmt: skip
 def test_silence_matchers(matcher, expected):
-    silence = Silence("s", (matcher,), 0, 10, "ops", "maintenance")
-    assert silence.matches(alert()) is expected
+    assert matcher.matches(alert(), TYPES) is expected
 
 
 def test_all_matchers_must_match():
     both = (Matcher(Field.DEVICE, "aq-1"), Matcher(Field.RULE, "other"))
-    assert not Silence("s", both, 0, 10, "ops", "x").matches(alert())
+    assert not Silence("s", both, 0, 10, "ops", "x").matches(alert(), TYPES)
+
+
+MISSING_CASES = [
+    # an alert without a device (a district-wide rule) has "" for device and device type
+    ("equal-misses", Matcher(Field.DEVICE_TYPE, "gas"), False),
+    ("not-equal-holds", Matcher(Field.DEVICE_TYPE, "gas", Op.NOT_EQUAL), True),
+    ("regex-empty-allowed", Matcher(Field.DEVICE, "(aq-.*)?", Op.REGEX), True),
+    ("not-regex-holds", Matcher(Field.DEVICE, "aq-.*", Op.NOT_REGEX), True),
+]
+
+
+@pytest.mark.parametrize(("matcher", "expected"), [c[1:] for c in MISSING_CASES],
+                         ids=[c[0] for c in MISSING_CASES])  # fmt: skip
+def test_a_missing_field_reads_as_empty(matcher, expected):
+    silence = Silence("s", (Matcher(Field.DISTRICT, "dongcheng"), matcher), 0, 10, "ops", "x")
+    assert silence.matches(alert(device=None), TYPES) is expected
+
+
+def test_an_unregistered_device_has_no_type():
+    silence = Silence("s", (Matcher(Field.DEVICE_TYPE, ".+", Op.REGEX),), 0, 10, "ops", "x")
+    assert silence.matches(alert(device="aq-1"), TYPES)
+    assert not silence.matches(alert(device="aq-404"), TYPES)
 
 
 WINDOW_CASES = [(999, False), (1000, True), (1999, True), (2000, False)]
@@ -61,7 +104,7 @@ WINDOW_CASES = [(999, False), (1000, True), (1999, True), (2000, False)]
 @pytest.mark.parametrize(("now_ms", "active"), WINDOW_CASES,
                          ids=["before", "start", "inside", "end-exclusive"])  # fmt: skip
 def test_one_off_window(now_ms, active):
-    assert (muting_silence(alert(), [ONE_OFF], now_ms) is ONE_OFF) is active
+    assert (muting_silence(alert(), [ONE_OFF], now_ms, TYPES) is ONE_OFF) is active
 
 
 SUNDAY_NIGHT = Weekly(frozenset({6}), time(2), time(4), "Europe/Berlin")
@@ -112,6 +155,14 @@ BAD_SILENCES = [
     ("no-author", lambda: Silence("s", (Matcher(Field.RULE, "r"),), 0, 1, " ", "x"), "author"),
     ("bad-tz", lambda: Weekly(frozenset({6}), time(2), time(4), "Mars/Olympus"), "time zone"),
     ("bad-weekday", lambda: Weekly(frozenset({7}), time(2), time(4), "UTC"), "weekdays"),
+    ("bad-regex", lambda: Matcher(Field.RULE, "pm25-(", Op.REGEX), "invalid regular expression"),
+    ("bad-negated-regex", lambda: Matcher(Field.RULE, "[z-a]", Op.NOT_REGEX),
+     "invalid regular expression"),
+    ("long-regex", lambda: Matcher(Field.RULE, "a" * (MAX_PATTERN + 1), Op.REGEX), "longer than"),
+    ("only-negative", lambda: Silence("s", (Matcher(Field.RULE, "r", Op.NOT_EQUAL),), 0, 1, "o",
+     "x"), "does not match an empty value"),
+    ("match-all-regex", lambda: Silence("s", (Matcher(Field.RULE, ".*", Op.REGEX),), 0, 1, "o",
+     "x"), "does not match an empty value"),
 ]  # fmt: skip
 
 
@@ -166,7 +217,7 @@ def test_mute_stage_marks_silenced_inhibited_and_keeps_others():
     fire = lambda a: Transition(a, TransitionKind.FIRING, 5, None, None, notify=True)  # noqa: E731
     silence = Silence("s9", (Matcher(Field.DISTRICT, "xicheng"),), 0, 10, "ops", "works")
     out = mute([fire(alert("o")), fire(quiet), fire(plain)], [red, alert("o"), quiet, plain],
-               [silence], InhibitPolicy(), 5)  # fmt: skip
+               [silence], InhibitPolicy(), 5, TYPES)  # fmt: skip
     assert [t.suppressed_by for t in out] == ["inhibit:red", "silence:s9", None]
     assert [t.dispatchable for t in out] == [False, False, True]
 
@@ -175,5 +226,17 @@ def test_mute_keeps_flapping_reason_and_ignores_quiet_kinds():
     flapping = Transition(alert(), TransitionKind.FIRING, 5, None, None, True, "flapping")
     pending = Transition(alert(), TransitionKind.PENDING, 5, None, None, False)
     silence = Silence("s", (Matcher(Field.DEVICE, "aq-1"),), 0, 10, "ops", "x")
-    out = mute([flapping, pending], [], [silence], InhibitPolicy(), 5)
+    out = mute([flapping, pending], [], [silence], InhibitPolicy(), 5, TYPES)
     assert [t.suppressed_by for t in out] == ["flapping", None]
+
+
+def test_mute_stage_silences_by_device_type_and_severity():
+    fire = lambda a: Transition(a, TransitionKind.FIRING, 5, None, None, notify=True)  # noqa: E731
+    gas_red = alert("g", subject="gas-1", device="gas-1", severity=Severity.RED)
+    matchers = (Matcher(Field.DEVICE_TYPE, "air_quality"),
+                Matcher(Field.SEVERITY, "red", Op.NOT_EQUAL))  # fmt: skip
+    silence = Silence("s", matchers, 0, 10, "ops", "air sensors recalibrated")
+    red = alert("r", severity=Severity.RED)
+    out = mute([fire(alert("o")), fire(red), fire(gas_red)], [], [silence], InhibitPolicy(), 5,
+               TYPES)  # fmt: skip
+    assert [t.suppressed_by for t in out] == ["silence:s", None, None]

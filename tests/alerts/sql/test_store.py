@@ -8,7 +8,7 @@ from datetime import time
 from sqlalchemy import inspect, select
 
 from alerts.decisions import incidents as machine
-from alerts.decisions.silences import Field, Matcher, Silence, Weekly
+from alerts.decisions.silences import Field, Matcher, Op, Silence, Weekly
 from alerts.model import Alert, AlertChange, AlertState, Incident, IncidentState, Member
 from alerts.routing import load_routing
 from alerts.sql import records
@@ -132,7 +132,12 @@ async def test_silence_round_trip_and_expiry(sessions):
     )
     one_off = Silence(
         "s-2",
-        (Matcher(Field.DEVICE, "gas-1"), Matcher(Field.RULE, "gas-high")),
+        (
+            Matcher(Field.DEVICE, "gas-1"),
+            Matcher(Field.RULE, "gas-high"),
+            Matcher(Field.SEVERITY, "orange|red", Op.REGEX),
+            Matcher(Field.DEVICE_TYPE, "water_level", Op.NOT_EQUAL),
+        ),
         T0,
         T0 + 60 * MIN,
         "ops",
@@ -156,6 +161,19 @@ async def test_silence_round_trip_and_expiry(sessions):
         ]
     assert active == [recurring]
     assert every == [recurring, replace(one_off, ends_ms=T0 + 10 * MIN)]
+    assert [m.op for m in every[1].matchers][2:] == [Op.REGEX, Op.NOT_EQUAL]
+
+
+async def test_a_silence_stored_before_operators_reads_as_equality(sessions):
+    row = records.silence_row(
+        Silence("s-old", (Matcher(Field.DEVICE, "gas-1"),), T0, T0 + MIN, "ops", "old"), T0
+    )
+    row["matchers"] = [{"field": "device", "value": "gas-1"}]
+    async with sessions.begin() as session:
+        session.add(SilenceRow(**row))
+    async with sessions() as session:
+        [loaded] = await records.load_silences(session, include_expired=False)
+    assert records.silence_of(loaded).matchers == (Matcher(Field.DEVICE, "gas-1", Op.EQUAL),)
 
 
 async def test_handlers_snapshot_and_audit(sessions):
