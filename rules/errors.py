@@ -28,13 +28,14 @@ class ExpressionError(RuleError, ValueError):
 class RuleFileError(RuleError):
     """A rule file is invalid; ``line`` and ``column`` (1-based) are where in the file the
     problem is; `field` names the rule's field, and `expression_column` the column inside that
-    field's expression when the expression is the problem."""
+    field's expression when the expression is the problem; `refused` is true when the text was
+    refused unread (a YAML alias, or too long)."""
 
     def __init__(self, line: int | None, reason: str, rule_id: str | None = None,
                  column: int | None = None, field: str | None = None,
-                 expression_column: int | None = None) -> None:
+                 expression_column: int | None = None, *, refused: bool = False) -> None:
         self.line, self.reason, self.rule_id, self.column = line, reason, rule_id, column
-        self.field, self.expression_column = field, expression_column
+        self.field, self.expression_column, self.refused = field, expression_column, refused
         where = f"line {line}" if line is not None else "rule file"
         where += f", column {column}" if line is not None and column is not None else ""
         who = f" (rule {rule_id})" if rule_id else ""

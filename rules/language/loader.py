@@ -47,7 +47,8 @@ def check_rules(text: str) -> tuple[list[Rule], list[RuleFileError]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return [], [RuleFileError(mark.line + 1 if mark else None, f"invalid YAML: {exc}",
-                                  column=mark.column + 1 if mark else None)]
+                                  column=mark.column + 1 if mark else None,
+                                  refused=isinstance(exc, plain_yaml.RefusedYAMLError))]
     try:
         items, nodes = _rule_items(root, data)
     except RuleFileError as exc:

@@ -22,7 +22,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from devices import plain_yaml
 from rules.errors import ExpressionError, RuleFileError, RuleRejected, RuleTextRefused
 from rules.language import ast
 from rules.language.loader import load_default_pack, load_rules, load_rules_file
@@ -62,8 +61,7 @@ def validate_text(text: str) -> list[Rule]:
     except RecursionError:
         raise RuleRejected(TOO_DEEP) from None
     except RuleFileError as exc:
-        refused = isinstance(exc.__context__, plain_yaml.RefusedYAMLError)
-        raise (RuleTextRefused if refused else RuleRejected)(
+        raise (RuleTextRefused if exc.refused else RuleRejected)(
             exc.reason, exc.rule_id, exc.field, exc.line, exc.expression_column
         ) from None
 

@@ -6,11 +6,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from api.security.secret_key import InsecureSecretError, resolve_secret_key
 from urbanwatch.cli.app import app
+from urbanwatch.config_sources import SettingsError
 from urbanwatch.settings import load_settings
 
 STRONG = "q8Vb3kz0-Lr5Yt2mWn7Xc1Pd4Hs9Gf6J"
@@ -27,7 +27,7 @@ def test_production_refuses_weak_or_missing_secrets(secret: str | None, reason: 
                                                     tmp_path: Path) -> None:
     with pytest.raises(InsecureSecretError, match=reason):
         resolve_secret_key(secret, "production", tmp_path)
-    with pytest.raises(ValidationError, match=reason):
+    with pytest.raises(SettingsError, match=reason):
         load_settings(state_dir=tmp_path, api={"environment": "production", "secret_key": secret})
     assert not (tmp_path / "secret_key").exists()
 

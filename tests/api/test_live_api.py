@@ -164,7 +164,8 @@ async def test_a_page_opens_the_stream_with_an_api_key_in_the_query(
     _, key = await store.create("wall", Role.viewer, [], "root", T0_MS)
     async with connect(f"{ws_url(served)}?key={key}") as ws:
         await until_subscribers(world, 1)
-        await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "seen")
+        await world.alerts.note(world.incident_of[GAS_TEAM], "olga", T0_MS + 60_000, "seen",
+                                max_notes=500)
         assert (await next_event(ws))["detail"] == "seen"
     async with connect(f"{ws_url(served)}?key={key}x") as ws:
         assert (await closed_with(ws))[0] == 1008

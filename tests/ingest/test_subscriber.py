@@ -178,7 +178,8 @@ async def test_subscribers_of_one_share_group_split_the_stream(
     group = f"g{uuid.uuid4().hex[:8]}"
     subscribers = [MqttSubscriber(MqttConfig(
         mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
-        topic_prefix=topic_prefix, share_group=group), max_pending=1000) for _ in range(2)]
+        topic_prefix=topic_prefix, share_group=group), max_pending=1000,
+        max_pending_bytes=1 << 20) for _ in range(2)]
     assert subscribers[0].topics[0] == f"$share/{group}/{topic_prefix}city/+/+/data"
     for subscriber in subscribers:
         subscriber.start()
@@ -194,7 +195,7 @@ async def test_subscribers_of_one_share_group_split_the_stream(
                 for subscriber, mine in zip(subscribers, got, strict=True):
                     batch = await subscriber.receive(0.05)
                     mine += [m.payload for m in batch]
-                    subscriber.release(len(batch))
+                    subscriber.release(len(batch), sum(len(m.payload) for m in batch))
                     for message in batch:
                         subscriber.ack(message)
     finally:

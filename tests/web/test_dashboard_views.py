@@ -31,7 +31,7 @@ async def test_silences_and_maintenance_are_made_and_ended_from_the_page(
     async with web.client("ops1") as api:
         silences = (await api.get("/api/v1/silences")).json()
     assert [s["matchers"] for s in silences if s["reason"] == "sensor swap"] == [
-        [{"field": "device", "value": device.device_id}]]
+        [{"field": "device", "op": "=", "value": device.device_id}]]
 
     await row.locator("button").click()
     await expect(row).to_have_count(0)
