@@ -48,7 +48,8 @@ from urbanwatch.settings import AlertsSettings
 log = logging.getLogger(__name__)
 RESET_REASON = "rule changed/removed"
 LEFT_SERVICE = {DeviceStatus.MAINTENANCE: "device in maintenance",
-                DeviceStatus.RETIRED: "device retired"}
+                DeviceStatus.RETIRED: "device retired",
+                DeviceStatus.ACTIVE: "device re-typed or moved: judged afresh"}
 Neighbours = dict[str, frozenset[str]]
 
 
@@ -153,8 +154,9 @@ class Alerting:
         return closed
 
     async def close_devices(self, device_ids: Collection[str], now_ms: int) -> tuple[Alert, ...]:
-        """Close the open alerts of devices that left service: the engine no longer judges
-        them, so nothing would report them cleared (back in service, they are judged afresh)."""
+        """Close the open alerts of devices that left service (the engine no longer judges
+        them, so nothing would report them cleared; back in service, they are judged afresh) or
+        that were re-typed or moved (judged afresh from now on)."""
         closed: tuple[Alert, ...] = ()
         for reason, ids in _by_reason(self._registry(), device_ids).items():
             closed += await self.service.close_open_alerts(_of_devices(ids), reason, now_ms)
