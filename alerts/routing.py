@@ -285,12 +285,20 @@ def parse_routing(text: str, source: str = "<routing>") -> RoutingConfig:
     try:
         config = RoutingConfig.model_validate(raw, context={_LOCATED: True})
     except ValidationError as exc:
-        found = [(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        found = _without_echoes([(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()])
         raise RoutingError(source, [_located(root, loc, msg) for loc, msg in found]) from exc
     problems = inconsistencies(config)
     if problems:
         raise RoutingError(source, [_located(root, loc, msg) for loc, msg in problems])
     return config
+
+
+def _without_echoes(errors: list[tuple[Loc, str, str]]) -> list[tuple[Loc, str]]:
+    """The errors, less a list's "too short" that only echoes a bad item inside it (pydantic
+    drops the bad item, then finds the list shorter than its minimum)."""
+    locs = [loc for loc, _, _ in errors]
+    return [(loc, msg) for loc, msg, kind in errors
+            if kind != "too_short" or not any(o[:len(loc)] == loc and o != loc for o in locs)]
 
 
 def _located(root: yaml.Node | None, loc: Loc, message: str) -> str:
