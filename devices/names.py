@@ -58,7 +58,7 @@ MAX_LENGTH: dict[Kind, int] = {
     Kind.SILENCE: 64,
     Kind.MEMBER: 64,
     Kind.SCHEDULE: 64,
-    Kind.GATEWAY: 64,
+    Kind.GATEWAY: 24,  # outbox rows name their channel `gateway.{id}` in 32 characters
 }
 ALLOWED = "ASCII letters, digits and . _ -"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -92,10 +92,14 @@ def test_cross_reference_problems_name_their_line(text, problem):
      "line 48, column 5, gateways.0: Value error, gateway URL is plain http://"),
     ("notify: [{channel: email, to: lead}]", "notify: [{channel: email, to: lead, body: {}}]",
      "line 69, column 18, policies.0.steps.0.notify.0: Value error, an e-mail has no body"),
+    ("  - id: sms\n", "  - id: sms-gateway-of-the-city-north\n",
+     "line 48, column 9, gateways.0.id: Value error, bad gateway id "
+     "'sms-gateway-of-the-city-north': it is longer than 24 characters"),
     ("start: 2026-01-05 ", "start: 2026-02-30 ",
      "line 25, column 22: not valid YAML: '2026-02-30' is not a valid date or time"),
 ], ids=["phone-number", "phone-form", "email-header-injection", "weekday", "rotation-length",
-        "placeholder", "step-order", "plain-http", "email-body", "start-date"])
+        "placeholder", "step-order", "plain-http", "email-body", "gateway-id-length",
+        "start-date"])
 def test_field_problems_name_their_line(old, new, problem):
     found = problems(changed(old, new))
     assert any(p.startswith(problem) for p in found), found
