@@ -33,9 +33,10 @@ from alerts.decisions.cap import CapContext
 from alerts.decisions.page_text import PageContext
 from alerts.errors import RoutingError
 from alerts.model import ACTIVE_ALERT_STATES, Alert
-from alerts.routing import SHIPPED, RoutingSummary, load_routing
+from alerts.routing import SHIPPED, RoutingConfig, RoutingSummary, load_routing
 from alerts.service import AlertService
 from alerts.sql import live_backlog, repository
+from alerts.steps import EMAIL
 from devices.clock import now_ms
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
@@ -95,6 +96,18 @@ def channels(mqtt: MqttChannel, smtp: SmtpSettings | None) -> dict[str, Channel]
     return out
 
 
+def warn_unsendable(routing: RoutingConfig, known: Mapping[str, Channel]) -> None:
+    """Log the policy steps that page over a channel this platform does not have (e-mail
+    without a mail server): each such page would fail on its incident's timeline."""
+    for policy in routing.policies:
+        for step in policy.steps:
+            for page in step.notify:
+                if page.channel == EMAIL and EMAIL not in known:
+                    log.warning("policy %s e-mails %s after %d s, but no mail server is set "
+                                "([smtp] host): those e-mails will fail", policy.id, page.to,
+                                step.after_s)
+
+
 def open_alerts(alerting: Alerting) -> list[OpenAlert]:
     """The open alerts as the engine's seeding takes them (acknowledged counts as firing)."""
     return [OpenAlert(a.rule_id, a.subject, a.device_id, a.metric,
@@ -136,8 +149,9 @@ class Alerting:
             base_ms=round(s.retry_base_s * 1000), max_delay_ms=round(s.retry_max_s * 1000),
             give_up_after_ms=round(s.give_up_after_s * 1000),
         )
-        self.dispatcher = Dispatcher(sessions, channels(self._mqtt, smtp), retry=retry,
-                                     hub=self.hub)
+        self._channels = channels(self._mqtt, smtp)
+        self.dispatcher = Dispatcher(sessions, self._channels, retry=retry, hub=self.hub)
+        warn_unsendable(self.service.routing, self._channels)
         self._retention = live_backlog.Retention(
             s.live_backlog_events, round(s.live_backlog_h * 3600_000)
         )
@@ -208,6 +222,7 @@ class Alerting:
         self._routing_file.mark_seen()
         routing = await asyncio.to_thread(load_routing, self.routing_path)
         await self.service.set_routing(routing)
+        warn_unsendable(routing, self._channels)
         self.routing_reloads += 1
         summary = RoutingSummary.of(routing, str(self.routing_path or SHIPPED))
         log.info("routing loaded from %s: %d handlers, %d teams, %d routes",
