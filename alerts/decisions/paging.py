@@ -9,6 +9,8 @@ storm control: there are at most a few per incident, and each is addressed to on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from alerts import templates
 from alerts.decisions import incidents as machine
 from alerts.decisions.escalation import steps_due
@@ -50,8 +52,7 @@ def _message(
         if member.email is None:
             return f"{member.id} has no e-mail address"
         body = email(values, member.name, member.email, base.key, sent_ms, tz)
-        return Message(**{**base.__dict__, "channel": EMAIL, "target": member.email,
-                          "content_type": RFC822, "body": body})
+        return replace(base, channel=EMAIL, target=member.email, content_type=RFC822, body=body)
     gateway = routing.gateway(page.channel)
     if gateway is None:
         return f"no gateway {page.channel!r}"
@@ -59,8 +60,8 @@ def _message(
         return f"{member.id} has no phone number"
     body = templates.render(gateway.body if page.body is None else page.body,
                             {**values, "to": member.phone})
-    return Message(**{**base.__dict__, "channel": f"gateway.{gateway.id}", "target": gateway.url,
-                      "content_type": JSON, "body": body, "secret_env": gateway.secret_env})
+    return replace(base, channel=f"gateway.{gateway.id}", target=gateway.url, content_type=JSON,
+                   body=body, secret_env=gateway.secret_env)
 
 
 def _step(
@@ -78,8 +79,7 @@ def _step(
         values = {**shared, "name": member.name, "member": member.id}
         base = Message(f"{incident.id}:{EVENT}:{seq}:{member.id}", "", "", "", "",
                        incident.team_id or "", EVENT, incident_id=incident.id)
-        message = _message(page, member, values, routing, base, now_ms,
-                           context.tz)
+        message = _message(page, member, values, routing, base, now_ms, context.tz)
         if isinstance(message, str):
             said.append(f"{page.channel} to {page.to}: {message}")
             continue
