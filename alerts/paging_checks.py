@@ -8,16 +8,36 @@ the contact its channel needs (an e-mail address, or a phone number for a gatewa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
-from alerts.steps import EMAIL, Page
-
-if TYPE_CHECKING:
-    from alerts.routing import Policy, RoutingConfig, Team
+from alerts.schedules import Member, Schedule
+from alerts.steps import EMAIL, Gateway, Page, Step
 
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]
+
+
+@dataclass(frozen=True)
+class TeamPeople:
+    """A team's people as the routing file has them, and where the team is in the file."""
+
+    loc: Loc
+    members: tuple[Member, ...]
+    oncall: tuple[Schedule, ...]
+
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        return next((s for s in self.oncall if s.id == schedule_id), None)
+
+
+@dataclass(frozen=True)
+class PolicySteps:
+    """A policy's steps, where it is in the file, and the teams that can hold its incidents
+    (its routes' teams and its escalation levels)."""
+
+    loc: Loc
+    steps: tuple[Step, ...]
+    holders: frozenset[str]
 
 
 def _duplicates(ids: list[str]) -> Iterator[tuple[int, str]]:
@@ -28,41 +48,38 @@ def _duplicates(ids: list[str]) -> Iterator[tuple[int, str]]:
         seen.add(value)
 
 
-def _team_problems(team: Team, at: Loc) -> Iterator[Problem]:
+def _team_problems(team_id: str, team: TeamPeople) -> Iterator[Problem]:
+    at = team.loc
     for n, dup in _duplicates([m.id for m in team.members]):
-        yield (*at, "members", n, "id"), f"team {team.id}: duplicate member id {dup}"
+        yield (*at, "members", n, "id"), f"team {team_id}: duplicate member id {dup}"
     for n, dup in _duplicates([s.id for s in team.oncall]):
-        yield (*at, "oncall", n, "id"), f"team {team.id}: duplicate schedule id {dup}"
+        yield (*at, "oncall", n, "id"), f"team {team_id}: duplicate schedule id {dup}"
     members = {m.id for m in team.members}
     for n, schedule in enumerate(team.oncall):
         where = (*at, "oncall", n)
         for k, member in enumerate(schedule.rotation.members):
             if member not in members:
-                yield (*where, "rotation", "members", k), f"team {team.id} has no member {member!r}"
+                yield (*where, "rotation", "members", k), f"team {team_id} has no member {member!r}"
         for k, override in enumerate(schedule.overrides):
             if override.member not in members:
                 yield (*where, "overrides", k, "member"), (
-                    f"team {team.id} has no member {override.member!r}"
+                    f"team {team_id} has no member {override.member!r}"
                 )
 
 
-def holders(config: RoutingConfig, policy: Policy) -> set[str]:
-    """The teams that can hold an incident under `policy`: its routes' teams and its levels."""
-    return {r.team for r in config.routes if r.policy == policy.id} | set(policy.levels)
-
-
-def _page_problems(config: RoutingConfig, policy: Policy, page: Page, at: Loc) -> Iterator[Problem]:
-    if page.channel != EMAIL and config.gateway(page.channel) is None:
-        known = ", ".join([EMAIL, *(g.id for g in config.gateways)])
+def _page_problems(
+    teams: Mapping[str, TeamPeople], gateways: Sequence[Gateway], holders: frozenset[str],
+    page: Page, at: Loc,
+) -> Iterator[Problem]:
+    if page.channel != EMAIL and page.channel not in {g.id for g in gateways}:
+        known = ", ".join([EMAIL, *(g.id for g in gateways)])
         yield (*at, "channel"), f"unknown channel {page.channel!r}; known: {known}"
         return
     named, schedule_id = page.schedule
-    teams = {named} if named is not None else holders(config, policy)
     contact = "email" if page.channel == EMAIL else "phone"
-    for team_id in sorted(teams):
-        try:
-            _, team = config.team(team_id)
-        except KeyError:
+    for team_id in sorted({named} if named is not None else holders):
+        team = teams.get(team_id)
+        if team is None:
             yield (*at, "to"), f"unknown team {team_id!r}"
             continue
         schedule = team.schedule(schedule_id)
@@ -79,17 +96,18 @@ def _page_problems(config: RoutingConfig, policy: Policy, page: Page, at: Loc) -
             )
 
 
-def paging_problems(config: RoutingConfig) -> list[Problem]:
+def paging_problems(
+    teams: Mapping[str, TeamPeople], gateways: Sequence[Gateway], policies: Sequence[PolicySteps]
+) -> list[Problem]:
     """Every cross-reference problem of members, schedules, gateways and policy steps."""
     out: list[Problem] = []
-    for i, handler in enumerate(config.handlers):
-        for j, team in enumerate(handler.teams):
-            out += _team_problems(team, ("handlers", i, "teams", j))
-    for n, dup in _duplicates([g.id for g in config.gateways]):
+    for team_id, team in teams.items():
+        out += _team_problems(team_id, team)
+    for n, dup in _duplicates([g.id for g in gateways]):
         out.append((("gateways", n, "id"), f"duplicate gateway id {dup}"))
-    for i, policy in enumerate(config.policies):
+    for policy in policies:
         for k, step in enumerate(policy.steps):
             for m, page in enumerate(step.notify):
-                at = ("policies", i, "steps", k, "notify", m)
-                out += _page_problems(config, policy, page, at)
+                at = (*policy.loc, "steps", k, "notify", m)
+                out += _page_problems(teams, gateways, policy.holders, page, at)
     return out

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from alerts.errors import RoutingError
-from alerts.paging_checks import paging_problems
+from alerts.paging_checks import PolicySteps, TeamPeople, paging_problems
 from alerts.schedules import Member, Schedule
 from alerts.steps import Gateway, Step, ordered
 from devices import plain_yaml
@@ -267,7 +267,21 @@ def inconsistencies(config: RoutingConfig) -> list[tuple[Loc, str]]:
     if not config.routes[-1].match.catch_all:
         last = ("routes", len(config.routes) - 1)
         out.append((last, "the last route must be a catch-all (match everything)"))
-    return out + paging_problems(config)
+    return out + paging_problems(*_people(config))
+
+
+def _people(
+    config: RoutingConfig,
+) -> tuple[dict[str, TeamPeople], tuple[Gateway, ...], list[PolicySteps]]:
+    """What `paging_problems` checks: teams' people, the gateways, the policies' steps."""
+    teams = {t.id: TeamPeople(("handlers", i, "teams", j), t.members, t.oncall)
+             for i, h in enumerate(config.handlers) for j, t in enumerate(h.teams)}
+    policies = [
+        PolicySteps(("policies", i), p.steps, frozenset(
+            {r.team for r in config.routes if r.policy == p.id} | set(p.levels)))
+        for i, p in enumerate(config.policies)
+    ]
+    return teams, config.gateways, policies
 
 
 def parse_routing(text: str, source: str = "<routing>") -> RoutingConfig:
