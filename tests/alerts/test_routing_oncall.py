@@ -103,3 +103,9 @@ def test_cross_reference_problems_name_their_line(text, problem):
 def test_field_problems_name_their_line(old, new, problem):
     found = problems(changed(old, new))
     assert any(p.startswith(problem) for p in found), found
+
+
+def test_an_unquoted_handoff_time_means_the_same():  # YAML 1.1 reads 18:30 as 1110 minutes
+    routing = parse_routing(changed('handoff_time: "09:00"', "handoff_time: 18:30"))
+    lead = routing.team("gas-emergency")[1].schedule("lead")
+    assert lead is not None and str(lead.rotation.handoff_time) == "18:30:00"
