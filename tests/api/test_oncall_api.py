@@ -77,3 +77,12 @@ async def test_another_teams_schedules_are_its_own(http) -> None:
     client, _ = http
     response = await client.get("/api/v1/teams/ecc-duty/oncall", headers=bearer(Role.admin))
     assert [s["schedule"] for s in response.json()["schedules"]] == ["chief"]
+
+
+async def test_the_routing_shows_each_policys_steps(http) -> None:
+    client, _ = http
+    response = await client.get("/api/v1/routing", headers=bearer(Role.viewer))
+    gas = next(p for p in response.json()["policies"] if p["id"] == "gas")
+    assert [(s["after_s"], s["notify"][0]) for s in gas["steps"]] == [
+        (0, {"channel": "email", "to": "lead"}), (300, {"channel": "sms", "to": "lead"}),
+        (900, {"channel": "voice", "to": "ecc-duty/chief"})]
