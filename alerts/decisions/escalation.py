@@ -91,7 +91,8 @@ def steps_due(incident: Incident, policy: Policy, now_ms: int) -> tuple[int, ...
     (state `dispatched`); acknowledging it stops every later step. After an outage every step
     whose time has passed is due at once, in order.
     """
-    if incident.state is not IncidentState.DISPATCHED or incident.dispatched_ms is None:
+    if (not policy.steps or incident.state is not IncidentState.DISPATCHED
+            or incident.dispatched_ms is None):
         return ()
     since, done = incident.dispatched_ms, steps_done(incident)
     return tuple(
