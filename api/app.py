@@ -33,6 +33,7 @@ from api.routes import (
     routing,
     rules,
     silences,
+    teams,
     ui_config,
     users,
 )
@@ -78,6 +79,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(reports.router)
     app.include_router(routing.router)
+    app.include_router(teams.router)
     app.include_router(users.router)
     app.include_router(areas.router)
     app.include_router(ui_config.router)

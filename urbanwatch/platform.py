@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.decisions.cap import CapContext
+from alerts.decisions.page_text import PageContext
 from alerts.sql import outbox
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, BodyLimits, Bounds, RulesPart, TokenPolicy
@@ -184,8 +185,10 @@ class Platform:
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
         cap = CapContext(sender=s.cap.sender, tz=s.city.timezone, sender_name=s.cap.sender_name,
                          language=s.cap.language, web=s.cap.web)
+        paging = PageContext(tz=s.city.timezone, web=s.dashboard_url)
         self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts,
-                                 journal_path=s.state_dir / JOURNAL, cap=cap)
+                                 journal_path=s.state_dir / JOURNAL, cap=cap, paging=paging,
+                                 smtp=s.smtp)
         await self.alerting.start()
         rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
         if s.rules.path is None:

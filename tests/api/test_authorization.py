@@ -109,6 +109,7 @@ TABLE = [
     row("GET /api/v1/routing", ALL),
     row("POST /api/v1/routing/reload", ADMIN),
     row("POST /api/v1/routing/teams/{team_id}/mqtt-login", ADMIN, ok=201),
+    row("GET /api/v1/teams/{team_id}/oncall", ADMIN),
     # rules
     row("GET /api/v1/rules", ALL),
     row("GET /api/v1/rules/{rule_id}", ALL),

@@ -11,7 +11,7 @@ import { severityBadge, severityColour } from "../severity.js";
 import { formatDateTime } from "../time.js";
 import { fetchIncident, isActive, putIncident, store } from "./store.js";
 
-const DISPATCH_KINDS = new Set(["dispatched", "notified", "escalated", "reassigned"]);
+const DISPATCH_KINDS = new Set(["dispatched", "notified", "escalated", "paged", "reassigned"]);
 const ACK_STATES = new Set(["new", "dispatched"]);
 const SILENCE_OPTIONS = [["30m", 30], ["1h", 60], ["4h", 240], ["24h", 1440]];
 const HOUR_MS = 3_600_000;
