@@ -31,7 +31,7 @@ from alerts.decisions.planning import Mail, OutboxView, digests, plan
 from alerts.decisions.silences import Silence
 from alerts.decisions.storm import StormControl
 from alerts.model import Alert, Incident, IncidentState, Transition
-from alerts.routing import RoutingConfig
+from alerts.routing import Policy, Route, RoutingConfig
 from rules.detection import Detection
 
 Located = Callable[[str], tuple[float, float] | None]  # device id → (lat, lon)
@@ -218,11 +218,20 @@ class Book:
     def _dispatch_new(
         self, incident: Incident, policies: dict[str, str | None], now_ms: int
     ) -> Incident:
-        types = [self.device_types[d] for d in incident.devices if d in self.device_types]
-        district = incident.districts[0] if incident.districts else None
-        route = self.routing.route(incident.category, district, incident.severity, types)
+        route = self._route(incident)
         policies[incident.id] = route.policy
         return machine.dispatch(incident, route.handler, route.team, SYSTEM, now_ms)
+
+    def _route(self, incident: Incident) -> Route:
+        types = [self.device_types[d] for d in incident.devices if d in self.device_types]
+        district = incident.districts[0] if incident.districts else None
+        return self.routing.route(incident.category, district, incident.severity, types)
+
+    def _policy(self, incident: Incident, policy_id: str) -> Policy:
+        """The incident's policy; if a routing reload removed it, the one of the route that
+        covers the incident now, so its escalation goes on."""
+        kept = next((p for p in self.routing.policies if p.id == policy_id), None)
+        return kept or self.routing.policy(self._route(incident).policy)
 
     def _escalations(
         self, changed: dict[str, Incident], policies: dict[str, str | None], now_ms: int
@@ -234,7 +243,7 @@ class Book:
             policy_id = policies.get(incident_id)
             if incident.is_final or policy_id is None:
                 continue
-            decision = due(incident, self.routing.policy(policy_id), now_ms)
+            decision = due(incident, self._policy(incident, policy_id), now_ms)
             if decision.action is Action.ESCALATE and decision.team_id is not None:
                 handler, _team = self.routing.team(decision.team_id)
                 out[incident_id] = machine.escalate(
@@ -256,7 +265,7 @@ class Book:
             if incident.is_final or policy_id is None:
                 continue
             paged, sent = run_steps(
-                incident, self.routing.policy(policy_id), self.routing, self.paging, now_ms
+                incident, self._policy(incident, policy_id), self.routing, self.paging, now_ms
             )
             if paged is not incident:
                 changed[incident_id] = paged
