@@ -22,6 +22,7 @@ from api.routes import (
     areas,
     audit,
     auth,
+    device_map,
     device_readings,
     devices,
     feeds,
@@ -80,6 +81,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(routing.router)
     app.include_router(users.router)
     app.include_router(areas.router)
+    app.include_router(device_map.router)
     app.include_router(ui_config.router)
     install_web(app)
     return app
