@@ -5,6 +5,7 @@ but gets a bodyless 304 while what it holds is current."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from fastapi import Response
 
@@ -29,3 +30,11 @@ def not_modified(etag: str) -> Response:
 
 def tagged_json(body: bytes, etag: str) -> Response:
     return Response(body, media_type="application/json", headers={"ETag": etag, **REVALIDATE})
+
+
+@dataclass
+class TaggedBody:
+    """The last body built and its ETag: built again only when the ETag moves."""
+
+    etag: str = ""
+    body: bytes = b""
