@@ -32,7 +32,7 @@ from alerts.channels.webhook import WebhookChannel
 from alerts.decisions.cap import CapContext
 from alerts.decisions.page_text import PageContext
 from alerts.errors import RoutingError
-from alerts.model import ACTIVE_ALERT_STATES, Alert
+from alerts.model import ACTIVE_ALERT_STATES, OPEN_ALERT_STATES, Alert
 from alerts.routing import SHIPPED, RoutingConfig, RoutingSummary, load_routing
 from alerts.service import AlertService
 from alerts.sql import live_backlog, repository
@@ -110,11 +110,15 @@ def warn_unsendable(routing: RoutingConfig, known: Mapping[str, Channel]) -> Non
 
 
 def open_alerts(alerting: Alerting) -> list[OpenAlert]:
-    """The open alerts as the engine's seeding takes them (acknowledged counts as firing)."""
+    """The open alerts as the engine's seeding takes them (acknowledged counts as firing).
+
+    Cleared alerts stay in the book until they close, but their condition no longer holds:
+    seeded as pending, a rule with `for` would raise them again after every restart.
+    """
     return [OpenAlert(a.rule_id, a.subject, a.device_id, a.metric,
                       firing=a.state in ACTIVE_ALERT_STATES, severity=int(a.severity),
                       since_ms=a.started_ms)
-            for a in alerting.service.open_alerts()]
+            for a in alerting.service.open_alerts() if a.state in OPEN_ALERT_STATES]
 
 
 class Alerting:

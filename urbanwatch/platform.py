@@ -56,6 +56,7 @@ from urbanwatch.database import create_engine, create_session_factory, migrate, 
 from urbanwatch.detection_journal import FILENAME as JOURNAL
 from urbanwatch.judging import Judge
 from urbanwatch.services.broker_auth import (
+    broker_auth_version,
     client_settings,
     managed,
     managed_services,
@@ -298,9 +299,13 @@ class Platform:
         A failure ends the task (its supervisor restarts it); ingest keeps the snapshot it has.
         """
         store = DeviceStore(self.sessions)
+        seen = None
         while True:
-            devices, _ = await store.list()
-            self._take_devices(devices)
+            version = await store.version()
+            if version != seen:  # reading 10,000 devices holds up the loop: only after a write
+                devices, _ = await store.list()
+                self._take_devices(devices)
+                seen = version
             if self.alerting is not None:  # the gateways and neighbours alerts group with
                 await self.alerting.refresh_topology()
             if await _stopped(stop, REGISTRY_REFRESH_S):
@@ -308,8 +313,12 @@ class Platform:
 
     async def _follow_broker_auth(self, stop: asyncio.Event) -> None:
         """Install devices and credentials written by other processes into the managed broker."""
+        seen = None
         while True:
-            await self._sync_broker()
+            version = await broker_auth_version(self.sessions)
+            if version != seen:  # rendering every device's login is not free: only after a write
+                await self._sync_broker()
+                seen = version
             if await _stopped(stop, REGISTRY_REFRESH_S):
                 return
 

@@ -85,6 +85,7 @@ TABLE = [
     row("GET /api/v1/devices/{device_id}/latest", ALL),
     row("GET /api/v1/devices/{device_id}/readings", ALL, query={"metric": "lel_pct"}),
     row("GET /api/v1/areas", ALL),
+    row("GET /api/v1/map/devices", ALL),
     # incidents (responders: their own teams' only)
     row("GET /api/v1/incidents", ALL),
     row(f"GET {INCIDENT}", ALL, team_scoped=True),

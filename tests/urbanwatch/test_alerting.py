@@ -262,3 +262,30 @@ def test_e_mail_steps_without_a_mail_server_are_warned_about(
         Alerting(sessions, lambda: gas_registry(), MQTT, AlertsSettings(routing_path=example),
                  smtp=SmtpSettings(host="mail.example.org"))
     assert caplog.records == []
+
+
+HELD_RULE = """
+- id: gas-held
+  category: safety
+  match: {device_type: gas, metric: lel_pct}
+  when: value >= 20
+  for: 5m
+  severity: red
+"""
+
+
+async def test_an_alert_cleared_before_a_restart_is_not_raised_again_after_it(
+    sessions, tmp_path: Path,
+) -> None:
+    registry = gas_registry("gas-1")
+    uw = alerting(sessions, registry)
+    await uw.handle([detection("gas-held", "gas-1")], T0)
+    await uw.handle([detection("gas-held", "gas-1", ts_ms=T0 + 1,
+                               state=DetectionState.CLEARED)], T0 + 1)
+    assert [a.state for a in uw.service.open_alerts()] == [AlertState.CLEARED]  # kept an hour
+    path = tmp_path / "rules.yaml"
+    path.write_text(HELD_RULE)
+    judge = Judge(lambda: registry, uw.handle, rules_path=path, clock_ms=lambda: T0 + 2)
+    await judge.restore(ReadingBatch.from_columns([], [], []), open_alerts(uw))
+    await judge.on_batch(ReadingBatch.from_columns([], [], []), T0 + 10 * 60_000)  # past `for`
+    assert [a.state for a in uw.service.open_alerts()] == [AlertState.CLEARED]
