@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field
 
 from alerts.model import Alert, AlertChange
-from api.schemas.common import severity_name
+from api.cursor import NextCursor
+from api.schemas.common import epoch_ms_field, iso_twin, severity_name
 
 
 class AlertPublic(BaseModel):
@@ -15,9 +18,12 @@ class AlertPublic(BaseModel):
     category: str
     severity: str
     state: str = Field(description="pending, firing, acknowledged, cleared or closed")
-    started_ms: int
-    updated_ms: int
-    cleared_ms: int | None = None
+    started_ms: int = epoch_ms_field("started_at")
+    updated_ms: int = epoch_ms_field("updated_at")
+    cleared_ms: int | None = epoch_ms_field("cleared_at", default=None)
+    started_at: ClassVar[str] = iso_twin("started_ms")
+    updated_at: ClassVar[str] = iso_twin("updated_ms")
+    cleared_at: ClassVar[str | None] = iso_twin("cleared_ms", optional=True)
     value: float | None = Field(description="the value that triggered it; null if not a number")
     device_id: str | None = None
     metric: str | None = None
@@ -40,7 +46,8 @@ class AlertPublic(BaseModel):
 class AlertChangePublic(BaseModel):
     """One history entry; from_state == to_state for a severity-only change."""
 
-    ts_ms: int
+    ts_ms: int = epoch_ms_field("at")
+    at: ClassVar[str] = iso_twin("ts_ms")
     from_state: str | None
     to_state: str
     severity: str
@@ -64,3 +71,4 @@ class AlertPage(BaseModel):
     total: int = Field(description="alerts matching the filters, over all pages")
     limit: int
     offset: int
+    next_cursor: str | None = NextCursor

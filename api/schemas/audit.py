@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field
 
+from api.cursor import NextCursor
+from api.schemas.common import epoch_ms_field, iso_twin
 from api.security.audit_log import AuditEntry
 
 
 class AuditRecord(BaseModel):
     id: int
-    ts_ms: int = Field(description="epoch milliseconds")
+    ts_ms: int = epoch_ms_field("at")
+    at: ClassVar[str] = iso_twin("ts_ms")
     actor: str = Field(description="user name or api-key:<id>, or the system")
     action: str = Field(description="HTTP method, or the domain action (acknowledge, expire …)")
     entity: str = Field(description="'http' for requests, else what changed (incident …)")
@@ -29,3 +34,4 @@ class AuditPage(BaseModel):
     total: int = Field(description="entries matching the filters, over all pages")
     limit: int
     offset: int
+    next_cursor: str | None = NextCursor

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import RequestBody
+from api.schemas.common import RequestBody, epoch_ms_field, iso_twin
 from api.schemas.problems import Problem
 from devices.registry import Device, DeviceStatus
 
@@ -109,7 +110,8 @@ class ImportProblems(Problem):
 class LatestReading(BaseModel):
     metric: str
     unit: str
-    ts_ms: int
+    ts_ms: int = epoch_ms_field("at")
+    at: ClassVar[str] = iso_twin("ts_ms")
     value: float
 
 
@@ -126,7 +128,8 @@ class DevicePage(BaseModel):
 
 
 class ReadingPoint(BaseModel):
-    ts_ms: int = Field(description="epoch milliseconds (window start when aggregated)")
+    ts_ms: int = epoch_ms_field("at", "window start when aggregated")
+    at: ClassVar[str] = iso_twin("ts_ms")
     value: float
 
 
@@ -134,8 +137,10 @@ class Readings(BaseModel):
     device_id: str
     metric: str
     unit: str
-    start_ms: int
-    end_ms: int
+    start_ms: int = epoch_ms_field("since")
+    end_ms: int = epoch_ms_field("until")
+    since: ClassVar[str] = iso_twin("start_ms")
+    until: ClassVar[str] = iso_twin("end_ms")
     every: str | None = Field(None, description="aggregation window, e.g. 1m; null = raw points")
     aggregate: str | None = None
     points: list[ReadingPoint]

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from alerts.model import Incident, IncidentState, TimelineEntry
-from api.schemas.common import SeverityName, StrictRequestBody, severity_name
+from api.cursor import NextCursor
+from api.schemas.common import (
+    SeverityName,
+    StrictRequestBody,
+    epoch_ms_field,
+    iso_twin,
+    severity_name,
+)
 from rules.detection import Category
 
 Text = Field(default="", max_length=2000)
 
 
 class TimelineEntryPublic(BaseModel):
-    ts_ms: int = Field(description="epoch milliseconds")
+    ts_ms: int = epoch_ms_field("at")
+    at: ClassVar[str] = iso_twin("ts_ms")
     actor: str = Field(description="who did it: a user, 'system' or 'dispatcher'")
     kind: str = Field(description="a state, or opened/alert_added/note/notified/escalated/...")
     detail: str
@@ -34,11 +42,16 @@ class IncidentPublic(BaseModel):
     handler_id: str | None
     team_id: str | None
     escalation_level: int
-    opened_ms: int
-    updated_ms: int
-    acknowledged_ms: int | None
-    resolved_ms: int | None
-    closed_ms: int | None
+    opened_ms: int = epoch_ms_field("opened_at")
+    updated_ms: int = epoch_ms_field("updated_at")
+    acknowledged_ms: int | None = epoch_ms_field("acknowledged_at")
+    resolved_ms: int | None = epoch_ms_field("resolved_at")
+    closed_ms: int | None = epoch_ms_field("closed_at")
+    opened_at: ClassVar[str] = iso_twin("opened_ms")
+    updated_at: ClassVar[str] = iso_twin("updated_ms")
+    acknowledged_at: ClassVar[str | None] = iso_twin("acknowledged_ms", optional=True)
+    resolved_at: ClassVar[str | None] = iso_twin("resolved_ms", optional=True)
+    closed_at: ClassVar[str | None] = iso_twin("closed_ms", optional=True)
     districts: list[str]
     grids: list[str]
     devices: list[str]
@@ -83,6 +96,7 @@ class IncidentPage(BaseModel):
     total: int = Field(description="incidents matching the filters, over all pages")
     limit: int
     offset: int
+    next_cursor: str | None = NextCursor
 
 
 class TransitionRequest(StrictRequestBody):

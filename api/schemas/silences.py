@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import time
+from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.decisions.silences import MAX_PATTERN, Op, Silence
 from alerts.decisions.silences import Field as MatchField
-from api.schemas.common import StrictRequestBody
+from api.schemas.common import StrictRequestBody, epoch_ms_field, iso_twin
 from devices.names import Kind, check
 from rules.detection import Severity
 
@@ -85,8 +86,10 @@ class SilenceCreate(StrictRequestBody):
 class SilencePublic(BaseModel):
     id: str
     matchers: list[MatcherModel]
-    starts_ms: int
-    ends_ms: int | None
+    starts_ms: int = epoch_ms_field("starts_at")
+    ends_ms: int | None = epoch_ms_field("ends_at")
+    starts_at: ClassVar[str] = iso_twin("starts_ms")
+    ends_at: ClassVar[str | None] = iso_twin("ends_ms", optional=True)
     author: str
     reason: str
     weekly: WeeklyModel | None
