@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.channels.live import Event
-from alerts.model import IncidentState
+from alerts.model import AlertState, IncidentState, TimelineKind, TransitionKind
 from api.clock import EXAMPLE, iso_time
 from api.schemas.common import SeverityName
 from rules.detection import Category
@@ -33,6 +33,8 @@ def on_the_wire(event: Event) -> Event:
 
 
 def _example(**event: Any) -> ConfigDict:
+    """Models that refuse unnamed keys, with `event` as their example (no nulls: the OpenAPI
+    document leaves them out)."""
     return ConfigDict(extra="forbid", json_schema_extra={"examples": [event]})
 
 
@@ -42,16 +44,16 @@ class AlertEvent(BaseModel):
     model_config = _example(
         id=4711, type="alert", kind="firing", alert_id="al-3f2a9c1e5b7d4a60", rule_id="pm25-heavy",
         subject="aq-0001", state="firing", ts_ms=1795420800000, at=EXAMPLE, severity="orange",
-        category="environment", suppressed_by=None,
+        category="environment", suppressed_by="silence:sil-0042",
     )
 
     id: int = EventId
     type: Literal["alert"]
-    kind: str = Field(description="the transition: pending, firing, severity, cleared, ...")
+    kind: TransitionKind = Field(description="the transition")
     alert_id: str
     rule_id: str
-    subject: str
-    state: str
+    subject: str = Field(description="a device id, or grid:<cell> / district:<name>")
+    state: AlertState
     ts_ms: int = TsMs
     at: str = At
     severity: SeverityName
@@ -70,7 +72,7 @@ class IncidentEvent(BaseModel):
 
     id: int = EventId
     type: Literal["incident"]
-    kind: str = Field(description="a state, or opened/alert_added/note/notified/escalated/...")
+    kind: TimelineKind = Field(description="the timeline entry: a new state, or what happened")
     incident_id: str
     state: IncidentState
     severity: SeverityName
