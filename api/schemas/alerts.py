@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import Alert, AlertChange
 from api.cursor import NextCursor
@@ -12,6 +12,15 @@ from api.schemas.common import epoch_ms_field, iso_twin, severity_name
 
 
 class AlertPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "al-3f2a9c1e5b7d4a60", "rule_id": "gas-lel", "subject": "gas-0001",
+        "category": "safety", "severity": "red", "state": "firing",
+        "started_ms": 1795420800000, "updated_ms": 1795420800000,
+        "started_at": "2026-11-23T08:00:00.000Z", "updated_at": "2026-11-23T08:00:00.000Z",
+        "value": 26.5, "device_id": "gas-0001", "metric": "lel_pct", "district": "dongcheng",
+        "grid": "g-1-1", "flapping": False,
+    }]})
+
     id: str
     rule_id: str
     subject: str = Field(description="a device id, or grid:<cell> / district:<name>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import Incident, IncidentState, TimelineEntry
 from api.cursor import NextCursor
@@ -34,6 +34,18 @@ class TimelineEntryPublic(BaseModel):
 
 
 class IncidentPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "in-8c1d2e3f4a5b6c7d", "title": "Gas leak in dongcheng", "category": "safety",
+        "severity": "red", "state": "closed", "handler_id": "gas-emergency",
+        "team_id": "gas-emergency", "escalation_level": 0, "opened_ms": 1795420800000,
+        "updated_ms": 1795424400000, "acknowledged_ms": 1795421100000,
+        "resolved_ms": 1795423500000, "closed_ms": 1795424400000,
+        "opened_at": "2026-11-23T08:00:00.000Z", "updated_at": "2026-11-23T09:00:00.000Z",
+        "acknowledged_at": "2026-11-23T08:05:00.000Z", "resolved_at": "2026-11-23T08:45:00.000Z",
+        "closed_at": "2026-11-23T09:00:00.000Z", "districts": ["dongcheng"], "grids": ["g-1-1"],
+        "devices": ["gas-0001"], "alert_ids": ["al-3f2a9c1e5b7d4a60"], "open_alert_ids": [],
+    }]})
+
     id: str
     title: str
     category: Category
@@ -100,6 +112,11 @@ class IncidentPage(BaseModel):
 
 
 class TransitionRequest(StrictRequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"to": "on_scene", "detail": "crew at the valve"},
+        {"to": "cancelled", "detail": "sensor cleaned; no leak"},
+    ]})
+
     to: Literal["en_route", "on_scene", "resolved", "closed", "cancelled"]
     detail: str = Field(
         default="", max_length=2000, description="note or reason for the timeline; "
@@ -108,9 +125,15 @@ class TransitionRequest(StrictRequestBody):
 
 
 class ReassignRequest(StrictRequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"team_id": "flood-control", "reason": "water over the road, not just the drain"},
+    ]})
+
     team_id: str = Field(min_length=1, max_length=64, description="a team of the routing file")
     reason: str = Text
 
 
 class NoteRequest(StrictRequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "road closed at km 3"}]})
+
     text: str = Field(min_length=1, max_length=2000)

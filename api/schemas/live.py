@@ -42,7 +42,7 @@ class AlertEvent(BaseModel):
     """An alert changed state (raised, escalated, acknowledged, cleared, closed...)."""
 
     model_config = _example(
-        id=4711, type="alert", kind="firing", alert_id="al-3f2a9c1e5b7d4a60", rule_id="pm25-heavy",
+        id=4711, type="alert", kind="firing", alert_id="al-3f2a9c1e5b7d4a60", rule_id="aq-pm25",
         subject="aq-0001", state="firing", ts_ms=1795420800000, at=EXAMPLE, severity="orange",
         category="environment", suppressed_by="silence:sil-0042",
     )
@@ -67,7 +67,7 @@ class IncidentEvent(BaseModel):
     model_config = _example(
         id=4712, type="incident", kind="opened", incident_id="in-8c1d2e3f4a5b6c7d", state="new",
         severity="orange", team_id="environment-bureau", actor="system",
-        detail="pm25-heavy on aq-0001", ts_ms=1795420800000, at=EXAMPLE,
+        detail="aq-pm25 on aq-0001", ts_ms=1795420800000, at=EXAMPLE,
     )
 
     id: int = EventId

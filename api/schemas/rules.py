@@ -64,6 +64,15 @@ class RuleSpec(BaseModel):
 
 
 class RuleCreate(RuleSpec):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "aq-pm25-school", "name": "PM2.5 near schools", "category": "environment",
+        "match": {"device_type": ["air_quality"], "metric": ["pm25"], "district": ["haidian"]},
+        "when": "mean(1h) > 75", "for": "10m", "clear_when": "mean(1h) <= 65",
+        "severity": "orange if mean(1h) > 150 else yellow",
+        "description": "HJ 633-2012 IAQI-100 breakpoint, stricter around schools",
+        "enabled": True,
+    }]})
+
     id: RuleId
 
 
@@ -139,7 +148,7 @@ class BacktestRequest(RequestBody):
     """Rules to try (stored ones by id, and/or one inline rule) over a past time range."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "rule_ids": ["pm25-heavy"], "since": "2026-11-20T00:00:00Z",
+        "rule_ids": ["aq-pm25"], "since": "2026-11-20T00:00:00Z",
         "until": "2026-11-21T00:00:00+08:00",
     }]})
 

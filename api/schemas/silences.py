@@ -74,6 +74,16 @@ class WeeklyModel(StrictRequestBody):
 
 
 class SilenceCreate(StrictRequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"matchers": [{"field": "device", "value": "wl-0042"}],
+         "starts_at": "2026-11-23T09:00:00+08:00", "ends_at": "2026-11-23T12:00:00+08:00",
+         "reason": "gauge cleaning"},
+        {"matchers": [{"field": "district", "value": "chaoyang"},
+                      {"field": "category", "value": "traffic"}],
+         "starts_at": "2026-11-23T00:00:00Z", "reason": "night road works",
+         "weekly": {"weekdays": [6], "start": "02:00", "end": "04:00", "tz": "Asia/Shanghai"}},
+    ]})
+
     matchers: list[MatcherModel] = Field(min_length=1, max_length=10)
     starts_at: AwareDatetime
     ends_at: AwareDatetime | None = Field(
@@ -84,6 +94,14 @@ class SilenceCreate(StrictRequestBody):
 
 
 class SilencePublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "sil-0042", "matchers": [{"field": "district", "op": "=", "value": "chaoyang"}],
+        "starts_ms": 1795392000000, "ends_ms": 1803168000000,
+        "starts_at": "2026-11-23T00:00:00.000Z", "ends_at": "2027-02-21T00:00:00.000Z",
+        "reason": "night road works", "author": "olga",
+        "weekly": {"weekdays": [6], "start": "02:00:00", "end": "04:00:00", "tz": "Asia/Shanghai"},
+    }]})
+
     id: str
     matchers: list[MatcherModel]
     starts_ms: int = epoch_ms_field("starts_at")
