@@ -57,7 +57,10 @@ def parse_instant(value: object) -> int:
         raise ValueError(f"{value[:40]!r}: {NOT_A_TIMESTAMP}") from None
     if moment.tzinfo is None:
         raise ValueError(NAIVE_TIMESTAMP)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    ms = (moment - _EPOCH) // timedelta(milliseconds=1)
+    if not _EPOCH_MS_MIN <= ms <= EPOCH_MS_MAX:  # 0001-01-01 with +14:00, 9999-12-31 with -12:00
+        raise ValueError("a timestamp must lie between 0001-01-01 and 9999-12-31 in UTC")
+    return ms
 
 
 Instant = Annotated[
