@@ -15,7 +15,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import HTTPException
 from pydantic import BeforeValidator, WithJsonSchema
 
 NAIVE_TIMESTAMP = "timestamps need a time zone, e.g. 2026-11-23T08:00:00Z"
@@ -25,13 +24,6 @@ EXAMPLE = "2026-11-23T08:00:00.000Z"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_MS_MIN = -62_135_596_800_000  # 0001-01-01T00:00:00Z, the first instant datetime holds
 _DIGITS = re.compile(r"[0-9]{1,30}")
-
-
-def epoch_ms(moment: datetime) -> int:
-    """`moment` in epoch milliseconds; a timestamp without a time zone is a 422."""
-    if moment.tzinfo is None:
-        raise HTTPException(422, NAIVE_TIMESTAMP)
-    return round(moment.timestamp() * 1000)
 
 
 def iso_time(ms: int) -> str:

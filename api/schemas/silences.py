@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import time
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.decisions.silences import MAX_PATTERN, Op, Silence
 from alerts.decisions.silences import Field as MatchField
+from api.clock import Instant
 from api.schemas.common import StrictRequestBody, epoch_ms_field, iso_twin
 from devices.names import Kind, check
 from rules.detection import Severity
@@ -85,8 +86,8 @@ class SilenceCreate(StrictRequestBody):
     ]})
 
     matchers: list[MatcherModel] = Field(min_length=1, max_length=10)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = Field(
+    starts_at: Instant
+    ends_at: Instant | None = Field(
         default=None, description="required for a one-off silence; null = until expired"
     )
     reason: str = Field(min_length=1, max_length=2000)
