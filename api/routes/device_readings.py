@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.clock import Instant
+from api.clock import Instant, iso_times
 from api.deps import Caller, CatalogueDep, InfluxDep, KnownDevice
 from api.query import TIME, alias_of, time_range
 from api.routes.devices import NOT_FOUND
@@ -87,7 +87,7 @@ async def get_readings(
         every=every,
         aggregate=aggregate if every else None,
         points=[
-            ReadingPoint(ts_ms=int(t), value=float(v))
-            for t, v in zip(history.ts_ms, history.value, strict=True)
+            ReadingPoint(ts_ms=int(t), at=at, value=float(v))
+            for t, at, v in zip(history.ts_ms, iso_times(history.ts_ms), history.value, strict=True)
         ],
     )

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.clock import EXAMPLE
 from api.schemas.common import RequestBody, epoch_ms_field, iso_twin
 from api.schemas.problems import Problem
 from devices.registry import Device, DeviceStatus
@@ -141,7 +142,8 @@ class DevicePage(BaseModel):
 
 class ReadingPoint(BaseModel):
     ts_ms: int = epoch_ms_field("at", "window start when aggregated")
-    at: ClassVar[str] = iso_twin("ts_ms")
+    at: str = Field(description="ts_ms as RFC 3339 in UTC", examples=[EXAMPLE],
+                    json_schema_extra={"format": "date-time"})
     value: float
 
 

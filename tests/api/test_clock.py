@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from api.clock import EPOCH_MS_MAX, iso_time, parse_instant
+from api.clock import EPOCH_MS_MAX, iso_time, iso_times, parse_instant
 
 T_MS = 1_795_420_800_000  # 2026-11-23T08:00:00Z
 
@@ -35,3 +36,8 @@ def test_out_is_utc_with_z_and_milliseconds() -> None:
     assert iso_time(0) == "1970-01-01T00:00:00.000Z"
     assert iso_time(EPOCH_MS_MAX) == "9999-12-31T23:59:59.999Z"
     assert parse_instant(iso_time(T_MS + 7)) == T_MS + 7  # what goes out comes back in
+
+
+def test_a_whole_series_renders_as_each_instant_does() -> None:
+    ms = np.array([0, T_MS, T_MS + 7, -5, EPOCH_MS_MAX, -62_135_596_800_000], dtype=np.int64)
+    assert iso_times(ms) == [iso_time(int(m)) for m in ms]
