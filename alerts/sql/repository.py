@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    and_,
     column,
     false,
     func,
     insert,
     literal,
+    or_,
     select,
     true,
 )
@@ -119,7 +121,8 @@ class AlertQuery:
     """One page of alerts, newest first: each filter that is not None or empty must match.
 
     `visible_teams` are the teams whose incidents' alerts the caller may see (None: every
-    alert, also those in no incident).
+    alert, also those in no incident). `after` is a keyset position ``(started_ms, id)``: only
+    the alerts that follow it in the list's order are on the page (the total counts all).
     """
 
     states: frozenset[AlertState] = frozenset()
@@ -133,12 +136,17 @@ class AlertQuery:
     visible_teams: frozenset[str] | None = None
     limit: int = 100
     offset: int = 0
+    after: tuple[int, str] | None = None
 
 
 async def find_alerts(session: AsyncSession, q: AlertQuery) -> tuple[list[Alert], int]:
     """The page of alerts `q` asks for and how many match over all pages."""
     query = select(AlertRow).where(*_alert_filters(session, q))
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    if q.after is not None:
+        started_ms, alert_id = q.after
+        query = query.where(or_(AlertRow.started_ms < started_ms, and_(
+            AlertRow.started_ms == started_ms, AlertRow.id > alert_id)))
     newest = query.order_by(AlertRow.started_ms.desc(), AlertRow.id)
     rows = (await session.scalars(newest.limit(q.limit).offset(q.offset))).all()
     return await _with_history(session, rows), int(total or 0)
@@ -311,7 +319,8 @@ class IncidentQuery:
     """One page of incidents, newest first: each filter that is not None or empty must match.
 
     `visible_teams` are the teams whose incidents the caller may see (None: every incident,
-    also those with no team).
+    also those with no team). `after` is a keyset position ``(opened_ms, id)``: only the
+    incidents that follow it in the list's order are on the page (the total counts all).
     """
 
     states: frozenset[IncidentState] = frozenset()  # any of them (empty: every state)
@@ -324,12 +333,17 @@ class IncidentQuery:
     visible_teams: frozenset[str] | None = None
     limit: int = 100
     offset: int = 0
+    after: tuple[int, str] | None = None
 
 
 async def find_incidents(session: AsyncSession, q: IncidentQuery) -> tuple[list[Incident], int]:
     """The page of incidents `q` asks for and how many match over all pages."""
     query = select(IncidentRow).where(*_incident_filters(session, q))
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    if q.after is not None:
+        opened_ms, incident_id = q.after
+        query = query.where(or_(IncidentRow.opened_ms < opened_ms, and_(
+            IncidentRow.opened_ms == opened_ms, IncidentRow.id < incident_id)))
     newest = query.order_by(IncidentRow.opened_ms.desc(), IncidentRow.id.desc())
     rows = (await session.scalars(newest.limit(q.limit).offset(q.offset))).all()
     return await _with_timelines(session, rows), int(total or 0)

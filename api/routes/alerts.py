@@ -6,16 +6,16 @@ to them, so its existence does not leak. Every other role sees all alerts.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
 from alerts.model import AlertState
 from alerts.service import AlertQuery
-from api.clock import epoch_ms
+from api.clock import Instant
+from api.cursor import Cursor, page_of, start_of
 from api.deps import AlertServiceDep, Caller
-from api.query import Offset, PageSize
+from api.query import TIME, Offset, PageSize, alias_of, time_range
 from api.schemas.alerts import AlertChangePublic, AlertDetail, AlertPage, AlertPublic
 from api.schemas.common import SeverityName
 from api.schemas.problems import Invalid, Problem
@@ -29,7 +29,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "", summary="List alerts with filters and paging, newest first",
-    responses={422: {"model": Invalid, "description": "bad filter or time range"}},
+    responses={422: {"model": Invalid, "description": "bad filter, time range or cursor"}},
 )
 async def list_alerts(
     caller: Caller,
@@ -40,15 +40,16 @@ async def list_alerts(
     district: str | None = None,
     rule_id: str | None = None,
     device_id: str | None = None,
-    start: Annotated[datetime | None, Query(description="started at or after (ISO 8601)")] = None,
-    end: Annotated[datetime | None, Query(description="started before (ISO 8601)")] = None,
+    since: Annotated[Instant | None, Query(description=f"started at or after ({TIME})")] = None,
+    until: Annotated[Instant | None, Query(description=f"started before ({TIME})")] = None,
+    start: Annotated[Instant | None, alias_of("since")] = None,
+    end: Annotated[Instant | None, alias_of("until")] = None,
     limit: PageSize = 100,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> AlertPage:
-    start_ms = None if start is None else epoch_ms(start)
-    end_ms = None if end is None else epoch_ms(end)
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise HTTPException(422, "end must be after start")
+    after = start_of("alerts", cursor, offset, (int, str))
+    since_ms, until_ms = time_range(("since", since, "start", start), ("until", until, "end", end))
     query = AlertQuery(
         states=frozenset(state or ()),
         severities=frozenset(Severity.parse(s) for s in severity or ()),
@@ -56,16 +57,17 @@ async def list_alerts(
         district=district,
         rule_id=rule_id,
         device_id=device_id,
-        started_from_ms=start_ms,
-        started_to_ms=end_ms,
+        started_from_ms=since_ms,
+        started_to_ms=until_ms,
         visible_teams=caller.visible_teams,
-        limit=limit,
+        limit=limit + 1,
         offset=offset,
+        after=after,
     )
-    page, total = await alerts.find_alerts(query)
-    return AlertPage(
-        items=[AlertPublic.of(a) for a in page], total=total, limit=limit, offset=offset
-    )
+    found, total = await alerts.find_alerts(query)
+    page, next_cursor = page_of("alerts", found, limit, lambda a: (a.started_ms, a.id))
+    return AlertPage(items=[AlertPublic.of(a) for a in page], total=total, limit=limit,
+                     offset=offset, next_cursor=next_cursor)
 
 
 @router.get("/{alert_id}", summary="One alert with its state and severity history",

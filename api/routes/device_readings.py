@@ -6,13 +6,13 @@ from InfluxDB (502 when it fails, `api.problems`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.clock import epoch_ms
+from api.clock import Instant, iso_times
 from api.deps import Caller, CatalogueDep, InfluxDep, KnownDevice
+from api.query import TIME, alias_of, time_range
 from api.routes.devices import NOT_FOUND
 from api.schemas.devices import LatestReading, LatestReadings, ReadingPoint, Readings
 from api.schemas.problems import Invalid, Problem
@@ -21,6 +21,7 @@ from ingest.timeseries.history import latest_values, series_history
 from ingest.timeseries.influxql import valid_every
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+HOUR_MS = 3_600_000
 INFLUX_MIN_MS, INFLUX_MAX_MS = -(2**63) // 10**6 + 1, (2**63 - 1) // 10**6  # int64 nanoseconds
 
 
@@ -51,8 +52,10 @@ async def get_readings(
     catalogue: CatalogueDep,
     influx: InfluxDep,
     metric: Annotated[str, Query(description="metric name of the device's type")],
-    start: Annotated[datetime | None, Query(description="ISO 8601; default end - 1 h")] = None,
-    end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
+    since: Annotated[Instant | None, Query(description=f"{TIME}; default until - 1 h")] = None,
+    until: Annotated[Instant | None, Query(description=f"{TIME}; default now")] = None,
+    start: Annotated[Instant | None, alias_of("since")] = None,
+    end: Annotated[Instant | None, alias_of("until")] = None,
     every: Annotated[str | None, Query(description="aggregate over windows, e.g. 1m")] = None,
     aggregate: Literal["mean", "min", "max", "median", "sum", "count", "last", "first"] = "mean",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
@@ -63,12 +66,13 @@ async def get_readings(
         raise HTTPException(422, f"{device.type} has no metric {metric!r}; known: {known}")
     if every is not None and not valid_every(every):
         raise HTTPException(422, f"invalid interval {every!r}: use e.g. 30s, 5m, 1h, 1d")
-    end_ms = epoch_ms(end) if end else now_ms()
-    start_ms = epoch_ms(start) if start else end_ms - int(timedelta(hours=1).total_seconds() * 1000)
+    since_ms, until_ms = time_range(("since", since, "start", start), ("until", until, "end", end))
+    end_ms = now_ms() if until_ms is None else until_ms
+    start_ms = end_ms - HOUR_MS if since_ms is None else since_ms
     if start_ms >= end_ms:
-        raise HTTPException(422, "start must be before end")
+        raise HTTPException(422, "since must be before until")
     if not INFLUX_MIN_MS <= start_ms < end_ms <= INFLUX_MAX_MS:
-        raise HTTPException(422, "start and end must lie within 1677-09-21 .. 2262-04-11 "
+        raise HTTPException(422, "since and until must lie within 1677-09-21 .. 2262-04-11 "
                                  "(what InfluxDB can store)")
     history = await series_history(
         influx, measurement=device.type, device_id=device.id, metric=metric,
@@ -83,7 +87,7 @@ async def get_readings(
         every=every,
         aggregate=aggregate if every else None,
         points=[
-            ReadingPoint(ts_ms=int(t), value=float(v))
-            for t, v in zip(history.ts_ms, history.value, strict=True)
+            ReadingPoint(ts_ms=int(t), at=at, value=float(v))
+            for t, at, v in zip(history.ts_ms, iso_times(history.ts_ms), history.value, strict=True)
         ],
     )

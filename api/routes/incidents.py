@@ -18,9 +18,11 @@ from alerts.decisions.notify import CAP_XML
 from alerts.errors import UnknownIncidentError
 from alerts.model import Incident, IncidentState
 from alerts.service import AlertService, IncidentQuery
+from api.clock import Instant
+from api.cursor import Cursor, page_of, start_of
 from api.deps import AlertServiceDep, BoundsDep, Caller, PhotosDep, require
 from api.photos import PHOTO_TYPES, photo_type
-from api.query import Offset, PageSize, epoch_ms_bound
+from api.query import TIME, Offset, PageSize, alias_of, time_range
 from api.schemas.common import SeverityName
 from api.schemas.incidents import (
     IncidentDetail,
@@ -38,7 +40,6 @@ from rules.detection import Category, Severity
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 Actor = Annotated[Principal, Depends(require(Role.admin, Role.operator, Role.responder))]
 Dispatcher = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
-Opened = Annotated[int | None, epoch_ms_bound("opened at or after")]
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such incident (or not one of your teams')"}
@@ -61,7 +62,8 @@ async def visible_incident(alerts: AlertService, caller: Principal, incident_id:
 
 
 @router.get(
-    "", summary="List incidents with filters and paging, newest first", responses=INVALID
+    "", summary="List incidents with filters and paging, newest first",
+    responses={422: {"model": Invalid, "description": "bad filter, time range or cursor"}},
 )
 async def list_incidents(
     caller: Caller,
@@ -71,30 +73,34 @@ async def list_incidents(
     category: Category | None = None,
     district: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     team: Annotated[str | None, Query(max_length=64, description="team id")] = None,
-    opened_from_ms: Opened = None,
-    opened_to_ms: Annotated[int | None, epoch_ms_bound("opened before")] = None,
+    since: Annotated[Instant | None, Query(description=f"opened at or after ({TIME})")] = None,
+    until: Annotated[Instant | None, Query(description=f"opened before ({TIME})")] = None,
+    opened_from_ms: Annotated[Instant | None, alias_of("since")] = None,
+    opened_to_ms: Annotated[Instant | None, alias_of("until")] = None,
     limit: PageSize = 100,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> IncidentPage:
-    if opened_from_ms is not None and opened_to_ms is not None and opened_from_ms >= opened_to_ms:
-        raise HTTPException(422, "opened_from_ms must be before opened_to_ms")
-
+    after = start_of("incidents", cursor, offset, (int, str))
+    since_ms, until_ms = time_range(("since", since, "opened_from_ms", opened_from_ms),
+                                    ("until", until, "opened_to_ms", opened_to_ms))
     query = IncidentQuery(
         states=frozenset(state or ()),
         severity=None if severity is None else Severity.parse(severity),
         category=category,
         district=district,
         team_id=team,
-        opened_from_ms=opened_from_ms,
-        opened_to_ms=opened_to_ms,
+        opened_from_ms=since_ms,
+        opened_to_ms=until_ms,
         visible_teams=caller.visible_teams,
-        limit=limit,
+        limit=limit + 1,
         offset=offset,
+        after=after,
     )
-    page, total = await alerts.find_incidents(query)
-    return IncidentPage(
-        items=[IncidentPublic.of(i) for i in page], total=total, limit=limit, offset=offset
-    )
+    found, total = await alerts.find_incidents(query)
+    page, next_cursor = page_of("incidents", found, limit, lambda i: (i.opened_ms, i.id))
+    return IncidentPage(items=[IncidentPublic.of(i) for i in page], total=total, limit=limit,
+                        offset=offset, next_cursor=next_cursor)
 
 
 @router.get("/{incident_id}", summary="One incident with its timeline", responses=NOT_FOUND)

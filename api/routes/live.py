@@ -60,7 +60,7 @@ from api.deps import (
 )
 from api.live_resume import Sessions, resumed, start_after, visible
 from api.problems import describe
-from api.schemas.live import LiveEvent
+from api.schemas.live import LiveEvent, on_the_wire
 from api.schemas.problems import Problem
 from api.security.api_keys import ApiKeyStore, key_id_of
 from api.security.principal import Principal
@@ -183,7 +183,7 @@ async def live_event_source(
 def _message(event: Event) -> Any:
     """`event` with its SSE ``id:`` line (typed Any: the route's annotation documents the data)."""
     event_id = event.get("id")
-    return ServerSentEvent(data=event, id=None if event_id is None else str(event_id))
+    return ServerSentEvent(data=on_the_wire(event), id=None if event_id is None else str(event_id))
 
 
 async def _until(events: AsyncIterator[Event], ended: asyncio.Task[str]) -> AsyncIterator[Event]:
@@ -248,7 +248,7 @@ async def _still_allowed(users: UserStore, keys: ApiKeyStore, caller: Principal)
 
 async def _forward(websocket: WebSocket, events: AsyncIterator[Event]) -> None:
     async for event in events:
-        await websocket.send_json(event)
+        await websocket.send_json(on_the_wire(event))
 
 
 async def _until_closed(websocket: WebSocket) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from alerts.decisions.reports import GroupBy
-from api.clock import epoch_ms
+from api.clock import Instant
 from api.deps import AlertServiceDep, BoundsDep, require
+from api.query import TIME, alias_of, time_range
 from api.schemas.problems import Invalid, Problem
 from api.schemas.reports import Report, ReportRowPublic
 from api.security.principal import Principal, Role
@@ -31,16 +31,20 @@ async def get_report(
     caller: Reader,
     service: AlertServiceDep,
     bounds: BoundsDep,
-    start: Annotated[datetime, Query(description="incidents opened at or after (ISO 8601)")],
-    end: Annotated[datetime, Query(description="…and before (ISO 8601); entries read up to it")],
+    since: Annotated[Instant | None, Query(
+        description=f"incidents opened at or after ({TIME}); required")] = None,
+    until: Annotated[Instant | None, Query(
+        description=f"…and before ({TIME}); entries read up to it; required")] = None,
+    start: Annotated[Instant | None, alias_of("since")] = None,
+    end: Annotated[Instant | None, alias_of("until")] = None,
     group_by: GroupBy = GroupBy.TEAM,
     policy_id: Annotated[
         str | None, Query(description="policy whose deadlines are the SLA; default: catch-all's")
     ] = None,
 ) -> Report:
-    start_ms, end_ms = epoch_ms(start), epoch_ms(end)
-    if end_ms <= start_ms:
-        raise HTTPException(422, "end must be after start")
+    start_ms, end_ms = time_range(("since", since, "start", start), ("until", until, "end", end))
+    if start_ms is None or end_ms is None:
+        raise HTTPException(422, "a report needs since and until")
     if end_ms - start_ms > bounds.report_days * DAY_MS:
         raise HTTPException(422, f"a report spans at most {bounds.report_days} days")
     policy = policy_id or service.routing.routes[-1].policy

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.backtesting import backtest_range
-from api.clock import NAIVE_TIMESTAMP, epoch_ms
 from api.deps import BoundsDep, Caller, CityZoneDep, InfluxDep, RulesPartDep, RuleStoreDep, require
 from api.rule_store import RuleStore
 from api.schemas.problems import Problem
@@ -167,13 +165,13 @@ async def backtest_rules(
     body: BacktestRequest, caller: Writer, store: RuleStoreDep, influx: InfluxDep,
     setup: RulesPartDep, bounds: BoundsDep, zone: CityZoneDep,
 ) -> BacktestResult:
-    start_ms, end_ms = _ms(body.start), _ms(body.end)
+    (since, start_ms), (until, end_ms) = body.time_range()
     if end_ms <= start_ms:
-        raise RuleRejected("end must be after start", field="end")
+        raise RuleRejected(f"{until} must be after {since}", field=until)
     if end_ms - start_ms > bounds.backtest_days * DAY_MS:
-        raise RuleRejected(f"range longer than {bounds.backtest_days} days", field="end")
+        raise RuleRejected(f"range longer than {bounds.backtest_days} days", field=until)
     if start_ms < 0 or end_ms > now_ms() + DAY_MS:
-        raise RuleRejected("the range must lie between 1970 and now", field="start")
+        raise RuleRejected("the range must lie between 1970 and now", field=since)
     current = await store.read()
     rules = [_find(current, i) for i in body.rule_ids]
     if body.rule is not None:
@@ -205,9 +203,3 @@ def _find(rules: list[Rule], rule_id: str) -> Rule:
     if found is None:
         raise HTTPException(404, f"no rule {rule_id!r}")
     return found
-
-
-def _ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise RuleRejected(NAIVE_TIMESTAMP)
-    return epoch_ms(moment)

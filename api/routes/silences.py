@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from alerts.decisions.silences import Matcher, Silence, Weekly
-from api.clock import epoch_ms
 from api.deps import AlertServiceDep, Caller, CityZoneDep, require
 from api.routes.incidents import INVALID
 from api.schemas.problems import Problem
@@ -45,8 +44,8 @@ async def create_silence(
     silence = Silence(
         id=f"sil-{uuid.uuid4().hex[:16]}",
         matchers=tuple(Matcher(m.field, m.value, m.op) for m in body.matchers),
-        starts_ms=epoch_ms(body.starts_at),
-        ends_ms=None if body.ends_at is None else epoch_ms(body.ends_at),
+        starts_ms=body.starts_at,
+        ends_ms=body.ends_at,
         author=caller.subject,
         reason=body.reason,
         weekly=weekly,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from api.schemas.common import RequestBody
+from api.schemas.common import RequestBody, epoch_ms_field, iso_twin
 from api.security.api_keys import ApiKey
 from api.security.principal import Role, scoped_teams
 from devices.names import TeamId
@@ -34,8 +36,10 @@ class ApiKeyPublic(BaseModel):
     teams: list[str]
     prefix: str = Field(description="the start of the key, to tell keys apart")
     created_by: str
-    created_ms: int
-    revoked_ms: int | None = None
+    created_ms: int = epoch_ms_field("created_at")
+    revoked_ms: int | None = epoch_ms_field("revoked_at", default=None)
+    created_at: ClassVar[str] = iso_twin("created_ms")
+    revoked_at: ClassVar[str | None] = iso_twin("revoked_ms", optional=True)
 
     @classmethod
     def of(cls, key: ApiKey) -> ApiKeyPublic:

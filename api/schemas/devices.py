@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import RequestBody
+from api.clock import EXAMPLE
+from api.schemas.common import RequestBody, epoch_ms_field, iso_twin
 from api.schemas.problems import Problem
 from devices.registry import Device, DeviceStatus
 
 
 class DevicePublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "wl-0042", "type": "water_level", "district": "xicheng", "grid": "g-0-1",
+        "lat": 39.93, "lon": 116.36, "department": "water_authority", "status": "active",
+        "installed": "2026-05-01", "attributes": {"warning_level": 2.5},
+    }]})
+
     id: str
     type: str
     district: str
@@ -47,7 +55,11 @@ class DeviceCreate(RequestBody):
     """A new device; its district (and grid cell, if given) must be a stored area when areas
     are stored, and its grid cell is located from its point when left out."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "wl-0042", "type": "water_level", "district": "xicheng", "lat": 39.93,
+        "lon": 116.36, "department": "water_authority", "installed": "2026-05-01",
+        "attributes": {"warning_level": 2.5},
+    }]})
     id: str = Field(description="one MQTT topic level: ASCII letters, digits, . _ - (64 at most)")
     type: str = Field(description="a device type of the catalogue")
     district: str
@@ -66,7 +78,9 @@ class DeviceCreate(RequestBody):
 class DeviceUpdate(RequestBody):
     """Fields to change; those left out keep their values (the id and type never change)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"status": "maintenance"}, {"lat": 39.931, "lon": 116.362, "grid": "g-0-1"},
+    ]})
     district: str | None = None
     grid: str | None = None
     lat: float | None = Field(None, ge=-90, le=90)
@@ -109,7 +123,8 @@ class ImportProblems(Problem):
 class LatestReading(BaseModel):
     metric: str
     unit: str
-    ts_ms: int
+    ts_ms: int = epoch_ms_field("at")
+    at: ClassVar[str] = iso_twin("ts_ms")
     value: float
 
 
@@ -126,16 +141,30 @@ class DevicePage(BaseModel):
 
 
 class ReadingPoint(BaseModel):
-    ts_ms: int = Field(description="epoch milliseconds (window start when aggregated)")
+    ts_ms: int = epoch_ms_field("at", "window start when aggregated")
+    at: str = Field(description="ts_ms as RFC 3339 in UTC", examples=[EXAMPLE],
+                    json_schema_extra={"format": "date-time"})
     value: float
 
 
 class Readings(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "device_id": "wl-0042", "metric": "level_m", "unit": "m", "start_ms": 1795420800000,
+        "end_ms": 1795420920000, "since": "2026-11-23T08:00:00.000Z",
+        "until": "2026-11-23T08:02:00.000Z", "every": "1m", "aggregate": "mean",
+        "points": [
+            {"ts_ms": 1795420800000, "at": "2026-11-23T08:00:00.000Z", "value": 1.82},
+            {"ts_ms": 1795420860000, "at": "2026-11-23T08:01:00.000Z", "value": 1.87},
+        ],
+    }]})
+
     device_id: str
     metric: str
     unit: str
-    start_ms: int
-    end_ms: int
+    start_ms: int = epoch_ms_field("since")
+    end_ms: int = epoch_ms_field("until")
+    since: ClassVar[str] = iso_twin("start_ms")
+    until: ClassVar[str] = iso_twin("end_ms")
     every: str | None = Field(None, description="aggregation window, e.g. 1m; null = raw points")
     aggregate: str | None = None
     points: list[ReadingPoint]

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import Incident, IncidentState, TimelineEntry
-from api.schemas.common import SeverityName, StrictRequestBody, severity_name
+from api.cursor import NextCursor
+from api.schemas.common import (
+    SeverityName,
+    StrictRequestBody,
+    epoch_ms_field,
+    iso_twin,
+    severity_name,
+)
 from rules.detection import Category
 
 Text = Field(default="", max_length=2000)
 
 
 class TimelineEntryPublic(BaseModel):
-    ts_ms: int = Field(description="epoch milliseconds")
+    ts_ms: int = epoch_ms_field("at")
+    at: ClassVar[str] = iso_twin("ts_ms")
     actor: str = Field(description="who did it: a user, 'system' or 'dispatcher'")
     kind: str = Field(
         description="a state, or opened/alert_added/note/notified/escalated/paged/..."
@@ -28,6 +36,18 @@ class TimelineEntryPublic(BaseModel):
 
 
 class IncidentPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "in-8c1d2e3f4a5b6c7d", "title": "Gas leak in dongcheng", "category": "safety",
+        "severity": "red", "state": "closed", "handler_id": "gas-emergency",
+        "team_id": "gas-emergency", "escalation_level": 0, "opened_ms": 1795420800000,
+        "updated_ms": 1795424400000, "acknowledged_ms": 1795421100000,
+        "resolved_ms": 1795423500000, "closed_ms": 1795424400000,
+        "opened_at": "2026-11-23T08:00:00.000Z", "updated_at": "2026-11-23T09:00:00.000Z",
+        "acknowledged_at": "2026-11-23T08:05:00.000Z", "resolved_at": "2026-11-23T08:45:00.000Z",
+        "closed_at": "2026-11-23T09:00:00.000Z", "districts": ["dongcheng"], "grids": ["g-1-1"],
+        "devices": ["gas-0001"], "alert_ids": ["al-3f2a9c1e5b7d4a60"], "open_alert_ids": [],
+    }]})
+
     id: str
     title: str
     category: Category
@@ -36,11 +56,16 @@ class IncidentPublic(BaseModel):
     handler_id: str | None
     team_id: str | None
     escalation_level: int
-    opened_ms: int
-    updated_ms: int
-    acknowledged_ms: int | None
-    resolved_ms: int | None
-    closed_ms: int | None
+    opened_ms: int = epoch_ms_field("opened_at")
+    updated_ms: int = epoch_ms_field("updated_at")
+    acknowledged_ms: int | None = epoch_ms_field("acknowledged_at")
+    resolved_ms: int | None = epoch_ms_field("resolved_at")
+    closed_ms: int | None = epoch_ms_field("closed_at")
+    opened_at: ClassVar[str] = iso_twin("opened_ms")
+    updated_at: ClassVar[str] = iso_twin("updated_ms")
+    acknowledged_at: ClassVar[str | None] = iso_twin("acknowledged_ms", optional=True)
+    resolved_at: ClassVar[str | None] = iso_twin("resolved_ms", optional=True)
+    closed_at: ClassVar[str | None] = iso_twin("closed_ms", optional=True)
     districts: list[str]
     grids: list[str]
     devices: list[str]
@@ -85,9 +110,15 @@ class IncidentPage(BaseModel):
     total: int = Field(description="incidents matching the filters, over all pages")
     limit: int
     offset: int
+    next_cursor: str | None = NextCursor
 
 
 class TransitionRequest(StrictRequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"to": "on_scene", "detail": "crew at the valve"},
+        {"to": "cancelled", "detail": "sensor cleaned; no leak"},
+    ]})
+
     to: Literal["en_route", "on_scene", "resolved", "closed", "cancelled"]
     detail: str = Field(
         default="", max_length=2000, description="note or reason for the timeline; "
@@ -96,9 +127,15 @@ class TransitionRequest(StrictRequestBody):
 
 
 class ReassignRequest(StrictRequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"team_id": "flood-control", "reason": "water over the road, not just the drain"},
+    ]})
+
     team_id: str = Field(min_length=1, max_length=64, description="a team of the routing file")
     reason: str = Text
 
 
 class NoteRequest(StrictRequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "road closed at km 3"}]})
+
     text: str = Field(min_length=1, max_length=2000)

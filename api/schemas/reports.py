@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field
 
 from alerts.decisions.reports import GroupBy, ReportRow
+from api.schemas.common import epoch_ms_field, iso_twin
 
 
 class ReportRowPublic(BaseModel):
@@ -29,8 +32,10 @@ class ReportRowPublic(BaseModel):
 
 
 class Report(BaseModel):
-    start_ms: int
-    end_ms: int
+    start_ms: int = epoch_ms_field("since")
+    end_ms: int = epoch_ms_field("until")
+    since: ClassVar[str] = iso_twin("start_ms")
+    until: ClassVar[str] = iso_twin("end_ms")
     group_by: GroupBy
     policy_id: str = Field(description="the escalation policy whose deadlines are the SLA")
     rows: list[ReportRowPublic]

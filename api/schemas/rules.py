@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.backtesting import BacktestReport
-from api.schemas.common import RequestBody
+from api.clock import Instant
+from api.query import TIME
+from api.schemas.common import RequestBody, epoch_ms_field, iso_twin
 from api.schemas.problems import ProblemBase
 from devices.names import RuleId
 from rules.detection import Category
@@ -63,6 +64,15 @@ class RuleSpec(BaseModel):
 
 
 class RuleCreate(RuleSpec):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "aq-pm25-school", "name": "PM2.5 near schools", "category": "environment",
+        "match": {"device_type": ["air_quality"], "metric": ["pm25"], "district": ["haidian"]},
+        "when": "mean(1h) > 75", "for": "10m", "clear_when": "mean(1h) <= 65",
+        "severity": "orange if mean(1h) > 150 else yellow",
+        "description": "HJ 633-2012 IAQI-100 breakpoint, stricter around schools",
+        "enabled": True,
+    }]})
+
     id: RuleId
 
 
@@ -137,12 +147,19 @@ class ValidationResult(BaseModel):
 class BacktestRequest(RequestBody):
     """Rules to try (stored ones by id, and/or one inline rule) over a past time range."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "rule_ids": ["aq-pm25"], "since": "2026-11-20T00:00:00Z",
+        "until": "2026-11-21T00:00:00+08:00",
+    }]})
 
     rule_ids: list[str] = Field(default_factory=list, max_length=500)
     rule: RuleCreate | None = Field(None, description="an inline rule, e.g. one being drafted")
-    start: datetime = Field(description="ISO 8601 with a time zone")
-    end: datetime = Field(description="ISO 8601 with a time zone; after start")
+    since: Instant | None = Field(None, description=f"{TIME}; required (or its alias start)")
+    until: Instant | None = Field(None, description=f"{TIME}; after since; required")
+    start: Instant | None = Field(
+        None, description="deprecated: use since", json_schema_extra={"deprecated": True})
+    end: Instant | None = Field(
+        None, description="deprecated: use until", json_schema_extra={"deprecated": True})
 
     @model_validator(mode="after")
     def _something(self) -> BacktestRequest:
@@ -150,9 +167,22 @@ class BacktestRequest(RequestBody):
             raise ValueError("give rule_ids, an inline rule, or both")
         return self
 
+    def time_range(self) -> tuple[tuple[str, int], tuple[str, int]]:
+        """``((name, ms), (name, ms))`` of the range's start and end, each named as given."""
+        found = []
+        for new, old in (("since", "start"), ("until", "end")):
+            given = [(n, v) for n, v in ((new, getattr(self, new)), (old, getattr(self, old)))
+                     if v is not None]
+            if len(given) != 1:
+                need = f"give {new} or its deprecated alias {old}"
+                raise RuleRejected(need if not given else f"{need}, not both", field=new)
+            found.append(given[0])
+        return found[0], found[1]
+
 
 class BacktestEvent(BaseModel):
-    ts_ms: int
+    ts_ms: int = epoch_ms_field("at")
+    at: ClassVar[str] = iso_twin("ts_ms")
     subject: str = Field(description="a device id, or grid:<cell> / district:<name>")
     severity: str
     value: float | None = Field(description="the reading; null where there is no single one")
@@ -169,8 +199,10 @@ class RuleBacktestPublic(BaseModel):
 
 
 class BacktestResult(BaseModel):
-    start_ms: int
-    end_ms: int
+    start_ms: int = epoch_ms_field("since")
+    end_ms: int = epoch_ms_field("until")
+    since: ClassVar[str] = iso_twin("start_ms")
+    until: ClassVar[str] = iso_twin("end_ms")
     readings: int = Field(description="stored readings replayed")
     series: int = Field(description="series the rules match")
     max_events: int

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import time
+from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.decisions.silences import MAX_PATTERN, Op, Silence
 from alerts.decisions.silences import Field as MatchField
-from api.schemas.common import StrictRequestBody
+from api.clock import Instant
+from api.schemas.common import StrictRequestBody, epoch_ms_field, iso_twin
 from devices.names import Kind, check
 from rules.detection import Severity
 
@@ -73,9 +75,19 @@ class WeeklyModel(StrictRequestBody):
 
 
 class SilenceCreate(StrictRequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"matchers": [{"field": "device", "value": "wl-0042"}],
+         "starts_at": "2026-11-23T09:00:00+08:00", "ends_at": "2026-11-23T12:00:00+08:00",
+         "reason": "gauge cleaning"},
+        {"matchers": [{"field": "district", "value": "chaoyang"},
+                      {"field": "category", "value": "traffic"}],
+         "starts_at": "2026-11-23T00:00:00Z", "reason": "night road works",
+         "weekly": {"weekdays": [6], "start": "02:00", "end": "04:00", "tz": "Asia/Shanghai"}},
+    ]})
+
     matchers: list[MatcherModel] = Field(min_length=1, max_length=10)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = Field(
+    starts_at: Instant
+    ends_at: Instant | None = Field(
         default=None, description="required for a one-off silence; null = until expired"
     )
     reason: str = Field(min_length=1, max_length=2000)
@@ -83,10 +95,20 @@ class SilenceCreate(StrictRequestBody):
 
 
 class SilencePublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "sil-0042", "matchers": [{"field": "district", "op": "=", "value": "chaoyang"}],
+        "starts_ms": 1795392000000, "ends_ms": 1803168000000,
+        "starts_at": "2026-11-23T00:00:00.000Z", "ends_at": "2027-02-21T00:00:00.000Z",
+        "reason": "night road works", "author": "olga",
+        "weekly": {"weekdays": [6], "start": "02:00:00", "end": "04:00:00", "tz": "Asia/Shanghai"},
+    }]})
+
     id: str
     matchers: list[MatcherModel]
-    starts_ms: int
-    ends_ms: int | None
+    starts_ms: int = epoch_ms_field("starts_at")
+    ends_ms: int | None = epoch_ms_field("ends_at")
+    starts_at: ClassVar[str] = iso_twin("starts_ms")
+    ends_at: ClassVar[str | None] = iso_twin("ends_ms", optional=True)
     author: str
     reason: str
     weekly: WeeklyModel | None

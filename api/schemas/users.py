@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from api.schemas.common import StrictRequestBody
+from api.schemas.common import StrictRequestBody, epoch_ms_field, iso_twin
 from api.security.principal import Role, scoped_teams
 from api.security.users import MAX_NAME_LENGTH, User
 from devices.names import TeamId
@@ -57,8 +59,10 @@ class UserPublic(BaseModel):
     role: Role
     teams: list[str]
     disabled: bool
-    created_ms: int
-    updated_ms: int
+    created_ms: int = epoch_ms_field("created_at")
+    updated_ms: int = epoch_ms_field("updated_at")
+    created_at: ClassVar[str] = iso_twin("created_ms")
+    updated_at: ClassVar[str] = iso_twin("updated_ms")
 
     @classmethod
     def of(cls, user: User) -> UserPublic:

@@ -93,14 +93,17 @@ async def record_failed_login(
 
 
 async def read(
-    sessions: async_sessionmaker[AsyncSession], where: AuditFilter, limit: int, offset: int
+    sessions: async_sessionmaker[AsyncSession], where: AuditFilter, limit: int, offset: int,
+    before_id: int | None = None,
 ) -> tuple[list[AuditEntry], int]:
-    """One page of entries matching `where`, newest first, and how many match in all."""
+    """One page of entries matching `where`, newest (highest id) first, and how many match in
+    all; with `before_id`, a keyset position, only the entries older than that one."""
     clauses = where.where()
+    page = clauses if before_id is None else [*clauses, audit_log.c.id < before_id]
     async with sessions() as session:
         total = await session.scalar(select(func.count()).select_from(audit_log).where(*clauses))
         rows = await session.execute(
-            select(audit_log).where(*clauses).order_by(audit_log.c.id.desc())
+            select(audit_log).where(*page).order_by(audit_log.c.id.desc())
             .limit(limit).offset(offset)
         )
         return [AuditEntry(**row._mapping) for row in rows], int(total or 0)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from api.clock import iso_time
 from api.context import ApiContext, TokenPolicy
 from api.security.principal import Role
 from devices.catalogue import load_catalogue
@@ -427,6 +428,7 @@ async def test_latest_readings(api: httpx.AsyncClient) -> None:
     empty = (await api.get("/api/v1/devices/aq-0001/latest")).json()
 
     assert latest == {"device_id": "wl-0001", "readings": [
-        {"metric": "level_m", "unit": "m", "ts_ms": T0_MS + 7 * 15_000, "value": 1.0 + 7 / 8}]}
+        {"metric": "level_m", "unit": "m", "ts_ms": T0_MS + 7 * 15_000,
+         "at": iso_time(T0_MS + 7 * 15_000), "value": 1.0 + 7 / 8}]}
     assert empty == {"device_id": "aq-0001", "readings": []}
     assert (await api.get("/api/v1/devices/nope/latest")).status_code == 404

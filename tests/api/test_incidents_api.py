@@ -158,7 +158,8 @@ async def test_cancel_needs_a_reason(client: httpx.AsyncClient, world: World) ->
                              json={"to": "cancelled", "detail": "sensor test"})  # fmt: skip
     assert done.status_code == 200 and done.json()["state"] == "cancelled"
     assert done.json()["timeline"][-1] == {
-        "ts_ms": done.json()["updated_ms"], "actor": "olga", "kind": "cancelled",
+        "ts_ms": done.json()["updated_ms"], "at": done.json()["updated_at"], "actor": "olga",
+        "kind": "cancelled",
         "detail": "sensor test"}  # fmt: skip
     late = await client.post(url, headers=OPERATOR, json={"to": "en_route"})
     assert late.status_code == 409

@@ -18,6 +18,7 @@ from alerts.sql import live_backlog
 from alerts.sql.live_backlog import Retention
 from api.live_resume import resumed, start_after
 from api.routes import live
+from api.schemas.live import on_the_wire
 from api.security.principal import Principal, Role
 from tests.api.conftest import FLOOD_TEAM, GAS_TEAM, T0_MS, World
 from tests.api.test_live_api import (
@@ -38,7 +39,8 @@ async def note(world: World, text: str, team: str = GAS_TEAM) -> None:
 
 
 async def stored(world: World) -> list[Event]:
-    return [e async for e in live_backlog.after(world.context.sessions, 0)]
+    """The stored events as the stream sends them."""
+    return [on_the_wire(e) async for e in live_backlog.after(world.context.sessions, 0)]
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, Event]]:

@@ -134,7 +134,7 @@ async def test_only_the_operations_center_writes(client: httpx.AsyncClient, role
         ({"ends_at": None}, "needs an end"),
         ({"matchers": []}, "at least 1"),
         ({"matchers": [{"field": "colour", "value": "red"}]}, "device"),
-        ({"starts_at": "2026-11-18T00:00:00"}, "timezone"),
+        ({"starts_at": "2026-11-18T00:00:00"}, "time zone"),
         ({"reason": ""}, "at least 1"),
         ({"weekly": {"weekdays": [7], "start": "02:00", "end": "04:00", "tz": "UTC"}},
          "weekdays"),

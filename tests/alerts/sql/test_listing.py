@@ -152,6 +152,25 @@ async def test_a_page_counts_every_match(stored: async_sessionmaker[AsyncSession
     assert await find(stored, gas) == (["in-a"], 2)
 
 
+async def test_keyset_pages_walk_the_order_past_ties(
+    stored: async_sessionmaker[AsyncSession],
+) -> None:
+    """Each page starts after the (opened_ms, id) of the previous page's last incident; the
+    total still counts every match."""
+    walked, after = [], None
+    while True:
+        async with stored() as session:
+            page, total = await repo.find_incidents(session, IncidentQuery(limit=2, after=after))
+        assert total == 5
+        if not page:
+            break
+        walked += [i.id for i in page]
+        after = (page[-1].opened_ms, page[-1].id)
+    assert walked == ["in-e", "in-d", "in-c", "in-b", "in-a"]
+    assert await find(stored, IncidentQuery(after=(T0 + 3 * MIN, "in-e"))) == (
+        ["in-d", "in-c", "in-b", "in-a"], 5)  # in-d ties with in-e on opened_ms
+
+
 async def test_open_incidents_are_counted_by_severity(
     stored: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -276,3 +295,20 @@ async def test_an_alert_in_two_incidents_shows_the_newest_the_caller_sees(
     assert await find_one(stored, "in-b-al0", frozenset({"tree-crew"})) is None
     assert await find_alerts(stored, AlertQuery(visible_teams=frozenset({GAS}))) == (
         ["in-a-al1", "in-b-al0", "in-a-al0"], 3)
+
+
+async def test_alert_keyset_pages_walk_the_order_past_ties(
+    stored: async_sessionmaker[AsyncSession],
+) -> None:
+    walked, after = [], None
+    while True:
+        async with stored() as session:
+            page, total = await repo.find_alerts(session, AlertQuery(limit=2, after=after))
+        assert total == 5
+        if not page:
+            break
+        walked += [a.id for a in page]
+        after = (page[-1].started_ms, page[-1].id)
+    assert walked == ["lone", "in-d-al0", "in-a-al1", "in-b-al0", "in-a-al0"]
+    assert await find_alerts(stored, AlertQuery(after=(T0 + MIN, "in-a-al1"))) == (
+        ["in-b-al0", "in-a-al0"], 5)  # in-b-al0 ties with in-a-al1 on started_ms

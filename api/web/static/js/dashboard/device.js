@@ -44,7 +44,7 @@ export async function showDevice(element, deviceId) {
       h("span", { class: "metric" }, reading.metric), " ",
       h("strong", { class: "value" }, `${reading.value} ${reading.unit}`), " ",
       h("time", {}, formatDateTime(reading.ts_ms, { seconds: true })), chart));
-    api(`/devices/${encodeURIComponent(device.id)}/readings`, { query: { metric: reading.metric, start, every: "5m", aggregate: "mean" } })
+    api(`/devices/${encodeURIComponent(device.id)}/readings`, { query: { metric: reading.metric, since: start, every: "5m", aggregate: "mean" } })
       .then((series) => sparkline(chart, series.points))
       .catch(showError);
   }

@@ -79,7 +79,7 @@ async function drawSeries(element, incident) {
   }
   const start = new Date(Math.min(trigger.started_ms, incident.opened_ms) - HOUR_MS).toISOString();
   const [device, series] = await Promise.all([fetchDevice(trigger.device_id).catch(() => null), // its attributes
-    api(`/devices/${encodeURIComponent(trigger.device_id)}/readings`, { query: { metric: trigger.metric, start } })]);
+    api(`/devices/${encodeURIComponent(trigger.device_id)}/readings`, { query: { metric: trigger.metric, since: start } })]);
   const rule = store.rules.get(trigger.rule_id);
   const marks = alerts.filter((a) => a.device_id === trigger.device_id && a.metric === trigger.metric)
     .map((a) => ({ ts_ms: a.started_ms, value: null, colour: severityColour(a.severity), label: a.rule_id }));

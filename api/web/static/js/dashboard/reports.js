@@ -30,7 +30,7 @@ function chart(element, report) {
 }
 
 async function load(byTeam, byCategory, startMs, endMs) {
-  const query = { start: new Date(startMs).toISOString(), end: new Date(endMs).toISOString() };
+  const query = { since: new Date(startMs).toISOString(), until: new Date(endMs).toISOString() };
   const [team, category] = await Promise.all([
     api("/reports", { query: { ...query, group_by: "team" } }),
     api("/reports", { query: { ...query, group_by: "category" } }),

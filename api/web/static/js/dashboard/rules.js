@@ -31,7 +31,7 @@ async function drawBacktest(element, rule, result, deviceId, startIso, endIso) {
   fill(element, h("p", { id: "backtest-summary" }, t("rules.result", { readings: result.readings, series: result.series, raised: report?.raised_total ?? 0 })));
   if (!deviceId || !metric) return;
   const [device, series] = await Promise.all([fetchDevice(deviceId).catch(() => null), // its attributes
-    api(`/devices/${encodeURIComponent(deviceId)}/readings`, { query: { metric, start: startIso, end: endIso } })]);
+    api(`/devices/${encodeURIComponent(deviceId)}/readings`, { query: { metric, since: startIso, until: endIso } })]);
   const marks = (report?.raised ?? []).filter((e) => e.device_id === deviceId)
     .map((e) => ({ ts_ms: e.ts_ms, value: e.value, colour: severityColour(e.severity), label: t("rules.detections") }));
   const chart = h("div", { class: "series-chart", id: "backtest-chart", dataset: { detections: marks.length } });
@@ -55,7 +55,7 @@ function backtestForm(rule, output) {
     const end = new Date(fromZonedInput(data.get("end"))).toISOString();
     fill(output, "…");
     try {
-      const result = await api("/rules/backtest", { method: "POST", json: { rule_ids: [rule.id], start, end } });
+      const result = await api("/rules/backtest", { method: "POST", json: { rule_ids: [rule.id], since: start, until: end } });
       await drawBacktest(output, rule, result, data.get("device"), start, end);
     } catch (error) {
       fill(output);
