@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field
 
 from alerts.decisions.oncall import duty
 from alerts.routing import Team
+from api.schemas.common import epoch_ms_field, iso_twin
 
 
 class OnDuty(BaseModel):
@@ -19,7 +22,8 @@ class OnDuty(BaseModel):
 
 class TeamOnCall(BaseModel):
     team_id: str
-    at_ms: int = Field(description="the moment asked about, epoch milliseconds")
+    at_ms: int = epoch_ms_field("at", "the moment asked about")
+    at: ClassVar[str] = iso_twin("at_ms")
     timezone: str = Field(description="the city's zone the rotations hand over in")
     schedules: list[OnDuty]
 

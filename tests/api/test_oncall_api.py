@@ -51,6 +51,7 @@ async def test_admins_read_who_is_on_duty_now(http) -> None:
     body = response.json()
     assert body["team_id"] == "gas-emergency" and body["timezone"] == ZONE
     assert body["at_ms"] >= before
+    assert body["at"].endswith("Z")  # the API's RFC 3339 convention
     [lead] = body["schedules"]
     _, team = alerting.service.routing.team("gas-emergency")
     expected = on_duty(team.oncall[0], body["at_ms"], ZONE)
