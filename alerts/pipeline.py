@@ -5,7 +5,9 @@ recent sends), let the pure `Book` decide (`alerts.decisions.book`), save the `D
 (`alerts.sql.book_store`, live events included). Only after it commits is the book swapped
 and are the stored live events published, so a failed write leaves nothing half-done. The book
 is restored from SQL on first use, so a new service over the same database carries on where
-the old one stopped.
+the old one stopped. With `shared` (several processes deciding over one PostgreSQL store:
+partitioned workers, each serving the API), every decision first takes its turn and reloads
+the book as stored (`book_store.take_turn`), so no process decides from a stale copy.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ class AlertPipeline:
         cap: CapContext | None = None,
         hub: LiveHub | None = None,
         clock_ms: Callable[[], int] = now_ms,
+        shared: bool = False,
     ) -> None:
         self._sessions = sessions
+        self._shared = shared
         self._book = Book(
             routing,
             AlertBook(config=lifecycle or LifecycleConfig()),
@@ -121,12 +125,18 @@ class AlertPipeline:
         """Load, decide, save in one transaction; then swap the book and publish. Call it
         holding the lock."""
         async with self._sessions.begin() as session:
+            await self._take_turn(session)
             view = await book_store.outbox_view(session, self._book, now_ms, digests=digests)
             decision = decide(self._book, view)
             outcome = await book_store.save(session, decision, now_ms, audits)
         self._book = decision.book
         self._publish(outcome)
         return outcome
+
+    async def _take_turn(self, session: AsyncSession) -> None:
+        """Shared: wait for other processes' decisions and start from the stored book."""
+        if self._shared:
+            self._book = await book_store.take_turn(session, self._book)
 
     def _publish(self, outcome: Outcome) -> None:
         if self._hub is not None:

@@ -126,6 +126,7 @@ class AlertService(AlertPipeline):
         async with self._lock:
             await self._ready()
             async with self._sessions.begin() as session:
+                await self._take_turn(session)
                 found = await repo.load_incidents(session, ids=[incident_id])
                 if not found:
                     raise UnknownIncidentError(incident_id)

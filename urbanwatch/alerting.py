@@ -9,6 +9,10 @@ up to date: the routing file (reloaded when its mtime changes; an invalid file i
 its lines and reasons and the running routing stays), the registry's gateways (an offline
 gateway inhibits its children's offline alerts) and the stored geography's grid neighbours
 (alerts in neighbouring cells group into one incident).
+
+With `shared` (partitioned workers over one PostgreSQL store) the service decides from the
+stored book each time (`alerts.pipeline`), and the live hub is fed from the stored live
+events of every worker (`LiveFollower`) instead of straight after this worker's commits.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from rules.engine.restore import OpenAlert
 from urbanwatch.detection_backlog import DetectionBacklog
 from urbanwatch.detection_journal import DetectionJournal
 from urbanwatch.file_watch import FileWatch
+from urbanwatch.live_follower import LiveFollower
 from urbanwatch.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
@@ -93,7 +98,7 @@ class Alerting:
         self, sessions: async_sessionmaker[AsyncSession], registry: Callable[[], Registry],
         mqtt: MqttConfig, settings: AlertsSettings | None = None, *,
         clock_ms: Callable[[], int] = now_ms, journal_path: Path | None = None,
-        cap: CapContext | None = None,
+        cap: CapContext | None = None, shared: bool = False,
     ) -> None:
         self._sessions, self._registry, self._clock_ms = sessions, registry, clock_ms
         self.settings = settings or AlertsSettings()
@@ -103,9 +108,11 @@ class Alerting:
         self.routing_errors = 0
         self.tally = EventTally()
         self.hub = LiveHub(tally=self.tally.count)
+        self.live_follower = LiveFollower(sessions, self.hub) if shared else None
+        own_hub = None if shared else self.hub  # shared: every event comes from the follower
         self.service = AlertService(
             sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
-            locate=self._locate, hub=self.hub, cap=cap,
+            locate=self._locate, hub=own_hub, cap=cap, shared=shared,
         )
         journal = DetectionJournal(journal_path) if journal_path is not None else None
         self.backlog = DetectionBacklog(self.service.handle, journal=journal)
@@ -119,7 +126,7 @@ class Alerting:
             give_up_after_ms=round(s.give_up_after_s * 1000),
         )
         self.dispatcher = Dispatcher(
-            sessions, {"webhook": WebhookChannel(), "mqtt": self._mqtt}, retry=retry, hub=self.hub
+            sessions, {"webhook": WebhookChannel(), "mqtt": self._mqtt}, retry=retry, hub=own_hub
         )
         self._retention = live_backlog.Retention(
             s.live_backlog_events, round(s.live_backlog_h * 3600_000)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.decisions.book import Book, Decision
@@ -24,6 +25,7 @@ from alerts.model import Transition
 from alerts.sql import live_backlog, outbox, records
 from alerts.sql import repository as repo
 
+SHARED_BOOK_LOCK = 0x75770001  # the advisory lock (PostgreSQL) of the alert decisions
 Audit = tuple[str, ...]  # (actor, action, entity, entity_id[, detail])
 _STATUS = {Verdict.SEND: outbox.Status.PENDING, Verdict.FOLD: outbox.Status.FOLDED}
 
@@ -52,6 +54,20 @@ async def load_book(session: AsyncSession, book: Book) -> Book:
         policies={i.id: policy for i, policy in incidents},
         silences=tuple(records.silence_of(row) for row in silences),
     )
+
+
+async def take_turn(session: AsyncSession, book: Book) -> Book:
+    """For a store that several processes decide over (partitioned workers): wait until no
+    other process is deciding, then `book` as stored.
+
+    On PostgreSQL the wait is a transaction-scoped advisory lock, released when the caller's
+    transaction ends, so decisions are made one at a time across processes and each starts
+    from what the previous one saved.
+    """
+    if repo.is_postgresql(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                              {"key": SHARED_BOOK_LOCK})
+    return await load_book(session, book)
 
 
 async def outbox_view(
