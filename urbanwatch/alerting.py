@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -117,7 +118,10 @@ class Alerting:
         journal = DetectionJournal(journal_path) if journal_path is not None else None
         self.backlog = DetectionBacklog(self.service.handle, journal=journal)
         self._mqtt = MqttChannel(
-            mqtt.host, mqtt.port, prefix=mqtt.topic_prefix, client_id=f"{mqtt.client_id}-dispatch",
+            # one per process (a clean session): the workers of a standby pair share the
+            # ingest client id, not this one
+            mqtt.host, mqtt.port, prefix=mqtt.topic_prefix,
+            client_id=f"{mqtt.client_id}-dispatch-{os.getpid()}",
             username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
         )
         s = self.settings

@@ -65,6 +65,7 @@ from urbanwatch.checkpoint import FILENAME
 from urbanwatch.database import create_engine, create_session_factory, migrate, ping
 from urbanwatch.detection_journal import FILENAME as JOURNAL
 from urbanwatch.judging import Judge
+from urbanwatch.leadership import PartitionLease
 from urbanwatch.partition import Partition
 from urbanwatch.services.broker_auth import (
     client_settings,
@@ -130,6 +131,8 @@ class Platform:
         self.alerting: Alerting | None = None
         self._api: uvicorn.Server | None = None
         self._reading_clock: ReadingClock | None = None  # `now` follows the readings
+        self._lease: PartitionLease | None = None  # partitioned: who ingests the partition
+        self._led = False
 
     async def __aenter__(self) -> Platform:
         try:
@@ -154,10 +157,12 @@ class Platform:
         """Ingest (and serve the API) until `stop` is set; then flush and stop."""
         judge, alerting, sink = self.judge, self.alerting, self.sink
         assert self.ingestor and judge and alerting and sink, "not open"
-        jobs: dict[str, Callable[[], Awaitable[None]]] = {
+        ingesting: dict[str, Callable[[], Awaitable[None]]] = {
             "spool": lambda: sink.run(stop),
             "ingest": lambda: self._ingest(stop),
             "rules": lambda: judge.run(stop),
+        }
+        jobs: dict[str, Callable[[], Awaitable[None]]] = {
             "alerts": lambda: alerting.run(stop),
             "dispatch": lambda: alerting.dispatcher.run(stop),
             "registry": lambda: self._refresh_registry(stop),
@@ -166,8 +171,13 @@ class Platform:
             jobs["live"] = functools.partial(alerting.live_follower.run, stop)
         if managed(self.settings):
             jobs["broker-auth"] = lambda: self._follow_broker_auth(stop)
+        if self._lease is None:
+            jobs |= ingesting
         tasks = [asyncio.create_task(supervise(name, job, stop, self.tasks), name=name)
                  for name, job in jobs.items()]
+        if self._lease is not None:  # partitioned: ingest while leading the partition
+            tasks.append(asyncio.create_task(self._lead(self._lease, ingesting, stop),
+                                             name="partition"))
         if self._api is not None:
             tasks.append(asyncio.create_task(self._run_api(self._api), name="api"))
         stopper = asyncio.create_task(stop.wait())
@@ -177,10 +187,34 @@ class Platform:
         if self._api is not None:
             self._api.should_exit = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        await judge.checkpoint_logged()  # after ingest's last batch was judged
+        if self._lease is None or self._led:  # a standby's engine knows nothing to keep
+            await judge.checkpoint_logged()  # after ingest's last batch was judged
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise RuntimeError(f"{task.get_name()} failed: {result}") from result
+
+    async def _lead(self, lease: PartitionLease,
+                    jobs: dict[str, Callable[[], Awaitable[None]]], stop: asyncio.Event) -> None:
+        """Once this worker leads its partition: restore the engine from what was stored (a
+        standby takes over where the leader stopped), then ingest until `stop` or until the
+        lease is lost (then the worker stops: `urbanwatch.leadership`)."""
+        assert self.judge is not None
+        if not await lease.acquire(stop):
+            return
+        self._led = True
+        try:
+            await self.judge.restore(await self._last_readings(), self._own_open_alerts())
+            tasks = [asyncio.create_task(supervise(name, job, stop, self.tasks), name=name)
+                     for name, job in jobs.items()]
+            holding = asyncio.create_task(lease.hold(stop), name="lease")
+            try:
+                await asyncio.wait([holding, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.set()  # the lease lost or the worker stopping: flush, then stop
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await holding  # raises LeaseLost when that is why
+        finally:
+            await lease.release()
 
     async def _open(self) -> None:
         s = self.settings
@@ -225,7 +259,10 @@ class Platform:
             on_reset=self.alerting.close_rules, on_leave=self.alerting.close_devices,
             checkpoint_path=s.state_dir / FILENAME, checkpoint_s=s.rules.checkpoint_s,
         )
-        await self.judge.restore(await self._last_readings(), self._own_open_alerts())
+        if self.partition is None:  # a partitioned worker restores once it leads
+            await self.judge.restore(await self._last_readings(), self._own_open_alerts())
+        else:
+            self._lease = PartitionLease(self._engine, self.partition.name)
         counters = IngestCounters()
         self.sink = SpoolingSink(
             InfluxSink(self.influx, lambda: self.own_registry),
@@ -458,6 +495,10 @@ class Platform:
                                "(its error is logged above)") from exc
 
     async def _mqtt_ready(self) -> bool:
+        """Ingest's broker connections are up (a standby has none yet, and is ready to serve
+        the API)."""
+        if self._lease is not None and not self._lease.leading:
+            return True
         return self.ingestor is not None and self.ingestor.connected
 
     async def _outbox_depth(self) -> int:

@@ -1,4 +1,4 @@
-"""Two partitioned workers share one broker, one InfluxDB and one PostgreSQL; one is killed.
+"""Partitioned workers share one broker, one InfluxDB and one PostgreSQL; one is killed.
 
 Two real `urbanwatch serve --partition k/2` processes, each owning one district of gas
 detectors, against the session's Mosquitto and influxd and a fresh PostgreSQL database. The
@@ -8,7 +8,8 @@ started again. Then every reading is stored once (the count in InfluxDB), every 
 raised once (one alert, and one firing transition, per device), and every incident was
 dispatched once (one dispatch per incident in the outbox, one effective webhook delivery and
 one MQTT message per dispatch). The live stream of the other worker shows the alerts the
-killed worker raised.
+killed worker raised. And two workers of the same partition are a hot standby pair: the
+second takes over when the first is killed, with the same guarantees.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from ingest.config import MqttConfig
 from ingest.timeseries.client import InfluxClient
 from tests.alerts.conftest import Receiver, receiver  # noqa: F401  (the HTTP receiver fixture)
 from tests.e2e.test_dispatch_e2e import SECRET, SECRET_ENV, dispatch_topic, write_routing
-from tests.support.platform_process import PlatformProcess, serving
+from tests.support.platform_process import PlatformProcess, sample, serving
 from tests.support.polling import eventually
 from urbanwatch.database import create_engine, create_session_factory, migrate
 from urbanwatch.partition import Partition
@@ -73,7 +74,7 @@ async def test_two_workers_one_killed_store_raise_and_dispatch_everything_once(
     receiver: Receiver,  # noqa: F811
 ) -> None:
     assert Partition.parse("1/2").owns(KILLED) and Partition.parse("2/2").owns(SURVIVOR)
-    workers = _workers(settings, db_url, tmp_path, receiver.url)
+    workers = _workers(settings, db_url, tmp_path, receiver.url, ["1/2", "2/2"])
     sessions_engine = create_engine(db_url)
     sessions = create_session_factory(sessions_engine)
     await migrate(db_url)
@@ -121,18 +122,76 @@ async def test_two_workers_one_killed_store_raise_and_dispatch_everything_once(
         await sessions_engine.dispose()
 
 
-def _workers(settings: Settings, db_url: str, tmp_path: Path, hook: str) -> list[PlatformProcess]:
-    """Partitions 1/2 and 2/2: own state folders and API ports, the same services and files."""
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_standby_takes_over_its_killed_leaders_partition(
+    settings: Settings, db_url: str, influx_db: InfluxClient, tmp_path: Path,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    """Two workers of one partition: the second stands by (serving the API, ingesting nothing)
+    until the leader is killed, then resumes its MQTT session; nothing lost, nothing twice."""
+    leader, standby = _workers(settings, db_url, tmp_path, receiver.url, ["1/1", "1/1"])
+    sessions_engine = create_engine(db_url)
+    sessions = create_session_factory(sessions_engine)
+    await migrate(db_url)
+    await DeviceStore(sessions).add(DEVICES)
+    t0_ms = now_ms() - 10 * 60_000
+    try:
+        leader.start()  # killed below: it does not stop cleanly
+        try:
+            await leader.wait_ready()
+            async with serving(standby):
+                await asyncio.to_thread(_publish, settings, t0_ms, *PHASES[0:2])
+                first = len(DEVICES) * PHASES[1]
+
+                async def leader_stored_phase_one() -> bool:
+                    return await _stored(leader) == first
+
+                await eventually(leader_stored_phase_one, "the leader storing the first phase")
+                assert await _stored(standby) == 0  # standing by: it ingests nothing
+                halfway = threading.Event()
+                publishing = asyncio.create_task(
+                    asyncio.to_thread(_publish, settings, t0_ms, *PHASES[1:3], halfway))
+                await asyncio.to_thread(halfway.wait, 30)
+                leader.kill()
+                await publishing
+                await asyncio.to_thread(_publish, settings, t0_ms, *PHASES[2:4])
+
+                async def all_stored() -> bool:
+                    return await influx_db.count_values() >= len(DEVICES) * PER_DEVICE
+
+                await eventually(all_stored, "every reading stored", timeout_s=120)
+                assert await _stored(standby) > 0  # the standby took over
+                await eventually(lambda: _has_alerts(sessions, len(DEVICES)),
+                                 "an alert for every device", timeout_s=60)
+                await eventually(lambda: _dispatched_to_receiver(sessions, receiver),
+                                 "every incident's dispatch delivered", timeout_s=60)
+        finally:
+            leader.stop()
+        assert await influx_db.count_values() == len(DEVICES) * PER_DEVICE
+        await _each_alert_raised_once(sessions)
+        keys = await _each_incident_dispatched_once(sessions)
+        assert set(receiver.effective) == keys["webhook"]
+    finally:
+        await sessions_engine.dispose()
+
+
+async def _stored(worker: PlatformProcess) -> float:
+    return sample(await worker.metrics(), "urbanwatch_ingest_stored_readings_total")
+
+
+def _workers(settings: Settings, db_url: str, tmp_path: Path, hook: str,
+             partitions: list[str]) -> list[PlatformProcess]:
+    """Workers of `partitions`: own state folders and API ports, the same services and files."""
     routing = write_routing(tmp_path / "routing.yaml", hook, 3600)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     workers = []
-    for k in (1, 2):
+    for k, partition in enumerate(partitions, start=1):
         worker_settings = settings.model_copy(update={"state_dir": tmp_path / f"worker{k}",
                                                       "db": settings.db.model_copy(
                                                           update={"url": db_url})})
         worker = PlatformProcess(worker_settings, tmp_path / f"worker{k}.log",
-                                 ["--partition", f"{k}/2"])
+                                 ["--partition", partition])
         worker.env.update({
             SECRET_ENV: SECRET, "URBANWATCH_RULES__PATH": str(rules),
             "URBANWATCH_ALERTS__ROUTING_PATH": str(routing),
