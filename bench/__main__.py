@@ -474,12 +474,15 @@ def scale(
         return
     table = Table(title=f"scale: {result['devices']:,} devices, {result['readings']:,} readings "
                         f"in {result['messages']:,} QoS 1 messages, {result['cpu_cores']} cores")
-    for column in ("workers", "readings/s", "seconds", "CPU share by process (cores)"):
-        table.add_column(column, justify="right" if column != "CPU share by process (cores)"
-                         else "left")
+    for column in ("workers", "readings/s", "seconds", "cores used, by process",
+                   "CPU s / 1,000 readings"):
+        table.add_column(column, justify="right" if column in ("workers", "readings/s",
+                                                               "seconds") else "left")
     for r in result["rounds"]:
         share = ", ".join(f"{p} {c}" for p, c in r["cpu_share"].items())
-        table.add_row(str(r["workers"]), f"{r['readings_per_s']:,}", f"{r['seconds']}", share)
+        cost = ", ".join(f"{p} {c}" for p, c in r["cpu_s_per_1000_readings"].items())
+        table.add_row(str(r["workers"]), f"{r['readings_per_s']:,}", f"{r['seconds']}", share,
+                      cost)
     err.print(table)
     err.print(f"two workers / one worker: ratio {result['ratio']}")
 

@@ -13,7 +13,8 @@ published to the broker, which queues it for the sessions, and the workers start
 drain it. The rate is the readings the workers stored (the sum of their
 ``urbanwatch_ingest_stored_readings``) between 10 % and 90 % of the backlog, over that time;
 the CPU seconds of each process (workers, Mosquitto, influxd, PostgreSQL with its backends)
-over the same window say what limits it.
+over the same window say what limits it: the share of a core each process got, and its CPU
+seconds per 1,000 readings, which hardly depend on how long it waited for a core.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 
 from bench.e2e import API_TIMEOUT_S, stored_readings, wait_ready
 from bench.postgres import throwaway_cluster
-from bench.proc import CpuMeter
+from bench.proc import CpuMeter, per_1000
 from simulators import c_publisher
 from simulators.city import build_city
 from urbanwatch.demo import import_city
@@ -154,6 +155,7 @@ async def _round(setup: _Setup, n: int, options: ScaleOptions, say: Report) -> d
         "seconds": round(seconds, 2),
         "cpu_s": {name: round(v, 2) for name, v in cpu_s.items()},
         "cpu_share": {name: round(v / seconds, 2) for name, v in cpu_s.items()},
+        "cpu_s_per_1000_readings": per_1000(cpu_s, s1 - s0),
     }
 
 
