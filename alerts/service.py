@@ -136,6 +136,7 @@ class AlertService(AlertPipeline):
                 decision = self._book.change_incident(stored, after, policy_id, now_ms, view)
                 audit = (actor, action, "incident", incident_id, detail)
                 outcome = await book_store.save(session, decision, now_ms, [audit])
+                await self._saw(session)
             self._book = decision.book
             self._publish(outcome)
             return after
