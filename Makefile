@@ -3,9 +3,11 @@
 VENV ?= .venv
 PYTHON ?= python3
 # package:file it installs (a program, or a header for the ingest benchmark's C publisher);
-# chromium is the browser the page tests drive (Playwright never downloads one)
+# chromium is the browser the page tests drive (Playwright never downloads one), and
+# fonts-wqy-microhei a small CJK font so its Chinese labels show as glyphs, not boxes
 OS_PACKAGES := mosquitto:/usr/sbin/mosquitto influxdb:/usr/bin/influxd \
-	gcc:/usr/bin/cc libmosquitto-dev:/usr/include/mosquitto.h chromium:/usr/bin/chromium
+	gcc:/usr/bin/cc libmosquitto-dev:/usr/include/mosquitto.h chromium:/usr/bin/chromium \
+	fonts-wqy-microhei:/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
 .PHONY: install os-packages demo test lint clean
 

@@ -162,6 +162,7 @@ class TimelineKind(StrEnum):
     PHOTO = "photo"  # a photo from the scene; detail is its name (the API serves it)
     NOTIFIED = "notified"  # a dispatch attempt or repeat notification, detail says which channel
     ESCALATED = "escalated"
+    PAGED = "paged"  # a policy step paged the people on duty; detail says who and how
     DISPATCHED = "dispatched"
     ACKNOWLEDGED = "acknowledged"
     EN_ROUTE = "en_route"

@@ -25,6 +25,7 @@ from alerts.decisions.cap import CapContext
 from alerts.decisions.grouping import GroupingConfig, IncidentBook
 from alerts.decisions.inhibit import InhibitPolicy
 from alerts.decisions.lifecycle import AlertBook, LifecycleConfig
+from alerts.decisions.page_text import PageContext
 from alerts.decisions.planning import OutboxView
 from alerts.decisions.storm import StormControl
 from alerts.routing import RoutingConfig
@@ -52,6 +53,7 @@ class AlertPipeline:
         device_types: Mapping[str, str] | None = None,
         locate: Located | None = None,
         cap: CapContext | None = None,
+        paging: PageContext | None = None,
         hub: LiveHub | None = None,
         clock_ms: Callable[[], int] = now_ms,
         shared: bool = False,
@@ -69,6 +71,7 @@ class AlertPipeline:
             device_types={} if device_types is None else device_types,
             locate=locate or (lambda _device: None),
             cap_context=cap or CapContext(sender="urbanwatch", tz="UTC"),
+            paging=paging or PageContext(),
         )
         self._hub = hub
         self._clock_ms = clock_ms

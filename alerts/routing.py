@@ -29,6 +29,9 @@ from pydantic import (
 )
 
 from alerts.errors import RoutingError
+from alerts.paging_checks import PolicySteps, TeamPeople, paging_problems
+from alerts.schedules import Member, Schedule
+from alerts.steps import Gateway, Step, ordered
 from devices import plain_yaml
 from devices.names import DepartmentId, Kind, PolicyId, TeamId, check
 from rules.detection import Category, Severity
@@ -104,6 +107,14 @@ class Team(_Model):
     id: TeamId
     name: str
     channels: tuple[ChannelTarget, ...] = ()
+    members: tuple[Member, ...] = ()  # people that policy steps page (`alerts.schedules`)
+    oncall: tuple[Schedule, ...] = ()
+
+    def member(self, member_id: str) -> Member:
+        return next(m for m in self.members if m.id == member_id)
+
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        return next((s for s in self.oncall if s.id == schedule_id), None)
 
 
 class Handler(_Model):
@@ -117,12 +128,14 @@ class Handler(_Model):
 
 
 class Policy(_Model):
-    """Escalation: ack deadline per severity; when missed, level n+1 gets `levels[n]`."""
+    """Escalation: ack deadline per severity; when missed, level n+1 gets `levels[n]`; and
+    `steps` paging the people on duty while the incident stays unacknowledged."""
 
     id: PolicyId
-    ack_deadline_s: dict[Severity, int]
+    ack_deadline_s: dict[Severity, int] = {}
     repeat_s: dict[Severity, int] = {}
     levels: tuple[TeamId, ...] = ()  # team ids for escalation levels 1, 2, …
+    steps: Annotated[tuple[Step, ...], AfterValidator(ordered)] = ()
 
     @field_validator("ack_deadline_s", "repeat_s", mode="before")
     @classmethod
@@ -179,6 +192,7 @@ class RoutingConfig(_Model):
     handlers: tuple[Handler, ...] = Field(min_length=1)
     policies: tuple[Policy, ...] = Field(min_length=1)
     routes: tuple[Route, ...] = Field(min_length=1)
+    gateways: tuple[Gateway, ...] = ()  # SMS/voice gateways that policy steps page through
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> RoutingConfig:
@@ -208,6 +222,9 @@ class RoutingConfig(_Model):
 
     def policy(self, policy_id: str) -> Policy:
         return next(p for p in self.policies if p.id == policy_id)
+
+    def gateway(self, gateway_id: str) -> Gateway | None:
+        return next((g for g in self.gateways if g.id == gateway_id), None)
 
 
 def _hit(allowed: tuple[str, ...], values: Iterable[str]) -> bool:
@@ -250,7 +267,21 @@ def inconsistencies(config: RoutingConfig) -> list[tuple[Loc, str]]:
     if not config.routes[-1].match.catch_all:
         last = ("routes", len(config.routes) - 1)
         out.append((last, "the last route must be a catch-all (match everything)"))
-    return out
+    return out + paging_problems(*_people(config))
+
+
+def _people(
+    config: RoutingConfig,
+) -> tuple[dict[str, TeamPeople], tuple[Gateway, ...], list[PolicySteps]]:
+    """What `paging_problems` checks: teams' people, the gateways, the policies' steps."""
+    teams = {t.id: TeamPeople(("handlers", i, "teams", j), t.members, t.oncall)
+             for i, h in enumerate(config.handlers) for j, t in enumerate(h.teams)}
+    policies = [
+        PolicySteps(("policies", i), p.steps, frozenset(
+            {r.team for r in config.routes if r.policy == p.id} | set(p.levels)))
+        for i, p in enumerate(config.policies)
+    ]
+    return teams, config.gateways, policies
 
 
 def parse_routing(text: str, source: str = "<routing>") -> RoutingConfig:
@@ -268,12 +299,20 @@ def parse_routing(text: str, source: str = "<routing>") -> RoutingConfig:
     try:
         config = RoutingConfig.model_validate(raw, context={_LOCATED: True})
     except ValidationError as exc:
-        found = [(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        found = _without_echoes([(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()])
         raise RoutingError(source, [_located(root, loc, msg) for loc, msg in found]) from exc
     problems = inconsistencies(config)
     if problems:
         raise RoutingError(source, [_located(root, loc, msg) for loc, msg in problems])
     return config
+
+
+def _without_echoes(errors: list[tuple[Loc, str, str]]) -> list[tuple[Loc, str]]:
+    """The errors, less a list's "too short" that only echoes a bad item inside it (pydantic
+    drops the bad item, then finds the list shorter than its minimum)."""
+    locs = [loc for loc, _, _ in errors]
+    return [(loc, msg) for loc, msg, kind in errors
+            if kind != "too_short" or not any(o[:len(loc)] == loc and o != loc for o in locs)]
 
 
 def _located(root: yaml.Node | None, loc: Loc, message: str) -> str:

@@ -22,6 +22,7 @@ from api.routes import (
     areas,
     audit,
     auth,
+    device_map,
     device_readings,
     devices,
     feeds,
@@ -33,6 +34,7 @@ from api.routes import (
     routing,
     rules,
     silences,
+    teams,
     ui_config,
     users,
 )
@@ -78,8 +80,10 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(reports.router)
     app.include_router(routing.router)
+    app.include_router(teams.router)
     app.include_router(users.router)
     app.include_router(areas.router)
+    app.include_router(device_map.router)
     app.include_router(ui_config.router)
     install_web(app)
     return app

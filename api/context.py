@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
+from api.etag import TaggedBody
 from api.metrics import MetricSources
 from api.photos import PhotoStore
 from api.probing import Probe
@@ -97,3 +98,5 @@ class ApiContext:
     live_streams: StreamSlots = field(default_factory=StreamSlots)  # open per user or API key
     photos: PhotoStore | None = None  # photos from the scene; None: this process keeps none
     public_feed: bool = False  # the Atom feed of public warnings needs no login
+    # GET /map/devices: every page load asks, the devices seldom change
+    device_map: TaggedBody = field(default_factory=TaggedBody)

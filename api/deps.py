@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.channels.live import LiveHub
 from alerts.service import AlertService
 from api.context import AlertsPart, ApiContext, Bounds, RulesPart, TokenPolicy
+from api.etag import TaggedBody
 from api.photos import PhotoStore
 from api.platform_stats import TaskStats
 from api.probing import Probe
@@ -94,6 +95,10 @@ def _live_streams(context: ContextDep) -> StreamSlots:
     return context.live_streams
 
 
+def _device_map(context: ContextDep) -> TaggedBody:
+    return context.device_map
+
+
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 InfluxDep = Annotated[InfluxClient, Depends(_influx)]
 CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
@@ -105,6 +110,7 @@ DegradingDep = Annotated[frozenset[str], Depends(_degrading)]  # probes whose lo
 TasksDep = Annotated[TaskStats | None, Depends(_tasks)]  # None: no supervised tasks here
 BoundsDep = Annotated[Bounds, Depends(_bounds)]
 LiveStreamsDep = Annotated[StreamSlots, Depends(_live_streams)]
+DeviceMapDep = Annotated[TaggedBody, Depends(_device_map)]  # the last GET /map/devices body
 
 
 def _users(context: ContextDep) -> UserStore:

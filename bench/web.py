@@ -3,9 +3,10 @@ dashboard, and how long from an MQTT publish to the new incident on an open dash
 
 The city has 10,000 devices (the seeded synthetic city, with its districts and grid cells) and
 200 active incidents, raised through the real `AlertService` before the platform starts (each
-opened more than the grouping window after the last, so none joins another). The platform runs
-as `urbanwatch serve` in its own process with its own Mosquitto and influxd; the dashboard is
-the real page in the OS package's headless Chromium (Python Playwright).
+opened more than the grouping window after the last, the alert before it in its area and
+category cleared, so none joins another). The platform runs as `urbanwatch serve` in its own
+process with its own Mosquitto and influxd; the dashboard is the real page in the OS
+package's headless Chromium (Python Playwright).
 
 - login to usable: from the login form's submit to the map holding every device, the counters
   saying 200 active incidents and the feed listing them (a fresh browser context each run).
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from devices.catalogue import load_catalogue
 from devices.registry import Device
 from rules.detection import Category, Detection, DetectionState, Severity
 from simulators.city import build_city
+from simulators.payloads import topic
 from urbanwatch.database import create_engine, create_session_factory
 from urbanwatch.demo import import_city
 from urbanwatch.services.broker_auth import client_url
@@ -156,13 +158,21 @@ async def _seed_incidents(settings: Settings, devices: tuple[Device, ...], count
             by_type.setdefault(device.type, []).append(device)
         service = _alert_service(sessions, devices)
         start_ms = _now_ms() - count * GROUPING_GAP_MS
+        firing: dict[tuple[Category, str], Detection] = {}  # the last raised per area + category
         for n in range(count):
             kind, rule, category, metric, value, severity = SEEDS[n % len(SEEDS)]
             device = by_type[kind].pop()
             ts_ms = start_ms + n * GROUPING_GAP_MS
             detection = Detection(rule, category, device.id, DetectionState.FIRING, severity,
                                   ts_ms, value, device.id, metric, device.district, device.grid)
+            # an incident whose alert still fires takes in its area's new alerts of its
+            # category: the one before in this area clears first (its incident stays active)
+            before = firing.pop((category, device.district), None)
+            if before is not None:
+                await service.handle([replace(before, state=DetectionState.CLEARED,
+                                              ts_ms=ts_ms - 1)], ts_ms - 1)
             await service.handle([detection], ts_ms)
+            firing[(category, device.district)] = detection
         return by_type["gas"]
     finally:
         await engine.dispose()
@@ -285,8 +295,9 @@ def _publisher(settings: Settings) -> mqtt.Client:
 
 
 def _publish(client: mqtt.Client, settings: Settings, device: Device, value: float) -> None:
-    topic = f"{settings.mqtt.topic_prefix}/{device.district}/{device.id}/data"
-    info = client.publish(topic, json.dumps({"m": {"lel_pct": value}}), qos=1)  # stamped on receipt
+    payload = json.dumps({"m": {"lel_pct": value}})  # stamped on receipt
+    info = client.publish(topic(settings.mqtt.topic_prefix, device.district, device.id), payload,
+                          qos=1)
     info.wait_for_publish(10)
     if not info.is_published():
         raise RuntimeError(f"the broker did not take the reading of {device.id}")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from devices.clock import now_ms
 from devices.credentials import Credential, check_username, generate_password, hash_password
 from devices.errors import RegistryError
-from devices.sql import Base
+from devices.sql import Base, TableVersion, table_version
 
 _CHUNK = 500
 
@@ -85,6 +85,12 @@ class CredentialStore:
         async with self._sessions() as session:
             row = await session.get(CredentialRow, device_id)
             return _credential(row) if row else None
+
+    async def version(self) -> TableVersion:
+        """What changes whenever a credential is issued or revoked (see `table_version`)."""
+        async with self._sessions() as session:
+            return await table_version(session, CredentialRow, CredentialRow.created_ms,
+                                       CredentialRow.revoked_ms)
 
     async def all(self) -> dict[str, Credential]:
         async with self._sessions() as session:

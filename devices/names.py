@@ -1,8 +1,9 @@
 """The one grammar of the identifiers that reach a file, a topic or a query.
 
-Device, district, grid-cell, department (routing handler), team, escalation-policy, rule and
-silence ids are written into MQTT topics (``city/{district}/{device}/data``,
-``dispatch/{team}``), Mosquitto's password and ACL files, InfluxDB tags, CAP XML and log
+Device, district, grid-cell, department (routing handler), team, escalation-policy, rule,
+silence, team-member, on-call-schedule and gateway ids are written into MQTT topics
+(``city/{district}/{device}/data``, ``dispatch/{team}``), Mosquitto's password and ACL files,
+InfluxDB tags, CAP XML, outbox keys and log
 lines. Each is ASCII letters and digits plus ``.``, ``_`` and ``-``, starting with a letter
 or digit, and no longer than its kind allows: no whitespace or control character that
 could split a line, no ``/``, ``+`` or ``#`` that would change a topic, no ``:`` that
@@ -41,6 +42,9 @@ class Kind(StrEnum):
     POLICY = "escalation policy"
     RULE = "rule"
     SILENCE = "silence"
+    MEMBER = "team member"
+    SCHEDULE = "on-call schedule"
+    GATEWAY = "gateway"
 
 
 MAX_LENGTH: dict[Kind, int] = {
@@ -52,6 +56,9 @@ MAX_LENGTH: dict[Kind, int] = {
     Kind.POLICY: 64,
     Kind.RULE: 128,
     Kind.SILENCE: 64,
+    Kind.MEMBER: 64,
+    Kind.SCHEDULE: 64,
+    Kind.GATEWAY: 24,  # outbox rows name their channel `gateway.{id}` in 32 characters
 }
 ALLOWED = "ASCII letters, digits and . _ -"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -92,3 +99,6 @@ TeamId = Annotated[str, _annotated(Kind.TEAM)]
 PolicyId = Annotated[str, _annotated(Kind.POLICY)]
 RuleId = Annotated[str, _annotated(Kind.RULE)]
 SilenceId = Annotated[str, _annotated(Kind.SILENCE)]
+MemberId = Annotated[str, _annotated(Kind.MEMBER)]
+ScheduleId = Annotated[str, _annotated(Kind.SCHEDULE)]
+GatewayId = Annotated[str, _annotated(Kind.GATEWAY)]

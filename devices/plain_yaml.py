@@ -32,6 +32,20 @@ class _NoAliasLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
+    def construct_checked_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """A date or time, or an error at its line: `2026-02-30` looks like one but is not."""
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid date or time: {exc}", node.start_mark
+            ) from None
+
+
+_NoAliasLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _NoAliasLoader.construct_checked_timestamp
+)
+
 
 def compose(text: str) -> yaml.Node | None:
     """The node tree of `text` (it knows each value's line); None for an empty document."""

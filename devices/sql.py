@@ -9,8 +9,11 @@ against it keep matching on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from typing import Any
+
+from sqlalchemy import MetaData, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 
 metadata = MetaData(
     naming_convention={
@@ -25,3 +28,16 @@ metadata = MetaData(
 
 class Base(DeclarativeBase):
     metadata = metadata
+
+
+TableVersion = tuple[int, ...]
+
+
+async def table_version(
+    session: AsyncSession, table: type[Base], *stamps: InstrumentedAttribute[Any]
+) -> TableVersion:
+    """The row count of `table` and the sum of each of `stamps` (epoch-ms columns that every
+    write sets): it changes whenever a row is added, removed or written, and costs one
+    aggregate query, so a poller can ask it often and reload only when it moved."""
+    marks = select(func.count(), *(func.coalesce(func.sum(c), 0) for c in stamps))
+    return tuple(int(v) for v in (await session.execute(marks.select_from(table))).one())

@@ -34,7 +34,7 @@ from devices.clock import now_ms
 from devices.errors import DuplicateDeviceError, UnknownDeviceError
 from devices.geo import Area, Geography, parse_area
 from devices.registry import Device, DeviceStatus, Registry
-from devices.sql import Base
+from devices.sql import Base, TableVersion, table_version
 
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's and asyncpg's parameter limits
 
@@ -66,6 +66,8 @@ class AreaRow(Base):
 
 
 DeviceList = list[Device]
+MAP_COLUMNS = ("id", "type", "district", "grid", "lat", "lon", "status")
+MapRows = list[tuple[Any, ...]]  # each the values of MAP_COLUMNS
 _DEVICE_FIELDS = tuple(f.name for f in fields(Device))
 
 
@@ -147,6 +149,21 @@ class DeviceStore:
             total = await session.scalar(count)
             rows = await session.scalars(query.limit(limit) if limit is not None else query)
             return [_device(r) for r in rows], int(total or 0)
+
+    async def version(self) -> TableVersion:
+        """What changes whenever a device is added or written (every write stamps updated_ms):
+        one cheap query, to poll before reloading every device."""
+        async with self._sessions() as session:
+            return await table_version(session, DeviceRow, DeviceRow.updated_ms)
+
+    async def map_rows(self) -> tuple[TableVersion, MapRows]:
+        """Every device as a map draws it (`MAP_COLUMNS`, ordered by id), and its version, from
+        one snapshot: without building 10,000 `Device`s."""
+        columns = [getattr(DeviceRow, name) for name in MAP_COLUMNS]
+        async with self._sessions() as session, session.begin():
+            version = await table_version(session, DeviceRow, DeviceRow.updated_ms)
+            rows = await session.execute(select(*columns).order_by(DeviceRow.id))
+            return version, [tuple(row) for row in rows]
 
     async def set_status(self, device_id: str, status: DeviceStatus) -> Device:
         async with self._sessions.begin() as session:

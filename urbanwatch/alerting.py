@@ -4,7 +4,8 @@ Detections the alert store refuses (SQL busy or down) are held in a `DetectionBa
 stored, in order, once it answers again; held ones are journaled to the state folder and stored
 first at the next start. The dispatcher runs as its own supervised task.
 
-Besides running the `AlertService` and its dispatcher, it keeps what the service decides with
+Besides running the `AlertService` and its dispatcher (webhook, MQTT, SMS/voice gateways and,
+with a mail server configured, e-mail), it keeps what the service decides with
 up to date: the routing file (reloaded when its mtime changes; an invalid file is logged with
 its lines and reasons and the running routing stays), the registry's gateways (an offline
 gateway inhibits its children's offline alerts) and the stored geography's grid neighbours
@@ -26,17 +27,21 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.channels.base import Channel
 from alerts.channels.dispatcher import Dispatcher, RetryPolicy
+from alerts.channels.email import EmailChannel, SmtpServer
 from alerts.channels.live import LiveHub
 from alerts.channels.mqtt import MqttChannel
 from alerts.channels.tally import EventTally
 from alerts.channels.webhook import WebhookChannel
 from alerts.decisions.cap import CapContext
+from alerts.decisions.page_text import PageContext
 from alerts.errors import RoutingError
-from alerts.model import ACTIVE_ALERT_STATES, Alert
-from alerts.routing import SHIPPED, RoutingSummary, load_routing
+from alerts.model import ACTIVE_ALERT_STATES, OPEN_ALERT_STATES, Alert
+from alerts.routing import SHIPPED, RoutingConfig, RoutingSummary, load_routing
 from alerts.service import AlertService
 from alerts.sql import live_backlog, repository
+from alerts.steps import EMAIL
 from devices.clock import now_ms
 from devices.errors import GeographyError
 from devices.geo import Area, Geography
@@ -49,12 +54,13 @@ from urbanwatch.detection_backlog import DetectionBacklog
 from urbanwatch.detection_journal import DetectionJournal
 from urbanwatch.file_watch import FileWatch
 from urbanwatch.live_follower import LiveFollower
-from urbanwatch.settings import AlertsSettings
+from urbanwatch.settings import AlertsSettings, SmtpSettings
 
 log = logging.getLogger(__name__)
 RESET_REASON = "rule changed/removed"
 LEFT_SERVICE = {DeviceStatus.MAINTENANCE: "device in maintenance",
-                DeviceStatus.RETIRED: "device retired"}
+                DeviceStatus.RETIRED: "device retired",
+                DeviceStatus.ACTIVE: "device re-typed or moved: judged afresh"}
 Neighbours = dict[str, frozenset[str]]
 
 
@@ -84,12 +90,41 @@ def neighbours_of(geography: Geography | None) -> Neighbours:
     return {g.id: geography.neighbours(g.id) for g in geography.grids}
 
 
+def channels(mqtt: MqttChannel, smtp: SmtpSettings | None) -> dict[str, Channel]:
+    """The dispatcher's channels by name; SMS/voice gateways are webhooks with their own body,
+    and e-mail is there when a mail server is configured."""
+    webhook = WebhookChannel()
+    out: dict[str, Channel] = {"webhook": webhook, "gateway": webhook, "mqtt": mqtt}
+    if smtp is not None and smtp.host is not None:
+        out["email"] = EmailChannel(SmtpServer(
+            smtp.host, smtp.port, smtp.from_address, smtp.security, smtp.username,
+            smtp.password, smtp.timeout_s,
+        ))
+    return out
+
+
+def warn_unsendable(routing: RoutingConfig, known: Mapping[str, Channel]) -> None:
+    """Log the policy steps that page over a channel this platform does not have (e-mail
+    without a mail server): each such page would fail on its incident's timeline."""
+    for policy in routing.policies:
+        for step in policy.steps:
+            for page in step.notify:
+                if page.channel == EMAIL and EMAIL not in known:
+                    log.warning("policy %s e-mails %s after %d s, but no mail server is set "
+                                "([smtp] host): those e-mails will fail", policy.id, page.to,
+                                step.after_s)
+
+
 def open_alerts(alerting: Alerting) -> list[OpenAlert]:
-    """The open alerts as the engine's seeding takes them (acknowledged counts as firing)."""
+    """The open alerts as the engine's seeding takes them (acknowledged counts as firing).
+
+    Cleared alerts stay in the book until they close, but their condition no longer holds:
+    seeded as pending, a rule with `for` would raise them again after every restart.
+    """
     return [OpenAlert(a.rule_id, a.subject, a.device_id, a.metric,
                       firing=a.state in ACTIVE_ALERT_STATES, severity=int(a.severity),
                       since_ms=a.started_ms)
-            for a in alerting.service.open_alerts()]
+            for a in alerting.service.open_alerts() if a.state in OPEN_ALERT_STATES]
 
 
 class Alerting:
@@ -99,7 +134,8 @@ class Alerting:
         self, sessions: async_sessionmaker[AsyncSession], registry: Callable[[], Registry],
         mqtt: MqttConfig, settings: AlertsSettings | None = None, *,
         clock_ms: Callable[[], int] = now_ms, journal_path: Path | None = None,
-        cap: CapContext | None = None, shared: bool = False,
+        cap: CapContext | None = None, paging: PageContext | None = None,
+        smtp: SmtpSettings | None = None, shared: bool = False,
     ) -> None:
         self._sessions, self._registry, self._clock_ms = sessions, registry, clock_ms
         self.settings = settings or AlertsSettings()
@@ -113,7 +149,7 @@ class Alerting:
         own_hub = None if shared else self.hub  # shared: every event comes from the follower
         self.service = AlertService(
             sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
-            locate=self._locate, hub=own_hub, cap=cap, shared=shared,
+            locate=self._locate, hub=own_hub, cap=cap, paging=paging, shared=shared,
         )
         journal = DetectionJournal(journal_path) if journal_path is not None else None
         self.backlog = DetectionBacklog(self.service.handle, journal=journal)
@@ -129,9 +165,9 @@ class Alerting:
             base_ms=round(s.retry_base_s * 1000), max_delay_ms=round(s.retry_max_s * 1000),
             give_up_after_ms=round(s.give_up_after_s * 1000),
         )
-        self.dispatcher = Dispatcher(
-            sessions, {"webhook": WebhookChannel(), "mqtt": self._mqtt}, retry=retry, hub=own_hub
-        )
+        self._channels = channels(self._mqtt, smtp)
+        self.dispatcher = Dispatcher(sessions, self._channels, retry=retry, hub=own_hub)
+        warn_unsendable(self.service.routing, self._channels)
         self._retention = live_backlog.Retention(
             s.live_backlog_events, round(s.live_backlog_h * 3600_000)
         )
@@ -164,8 +200,9 @@ class Alerting:
         return closed
 
     async def close_devices(self, device_ids: Collection[str], now_ms: int) -> tuple[Alert, ...]:
-        """Close the open alerts of devices that left service: the engine no longer judges
-        them, so nothing would report them cleared (back in service, they are judged afresh)."""
+        """Close the open alerts of devices that left service (the engine no longer judges
+        them, so nothing would report them cleared; back in service, they are judged afresh) or
+        that were re-typed or moved (judged afresh from now on)."""
         closed: tuple[Alert, ...] = ()
         for reason, ids in _by_reason(self._registry(), device_ids).items():
             closed += await self.service.close_open_alerts(_of_devices(ids), reason, now_ms)
@@ -202,6 +239,7 @@ class Alerting:
         self._routing_file.mark_seen()
         routing = await asyncio.to_thread(load_routing, self.routing_path)
         await self.service.set_routing(routing)
+        warn_unsendable(routing, self._channels)
         self.routing_reloads += 1
         summary = RoutingSummary.of(routing, str(self.routing_path or SHIPPED))
         log.info("routing loaded from %s: %d handlers, %d teams, %d routes",

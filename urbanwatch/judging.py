@@ -8,8 +8,9 @@ first, and only then replaces the running one. A rule file that fails to load
 is reported and the running rules stay in force. Rules the rebuild started afresh
 (changed or removed: `Engine.reset_rules`) are handed to `on_reset`, so their open
 alerts can be closed before the new engine's detections arrive. Likewise devices that left
-service (maintenance, retired: `Engine.left_service`) are handed to `on_leave`, and so are, at
-`restore`, out-of-service devices that still have open alerts.
+service (maintenance, retired: `Engine.left_service`) or are judged afresh (re-typed, moved:
+`Engine.relocated`) are handed to `on_leave`, and so are, at `restore`, out-of-service devices
+that still have open alerts.
 
 Across restarts: `restore` (before ingest starts) applies the last checkpoint
 (`urbanwatch.checkpoint`) where it still fits, then the newest stored reading of each series and
@@ -190,7 +191,7 @@ class Judge:
             reset = self.engine.reset_rules
             if reset and self._on_reset is not None:
                 await self._on_reset(reset, self._clock_ms())
-            await self._left_service(self.engine.left_service, self._clock_ms())
+            await self._engine_left(self._clock_ms())
         return True
 
     def reload_if_changed(self) -> bool:
@@ -222,11 +223,15 @@ class Judge:
         registry = self._registry()
         if registry is not self.engine.registry:
             await self._judging(self._take_registry, registry, now_ms)
-            await self._left_service(self.engine.left_service, now_ms)
+            await self._engine_left(now_ms)
 
     def _take_registry(self, registry: Registry, now_ms: int) -> None:
         self.engine = self.engine.rebuild(registry=registry, attributes=registry.attributes(),
                                           now_ms=now_ms)
+
+    async def _engine_left(self, now_ms: int) -> None:
+        """Hand over the devices a rebuilt engine stopped judging or judges afresh."""
+        await self._left_service(self.engine.left_service + self.engine.relocated, now_ms)
 
     async def _left_service(self, device_ids: tuple[str, ...], now_ms: int) -> None:
         if device_ids and self._on_leave is not None:

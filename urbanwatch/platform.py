@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.decisions.cap import CapContext
+from alerts.decisions.page_text import PageContext
 from alerts.sql import outbox
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, BodyLimits, Bounds, RulesPart, TokenPolicy
@@ -68,6 +69,7 @@ from urbanwatch.judging import Judge
 from urbanwatch.leadership import PartitionLease
 from urbanwatch.partition import Partition
 from urbanwatch.services.broker_auth import (
+    broker_auth_version,
     client_settings,
     managed,
     managed_services,
@@ -246,9 +248,10 @@ class Platform:
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
         cap = CapContext(sender=s.cap.sender, tz=s.city.timezone, sender_name=s.cap.sender_name,
                          language=s.cap.language, web=s.cap.web)
+        paging = PageContext(tz=s.city.timezone, web=s.dashboard_url)
         self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts,
-                                 journal_path=s.state_dir / JOURNAL, cap=cap,
-                                 shared=_is_postgresql(s.db_url))
+                                 journal_path=s.state_dir / JOURNAL, cap=cap, paging=paging,
+                                 smtp=s.smtp, shared=_is_postgresql(s.db_url))
         await self.alerting.start()
         rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
         if s.rules.path is None:
@@ -361,9 +364,13 @@ class Platform:
         A failure ends the task (its supervisor restarts it); ingest keeps the snapshot it has.
         """
         store = DeviceStore(self.sessions)
+        seen = None
         while True:
-            devices, _ = await store.list()
-            self._take_devices(devices)
+            version = await store.version()
+            if version != seen:  # reading 10,000 devices holds up the loop: only after a write
+                devices, _ = await store.list()
+                self._take_devices(devices)
+                seen = version
             if self.alerting is not None:  # the gateways and neighbours alerts group with
                 await self.alerting.refresh_topology()
             if await _stopped(stop, REGISTRY_REFRESH_S):
@@ -371,8 +378,12 @@ class Platform:
 
     async def _follow_broker_auth(self, stop: asyncio.Event) -> None:
         """Install devices and credentials written by other processes into the managed broker."""
+        seen = None
         while True:
-            await self._sync_broker()
+            version = await broker_auth_version(self.sessions)
+            if version != seen:  # rendering every device's login is not free: only after a write
+                await self._sync_broker()
+                seen = version
             if await _stopped(stop, REGISTRY_REFRESH_S):
                 return
 

@@ -142,6 +142,10 @@ class ApiSettings(_Section):
     public_warnings_feed: bool = Field(
         False, description="serve the Atom feed of public warnings without a login"
     )
+    public_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", description="the address people open the dashboard at, "
+        "for the links in e-mails and SMS; None = [cap] web, else http://host:port"
+    )
 
     @model_validator(mode="after")
     def _strong_secret_outside_development(self) -> ApiSettings:
@@ -195,6 +199,29 @@ class AlertsSettings(_Section):
     live_backlog_h: float = Field(
         24.0, gt=0, le=24 * 366, description="how long a live event is kept for streams that resume"
     )
+
+
+class SmtpSettings(_Section):
+    """The mail server the e-mail channel sends through (policy steps with `channel: email`)."""
+
+    host: str | None = Field(None, min_length=1, description="None = no e-mail channel")
+    port: Port = Field(587, description="587 for STARTTLS, 465 for ssl, 25 for none")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="STARTTLS after connecting, TLS from the start (ssl), or none"
+    )
+    username: str | None = Field(None, min_length=1, description="login at the mail server")
+    password: str | None = Field(None, repr=False, description="its password (a secret)")
+    from_address: str = Field(
+        "urbanwatch@localhost", max_length=254, pattern=r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$",
+        description="the sender (From) of every e-mail",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=300, description="one SMTP conversation at most")
+
+    @model_validator(mode="after")
+    def _login_together(self) -> SmtpSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("smtp.username and smtp.password are needed together")
+        return self
 
 
 class CitySettings(_Section):
@@ -253,6 +280,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = AlertsSettings()
     city: CitySettings = CitySettings()
     cap: CapSettings = CapSettings()
+    smtp: SmtpSettings = SmtpSettings()
     log: LogSettings = LogSettings()
     clock: Literal["wall", "readings"] = Field(
         "wall", description="what `now` is: the wall clock, or the time of the newest readings "
@@ -277,6 +305,11 @@ class Settings(BaseSettings):
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    @property
+    def dashboard_url(self) -> str:
+        """Where people open the dashboard: the links that pages carry."""
+        return self.api.public_url or self.cap.web or f"http://{self.api.host}:{self.api.port}"
 
     @property
     def db_url(self) -> str:

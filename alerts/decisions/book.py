@@ -4,10 +4,10 @@
 policy, the silences, and the configuration (routing, inhibition, storm control, device types
 for routing and device locations for CAP). `apply` runs lifecycle → mute → announce (what a
 silence or inhibition no longer hides) → grouping → dispatch of new incidents → notices → storm
-folding; `tick` does the same without detections, plus the escalation and repeat timers and
-storm digests. People's actions on alerts and incidents take
-the same path. The outbox's recent sends (`OutboxView`) come in as an argument, loaded by the
-SQL side in the transaction that then saves the `Decision`.
+folding; `tick` does the same without detections, plus the escalation and repeat timers, the
+policy steps that page the people on duty (`paging`) and storm digests. People's actions on
+alerts and incidents take the same path. The outbox's recent sends (`OutboxView`) come in as
+an argument, loaded by the SQL side in the transaction that then saves the `Decision`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from alerts.decisions.inhibit import InhibitPolicy
 from alerts.decisions.lifecycle import AlertBook
 from alerts.decisions.live_events import LiveEvent, live_events
 from alerts.decisions.mute import mute
-from alerts.decisions.notify import events, notices
+from alerts.decisions.notify import Message, events, notices
+from alerts.decisions.page_text import PageContext
+from alerts.decisions.paging import run_steps
 from alerts.decisions.planning import Mail, OutboxView, digests, plan
 from alerts.decisions.silences import Silence
 from alerts.decisions.storm import StormControl
 from alerts.model import Alert, Incident, IncidentState, Transition
-from alerts.routing import RoutingConfig
+from alerts.routing import Policy, Route, RoutingConfig
 from rules.detection import Detection
 
 Located = Callable[[str], tuple[float, float] | None]  # device id → (lat, lon)
@@ -74,6 +76,7 @@ class Book:
     device_types: Mapping[str, str] = field(default_factory=dict)
     locate: Located = _nowhere
     cap_context: CapContext = field(default_factory=lambda: CapContext("urbanwatch", "UTC"))
+    paging: PageContext = field(default_factory=PageContext)
 
     # --- decisions --------------------------------------------------------------------------
 
@@ -168,8 +171,10 @@ class Book:
         for incident in list(changed.values()):
             if incident.state is IncidentState.NEW:
                 changed[incident.id] = self._dispatch_new(incident, policies, now_ms)
+        pages: list[Message] = []
         if timers:
             changed |= self._escalations(changed, policies, now_ms)
+            pages = self._steps(changed, policies, now_ms)
         for incident in changed.values():
             incidents = incidents.put(incident)
         stored = {a.id: a for a in self.alerts.alerts.values()}
@@ -184,6 +189,7 @@ class Book:
             now_ms,
             outbox,
             timers=timers,
+            pages=pages,
         )
 
     def _decision(
@@ -196,12 +202,15 @@ class Book:
         outbox: OutboxView,
         *,
         timers: bool = False,
+        pages: list[Message] | None = None,
     ) -> Decision:
-        """The notices of `incidents`, through storm control (and digests on a tick)."""
+        """The notices of `incidents`, through storm control (and digests on a tick), and
+        `pages` of policy steps (never folded)."""
         planned = [n for before, after in incidents for n in notices(before, after)]
         mail, outbox = plan(planned, outbox, self.storm, self.routing, now_ms, self.cap_xml)
         if timers:
             mail += digests(outbox, self.storm, self.routing, now_ms)
+        mail += tuple(Mail(m.key, (m,)) for m in pages or ())
         changes = events(incidents)
         live = live_events(muted, changes)
         return Decision(self, muted, alerts, incidents, policies, mail, changes, live)
@@ -209,11 +218,20 @@ class Book:
     def _dispatch_new(
         self, incident: Incident, policies: dict[str, str | None], now_ms: int
     ) -> Incident:
-        types = [self.device_types[d] for d in incident.devices if d in self.device_types]
-        district = incident.districts[0] if incident.districts else None
-        route = self.routing.route(incident.category, district, incident.severity, types)
+        route = self._route(incident)
         policies[incident.id] = route.policy
         return machine.dispatch(incident, route.handler, route.team, SYSTEM, now_ms)
+
+    def _route(self, incident: Incident) -> Route:
+        types = [self.device_types[d] for d in incident.devices if d in self.device_types]
+        district = incident.districts[0] if incident.districts else None
+        return self.routing.route(incident.category, district, incident.severity, types)
+
+    def _policy(self, incident: Incident, policy_id: str) -> Policy:
+        """The incident's policy; if a routing reload removed it, the one of the route that
+        covers the incident now, so its escalation goes on."""
+        kept = next((p for p in self.routing.policies if p.id == policy_id), None)
+        return kept or self.routing.policy(self._route(incident).policy)
 
     def _escalations(
         self, changed: dict[str, Incident], policies: dict[str, str | None], now_ms: int
@@ -225,7 +243,7 @@ class Book:
             policy_id = policies.get(incident_id)
             if incident.is_final or policy_id is None:
                 continue
-            decision = due(incident, self.routing.policy(policy_id), now_ms)
+            decision = due(incident, self._policy(incident, policy_id), now_ms)
             if decision.action is Action.ESCALATE and decision.team_id is not None:
                 handler, _team = self.routing.team(decision.team_id)
                 out[incident_id] = machine.escalate(
@@ -235,3 +253,21 @@ class Book:
                 detail = f"repeat notification to {incident.team_id}"
                 out[incident_id] = machine.notified(incident, SYSTEM, now_ms, detail)
         return out
+
+    def _steps(
+        self, changed: dict[str, Incident], policies: Mapping[str, str | None], now_ms: int
+    ) -> list[Message]:
+        """Run the due policy steps of every open incident (updating `changed`); their pages."""
+        pages: list[Message] = []
+        for incident_id in list({**self.incidents.incidents, **changed}):
+            incident = changed.get(incident_id) or self.incidents.incidents[incident_id]
+            policy_id = policies.get(incident_id)
+            if incident.is_final or policy_id is None:
+                continue
+            paged, sent = run_steps(
+                incident, self._policy(incident, policy_id), self.routing, self.paging, now_ms
+            )
+            if paged is not incident:
+                changed[incident_id] = paged
+                pages += sent
+        return pages

@@ -6,6 +6,7 @@ to `policy.levels[level]`; past the last level the incident is only re-notified.
 deadlines, the team is re-notified every `repeat` interval after `last_notified_ms`.
 Acknowledgement (any state other than `dispatched`) stops both. After a long outage `due`
 returns one escalation per call; the shell applies it (`incidents.escalate`) and asks again.
+A policy's `steps` (paging the people on duty) count from `dispatched_ms`: `steps_due`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from alerts.model import Incident, IncidentState
+from alerts.model import Incident, IncidentState, TimelineKind
 from alerts.routing import Policy
 
 
@@ -69,3 +70,32 @@ def due(incident: Incident, policy: Policy, now_ms: int) -> Due:
 def _earliest(*times_ms: int | None) -> int | None:
     known = [t for t in times_ms if t is not None]
     return min(known) if known else None
+
+
+def steps_done(incident: Incident) -> int:
+    """How many policy steps have run since the incident was (last) dispatched: one ``paged``
+    entry on the timeline each."""
+    done = 0
+    for entry in incident.timeline:
+        if entry.kind is TimelineKind.DISPATCHED:
+            done = 0
+        elif entry.kind is TimelineKind.PAGED:
+            done += 1
+    return done
+
+
+def steps_due(incident: Incident, policy: Policy, now_ms: int) -> tuple[int, ...]:
+    """The indices of `policy.steps` due at `now_ms` that have not run yet.
+
+    A step is due `after_s` after the dispatch while the incident is still unacknowledged
+    (state `dispatched`); acknowledging it stops every later step. After an outage every step
+    whose time has passed is due at once, in order.
+    """
+    if (not policy.steps or incident.state is not IncidentState.DISPATCHED
+            or incident.dispatched_ms is None):
+        return ()
+    since, done = incident.dispatched_ms, steps_done(incident)
+    return tuple(
+        n for n, step in enumerate(policy.steps)
+        if n >= done and now_ms >= since + step.after_s * 1000
+    )

@@ -26,6 +26,7 @@ from devices.credentials import (
     generate_password,
     hash_password,
 )
+from devices.sql import TableVersion, table_version
 
 TEAM_USER_PREFIX = f"{PLATFORM_USER_PREFIX}team."
 
@@ -69,6 +70,11 @@ class TeamLogins:
             await session.execute(delete(TeamLoginRow).where(TeamLoginRow.team_id == team_id))
             await session.execute(insert(TeamLoginRow), [row])
         return TeamLogin(team_id, team_username(team_id), password)
+
+    async def version(self) -> TableVersion:
+        """What changes whenever a team login is issued (see `devices.sql.table_version`)."""
+        async with self._sessions() as session:
+            return await table_version(session, TeamLoginRow, TeamLoginRow.created_ms)
 
     async def users(self) -> list[PlatformUser]:
         """The broker users of every team login, each reading only its dispatch topics."""

@@ -16,7 +16,9 @@ Text = Field(default="", max_length=2000)
 class TimelineEntryPublic(BaseModel):
     ts_ms: int = Field(description="epoch milliseconds")
     actor: str = Field(description="who did it: a user, 'system' or 'dispatcher'")
-    kind: str = Field(description="a state, or opened/alert_added/note/notified/escalated/...")
+    kind: str = Field(
+        description="a state, or opened/alert_added/note/notified/escalated/paged/..."
+    )
     detail: str
 
     @classmethod

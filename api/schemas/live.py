@@ -39,7 +39,9 @@ class IncidentEvent(BaseModel):
 
     id: int = EventId
     type: Literal["incident"]
-    kind: str = Field(description="a state, or opened/alert_added/note/notified/escalated/...")
+    kind: str = Field(
+        description="a state, or opened/alert_added/note/notified/escalated/paged/..."
+    )
     incident_id: str
     state: IncidentState
     severity: SeverityName

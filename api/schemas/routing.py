@@ -29,11 +29,22 @@ class HandlerPublic(BaseModel):
     teams: list[TeamPublic]
 
 
+class PagePublic(BaseModel):
+    channel: str = Field(description="email, or the id of an SMS/voice gateway")
+    to: str = Field(description="an on-call schedule: lead (the team's own) or team/schedule")
+
+
+class StepPublic(BaseModel):
+    after_s: int = Field(description="seconds after the dispatch, while unacknowledged")
+    notify: list[PagePublic]
+
+
 class PolicyPublic(BaseModel):
     id: str
     ack_deadline_s: dict[str, int] = Field(description="by severity")
     repeat_s: dict[str, int] = Field(description="by severity")
     levels: list[str] = Field(description="team ids for escalation levels 1, 2, …")
+    steps: list[StepPublic] = Field(description="who is paged when (see GET /teams/{id}/oncall)")
 
 
 class RouteMatch(BaseModel):
@@ -83,6 +94,9 @@ class RoutingPublic(BaseModel):
                 PolicyPublic(
                     id=p.id, ack_deadline_s=by_severity(p.ack_deadline_s),
                     repeat_s=by_severity(p.repeat_s), levels=list(p.levels),
+                    steps=[StepPublic(after_s=st.after_s, notify=[
+                        PagePublic(channel=n.channel, to=n.to) for n in st.notify])
+                        for st in p.steps],
                 )
                 for p in config.policies
             ],

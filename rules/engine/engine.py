@@ -50,6 +50,7 @@ from rules.engine.rebuild import (
     carry_rule_states,
     carry_series,
     left_service,
+    relocated,
     restart_returned,
 )
 from rules.engine.restore import RestoreReport, restore
@@ -110,6 +111,7 @@ class Engine:
         self.stats = Stats()
         self.reset_rules: tuple[str, ...] = ()  # rules whose state a rebuild dropped
         self.left_service: tuple[str, ...] = ()  # devices a rebuild stopped judging
+        self.relocated: tuple[str, ...] = ()  # devices a rebuild judges afresh (re-typed, moved)
         n = len(self.table)
         names = detector_names(self.rules)
         self.detectors = build_detectors(names, detectors, timezone)
@@ -174,7 +176,8 @@ class Engine:
         Pure: this engine is left unchanged. Rules whose id and definition are unchanged keep
         their state (pending ``for`` timers, firing flags); changed or removed rules start fresh
         and are listed in the new engine's ``reset_rules``, devices that left service in its
-        ``left_service`` (see `rules.engine.rebuild`).
+        ``left_service``, devices re-typed or moved (judged afresh) in its ``relocated`` (see
+        `rules.engine.rebuild`).
 
         Args:
             rules: The new rule set, or None to keep this one.
@@ -194,19 +197,23 @@ class Engine:
             options["attributes"] = attributes
         new = Engine(self.rules if rules is None else rules, registry or self.registry, **options)
         n_slots = len(new.table)
-        carry_series(self.ctx.series, new.ctx.series)
+        fresh = relocated(self.table, new.table)
+        carry_series(self.ctx.series, new.ctx.series, fresh)
         if now_ms is not None:
             restart_returned(self.table, new.table, new.ctx.series, now_ms)
-        carry_rings(self.routing, new.routing, n_slots)
+        carry_rings(self.routing, new.routing, n_slots, fresh)
         for name in new.detectors:
             if name in self.detectors:
-                new.place_detector(name, copy.deepcopy(self.detectors[name]),
-                                   self.ctx.detector_rows[name], self.ctx.scores[name])
-        kept = (carry_rule_states(self.series_rules, new.series_rules, n_slots)
+                rows = self.ctx.detector_rows[name].copy()
+                rows[fresh] = -1  # new, empty rows
+                new.place_detector(name, copy.deepcopy(self.detectors[name]), rows,
+                                   self.ctx.scores[name])
+        kept = (carry_rule_states(self.series_rules, new.series_rules, n_slots, fresh)
                 | carry_area_states(self.area_rules, new.area_rules))
         new.stats = dataclasses.replace(self.stats)
         new.reset_rules = tuple(r.id for r in self.rules if r.id not in kept)
         new.left_service = left_service(self.table, new.table)
+        new.relocated = tuple(sorted({str(d) for d in new.table.device_id[fresh]}))
         new.refile()
         return new
 

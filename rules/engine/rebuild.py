@@ -14,6 +14,10 @@ stays meaningful:
   definition are unchanged, per series (by slot) or per area (by area name);
 - the counters in `rules.engine.rounds.Stats`.
 
+A device re-typed or moved to another district or grid cell is judged afresh too: its history
+describes another sensor, so its series state, windows, detector rows and rule states start
+empty, and it is listed in ``Engine.relocated`` so the alerts layer closes its open alerts.
+
 A device back in service (out of maintenance) is judged afresh: its series count as last heard
 at ``now_ms``, so staleness (and a ``stuck`` run) counts from its return, not from its last
 reading before the maintenance. Devices that leave service (maintenance, retired) are listed in
@@ -38,8 +42,15 @@ from rules.engine.state import NEVER, RuleState, SeriesState
 from rules.language.model import Rule
 
 
-def carry_series(old: SeriesState, new: SeriesState) -> None:
-    """Copy the last reading of every old slot into ``new``.
+def relocated(old: SlotTable, new: SlotTable) -> np.ndarray:
+    """Old slots whose device has another type, district or grid cell in ``new``."""
+    n = min(len(old), len(new))  # a shrunk registry is refused by `carry_series`
+    return np.flatnonzero((old.type[:n] != new.type[:n]) | (old.district[:n] != new.district[:n])
+                          | (old.grid[:n] != new.grid[:n]))
+
+
+def carry_series(old: SeriesState, new: SeriesState, fresh: np.ndarray) -> None:
+    """Copy the last reading of every old slot but the ``fresh`` ones into ``new``.
 
     Raises:
         ValueError: ``new`` has fewer slots than ``old``.
@@ -47,8 +58,9 @@ def carry_series(old: SeriesState, new: SeriesState) -> None:
     n_old, n_new = len(old.last_ts), len(new.last_ts)
     if n_new < n_old:
         raise ValueError(f"registry shrank from {n_old} to {n_new} slots; slots are append-only")
+    keep = np.setdiff1d(np.arange(n_old), fresh)
     for name in SeriesState.FIELDS:
-        getattr(new, name)[:n_old] = getattr(old, name)
+        getattr(new, name)[keep] = getattr(old, name)[keep]
 
 
 def restart_returned(old: SlotTable, new: SlotTable, series: SeriesState, now_ms: int) -> None:
@@ -67,15 +79,17 @@ def left_service(old: SlotTable, new: SlotTable) -> tuple[str, ...]:
     return tuple(sorted({str(d) for d in old.device_id[gone]}))
 
 
-def carry_rule_states(old: list[SeriesRule], new: list[SeriesRule], n_slots: int) -> set[str]:
-    """Copy the per-series state of each unchanged rule; the ids of the rules kept."""
+def carry_rule_states(old: list[SeriesRule], new: list[SeriesRule], n_slots: int,
+                      fresh: np.ndarray) -> set[str]:
+    """Copy the per-series state of each unchanged rule but of ``fresh`` slots; the ids of the
+    rules kept."""
     before = {sr.rule.id: sr for sr in old}
     kept = set()
     for sr in new:
         prev = before.get(sr.rule.id)
         if prev is None or not _same(prev.rule, sr.rule):
             continue
-        old_rows = _row_map(prev.slots, n_slots)[sr.slots]
+        old_rows = _row_map(prev.slots, n_slots, fresh)[sr.slots]
         found = np.flatnonzero(old_rows >= 0)
         _copy_state(prev.state, sr.state, old_rows[found], found)
         kept.add(sr.rule.id)
@@ -99,8 +113,9 @@ def carry_area_states(old: list[AreaRule], new: list[AreaRule]) -> set[str]:
     return kept
 
 
-def carry_rings(old: Routing, new: Routing, n_slots: int) -> None:
-    """Fill each of ``new``'s rings from the largest old ring that held each of its series."""
+def carry_rings(old: Routing, new: Routing, n_slots: int, fresh: np.ndarray) -> None:
+    """Fill each of ``new``'s rings from the largest old ring that held each of its series
+    (but the ``fresh`` slots)."""
     sources = sorted(((g, g.ring) for g in old.groups
                       if g.ring is not None and len(g.slots)), key=lambda source: -source[1].cap)
     for group in new.groups:
@@ -108,7 +123,7 @@ def carry_rings(old: Routing, new: Routing, n_slots: int) -> None:
             continue
         filled = np.zeros(len(group.slots), dtype=bool)
         for src, ring in sources:
-            old_rows = _row_map(src.slots, n_slots)[group.slots]
+            old_rows = _row_map(src.slots, n_slots, fresh)[group.slots]
             take = np.flatnonzero((old_rows >= 0) & ~filled)
             if len(take):
                 group.ring.carry(ring, old_rows[take], take)
@@ -119,9 +134,11 @@ def _same(a: Rule, b: Rule) -> bool:
     return a.model_dump() == b.model_dump()
 
 
-def _row_map(slots: np.ndarray, n_slots: int) -> np.ndarray:
+def _row_map(slots: np.ndarray, n_slots: int, fresh: np.ndarray) -> np.ndarray:
+    """Each slot's row in ``slots``; -1 where it has none or is ``fresh``."""
     rows = np.full(n_slots, -1, dtype=np.int64)
     rows[slots] = np.arange(len(slots))
+    rows[fresh] = -1
     return rows
 
 

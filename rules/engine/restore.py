@@ -1,6 +1,7 @@
 """Put a `rules.engine.snapshot` back into a freshly built engine, and seed what others know.
 
-`restore` matches the snapshot's series to the engine's by (device id, device type, metric) and
+`restore` matches the snapshot's series to the engine's by (device id, device type, place, metric)
+(a snapshot written before places were recorded matches by the rest) and
 applies only what still fits: series state of every matched series; rule state of rules whose
 definition digest is unchanged (areas by name); window readings (the newest that fit the new
 capacity); detector rows of detectors whose hyperparameters are unchanged. Everything else
@@ -28,6 +29,7 @@ from rules.engine.snapshot import (
     Snapshot,
     detector_digest,
     fingerprint,
+    place,
     rule_digest,
     texts,
 )
@@ -159,6 +161,9 @@ def _check(snap: Snapshot) -> None:
         _in_range(snap["series.device"], len(snap["devices.id"]))
         _in_range(snap["series.metric"], len(snap["metrics"]))
         _in_range(snap["devices.type"], len(snap["types"]))
+        if "devices.place" in snap:
+            _same_length(snap, ["devices.place"], len(snap["devices.id"]))
+            _in_range(snap["devices.place"], len(snap["places"]))
     except KeyError as exc:
         raise SnapshotError(f"snapshot lacks array {exc}") from None
 
@@ -180,16 +185,20 @@ def _detector_state_names(snap: Snapshot, k: int) -> list[str]:
 
 
 def _slot_map(engine: Engine, snap: Snapshot) -> np.ndarray:
-    """Snapshot slot -> the engine's slot of the same (device, type, metric), or -1."""
+    """Snapshot slot -> the engine's slot of the same (device, type, place, metric), or -1."""
     registry = engine.registry
     device_ids, types = texts(snap["devices.id"]), texts(snap["types"])
     metrics = texts(snap["metrics"])
-    same_type = [(d := registry.get(i)) is not None and d.type == types[t]
-                 for i, t in zip(device_ids, snap["devices.type"].tolist(), strict=True)]
+    places = (texts(snap["places"]), snap["devices.place"].tolist()) \
+        if "devices.place" in snap else None
+    same = [(d := registry.get(i)) is not None and d.type == types[t]
+            and (places is None or place(d.district, d.grid) == places[0][places[1][k]])
+            for k, (i, t) in enumerate(zip(device_ids, snap["devices.type"].tolist(),
+                                           strict=True))]
     out = np.full(len(snap["series.device"]), -1, dtype=np.int64)
     for i, (dev, met) in enumerate(zip(snap["series.device"].tolist(),
                                        snap["series.metric"].tolist(), strict=True)):
-        if same_type[dev]:
+        if same[dev]:
             slot = registry.slot(device_ids[dev], metrics[met])
             if slot is not None and slot < len(engine.table):
                 out[i] = slot

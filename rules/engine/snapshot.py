@@ -5,8 +5,9 @@ so it saves with ``np.savez`` and loads without pickle); `rules.engine.restore` 
 into a freshly built engine. Slots are positions in one registry snapshot, and a restarted
 platform numbers them afresh, so every per-series array is indexed by the snapshot's own series
 table (``series.device``/``series.metric`` into ``devices.*`` and ``metrics``), which restore
-matches by (device id, device type, metric): a device added, retired or re-typed in between
-shifts nothing, and a re-typed device's series start fresh.
+matches by (device id, device type, place, metric): a device added, retired, re-typed or moved in
+between shifts nothing, and the series of a device re-typed or moved to another district or grid
+cell start fresh (their history describes another sensor).
 
 Rule states and detectors carry a digest of their definition (the rule, the detector's
 hyperparameters): restore applies them only where the digest still matches.
@@ -68,7 +69,7 @@ def fingerprint(engine: Engine) -> str:
     for name, detector in engine.detectors.items():
         h.update(f"{name}={detector_digest(detector)}".encode())
     t = engine.table
-    for column in (t.device_id, t.type, t.metric):
+    for column in (t.device_id, t.type, t.district, t.grid, t.metric):
         h.update("\x1f".join(map(str, column.tolist())).encode())
     return h.hexdigest()[:32]
 
@@ -110,16 +111,25 @@ def take(engine: Engine) -> Snapshot:
 
 
 def _series_table(engine: Engine) -> Snapshot:
-    """Each slot as (device index, metric index); devices as (id, type index)."""
+    """Each slot as (device index, metric index); devices as (id, type index, place index)."""
     t = engine.table
     devices: dict[str, int] = {}
     device = np.array([devices.setdefault(d, len(devices)) for d in t.device_id.tolist()],
                       dtype=np.int32)
     first = np.unique(device, return_index=True)[1] if len(device) else np.zeros(0, np.int64)
     types, type_of = _factorize(t.type[first].tolist())
+    places, place_of = _factorize(
+        [place(d, g) for d, g in zip(t.district[first].tolist(), t.grid[first].tolist(),
+                                     strict=True)])
     metrics, metric_of = _factorize(t.metric.tolist())
     return {"devices.id": _text(list(devices)), "devices.type": type_of, "types": _text(types),
+            "devices.place": place_of, "places": _text(places),
             "series.device": device, "series.metric": metric_of, "metrics": _text(metrics)}
+
+
+def place(district: str, grid: str | None) -> str:
+    """A device's place as one text (ids never hold ``/``)."""
+    return f"{district}/{grid or ''}"
 
 
 def _factorize(values: list[str]) -> tuple[list[str], np.ndarray]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from importlib import resources
 
 import pytest
 from sqlalchemy import select
@@ -320,3 +321,19 @@ async def test_end_to_end_signed_webhook_and_mqtt_dispatch(
     ]
     assert sum("webhook delivered" in d for d in notified) == 1 and len(notified) == 5
     assert sum("mqtt published" in d for d in notified) == 1
+
+
+async def test_a_reload_that_removes_an_open_incidents_policy_keeps_it_escalating(sessions):
+    """The flood policy renamed while a flood incident is open: the tick follows the policy of
+    the route covering the incident now, instead of failing on the missing one."""
+    svc = service(sessions)
+    await svc.handle([flood(1)], T0)
+    [incident] = await svc.incidents()
+    text = resources.files("alerts").joinpath("data/routing.yaml").read_text()
+    renamed = text.replace("- id: flood\n", "- id: flood-v2\n").replace(
+        "policy: flood\n", "policy: flood-v2\n")
+    assert renamed != text
+    reloaded = service(sessions, parse_routing(renamed))
+    out = await reloaded.tick(T0 + 5 * MIN)  # red: 5 minutes to acknowledge
+    assert [tuple(k.split(":")[i] for i in (0, 1, 3)) for k in out.notified] == [
+        (incident.id, "escalated", "flood-control")]

@@ -85,6 +85,7 @@ TABLE = [
     row("GET /api/v1/devices/{device_id}/latest", ALL),
     row("GET /api/v1/devices/{device_id}/readings", ALL, query={"metric": "lel_pct"}),
     row("GET /api/v1/areas", ALL),
+    row("GET /api/v1/map/devices", ALL),
     # incidents (responders: their own teams' only)
     row("GET /api/v1/incidents", ALL),
     row(f"GET {INCIDENT}", ALL, team_scoped=True),
@@ -109,6 +110,7 @@ TABLE = [
     row("GET /api/v1/routing", ALL),
     row("POST /api/v1/routing/reload", ADMIN),
     row("POST /api/v1/routing/teams/{team_id}/mqtt-login", ADMIN, ok=201),
+    row("GET /api/v1/teams/{team_id}/oncall", ADMIN),
     # rules
     row("GET /api/v1/rules", ALL),
     row("GET /api/v1/rules/{rule_id}", ALL),

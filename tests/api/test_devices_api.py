@@ -108,6 +108,41 @@ async def test_list_filters_and_pages(api: httpx.AsyncClient) -> None:
     assert [d["id"] for d in active["items"]] == ["wl-0002"]
 
 
+async def test_the_map_gets_every_device_in_columns_and_a_304_while_none_changed(
+    api: httpx.AsyncClient,
+) -> None:
+    first = await api.get("/api/v1/map/devices")
+    assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+    assert first.json() == {
+        "total": 3, "id": ["aq-0001", "wl-0001", "wl-0002"],
+        "type": ["air_quality", "water_level", "water_level"],
+        "district": ["dongcheng", "xicheng", "xicheng"], "grid": ["g-0-0", "g-0-1", "g-0-1"],
+        "lat": [39.9, 39.91, 39.92], "lon": [116.4, 116.41, 116.42],
+        "status": ["active", "active", "maintenance"],
+    }
+    etag = first.headers["etag"]
+    again = await api.get("/api/v1/map/devices", headers={"If-None-Match": f'"x", W/{etag}'})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
+
+    await api.patch("/api/v1/devices/wl-0002", json={"status": "active"}, headers=OPERATOR)
+    changed = await api.get("/api/v1/map/devices", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert changed.json()["status"] == ["active"] * 3
+    assert (await api.get("/api/v1/map/devices", headers={"Authorization": ""})).status_code == 401
+
+
+async def test_areas_carry_an_etag_and_a_304_while_they_stay(
+    api_areas: httpx.AsyncClient,
+) -> None:
+    first = await api_areas.get("/api/v1/areas")
+    assert [f["properties"]["id"] for f in first.json()["features"]] == ["west", "w-0-0"]
+    again = await api_areas.get("/api/v1/areas", headers={"If-None-Match": first.headers["etag"]})
+    assert (again.status_code, again.content) == (304, b"")
+    grids = await api_areas.get("/api/v1/areas", params={"kind": "grid"},
+                                headers={"If-None-Match": first.headers["etag"]})
+    assert grids.status_code == 200 and len(grids.json()["features"]) == 1
+
+
 async def test_get_one_and_unknown(api: httpx.AsyncClient) -> None:
     one = await api.get("/api/v1/devices/aq-0001")
     assert one.status_code == 200

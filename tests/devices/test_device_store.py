@@ -167,6 +167,29 @@ async def test_set_status(store: DeviceStore, clock: Clock) -> None:
         await store.set_status("nope", DeviceStatus.ACTIVE)
 
 
+async def test_version_moves_with_every_write_and_only_then(
+    store: DeviceStore, clock: Clock
+) -> None:
+    empty = await store.version()
+    await store.add([_device(1), _device(2)])
+    added = await store.version()
+    assert added != empty and await store.version() == added  # reading moves nothing
+    clock.now_ms += 1
+    await store.set_status("aq-0002", DeviceStatus.MAINTENANCE)
+    status = await store.version()
+    clock.now_ms += 1
+    await store.upsert([_device(1, lat=32.0)])
+    assert len({empty, added, status, await store.version()}) == 4
+
+
+async def test_map_rows_are_every_device_in_columns_with_its_version(store: DeviceStore) -> None:
+    await store.add([_device(2, grid="c7", status=DeviceStatus.MAINTENANCE), _device(1)])
+    version, rows = await store.map_rows()
+    assert version == await store.version()
+    assert rows == [("aq-0001", "air_quality", "west", "", 31.001, 121.001, "active"),
+                    ("aq-0002", "air_quality", "east", "c7", 31.002, 121.002, "maintenance")]
+
+
 async def test_many_devices_cross_chunks(store: DeviceStore) -> None:
     await store.add([_device(i) for i in range(1200)])
     assert await store.upsert([_device(i) for i in range(600, 1800)]) == (600, 600)

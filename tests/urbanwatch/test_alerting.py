@@ -27,7 +27,7 @@ from rules.detection import Category, Detection, DetectionState, Severity
 from tests.alerts.conftest import T0
 from urbanwatch.alerting import LEFT_SERVICE, RESET_REASON, Alerting, open_alerts
 from urbanwatch.judging import Judge
-from urbanwatch.settings import AlertsSettings
+from urbanwatch.settings import AlertsSettings, SmtpSettings
 
 MQTT = MqttConfig("127.0.0.1", 9, "unused")  # the channel is never started here
 SHIPPED = resources.files("alerts").joinpath("data/routing.yaml").read_text()
@@ -246,3 +246,46 @@ async def test_open_alerts_of_a_device_that_left_service_while_stopped_close_at_
     [incident] = await uw.service.incidents()
     assert [e.detail.split(" ", 1)[1] for e in incident.timeline
             if e.kind is TimelineKind.ALERT_CLEARED] == [f"({LEFT_SERVICE[DeviceStatus.RETIRED]})"]
+
+
+def test_e_mail_steps_without_a_mail_server_are_warned_about(
+    sessions, caplog: pytest.LogCaptureFixture
+) -> None:
+    example = Path(__file__).parents[2] / "docs" / "routing-oncall.example.yaml"
+    with caplog.at_level(logging.WARNING, logger="urbanwatch.alerting"):
+        Alerting(sessions, lambda: gas_registry(), MQTT, AlertsSettings(routing_path=example))
+    assert [r.getMessage() for r in caplog.records] == [
+        "policy gas e-mails lead after 0 s, but no mail server is set ([smtp] host): "
+        "those e-mails will fail"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="urbanwatch.alerting"):
+        Alerting(sessions, lambda: gas_registry(), MQTT, AlertsSettings(routing_path=example),
+                 smtp=SmtpSettings(host="mail.example.org"))
+    assert caplog.records == []
+
+
+HELD_RULE = """
+- id: gas-held
+  category: safety
+  match: {device_type: gas, metric: lel_pct}
+  when: value >= 20
+  for: 5m
+  severity: red
+"""
+
+
+async def test_an_alert_cleared_before_a_restart_is_not_raised_again_after_it(
+    sessions, tmp_path: Path,
+) -> None:
+    registry = gas_registry("gas-1")
+    uw = alerting(sessions, registry)
+    await uw.handle([detection("gas-held", "gas-1")], T0)
+    await uw.handle([detection("gas-held", "gas-1", ts_ms=T0 + 1,
+                               state=DetectionState.CLEARED)], T0 + 1)
+    assert [a.state for a in uw.service.open_alerts()] == [AlertState.CLEARED]  # kept an hour
+    path = tmp_path / "rules.yaml"
+    path.write_text(HELD_RULE)
+    judge = Judge(lambda: registry, uw.handle, rules_path=path, clock_ms=lambda: T0 + 2)
+    await judge.restore(ReadingBatch.from_columns([], [], []), open_alerts(uw))
+    await judge.on_batch(ReadingBatch.from_columns([], [], []), T0 + 10 * 60_000)  # past `for`
+    assert [a.state for a in uw.service.open_alerts()] == [AlertState.CLEARED]

@@ -111,8 +111,9 @@ async def test_a_failing_task_is_restarted_and_reported_until_it_recovers(
                 httpx.AsyncClient(base_url=platform.endpoints.api_url, timeout=10) as api):
         assert (await api.get("/readyz")).status_code == 200
         async with platform.sessions.begin() as session:  # a row the registry cannot read
-            await session.execute(
-                update(DeviceRow).where(DeviceRow.id == GAS.id).values(status="bogus"))
+            await session.execute(  # stamped like every write: the registry reloads after one
+                update(DeviceRow).where(DeviceRow.id == GAS.id)
+                .values(status="bogus", updated_ms=DeviceRow.updated_ms + 1))
 
         async def registry_down() -> bool:
             readyz = await api.get("/readyz")
@@ -126,7 +127,8 @@ async def test_a_failing_task_is_restarted_and_reported_until_it_recovers(
 
         async with platform.sessions.begin() as session:
             await session.execute(
-                update(DeviceRow).where(DeviceRow.id == GAS.id).values(status="active"))
+                update(DeviceRow).where(DeviceRow.id == GAS.id)
+                .values(status="active", updated_ms=DeviceRow.updated_ms + 1))
 
         async def ready() -> bool:
             return (await api.get("/readyz")).status_code == 200

@@ -153,7 +153,14 @@ def test_the_secrets_folder_may_be_named_in_the_file(
     ("URBANWATCH_ALERTS__LIVE_BACKLOG_EVENTS", "0", "URBANWATCH_ALERTS__LIVE_BACKLOG_EVENTS"),
     ("URBANWATCH_CITY__TIMEZONE", "UTC+8", "'UTC+8' is not an IANA time zone"),
     ("URBANWATCH_CAP__SENDER", "ops center", "URBANWATCH_CAP__SENDER"),
-], ids=["port", "tick", "backlog", "zone", "sender"])
+    ("URBANWATCH_SMTP__PORT", "70000", "environment variable URBANWATCH_SMTP__PORT: Input should "
+     "be less than or equal to 65535"),
+    ("URBANWATCH_SMTP__TIMEOUT_S", "0", "URBANWATCH_SMTP__TIMEOUT_S: Input should be greater"),
+    ("URBANWATCH_SMTP__SECURITY", "tls", "URBANWATCH_SMTP__SECURITY: Input should be 'starttls'"),
+    ("URBANWATCH_SMTP__FROM_ADDRESS", "ops center", "URBANWATCH_SMTP__FROM_ADDRESS"),
+    ("URBANWATCH_API__PUBLIC_URL", "ops.example.org", "URBANWATCH_API__PUBLIC_URL"),
+], ids=["port", "tick", "backlog", "zone", "sender", "smtp-port", "smtp-timeout",
+        "smtp-security", "smtp-from", "public-url"])
 def test_numbers_and_names_are_checked_and_the_variable_named(
     system_config: Path, monkeypatch: pytest.MonkeyPatch, env: str, value: str, problem: str
 ) -> None:
@@ -161,3 +168,31 @@ def test_numbers_and_names_are_checked_and_the_variable_named(
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert len(caught.value.problems) == 1 and problem in caught.value.problems[0]
+
+
+def test_the_mail_server_password_comes_from_a_file_and_is_never_shown(
+    system_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text("Mail-Secret-42\n")
+    system_config.write_text(
+        '[smtp]\nhost = "mail.example.org"\nport = 465\nsecurity = "ssl"\n'
+        'username = "urbanwatch"\nfrom_address = "ops@example.org"\n'
+    )
+    monkeypatch.setenv("URBANWATCH_SMTP__PASSWORD_FILE", str(secret))
+    s = load_settings()
+    assert (s.smtp.host, s.smtp.port, s.smtp.security) == ("mail.example.org", 465, "ssl")
+    assert s.smtp.password == "Mail-Secret-42" and "Mail-Secret" not in repr(s) + str(s)
+    monkeypatch.delenv("URBANWATCH_SMTP__PASSWORD_FILE")
+    with pytest.raises(SettingsError, match=r"smtp\.username and smtp\.password are needed"):
+        load_settings()
+
+
+def test_links_in_pages_go_to_the_public_url_then_the_cap_web_address(
+    system_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().dashboard_url == "http://127.0.0.1:8000"
+    monkeypatch.setenv("URBANWATCH_CAP__WEB", "https://warnings.example.org")
+    assert load_settings().dashboard_url == "https://warnings.example.org"
+    monkeypatch.setenv("URBANWATCH_API__PUBLIC_URL", "https://ops.example.org/")
+    assert load_settings().dashboard_url == "https://ops.example.org/"

@@ -234,9 +234,16 @@ async def log_in(page: Page, name: str, path: str = "/") -> None:
     await page.wait_for_url(f"**{path}")
 
 
+# A zoom animation scales the map's layers until it ends.
+MAP_SETTLED = """() => [...document.querySelectorAll('.leaflet-pane > canvas, .leaflet-pane > svg')]
+  .every((layer) => !layer.style.transform.includes('scale('))"""
+
+
 async def screenshot(page: Page, name: str) -> Path:
-    """The page as docs/screenshots/<name>.png (the README shows the current ones)."""
+    """The page as docs/screenshots/<name>.png (the README shows the current ones), once a map
+    on it has ended its zoom."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    await page.wait_for_function(MAP_SETTLED)
     await page.screenshot(path=str(path))
     return path

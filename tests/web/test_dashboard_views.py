@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.support.polling import eventually
-from tests.web.conftest import Pages, Web, log_in, publish
+from tests.web.conftest import Pages, Web, log_in, publish, screenshot
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 
@@ -103,6 +103,21 @@ async def test_supervision_shows_mtta_mttr_and_sla_breaches_per_team_and_categor
     await expect(page.locator("#report-category tbody tr", has_text="safety")).to_be_visible()
 
 
+# Whether two characters come out as different pictures in the page's font: without a font
+# that has them, both are the same "missing glyph" box.
+DRAWN_APART = """([a, b]) => {
+  const font = getComputedStyle(document.body).font;
+  const pixels = (text) => {
+    const canvas = new OffscreenCanvas(48, 48);
+    const context = canvas.getContext("2d");
+    context.font = font.replace(/\\d+(\\.\\d+)?px/, "32px");
+    context.fillText(text, 4, 40);
+    return context.getImageData(0, 0, 48, 48).data.join();
+  };
+  return pixels(a) !== pixels(b);
+}"""
+
+
 async def test_chinese_labels_when_the_browser_asks_and_a_switch_to_english(
     web: Web, pages: Pages
 ) -> None:
@@ -111,6 +126,9 @@ async def test_chinese_labels_when_the_browser_asks_and_a_switch_to_english(
     await expect(page.locator("header nav a[data-view=ops]")).to_have_text("态势")
     await expect(page.locator("#severity-counters [data-severity=red]")).to_contain_text("红色")
     await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    assert await page.evaluate(DRAWN_APART, ["态", "势"]), "Chinese shows as boxes: no CJK font"
+    await expect(page.locator("#map")).to_have_attribute("data-devices", re.compile(r"^[1-9]"))
+    await screenshot(page, "dashboard-zh")
     await page.select_option("header .lang-switch", "en")
     await expect(page.locator("header nav a[data-view=ops]")).to_have_text("Situation")
     await expect(page.locator("#severity-counters [data-severity=red]")).to_contain_text("red")

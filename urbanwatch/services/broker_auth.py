@@ -149,6 +149,12 @@ async def render_broker_auth(
     return passwords, acl
 
 
+async def broker_auth_version(sessions: async_sessionmaker[AsyncSession]) -> tuple[object, ...]:
+    """What changes whenever the rows `render_broker_auth` reads change: cheap to poll."""
+    return (await DeviceStore(sessions).version(), await CredentialStore(sessions).version(),
+            await TeamLogins(sessions).version())
+
+
 def external_platform_user(settings: Settings) -> PlatformUser | None:
     """The platform's own login at a broker given by URL (`mqtt.username`, or the URL's user),
     with what its ingest and dispatch clients need; None when it has no login there."""

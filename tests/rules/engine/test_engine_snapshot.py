@@ -173,3 +173,45 @@ def test_combined_detector_warm_up_survives_a_restore():
     spike = [(ReadingBatch.from_columns(slots, [300_000] * 6, [1, 1, 1, 1, 1, 9.0]), 300_000)]
     got = run(resumed, spike)
     assert got == run(control, spike) and [d.subject for d in got] == ["wl-5"]
+
+
+RISE = "- {id: rise, category: flood, match: {device_type: water_level}, when: delta(10m) > 0.3}"
+
+
+def _level(engine: Engine, registry: Registry, device_id: str, minutes: range,
+           value: float) -> list:
+    slot = registry.slot(device_id, "level_m")
+    return [d for m in minutes
+            for d in engine.evaluate(ReadingBatch.from_columns([slot], [m * M], [value]), m * M)]
+
+
+@pytest.mark.parametrize("moved", [True, False])
+def test_a_device_moved_while_stopped_starts_fresh_so_its_new_place_raises_nothing(moved):
+    """A gauge re-imported at another place reads another river: its old window must not make
+    the first readings there look like a rise (with the old place kept, they do)."""
+    registry = small_registry()
+    stopped = engine(registry, RISE, {})
+    assert _level(stopped, registry, "wl-0", range(0, 10), 0.5) == []
+    place = dict(district="south", grid="g-5-5") if moved else dict(district="north",
+                                                                    grid="g-0-0")
+    again = registry.updated([Device("wl-0", "water_level", lat=0.0, lon=0.0, **place)])
+    resumed = restarted(stopped, again, RISE, {})
+    raised = _level(resumed, again, "wl-0", range(11, 20), 2.8)
+    assert [d.rule_id for d in raised if d.state == F] == ([] if moved else ["rise"])
+
+
+@pytest.mark.parametrize("moved", [True, False])
+def test_a_device_moved_while_running_starts_fresh_and_its_alerts_are_handed_over(moved):
+    registry = small_registry()
+    running = engine(registry, RISE, {})
+    assert _level(running, registry, "wl-0", range(0, 10), 0.5) == []
+    assert _level(running, registry, "wl-1", range(0, 10), 0.5) == []
+    grid = "g-5-5" if moved else "g-0-0"
+    again = registry.updated([Device("wl-0", "water_level", "north", 0.0, 0.0, grid=grid)])
+    rebuilt = running.rebuild(registry=again, now_ms=10 * M)
+    assert rebuilt.relocated == (("wl-0",) if moved else ())
+    raised = _level(rebuilt, again, "wl-0", range(11, 20), 2.8)
+    assert [d.rule_id for d in raised if d.state == F] == ([] if moved else ["rise"])
+    # the gauge that stayed keeps its window: a real rise there still fires
+    assert [d.rule_id for d in _level(rebuilt, again, "wl-1", range(11, 20), 2.8)
+            if d.state == F] == ["rise"]

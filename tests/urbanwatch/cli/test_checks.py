@@ -137,3 +137,22 @@ def test_a_weak_secret_is_reported_without_its_value(
     result = runner.invoke(app, ["config", "check"])
     assert result.exit_code == 1 and "changeme" not in result.output
     assert "well-known default" in result.stderr
+
+
+def test_routing_check_lists_every_problem_of_the_people_and_their_steps(tmp_path: Path) -> None:
+    example = Path(__file__).parents[3] / "docs" / "routing-oncall.example.yaml"
+    assert runner.invoke(app, ["routing", "check", str(example)]).exit_code == 0
+    broken = example.read_text().replace(
+        "members: [li.wei, wang.fang, zhao.lei]", "members: [li.wei, ghost]").replace(
+        "channel: voice", "channel: fax")
+    path = tmp_path / "routing.yaml"
+    path.write_text(broken)
+    result = runner.invoke(app, ["routing", "check", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {path}: line 21, column 33, handlers.0.teams.0.oncall.0.rotation.members.1: "
+        "team gas-emergency has no member 'ghost'",
+        f"error: {path}: line 74, column 22, policies.0.steps.2.notify.0.channel: "
+        "unknown channel 'fax'; known: email, sms, voice",
+        "2 problem(s) found",
+    ]

@@ -45,14 +45,20 @@ function setLiveStatus(state) {
 function drawDevices() {
   shownStates = currentDeviceStates();
   map.setDevices([...store.devices.values()], shownStates);
-  fill($("device-ids"), [...store.devices.keys()].map((id) => new Option(id, id)));
+  $("device-ids").replaceChildren(); // filled when the search box is first used: 10,000 options cost
+}
+
+/** The search box's suggestions: every device id (once the box is used). */
+function suggestDevices() {
+  const list = $("device-ids");
+  if (list.childElementCount < store.devices.size) fill(list, [...store.devices.keys()].map((id) => new Option(id, id)));
 }
 
 function addDevice(device) {
   const state = currentDeviceStates().get(device.id);
   shownStates.set(device.id, state);
   map.addDevice(device, state);
-  if (!$("device-ids").querySelector(`option[value="${CSS.escape(device.id)}"]`)) $("device-ids").append(new Option(device.id, device.id));
+  if ($("device-ids").childElementCount) suggestDevices();
 }
 
 function updateDeviceStates() {
@@ -127,6 +133,7 @@ function wireHeader() {
   applyI18n();
   $("lang").append(languageSwitch());
   $("logout").addEventListener("click", logout);
+  $("find-device").device.addEventListener("focus", suggestDevices);
   $("find-device").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = event.target.device.value.trim();
@@ -140,9 +147,8 @@ function wireHeader() {
 async function main() {
   wireHeader();
   setLiveStatus("connecting");
-  store.caller = await requireLogin(["admin", "operator", "viewer"]);
+  [store.caller] = await Promise.all([requireLogin(["admin", "operator", "viewer"]), loadTimeZone()]);
   $("who").textContent = `${store.caller.subject} (${store.caller.role})`;
-  await loadTimeZone();
   map = new CityMap($("map"), { onDeviceClick: (device) => showDevice($("device-panel"), device.id).catch(showError) });
   legend();
   onChange(onStoreChange);

@@ -75,7 +75,11 @@ export class CityMap {
         }
       },
     }).addTo(this.map);
-    this.deviceLayer = L.layerGroup().addTo(this.map);
+    // one set of handlers for every marker (a featureGroup hears its markers' events)
+    this.deviceLayer = L.featureGroup().addTo(this.map)
+      .on("click", ({ layer }) => this.onDeviceClick(this.devices.get(layer.deviceId)))
+      .on("mouseover", ({ layer }) => layer.bindTooltip(this.tooltip(layer.deviceId)).openTooltip())
+      .on("mouseout", ({ layer }) => layer.unbindTooltip());
     this.focusLayer = L.layerGroup().addTo(this.map);
     this.markers = new Map();
     this.devices = new Map();
@@ -126,11 +130,8 @@ export class CityMap {
     this.devices.set(device.id, device);
     const style = markerStyle(state.state, state.severity);
     const marker = L.circleMarker([device.lat, device.lon], { ...style, renderer: this.canvas });
+    marker.deviceId = device.id; // its tooltip is made when hovered: binding 10,000 costs a second
     marker.deviceState = state;
-    marker.on("click", () => this.onDeviceClick(device));
-    // one tooltip at a time, made on demand: binding 10,000 up front costs a second
-    marker.on("mouseover", () => marker.bindTooltip(this.tooltip(device.id)).openTooltip());
-    marker.on("mouseout", () => marker.unbindTooltip());
     marker.addTo(this.deviceLayer);
     this.markers.set(device.id, marker);
     if (state.state === "alerting") marker.bringToFront();
@@ -142,7 +143,7 @@ export class CityMap {
     if (!marker) return;
     marker.setStyle(markerStyle(state, severity));
     if (state === "alerting") marker.bringToFront();
-    marker.deviceState = { state, severity }; // its tooltip is made when hovered (see addDevice)
+    marker.deviceState = { state, severity }; // its tooltip is made when hovered (see place)
   }
 
   tooltip(deviceId) {

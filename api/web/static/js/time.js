@@ -16,9 +16,16 @@ export function timeZone() {
   return zone;
 }
 
+const formatters = new Map(); // building an Intl.DateTimeFormat costs more than using one
+
+function formatter(locale, options) {
+  const key = `${locale} ${zone} ${JSON.stringify(options)}`;
+  if (!formatters.has(key)) formatters.set(key, new Intl.DateTimeFormat(locale, { timeZone: zone, hourCycle: "h23", ...options }));
+  return formatters.get(key);
+}
+
 function format(ms, options) {
-  const locale = lang() === "zh" ? "zh-CN" : "en-GB";
-  return new Intl.DateTimeFormat(locale, { timeZone: zone, hourCycle: "h23", ...options }).format(ms);
+  return formatter(lang() === "zh" ? "zh-CN" : "en-GB", options).format(ms);
 }
 
 /** 14:05:09 */
@@ -45,10 +52,8 @@ export function formatDuration(ms) {
 
 function parts(ms) {
   const found = {};
-  const fmt = new Intl.DateTimeFormat("en-GB", {
-    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
+  const fmt = formatter("en-GB", { year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit" });
   for (const { type, value } of fmt.formatToParts(ms)) found[type] = value;
   return found;
 }

@@ -9,9 +9,9 @@ import { h, fill } from "../dom.js";
 import { t } from "../i18n.js";
 import { severityBadge, severityColour } from "../severity.js";
 import { formatDateTime } from "../time.js";
-import { fetchIncident, isActive, putIncident, store } from "./store.js";
+import { fetchDevice, fetchIncident, isActive, putIncident, store } from "./store.js";
 
-const DISPATCH_KINDS = new Set(["dispatched", "notified", "escalated", "reassigned"]);
+const DISPATCH_KINDS = new Set(["dispatched", "notified", "escalated", "paged", "reassigned"]);
 const ACK_STATES = new Set(["new", "dispatched"]);
 const SILENCE_OPTIONS = [["30m", 30], ["1h", 60], ["4h", 240], ["24h", 1440]];
 const HOUR_MS = 3_600_000;
@@ -77,9 +77,9 @@ async function drawSeries(element, incident) {
     fill(element, h("p", {}, t("incident.no_series")));
     return;
   }
-  const device = store.devices.get(trigger.device_id);
   const start = new Date(Math.min(trigger.started_ms, incident.opened_ms) - HOUR_MS).toISOString();
-  const series = await api(`/devices/${encodeURIComponent(trigger.device_id)}/readings`, { query: { metric: trigger.metric, start } });
+  const [device, series] = await Promise.all([fetchDevice(trigger.device_id).catch(() => null), // its attributes
+    api(`/devices/${encodeURIComponent(trigger.device_id)}/readings`, { query: { metric: trigger.metric, start } })]);
   const rule = store.rules.get(trigger.rule_id);
   const marks = alerts.filter((a) => a.device_id === trigger.device_id && a.metric === trigger.metric)
     .map((a) => ({ ts_ms: a.started_ms, value: null, colour: severityColour(a.severity), label: a.rule_id }));

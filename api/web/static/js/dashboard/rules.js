@@ -8,7 +8,7 @@ import { t } from "../i18n.js";
 import { severityColour } from "../severity.js";
 import { fromZonedInput, toZonedInput } from "../time.js";
 import { thresholdsOf } from "./incident.js";
-import { store } from "./store.js";
+import { fetchDevice, store } from "./store.js";
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
@@ -30,12 +30,13 @@ async function drawBacktest(element, rule, result, deviceId, startIso, endIso) {
   const report = result.rules.find((r) => r.rule_id === rule.id);
   fill(element, h("p", { id: "backtest-summary" }, t("rules.result", { readings: result.readings, series: result.series, raised: report?.raised_total ?? 0 })));
   if (!deviceId || !metric) return;
-  const series = await api(`/devices/${encodeURIComponent(deviceId)}/readings`, { query: { metric, start: startIso, end: endIso } });
+  const [device, series] = await Promise.all([fetchDevice(deviceId).catch(() => null), // its attributes
+    api(`/devices/${encodeURIComponent(deviceId)}/readings`, { query: { metric, start: startIso, end: endIso } })]);
   const marks = (report?.raised ?? []).filter((e) => e.device_id === deviceId)
     .map((e) => ({ ts_ms: e.ts_ms, value: e.value, colour: severityColour(e.severity), label: t("rules.detections") }));
   const chart = h("div", { class: "series-chart", id: "backtest-chart", dataset: { detections: marks.length } });
   element.append(h("p", {}, `${deviceId} · ${metric}`), chart);
-  seriesChart(chart, series.points, { label: metric, unit: series.unit, marks, thresholds: thresholdsOf(rule, store.devices.get(deviceId)) });
+  seriesChart(chart, series.points, { label: metric, unit: series.unit, marks, thresholds: thresholdsOf(rule, device) });
 }
 
 function backtestForm(rule, output) {

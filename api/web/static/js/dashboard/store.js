@@ -58,8 +58,20 @@ export function currentDeviceStates() {
 }
 
 async function loadIncidents(states, limit = 1000) {
-  const found = await Promise.all(states.map((state) => apiAll("/incidents", { state }, limit)));
-  for (const incident of found.flat()) store.incidents.set(incident.id, incident);
+  for (const incident of await apiAll("/incidents", { state: states }, limit)) store.incidents.set(incident.id, incident);
+}
+
+/** Every device as the map draws it ({id, type, district, grid, lat, lon, status}): one call
+ * that answers in columns (GET /map/devices); the other fields come with fetchDevice(). */
+async function loadDevices() {
+  const columns = await api("/map/devices");
+  const names = ["id", "type", "district", "grid", "lat", "lon", "status"];
+  return columns.id.map((_, i) => Object.fromEntries(names.map((name) => [name, columns[name][i]])));
+}
+
+/** One device with all its fields (attributes too), from the API. */
+export function fetchDevice(id) {
+  return api(`/devices/${encodeURIComponent(id)}`);
 }
 
 /** Recent incidents in a final state (the feed shows them when that state is picked). */
@@ -82,7 +94,7 @@ function learnDevices(ids) {
   for (const id of ids) {
     if (store.devices.has(id) || asked.has(id)) continue;
     asked.add(id);
-    api(`/devices/${encodeURIComponent(id)}`).then(putDevice).catch(() => {});
+    fetchDevice(id).then(putDevice).catch(() => {});
   }
 }
 
@@ -103,7 +115,7 @@ export async function fetchIncident(id) {
 /** Everything from the REST API (at start, and after a gap in the live stream): incidents,
  * alerts, rules, areas and teams first (the feed and counters show), then the devices. */
 export async function loadAll() {
-  const devices = apiAll("/devices");
+  const devices = loadDevices();
   devices.catch(() => {}); // awaited below; if the rest fails first, that failure is the one thrown
   const [rules, alerts, areas, routing] = await Promise.all([
     api("/rules"), apiAll("/alerts", { state: [...OPEN_ALERT_STATES] }), api("/areas"), api("/routing"),

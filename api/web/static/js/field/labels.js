@@ -42,6 +42,7 @@ addMessages({
     "kind.severity": "级别变化",
     "kind.notified": "通知",
     "kind.escalated": "升级",
+    "kind.paged": "呼叫值班",
   },
   en: {
     "field.title": "My incidents",
@@ -82,5 +83,6 @@ addMessages({
     "kind.severity": "severity changed",
     "kind.notified": "notified",
     "kind.escalated": "escalated",
+    "kind.paged": "paged on call",
   },
 });
