@@ -256,6 +256,11 @@ class Platform:
         rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
         if s.rules.path is None:
             await asyncio.to_thread(follow_pack, rules_path)  # seeded, or merged with a new pack
+            if self.partition is not None:
+                log.warning("partition %s: rules in this worker's state folder (%s); give "
+                            "every worker one shared rule file ([rules] path), or a rule "
+                            "changed through one worker's API applies to that worker only",
+                            self.partition.name, rules_path)
         self.judge = Judge(
             lambda: self.own_registry, self.alerting.handle, rules_path=rules_path,
             tick_s=s.rules.tick_s, timezone=s.city.timezone,
