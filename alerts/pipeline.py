@@ -5,7 +5,10 @@ recent sends), let the pure `Book` decide (`alerts.decisions.book`), save the `D
 (`alerts.sql.book_store`, live events included). Only after it commits is the book swapped
 and are the stored live events published, so a failed write leaves nothing half-done. The book
 is restored from SQL on first use, so a new service over the same database carries on where
-the old one stopped.
+the old one stopped. With `shared` (several processes deciding over one PostgreSQL store:
+partitioned workers, each serving the API), every decision first takes its turn
+(`book_store.take_turn`) and reloads the book as stored if another process changed it since
+this one's last decision (`book_store.version`), so no process decides from a stale copy.
 """
 
 from __future__ import annotations
@@ -53,8 +56,11 @@ class AlertPipeline:
         paging: PageContext | None = None,
         hub: LiveHub | None = None,
         clock_ms: Callable[[], int] = now_ms,
+        shared: bool = False,
     ) -> None:
         self._sessions = sessions
+        self._shared = shared
+        self._seen: book_store.Version | None = None  # shared: the store after our last change
         self._book = Book(
             routing,
             AlertBook(config=lifecycle or LifecycleConfig()),
@@ -124,12 +130,27 @@ class AlertPipeline:
         """Load, decide, save in one transaction; then swap the book and publish. Call it
         holding the lock."""
         async with self._sessions.begin() as session:
+            await self._take_turn(session)
             view = await book_store.outbox_view(session, self._book, now_ms, digests=digests)
             decision = decide(self._book, view)
             outcome = await book_store.save(session, decision, now_ms, audits)
+            await self._saw(session)
         self._book = decision.book
         self._publish(outcome)
         return outcome
+
+    async def _take_turn(self, session: AsyncSession) -> None:
+        """Shared: wait for other processes' decisions; reload the book when one changed it."""
+        if self._shared:
+            await book_store.take_turn(session)
+            if await book_store.version(session) != self._seen:
+                self._book = await book_store.load_book(session, self._book)
+
+    async def _saw(self, session: AsyncSession) -> None:
+        """Shared: note the store's version after this process's own change (still holding
+        the turn), so the next decision reloads only if another process changed it."""
+        if self._shared:
+            self._seen = await book_store.version(session)
 
     def _publish(self, outcome: Outcome) -> None:
         if self._hub is not None:

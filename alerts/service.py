@@ -126,6 +126,7 @@ class AlertService(AlertPipeline):
         async with self._lock:
             await self._ready()
             async with self._sessions.begin() as session:
+                await self._take_turn(session)
                 found = await repo.load_incidents(session, ids=[incident_id])
                 if not found:
                     raise UnknownIncidentError(incident_id)
@@ -135,6 +136,7 @@ class AlertService(AlertPipeline):
                 decision = self._book.change_incident(stored, after, policy_id, now_ms, view)
                 audit = (actor, action, "incident", incident_id, detail)
                 outcome = await book_store.save(session, decision, now_ms, [audit])
+                await self._saw(session)
             self._book = decision.book
             self._publish(outcome)
             return after

@@ -35,6 +35,10 @@ from bench.nab_loco import Paths, shipped_candidate
 from bench.nab_loco import run as run_nab_loco
 from bench.peer import PeerError, PeerOptions
 from bench.peer import run as run_peer
+from bench.postgres import PostgresError
+from bench.scale import ScaleOptions
+from bench.scale import Services as ScaleServices
+from bench.scale import run as run_scale
 from bench.web import WebBenchOptions
 from bench.web import run as run_web
 from simulators.c_publisher import CPublisherError
@@ -437,6 +441,50 @@ def peer(
     if "fraction_of_limits" in result:
         err.print(f"as a fraction of Mosquitto's QoS 1 ceiling with C clients: "
                   f"{result['fraction_of_limits']}")
+
+
+@app.command()
+def scale(
+    devices: Annotated[int, typer.Option("--devices", min=100, help="Devices in the city.")
+                       ] = 20_000,
+    messages: Annotated[int, typer.Option("--messages", min=10_000, help="Messages in the "
+                                          "stream each round works off.")] = 100_000,
+    timeout: Annotated[float, typer.Option("--timeout", min=10, help="Seconds a round may "
+                                           "take to work the stream off.")] = 300.0,
+    state_dir: StateDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """One partitioned worker vs two (`serve --partition k/N`) on the same stream; CPU by
+    process says what limits it."""
+    err = Console(stderr=True)
+    work = _state(state_dir) / "tmp" / f"bench-scale-{os.getpid()}"
+    options = ScaleOptions(devices=devices, messages=messages, timeout_s=timeout)
+    try:
+        with own_services(work) as (broker, influxd), err.status("scale") as status:
+            assert broker.pid is not None and influxd.pid is not None, "started above"
+            services = ScaleServices(broker.host, broker.port, influxd.url, broker.pid,
+                                     influxd.pid)
+            result = run_scale(services, work, options, report=status.update)
+    except (ServiceError, CPublisherError, PostgresError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"scale: {result['devices']:,} devices, {result['readings']:,} readings "
+                        f"in {result['messages']:,} QoS 1 messages, {result['cpu_cores']} cores")
+    for column in ("workers", "readings/s", "seconds", "cores used, by process",
+                   "CPU s / 1,000 readings"):
+        table.add_column(column, justify="right" if column in ("workers", "readings/s",
+                                                               "seconds") else "left")
+    for r in result["rounds"]:
+        share = ", ".join(f"{p} {c}" for p, c in r["cpu_share"].items())
+        cost = ", ".join(f"{p} {c}" for p, c in r["cpu_s_per_1000_readings"].items())
+        table.add_row(str(r["workers"]), f"{r['readings_per_s']:,}", f"{r['seconds']}", share,
+                      cost)
+    err.print(table)
+    err.print(f"two workers / one worker: ratio {result['ratio']}")
 
 
 if __name__ == "__main__":

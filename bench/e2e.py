@@ -310,8 +310,12 @@ async def _listen(platform: _Platform) -> None:
 
 
 async def _stored(platform: _Platform) -> int:
-    """Readings the platform has made durable (its ``urbanwatch_ingest_stored_readings``)."""
-    text = (await platform.api.get("/metrics", timeout=OWN_TIMEOUT_S)).text
+    return await stored_readings(platform.api)
+
+
+async def stored_readings(api: httpx.AsyncClient) -> int:
+    """Readings a platform has made durable (its ``urbanwatch_ingest_stored_readings``)."""
+    text = (await api.get("/metrics", timeout=OWN_TIMEOUT_S)).text
     for family in text_string_to_metric_families(text):
         if family.name == "urbanwatch_ingest_stored_readings":
             return int(family.samples[0].value)
@@ -367,7 +371,7 @@ async def _platform(services: Services, state: Path, db_url: str,
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
                                      timeout=API_TIMEOUT_S) as api:
-            await _wait_ready(proc, api, log_path)
+            await wait_ready(proc, api, log_path)
             login = await api.post("/api/v1/auth/token", timeout=OWN_TIMEOUT_S,
                                    data={"username": USER, "password": PASSWORD})
             login.raise_for_status()
@@ -388,7 +392,7 @@ async def _platform(services: Services, state: Path, db_url: str,
             proc.wait()
 
 
-async def _wait_ready(proc: subprocess.Popen[bytes], api: httpx.AsyncClient,
+async def wait_ready(proc: subprocess.Popen[bytes], api: httpx.AsyncClient,
                       log_path: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:

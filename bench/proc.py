@@ -24,19 +24,39 @@ def rss_bytes(pid: int) -> int:
 
 
 class CpuMeter:
-    """CPU seconds used by named processes between `start()` and `stop()`."""
+    """CPU seconds used by named processes between `start()` and `stop()` (for the names in
+    `trees`, with their children: `tree_cpu_seconds`)."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], trees: frozenset[str] = frozenset()) -> None:
         self.pids = pids
+        self.trees = trees
         self._start: dict[str, float] = {}
 
     def start(self) -> None:
-        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._start = self._now()
 
     def stop(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) - self._start[name] for name, pid in self.pids.items()}
+        return {name: s - self._start[name] for name, s in self._now().items()}
+
+    def _now(self) -> dict[str, float]:
+        return {name: (tree_cpu_seconds if name in self.trees else cpu_seconds)(pid)
+                for name, pid in self.pids.items()}
 
 
 def per_1000(cpu_s: dict[str, float], readings: int) -> dict[str, float]:
     """CPU seconds per 1,000 readings, by process."""
     return {name: round(1000 * s / readings, 4) for name, s in cpu_s.items()}
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and its live children (e.g. a database server's backends)."""
+    total = cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+    return total

@@ -26,6 +26,8 @@ class MqttConfig:
     # MQTT 5 shared subscription: ingest processes of one group share the stream, the broker
     # hands each message to one of them
     share_group: str | None = None
+    # a partitioned worker subscribes to these districts' topics only (None: every district)
+    districts: tuple[str, ...] | None = None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> MqttConfig:

@@ -57,7 +57,8 @@ class Message:
 
 
 class MqttSubscriber(MqttConnection):
-    """Subscribes to `{prefix}city/+/+/data` and `/batch`; hands messages to asyncio."""
+    """Subscribes to `{prefix}city/+/+/data` and `/batch` (or, for a partitioned worker,
+    `city/{district}/+/...` of its districts); hands messages to asyncio."""
 
     def __init__(self, config: MqttConfig, max_pending: int, max_pending_bytes: int) -> None:
         super().__init__(config, config.client_id, manual_ack=True, client_class=_BufferedClient)
@@ -77,7 +78,9 @@ class MqttSubscriber(MqttConnection):
     def topics(self) -> list[str]:
         group = self.config.share_group
         share = f"$share/{group}/" if group else ""
-        return [f"{share}{self.config.topic_prefix}city/+/+/{kind}" for kind in ("data", "batch")]
+        districts = self.config.districts if self.config.districts is not None else ("+",)
+        return [f"{share}{self.config.topic_prefix}city/{district}/+/{kind}"
+                for district in districts for kind in ("data", "batch")]
 
     def start(self) -> None:
         """Connect in the background, resuming the persistent session."""

@@ -10,6 +10,10 @@ up to date: the routing file (reloaded when its mtime changes; an invalid file i
 its lines and reasons and the running routing stays), the registry's gateways (an offline
 gateway inhibits its children's offline alerts) and the stored geography's grid neighbours
 (alerts in neighbouring cells group into one incident).
+
+With `shared` (partitioned workers over one PostgreSQL store) the service decides from the
+stored book each time (`alerts.pipeline`), and the live hub is fed from the stored live
+events of every worker (`LiveFollower`) instead of straight after this worker's commits.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -48,6 +53,7 @@ from rules.engine.restore import OpenAlert
 from urbanwatch.detection_backlog import DetectionBacklog
 from urbanwatch.detection_journal import DetectionJournal
 from urbanwatch.file_watch import FileWatch
+from urbanwatch.live_follower import LiveFollower
 from urbanwatch.settings import AlertsSettings, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -129,7 +135,7 @@ class Alerting:
         mqtt: MqttConfig, settings: AlertsSettings | None = None, *,
         clock_ms: Callable[[], int] = now_ms, journal_path: Path | None = None,
         cap: CapContext | None = None, paging: PageContext | None = None,
-        smtp: SmtpSettings | None = None,
+        smtp: SmtpSettings | None = None, shared: bool = False,
     ) -> None:
         self._sessions, self._registry, self._clock_ms = sessions, registry, clock_ms
         self.settings = settings or AlertsSettings()
@@ -139,14 +145,19 @@ class Alerting:
         self.routing_errors = 0
         self.tally = EventTally()
         self.hub = LiveHub(tally=self.tally.count)
+        self.live_follower = LiveFollower(sessions, self.hub) if shared else None
+        own_hub = None if shared else self.hub  # shared: every event comes from the follower
         self.service = AlertService(
             sessions, load_routing(self.routing_path), device_types=_DeviceTypes(registry),
-            locate=self._locate, hub=self.hub, cap=cap, paging=paging,
+            locate=self._locate, hub=own_hub, cap=cap, paging=paging, shared=shared,
         )
         journal = DetectionJournal(journal_path) if journal_path is not None else None
         self.backlog = DetectionBacklog(self.service.handle, journal=journal)
         self._mqtt = MqttChannel(
-            mqtt.host, mqtt.port, prefix=mqtt.topic_prefix, client_id=f"{mqtt.client_id}-dispatch",
+            # one per process (a clean session): the workers of a standby pair share the
+            # ingest client id, not this one
+            mqtt.host, mqtt.port, prefix=mqtt.topic_prefix,
+            client_id=f"{mqtt.client_id}-dispatch-{os.getpid()}",
             username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
         )
         s = self.settings
@@ -155,7 +166,7 @@ class Alerting:
             give_up_after_ms=round(s.give_up_after_s * 1000),
         )
         self._channels = channels(self._mqtt, smtp)
-        self.dispatcher = Dispatcher(sessions, self._channels, retry=retry, hub=self.hub)
+        self.dispatcher = Dispatcher(sessions, self._channels, retry=retry, hub=own_hub)
         warn_unsendable(self.service.routing, self._channels)
         self._retention = live_backlog.Retention(
             s.live_backlog_events, round(s.live_backlog_h * 3600_000)

@@ -2,7 +2,9 @@
 
 `migrate(url)` runs Alembic `upgrade head` on a connection it opens itself, so
 the same call works from the CLI, the platform's start-up and tests, inside a
-running event loop.
+running event loop. Workers that start together over one PostgreSQL database migrate one
+at a time (an advisory lock held for the migration's transaction): the later ones find the
+schema at head and do nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from devices.private_paths import private_dir, private_file
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCK_WAIT_MS = 5000
+MIGRATION_LOCK = 0x75770000  # the advisory lock (PostgreSQL) one migration holds
+MIGRATION_WAIT_S = 300  # how long a worker waits for another's migration
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -76,6 +80,10 @@ async def migrate(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # DDL is transactional there
+                await connection.execute(text(f"SET LOCAL lock_timeout = '{MIGRATION_WAIT_S}s'"))
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                         {"key": MIGRATION_LOCK})
             await connection.run_sync(_upgrade)
     finally:
         await engine.dispose()

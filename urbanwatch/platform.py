@@ -7,18 +7,28 @@ Services given by URL are used as they are; missing URLs start the managed
 Mosquitto / influxd under the state folder (reusing ones already running there).
 Every long-running task runs under `supervise`: a failure is logged, counted and
 restarted, and `/readyz` shows the task down meanwhile.
+
+A partitioned worker (`Partition`: `serve --partition k/N` or `--districts`) subscribes only
+to its districts' topics, under an MQTT client id of its partition (so a restarted worker
+resumes its own session); its ingest and engine know only its districts' devices (the
+registry's series slots are the worker's own), while the alert service and the API see the
+whole city. It needs the shared PostgreSQL store, over
+which the alert decisions of all workers are taken one at a time from the stored state and
+each worker's live stream follows the stored events of all (`urbanwatch.alerting`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 import uvicorn
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.decisions.cap import CapContext
@@ -49,12 +59,15 @@ from ingest.spooling_sink import SpoolingSink
 from ingest.timeseries.client import InfluxClient
 from ingest.timeseries.readings import last_readings
 from ingest.unknown_devices import UnknownDevices
+from rules.engine.restore import OpenAlert
 from rules.language.pack_upgrade import follow_pack
 from urbanwatch.alerting import Alerting, open_alerts
 from urbanwatch.checkpoint import FILENAME
 from urbanwatch.database import create_engine, create_session_factory, migrate, ping
 from urbanwatch.detection_journal import FILENAME as JOURNAL
 from urbanwatch.judging import Judge
+from urbanwatch.leadership import PartitionLease
+from urbanwatch.partition import Partition
 from urbanwatch.services.broker_auth import (
     broker_auth_version,
     client_settings,
@@ -91,11 +104,21 @@ def endpoints(settings: Settings) -> Endpoints:
 class Platform:
     """One running urbanwatch: ingest → (engine, alerts) with the API beside it."""
 
-    def __init__(self, settings: Settings, *, serve_api: bool = True) -> None:
+    def __init__(self, settings: Settings, *, serve_api: bool = True,
+                 partition: Partition | None = None) -> None:
+        if partition is not None:
+            _check_shared_store(settings.db_url)
+            mqtt = settings.mqtt.model_copy(
+                update={"client_id": f"{settings.mqtt.client_id}-{partition.name}"})
+            settings = settings.model_copy(update={"mqtt": mqtt})
         self.settings = settings
+        self.partition = partition
+        self.districts: tuple[str, ...] | None = None  # those subscribed to, when partitioned
         self.endpoints = endpoints(settings)
         self.catalogue = load_catalogue()
         self.registry = Registry(self.catalogue)
+        # the devices whose readings this worker takes in and whose series its engine holds
+        self.own_registry = self.registry
         self._serve_api = serve_api
         self._services: Services | None = None
         self._engine: AsyncEngine | None = None
@@ -110,6 +133,8 @@ class Platform:
         self.alerting: Alerting | None = None
         self._api: uvicorn.Server | None = None
         self._reading_clock: ReadingClock | None = None  # `now` follows the readings
+        self._lease: PartitionLease | None = None  # partitioned: who ingests the partition
+        self._led = False
 
     async def __aenter__(self) -> Platform:
         try:
@@ -134,18 +159,27 @@ class Platform:
         """Ingest (and serve the API) until `stop` is set; then flush and stop."""
         judge, alerting, sink = self.judge, self.alerting, self.sink
         assert self.ingestor and judge and alerting and sink, "not open"
-        jobs: dict[str, Callable[[], Awaitable[None]]] = {
+        ingesting: dict[str, Callable[[], Awaitable[None]]] = {
             "spool": lambda: sink.run(stop),
             "ingest": lambda: self._ingest(stop),
             "rules": lambda: judge.run(stop),
+        }
+        jobs: dict[str, Callable[[], Awaitable[None]]] = {
             "alerts": lambda: alerting.run(stop),
             "dispatch": lambda: alerting.dispatcher.run(stop),
             "registry": lambda: self._refresh_registry(stop),
         }
+        if alerting.live_follower is not None:
+            jobs["live"] = functools.partial(alerting.live_follower.run, stop)
         if managed(self.settings):
             jobs["broker-auth"] = lambda: self._follow_broker_auth(stop)
+        if self._lease is None:
+            jobs |= ingesting
         tasks = [asyncio.create_task(supervise(name, job, stop, self.tasks), name=name)
                  for name, job in jobs.items()]
+        if self._lease is not None:  # partitioned: ingest while leading the partition
+            tasks.append(asyncio.create_task(self._lead(self._lease, ingesting, stop),
+                                             name="partition"))
         if self._api is not None:
             tasks.append(asyncio.create_task(self._run_api(self._api), name="api"))
         stopper = asyncio.create_task(stop.wait())
@@ -155,10 +189,34 @@ class Platform:
         if self._api is not None:
             self._api.should_exit = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        await judge.checkpoint_logged()  # after ingest's last batch was judged
+        if self._lease is None or self._led:  # a standby's engine knows nothing to keep
+            await judge.checkpoint_logged()  # after ingest's last batch was judged
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise RuntimeError(f"{task.get_name()} failed: {result}") from result
+
+    async def _lead(self, lease: PartitionLease,
+                    jobs: dict[str, Callable[[], Awaitable[None]]], stop: asyncio.Event) -> None:
+        """Once this worker leads its partition: restore the engine from what was stored (a
+        standby takes over where the leader stopped), then ingest until `stop` or until the
+        lease is lost (then the worker stops: `urbanwatch.leadership`)."""
+        assert self.judge is not None
+        if not await lease.acquire(stop):
+            return
+        self._led = True
+        try:
+            await self.judge.restore(await self._last_readings(), self._own_open_alerts())
+            tasks = [asyncio.create_task(supervise(name, job, stop, self.tasks), name=name)
+                     for name, job in jobs.items()]
+            holding = asyncio.create_task(lease.hold(stop), name="lease")
+            try:
+                await asyncio.wait([holding, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.set()  # the lease lost or the worker stopping: flush, then stop
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await holding  # raises LeaseLost when that is why
+        finally:
+            await lease.release()
 
     async def _open(self) -> None:
         s = self.settings
@@ -170,11 +228,12 @@ class Platform:
         await migrate(s.db_url)
         self._engine = create_engine(s.db_url)
         self._sessions = create_session_factory(self._engine)
+        self.registry = await DeviceStore(self._sessions).load_registry(self.catalogue)
+        await self._take_partition()  # a partition that owns nothing stops before services start
         if s.mqtt.url is None or s.influx.url is None:
             self._services = managed_services(s)
             await self._sync_broker()  # users and ACLs in place before the broker starts
             await asyncio.to_thread(self._services.up)
-        self.registry = await DeviceStore(self._sessions).load_registry(self.catalogue)
         username, password = self._influx_login()
         self.influx = InfluxClient(
             self.endpoints.influx_url, s.influx.database, username=username, password=password,
@@ -183,35 +242,46 @@ class Platform:
         await self._ensure_influx_schema()
         ingest = client_settings(_following_readings(s), "ingest")
         ingest_config = IngestConfig.from_settings(ingest)
+        if self.districts is not None:
+            ingest_config = replace(ingest_config,
+                                    mqtt=replace(ingest_config.mqtt, districts=self.districts))
         dispatch_mqtt = IngestConfig.from_settings(client_settings(s, "dispatch")).mqtt
         cap = CapContext(sender=s.cap.sender, tz=s.city.timezone, sender_name=s.cap.sender_name,
                          language=s.cap.language, web=s.cap.web)
         paging = PageContext(tz=s.city.timezone, web=s.dashboard_url)
         self.alerting = Alerting(self.sessions, lambda: self.registry, dispatch_mqtt, s.alerts,
                                  journal_path=s.state_dir / JOURNAL, cap=cap, paging=paging,
-                                 smtp=s.smtp)
+                                 smtp=s.smtp, shared=_is_postgresql(s.db_url))
         await self.alerting.start()
         rules_path = s.rules.path or s.state_dir / "rules.yaml"  # the API edits this copy
         if s.rules.path is None:
             await asyncio.to_thread(follow_pack, rules_path)  # seeded, or merged with a new pack
+            if self.partition is not None:
+                log.warning("partition %s: rules in this worker's state folder (%s); give "
+                            "every worker one shared rule file ([rules] path), or a rule "
+                            "changed through one worker's API applies to that worker only",
+                            self.partition.name, rules_path)
         self.judge = Judge(
-            lambda: self.registry, self.alerting.handle, rules_path=rules_path,
+            lambda: self.own_registry, self.alerting.handle, rules_path=rules_path,
             tick_s=s.rules.tick_s, timezone=s.city.timezone,
             on_reset=self.alerting.close_rules, on_leave=self.alerting.close_devices,
             checkpoint_path=s.state_dir / FILENAME, checkpoint_s=s.rules.checkpoint_s,
         )
-        await self.judge.restore(await self._last_readings(), open_alerts(self.alerting))
+        if self.partition is None:  # a partitioned worker restores once it leads
+            await self.judge.restore(await self._last_readings(), self._own_open_alerts())
+        else:
+            self._lease = PartitionLease(self._engine, self.partition.name)
         counters = IngestCounters()
         self.sink = SpoolingSink(
-            InfluxSink(self.influx, lambda: self.registry),
+            InfluxSink(self.influx, lambda: self.own_registry),
             Spool(s.state_dir / "spool", max_bytes=s.ingest.spool_max_bytes), counters,
-            lambda: self.registry, dead_letter=self._dead_letter,
+            lambda: self.own_registry, dead_letter=self._dead_letter,
             retry_initial_s=ingest_config.retry_initial_s, retry_max_s=ingest_config.retry_max_s,
         )
         sink, store = self.sink, DeviceStore(self.sessions)
         unknown = UnknownDevices(store.existing_ids, self._load_devices)
         self._new_ingestor = lambda: Ingestor(
-            ingest_config, lambda: self.registry, sink, on_batch=self._on_batch,
+            ingest_config, lambda: self.own_registry, sink, on_batch=self._on_batch,
             counters=counters, unknown=unknown,
         )
         self.ingestor = self._new_ingestor()
@@ -246,7 +316,7 @@ class Platform:
         """The newest stored reading of every series (empty, logged, if InfluxDB fails)."""
         assert self.influx is not None
         try:
-            return await last_readings(self.influx, self.registry)
+            return await last_readings(self.influx, self.own_registry)
         except InfluxError as exc:  # staleness then counts from the next reading, as before
             log.error("last readings not read from InfluxDB (%s): devices silent since before "
                       "the restart are flagged only from the checkpoint's knowledge", exc)
@@ -327,6 +397,52 @@ class Platform:
         if changed:
             self.registry = self.registry.updated(changed)
             log.info("registry: %d devices added or changed", len(changed))
+            if self.partition is None:
+                self.own_registry = self.registry
+            else:
+                self._take_own_devices(changed)
+
+    async def _take_partition(self) -> None:
+        """The districts a partitioned worker subscribes to: its own of those stored (areas
+        and devices' districts) now. One added later is taken at the worker's next start."""
+        if self.partition is None:
+            self.own_registry = self.registry
+            return
+        areas = await DeviceStore(self.sessions).list_areas()
+        known = {a.district for a in areas} | {d.district for d in self.registry.devices.values()}
+        self.districts = self.partition.own_districts(known)
+        if not self.districts:
+            raise PartitionError(
+                f"partition {self.partition.name} owns none of the {len(known)} districts "
+                "stored: import the city first (`urbanwatch devices import`), or run fewer "
+                "partitions")
+        self.own_registry = Registry.build(
+            self.catalogue, self.partition.own_devices(self.registry.devices.values()))
+        log.info("partition %s: districts %s, %d devices", self.partition.name,
+                 ",".join(self.districts), len(self.own_registry.devices))
+
+    def _take_own_devices(self, changed: list[Device]) -> None:
+        assert self.partition is not None and self.districts is not None
+        own = self.partition.own_devices(changed)
+        unsubscribed = sorted({d.district for d in own} - set(self.districts))
+        if unsubscribed:
+            log.warning("partition %s: devices in new districts %s are judged once this "
+                        "worker restarts (it subscribes at start)", self.partition.name,
+                        ",".join(unsubscribed))
+        own = [d for d in own if d.district in self.districts]
+        if own:
+            self.own_registry = self.own_registry.updated(own)
+
+    def _own_open_alerts(self) -> list[OpenAlert]:
+        """The open alerts the engine seeds its rule state with: of its own devices only."""
+        assert self.alerting is not None
+        found = open_alerts(self.alerting)
+        if self.partition is None:
+            return found
+        devices = self.own_registry.devices.values()
+        areas = set(self.districts or ()) | {d.grid for d in devices if d.grid}
+        return [a for a in found if self.own_registry.get(str(a.device_id)) is not None
+                or (a.device_id is None and a.subject in areas)]
 
     async def _sync_broker(self) -> None:
         """Install device and platform users + ACLs into the managed broker (SIGHUP if changed)."""
@@ -395,6 +511,10 @@ class Platform:
                                "(its error is logged above)") from exc
 
     async def _mqtt_ready(self) -> bool:
+        """Ingest's broker connections are up (a standby has none yet, and is ready to serve
+        the API)."""
+        if self._lease is not None and not self._lease.leading:
+            return True
         return self.ingestor is not None and self.ingestor.connected
 
     async def _outbox_depth(self) -> int:
@@ -403,6 +523,21 @@ class Platform:
 
     async def _sql_ready(self) -> bool:
         return await ping(self.sessions)
+
+
+class PartitionError(ValueError):
+    """A partitioned worker cannot start as configured (the message says what to do)."""
+
+
+def _is_postgresql(db_url: str) -> bool:
+    return make_url(db_url).get_backend_name() == "postgresql"
+
+
+def _check_shared_store(db_url: str) -> None:
+    if not _is_postgresql(db_url):
+        raise PartitionError(
+            "partitioned workers share one PostgreSQL database: give --db-url "
+            "postgresql+asyncpg://user@host/db (the same for every worker)")
 
 
 def _following_readings(settings: Settings) -> Settings:

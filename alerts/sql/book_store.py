@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.decisions.book import Book, Decision
@@ -23,7 +24,11 @@ from alerts.decisions.storm import Verdict
 from alerts.model import Transition
 from alerts.sql import live_backlog, outbox, records
 from alerts.sql import repository as repo
+from alerts.sql.tables import AlertChangeRow, LiveEventRow, SilenceRow, TimelineRow
 
+SHARED_BOOK_LOCK = 0x75770001  # the advisory lock (PostgreSQL) of the alert decisions
+TURN_WAIT_S = 120  # how long a decision waits for the other processes' decisions
+Version = tuple[int | None, ...]
 Audit = tuple[str, ...]  # (actor, action, entity, entity_id[, detail])
 _STATUS = {Verdict.SEND: outbox.Status.PENDING, Verdict.FOLD: outbox.Status.FOLDED}
 
@@ -52,6 +57,34 @@ async def load_book(session: AsyncSession, book: Book) -> Book:
         policies={i.id: policy for i, policy in incidents},
         silences=tuple(records.silence_of(row) for row in silences),
     )
+
+
+async def take_turn(session: AsyncSession) -> None:
+    """For a store that several processes decide over (partitioned workers): wait, inside the
+    caller's transaction, until no other process is deciding.
+
+    On PostgreSQL this is a transaction-scoped advisory lock, released when the transaction
+    ends, so decisions are made one at a time across processes. Waiting for another worker's
+    decision is normal, not a fault: the wait may be longer than the usual lock timeout.
+    """
+    if repo.is_postgresql(session):
+        await session.execute(text(f"SET LOCAL lock_timeout = '{TURN_WAIT_S}s'"))
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                              {"key": SHARED_BOOK_LOCK})
+
+
+async def version(session: AsyncSession) -> Version:
+    """What changes whenever any process changes what the book holds: the newest live event,
+    alert change and timeline entry, and the silences (created, expired). Equal to what a
+    process saw after its own last decision: no other process decided since."""
+    query = select(
+        select(func.max(LiveEventRow.id)).scalar_subquery(),
+        select(func.max(AlertChangeRow.id)).scalar_subquery(),
+        select(func.max(TimelineRow.id)).scalar_subquery(),
+        select(func.count()).select_from(SilenceRow).scalar_subquery(),
+        select(func.count()).where(SilenceRow.expired_ms.is_not(None)).scalar_subquery(),
+    )
+    return tuple((await session.execute(query)).one())
 
 
 async def outbox_view(

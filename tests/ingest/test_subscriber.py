@@ -203,3 +203,41 @@ async def test_subscribers_of_one_share_group_split_the_stream(
             subscriber.stop()
     assert sorted(got[0] + got[1], key=int) == payloads  # every message once, none twice
     assert got[0] and got[1]  # both took part
+
+
+async def test_a_partitioned_subscriber_gets_its_districts_only(
+    mosquitto: Mosquitto, publisher: Publisher, topic_prefix: str
+) -> None:
+    """`districts`: `city/{district}/+/data` and `/batch` of those districts, nothing else."""
+    subscriber = MqttSubscriber(MqttConfig(
+        mosquitto.host, mosquitto.port, f"sub-{uuid.uuid4().hex[:8]}",
+        topic_prefix=topic_prefix, districts=("d1", "d3")), max_pending=1000,
+        max_pending_bytes=1 << 20)
+    assert subscriber.topics == [f"{topic_prefix}city/{d}/+/{kind}"
+                                 for d in ("d1", "d3") for kind in ("data", "batch")]
+    subscriber.start()
+    try:
+        await subscriber.wait_subscribed(WAIT_S)
+        sent = [f"{topic_prefix}city/d{n % 4}/dev-{n}/{('data', 'batch')[n // 4 % 2]}"
+                for n in range(40)]
+        infos = [publisher.client.publish(topic, b"{}", qos=1) for topic in sent]
+        for info in infos:
+            info.wait_for_publish(WAIT_S)
+        mine = [t for t in sent if t.split("/")[2] in ("d1", "d3")]
+        got: list[str] = []
+        async with asyncio.timeout(WAIT_S):
+            while len(got) < len(mine):
+                batch = await subscriber.receive(0.05)
+                got += [m.topic for m in batch]
+                subscriber.release(len(batch), sum(len(m.payload) for m in batch))
+                subscriber.ack_all(batch)
+        publisher.client.publish(f"{topic_prefix}city/d1/last/data", b"{}", qos=1).wait_for_publish(
+            WAIT_S)  # a marker behind everything sent: nothing of d0/d2 came before it
+        async with asyncio.timeout(WAIT_S):
+            while not got or got[-1] != f"{topic_prefix}city/d1/last/data":
+                batch = await subscriber.receive(0.05)
+                got += [m.topic for m in batch]
+                subscriber.ack_all(batch)
+    finally:
+        subscriber.stop()
+    assert got[:-1] == mine

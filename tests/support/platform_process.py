@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -29,8 +29,9 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 class PlatformProcess:
     """One `urbanwatch serve` child at a time; `start()` again after a kill or a stop."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, args: Sequence[str] = ()) -> None:
         self.settings = settings
+        self.args = tuple(args)  # more `serve` options, e.g. `--partition 1/2`
         self.api_port = free_port()
         self.log_path = log_path
         self.env = {**os.environ, **self._settings_env()}
@@ -58,7 +59,7 @@ class PlatformProcess:
             str(Path(sys.executable).with_name("urbanwatch")), "serve",
             *(part for pair in given for part in pair),  # a service not given is managed
             "--db-url", s.db_url, "--state-dir", str(s.state_dir),
-            "--api-port", str(self.api_port),
+            "--api-port", str(self.api_port), *self.args,
         ]
         with open(self.log_path, "ab") as log:
             log.write(f"--- start {self.starts + 1} ---\n".encode())

@@ -1,7 +1,7 @@
 """PostgreSQL for the storage tests, shared by every package (registered in `tests/conftest.py`).
 
-`pg_server` (session) starts a throwaway PostgreSQL cluster (initdb into a temp
-folder as the postgres user, pg_ctl on a free port, fsync off), or uses
+`pg_server` (session) starts a throwaway PostgreSQL cluster (`bench.postgres`: initdb into a
+temp folder as the postgres user, pg_ctl on a free port, fsync off), or uses
 `URBANWATCH_TEST_PG_URL` when set. Missing binaries fail with the install command.
 `db_url` is parametrized over both backends and gives each test a fresh database;
 `sessions` is a session factory on it, migrated.
@@ -9,13 +9,7 @@ folder as the postgres user, pg_ctl on a free port, fsync off), or uses
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,26 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.postgres import PostgresError, throwaway_cluster
 from urbanwatch.database import create_engine, create_session_factory, migrate
-
-PG_INSTALL = "apt-get install -y postgresql"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
-    if not found[-1]:
-        pytest.fail(f"PostgreSQL server binary {name!r} not found; run: {PG_INSTALL}", False)
-    return found[-1]
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
 @pytest.fixture(scope="session")
@@ -53,28 +29,15 @@ def pg_server() -> Iterator[str]:
     if url := os.environ.get("URBANWATCH_TEST_PG_URL"):
         yield url
         return
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    base = Path(tempfile.mkdtemp(prefix="urbanwatch-pg-"))
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(base, user.pw_uid, user.pw_gid)
-    data, port = base / "data", _free_port()
-    run = {"check": True, "capture_output": True, "timeout": 60}
     try:
-        subprocess.run(
-            _as_postgres([initdb, "-N", "-D", str(data), "-U", "postgres", "--auth=trust"]), **run
-        )
-        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        start = [pg_ctl, "-D", str(data), "-l", str(base / "log"), "-o", options, "-w", "start"]
-        subprocess.run(_as_postgres(start), **run)
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')}", False)
+        cluster = throwaway_cluster()
+        url = cluster.__enter__().url
+    except PostgresError as exc:
+        pytest.fail(f"could not start PostgreSQL: {exc}", False)
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+        yield url
     finally:
-        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), **run)
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.__exit__(None, None, None)
 
 
 def _asyncpg_dsn(url: str) -> str:

@@ -18,7 +18,8 @@ from urbanwatch.cli.demo_status import DemoStatusLine, announce_pages
 from urbanwatch.cli.options import one_line_errors
 from urbanwatch.demo import DemoOptions, run_demo
 from urbanwatch.demo_logins import DemoLogins
-from urbanwatch.platform import Platform
+from urbanwatch.partition import Partition
+from urbanwatch.platform import PartitionError, Platform
 from urbanwatch.services.managed_service import ServiceError
 from urbanwatch.services.port_check import PortInUseError
 from urbanwatch.settings import LogSettings, Settings, load_settings, without_password
@@ -48,14 +49,24 @@ def serve(
         str | None, typer.Option("--clock", help="wall, or readings: `now` follows the "
                                  "readings' time (simulate --speed) [wall]")
     ] = None,
+    partition: Annotated[
+        str | None, typer.Option("--partition", help="k/N: one of N workers sharing the city, "
+                                 "owning the districts that hash to k (1..N); needs a shared "
+                                 "PostgreSQL --db-url (docs/scaling.md)")
+    ] = None,
+    districts: Annotated[
+        str | None, typer.Option("--districts", help="D01,D02,...: a worker owning these "
+                                 "districts (instead of --partition)")
+    ] = None,
 ) -> None:
     """Run the platform against the given services, or managed ones under the state dir."""
     settings = _settings(config, mqtt_url, influx_url, db_url, state_dir, api_host, api_port,
                          clock)
     console = Console(stderr=True)
+    owned = _partition(partition, districts)
 
     async def main(stop: asyncio.Event, started: asyncio.Event) -> None:
-        async with Platform(settings) as platform:
+        async with Platform(settings, partition=owned) as platform:
             _announce(console, platform)
             started.set()
             await platform.run(stop)
@@ -97,6 +108,18 @@ def demo(
     else:
         console.print(f"published {summary['published']}, stored {summary['stored']}, "
                       f"rejected {summary['rejected']}")
+
+
+def _partition(partition: str | None, districts: str | None) -> Partition | None:
+    """The worker's share of the city from `--partition` or `--districts` (not both)."""
+    if partition is not None and districts is not None:
+        raise typer.BadParameter("give --partition or --districts, not both")
+    try:
+        if partition is not None:
+            return Partition.parse(partition)
+        return Partition.listed(districts) if districts is not None else None
+    except ValueError as exc:  # the name grammar's InvalidNameError included
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _settings(config: Path | None, mqtt_url: str | None, influx_url: str | None,
@@ -147,7 +170,8 @@ def _run(main: Callable[[asyncio.Event, asyncio.Event], Awaitable[T]], log: LogS
 
     try:
         return asyncio.run(runner())
-    except (ServiceError, AlertError, PortInUseError, OSError) as exc:  # said even with --json
+    # said even with --json
+    except (ServiceError, AlertError, PortInUseError, PartitionError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
     except _StopCutShort as exc:
