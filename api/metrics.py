@@ -152,6 +152,9 @@ class HeldDetectionCollector(Collector):
                                   value=s.dropped)
         yield CounterMetricFamily("urbanwatch_alerts_store_failures",
                                   "Attempts to store detections that failed", value=s.failures)
+        yield CounterMetricFamily("urbanwatch_alerts_rejected_detections",
+                                  "Detections the alert store refused as data (logged whole and "
+                                  "set aside, so the others go on)", value=s.rejected)
 
 
 class Metrics:

@@ -29,6 +29,7 @@ class HeldDetectionStats(Protocol):
     size: int  # held now
     dropped: int  # given up when the backlog was full
     failures: int  # store attempts that failed
+    rejected: int  # detections the store refused as data, set aside
 
 
 class TaskStats(Protocol):

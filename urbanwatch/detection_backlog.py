@@ -7,6 +7,11 @@ offered again, oldest first, before anything newer (a raise must reach the store
 clear). The backlog is bounded; when it is full the least severe, oldest detections are
 dropped first, so a red one is the last to go, and each drop is logged and counted.
 
+A detection the store refuses as data (a constraint or value it can never take, e.g. a value
+that is not a number) would hold everything behind it for ever: when a batch fails that way,
+its detections are offered one by one, and each one refused as data is logged whole, counted
+(`rejected`) and set aside, so the others go on.
+
 Held detections outlive the process: with a `DetectionJournal`, every change of what is held is
 saved to it before `put` or `flush` returns (so before ingest acknowledges the readings), and
 `load_journal` puts them back at start-up, ahead of anything new. A detection stored on the
@@ -20,12 +25,15 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.exc import DataError, IntegrityError
+
 from rules.detection import Detection, Severity
 from urbanwatch.detection_journal import DetectionJournal
 
 log = logging.getLogger(__name__)
 Store = Callable[[list[Detection], int], Awaitable[object]]  # (detections, now_ms)
 MAX_DETECTIONS = 100_000
+REFUSED_AS_DATA = (IntegrityError, DataError)  # retrying the same detection cannot help
 
 
 class DetectionBacklog:
@@ -43,6 +51,7 @@ class DetectionBacklog:
         self.size = 0  # detections held
         self.dropped = 0  # detections given up when the backlog was full
         self.failures = 0  # store attempts that failed
+        self.rejected = 0  # detections the store refused as data, set aside
         self.failing = False  # since the last failure, nothing was stored
 
     async def put(self, found: list[Detection], now_ms: int) -> None:
@@ -54,8 +63,10 @@ class DetectionBacklog:
         """
         if not self._held:
             async with self._lock:
-                if not self._held and await self._offer(found, now_ms):
-                    return
+                if not self._held:
+                    found = await self._offer(found, now_ms)
+                    if not found:
+                        return
         self._hold(found, now_ms)
         await self._save()
 
@@ -64,10 +75,13 @@ class DetectionBacklog:
         async with self._lock:
             while self._held:
                 found, now_ms = self._held[0]
-                if not await self._offer(found, now_ms):
-                    break
-                self.size -= len(self._held.popleft()[0])  # as shed since, if it was
+                rest = await self._offer(found, now_ms)
+                self.size -= len(found) - len(rest)
                 self._unsaved = True
+                if rest:
+                    self._held[0] = (rest, now_ms)
+                    break
+                self._held.popleft()
         await self._save()
         return not self._held
 
@@ -85,18 +99,37 @@ class DetectionBacklog:
                         count)
         return count
 
-    async def _offer(self, found: list[Detection], now_ms: int) -> bool:
+    async def _offer(self, found: list[Detection], now_ms: int) -> list[Detection]:
+        """Store `found`; what is left to hold (all of it while the store fails)."""
         try:
             if found:
                 await self._store(found, now_ms)
+        except REFUSED_AS_DATA:
+            return await self._one_by_one(found, now_ms)
         except Exception:
-            self.failures += 1
-            self.failing = True
-            log.exception("storing %d detections failed; they are held and retried later",
-                          len(found))
-            return False
+            self._failed(len(found))
+            return found
         self.failing = False
-        return True
+        return []
+
+    async def _one_by_one(self, found: list[Detection], now_ms: int) -> list[Detection]:
+        for i, detection in enumerate(found):
+            try:
+                await self._store([detection], now_ms)
+            except REFUSED_AS_DATA as exc:
+                self.rejected += 1
+                log.error("the alert store refuses this detection, set aside: %r (%s)",
+                          detection, exc.orig if exc.orig is not None else exc)
+            except Exception:
+                self._failed(len(found) - i)
+                return found[i:]
+        self.failing = False
+        return []
+
+    def _failed(self, count: int) -> None:
+        self.failures += 1
+        self.failing = True
+        log.exception("storing %d detections failed; they are held and retried later", count)
 
     def _hold(self, found: list[Detection], now_ms: int) -> None:
         self._held.append((found, now_ms))

@@ -289,3 +289,18 @@ async def test_an_alert_cleared_before_a_restart_is_not_raised_again_after_it(
     await judge.restore(ReadingBatch.from_columns([], [], []), open_alerts(uw))
     await judge.on_batch(ReadingBatch.from_columns([], [], []), T0 + 10 * 60_000)  # past `for`
     assert [a.state for a in uw.service.open_alerts()] == [AlertState.CLEARED]
+
+
+async def test_a_detection_the_store_refuses_as_data_is_set_aside_and_the_rest_flow(
+    sessions,
+) -> None:
+    """A value the store can never take (not a number: SQLite has no NaN) must not hold the
+    detections behind it for ever: it is set aside and counted, the others are stored."""
+    uw = alerting(sessions, gas_registry("gas-1", "gas-2", "gas-3"))
+    poison = replace(detection("gas-lel", "gas-2"), value=float("nan"))
+    await uw.handle([detection("gas-lel", "gas-1"), poison], T0)
+    await uw.handle([detection("gas-lel", "gas-3", ts_ms=T0 + 1)], T0 + 1)
+    stored = {a.device_id for a in uw.service.open_alerts()}
+    assert {"gas-1", "gas-3"} <= stored
+    assert uw.backlog.size == 0 and await uw.backlog.ready()
+    assert uw.backlog.rejected == (0 if "gas-2" in stored else 1)
