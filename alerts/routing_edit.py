@@ -211,7 +211,8 @@ def _schedule_loc(config: RoutingConfig, team_id: str, schedule_id: str) -> Loc:
 
 def _local(ms: int, tz: str) -> str:
     moment = datetime.fromtimestamp(ms / 1000, ZoneInfo(tz))
-    return moment.isoformat(timespec="minutes" if ms % 60_000 == 0 else "milliseconds")
+    spec = "minutes" if ms % 60_000 == 0 else "seconds" if ms % 1000 == 0 else "milliseconds"
+    return moment.isoformat(timespec=spec)
 
 
 def _at(data: Any, loc: Loc) -> Any:
