@@ -54,6 +54,14 @@ class RoutingFile:
     def read(self) -> RoutingConfig:
         return load_routing(self.path)
 
+    def team_data(self, team_id: str) -> Data | None:
+        """Team `team_id` as the file writes it (plain data), or None if there is none."""
+        if self.path is None:
+            raise ReadOnlyRoutingError(READ_ONLY)
+        text = self.path.read_text(encoding="utf-8")
+        where = _team_loc(parse_routing(text, str(self.path)), team_id)
+        return None if where is None else dict(_at(plain_yaml.load(text)[1], where))
+
     def put_team(self, handler_id: str, team: Data) -> RoutingConfig:
         """Create team `team["id"]` under `handler_id`, or replace it (moving it there).
 
