@@ -20,8 +20,7 @@ from api.deps import AlertServiceDep, AlertsPartDep, Caller, CityZoneDep, requir
 from api.routes.routing import UNAVAILABLE, redact_webhooks
 from api.schemas.oncall import TeamOnCall
 from api.schemas.problems import Problem
-from api.schemas.routing import RoutingProblem
-from api.schemas.teams import Cover, SchedulePublic, TeamDetail, TeamPut
+from api.schemas.teams import Cover, SchedulePublic, TeamDetail, TeamProblem, TeamPut
 from api.security.principal import Principal, Role
 from devices.clock import now_ms
 
@@ -33,8 +32,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 WRITE: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "refused: the shipped routing is read-only (set "
           "[alerts] routing_path), the team is still referenced, or the file is invalid now"},
-    422: {"model": RoutingProblem, "description": "the routing would be invalid: every "
-          "problem with its line, column and field path"},
+    422: {"model": TeamProblem, "description": "the routing would be invalid: every "
+          "problem with its line, column and field path; or an invalid request"},
     **UNAVAILABLE,
 }
 SECRETS = ("Webhook URLs are whole for admins only (others get scheme and host, as "

@@ -17,6 +17,7 @@ from alerts.routing import Handler, Team
 from alerts.schedules import Schedule
 from api.clock import Instant, iso_time
 from api.schemas.common import StrictRequestBody
+from api.schemas.problems import ProblemBase
 from api.schemas.routing import ChannelPublic
 
 TIMES = "in the routing file's way: RFC 3339 with an offset, or local city time without one"
@@ -149,6 +150,16 @@ class TeamDetail(BaseModel):
                      for m in team.members],
             oncall=[SchedulePublic.of(s, tz) for s in team.oncall],
         )
+
+
+class TeamProblem(ProblemBase):
+    """A 422: the routing the change would make is invalid (`problems`, each with its line,
+    column and field path in the new file), or the request itself is (FastAPI's list)."""
+
+    detail: str | list[dict[str, Any]]
+    source: str | None = Field(None, description="the routing file")
+    problems: list[str] | None = Field(None, description="each as `line L, column C, path: "
+                                       "reason`")
 
 
 def _iso(moment: datetime, tz: str) -> str:
