@@ -30,7 +30,7 @@ from alerts.errors import (
     UnknownRoutingPartError,
     UnknownTeamError,
 )
-from alerts.routing import SHIPPED, Loc, RoutingConfig, load_routing, parse_routing
+from alerts.routing import SHIPPED, Loc, RoutingConfig, parse_routing
 from devices import plain_yaml
 from devices.names import Kind, check
 from rules.language.rulefile import _lock, write_atomic
@@ -50,9 +50,6 @@ class RoutingFile:
     """The routing file `path` runs on; None: the shipped routing, which is read-only."""
 
     path: Path | None
-
-    def read(self) -> RoutingConfig:
-        return load_routing(self.path)
 
     def team_data(self, team_id: str) -> Data | None:
         """Team `team_id` as the file writes it (plain data), or None if there is none."""
