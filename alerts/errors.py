@@ -10,7 +10,11 @@ AlertError
  ├── SilenceError                                              a silence is invalid
  │    └── UnknownSilenceError(silence_id)                        no unexpired silence with that id
  ├── ChannelError(channel, reason, retryable)  (alerts.channels.base)  a send failed
- └── RoutingError(source, problems)                            the routing file is invalid
+ ├── RoutingError(source, problems)                            the routing file is invalid
+ ├── RoutingEditRefused(reason)                                a routing edit cannot be made
+ │    ├── ReadOnlyRoutingError                                   no routing file is configured
+ │    └── TeamInUseError(team_id, references)                    a removed team is still named
+ └── UnknownRoutingPartError(kind, part_id)                    no such handler, schedule, override
 """
 
 from __future__ import annotations
@@ -85,3 +89,34 @@ class UnknownTeamError(AlertError):
     def __init__(self, team_id: str) -> None:
         self.team_id = team_id
         super().__init__(f"no team {team_id!r} in the routing file")
+
+
+class RoutingEditRefused(AlertError):
+    """A change of the routing file that cannot be made as asked (`reason` says why)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ReadOnlyRoutingError(RoutingEditRefused):
+    """The platform runs the routing shipped with urbanwatch, which is not edited in place."""
+
+
+class TeamInUseError(RoutingEditRefused):
+    """Team `team_id` cannot go: `references` (routes, policy levels or steps) still name it."""
+
+    def __init__(self, team_id: str, references: list[str]) -> None:
+        self.team_id = team_id
+        self.references = references
+        super().__init__(f"team {team_id!r} is still named by {'; '.join(references)}: "
+                         "change those first")
+
+
+class UnknownRoutingPartError(AlertError):
+    """No `kind` (handler, schedule, override) `part_id` in the routing file."""
+
+    def __init__(self, kind: str, part_id: str) -> None:
+        self.kind = kind
+        self.part_id = part_id
+        super().__init__(f"no {kind} {part_id!r} in the routing file")

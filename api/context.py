@@ -64,6 +64,7 @@ class AlertsPart:
     service: AlertService
     hub: LiveHub
     reload_routing: Callable[[], Awaitable[object]]  # re-read the file; RoutingError if invalid
+    routing_path: Path | None = None  # the routing file teams are edited in; None: the shipped
 
 
 @dataclass(frozen=True)

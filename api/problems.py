@@ -27,11 +27,15 @@ from starlette.exceptions import HTTPException
 
 from alerts.errors import (
     NoteLimitError,
+    ReadOnlyRoutingError,
+    RoutingEditRefused,
     RoutingError,
     SilenceError,
+    TeamInUseError,
     TransitionError,
     UnknownAlertError,
     UnknownIncidentError,
+    UnknownRoutingPartError,
     UnknownSilenceError,
     UnknownTeamError,
 )
@@ -110,6 +114,13 @@ KINDS: dict[type[Exception], Kind] = {
         detail=lambda e: "; ".join(e.problems),
         members=lambda e: {"source": e.source, "problems": e.problems},
     ),
+    RoutingEditRefused: Kind(409, "routing-edit-refused", "The routing change is refused"),
+    ReadOnlyRoutingError: Kind(409, "routing-read-only", "The routing is read-only here"),
+    TeamInUseError: Kind(
+        409, "team-in-use", "The team is still referenced",
+        members=lambda e: {"references": e.references},
+    ),
+    UnknownRoutingPartError: Kind(404, "unknown-routing-part", "Not in the routing file"),
     UnknownUserError: Kind(404, "unknown-user", "No such user"),
     DuplicateUserError: Kind(409, "duplicate-user", "The user exists already"),
     LastAdminError: Kind(409, "last-admin", "The last enabled admin must stay"),

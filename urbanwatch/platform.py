@@ -471,7 +471,7 @@ class Platform:
                 access_ttl_s=api.access_token_ttl_s, refresh_ttl_s=api.refresh_token_ttl_s,
             ),
             alerts=AlertsPart(self.alerting.service, self.alerting.hub,
-                              self.alerting.reload_routing),
+                              self.alerting.reload_routing, self.alerting.routing_path),
             rules=RulesPart(self.judge.rules_path, lambda: self.registry),
             timezone=self.settings.city.timezone,
             metrics=MetricSources(

@@ -11,7 +11,7 @@ from alerts.channels.webhook import redacted_url
 from alerts.sql.team_logins import TeamLogins, dispatch_filter
 from api.deps import AlertServiceDep, AlertsPartDep, Caller, ContextDep, SessionsDep, require
 from api.schemas.problems import Problem
-from api.schemas.routing import RoutingProblem, RoutingPublic, TeamMqttLogin
+from api.schemas.routing import ChannelPublic, RoutingProblem, RoutingPublic, TeamMqttLogin
 from api.security.principal import Principal, Role
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
@@ -67,7 +67,12 @@ def _without_webhook_secrets(routing: RoutingPublic) -> RoutingPublic:
     """`routing` (built for this response, so changed in place) with webhook URLs redacted."""
     for handler in routing.handlers:
         for team in handler.teams:
-            for channel in team.channels:
-                if channel.type == "webhook" and channel.target is not None:
-                    channel.target = redacted_url(channel.target)
+            redact_webhooks(team.channels)
     return routing
+
+
+def redact_webhooks(channels: list[ChannelPublic]) -> None:
+    """Webhook URLs (which may carry secrets) cut to scheme and host, in place."""
+    for channel in channels:
+        if channel.type == "webhook" and channel.target is not None:
+            channel.target = redacted_url(channel.target)

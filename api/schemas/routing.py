@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from alerts.routing import MqttTarget, RoutingConfig
+from alerts.routing import ChannelTarget, MqttTarget, RoutingConfig
 from api.schemas.problems import Problem
 from rules.detection import Severity
 
@@ -13,6 +13,12 @@ class ChannelPublic(BaseModel):
     type: str
     target: str | None = Field(description="webhook URL or MQTT topic (null: dispatch/{team})")
     cap: bool = False
+
+    @classmethod
+    def of(cls, channel: ChannelTarget) -> ChannelPublic:
+        if isinstance(channel, MqttTarget):
+            return cls(type=channel.type, target=channel.topic, cap=False)
+        return cls(type=channel.type, target=channel.url, cap=channel.cap)
 
 
 class TeamPublic(BaseModel):
@@ -79,12 +85,8 @@ class RoutingPublic(BaseModel):
                     id=h.id, name=h.name, districts=list(h.districts),
                     categories=list(h.categories),
                     teams=[
-                        TeamPublic(id=t.id, name=t.name, channels=[
-                            ChannelPublic(type=c.type, target=c.topic, cap=False)
-                            if isinstance(c, MqttTarget)
-                            else ChannelPublic(type=c.type, target=c.url, cap=c.cap)
-                            for c in t.channels
-                        ])
+                        TeamPublic(id=t.id, name=t.name,
+                                   channels=[ChannelPublic.of(c) for c in t.channels])
                         for t in h.teams
                     ],
                 )

@@ -60,6 +60,9 @@ WINDOW = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
 NEW_DEVICE = {"id": "gas-0099", "type": "gas", "district": "dongcheng", "lat": 39.9, "lon": 116.4}
 DEVICE_CSV = "id,type,district,lat,lon\ngas-0098,gas,dongcheng,39.9,116.4\n"
 INCIDENT = "/api/v1/incidents/{incident_id}"
+TEAM = {"handler": "gas-company", "name": "Gas crew", "channels": [{"type": "mqtt"}]}
+OVERRIDES = "/api/v1/teams/{team_id}/oncall/{schedule_id}/overrides"
+COVER = {"member": "li.wei", "start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}
 
 TABLE = [
     row("GET /openapi.json", PUBLIC),
@@ -111,6 +114,12 @@ TABLE = [
     row("POST /api/v1/routing/reload", ADMIN),
     row("POST /api/v1/routing/teams/{team_id}/mqtt-login", ADMIN, ok=201),
     row("GET /api/v1/teams/{team_id}/oncall", ADMIN),
+    row("GET /api/v1/teams", ALL),
+    row("GET /api/v1/teams/{team_id}", ALL),
+    row("PUT /api/v1/teams/{team_id}", ADMIN, json=TEAM, missing=200),  # unknown: created
+    row("DELETE /api/v1/teams/{team_id}", ADMIN, ok=409),  # routes still send to the gas team
+    row(f"POST {OVERRIDES}", ADMIN, ok=201, json=COVER),
+    row(f"DELETE {OVERRIDES}/{{index}}", ADMIN, ok=204, missing=422),  # index: an integer
     # rules
     row("GET /api/v1/rules", ALL),
     row("GET /api/v1/rules/{rule_id}", ALL),

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from alerts.decisions.silences import Field, Matcher, Silence
+from alerts.routing_edit import RoutingFile
 from alerts.sql.tables import AlertRow
 from api.app import create_app
 from api.context import AlertsPart, ApiContext, RulesPart, TokenPolicy
@@ -56,6 +57,13 @@ STAFF = frozenset({Role.admin, Role.operator})  # the operations center
 ADMIN = frozenset({Role.admin})
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)  # how a JPEG starts (all that is checked)
 PHOTO_BYTES = 1 << 20
+# the gas team with people and an on-call schedule holding one override, to edit through the API
+GAS_PEOPLE = {"id": GAS_TEAM, "name": "Gas emergency repair team", "channels": [{"type": "mqtt"}],
+              "members": [{"id": "li.wei", "name": "Li Wei", "phone": "+8613800000001"},
+                          {"id": "zhao.lei", "name": "Zhao Lei", "phone": "+8613800000003"}],
+              "oncall": [{"id": "lead", "rotation": {"members": ["li.wei", "zhao.lei"]},
+                          "overrides": [{"member": "zhao.lei", "start": "2026-12-24T18:00",
+                                         "end": "2026-12-26T09:00"}]}]}  # fmt: skip
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -103,6 +111,7 @@ async def seed_template(folder: Path, influx_url: str) -> Template:
 async def _seed(folder: Path, influx_url: str, influx_db: str) -> dict[str, str]:
     seed_rule_file(folder / "rules.yaml")
     shutil.copy(str(files("alerts").joinpath("data/routing.yaml")), folder / "routing.yaml")
+    RoutingFile(folder / "routing.yaml").put_team("gas-company", GAS_PEOPLE)
     client = InfluxClient(influx_url, influx_db)
     await client.ensure_schema()
     await client.aclose()
@@ -134,7 +143,7 @@ async def _seed(folder: Path, influx_url: str, influx_db: str) -> dict[str, str]
     return {"device_id": DEVICES[0].id, "incident_id": incident.id, "alert_id": str(alert_id),
             "silence_id": silence.id, "rule_id": "aq-o3", "key_id": key.id,
             "team_id": GAS_TEAM, "refresh_token": refresh, "name": photo,
-            "user_name": "olga"}  # fmt: skip
+            "user_name": "olga", "schedule_id": "lead", "index": "0"}  # fmt: skip
 
 
 async def drop_template(template: Template) -> None:
@@ -168,7 +177,8 @@ async def fresh_world(template: Template, folder: Path) -> AsyncIterator[FastAPI
     registry = Registry.build(load_catalogue(), DEVICES)
     context = ApiContext(
         sessions=sessions, influx=influx, catalogue=load_catalogue(), tokens=TokenPolicy(SECRET),
-        alerts=AlertsPart(alerting.service, alerting.hub, alerting.reload_routing),
+        alerts=AlertsPart(alerting.service, alerting.hub, alerting.reload_routing,
+                          folder / "routing.yaml"),
         rules=RulesPart(folder / "rules.yaml", lambda: registry),
         photos=PhotoStore(folder / "photos", PHOTO_BYTES),
     )
