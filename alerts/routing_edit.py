@@ -33,8 +33,16 @@ from alerts.errors import (
 from alerts.routing import SHIPPED, Loc, RoutingConfig, parse_routing
 from devices import plain_yaml
 from devices.names import Kind, check
-from rules.language.rulefile import _lock, write_atomic
-from rules.language.ruletext import _cut, _edited, _last_line, _prefix, _render, dump_yaml
+from devices.yaml_text import (
+    cut_lines,
+    dump_yaml,
+    edited_mapping,
+    file_lock,
+    item_prefix,
+    last_line,
+    render_item,
+    write_atomic,
+)
 
 READ_ONLY = (
     f"the platform runs the routing shipped with urbanwatch ({SHIPPED}), which is not edited "
@@ -145,7 +153,7 @@ class RoutingFile:
         if self.path is None:
             raise ReadOnlyRoutingError(READ_ONLY)
         source = str(self.path)
-        with _lock(self.path):
+        with file_lock(self.path):
             text = self.path.read_text(encoding="utf-8")
             try:
                 config = parse_routing(text, source)
@@ -270,21 +278,22 @@ def _edit_item(text: str, before: Data, after: Data, loc: Loc) -> str | None:
         lines[-1] += "\n"
     grew = len(_get(after, loc[:-1])) > len(seq.value)
     if grew and isinstance(new, dict):  # appended at the end
-        end = _last_line(lines, seq.value[-1]) + 1
-        lines[end:end] = [_render(new, _prefix(lines, seq.value[-1]))]
+        end = last_line(lines, seq.value[-1]) + 1
+        lines[end:end] = [render_item(new, item_prefix(lines, seq.value[-1]))]
         return "".join(lines)
     node = seq.value[index]
     if not isinstance(node, yaml.MappingNode):
         return None
     if len(_get(after, loc[:-1])) < len(seq.value):  # removed
-        floor = seq.start_mark.line if index == 0 else _last_line(lines, seq.value[index - 1]) + 1
-        del lines[slice(*_cut(lines, node, floor))]
+        floor = seq.start_mark.line if index == 0 else last_line(lines, seq.value[index - 1]) + 1
+        del lines[slice(*cut_lines(lines, node, floor))]
         return "".join(lines)
     if not isinstance(old, dict) or not isinstance(new, dict):
         return None
-    first, last = node.start_mark.line, _last_line(lines, node)
-    edited = _edited(lines[first : last + 1], node.start_mark.column, _plain(old), _plain(new))
-    lines[first : last + 1] = [edited or _render(new, _prefix(lines, node))]
+    first, last = node.start_mark.line, last_line(lines, node)
+    edited = edited_mapping(
+        lines[first : last + 1], node.start_mark.column, _plain(old), _plain(new))
+    lines[first : last + 1] = [edited or render_item(new, item_prefix(lines, node))]
     return "".join(lines)
 
 

@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.yaml_text import write_atomic
 from rules.errors import RuleFileError, RuleRejected
 from rules.language import ast
 from rules.language.loader import load_rules
@@ -33,7 +34,6 @@ from rules.language.rulefile import (
     render,
     seed_rule_file,
     shipped_pack,
-    write_atomic,
 )
 from rules.language.ruletext import edit_text
 

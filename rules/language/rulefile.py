@@ -11,10 +11,6 @@ set is written afresh.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-import threading
 from collections.abc import Callable, Collection
 from importlib import resources
 from pathlib import Path
@@ -22,17 +18,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devices.yaml_text import dump_yaml, file_lock, write_atomic
 from rules.errors import ExpressionError, RuleFileError, RuleRejected, RuleTextRefused
 from rules.language import ast
 from rules.language.loader import load_default_pack, load_rules, load_rules_file
 from rules.language.model import Rule
 from rules.language.parse import UNIT_MS
-from rules.language.ruletext import dump_yaml, edit_text
+from rules.language.ruletext import edit_text
 
 HEADER = "# urbanwatch rules (edited through the API; edits by hand are picked up as well)\n"
 TOO_DEEP = "expression or YAML nested too deeply"
-_LOCKS: dict[Path, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
 
 
 def format_duration(ms: int) -> str:
@@ -128,7 +123,7 @@ class RuleFile:
         """
         if self.path is None:
             raise PermissionError("no rule file: the shipped pack is read-only")
-        with _lock(self.path):
+        with file_lock(self.path):
             text = self.path.read_text(encoding="utf-8")
             before = load_rules(text)
             rules = edit(before)
@@ -147,35 +142,6 @@ def seed_rule_file(path: Path, pack: str | None = None) -> None:
     """Create `path` from `pack` (by default the shipped one) if it is missing."""
     if not path.exists():
         write_atomic(path, shipped_pack() if pack is None else pack)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, fsync it, then move it over `path`.
-
-    The new file's mtime is made later than the old one's even within one tick of the file
-    system's clock, since the engine notices a changed rule file by its mtime.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.stat() if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, old.st_mode & 0o777 if old else 0o644)
-        if old and os.stat(tmp).st_mtime_ns <= old.st_mtime_ns:
-            os.utime(tmp, ns=(old.st_mtime_ns + 1, old.st_mtime_ns + 1))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _lock(path: Path) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(path.resolve(), threading.Lock())
 
 
 def _rejection(exc: ValidationError, rule_id: str | None) -> RuleRejected:

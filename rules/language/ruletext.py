@@ -4,24 +4,23 @@ threshold) survive an edit by the API.
 Untouched rules keep their lines. A changed rule is edited field by field with ruamel.yaml's
 round trip: only the fields that changed get new values, and the comments on the rule's lines
 (such as a threshold's source at the end of its `when:`) stay. A deleted rule's lines go, with
-its own notes. The text has passed `devices.plain_yaml` (no aliases, bounded size) before it gets
-here: ruamel.yaml only ever reads what the safe loader accepted.
+its own notes (`devices.yaml_text`).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Collection
 from typing import Any
 
-import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-from devices import plain_yaml
+from devices.yaml_text import (
+    block_items,
+    cut_lines,
+    edited_mapping,
+    item_prefix,
+    last_line,
+    render_item,
+)
 from rules.language.model import Rule
-
-_WIDTH = 100
 
 
 def edit_text(
@@ -38,7 +37,7 @@ def edit_text(
         dump: The plain data to write for each rule id that is new or changed.
         fresh: Ids of changed rules to write anew, comments and all, instead of field by field.
     """
-    items = _items(text)
+    items = block_items(text)
     now = {r.id: r for r in after}
     kept = [r.id for r in before if r.id in now]
     in_order = [r.id for r in after][: len(kept)] == kept
@@ -47,162 +46,23 @@ def edit_text(
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    prefix = _prefix(lines, items[-1])
-    appended = [_render(dump[r.id], prefix) for r in after[len(kept):]]
-    end = _last_line(lines, items[-1]) + 1
+    prefix = item_prefix(lines, items[-1])
+    appended = [render_item(dump[r.id], prefix) for r in after[len(kept):]]
+    end = last_line(lines, items[-1]) + 1
     lines[end:end] = appended
-    floors = [0] + [_last_line(lines, n) + 1 for n in items[:-1]]
+    floors = [0] + [last_line(lines, n) + 1 for n in items[:-1]]
     for node, old, floor in reversed(list(zip(items, before, floors, strict=True))):
         new = now.get(old.id)
         if new is None:
-            del lines[slice(*_cut(lines, node, floor))]
+            del lines[slice(*cut_lines(lines, node, floor))]
         elif old.model_dump() != new.model_dump():
-            first, last = node.start_mark.line, _last_line(lines, node)
-            edited = None if new.id in fresh else _edited(
+            first, last = node.start_mark.line, last_line(lines, node)
+            edited = None if new.id in fresh else edited_mapping(
                 lines[first : last + 1], node.start_mark.column, _fields(old), dump[new.id])
-            lines[first : last + 1] = [edited or _render(dump[new.id], _prefix(lines, node))]
+            head = item_prefix(lines, node)
+            lines[first : last + 1] = [edited or render_item(dump[new.id], head)]
     return "".join(lines)
 
 
 def _fields(rule: Rule) -> dict[str, Any]:
     return rule.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-
-
-def _edited(lines: list[str], column: int, old: dict[str, Any], new: dict[str, Any]) -> str | None:
-    """The rule in `lines` (its mapping starting at `column` of the first line) with only the
-    fields whose value changed from `old` to `new` rewritten, comments kept; None if its text is
-    not a plain block mapping."""
-    head, first = lines[0][:column], lines[0][column:]
-    indent = " " * column
-    if any(line.strip() and not line.startswith(indent) for line in lines[1:]):
-        return None
-    body = first + "".join(line[column:] for line in lines[1:])
-    rt = _round_trip(_WIDTH - column)
-    item = rt.load(body)
-    if not isinstance(item, CommentedMap) or item.fa.flow_style():
-        return None
-    for key in [k for k in item if k not in new]:
-        del item[key]
-    for key, value in new.items():
-        if key not in item or old.get(key) != value:
-            item[key] = _styled(value, item.get(key))
-    out = io.StringIO()
-    rt.dump(item, out)
-    # ruamel leaves a space where it folds a long plain scalar (the caller checks that the text
-    # still loads as the rules, so a block scalar's own trailing spaces cannot be lost silently)
-    text_lines = [line.rstrip() + "\n" for line in out.getvalue().splitlines()]
-    while text_lines and not text_lines[-1].strip():
-        text_lines.pop()
-    return head + text_lines[0] + "".join(
-        indent + line if line.strip() else line for line in text_lines[1:])
-
-
-def _round_trip(width: int) -> YAML:
-    rt = YAML()  # round trip: comments, key order, quotes and flow styles are kept
-    rt.preserve_quotes = True
-    rt.width = width
-    rt.indent(mapping=2, sequence=2, offset=0)
-    return rt
-
-
-def _styled(value: Any, was: Any) -> Any:
-    """`value` in the style the pack writes: lists of scalars and mappings that were flow style
-    (``match: {device_type: x, metric: y}``) stay so."""
-    if isinstance(value, dict):
-        out = CommentedMap((k, _styled(v, None)) for k, v in value.items())
-        if was is None or (isinstance(was, CommentedMap) and was.fa.flow_style()):
-            out.fa.set_flow_style()
-        return out
-    if isinstance(value, list):
-        seq = CommentedSeq(_styled(v, None) for v in value)
-        if not any(isinstance(v, dict | list) for v in value):
-            seq.fa.set_flow_style()
-        return seq
-    return value
-
-
-def _items(text: str) -> list[yaml.MappingNode] | None:
-    root = plain_yaml.compose(text)
-    if isinstance(root, yaml.MappingNode) and len(root.value) == 1:
-        root = root.value[0][1]
-    if not isinstance(root, yaml.SequenceNode) or root.flow_style or not root.value:
-        return None
-    items = root.value
-    if not all(isinstance(n, yaml.MappingNode) and n.value for n in items):
-        return None
-    return items
-
-
-def _prefix(lines: list[str], node: yaml.Node) -> str:
-    """What precedes the rule on its first line, e.g. ``"  - "``."""
-    head = lines[node.start_mark.line][: node.start_mark.column]
-    return head if head.strip() in ("-", "") else ""
-
-
-def _last_line(lines: list[str], node: yaml.Node) -> int:
-    """The last line holding the rule's content (0-based).
-
-    A block collection ends where the next token starts (the next rule's ``- id:``, or the end of
-    the file past any comments), so the end is that of its deepest last value instead; a block
-    scalar (``|``) ends past the blank lines after it, so those are stepped back over.
-    """
-    while isinstance(node, yaml.CollectionNode) and not node.flow_style:
-        last = node.value[-1]
-        node = last[1] if isinstance(node, yaml.MappingNode) else last
-    end = node.end_mark
-    line = end.line - 1 if end.column == 0 else end.line
-    while not lines[line].strip():
-        line -= 1
-    return line
-
-
-def _cut(lines: list[str], node: yaml.Node, floor: int) -> tuple[int, int]:
-    """The lines ``[start, end)`` a deleted rule takes with it.
-
-    Its notes (the comment lines right above it, not above `floor`, the previous rule's end) go
-    too when the rule stands alone: a rule followed directly by another one heads a section whose
-    notes are about both, and a comment block that opens the file is the file's header. A blank
-    line the cut would leave doubled goes as well.
-    """
-    start, end = node.start_mark.line, _last_line(lines, node) + 1
-    if end == len(lines) or _is_blank_or_comment(lines[end]):
-        notes = start
-        while notes > floor and lines[notes - 1].lstrip().startswith("#"):
-            notes -= 1
-        start = notes if notes > 0 else start
-    if start > 0 and not lines[start - 1].strip():
-        if end == len(lines):
-            start -= 1
-        elif not lines[end].strip():
-            end += 1
-    return start, end
-
-
-def _is_blank_or_comment(line: str) -> bool:
-    return not line.strip() or line.lstrip().startswith("#")
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style, but lists of scalars in flow style (``metric: [pm25]``), as the pack does."""
-
-
-def _list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
-    flat = not any(isinstance(v, dict | list) for v in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
-
-
-_Dumper.add_representer(list, _list)
-
-
-def dump_yaml(data: object) -> str:
-    return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
-        width=100,
-    )
-
-
-def _render(data: dict[str, Any], prefix: str) -> str:
-    body = dump_yaml(data)
-    indent = " " * len(prefix)
-    first, *rest = body.splitlines(keepends=True)
-    return prefix + first + "".join(indent + line for line in rest)
