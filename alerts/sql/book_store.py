@@ -65,12 +65,18 @@ async def take_turn(session: AsyncSession) -> None:
 
     On PostgreSQL this is a transaction-scoped advisory lock, released when the transaction
     ends, so decisions are made one at a time across processes. Waiting for another worker's
-    decision is normal, not a fault: the wait may be longer than the usual lock timeout.
+    decision is normal, not a fault: the wait may be longer than the usual lock timeout. Once
+    the turn is taken, the usual lock timeout is back, so a table another client holds locked
+    fails the decision soon (its detections are held and retried) rather than after the turn's
+    long wait.
     """
     if repo.is_postgresql(session):
+        usual = await session.scalar(text("SELECT current_setting('lock_timeout')"))
         await session.execute(text(f"SET LOCAL lock_timeout = '{TURN_WAIT_S}s'"))
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                               {"key": SHARED_BOOK_LOCK})
+        await session.execute(text("SELECT set_config('lock_timeout', :usual, true)"),
+                              {"usual": usual})
 
 
 async def version(session: AsyncSession) -> Version:
