@@ -81,11 +81,19 @@ def _apart(run: Run, name: str, seed: int, index: int, placed: list[Scenario]) -
     """The `index`-th scenario of a mix, drawn again (with another seed) while it would act on
     a device an earlier one acts on at about the same time: a spike on a stuck sensor, or a
     gas leak at a detector that has dropped out, would hide what the truth says of either."""
+    best: tuple[tuple[int, int], Scenario] | None = None
     for attempt in range(MIX_DRAWS):
         scenario = _one(run, name, {"seed": str(seed + attempt * 1_000_000_007)}, index)
-        if not any(_clash(scenario.truth, other.truth) for other in placed):
-            break
-    return scenario  # a crowded city: the last draw, overlapping
+        hit = [other.truth for other in placed if _clash(scenario.truth, other.truth)]
+        if not hit:
+            return scenario
+        # a crowded run: the draw overlapping the fewest, above all the fewest of its own kind
+        # (two pollution episodes over one district at once are one episode to the city)
+        cost = (sum(t.kind == scenario.truth.kind for t in hit), len(hit))
+        if best is None or cost < best[0]:
+            best = (cost, scenario)
+    assert best is not None
+    return best[1]
 
 
 def _clash(a: EventTruth | FaultTruth, b: EventTruth | FaultTruth) -> bool:
