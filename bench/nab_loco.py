@@ -38,10 +38,18 @@ PROFILES = {"standard": "standard", "low_fp": "reward_low_FP_rate",
             "low_fn": "reward_low_FN_rate"}
 FN_WEIGHT = {"standard": 1.0, "reward_low_FP_rate": 1.0, "reward_low_FN_rate": 2.0}
 
-# name -> AnomalyLikelihood keyword arguments; the shipped defaults are one of them
+# name -> AnomalyLikelihood keyword arguments; the shipped defaults are one of them. The quiet
+# time after an alert (`refractory_s`) trades a second alert on one event (a false one once
+# NAB's window has passed) against an event missed because an earlier alert still damps it.
 CANDIDATES: dict[str, dict[str, Any]] = {
-    f"d{decades}-s{min_std}": {"decades": decades, "min_std": min_std}
-    for decades in (2.5, 3.0, 3.5) for min_std in (0.015, 0.02, 0.03)
+    f"d{decades}-s{min_std}" + ("" if refractory_h == 12 else f"-r{refractory_h}"): {
+        "decades": decades, "min_std": min_std, "refractory_s": refractory_h * 3600.0}
+    for refractory_h in (12, 6, 24) for decades in (2.5, 3.0, 3.5)
+    for min_std in (0.015, 0.02, 0.03)
+} | {  # a wider seen range before a value is novel (novel values score 1.0 outright)
+    f"d{decades}-s{min_std}-t{round(tolerance * 100)}": {
+        "decades": decades, "min_std": min_std, "range_tolerance": tolerance}
+    for tolerance in (0.05, 0.1) for decades in (2.5, 3.0) for min_std in (0.02, 0.03)
 }
 
 
@@ -108,7 +116,7 @@ def write_all(series: list[NabSeries], results: Iterable[NabResult], out: Path) 
 
 def score_files(paths: Paths, results: Path, mode: str, profile: str = "all") -> dict[str, Any]:
     """The scorer's JSON summary (with per-file raw scores) of a results folder."""
-    out = results.with_suffix(".score.json")
+    out = results.parent / f"{results.name}.score.json"  # names hold dots: not with_suffix
     cmd = [sys.executable, str(paths.scorer), "--data", str(paths.data), "--labels",
            str(paths.labels), "--results", str(results), "--mode", mode, "--profile", profile,
            "--per-file", "--out", str(out)]

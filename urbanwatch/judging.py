@@ -38,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from devices.batch import ReadingBatch
 from devices.clock import now_ms
 from devices.registry import DeviceStatus, Registry
@@ -67,11 +69,12 @@ class Judge:
         rules_path: Path | None = None, tick_s: float = 1.0, timezone: str = CITY_TIMEZONE,
         on_reset: ResetSink | None = None, on_leave: LeaveSink | None = None,
         clock_ms: Callable[[], int] = now_ms, checkpoint_path: Path | None = None,
-        checkpoint_s: float = 60.0,
+        checkpoint_s: float = 60.0, observe: Callable[[np.ndarray], None] | None = None,
     ) -> None:
         self._registry, self._sink, self._on_reset = registry, sink, on_reset
         self._on_leave = on_leave
         self._clock_ms = clock_ms
+        self._observe = observe  # a clock following the readings: told of each judged batch
         self.rules_path, self.tick_s, self.timezone = rules_path, tick_s, timezone
         self._rules_file = FileWatch(rules_path)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judging")
@@ -89,8 +92,17 @@ class Judge:
 
     async def on_batch(self, batch: ReadingBatch, now_ms: int,
                        faults: ReadingBatch | None = None) -> None:
-        """Judge a stored batch and the out-of-range readings (`faults`) refused with it."""
+        """Judge a stored batch and the out-of-range readings (`faults`) refused with it.
+
+        With `observe` (a clock following the readings), the batch's stamps move the clock
+        once the batch has its turn, and it is judged at the clock's new `now`: a tick waiting
+        for the turn ahead of it still sees the time of the readings judged so far, so no
+        device looks silent for readings that are only waiting to be judged.
+        """
         async with self._turn:
+            if self._observe is not None and len(batch):
+                self._observe(batch.ts_ms)
+                now_ms = self._clock_ms()
             await self._follow_registry(now_ms)
             started = time.perf_counter()
             found = await self._judging(self.engine.evaluate, batch, now_ms, faults)

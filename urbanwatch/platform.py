@@ -266,6 +266,7 @@ class Platform:
             tick_s=s.rules.tick_s, timezone=s.city.timezone,
             on_reset=self.alerting.close_rules, on_leave=self.alerting.close_devices,
             checkpoint_path=s.state_dir / FILENAME, checkpoint_s=s.rules.checkpoint_s,
+            observe=self._reading_clock.observe_many if self._reading_clock else None,
         )
         if self.partition is None:  # a partitioned worker restores once it leads
             await self.judge.restore(await self._last_readings(), self._own_open_alerts())
@@ -347,12 +348,10 @@ class Platform:
         """Every stored batch (and its sensor faults) is judged before its messages are acked.
 
         Following the readings, `now` moves with the readings judged, not with those merely
-        received: a device is stale only against readings the engine has seen.
+        received: a device is stale only against readings the engine has seen (the judge
+        moves the clock when the batch has its turn, see `Judge.on_batch`).
         """
         assert self.judge is not None
-        if self._reading_clock is not None and len(batch):
-            self._reading_clock.observe_many(batch.ts_ms)
-            now_ms = self._reading_clock.now_ms()
         await self.judge.on_batch(batch, now_ms, faults)
 
     async def _ingest(self, stop: asyncio.Event) -> None:

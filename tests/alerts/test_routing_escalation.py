@@ -21,6 +21,8 @@ ROUTING = load_routing()
 ROUTE_CASES = [
     ("gas-red", ("safety", "dongcheng", Severity.RED, ["gas"]), "gas-emergency"),
     ("smoke", ("fire", "haidian", Severity.ORANGE, ["smoke"]), "fire-station"),
+    ("fire-area-rule", ("fire", "haidian", Severity.RED, []), "fire-station"),
+    ("gas-leak-then-fire", ("fire", "x", Severity.RED, ["gas", "smoke"]), "fire-station"),
     ("flood", ("flood", "xicheng", Severity.YELLOW, ["water_level"]), "drainage-crew"),
     ("pollution-orange", ("environment", "x", Severity.ORANGE, ["air_quality"]),
      "env-enforcement"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from pathlib import Path
 
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
+from devices.clock import ReadingClock
 from devices.registry import Device, Registry
 from rules.detection import Detection, DetectionState, Severity
 from urbanwatch.judging import Judge
@@ -182,3 +184,30 @@ async def test_the_injected_clock_stamps_resets(tmp_path: Path) -> None:
     path.write_text(RULE.format(threshold=60))
     assert await judge.reload()
     assert stamps == [T0_MS]
+
+
+async def test_following_the_readings_a_waiting_batch_moves_the_clock_only_on_its_turn(
+    tmp_path: Path,
+) -> None:
+    """A tick that has the turn while a batch waits judges at the time of the readings judged
+    so far: the waiting batch's ten minutes of readings must not make the device look silent."""
+    path = tmp_path / "rules.yaml"
+    path.write_text("- id: gas-offline\n  category: device\n"
+                    "  match: {device_type: gas, metric: lel_pct}\n  when: stale(5m)\n")
+    registry, sink, clock = _registry(), Collect(), ReadingClock()
+    judge = Judge(lambda: registry, sink, rules_path=path, clock_ms=clock.now_ms,
+                  observe=clock.observe_many)
+    slot = registry.slot("gas-1", "lel_pct")
+    await judge.on_batch(ReadingBatch.from_columns([slot], [T0_MS], [0.1]), 0)
+    assert clock.now_ms() == T0_MS
+    later = [T0_MS + k * 30_000 for k in range(1, 21)]  # every 30 s for 10 minutes
+    async with judge._turn:  # a tick has the turn
+        waiting = asyncio.create_task(
+            judge.on_batch(ReadingBatch.from_columns([slot] * 20, later, [0.1] * 20), 0))
+        await asyncio.sleep(0.05)  # the batch has arrived and waits for its turn
+        tick_now = clock.now_ms()
+        found = judge.engine.tick(tick_now)
+    await waiting
+    assert tick_now == T0_MS and found == []
+    assert clock.now_ms() == T0_MS + 5 * 60_000  # judged: the clock moved to its median
+    assert sink.seen == []

@@ -178,3 +178,26 @@ def test_a_run_is_reproducible_and_its_truth_round_trips() -> None:
 def test_a_bad_spec_is_refused_with_its_reason(spec: str) -> None:
     with pytest.raises(ValueError, match="--scenario"):
         build_scenarios(_run(), [spec])
+
+
+def test_a_mix_never_acts_twice_on_one_device_at_once() -> None:
+    """Scenarios of a mix keep apart: two on one device (a spike on a stuck sensor) would hide
+    what the truth says of either."""
+    placed = build_scenarios(_run(72), ["mix:count=3,seed=7"])
+    spans = [(set(s.truth.devices), getattr(s.truth, "onset_ms", s.truth.start_ms),
+              s.truth.end_ms) for s in placed]
+    for k, (devices, start, end) in enumerate(spans):
+        for other, o_start, o_end in spans[:k]:
+            assert devices.isdisjoint(other) or end <= o_start or o_end <= start
+
+
+def test_a_crowded_mix_keeps_episodes_of_one_kind_apart() -> None:
+    """Three 8-h pollution episodes in a day cannot all keep off every other scenario's
+    devices; they still keep off each other's districts while they overlap in time."""
+    placed = build_scenarios(_run(24), ["mix:count=3,seed=11"])
+    spans = [(s.truth.kind, set(s.truth.devices), getattr(s.truth, "onset_ms", s.truth.start_ms),
+              s.truth.end_ms) for s in placed]
+    for k, (kind, devices, start, end) in enumerate(spans):
+        for other_kind, other, o_start, o_end in spans[:k]:
+            if kind == other_kind:
+                assert devices.isdisjoint(other) or end <= o_start or o_end <= start
