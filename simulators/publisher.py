@@ -26,6 +26,8 @@ from simulators.city import City
 from simulators.errors import PublishError
 from simulators.payloads import PayloadFormat, encode_messages
 
+NOT_AUTHORIZED = (134, 135)  # CONNACK: bad user name or password, not authorized
+
 
 @dataclass(frozen=True)
 class PublishOptions:
@@ -191,5 +193,9 @@ async def connect(options: PublishOptions) -> mqtt.Client:
     if not answered or outcome[0].is_failure:
         client.loop_stop()
         reason = str(outcome[0]) if outcome else "no CONNACK"
-        raise PublishError(options.url, f"connection refused: {reason}")
+        refused_login = bool(outcome) and outcome[0].value in NOT_AUTHORIZED
+        hint = ("; give the broker's user and password in the URL "
+                "(mqtt://USER:PASSWORD@host:port), or leave --mqtt-url out to use the managed "
+                "broker's simulator login") if refused_login else ""
+        raise PublishError(options.url, f"connection refused: {reason}{hint}")
     return client

@@ -154,3 +154,11 @@ async def test_publisher_rides_out_a_broker_restart(
 
 def acked(progress: list[PublishSummary]) -> int:
     return progress[-1].messages_acked if progress else 0
+
+
+async def test_a_refused_login_says_how_to_give_one(secured_mosquitto: Mosquitto) -> None:
+    """A broker that admits only known users (as the managed one does) refuses a simulator
+    without a login: the error says what to do next."""
+    options = PublishOptions(secured_mosquitto.url, connect_timeout_s=5)
+    with pytest.raises(PublishError, match=r"Not authorized; give the broker's user and password"):
+        await publish(CITY, options, rate=10, duration_s=0.1)
