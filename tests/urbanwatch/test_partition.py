@@ -14,6 +14,7 @@ import pytest
 from devices.errors import InvalidNameError
 from devices.registry import Device
 from urbanwatch.partition import Partition
+from urbanwatch.services.ports import free_port
 
 DISTRICTS = [f"D{n:02d}" for n in range(1, 41)] + ["haidian", "chaoyang", "dongcheng"]
 URBANWATCH = str(Path(sys.executable).with_name("urbanwatch"))
@@ -70,8 +71,11 @@ def test_district_lists_go_through_the_one_name_grammar(text: str) -> None:
 
 
 def run_serve(*args: str, tmp_path: Path) -> tuple[int, str]:
+    """`urbanwatch serve` on ports of its own (the defaults may be taken by a running demo)."""
+    ports = {f"URBANWATCH_{name}__PORT": str(free_port()) for name in ("API", "MQTT", "INFLUX")}
     result = subprocess.run([URBANWATCH, "serve", "--state-dir", str(tmp_path), *args],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, **ports})
     return result.returncode, " ".join(result.stderr.split())
 
 
