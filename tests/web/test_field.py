@@ -128,14 +128,26 @@ async def test_the_teams_responder_is_alerted_and_resolves_it_with_a_note_and_ph
                         ("on_scene", "on_scene")):
         await page.click(f"#action-{step}")
         await expect(state).to_have_attribute("data-state", after)
-    await page.fill("#progress textarea", "valve closed, street aired")
-    await page.set_input_files("#photo", files=[
-        {"name": "scene.png", "mimeType": "image/png", "buffer": png(2400, 1800)}])
+    note, scene = "valve closed, street aired", png(2400, 1800)
+
+    async def note_and_photo_in_the_form() -> bool:
+        """Filled into the form on the page now: a live update that redraws the view while
+        Playwright fills the one it found would leave the text in a detached form (the page
+        carries over what the attached form holds)."""
+        box, photo_input = page.locator("#progress textarea"), page.locator("#photo")
+        if await box.input_value() != note:
+            await box.fill(note)
+        if not await photo_input.evaluate("input => input.files.length"):
+            await photo_input.set_input_files(files=[
+                {"name": "scene.png", "mimeType": "image/png", "buffer": scene}])
+        return (await box.input_value() == note
+                and await photo_input.evaluate("input => input.files.length") == 1)
+
+    await eventually(note_and_photo_in_the_form, "the note and photo in the form")
     await page.click("#action-resolved")
     await expect(state).to_have_attribute("data-state", "resolved")
     timeline = page.locator("#incident-timeline")
-    await expect(timeline.locator("li[data-kind=resolved]")).to_contain_text(
-        "valve closed, street aired")
+    await expect(timeline.locator("li[data-kind=resolved]")).to_contain_text(note)
     photo = timeline.locator("li[data-kind=photo] img")
     await expect(photo).to_be_visible()
     await eventually(lambda: photo.evaluate("img => img.complete && img.naturalWidth > 0"),
