@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,7 +37,6 @@ from bench.peer import PeerError, PeerOptions
 from bench.peer import run as run_peer
 from bench.postgres import PostgresError
 from bench.scale import ScaleOptions
-from bench.scale import Services as ScaleServices
 from bench.scale import run as run_scale
 from bench.web import WebBenchOptions
 from bench.web import run as run_web
@@ -62,6 +61,24 @@ StateDirOption = Annotated[Path | None, typer.Option(
 def _state(state_dir: Path | None) -> Path:
     """The state folder asked for, else the one of the settings, absolute."""
     return (state_dir or load_settings().state_dir).resolve()
+
+
+@contextlib.contextmanager
+def _failure_kept(work: Path, err: Console, *errors: type[Exception]) -> Iterator[None]:
+    """A failure of one of `errors` is said with where its work folder is kept; exit 1."""
+    try:
+        yield
+    except errors as exc:
+        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _finished(work: Path, result: dict[str, Any], as_json: bool) -> bool:
+    """Remove the work folder; print `result` as JSON if asked (True: nothing more to print)."""
+    shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+    return as_json
 
 
 @app.command("nab-loco")
@@ -168,34 +185,32 @@ def ingest(
                            spool=spool, profile=profile)
     broker = Mosquitto(work, free_port(), allow_anonymous=True)
     influxd = Influxd(work, free_port())
-    try:
-        with contextlib.ExitStack() as stack, Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=err,
-        ) as progress:
-            for service in (broker, influxd):
-                stack.callback(service.stop)
-                service.start()
-            db_url = f"sqlite+aiosqlite:///{work / 'devices.db'}"
-            asyncio.run(migrate(db_url))
-            task = progress.add_task("starting", total=None)
+    with (
+        _failure_kept(work, err, ServiceError, CPublisherError, RuntimeError),
+        contextlib.ExitStack() as stack,
+        Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                 TimeElapsedColumn(), console=err) as progress,
+    ):
+        for service in (broker, influxd):
+            stack.callback(service.stop)
+            service.start()
+        db_url = f"sqlite+aiosqlite:///{work / 'devices.db'}"
+        asyncio.run(migrate(db_url))
+        task = progress.add_task("starting", total=None)
 
-            def report(stage: str, done: int, total: int) -> None:
-                progress.update(task, description=stage, completed=done, total=total or None)
+        def report(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total or None)
 
-            result = run_ingest(BenchSetup(broker, influxd, db_url, work), options, report)
-            if with_limits:
-                progress.update(task, description="limits", completed=0, total=None)
-                limits = quick_limits(broker.host, broker.port, influxd.url, work)
-                rate = result["readings_per_s"]
-                result["limits"] = limits
-                result["fraction_of_limits"] = fractions(
-                    limits, single_after_write=(rate["single_after_write"],
-                                                "mqtt_qos1_messages_per_s"),
-                    senml50_after_write=(rate["senml50_after_write"], "influx_points_per_s"))
-    except (ServiceError, CPublisherError, RuntimeError) as exc:
-        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
-        raise typer.Exit(1) from exc
+        result = run_ingest(BenchSetup(broker, influxd, db_url, work), options, report)
+        if with_limits:
+            progress.update(task, description="limits", completed=0, total=None)
+            limits = quick_limits(broker.host, broker.port, influxd.url, work)
+            rate = result["readings_per_s"]
+            result["limits"] = limits
+            result["fraction_of_limits"] = fractions(
+                limits, single_after_write=(rate["single_after_write"],
+                                            "mqtt_qos1_messages_per_s"),
+                senml50_after_write=(rate["senml50_after_write"], "influx_points_per_s"))
     lost = [name for name, r in result["runs"].items() if r["stored"] != r["readings"]]
     if lost:  # keep the ingestor logs of every run
         err.print(f"[red]stored != published[/red] in {lost}; logs kept under {work}")
@@ -229,15 +244,12 @@ def web(
     work.mkdir(parents=True)
     options = WebBenchOptions(devices=devices, incidents=incidents, logins=logins,
                               samples=samples)
-    try:
-        with err.status("starting") as status:
-            result = asyncio.run(run_web(work, options, lambda stage: status.update(stage)))
-    except (ServiceError, RuntimeError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
-        raise typer.Exit(1) from exc
-    shutil.rmtree(work, ignore_errors=True)
-    if as_json:
-        typer.echo(json.dumps(result))
+    with (
+        _failure_kept(work, err, ServiceError, RuntimeError, OSError),
+        err.status("starting") as status,
+    ):
+        result = asyncio.run(run_web(work, options, lambda stage: status.update(stage)))
+    if _finished(work, result, as_json):
         return
     table = Table(title=f"web, {result['devices']:,} devices, "
                         f"{result['active_incidents']} active incidents")
@@ -299,16 +311,14 @@ def limits(
     """The machine's ceilings: Mosquitto with C clients (QoS 0, 1), InfluxDB /write (points/s)."""
     err = Console(stderr=True)
     work = _state(state_dir) / "tmp" / f"bench-limits-{os.getpid()}"
-    try:
-        with own_services(work) as (broker, influxd), err.status("limits") as status:
-            result = run_limits(broker.host, broker.port, influxd.url, work, messages=messages,
-                                points=points, report=status.update)
-    except (ServiceError, CPublisherError) as exc:
-        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
-        raise typer.Exit(1) from exc
-    shutil.rmtree(work, ignore_errors=True)
-    if as_json:
-        typer.echo(json.dumps(result))
+    with (
+        _failure_kept(work, err, ServiceError, CPublisherError),
+        own_services(work) as (broker, influxd),
+        err.status("limits") as status,
+    ):
+        result = run_limits(broker.host, broker.port, influxd.url, work, messages=messages,
+                            points=points, report=status.update)
+    if _finished(work, result, as_json):
         return
     table = Table(title=f"limits: C clients, {result['payload_bytes']}-byte payloads; "
                         "InfluxDB /write")
@@ -348,24 +358,22 @@ def e2e(
     options = E2eOptions(devices=devices, readings_per_s=rate, duration_s=duration,
                          warmup_s=warmup, search_steps=search,
                          search_duration_s=min(30.0, duration))
-    try:
-        with own_services(work) as (broker, influxd), err.status("e2e") as status:
-            services = Services(broker.host, broker.port, influxd.url, broker.pid)
-            result = run_e2e(services, work, options, report=status.update)
-            if with_limits:
-                limits = quick_limits(broker.host, broker.port, influxd.url, work, status.update)
-                sustained = result["sustained_readings_per_s"]
-                result["limits"] = limits
-                result["fraction_of_limits"] = fractions(
-                    limits, messages=(sustained / result["readings_per_message"],
-                                      "mqtt_qos1_messages_per_s"),
-                    readings=(sustained, "influx_points_per_s"))
-    except (ServiceError, CPublisherError, RuntimeError) as exc:
-        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
-        raise typer.Exit(1) from exc
-    shutil.rmtree(work, ignore_errors=True)
-    if as_json:
-        typer.echo(json.dumps(result))
+    with (
+        _failure_kept(work, err, ServiceError, CPublisherError, RuntimeError),
+        own_services(work) as (broker, influxd),
+        err.status("e2e") as status,
+    ):
+        services = Services(broker.host, broker.port, influxd.url, broker.pid)
+        result = run_e2e(services, work, options, report=status.update)
+        if with_limits:
+            limits = quick_limits(broker.host, broker.port, influxd.url, work, status.update)
+            sustained = result["sustained_readings_per_s"]
+            result["limits"] = limits
+            result["fraction_of_limits"] = fractions(
+                limits, messages=(sustained / result["readings_per_message"],
+                                  "mqtt_qos1_messages_per_s"),
+                readings=(sustained, "influx_points_per_s"))
+    if _finished(work, result, as_json):
         return
     table = Table(title=f"e2e: the platform, {result['devices']:,} devices, "
                         f"{result['readings_per_message']} readings/message")
@@ -407,25 +415,23 @@ def peer(
     state = _state(state_dir)
     work = state / "tmp" / f"bench-peer-{os.getpid()}"
     options = PeerOptions(readings=readings, devices=devices, rounds=rounds, processes=processes)
-    try:
-        with own_services(work) as (broker, influxd), err.status("peer") as status:
-            db_url = f"sqlite+aiosqlite:///{work / 'devices.db'}"
-            asyncio.run(migrate(db_url))
-            result = run_peer(BenchSetup(broker, influxd, db_url, work),
-                              state / "cache" / "node-red", options, report=status.update)
-            if with_limits:
-                limits = quick_limits(broker.host, broker.port, influxd.url, work, status.update)
-                result["limits"] = limits
-                result["fraction_of_limits"] = fractions(
-                    limits, urbanwatch=(result["urbanwatch_readings_per_s"],
-                                        "mqtt_qos1_messages_per_s"),
-                    nodered=(result["nodered_readings_per_s"], "mqtt_qos1_messages_per_s"))
-    except (ServiceError, CPublisherError, PeerError, RuntimeError) as exc:
-        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
-        raise typer.Exit(1) from exc
-    shutil.rmtree(work, ignore_errors=True)
-    if as_json:
-        typer.echo(json.dumps(result))
+    with (
+        _failure_kept(work, err, ServiceError, CPublisherError, PeerError, RuntimeError),
+        own_services(work) as (broker, influxd),
+        err.status("peer") as status,
+    ):
+        db_url = f"sqlite+aiosqlite:///{work / 'devices.db'}"
+        asyncio.run(migrate(db_url))
+        result = run_peer(BenchSetup(broker, influxd, db_url, work),
+                          state / "cache" / "node-red", options, report=status.update)
+        if with_limits:
+            limits = quick_limits(broker.host, broker.port, influxd.url, work, status.update)
+            result["limits"] = limits
+            result["fraction_of_limits"] = fractions(
+                limits, urbanwatch=(result["urbanwatch_readings_per_s"],
+                                    "mqtt_qos1_messages_per_s"),
+                nodered=(result["nodered_readings_per_s"], "mqtt_qos1_messages_per_s"))
+    if _finished(work, result, as_json):
         return
     table = Table(title=f"peer: {result['readings']:,} readings, one per QoS 1 message; "
                         f"urbanwatch with {processes} ingest process(es)")
@@ -459,18 +465,16 @@ def scale(
     err = Console(stderr=True)
     work = _state(state_dir) / "tmp" / f"bench-scale-{os.getpid()}"
     options = ScaleOptions(devices=devices, messages=messages, timeout_s=timeout)
-    try:
-        with own_services(work) as (broker, influxd), err.status("scale") as status:
-            assert broker.pid is not None and influxd.pid is not None, "started above"
-            services = ScaleServices(broker.host, broker.port, influxd.url, broker.pid,
-                                     influxd.pid)
-            result = run_scale(services, work, options, report=status.update)
-    except (ServiceError, CPublisherError, PostgresError, RuntimeError) as exc:
-        err.print(f"[red]error:[/red] {exc} (work folder kept: {work})", highlight=False)
-        raise typer.Exit(1) from exc
-    shutil.rmtree(work, ignore_errors=True)
-    if as_json:
-        typer.echo(json.dumps(result))
+    with (
+        _failure_kept(work, err, ServiceError, CPublisherError, PostgresError, RuntimeError),
+        own_services(work) as (broker, influxd),
+        err.status("scale") as status,
+    ):
+        assert broker.pid is not None and influxd.pid is not None, "started above"
+        services = Services(broker.host, broker.port, influxd.url, broker.pid,
+                            influxd.pid)
+        result = run_scale(services, work, options, report=status.update)
+    if _finished(work, result, as_json):
         return
     table = Table(title=f"scale: {result['devices']:,} devices, {result['readings']:,} readings "
                         f"in {result['messages']:,} QoS 1 messages, {result['cpu_cores']} cores")

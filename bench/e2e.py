@@ -91,6 +91,7 @@ class Services:
     mqtt_port: int
     influx_url: str
     broker_pid: int | None = None
+    influxd_pid: int | None = None  # for benchmarks that meter influxd's CPU too
 
 
 def run(services: Services, work: Path, options: E2eOptions,

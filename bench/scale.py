@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.e2e import API_TIMEOUT_S, stored_readings, wait_ready
+from bench.e2e import API_TIMEOUT_S, Services, stored_readings, wait_ready
 from bench.postgres import throwaway_cluster
 from bench.proc import CpuMeter, per_1000
 from simulators import c_publisher
@@ -55,15 +55,6 @@ class ScaleOptions:
     messages: int = 100_000
     timeout_s: float = 300.0  # a round's drain gives up after this long
     seed: int = 1
-
-
-@dataclass(frozen=True)
-class Services:
-    mqtt_host: str
-    mqtt_port: int
-    influx_url: str
-    broker_pid: int
-    influxd_pid: int
 
 
 @dataclass(frozen=True)
@@ -125,9 +116,11 @@ async def _round(setup: _Setup, n: int, options: ScaleOptions, say: Report) -> d
     await asyncio.to_thread(c_publisher.wait_published, proc, options.messages,
                             options.timeout_s)
     async with _workers(setup, n, client_id, database, "drain") as workers:
-        cpu = CpuMeter({**{f"worker {k + 1}": w.proc.pid for k, w in enumerate(workers)},
-                        "mosquitto": s.broker_pid, "influxd": s.influxd_pid,
-                        "postgresql": setup.postgres_pid}, trees=frozenset({"postgresql"}))
+        pids = {**{f"worker {k + 1}": w.proc.pid for k, w in enumerate(workers)},
+                "mosquitto": s.broker_pid, "influxd": s.influxd_pid,
+                "postgresql": setup.postgres_pid}
+        cpu = CpuMeter({name: pid for name, pid in pids.items() if pid is not None},
+                       trees=frozenset({"postgresql"}))
         low, high = (round(f * setup.readings) for f in WINDOW)
         deadline = time.monotonic() + options.timeout_s
         marks: list[tuple[float, int]] = []
