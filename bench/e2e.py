@@ -48,7 +48,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.security.principal import Role
 from api.security.users import UserStore
-from bench.proc import CpuMeter, per_1000, rss_bytes
+from bench.proc import CpuMeter, per_1000, rss_bytes, stop
 from devices.clock import now_ms
 from simulators import c_publisher
 from simulators.city import City, build_city
@@ -385,12 +385,7 @@ async def _platform(services: Services, state: Path, db_url: str,
                 with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                     await listener
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def wait_ready(proc: subprocess.Popen[bytes], api: httpx.AsyncClient,

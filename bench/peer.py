@@ -40,7 +40,7 @@ from bench.ingest import (
     wait_stored,
 )
 from bench.ingest_worker import WorkerSpec
-from bench.proc import CpuMeter, cpu_seconds, per_1000
+from bench.proc import CpuMeter, cpu_seconds, per_1000, stop
 from devices.clock import now_ms
 from simulators import c_publisher
 from simulators.city import build_city
@@ -180,12 +180,7 @@ def _node_red(red: Path, setup: BenchSetup, work: Path, database: str,
         _probe(setup, key, database)
         yield {"nodered": proc.pid}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout_s=30)
 
 
 def _flow(setup: BenchSetup, database: str, prefix: str) -> list[dict[str, Any]]:

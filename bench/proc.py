@@ -1,8 +1,9 @@
-"""CPU time and resident memory of a process, read from /proc (Linux)."""
+"""CPU time and resident memory of a process, read from /proc (Linux); stopping one."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -13,6 +14,16 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; comm may hold spaces
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime, stime
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within `timeout_s`; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def rss_bytes(pid: int) -> int:

@@ -36,7 +36,7 @@ import numpy as np
 
 from bench.e2e import API_TIMEOUT_S, Services, stored_readings, wait_ready
 from bench.postgres import throwaway_cluster
-from bench.proc import CpuMeter, per_1000
+from bench.proc import CpuMeter, per_1000, stop
 from simulators import c_publisher
 from simulators.city import build_city
 from urbanwatch.demo import import_city
@@ -170,7 +170,7 @@ async def _workers(setup: _Setup, n: int, client_id: str, database: str,
             port = free_port()
             proc = _start(setup, f"{k}/{n}", setup.work / f"state-{n}w-{k}", port, client_id,
                           database, logs[-1])
-            stack.callback(_stop, proc)
+            stack.callback(stop, proc)
             api = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=API_TIMEOUT_S))
             workers.append(_Worker(proc, api))
@@ -190,11 +190,3 @@ def _start(setup: _Setup, partition: str, state: Path, port: int, client_id: str
     with open(log_path, "ab") as log:
         return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
