@@ -66,7 +66,8 @@ def place(detector: Detector, members: np.ndarray, n_slots: int, rows: np.ndarra
     if rows is not None:
         row_of[:len(rows)] = rows
     new = members[row_of[members] < 0]
-    n_old = int(row_of.max(initial=-1)) + 1
+    # the detector's size, orphaned rows included (a relocated slot's old row is never reused)
+    n_old = len(scores) if scores is not None else int(row_of.max(initial=-1)) + 1
     row_of[new] = np.arange(n_old, n_old + len(new), dtype=np.int32)
     detector.grow(n_old + len(new))
     all_scores = np.zeros(n_old + len(new))

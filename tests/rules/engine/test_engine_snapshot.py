@@ -215,3 +215,21 @@ def test_a_device_moved_while_running_starts_fresh_and_its_alerts_are_handed_ove
     # the gauge that stayed keeps its window: a real rise there still fires
     assert [d.rule_id for d in _level(rebuilt, again, "wl-1", range(11, 20), 2.8)
             if d.state == F] == ["rise"]
+
+
+def test_a_moved_device_gets_a_new_detector_row_even_when_it_held_the_last_one():
+    """Its learned detector state describes the old place: the row it had is never handed
+    back to it (nor to anyone), however the rows were numbered."""
+    registry = small_registry()
+    running = engine(registry)
+    run(running, stream(gauges(registry), 0, 6, 9))
+    rows = running.ctx.detector_rows["ewma"]
+    last = int(np.argmax(rows))  # the slot holding the highest row
+    size = len(running.ctx.scores["ewma"])
+    device = registry.devices[registry.series(last).device_id]
+    moved = registry.updated([Device(device.id, device.type, "south", 0.0, 0.0, grid="g-9-9")])
+    rebuilt = running.rebuild(registry=moved)
+    new_rows = rebuilt.ctx.detector_rows["ewma"]
+    assert new_rows[last] >= size  # a fresh row, past every row the detector had
+    others = np.flatnonzero((rows >= 0) & (np.arange(len(rows)) != last))
+    assert (new_rows[others] == rows[others]).all()  # the others keep theirs
