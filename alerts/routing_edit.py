@@ -223,7 +223,10 @@ def _schedule_loc(config: RoutingConfig, team_id: str, schedule_id: str) -> Loc:
 
 
 def _local(ms: int, tz: str) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, ZoneInfo(tz))
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, ZoneInfo(tz))
+    except (OverflowError, ValueError, OSError) as exc:  # beyond the years a date can hold
+        raise RoutingEditRefused(f"time {ms} ms is out of range for an override") from exc
     spec = "minutes" if ms % 60_000 == 0 else "seconds" if ms % 1000 == 0 else "milliseconds"
     return moment.isoformat(timespec=spec)
 

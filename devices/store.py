@@ -81,6 +81,7 @@ class DeviceStore:
     ) -> None:
         self._sessions = session_factory
         self._clock_ms = clock_ms
+        self._last_stamp = 0
 
     async def add(self, devices: Iterable[Device]) -> None:
         """Insert new devices; if any id exists already, nothing is written."""
@@ -94,7 +95,8 @@ class DeviceStore:
         if existing:
             raise DuplicateDeviceError(sorted(existing))
         try:
-            await _insert(session, DeviceRow, [self._row(d, new=True) for d in devices])
+            now = self._stamp()
+            await _insert(session, DeviceRow, [self._row(d, now, new=True) for d in devices])
         except IntegrityError as exc:  # a concurrent writer won the race
             raise DuplicateDeviceError([d.id for d in devices]) from exc
 
@@ -107,8 +109,9 @@ class DeviceStore:
         """`upsert` as part of the caller's transaction (see `devices.provisioning`)."""
         devices = list(devices)
         existing = await _existing_ids(session, DeviceRow, [d.id for d in devices])
-        new = [self._row(d, new=True) for d in devices if d.id not in existing]
-        old = [self._row(d, new=False) for d in devices if d.id in existing]
+        now = self._stamp()
+        new = [self._row(d, now, new=True) for d in devices if d.id not in existing]
+        old = [self._row(d, now, new=False) for d in devices if d.id in existing]
         await _insert(session, DeviceRow, new)
         if old:
             await session.execute(update(DeviceRow), old)
@@ -171,7 +174,7 @@ class DeviceStore:
             if row is None:
                 raise UnknownDeviceError(device_id)
             row.status = DeviceStatus(status).value
-            row.updated_ms = self._clock_ms()
+            row.updated_ms = self._stamp()
             return _device(row)
 
     async def load_registry(self, catalogue: Catalogue) -> Registry:
@@ -211,8 +214,15 @@ class DeviceStore:
         areas = await self.list_areas()
         return Geography.build(areas) if areas else None
 
-    def _row(self, device: Device, *, new: bool) -> dict[str, Any]:
-        now_ms = self._clock_ms()
+    def _stamp(self) -> int:
+        """The time a write stamps: the clock, but always later than this store's previous
+        stamp, so that writes under a clock standing still (one following the readings of a
+        quiet city) still move `version`."""
+        self._last_stamp = max(self._clock_ms(), self._last_stamp + 1)
+        return self._last_stamp
+
+    @staticmethod
+    def _row(device: Device, now_ms: int, *, new: bool) -> dict[str, Any]:
         row = {field: getattr(device, field) for field in _DEVICE_FIELDS}
         row["status"] = DeviceStatus(device.status).value
         row["attributes"] = dict(device.attributes)

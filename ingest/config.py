@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from devices.decode import DecodeLimits
+from devices.names import Kind, check
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class MqttConfig:
     share_group: str | None = None
     # a partitioned worker subscribes to these districts' topics only (None: every district)
     districts: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for district in self.districts or ():  # each becomes a topic filter: no `+` or `#`
+            check(Kind.DISTRICT, district)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> MqttConfig:

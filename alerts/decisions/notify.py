@@ -122,7 +122,10 @@ def _for_team(
     body: str,
     cap: Callable[[], bytes | None],
 ) -> list[Message]:
-    _, team = routing.team(team_id)
+    try:
+        _, team = routing.team(team_id)
+    except KeyError:  # a routing reload removed the team: nothing to send it on
+        return []
     out = []
     seen: dict[str, int] = {}
     for channel in team.channels:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.model import LEVEL, Incident
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")  # what could split a header line
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.decisions.notify import Message
+from alerts.decisions.paging import EVENT as PAGE_EVENT
 from alerts.decisions.planning import Folded, OutboxView
 from alerts.sql.repository import is_postgresql
 from alerts.sql.tables import OutboxRow
@@ -177,7 +178,8 @@ async def view(session: AsyncSession, since_ms: int, *, folded: bool) -> OutboxV
     first written (folded rows excluded); with `folded`, the rows awaiting a digest."""
     query = (
         select(OutboxRow.team_id, OutboxRow.key, func.min(OutboxRow.created_ms))
-        .where(OutboxRow.created_ms > since_ms, OutboxRow.status != Status.FOLDED.value)
+        .where(OutboxRow.created_ms > since_ms, OutboxRow.status != Status.FOLDED.value,
+               OutboxRow.event != PAGE_EVENT)  # pages are never folded, nor counted
         .group_by(OutboxRow.team_id, OutboxRow.key)
     )
     sent: dict[str, dict[str, int]] = {}

@@ -194,6 +194,9 @@ async def test_override_times_follow_the_api_convention(teams: Teams) -> None:
     unknown = await teams.http.post("/api/v1/teams/gas-emergency/oncall/chief/overrides",
                                     headers=ADMIN, json={**stranger, "member": "li.wei"})
     assert unknown.status_code == 404
+    edge = {"member": "wang.fang", "start": "2026-12-01T00:00Z", "end": "9999-12-31T23:59:59Z"}
+    response = await teams.http.post(OVERRIDES, headers=ADMIN, json=edge)  # no local date
+    assert response.status_code in (409, 422) and "out of range" in response.text
     assert teams.path.read_text() == EXAMPLE
 
 

@@ -226,3 +226,16 @@ async def test_sqlite_uses_wal(tmp_path) -> None:
             assert await conn.scalar(text("PRAGMA foreign_keys")) == 1
     finally:
         await engine.dispose()
+
+
+async def test_version_moves_with_writes_under_a_clock_standing_still(
+    store: DeviceStore, clock: Clock
+) -> None:
+    """A clock following the readings of a quiet city stands still: a device put into
+    maintenance and back within it must still move the version (pollers reload on it)."""
+    await store.add([_device(1)])
+    before = await store.version()
+    await store.set_status("aq-0001", DeviceStatus.MAINTENANCE)
+    away = await store.version()
+    await store.set_status("aq-0001", DeviceStatus.ACTIVE)
+    assert len({before, away, await store.version()}) == 3

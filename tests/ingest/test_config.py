@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devices.errors import InvalidNameError
 from ingest.config import IngestConfig, MqttConfig
 from urbanwatch.settings import Settings
 
@@ -41,3 +42,9 @@ def test_invalid_sizes_are_refused(overrides: dict) -> None:
 def test_bad_url_is_refused() -> None:
     with pytest.raises(ValueError, match="mqtt://"):
         MqttConfig.from_url("http://x:1", client_id="c")
+
+
+def test_partition_districts_are_checked_before_they_become_topic_filters() -> None:
+    assert MqttConfig("h", 1, "c", districts=("d1", "d-2")).districts == ("d1", "d-2")
+    with pytest.raises(InvalidNameError, match="bad district id 'city/#'"):
+        MqttConfig("h", 1, "c", districts=("d1", "city/#"))
