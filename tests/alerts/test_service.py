@@ -337,3 +337,16 @@ async def test_a_reload_that_removes_an_open_incidents_policy_keeps_it_escalatin
     out = await reloaded.tick(T0 + 5 * MIN)  # red: 5 minutes to acknowledge
     assert [tuple(k.split(":")[i] for i in (0, 1, 3)) for k in out.notified] == [
         (incident.id, "escalated", "flood-control")]
+
+
+async def test_an_open_incident_of_a_team_a_reload_removed_can_still_be_cancelled(sessions):
+    """The gas team renamed while its incident is open: telling the gone team nothing, the
+    cancel goes through instead of failing on the missing team."""
+    svc = service(sessions)
+    await svc.handle([gas(1)], T0)
+    [incident] = await svc.incidents()
+    assert incident.team_id == "gas-emergency"
+    text = resources.files("alerts").joinpath("data/routing.yaml").read_text()
+    reloaded = service(sessions, parse_routing(text.replace("gas-emergency", "gas-crew")))
+    cancelled = await reloaded.cancel(incident.id, "ops", T0 + 5, "false alarm")
+    assert cancelled.state is IncidentState.CANCELLED
