@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from alerts.decisions.notify import Message
 from alerts.decisions.page_text import PageContext
 from alerts.model import TimelineKind
 from alerts.routing import load_routing
@@ -45,3 +46,17 @@ async def test_pages_are_outbox_rows_and_a_restart_repeats_no_step(sessions):
     assert json.loads(pages[2].body)["to"] == "+8613900000001"
     [incident] = await restarted.incidents()
     assert sum(e.kind is TimelineKind.PAGED for e in incident.timeline) == 3
+
+
+async def test_pages_do_not_use_up_the_teams_storm_budget(sessions):
+    """Storm control counts a team's notices to fold the excess into digests; pages are never
+    folded, so they are not counted either."""
+    notice = Message("in-1:opened", "mqtt", "dispatch/gas", "application/json", "{}",
+                     "gas-emergency", "opened", incident_id="in-1")
+    page = Message("in-1:page:0:li.wei", "email", "li.wei@gas.example.org", "text/plain", "hi",
+                   "gas-emergency", "page", incident_id="in-1")
+    async with sessions.begin() as session:
+        await outbox.enqueue(session, [notice, page], T0, outbox.Status.PENDING)
+    async with sessions() as session:
+        view = await outbox.view(session, T0 - 60 * S, folded=False)
+    assert list(view.sent["gas-emergency"]) == ["in-1:opened"]
