@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from devices import names
-from devices.registry import Device
+from devices.registry import Device, DeviceStatus, Registry
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,17 @@ class Partition:
 
     def own_devices(self, devices: Iterable[Device]) -> list[Device]:
         return [d for d in devices if self.owns(d.district)]
+
+
+def held_changes(held: Registry, subscribed: Iterable[str],
+                 changed: Iterable[Device]) -> list[Device]:
+    """What a worker holding `held` and subscribed to `subscribed` districts takes of
+    `changed` devices: those in its districts, and those it held that moved out of them as
+    retired, so its engine stops judging them and their open alerts close (the worker owning
+    their new district judges them from now on)."""
+    districts = set(subscribed)
+    changed = list(changed)
+    own = [d for d in changed if d.district in districts]
+    gone = [replace(d, status=DeviceStatus.RETIRED) for d in changed
+            if d.district not in districts and held.get(d.id) is not None]
+    return own + gone

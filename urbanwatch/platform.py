@@ -67,7 +67,7 @@ from urbanwatch.database import create_engine, create_session_factory, migrate, 
 from urbanwatch.detection_journal import FILENAME as JOURNAL
 from urbanwatch.judging import Judge
 from urbanwatch.leadership import PartitionLease
-from urbanwatch.partition import Partition
+from urbanwatch.partition import Partition, held_changes
 from urbanwatch.services.broker_auth import (
     broker_auth_version,
     client_settings,
@@ -428,9 +428,9 @@ class Platform:
             log.warning("partition %s: devices in new districts %s are judged once this "
                         "worker restarts (it subscribes at start)", self.partition.name,
                         ",".join(unsubscribed))
-        own = [d for d in own if d.district in self.districts]
-        if own:
-            self.own_registry = self.own_registry.updated(own)
+        taken = held_changes(self.own_registry, self.districts, changed)
+        if taken:
+            self.own_registry = self.own_registry.updated(taken)
 
     def _own_open_alerts(self) -> list[OpenAlert]:
         """The open alerts the engine seeds its rule state with: of its own devices only."""

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from devices.catalogue import load_catalogue
 from devices.errors import InvalidNameError
-from devices.registry import Device
-from urbanwatch.partition import Partition
+from devices.registry import Device, DeviceStatus, Registry
+from urbanwatch.partition import Partition, held_changes
 from urbanwatch.services.ports import free_port
 
 DISTRICTS = [f"D{n:02d}" for n in range(1, 41)] + ["haidian", "chaoyang", "dongcheng"]
@@ -105,3 +106,15 @@ async def test_a_partition_owning_no_stored_district_says_to_import_the_city_fir
     code, stderr = run_serve("--partition", "1/2", "--db-url", db_url, tmp_path=tmp_path)
     assert code == 1 and "owns none of the 0 districts stored: import the city first" in stderr
     assert not (tmp_path / "services").exists()
+
+
+def test_a_worker_takes_its_districts_changes_and_lets_go_of_a_device_moved_away() -> None:
+    held = Registry.build(load_catalogue(), [Device("aq-1", "air_quality", "d1", 0.0, 0.0),
+                                             Device("aq-2", "air_quality", "d1", 0.0, 0.0)])
+    changed = [Device("aq-1", "air_quality", "d2", 0.0, 0.0),  # moved to another worker's
+               Device("aq-3", "air_quality", "d1", 0.0, 0.0),  # new here
+               Device("aq-4", "air_quality", "d2", 0.0, 0.0)]  # new there: not ours
+    taken = {d.id: d for d in held_changes(held, ["d1"], changed)}
+    assert set(taken) == {"aq-1", "aq-3"}
+    assert taken["aq-1"].status is DeviceStatus.RETIRED  # no longer judged here
+    assert taken["aq-3"].status is DeviceStatus.ACTIVE
