@@ -46,14 +46,21 @@ class PartitionLease:
         self._engine, self._poll_s = engine, poll_s
         self._connection: AsyncConnection | None = None
         self.leading = False
+        self.took_over = False  # another worker led while this one waited
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Wait until this worker leads (True) or `stop` is set (False)."""
         waited = False
         while not stop.is_set():
-            if await self._try():
+            try:
+                got = await self._try()
+            except (DBAPIError, OperationalError, OSError) as exc:  # a blip: keep standing by
+                log.warning("partition %s: cannot ask for the lease (%s); trying again",
+                            self.name, exc)
+                got = False
+            if got:
                 log.info("partition %s: leading%s", self.name, " (took over)" if waited else "")
-                self.leading = True
+                self.leading, self.took_over = True, waited
                 return True
             if not waited:
                 log.info("partition %s: standing by (another worker leads it)", self.name)
@@ -70,14 +77,19 @@ class PartitionLease:
         """
         assert self._connection is not None, "not leading"
         while not stop.is_set():
-            try:
-                await self._connection.execute(text("SELECT 1"))
-            except (DBAPIError, OperationalError, OSError) as exc:
+            try:  # bounded: a half-open connection must not hide a lost lease
+                await asyncio.wait_for(self._check(), max(5.0, 3 * self._poll_s))
+            except (DBAPIError, OperationalError, OSError, TimeoutError) as exc:
                 self.leading = False
                 raise LeaseLost(f"partition {self.name}: the lease's database connection "
-                                f"broke ({exc}); stopping, another worker may lead") from exc
+                                f"broke ({exc!r}); stopping, another worker may lead") from exc
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._poll_s)
+
+    async def _check(self) -> None:
+        assert self._connection is not None
+        await self._connection.execute(text("SELECT 1"))
+        await self._connection.commit()  # not left idle in a transaction between checks
 
     async def release(self) -> None:
         """Give the lease up (closing its connection releases the lock)."""

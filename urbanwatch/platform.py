@@ -204,6 +204,12 @@ class Platform:
         if not await lease.acquire(stop):
             return
         self._led = True
+        if lease.took_over:  # this worker's own checkpoint predates the other's leadership
+            stale = self.settings.state_dir / FILENAME
+            if stale.exists():
+                log.info("partition %s: took over, so the engine starts from what was stored, "
+                         "not from this worker's older checkpoint", lease.name)
+                stale.unlink()
         try:
             await self.judge.restore(await self._last_readings(), self._own_open_alerts())
             tasks = [asyncio.create_task(supervise(name, job, stop, self.tasks), name=name)
