@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
-from api.clock import Instant, iso_times
+from api.clock import Instant
 from api.deps import Caller, CatalogueDep, InfluxDep, KnownDevice
 from api.query import TIME, alias_of, time_range
 from api.routes.devices import NOT_FOUND
-from api.schemas.devices import LatestReading, LatestReadings, ReadingPoint, Readings
+from api.schemas.devices import LatestReading, LatestReadings, Readings
 from api.schemas.problems import Invalid, Problem
 from devices.clock import now_ms
 from ingest.timeseries.history import latest_values, series_history
@@ -43,6 +43,7 @@ async def latest_readings(
 @router.get(
     "/{device_id}/readings",
     summary="A device's readings of one metric, raw or aggregated, from InfluxDB",
+    response_model=Readings,
     responses={**NOT_FOUND, 422: {"model": Invalid, "description": "bad metric, range, interval"},
                502: {"model": Problem, "description": "InfluxDB failed"}},
 )
@@ -59,7 +60,7 @@ async def get_readings(
     every: Annotated[str | None, Query(description="aggregate over windows, e.g. 1m")] = None,
     aggregate: Literal["mean", "min", "max", "median", "sum", "count", "last", "first"] = "mean",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-) -> Readings:
+) -> Response:
     device_type = catalogue[device.type]
     if metric not in device_type.metrics:
         known = ", ".join(device_type.metrics)
@@ -78,16 +79,9 @@ async def get_readings(
         influx, measurement=device.type, device_id=device.id, metric=metric,
         start_ms=start_ms, end_ms=end_ms, every=every, aggregate=aggregate, limit=limit,
     )
-    return Readings(
-        device_id=device.id,
-        metric=metric,
-        unit=device_type.metrics[metric].unit,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        every=every,
+    body = Readings.body(
+        history.ts_ms, history.value, device_id=device.id, metric=metric,
+        unit=device_type.metrics[metric].unit, start_ms=start_ms, end_ms=end_ms, every=every,
         aggregate=aggregate if every else None,
-        points=[
-            ReadingPoint(ts_ms=int(t), at=at, value=float(v))
-            for t, at, v in zip(history.ts_ms, iso_times(history.ts_ms), history.value, strict=True)
-        ],
     )
+    return Response(body, media_type="application/json")
