@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.errors import RoutingError
+from alerts.errors import RoutingError, UnknownTeamError
 from alerts.paging_checks import PolicySteps, TeamPeople, paging_problems
 from alerts.schedules import Member, Schedule
 from alerts.steps import Gateway, Step, ordered
@@ -214,11 +214,16 @@ class RoutingConfig(_Model):
         return next(r for r in self.routes if r.match.covers(category, district, severity, types))
 
     def team(self, team_id: str) -> tuple[Handler, Team]:
+        """The team `team_id` and the handler it belongs to.
+
+        Raises:
+            UnknownTeamError: no such team.
+        """
         for handler in self.handlers:
             for team in handler.teams:
                 if team.id == team_id:
                     return handler, team
-        raise KeyError(team_id)
+        raise UnknownTeamError(team_id)
 
     def policy(self, policy_id: str) -> Policy:
         return next(p for p in self.policies if p.id == policy_id)

@@ -2,8 +2,8 @@
 
 The API and `urbanwatch teams` both call `RoutingFile`. Each change is read-modify-write under a
 per-file lock, the way rule edits are (`rules.language.rulefile`): the edit is made on the file's
-text with the rule editor's round-trip helpers (`rules.language.ruletext`), so the comments and
-layout outside what changed stay; the WHOLE new text must pass `parse_routing` (the checks of
+text with the round-trip helpers the rule editor uses too (`devices.yaml_text`), so the comments
+and layout outside what changed stay; the WHOLE new text must pass `parse_routing` (the checks of
 `urbanwatch routing check`, each problem with its line and column) before it is written
 atomically beside the file and moved over it. Where the layout cannot be edited in place (a
 flow-style list, say), the whole routing is written afresh, as a rule file is.
@@ -34,13 +34,13 @@ from alerts.routing import SHIPPED, Loc, RoutingConfig, parse_routing
 from devices import plain_yaml
 from devices.names import Kind, check
 from devices.yaml_text import (
+    append_items,
     cut_lines,
     dump_yaml,
-    edited_mapping,
     file_lock,
-    item_prefix,
     last_line,
-    render_item,
+    replace_item,
+    text_lines,
     write_atomic,
 )
 
@@ -276,13 +276,10 @@ def _edit_item(text: str, before: Data, after: Data, loc: Loc) -> str | None:
         return None
     if seq.flow_style or not seq.value or len(_get(after, loc[:-1]) or []) == 0:
         return None
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
+    lines = text_lines(text)
     grew = len(_get(after, loc[:-1])) > len(seq.value)
     if grew and isinstance(new, dict):  # appended at the end
-        end = last_line(lines, seq.value[-1]) + 1
-        lines[end:end] = [render_item(new, item_prefix(lines, seq.value[-1]))]
+        append_items(lines, seq.value[-1], [new])
         return "".join(lines)
     node = seq.value[index]
     if not isinstance(node, yaml.MappingNode):
@@ -293,10 +290,7 @@ def _edit_item(text: str, before: Data, after: Data, loc: Loc) -> str | None:
         return "".join(lines)
     if not isinstance(old, dict) or not isinstance(new, dict):
         return None
-    first, last = node.start_mark.line, last_line(lines, node)
-    edited = edited_mapping(
-        lines[first : last + 1], node.start_mark.column, _plain(old), _plain(new))
-    lines[first : last + 1] = [edited or render_item(new, item_prefix(lines, node))]
+    replace_item(lines, node, new, (_plain(old), _plain(new)))
     return "".join(lines)
 
 

@@ -23,6 +23,7 @@ from alerts.errors import (
     TransitionError,
     UnknownIncidentError,
     UnknownSilenceError,
+    UnknownTeamError,
 )
 from alerts.model import Alert, Incident, IncidentState
 from alerts.pipeline import AlertPipeline
@@ -85,7 +86,7 @@ class AlertService(AlertPipeline):
         """Hand the incident to another team and dispatch it to them at once."""
         try:
             handler, _ = self.routing.team(team_id)
-        except KeyError:
+        except UnknownTeamError:
             raise RoutingError("routing", [f"unknown team {team_id!r}"]) from None
 
         def step(i: Incident) -> Incident:

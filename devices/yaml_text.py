@@ -97,6 +97,36 @@ def block_items(text: str) -> list[yaml.MappingNode] | None:
     return items
 
 
+def text_lines(text: str) -> list[str]:
+    """`text` as lines, the last one too ending in a newline, so items can be added after it."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return lines
+
+
+def append_items(lines: list[str], last: yaml.Node, items: list[dict[str, Any]]) -> None:
+    """Write `items` after the item `last`, each behind the same prefix (``"  - "``)."""
+    end = last_line(lines, last) + 1
+    lines[end:end] = [render_item(item, item_prefix(lines, last)) for item in items]
+
+
+def replace_item(
+    lines: list[str], node: yaml.Node, item: dict[str, Any],
+    fields: tuple[dict[str, Any], dict[str, Any]] | None,
+) -> None:
+    """Put `item` in place of the item `node`.
+
+    Given `fields` (the item's fields before and after, as plain data), only those that changed
+    are rewritten and the comments on its lines stay; without them, or where its text is not a
+    plain block mapping, the item is written anew.
+    """
+    first, last = node.start_mark.line, last_line(lines, node)
+    edited = None if fields is None else edited_mapping(
+        lines[first : last + 1], node.start_mark.column, *fields)
+    lines[first : last + 1] = [edited or render_item(item, item_prefix(lines, node))]
+
+
 def item_prefix(lines: list[str], node: yaml.Node) -> str:
     """What precedes the item on its first line, e.g. ``"  - "``."""
     head = lines[node.start_mark.line][: node.start_mark.column]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from alerts.decisions.grouping import SYSTEM, IncidentEvent
+from alerts.errors import UnknownTeamError
 from alerts.model import Incident, TimelineKind
 from alerts.routing import MqttTarget, RoutingConfig, WebhookTarget
 
@@ -124,7 +125,7 @@ def _for_team(
 ) -> list[Message]:
     try:
         _, team = routing.team(team_id)
-    except KeyError:  # a routing reload removed the team: nothing to send it on
+    except UnknownTeamError:  # a routing reload removed the team: nothing to send it on
         return []
     out = []
     seen: dict[str, int] = {}

@@ -18,6 +18,7 @@ from alerts.decisions.grouping import SYSTEM
 from alerts.decisions.notify import JSON, Message
 from alerts.decisions.oncall import on_duty
 from alerts.decisions.page_text import PageContext, email, facts
+from alerts.errors import UnknownTeamError
 from alerts.model import Incident, TimelineKind
 from alerts.routing import Policy, RoutingConfig
 from alerts.schedules import Member
@@ -35,7 +36,7 @@ def _on_duty(
     team_id = named or incident.team_id or ""
     try:
         _, team = routing.team(team_id)
-    except KeyError:
+    except UnknownTeamError:
         return f"no team {team_id!r}"
     schedule = team.schedule(schedule_id)
     if schedule is None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts.errors import UnknownTeamError
 from alerts.routing import RoutingConfig
 from alerts.sql.tables import TeamLoginRow
 from devices.clock import now_ms
@@ -59,10 +58,7 @@ class TeamLogins:
         Raises:
             UnknownTeamError: no such team.
         """
-        try:
-            routing.team(team_id)
-        except KeyError:
-            raise UnknownTeamError(team_id) from None
+        routing.team(team_id)
         password = generate_password()
         row = {"team_id": team_id, "password_hash": hash_password(password),
                "created_ms": self._clock_ms()}

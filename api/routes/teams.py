@@ -13,8 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 
-from alerts.errors import UnknownTeamError
-from alerts.routing import Handler, RoutingConfig, Team
+from alerts.routing import RoutingConfig
 from alerts.routing_edit import RoutingFile
 from api.deps import AlertServiceDep, AlertsPartDep, Caller, CityZoneDep, require
 from api.routes.routing import UNAVAILABLE, redact_webhooks
@@ -108,7 +107,7 @@ async def delete_override(
 async def team_oncall(
     team_id: str, _caller: Admin, service: AlertServiceDep, tz: CityZoneDep
 ) -> TeamOnCall:
-    _, team = _team(service.routing, team_id)
+    _, team = service.routing.team(team_id)
     return TeamOnCall.of(team, now_ms(), tz)
 
 
@@ -121,19 +120,12 @@ async def _write(
     return alerts.service.routing
 
 
-def _team(routing: RoutingConfig, team_id: str) -> tuple[Handler, Team]:
-    try:
-        return routing.team(team_id)
-    except KeyError:
-        raise UnknownTeamError(team_id) from None
-
-
 def _detail(routing: RoutingConfig, team_id: str, tz: str) -> TeamDetail:
-    return TeamDetail.of(*_team(routing, team_id), tz)
+    return TeamDetail.of(*routing.team(team_id), tz)
 
 
 def _schedule(routing: RoutingConfig, team_id: str, schedule_id: str, tz: str) -> SchedulePublic:
-    _, team = _team(routing, team_id)
+    _, team = routing.team(team_id)
     schedule = team.schedule(schedule_id)
     assert schedule is not None, "the edit just wrote it"
     return SchedulePublic.of(schedule, tz)

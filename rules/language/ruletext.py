@@ -13,12 +13,12 @@ from collections.abc import Collection
 from typing import Any
 
 from devices.yaml_text import (
+    append_items,
     block_items,
     cut_lines,
-    edited_mapping,
-    item_prefix,
     last_line,
-    render_item,
+    replace_item,
+    text_lines,
 )
 from rules.language.model import Rule
 
@@ -43,24 +43,16 @@ def edit_text(
     in_order = [r.id for r in after][: len(kept)] == kept
     if items is None or len(items) != len(before) or not in_order or not after:
         return None
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    prefix = item_prefix(lines, items[-1])
-    appended = [render_item(dump[r.id], prefix) for r in after[len(kept):]]
-    end = last_line(lines, items[-1]) + 1
-    lines[end:end] = appended
+    lines = text_lines(text)
+    append_items(lines, items[-1], [dump[r.id] for r in after[len(kept):]])
     floors = [0] + [last_line(lines, n) + 1 for n in items[:-1]]
     for node, old, floor in reversed(list(zip(items, before, floors, strict=True))):
         new = now.get(old.id)
         if new is None:
             del lines[slice(*cut_lines(lines, node, floor))]
         elif old.model_dump() != new.model_dump():
-            first, last = node.start_mark.line, last_line(lines, node)
-            edited = None if new.id in fresh else edited_mapping(
-                lines[first : last + 1], node.start_mark.column, _fields(old), dump[new.id])
-            head = item_prefix(lines, node)
-            lines[first : last + 1] = [edited or render_item(dump[new.id], head)]
+            fields = None if new.id in fresh else (_fields(old), dump[new.id])
+            replace_item(lines, node, dump[new.id], fields)
     return "".join(lines)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.errors import RoutingError
+from alerts.errors import RoutingError, UnknownTeamError
 from alerts.routing import load_routing, parse_routing
 from alerts.schedules import Weekday
 
@@ -24,6 +24,12 @@ def test_the_documented_example_loads_with_its_people():
     assert str(lead.rotation.handoff_time) == "09:00:00"
     assert [g.id for g in routing.gateways] == ["sms", "voice"]
     assert [s.after_s for s in routing.policy("gas").steps] == [0, 300, 900]
+
+
+def test_looking_up_a_team_the_file_lacks_says_which():
+    with pytest.raises(UnknownTeamError, match="no team 'no-such-team'") as caught:
+        load_routing(EXAMPLE).team("no-such-team")
+    assert caught.value.team_id == "no-such-team"
 
 
 def test_files_without_people_keep_loading():

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from alerts.errors import AlertError, RoutingError
+from alerts.errors import AlertError, RoutingError, UnknownTeamError
 from alerts.routing import Handler, RoutingConfig, load_routing
 from alerts.routing import Team as TeamModel
 from alerts.routing_edit import RoutingFile
@@ -210,7 +210,7 @@ def _fail(problems: list[str], *, unchanged: bool = False) -> NoReturn:
 def _team(routing: RoutingConfig, team_id: str) -> tuple[Handler, TeamModel]:
     try:
         return routing.team(team_id)
-    except KeyError:
+    except UnknownTeamError:
         raise ValueError(f"no team {team_id!r} in the routing file; see `urbanwatch teams "
                          "list`") from None
 
