@@ -53,7 +53,9 @@ def score_command(
 def lines(card: Scorecard) -> list[str]:
     out = [
         f"events detected (right category)  {card.detected}/{card.events} "
-        f"({card.detected_share:.1%}), at least expected severity {card.right_severity_share:.1%}",
+        f"({card.detected_share:.1%}), at least expected severity {card.right_severity_share:.1%}"
+        + (f"; {card.events_after_run} more began after the run's end (not scored)"
+           if card.events_after_run else ""),
         f"detection latency                 median {card.latency_s_median} s "
         f"({card.latency_intervals_median} report intervals), p95 {card.latency_s_p95} s "
         f"({card.latency_intervals_p95})",
