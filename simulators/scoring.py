@@ -116,17 +116,18 @@ def _about_fault(incident: RaisedIncident, fault: FaultTruth) -> bool:
 
 
 def score(truth: Truth, incidents: list[RaisedIncident], alerts: list[RaisedAlert],
-          also_explaining: tuple[EventTruth, ...] = ()) -> Scorecard:
-    """The scorecard; `also_explaining` are events not scored (a run stopped before they could
-    be judged) whose incidents are not false either."""
+          also_explaining: tuple[EventTruth | FaultTruth, ...] = ()) -> Scorecard:
+    """The scorecard; `also_explaining` are events and faults not scored (a run stopped before
+    they could be judged) whose incidents are not false either."""
     after_run = tuple(e for e in truth.events if e.start_ms >= truth.end_ms)
     truth = replace(truth, events=tuple(e for e in truth.events if e not in after_run))
-    also_explaining = (*also_explaining, *after_run)
+    events = (*truth.events, *after_run,
+              *(e for e in also_explaining if isinstance(e, EventTruth)))
+    faults = (*truth.faults, *(f for f in also_explaining if isinstance(f, FaultTruth)))
     matched = {e.id: [i for i in incidents if belongs(i, e)] for e in truth.events}
-    explained = {i.id for found in matched.values() for i in found}
-    explained |= {i.id for i in incidents for e in also_explaining if belongs(i, e)}
+    explained = {i.id for i in incidents if any(belongs(i, e) for e in events)}
     explained |= {i.id for i in incidents if i.category == DEVICE
-                  and any(_about_fault(i, f) for f in truth.faults)}
+                  and any(_about_fault(i, f) for f in faults)}
     false = [i for i in incidents if i.id not in explained]
     latencies: list[float] = []
     intervals: list[float] = []

@@ -117,3 +117,11 @@ def test_a_fault_incident_stamped_just_before_the_fault_began_is_about_it() -> N
     assert card.false_incidents == 0
     before = replace(device_incident, detected_ms=start - 60_000, opened_ms=start - 60_000)
     assert score(TRUTH, [*PERFECT[:2], before], PERFECT_ALERTS).false_incidents == 1
+
+
+def test_a_run_scored_before_a_fault_ended_does_not_call_its_device_incident_false() -> None:
+    stopped = TRUTH.reached(45 * MIN, 0, 60 * MIN)  # the dropout has not ended by then
+    assert DROPOUT not in stopped.faults
+    card = score(stopped, PERFECT, PERFECT_ALERTS, (*TRUTH.events, *TRUTH.faults))
+    assert card.false_incidents == 0
+    assert score(stopped, PERFECT, PERFECT_ALERTS, TRUTH.events).false_incidents == 1

@@ -40,7 +40,7 @@ def score_command(
     async def work(_settings: Settings, sessions: Sessions) -> Scorecard:
         incidents, alerts = await raised(sessions, expected.start_ms,
                                          expected.end_ms + AFTER_FAULT_MS)
-        return score(expected, incidents, alerts, whole.events)
+        return score(expected, incidents, alerts, (*whole.events, *whole.faults))
 
     card = db.run(work)
     if as_json:
