@@ -10,12 +10,18 @@ report intervals of the event's first sensor. An incident that belongs to no eve
 not a device incident about a faulty device is *false*. A fault is *handled* when no
 emergency (a non-device incident not explained by an event) involves its devices from its
 start to an hour after its end, and, where the truth expects a report, a device-category
-alert names one of its devices in that time.
+alert names one of its devices in that time. An incident is in a fault's time when it opened
+or its first alert started in it: following the readings, the platform stamps an incident with
+its batch's `now`, which may be a few seconds before the reading that raised it.
+
+An event whose hazard begins only after the run's end (a short run, a long scenario) is not
+scored: nothing could have detected it. It is counted in `events_after_run`, and its
+incidents are not false.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +69,7 @@ class RaisedAlert:
 @dataclass(frozen=True)
 class Scorecard:
     events: int
+    events_after_run: int
     detected: int
     detected_share: float
     right_severity_share: float
@@ -103,19 +110,24 @@ def belongs(incident: RaisedIncident, event: EventTruth) -> bool:
 
 
 def _about_fault(incident: RaisedIncident, fault: FaultTruth) -> bool:
-    return (fault.start_ms <= incident.opened_ms <= fault.end_ms + AFTER_FAULT_MS
+    return (any(fault.start_ms <= t <= fault.end_ms + AFTER_FAULT_MS
+                for t in (incident.opened_ms, incident.detected_ms))
             and bool(set(incident.devices) & set(fault.devices)))
 
 
 def score(truth: Truth, incidents: list[RaisedIncident], alerts: list[RaisedAlert],
-          also_explaining: tuple[EventTruth, ...] = ()) -> Scorecard:
-    """The scorecard; `also_explaining` are events not scored (a run stopped before they could
-    be judged) whose incidents are not false either."""
+          also_explaining: tuple[EventTruth | FaultTruth, ...] = ()) -> Scorecard:
+    """The scorecard; `also_explaining` are events and faults not scored (a run stopped before
+    they could be judged) whose incidents are not false either."""
+    after_run = tuple(e for e in truth.events if e.start_ms >= truth.end_ms)
+    truth = replace(truth, events=tuple(e for e in truth.events if e not in after_run))
+    events = (*truth.events, *after_run,
+              *(e for e in also_explaining if isinstance(e, EventTruth)))
+    faults = (*truth.faults, *(f for f in also_explaining if isinstance(f, FaultTruth)))
     matched = {e.id: [i for i in incidents if belongs(i, e)] for e in truth.events}
-    explained = {i.id for found in matched.values() for i in found}
-    explained |= {i.id for i in incidents for e in also_explaining if belongs(i, e)}
+    explained = {i.id for i in incidents if any(belongs(i, e) for e in events)}
     explained |= {i.id for i in incidents if i.category == DEVICE
-                  and any(_about_fault(i, f) for f in truth.faults)}
+                  and any(_about_fault(i, f) for f in faults)}
     false = [i for i in incidents if i.id not in explained]
     latencies: list[float] = []
     intervals: list[float] = []
@@ -155,7 +167,7 @@ def score(truth: Truth, incidents: list[RaisedIncident], alerts: list[RaisedAler
     detected = len(latencies)
     event_incidents = [i for found in matched.values() for i in found]
     card = Scorecard(
-        events=len(truth.events), detected=detected,
+        events=len(truth.events), events_after_run=len(after_run), detected=detected,
         detected_share=_share(detected, len(truth.events)),
         right_severity_share=_share(right_severity, detected),
         latency_s_median=_pct(latencies, 50), latency_s_p95=_pct(latencies, 95),

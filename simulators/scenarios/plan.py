@@ -128,5 +128,5 @@ def truth(run: Run, scenarios: Sequence[Scenario]) -> Truth:
         seed=run.seed, devices=len(run.city.devices), start_ms=run.start_ms, end_ms=run.end_ms,
         events=tuple(s.truth for s in scenarios if isinstance(s.truth, EventTruth)),
         faults=tuple(s.truth for s in scenarios if isinstance(s.truth, FaultTruth)),
-        holidays=tuple(d.isoformat() for d in holidays_between(first, last)),
+        holidays=tuple(d.isoformat() for d in holidays_between(first, last, run.city.holidays)),
     )

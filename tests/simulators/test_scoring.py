@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from simulators.scenarios.truth import EventTruth, FaultTruth, Truth
 from simulators.scoring import RaisedAlert, RaisedIncident, score
 
@@ -91,3 +93,35 @@ def test_a_wrong_category_or_team_is_not_right() -> None:
     card = score(TRUTH, wrong, [])
     assert card.detected == 1 and card.missed == ("e1-gas_leak",)
     assert card.right_severity_share == 0.0 and card.right_team_share == 0.0
+
+
+def test_an_event_beginning_after_the_run_is_not_scored_and_its_incidents_are_not_false() -> None:
+    late = replace(FLOOD, id="e5-flood", onset_ms=590 * MIN, start_ms=610 * MIN,
+                   end_ms=700 * MIN)
+    truth = replace(TRUTH, events=(GAS, FLOOD, late))
+    early_alarm = _incident("in-9", "flood", 3, 595 * MIN, ("water-authority", "drainage-crew"),
+                            grids=("g-0-5",))
+    card = score(truth, [*PERFECT, early_alarm], PERFECT_ALERTS)
+    assert (card.events, card.events_after_run, card.detected_share) == (2, 1, 1.0)
+    assert card.false_incidents == 0 and not card.missed
+
+
+def test_a_fault_incident_stamped_just_before_the_fault_began_is_about_it() -> None:
+    # following the readings, the incident takes its batch's `now`: 3 s before the reading
+    # of the fault that raised it
+    start = DROPOUT.start_ms
+    device_incident = RaisedIncident("in-4", "device", 1, start - 3_000, start + 2_000,
+                                     "city-management", "field-maintenance",
+                                     devices=("aq-0001",))
+    card = score(TRUTH, [*PERFECT[:2], device_incident], PERFECT_ALERTS)
+    assert card.false_incidents == 0
+    before = replace(device_incident, detected_ms=start - 60_000, opened_ms=start - 60_000)
+    assert score(TRUTH, [*PERFECT[:2], before], PERFECT_ALERTS).false_incidents == 1
+
+
+def test_a_run_scored_before_a_fault_ended_does_not_call_its_device_incident_false() -> None:
+    stopped = TRUTH.reached(45 * MIN, 0, 60 * MIN)  # the dropout has not ended by then
+    assert DROPOUT not in stopped.faults
+    card = score(stopped, PERFECT, PERFECT_ALERTS, (*TRUTH.events, *TRUTH.faults))
+    assert card.false_incidents == 0
+    assert score(stopped, PERFECT, PERFECT_ALERTS, TRUTH.events).false_incidents == 1

@@ -40,7 +40,7 @@ def score_command(
     async def work(_settings: Settings, sessions: Sessions) -> Scorecard:
         incidents, alerts = await raised(sessions, expected.start_ms,
                                          expected.end_ms + AFTER_FAULT_MS)
-        return score(expected, incidents, alerts, whole.events)
+        return score(expected, incidents, alerts, (*whole.events, *whole.faults))
 
     card = db.run(work)
     if as_json:
@@ -53,7 +53,9 @@ def score_command(
 def lines(card: Scorecard) -> list[str]:
     out = [
         f"events detected (right category)  {card.detected}/{card.events} "
-        f"({card.detected_share:.1%}), at least expected severity {card.right_severity_share:.1%}",
+        f"({card.detected_share:.1%}), at least expected severity {card.right_severity_share:.1%}"
+        + (f"; {card.events_after_run} more began after the run's end (not scored)"
+           if card.events_after_run else ""),
         f"detection latency                 median {card.latency_s_median} s "
         f"({card.latency_intervals_median} report intervals), p95 {card.latency_s_p95} s "
         f"({card.latency_intervals_p95})",

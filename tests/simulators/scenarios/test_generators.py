@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
+from datetime import date
 
 import numpy as np
 import pytest
@@ -201,3 +203,11 @@ def test_a_crowded_mix_keeps_episodes_of_one_kind_apart() -> None:
         for other_kind, other, o_start, o_end in spans[:k]:
             if kind == other_kind:
                 assert devices.isdisjoint(other) or end <= o_start or o_end <= start
+
+
+def test_the_truth_lists_the_city_s_own_holidays_inside_the_run() -> None:
+    extra = date(2024, 11, 19)  # the Tuesday after MONDAY_MS, a local festival
+    city = replace(CITY, holidays=CITY.holidays | {extra})
+    run = Run(city, MONDAY_MS, 3 * 24 * HOUR_MS, seed=4)
+    assert truth(run, []).holidays == (extra.isoformat(),)
+    assert truth(_run(), []).holidays == ()
