@@ -116,7 +116,7 @@ def write_all(series: list[NabSeries], results: Iterable[NabResult], out: Path) 
 
 def score_files(paths: Paths, results: Path, mode: str, profile: str = "all") -> dict[str, Any]:
     """The scorer's JSON summary (with per-file raw scores) of a results folder."""
-    out = results.parent / f"{results.name}.score.json"  # names hold dots: not with_suffix
+    out = results.parent / f"{results.name}.{mode}.json"  # names hold dots: not with_suffix
     cmd = [sys.executable, str(paths.scorer), "--data", str(paths.data), "--labels",
            str(paths.labels), "--results", str(results), "--mode", mode, "--profile", profile,
            "--per-file", "--out", str(out)]
