@@ -50,7 +50,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     f"d{decades}-s{min_std}-t{round(tolerance * 100)}": {
         "decades": decades, "min_std": min_std, "range_tolerance": tolerance}
     for tolerance in (0.05, 0.1) for decades in (2.5, 3.0) for min_std in (0.02, 0.03)
-}
+} | {  # base detectors judged in context: how usual the context must find a reading
+    f"d3.0-s{min_std}-e{explained_below}": {
+        "min_std": min_std, "explained_below": explained_below}
+    for explained_below in (0.4, 0.6) for min_std in (0.02, 0.03)
+} | {"d3.0-s0.02-nocontext": {"context": ()}}  # every base detector judged alone, as before
 
 
 def shipped_candidate() -> str | None:
