@@ -50,7 +50,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     f"d{decades}-s{min_std}-t{round(tolerance * 100)}": {
         "decades": decades, "min_std": min_std, "range_tolerance": tolerance}
     for tolerance in (0.05, 0.1) for decades in (2.5, 3.0) for min_std in (0.02, 0.03)
-}
+} | {  # base detectors judged in context: how usual the context must find a reading
+    f"d3.0-s{min_std}-e{explained_below}": {
+        "min_std": min_std, "explained_below": explained_below}
+    for explained_below in (0.4, 0.6) for min_std in (0.02, 0.03)
+} | {"d3.0-s0.02-nocontext": {"context": ()}}  # every base detector judged alone, as before
 
 
 def shipped_candidate() -> str | None:
@@ -116,7 +120,7 @@ def write_all(series: list[NabSeries], results: Iterable[NabResult], out: Path) 
 
 def score_files(paths: Paths, results: Path, mode: str, profile: str = "all") -> dict[str, Any]:
     """The scorer's JSON summary (with per-file raw scores) of a results folder."""
-    out = results.parent / f"{results.name}.score.json"  # names hold dots: not with_suffix
+    out = results.parent / f"{results.name}.{mode}.json"  # names hold dots: not with_suffix
     cmd = [sys.executable, str(paths.scorer), "--data", str(paths.data), "--labels",
            str(paths.labels), "--results", str(results), "--mode", mode, "--profile", profile,
            "--per-file", "--out", str(out)]

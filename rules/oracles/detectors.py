@@ -182,8 +182,10 @@ class RefLikelihood:
                  long_tau_s: float = 150_000.0, warmup: int = 200, min_std: float = 0.02,
                  decades: float = 3.0, confirm_at: float = 0.99, max_skip: int = 50,
                  refractory_s: float = 43_200.0, damp: float = 0.0,
-                 range_tolerance: float | None = 0.02) -> None:
+                 range_tolerance: float | None = 0.02,
+                 context: tuple[tuple[int, int], ...] = (), explained_below: float = 0.5) -> None:
         self.detectors = detectors
+        self.context, self.explained_below = context, explained_below
         self.p: dict[str, Any] = dict(
             short_tau_s=short_tau_s, long_tau_s=long_tau_s, warmup=warmup, min_std=min_std,
             decades=decades, confirm_at=confirm_at, max_skip=max_skip,
@@ -198,10 +200,14 @@ class RefLikelihood:
         st, p = self.s[slot], self.p
         top, recent = -math.inf, []
         w = _weight(ts_ms - st["last_ts"], p["short_tau_s"])
-        for j, d in enumerate(self.detectors):
-            raw, prev = d.score(slot, ts_ms, x), st["recent"][j]
+        raws = [d.score(slot, ts_ms, x) for d in self.detectors]
+        # a reading its context speaks of (above 0) as usual is not the judged detector's news
+        explained = {j for j, c in self.context if 0.0 < raws[c] < self.explained_below}
+        for j, raw in enumerate(raws):
+            prev = st["recent"][j]
             r = raw if st["count"] == 0 else prev + w * (raw - prev)
-            top = max(top, (r - st["mean"][j]) / (math.sqrt(st["var"][j]) + p["min_std"]))
+            if j not in explained:
+                top = max(top, (r - st["mean"][j]) / (math.sqrt(st["var"][j]) + p["min_std"]))
             recent.append(r)
         # the largest z has the largest likelihood: the tail probability is monotone
         final = min(1.0, max(0.0, float(-log_ndtr(-top) / (p["decades"] * LN10))))

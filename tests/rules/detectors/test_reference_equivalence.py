@@ -24,6 +24,7 @@ from rules.detectors import (
     StepChart,
 )
 from rules.detectors.base import score_and_update
+from rules.detectors.likelihood import DEFAULT_CONTEXT
 from rules.oracles.detectors import (
     RefCusum,
     RefEwma,
@@ -61,6 +62,20 @@ PAIRS: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
              RefStep(tau_s=600.0, warmup=1)],
             short_tau_s=300.0, long_tau_s=1800.0, warmup=3, confirm_at=0.3, max_skip=2,
             refractory_s=7200.0,
+        ),
+    ),
+    "combined_in_context": (
+        lambda: AnomalyLikelihood(
+            [EwmaChart(tau_s=600.0, warmup=2), SeasonalBaseline(alpha=0.3, warmup=1),
+             StepChart(tau_s=600.0, warmup=1), Cusum(warmup=2, h=1.0)],
+            short_tau_s=300.0, long_tau_s=1800.0, warmup=3, confirm_at=0.3, max_skip=2,
+            refractory_s=7200.0, context=DEFAULT_CONTEXT, explained_below=0.6,
+        ),
+        lambda: RefLikelihood(
+            [RefEwma(tau_s=600.0, warmup=2), RefSeasonal(alpha=0.3, warmup=1),
+             RefStep(tau_s=600.0, warmup=1), RefCusum(warmup=2, h=1.0)],
+            short_tau_s=300.0, long_tau_s=1800.0, warmup=3, confirm_at=0.3, max_skip=2,
+            refractory_s=7200.0, context=DEFAULT_CONTEXT, explained_below=0.6,
         ),
     ),
 }
