@@ -43,6 +43,14 @@ def _uniform(seed: int, salt: int, *keys: np.ndarray) -> np.ndarray:
     return (h >> _S11).astype(np.float64) * 2.0**-53
 
 
+def noise(seed: int, salt: int, dev: np.ndarray, ts_ms: np.ndarray) -> np.ndarray:
+    """Standard normal per (device, ts), Box-Muller over two hashed uniforms: the same reading
+    gets the same noise however the run is cut into frames."""
+    u1 = _uniform(seed, 2 * salt, dev, ts_ms)
+    u2 = _uniform(seed, 2 * salt + 1, dev, ts_ms)
+    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2 * np.pi * u2)
+
+
 def _bump(hour: np.ndarray, peak_h: float, width_h: float) -> np.ndarray:
     return np.exp(-0.5 * ((hour - peak_h) / width_h) ** 2)
 
@@ -73,10 +81,7 @@ class _Ctx:
         return self.city.attrs[name][self.dev]
 
     def noise(self, salt: int) -> np.ndarray:
-        """Standard normal per (device, ts), Box-Muller over two hashed uniforms."""
-        u1 = _uniform(self.city.seed, 2 * salt, self.dev, self.ts_ms)
-        u2 = _uniform(self.city.seed, 2 * salt + 1, self.dev, self.ts_ms)
-        return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2 * np.pi * u2)
+        return noise(self.city.seed, salt, self.dev, self.ts_ms)
 
     def smooth(self, key: np.ndarray, period_s: float, salt: int) -> np.ndarray:
         """Value noise in [0, 1] for `key`, varying smoothly over `period_s`."""

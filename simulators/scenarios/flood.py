@@ -19,8 +19,10 @@ from simulators.city import City
 from simulators.scenarios.base import Params, Run, ids, in_districts, interval_s, of_type
 from simulators.scenarios.frame import Frame, Window
 from simulators.scenarios.truth import EventTruth
+from simulators.signals import noise
 
 PEAK_RAIN_MM_H = 45.0
+RAIN_WOBBLE = 0.1  # storm rain varies from minute to minute (a gauge stuck in the rain does not)
 ABOVE_WARNING_M = 0.3
 APPROACH_M = 0.2
 LOW_CELLS = 3
@@ -38,11 +40,14 @@ class Flood:
     rain: Window
     rises: tuple[Window, ...]  # one per gauge
     intensity: float
+    seed: int  # of the rain's minute-to-minute variation
 
     def apply(self, city: City, frame: Frame) -> None:
         rows = frame.rows(self.rain_gauges, self.rain.start_ms, self.rain.end_ms)
         rain = frame.values["rain_mm_h"]
-        rain[rows] += self.intensity * PEAK_RAIN_MM_H * self.rain.profile(frame.ts_ms[rows])
+        ts = frame.ts_ms[rows]
+        wobble = 1 + RAIN_WOBBLE * noise(self.seed, 43, frame.dev[rows], ts)
+        rain[rows] += self.intensity * PEAK_RAIN_MM_H * self.rain.profile(ts) * wobble
         level = frame.values["level_m"]
         for gauge, window in zip(self.gauges.tolist(), self.rises, strict=True):
             rows = frame.rows(np.array([gauge]), window.start_ms, window.end_ms)
@@ -119,4 +124,4 @@ def build(run: Run, p: Params, event_id: str) -> Flood:
                      _flash_rise_ms(rises[0], _rise_m(city, first, p.intensity))),
         end_ms=p.start_ms + d, params={"intensity": p.intensity, "rain_gauges": len(rain_gauges)},
     )
-    return Flood(truth, rain_gauges, gauges, rain, rises, p.intensity)
+    return Flood(truth, rain_gauges, gauges, rain, rises, p.intensity, p.seed)

@@ -1,4 +1,5 @@
-"""The shipped pack's rainstorm rule: a storm's rain raises it, one glitch reading does not."""
+"""The shipped pack's rainstorm rule: a storm's rain raises it; one glitch reading, or a gauge
+stuck at a rainy value, does not (the stuck gauge is reported as a device fault)."""
 
 from __future__ import annotations
 
@@ -16,24 +17,39 @@ REGISTRY = Registry.build(load_catalogue(), [Device("rg-1", "rain_gauge", "d1", 
 SLOT = REGISTRY.slot("rg-1", "rain_mm_h")
 
 
-def _rainstorm_firing(rain_mm_h: np.ndarray) -> list[int]:
-    """Minutes (of a fresh gauge reporting once a minute) at which `rainstorm` starts firing."""
+def _firing(rain_mm_h: np.ndarray, rule_id: str = "rainstorm") -> list[int]:
+    """Minutes (of a fresh gauge reporting once a minute) at which `rule_id` starts firing."""
     engine = Engine(load_default_pack(), REGISTRY, attributes=REGISTRY.attributes())
     fired = []
     for k, value in enumerate(rain_mm_h):
         batch = ReadingBatch.from_columns([SLOT], [k * MIN], [float(value)])
         fired += [k for d in engine.evaluate(batch, k * MIN)
-                  if d.rule_id == "rainstorm" and d.state is DetectionState.FIRING]
+                  if d.rule_id == rule_id and d.state is DetectionState.FIRING]
     return fired
+
+
+def _storm(minutes: int, mm_h: float) -> np.ndarray:
+    """Rain around `mm_h`, varying from minute to minute as storm rain does."""
+    return mm_h * (1 + 0.1 * np.random.default_rng(5).standard_normal(minutes))
 
 
 def test_one_glitch_reading_of_a_young_gauge_is_not_a_rainstorm() -> None:
     dry = np.zeros(240)
     dry[20] = 450.0  # a spike at the gauge's 21st reading: a "3-h mean" of 450 / 21 = 21.4
-    assert _rainstorm_firing(dry) == []
+    assert _firing(dry) == []
 
 
 def test_heavy_rain_is_a_rainstorm_once_50_mm_fell_in_3_hours() -> None:
-    rain = np.r_[np.zeros(180), np.full(240, 20.0)]  # 3 dry hours, then 20 mm/h
-    # 50 mm in 3 h: the 3-h mean of 180 readings holds 151 of 20 mm/h (16.78 >= 16.7)
-    assert _rainstorm_firing(rain) == [180 + 150]
+    rain = np.r_[np.zeros(180), _storm(240, 20.0)]  # 3 dry hours, then about 20 mm/h
+    fired = _firing(rain)
+    # 50 mm in 3 h: the 3-h mean of 180 readings holds ~151 of ~20 mm/h (16.7 / 20 x 180)
+    assert len(fired) == 1 and 180 + 140 <= fired[0] <= 180 + 160
+    assert _firing(rain, "device-stuck-rain") == []
+
+
+def test_a_gauge_stuck_in_the_rain_is_a_device_fault_not_a_rainstorm() -> None:
+    # an hour of light rain, then the gauge freezes at a downpour's 27 mm/h for three hours
+    rain = np.r_[_storm(60, 5.0), np.full(180, 27.0)]
+    assert _firing(rain) == []
+    assert _firing(rain, "device-stuck-rain") == [60 + 30]
+    assert _firing(np.zeros(240), "device-stuck-rain") == []  # dry weather reads 0 for days
