@@ -60,6 +60,7 @@ from urbanwatch.settings import Settings
 FLAT_BACKLOG_S = 2.0  # held: the backlog grew by less than this many seconds of offered load
 HELD_FRACTION = 0.97
 INJECTED_LEL = 60.0  # % LEL: far above the pack's gas-lel threshold (20)
+RECONNECT_S = 0.5  # before the live stream is opened again
 READY_TIMEOUT_S = 600.0
 API_TIMEOUT_S = 30.0  # a dashboard request not answered by then counts as failed
 OWN_TIMEOUT_S = 120.0  # the benchmark's own requests (login, /metrics) wait out a busy platform
@@ -174,6 +175,7 @@ class _Platform:
     token: str
     alerts: dict[str, float] = field(default_factory=dict)  # subject -> first gas-lel alert
     injected: int = 0  # gas detectors used so far (each only once in a benchmark)
+    reconnects: int = 0  # of the live stream
 
 
 async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOptions,
@@ -235,6 +237,7 @@ async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOpt
         "held": held,
         "alert_latency_ms": _percentiles(latencies),
         "alerts_injected": len(injected), "alerts_seen": len(latencies),
+        "live_reconnects": platform.reconnects,
         "api_p99_ms": _percentiles(api_ms)["p99"], "api_requests": len(api_ms),
         "api_failures": len(api_failures), "api_failure_examples": api_failures[:3],
         "rss_mb": round(max(rss) / 2**20) if rss else None,
@@ -299,15 +302,39 @@ async def _dashboard(platform: _Platform, city: City, latencies_ms: list[float],
 
 
 async def _listen(platform: _Platform) -> None:
-    """The first `gas-lel` alert event of each subject on the live stream, as it arrives."""
-    async with platform.api.stream("GET", "/api/v1/live/sse",
-                                   params={"token": platform.token}, timeout=None) as stream:
-        async for line in stream.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            event = json.loads(line[5:])
-            if event.get("type") == "alert" and event.get("rule_id") == "gas-lel":
-                platform.alerts.setdefault(event["subject"], time.monotonic())
+    """The first `gas-lel` alert event of each subject on the live stream, as it arrives.
+
+    Like the dashboard, it reconnects when the stream ends or breaks (an overloaded platform
+    may drop it) and resumes after the last event id it saw, so nothing is missed; each
+    reconnection is counted."""
+    last_id: str | None = None
+    while True:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            async with platform.api.stream("GET", "/api/v1/live/sse", headers=headers,
+                                           params={"token": platform.token},
+                                           timeout=None) as stream:
+                if stream.status_code == 401:  # the token ran out: log in again
+                    platform.token = await _login(platform.api)
+                async for line in stream.aiter_lines():
+                    if line.startswith("id:"):
+                        last_id = line[3:].strip()
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    if event.get("type") == "alert" and event.get("rule_id") == "gas-lel":
+                        platform.alerts.setdefault(event["subject"], time.monotonic())
+        except httpx.HTTPError:
+            pass
+        platform.reconnects += 1
+        await asyncio.sleep(RECONNECT_S)
+
+
+async def _login(api: httpx.AsyncClient) -> str:
+    login = await api.post("/api/v1/auth/token", timeout=OWN_TIMEOUT_S,
+                           data={"username": USER, "password": PASSWORD})
+    login.raise_for_status()
+    return str(login.json()["access_token"])
 
 
 async def _stored(platform: _Platform) -> int:
@@ -373,10 +400,7 @@ async def _platform(services: Services, state: Path, db_url: str,
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
                                      timeout=API_TIMEOUT_S) as api:
             await wait_ready(proc, api, log_path)
-            login = await api.post("/api/v1/auth/token", timeout=OWN_TIMEOUT_S,
-                                   data={"username": USER, "password": PASSWORD})
-            login.raise_for_status()
-            platform = _Platform(proc, api, login.json()["access_token"])
+            platform = _Platform(proc, api, await _login(api))
             listener = asyncio.create_task(_listen(platform))
             try:
                 yield platform
