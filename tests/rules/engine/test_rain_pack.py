@@ -17,15 +17,19 @@ REGISTRY = Registry.build(load_catalogue(), [Device("rg-1", "rain_gauge", "d1", 
 SLOT = REGISTRY.slot("rg-1", "rain_mm_h")
 
 
-def _firing(rain_mm_h: np.ndarray, rule_id: str = "rainstorm") -> list[int]:
-    """Minutes (of a fresh gauge reporting once a minute) at which `rule_id` starts firing."""
+def _changes(rain_mm_h: np.ndarray, rule_id: str) -> list[tuple[int, DetectionState]]:
+    """(minute, state) of each change of `rule_id` on a fresh gauge reporting once a minute."""
     engine = Engine(load_default_pack(), REGISTRY, attributes=REGISTRY.attributes())
-    fired = []
+    changes = []
     for k, value in enumerate(rain_mm_h):
         batch = ReadingBatch.from_columns([SLOT], [k * MIN], [float(value)])
-        fired += [k for d in engine.evaluate(batch, k * MIN)
-                  if d.rule_id == rule_id and d.state is DetectionState.FIRING]
-    return fired
+        changes += [(k, d.state) for d in engine.evaluate(batch, k * MIN) if d.rule_id == rule_id]
+    return changes
+
+
+def _firing(rain_mm_h: np.ndarray, rule_id: str = "rainstorm") -> list[int]:
+    """Minutes at which `rule_id` starts firing."""
+    return [k for k, state in _changes(rain_mm_h, rule_id) if state is DetectionState.FIRING]
 
 
 def _storm(minutes: int, mm_h: float) -> np.ndarray:
@@ -53,3 +57,12 @@ def test_a_gauge_stuck_in_the_rain_is_a_device_fault_not_a_rainstorm() -> None:
     assert _firing(rain) == []
     assert _firing(rain, "device-stuck-rain") == [60 + 30]
     assert _firing(np.zeros(240), "device-stuck-rain") == []  # dry weather reads 0 for days
+
+
+def test_a_new_gauge_stuck_from_its_first_reading_has_its_rainstorm_withdrawn() -> None:
+    # heavy rain from a new gauge is a storm as far as anyone can tell; half an hour of the
+    # same value is a stuck gauge, and the warning it raised is withdrawn
+    stuck = np.full(60, 27.4)
+    assert _changes(stuck, "rainstorm") == [(0, DetectionState.FIRING),
+                                             (30, DetectionState.CLEARED)]
+    assert _firing(stuck, "device-stuck-rain") == [30]
