@@ -13,6 +13,8 @@ count simulated time. The readings' time is the median time of the newest readin
 engine has judged, never going back: one device with a skewed clock cannot move it, a device
 is stale only against readings the engine has seen (not ones still being stored), and it
 stands still when the city falls silent (nothing turns stale because the simulator stopped).
+A reading from the future is then one ahead of where the other devices' readings are
+arriving (`ArrivalFrontier`), not of the wall clock.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -75,3 +78,53 @@ class ReadingClock:
     def now_ms(self) -> int:
         now = self._now_ms
         return time.time_ns() // 1_000_000 if now is None else now
+
+
+class ArrivalFrontier:
+    """How far the arriving readings have reached, for refusing readings from the future while
+    `now` follows the readings (`clock = "readings"`), where the wall clock cannot tell.
+
+    After each stored batch the frontier moves up to the (lower) median of its series' newest
+    times (one device's skewed clock needs company to move it; it never goes back), and between
+    batches it runs on at the pace the readings have kept against the wall clock, plus
+    `slack_s` of it. A lone stream is its own frontier: a replayed recording after a gap is
+    on time. Until the pace is known (`pace_after_s` of arrivals) it sets no limit.
+    """
+
+    def __init__(self, slack_s: float = 2.0, pace_after_s: float = 1.0,
+                 wall: Callable[[], float] = time.monotonic) -> None:
+        self._slack_s, self._pace_after_s, self._wall = slack_s, pace_after_s, wall
+        self._reach_ms: int | None = None
+        self._moved_at = 0.0  # wall seconds when the frontier last moved
+        self._anchor: tuple[float, int] | None = None  # (wall s, reach) the pace is measured from
+        self._pace: float | None = None  # readings-ms per wall-ms, never below 1
+        self._lock = threading.Lock()
+
+    def observe(self, slot: np.ndarray, ts_ms: np.ndarray) -> None:
+        """A batch of readings (series `slot`, time `ts_ms`) arrived."""
+        if len(ts_ms) == 0:
+            return
+        order = np.lexsort((ts_ms, slot))
+        last = np.flatnonzero(np.diff(slot[order], append=slot[order][-1] + 1))
+        newest = np.sort(ts_ms[order][last])
+        reached = int(newest[(len(newest) - 1) // 2])
+        with self._lock:
+            t = self._wall()
+            if self._reach_ms is not None and reached <= self._reach_ms:
+                return
+            self._reach_ms, self._moved_at = reached, t
+            if self._anchor is None:
+                self._anchor = (t, reached)
+            elif (span_s := t - self._anchor[0]) >= self._pace_after_s:
+                pace = max(1.0, (reached - self._anchor[1]) / (span_s * 1000))
+                self._pace = pace if self._pace is None else (self._pace + pace) / 2
+                self._anchor = (t, reached)
+
+    def limit_ms(self) -> int | None:
+        """The newest time a reading arriving now may carry (before the future allowance);
+        None until the pace is known."""
+        with self._lock:
+            if self._reach_ms is None or self._pace is None:
+                return None
+            ahead_s = self._wall() - self._moved_at + self._slack_s
+            return self._reach_ms + int(self._pace * ahead_s * 1000)

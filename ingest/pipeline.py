@@ -34,8 +34,8 @@ from typing import NamedTuple
 import numpy as np
 
 from devices.batch import ReadingBatch
-from devices.clock import now_ms
-from devices.decode import BadReading, Decoded, decode_rows
+from devices.clock import ArrivalFrontier, now_ms
+from devices.decode import BadReading, Decoded, DecodeLimits, decode_rows
 from devices.errors import DecodeError, RejectReason
 from devices.registry import Registry
 from ingest.backoff import Backoff
@@ -75,9 +75,10 @@ class Ingestor:
     def __init__(
         self, config: IngestConfig, registry: Callable[[], Registry], sink: Sink,
         *, on_batch: OnBatch | None = None, counters: IngestCounters | None = None,
-        unknown: UnknownDevices | None = None,
+        unknown: UnknownDevices | None = None, frontier: ArrivalFrontier | None = None,
     ) -> None:
         self.config, self.sink, self.on_batch = config, sink, on_batch
+        self._frontier = frontier  # following the readings' time: what "the future" means
         self._unknown = unknown  # asked about senders the registry lacks before they are refused
         self.counters = IngestCounters() if counters is None else counters  # e.g. a SpoolingSink's
         self._registry = registry
@@ -137,11 +138,12 @@ class Ingestor:
                 registry = self._registry()
                 if await self._found_unknown(messages, registry):
                     registry = self._registry()
+                limits = self._limits()
                 for message in messages:
-                    decoded = self._decode(message, registry)
+                    decoded = self._decode(message, registry, limits)
                     if await self._found_children(decoded, registry):
                         registry = self._registry()
-                        decoded = self._decode(message, registry)
+                        decoded = self._decode(message, registry, limits)
                     self._take(message, decoded)
                     if self._pending is not None and self._pending.is_full(self.config.batch_size):
                         await self._flush()
@@ -188,13 +190,25 @@ class Ingestor:
             return None
         return max(0.0, self._pending.time_left_s(time.monotonic(), self.config.flush_interval_s))
 
-    def _decode(self, message: Message, registry: Registry) -> Decoded | Refusal:
+    def _limits(self) -> DecodeLimits:
+        """The configured limits; following the readings' time, "the future" begins past the
+        arrival frontier (anything within the age limit until it is known)."""
+        limits = self.config.limits
+        if self._frontier is None:
+            return limits
+        frontier_ms = self._frontier.limit_ms()
+        if frontier_ms is None:
+            return dataclasses.replace(limits, max_future_ms=limits.max_age_ms)
+        lead_ms = max(0, frontier_ms - now_ms())
+        return dataclasses.replace(limits, max_future_ms=limits.max_future_ms + lead_ms)
+
+    def _decode(self, message: Message, registry: Registry,
+                limits: DecodeLimits) -> Decoded | Refusal:
         topic = message.topic.removeprefix(self._prefix)
         try:
             if len(topic) == len(message.topic) and self._prefix:
                 raise DecodeError(RejectReason.BAD_TOPIC, f"topic outside {self._prefix!r}")
-            return decode_rows(topic, message.payload, registry, message.received_ms,
-                               self.config.limits)
+            return decode_rows(topic, message.payload, registry, message.received_ms, limits)
         except DecodeError as exc:
             return Refusal(exc.reason.value, exc.detail, device_from_topic(topic))
         except Exception as exc:  # a decoder bug must not stop the city's stream
@@ -279,6 +293,8 @@ class Ingestor:
 
     async def _write(self, pending: PendingBatch) -> None:
         batch, message_of = pending.readings()
+        if self._frontier is not None:
+            self._frontier.observe(batch.slot, batch.ts_ms)
         refused = await self._store(batch)
         self._subscriber.release(pending.n_good, pending.good_bytes)
         if refused is None:  # gave up while stopping: the broker will redeliver all of it

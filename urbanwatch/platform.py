@@ -43,7 +43,7 @@ from api.stream_slots import StreamSlots
 from devices import clock
 from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
-from devices.clock import ReadingClock
+from devices.clock import ArrivalFrontier, ReadingClock
 from devices.private_paths import private_dir
 from devices.registry import Device, Registry
 from devices.store import DeviceStore
@@ -246,7 +246,7 @@ class Platform:
             timeout_s=s.influx.timeout_s,
         )
         await self._ensure_influx_schema()
-        ingest = client_settings(_following_readings(s), "ingest")
+        ingest = client_settings(s, "ingest")
         ingest_config = IngestConfig.from_settings(ingest)
         if self.districts is not None:
             ingest_config = replace(ingest_config,
@@ -286,10 +286,11 @@ class Platform:
             retry_initial_s=ingest_config.retry_initial_s, retry_max_s=ingest_config.retry_max_s,
         )
         sink, store = self.sink, DeviceStore(self.sessions)
+        frontier = ArrivalFrontier() if self._reading_clock else None  # kept across restarts
         unknown = UnknownDevices(store.existing_ids, self._load_devices)
         self._new_ingestor = lambda: Ingestor(
             ingest_config, lambda: self.own_registry, sink, on_batch=self._on_batch,
-            counters=counters, unknown=unknown,
+            counters=counters, unknown=unknown, frontier=frontier,
         )
         self.ingestor = self._new_ingestor()
         if self._serve_api:
@@ -543,17 +544,6 @@ def _check_shared_store(db_url: str) -> None:
         raise PartitionError(
             "partitioned workers share one PostgreSQL database: give --db-url "
             "postgresql+asyncpg://user@host/db (the same for every worker)")
-
-
-def _following_readings(settings: Settings) -> Settings:
-    """With `clock = "readings"` the readings define `now`: one arriving after a gap in a
-    lone stream (a replayed recording) is not "in the future" of the readings before it, so
-    the future limit is the age limit (a device's skewed clock still shows: its readings fall
-    out of order and it goes stale)."""
-    if settings.clock != "readings":
-        return settings
-    ingest = settings.ingest.model_copy(update={"max_future_s": settings.ingest.max_age_s})
-    return settings.model_copy(update={"ingest": ingest})
 
 
 async def _stopped(stop: asyncio.Event, wait_s: float) -> bool:

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from devices.clock import ReadingClock, follow, now_ms
+from devices.clock import ArrivalFrontier, ReadingClock, follow, now_ms
 
 
 def test_now_ms_is_the_wall_clock_in_milliseconds() -> None:
@@ -54,3 +54,63 @@ def test_a_judged_batch_moves_the_readings_time_to_its_median_whatever_one_devic
     batch = np.array([5_000 + 100 * k for k in range(40)] + [9_999_999], dtype=np.int64)
     clock.observe_many(batch)
     assert 6_500 <= clock.now_ms() <= 7_500
+
+
+class Wall:
+    def __init__(self) -> None:
+        self.s = 0.0
+
+    def __call__(self) -> float:
+        return self.s
+
+
+def arrive(frontier: ArrivalFrontier, ts_by_series: dict[int, list[int]]) -> None:
+    slots = [s for s, stamps in ts_by_series.items() for _ in stamps]
+    stamps = [t for ts in ts_by_series.values() for t in ts]
+    frontier.observe(np.array(slots, dtype=np.int64), np.array(stamps, dtype=np.int64))
+
+
+def test_the_frontier_sets_no_limit_until_it_knows_the_pace() -> None:
+    wall = Wall()
+    frontier = ArrivalFrontier(slack_s=2.0, pace_after_s=1.0, wall=wall)
+    assert frontier.limit_ms() is None
+    arrive(frontier, {1: [10_000]})
+    wall.s = 0.5
+    arrive(frontier, {1: [60_000]})
+    assert frontier.limit_ms() is None
+
+
+def test_a_city_at_100x_is_on_time_and_a_device_an_hour_ahead_is_not() -> None:
+    wall, city = Wall(), range(50)
+    frontier = ArrivalFrontier(slack_s=2.0, pace_after_s=1.0, wall=wall)
+    for step in range(30):  # a batch every half second, 50 simulated seconds each
+        wall.s = step * 0.5
+        now = 1_000_000 + 50_000 * step
+        arrive(frontier, {s: [now - 40_000, now - 20_000, now] for s in city}
+               | {99: [now + 3_600_000]})  # one skewed series cannot move it
+    wall.s += 0.4
+    limit = frontier.limit_ms()
+    assert limit is not None
+    next_reading = 1_000_000 + 50_000 * 29 + 40_000
+    assert next_reading <= limit < next_reading + 3_600_000 - 300_000
+
+
+def test_a_lone_recording_after_a_gap_is_on_time() -> None:
+    wall = Wall()
+    frontier = ArrivalFrontier(slack_s=2.0, pace_after_s=1.0, wall=wall)
+    for k in range(20):  # 5-minute readings replayed at 600x: one every half second
+        wall.s = k * 0.5
+        arrive(frontier, {7: [300_000 * k]})
+    wall.s += 0.5 + 3 * 3600 / 600  # three recorded hours missing
+    limit = frontier.limit_ms()
+    assert limit is not None and limit >= 300_000 * 20 + 3 * 3_600_000
+
+
+def test_late_batches_do_not_move_the_frontier_back() -> None:
+    wall = Wall()
+    frontier = ArrivalFrontier(slack_s=0.0, pace_after_s=1.0, wall=wall)
+    arrive(frontier, {1: [1_000], 2: [1_000]})
+    wall.s = 1.0
+    arrive(frontier, {1: [2_000], 2: [2_000]})
+    arrive(frontier, {1: [500], 2: [500]})
+    assert frontier.limit_ms() == 2_000

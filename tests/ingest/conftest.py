@@ -14,6 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices.catalogue import load_catalogue
+from devices.clock import ArrivalFrontier
 from devices.registry import Device, DeviceStatus, Registry
 from ingest.config import IngestConfig
 from ingest.pipeline import Ingestor
@@ -93,10 +94,11 @@ async def start_ingestor(
     """
     running: list[Running] = []
 
-    async def start(on_batch: Any = None, **overrides: Any) -> Running:
+    async def start(on_batch: Any = None, frontier: ArrivalFrontier | None = None,
+                    **overrides: Any) -> Running:
         config = IngestConfig.from_settings(settings, **overrides)
         ingestor = Ingestor(config, lambda: registry, InfluxSink(influx_db, lambda: registry),
-                            on_batch=on_batch)
+                            on_batch=on_batch, frontier=frontier)
         stop = asyncio.Event()
         task = asyncio.create_task(ingestor.run(stop))
         await ingestor.wait_ready(WAIT_S)

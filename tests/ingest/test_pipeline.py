@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 from devices.batch import ReadingBatch
+from devices.clock import ArrivalFrontier
 from devices.registry import Device, Registry
 from ingest.config import IngestConfig
 from ingest.pipeline import Ingestor
@@ -84,6 +85,37 @@ BAD = [  # (topic, payload, reason, dead-letter device)
     ("city/d1/aq-1/data", b'{"m": {"pm25": 1}, "pad": "' + b"x" * 70_000 + b'"}',
      "too_large", "aq-1"),
 ]
+
+
+async def test_following_the_readings_a_device_an_hour_ahead_of_the_city_is_in_the_future(
+    start_ingestor: Any, publisher: Any, deadletters: Any, influx_db: InfluxClient,
+) -> None:
+    """A city at 100x: no wall clock can tell a skewed device, the other devices can."""
+    frontier = ArrivalFrontier()
+    running = await start_ingestor(batch_size=1000, flush_interval_s=0.1, frontier=frontier)
+    counters, start, t0 = running.ingestor.counters, time.monotonic(), now_ms() + DAY_MS
+
+    def city(skewed: bool) -> int:
+        ts = t0 + int(100_000 * (time.monotonic() - start))
+        publisher.send("city/d1/aq-2/data", {"ts": ts, "m": {"pm25": 5, "pm10": 9}})
+        publisher.send("city/d2/n-1/data", {"ts": ts, "m": {"laeq_db": 50}})
+        if skewed:
+            publisher.send("city/d1/aq-1/data", {"ts": ts + 3_600_000, "m": {"pm25": 5}})
+        return 2 + skewed
+
+    sent = 0
+    while frontier.limit_ms() is None:  # a day ahead of the wall clock: fine until it is known
+        sent += city(skewed=False)
+        await asyncio.sleep(0.05)
+    for _ in range(20):
+        sent += city(skewed=True)
+        await asyncio.sleep(0.05)
+
+    await eventually(lambda: len(deadletters.received) == 20, "the skewed readings refused")
+    await eventually(lambda: counters.stored_messages == sent - 20, "the city's readings")
+    assert {letter["reason"] for _, letter in deadletters.received} == {"in_future"}
+    assert {topic.rsplit("/", 1)[1] for topic, _ in deadletters.received} == {"aq-1"}
+    assert await influx_db.count("noise") == (sent - 20) // 2
 
 
 async def test_every_bad_kind_is_dead_lettered_and_the_stream_goes_on(
