@@ -165,7 +165,9 @@ class IngestSettings(_Section):
         "2 x batch_size messages)"
     )
     max_age_s: Seconds = 7 * 24 * 3600
-    max_future_s: float = Field(300, ge=0, le=24 * 3600)
+    max_future_s: float = Field(
+        300, ge=0, le=24 * 3600, description="how far ahead of now a reading may be stamped; "
+        "with clock = \"readings\", ahead of where the other devices' readings are arriving")
     spool_max_bytes: int = Field(
         1 << 30, ge=1 << 20, le=1 << 40, description="local spool used while InfluxDB is down"
     )
