@@ -3,8 +3,10 @@
 Every candidate configuration of the ``combined`` detector in ``CANDIDATES`` runs the shipped
 rule over all data files (through `urbanwatch.cli.nab.run_rule`, the same path as
 ``urbanwatch nab``) and its ``alert`` column is scored per file by NAB's scorer in alert mode.
-Then, for each category, the candidate with the best alert-mode score on the *other* categories
-is chosen, and the left-out category's files are reported with it. The figure is the score of
+Then, for each category, a candidate is chosen by its alert-mode score on the *other*
+categories, and the left-out category's files are reported with it: the shipped settings unless
+the best there beats them by more than one standard error (`choose`); the plain best is reported
+too (``best_on_the_others``). The figure is the score of
 those reported files together, computed by the scorer itself on a results folder assembled
 from the choices (one per profile: each profile chooses by its own score). Labels are used only
 to choose among candidates on other categories and to score. The spread is a bootstrap over
@@ -137,12 +139,20 @@ def category(name: str) -> str:
     return name.split("/", 1)[0]
 
 
-def choose(raw: dict[str, dict[str, float]], left_out: str) -> str:
-    """The candidate with the best summed raw score on the files outside ``left_out``
-    (ties go to the first in ``CANDIDATES`` order)."""
+def choose(raw: dict[str, dict[str, float]], left_out: str, default: str | None = None) -> str:
+    """The candidate with the best summed raw score on the files outside ``left_out`` (ties go
+    to the first in ``CANDIDATES`` order); with a ``default``, that one unless the best beats
+    it there by more than one standard error of the difference (the files resampled), the
+    one-standard-error rule: a flat top of the landscape is no reason to move."""
+    others = [f for f in next(iter(raw.values())) if category(f) != left_out]
+
     def total(cand: str) -> float:
-        return sum(v for f, v in raw[cand].items() if category(f) != left_out)
-    return max(raw, key=total)
+        return sum(raw[cand][f] for f in others)
+    best = max(raw, key=total)
+    if default is None or best == default:
+        return best
+    gain = np.array([raw[best][f] - raw[default][f] for f in others])
+    return best if gain.sum() > np.sqrt(len(gain)) * gain.std() else default
 
 
 def normalised(raw: np.ndarray, null: np.ndarray, windows: np.ndarray) -> float:
@@ -163,6 +173,37 @@ def bootstrap(raw: np.ndarray, null: np.ndarray, windows: np.ndarray, n: int = 2
             "p95": round(float(np.percentile(scores, 95)), 1)}
 
 
+@dataclass(frozen=True)
+class Figures:
+    """One profile's figures of a leave-one-category-out choice."""
+
+    paths: Paths
+    files: list[str]
+    profile: str
+    null: np.ndarray  # per file: the raw score of never alerting
+    windows: np.ndarray  # per file: the raw score of a perfect detector
+
+    def of(self, folder: Path, chosen: dict[str, str]) -> dict[str, Any]:
+        """Each file's results taken from its category's chosen candidate into ``folder``
+        (beside ``candidates``), scored."""
+        if folder.exists():
+            shutil.rmtree(folder)
+        for f in self.files:
+            (folder / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder.parent / "candidates" / chosen[category(f)] / f, folder / f)
+        p = self.profile
+        summary = score_files(self.paths, folder, "alert", p)
+        raw = np.array([summary["per_file"][f][p]["raw_score"] for f in self.files])
+        return {
+            "score": round(summary["profiles"][p]["score"], 1),
+            "check": round(normalised(raw, self.null, self.windows), 1),
+            "windows_detected": summary["profiles"][p]["windows_detected"],
+            "fp_rows": summary["profiles"][p]["fp_rows"],
+            "bootstrap": bootstrap(raw, self.null, self.windows),
+            "chosen": chosen,
+        }
+
+
 def run(paths: Paths, out: Path, report: Callable[[str], None] = lambda _: None,
         shipped: str | None = None) -> dict[str, Any]:
     """Run (or reuse) every candidate, choose leave-one-category-out, score the choices.
@@ -171,7 +212,8 @@ def run(paths: Paths, out: Path, report: Callable[[str], None] = lambda _: None,
         paths: The scorer, data folder and labels.
         out: Working folder (candidate results are cached there).
         report: Called with a line of progress.
-        shipped: Candidate whose swept-threshold score is reported as the ceiling.
+        shipped: The shipped candidate: kept unless another is clearly better on the other
+            categories (`choose`), and its swept-threshold score is reported as the ceiling.
 
     Returns:
         The figures as a JSON-able dict.
@@ -199,24 +241,12 @@ def run(paths: Paths, out: Path, report: Callable[[str], None] = lambda _: None,
     result: dict[str, Any] = {"fingerprint": stamp, "candidates": CANDIDATES, "profiles": {}}
     categories = sorted({category(f) for f in files})
     for key, p in PROFILES.items():
-        chosen = {c: choose(raw[p], c) for c in categories}
-        assembled = out / f"loco-{key}"
-        if assembled.exists():
-            shutil.rmtree(assembled)
-        for f in files:
-            src = out / "candidates" / chosen[category(f)] / f
-            (assembled / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, assembled / f)
-        summary = score_files(paths, assembled, "alert", p)
-        loco_raw = np.array([summary["per_file"][f][p]["raw_score"] for f in files])
         null = np.array([per_file_raw(null_summary, p)[f] for f in files])
-        result["profiles"][key] = {
-            "score": round(summary["profiles"][p]["score"], 1),
-            "check": round(normalised(loco_raw, null, windows), 1),
-            "windows_detected": summary["profiles"][p]["windows_detected"],
-            "fp_rows": summary["profiles"][p]["fp_rows"],
-            "bootstrap": bootstrap(loco_raw, null, windows),
-            "chosen": chosen,
+        figures = Figures(paths, files, p, null, windows)
+        result["profiles"][key] = figures.of(
+            out / f"loco-{key}", {c: choose(raw[p], c, shipped) for c in categories}) | {
+            "best_on_the_others": figures.of(
+                out / f"loco-{key}-best", {c: choose(raw[p], c) for c in categories}),
             "all_files_by_candidate": {
                 c: round(normalised(np.array([raw[p][c][f] for f in files]), null, windows), 1)
                 for c in CANDIDATES},

@@ -19,6 +19,16 @@ def test_a_category_gets_the_candidate_best_on_the_other_categories() -> None:
     assert choose(RAW, "y") == "a"  # judged on x alone
 
 
+def test_the_shipped_candidate_stays_unless_another_is_clearly_better_elsewhere() -> None:
+    files = [f"y/{k}.csv" for k in range(8)]
+    shipped = {f: 0.0 for f in files} | {"x/1.csv": 0.0}
+    noisy = {f: (1.0 if k % 2 else -0.9) for k, f in enumerate(files)} | {"x/1.csv": -5.0}
+    steady = {f: 0.5 for f in files} | {"x/1.csv": -5.0}
+    assert choose({"s": shipped, "n": noisy}, "x") == "n"  # the best by its sum (+0.4)
+    assert choose({"s": shipped, "n": noisy}, "x", default="s") == "s"  # within its noise
+    assert choose({"s": shipped, "t": steady}, "x", default="s") == "t"  # +4, every file
+
+
 def test_scores_are_normalised_as_nab_does() -> None:
     null, windows = np.array([-1.0, -2.0]), np.array([1.0, 2.0])
     assert normalised(null, null, windows) == 0.0
