@@ -84,18 +84,22 @@ class ArrivalFrontier:
     """How far the arriving readings have reached, for refusing readings from the future while
     `now` follows the readings (`clock = "readings"`), where the wall clock cannot tell.
 
-    After each stored batch the frontier moves up to the (lower) median of its series' newest
-    times (one device's skewed clock needs company to move it; it never goes back), and between
-    batches it runs on at the pace the readings have kept against the wall clock, plus
-    `slack_s` of it. A lone stream is its own frontier: a replayed recording after a gap is
-    on time. Until the pace is known (`pace_after_s` of arrivals) it sets no limit.
+    A batch of at least `company` series moves the frontier up to the (lower) median of its
+    series' newest times (one device's skewed clock needs company to move it; it never goes
+    back); between such batches the frontier runs on at the pace the readings have kept against
+    the wall clock, plus `slack_s` of it. Only company says what the future is: a lone stream
+    (a replayed recording, whose gaps no pace foretells) is never ahead of itself, so no limit
+    is set until the pace is known (`pace_after_s` of arrivals) nor once no company has
+    arrived for `quiet_s`.
     """
 
-    def __init__(self, slack_s: float = 2.0, pace_after_s: float = 1.0,
-                 wall: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, slack_s: float = 2.0, pace_after_s: float = 1.0, company: int = 8,
+                 quiet_s: float = 10.0, wall: Callable[[], float] = time.monotonic) -> None:
         self._slack_s, self._pace_after_s, self._wall = slack_s, pace_after_s, wall
+        self._company, self._quiet_s = company, quiet_s
         self._reach_ms: int | None = None
         self._moved_at = 0.0  # wall seconds when the frontier last moved
+        self._heard_at = 0.0  # wall seconds when company last arrived
         self._anchor: tuple[float, int] | None = None  # (wall s, reach) the pace is measured from
         self._pace: float | None = None  # readings-ms per wall-ms, never below 1
         self._lock = threading.Lock()
@@ -106,10 +110,12 @@ class ArrivalFrontier:
             return
         order = np.lexsort((ts_ms, slot))
         last = np.flatnonzero(np.diff(slot[order], append=slot[order][-1] + 1))
+        if len(last) < self._company:
+            return
         newest = np.sort(ts_ms[order][last])
         reached = int(newest[(len(newest) - 1) // 2])
         with self._lock:
-            t = self._wall()
+            t = self._heard_at = self._wall()
             if self._reach_ms is not None and reached <= self._reach_ms:
                 return
             self._reach_ms, self._moved_at = reached, t
@@ -122,9 +128,9 @@ class ArrivalFrontier:
 
     def limit_ms(self) -> int | None:
         """The newest time a reading arriving now may carry (before the future allowance);
-        None until the pace is known."""
+        None while no company says."""
         with self._lock:
-            if self._reach_ms is None or self._pace is None:
+            t = self._wall()
+            if self._reach_ms is None or self._pace is None or t - self._heard_at > self._quiet_s:
                 return None
-            ahead_s = self._wall() - self._moved_at + self._slack_s
-            return self._reach_ms + int(self._pace * ahead_s * 1000)
+            return self._reach_ms + int(self._pace * (t - self._moved_at + self._slack_s) * 1000)

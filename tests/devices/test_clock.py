@@ -74,10 +74,13 @@ def test_the_frontier_sets_no_limit_until_it_knows_the_pace() -> None:
     wall = Wall()
     frontier = ArrivalFrontier(slack_s=2.0, pace_after_s=1.0, wall=wall)
     assert frontier.limit_ms() is None
-    arrive(frontier, {1: [10_000]})
+    arrive(frontier, {s: [10_000] for s in range(10)})
     wall.s = 0.5
-    arrive(frontier, {1: [60_000]})
+    arrive(frontier, {s: [60_000] for s in range(10)})
     assert frontier.limit_ms() is None
+    wall.s = 1.0
+    arrive(frontier, {s: [110_000] for s in range(10)})
+    assert frontier.limit_ms() == 110_000 + 100 * 2_000
 
 
 def test_a_city_at_100x_is_on_time_and_a_device_an_hour_ahead_is_not() -> None:
@@ -95,20 +98,30 @@ def test_a_city_at_100x_is_on_time_and_a_device_an_hour_ahead_is_not() -> None:
     assert next_reading <= limit < next_reading + 3_600_000 - 300_000
 
 
-def test_a_lone_recording_after_a_gap_is_on_time() -> None:
+def test_a_lone_recording_sets_no_limit_however_it_jumps() -> None:
     wall = Wall()
     frontier = ArrivalFrontier(slack_s=2.0, pace_after_s=1.0, wall=wall)
     for k in range(20):  # 5-minute readings replayed at 600x: one every half second
         wall.s = k * 0.5
         arrive(frontier, {7: [300_000 * k]})
-    wall.s += 0.5 + 3 * 3600 / 600  # three recorded hours missing
-    limit = frontier.limit_ms()
-    assert limit is not None and limit >= 300_000 * 20 + 3 * 3_600_000
+    assert frontier.limit_ms() is None
+
+
+def test_once_the_city_falls_quiet_its_frontier_sets_no_limit() -> None:
+    wall = Wall()
+    frontier = ArrivalFrontier(quiet_s=10.0, wall=wall)
+    for step in range(5):
+        wall.s = step * 0.5
+        arrive(frontier, {s: [60_000 * step] for s in range(10)})
+    assert frontier.limit_ms() is not None
+    wall.s += 10.5
+    arrive(frontier, {7: [10 * 3_600_000]})  # a lone replay goes on after the city stopped
+    assert frontier.limit_ms() is None
 
 
 def test_late_batches_do_not_move_the_frontier_back() -> None:
     wall = Wall()
-    frontier = ArrivalFrontier(slack_s=0.0, pace_after_s=1.0, wall=wall)
+    frontier = ArrivalFrontier(slack_s=0.0, pace_after_s=1.0, company=2, wall=wall)
     arrive(frontier, {1: [1_000], 2: [1_000]})
     wall.s = 1.0
     arrive(frontier, {1: [2_000], 2: [2_000]})

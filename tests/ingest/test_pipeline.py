@@ -91,7 +91,7 @@ async def test_following_the_readings_a_device_an_hour_ahead_of_the_city_is_in_t
     start_ingestor: Any, publisher: Any, deadletters: Any, influx_db: InfluxClient,
 ) -> None:
     """A city at 100x: no wall clock can tell a skewed device, the other devices can."""
-    frontier = ArrivalFrontier()
+    frontier = ArrivalFrontier(company=2)  # a small city
     running = await start_ingestor(batch_size=1000, flush_interval_s=0.1, frontier=frontier)
     counters, start, t0 = running.ingestor.counters, time.monotonic(), now_ms() + DAY_MS
 
