@@ -67,6 +67,13 @@ class TeamLogins:
             await session.execute(insert(TeamLoginRow), [row])
         return TeamLogin(team_id, team_username(team_id), password)
 
+    async def revoke(self, team_id: str) -> bool:
+        """Drop `team_id`'s login (its team was removed); whether it had one."""
+        async with self._sessions.begin() as session:
+            gone = await session.execute(
+                delete(TeamLoginRow).where(TeamLoginRow.team_id == team_id))
+        return bool(gone.rowcount)  # type: ignore[attr-defined]
+
     async def version(self) -> TableVersion:
         """What changes whenever a team login is issued (see `devices.sql.table_version`)."""
         async with self._sessions() as session:

@@ -15,7 +15,16 @@ from fastapi import APIRouter, Depends, Response, status
 
 from alerts.routing import RoutingConfig
 from alerts.routing_edit import RoutingFile
-from api.deps import AlertServiceDep, AlertsPartDep, Caller, CityZoneDep, require
+from alerts.sql.team_logins import TeamLogins
+from api.deps import (
+    AlertServiceDep,
+    AlertsPartDep,
+    Caller,
+    CityZoneDep,
+    ContextDep,
+    SessionsDep,
+    require,
+)
 from api.routes.routing import UNAVAILABLE, redact_webhooks
 from api.schemas.oncall import TeamOnCall
 from api.schemas.problems import Problem
@@ -66,11 +75,15 @@ async def put_team(
 
 
 @router.delete(
-    "/{team_id}", summary="Remove a team no route, escalation level or policy step names",
+    "/{team_id}", summary="Remove a team no route, escalation level or policy step names; "
+    "its MQTT login goes with it",
     status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **WRITE},
 )
-async def delete_team(team_id: str, _caller: Admin, alerts: AlertsPartDep) -> Response:
+async def delete_team(team_id: str, _caller: Admin, alerts: AlertsPartDep,
+                      sessions: SessionsDep, context: ContextDep) -> Response:
     await _write(alerts, lambda f: f.remove_team(team_id))
+    if await TeamLogins(sessions).revoke(team_id) and context.on_devices_changed is not None:
+        await context.on_devices_changed()  # the broker drops the login now
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

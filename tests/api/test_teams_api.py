@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.sql.team_logins import TeamLogins
 from api.app import create_app
 from api.context import AlertsPart
 from api.security.principal import Role
@@ -38,6 +40,7 @@ NIGHT = {"handler": "gas-company", "name": "Gas night crew", "channels": [{"type
 class Teams:
     http: httpx.AsyncClient
     path: Path
+    sessions: async_sessionmaker[AsyncSession]
 
 
 async def client(world: World, path: Path | None) -> AsyncIterator[Teams]:
@@ -49,7 +52,7 @@ async def client(world: World, path: Path | None) -> AsyncIterator[Teams]:
     part = AlertsPart(alerting.service, alerting.hub, alerting.reload_routing, path)
     transport = httpx.ASGITransport(app=create_app(dataclasses.replace(world.context, alerts=part)))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield Teams(http, path or Path())
+        yield Teams(http, path or Path(), world.context.sessions)
 
 
 @pytest.fixture
@@ -156,8 +159,11 @@ async def test_a_team_still_referenced_is_not_removed(teams: Teams) -> None:
 async def test_an_unreferenced_team_is_removed(teams: Teams) -> None:
     assert (await teams.http.put("/api/v1/teams/gas-night", headers=ADMIN,
                                  json=NIGHT)).status_code == 200
+    login = await teams.http.post("/api/v1/routing/teams/gas-night/mqtt-login", headers=ADMIN)
+    assert login.status_code == 201, login.text
     response = await teams.http.delete("/api/v1/teams/gas-night", headers=ADMIN)
     assert response.status_code == 204, response.text
+    assert await TeamLogins(teams.sessions).users() == []  # its MQTT login went with it
     assert teams.path.read_text() == EXAMPLE  # what the put added goes, and only that
     assert "gas-night" not in await in_force(teams.http)
     gone = await teams.http.delete("/api/v1/teams/gas-night", headers=ADMIN)

@@ -145,11 +145,19 @@ def set_team(
 
 
 @teams_app.command("remove")
-def remove_team(team: Team, config: ConfigFile = None) -> None:
-    """Remove TEAM, if no route, escalation level or policy step names it."""
-    with one_line_errors():
-        routing = _routing_file(config)
-    _write(routing, lambda f: f.remove_team(team), f"team {team} removed")
+@database_command
+def remove_team(team: Team, *, db: Database) -> None:
+    """Remove TEAM, if no route, escalation level or policy step names it; its MQTT login
+    goes with it."""
+    settings = db.settings()
+    _write(RoutingFile(settings.alerts.routing_path), lambda f: f.remove_team(team),
+           f"team {team} removed")
+
+    async def work(settings: Settings, sessions: Sessions) -> None:
+        if await TeamLogins(sessions).revoke(team) and broker_present(settings):
+            await sync_broker_auth(settings, sessions)
+
+    db.run(work)
 
 
 @teams_app.command("cover")

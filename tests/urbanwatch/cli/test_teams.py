@@ -3,13 +3,17 @@ the same edits as the API's (`alerts.routing_edit`), comments kept, every proble
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from alerts.sql.team_logins import TeamLogins
 from urbanwatch.cli.app import app
+from urbanwatch.database import create_engine, create_session_factory
+from urbanwatch.settings import Settings
 
 runner = CliRunner()
 EXAMPLE = (Path(__file__).parents[3] / "docs" / "routing-oncall.example.yaml").read_text()
@@ -42,7 +46,8 @@ def routing(tmp_path: Path) -> Path:
 
 def teams(tmp_path: Path, routing: Path | None, *args: str) -> tuple[int, str, str]:
     config = tmp_path / "urbanwatch.toml"
-    lines = ['[city]\ntimezone = "Asia/Shanghai"\n']
+    lines = [f"state_dir = {json.dumps(str(tmp_path / 'state'))}\n",
+             '[city]\ntimezone = "Asia/Shanghai"\n']
     if routing is not None:
         lines.append(f"[alerts]\nrouting_path = {json.dumps(str(routing))}\n")
     config.write_text("".join(lines))
@@ -76,9 +81,21 @@ def test_set_from_a_file_and_remove_keep_the_comments(tmp_path: Path, routing: P
     assert code == 0
     shown = json.loads(teams(tmp_path, routing, "show", "gas-night", "--json")[1])
     assert shown["name"] == "Night shift" and shown["members"][0]["id"] == "ma.lin"
+    code, out, err = teams(tmp_path, routing, "login", "gas-night", "--json")
+    assert code == 0, err
+    assert json.loads(out)["username"] == "urbanwatch.team.gas-night"
     code, _, err = teams(tmp_path, routing, "remove", "gas-night")
     assert code == 0, err
     assert routing.read_text() == EXAMPLE
+    assert asyncio.run(team_logins(tmp_path / "state")) == []  # its MQTT login went with it
+
+
+async def team_logins(state_dir: Path) -> list[str]:
+    engine = create_engine(Settings(state_dir=state_dir).db_url)
+    try:
+        return [u.username for u in await TeamLogins(create_session_factory(engine)).users()]
+    finally:
+        await engine.dispose()
 
 
 def test_a_bad_phone_prints_its_line_and_writes_nothing(tmp_path: Path, routing: Path) -> None:

@@ -156,3 +156,19 @@ async def test_a_login_only_for_a_team_of_the_routing_file(broker: Broker, team_
     with pytest.raises(UnknownTeamError, match="no team"):
         await TeamLogins(broker.sessions).issue(team_id, load_routing())
     assert await TeamLogins(broker.sessions).users() == []
+
+
+async def test_a_revoked_login_is_refused_by_the_broker(
+    broker: Broker, team_client: list[TeamClient]
+) -> None:
+    login = await TeamLogins(broker.sessions).issue(TEAM, load_routing())
+    await sync_broker_auth(broker.settings, broker.sessions)
+    team = TeamClient(broker, login)
+    team_client.append(team)
+    await eventually(lambda: not team.connect().is_failure, "the broker to admit the team")
+    team.disconnect()
+
+    assert await TeamLogins(broker.sessions).revoke(TEAM)
+    assert not await TeamLogins(broker.sessions).revoke(TEAM)  # nothing left to drop
+    assert await sync_broker_auth(broker.settings, broker.sessions)
+    assert team.connect().is_failure
