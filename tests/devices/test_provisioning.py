@@ -122,13 +122,14 @@ async def test_create_places_the_device_in_the_stored_areas(
         (_fields("urbanwatch.x"), "is reserved"),
         (_fields("aq-2", district="atlantis"), "unknown district 'atlantis'"),
         (_fields("aq-2", grid="e-0-0"), "unknown grid cell 'e-0-0' in district 'west'"),
+        (_fields("aq-2", lon=3.5), r"point \(0.5, 3.5\) lies in district 'east', not 'west'"),
         (_fields("aq-2", gateway="gw-9"), "unknown gateway 'gw-9'"),
         (_fields("aq-2", gateway="aq-2"), "its own gateway"),
         (_fields("aq-2", attributes={"warning-level": 1}), "attribute name 'warning-level'"),
         (_fields("aq-2", installed="soon"), "installed must be YYYY-MM-DD"),
     ],
-    ids=["type", "id", "username", "reserved", "district", "grid", "gateway", "own-gateway",
-         "attribute", "installed"],
+    ids=["type", "id", "username", "reserved", "district", "grid", "point", "gateway",
+         "own-gateway", "attribute", "installed"],
 )
 async def test_create_refuses_and_writes_nothing(
     service: Provisioning, sessions: async_sessionmaker[AsyncSession], changes: Changes,
