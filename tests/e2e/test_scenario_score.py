@@ -1,9 +1,10 @@
 """A short scenario run through a real platform process, scored against its ground truth.
 
 `urbanwatch serve --clock readings` (its own managed Mosquitto, the session's influxd, SQLite)
-and `urbanwatch simulate` with a gas leak and a sensor dropout, 30 simulated minutes at 90x:
-the leak must become one safety incident for the gas company, the dropout a device fault,
-and nothing else may be raised.
+and `urbanwatch simulate` with a gas leak, a sensor dropout and a sensor whose clock runs an
+hour ahead, 30 simulated minutes at 90x: the leak must become one safety incident for the gas
+company, the dropout and the skewed clock device faults (no wall clock can tell the skew: only
+the other devices' readings), and nothing else may be raised.
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ def _score(settings: Settings, truth: Path) -> dict:
     return json.loads(out.stdout)
 
 
-async def test_a_gas_leak_and_a_dropout_are_scored_as_detected_and_reported(
+async def test_a_gas_leak_a_dropout_and_a_skewed_clock_are_scored(
     managed_settings: Settings, tmp_path: Path
 ) -> None:
     settings = managed_settings
     await import_city(settings, DEVICES, SEED)
-    monitor = next(d.id for d in build_city(DEVICES, SEED).devices if d.type == "air_quality")
+    monitor, skewed = [d.id for d in build_city(DEVICES, SEED).devices
+                       if d.type == "air_quality"][:2]
     truth = tmp_path / "truth.json"
     process = PlatformProcess(settings, tmp_path / "serve.log")
     process.env["URBANWATCH_CLOCK"] = "readings"
@@ -62,18 +64,20 @@ async def test_a_gas_leak_and_a_dropout_are_scored_as_detected_and_reported(
              "--speed", "90", "--state-dir", str(settings.state_dir),
              "--scenario", "gas_leak:start=5m,duration=20m",
              "--scenario", f"dropout:place={monitor},start=3m,duration=20m",
+             "--scenario", f"clock_skew:place={skewed},start=4m,duration=20m,seed=1",
              "--truth", str(truth)],
             env={**process.env}, capture_output=True, text=True, timeout=240,
         )
         assert simulate.returncode == 0, simulate.stderr
         expected = Truth.read(truth)
         assert [e.kind for e in expected.events] == ["gas_leak"]
+        assert [f.params.get("skew_ms") for f in expected.faults] == [None, 3_600_000]
 
         async def scored() -> bool:
             card = _score(settings, truth)
-            return card["detected"] == 1 and card["faults_reported"] == 1
+            return card["detected"] == 1 and card["faults_reported"] == 2
 
-        await eventually(scored, "the leak detected and the dropout reported", 30)
+        await eventually(scored, "the leak detected, the dropout and the skew reported", 30)
     card = _score(settings, truth)
     assert (card["detected_share"], card["right_severity_share"], card["right_team_share"]) == (
         1.0, 1.0, 1.0)
