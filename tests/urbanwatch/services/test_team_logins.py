@@ -94,6 +94,16 @@ def team_client() -> Iterator[list[TeamClient]]:
         client.disconnect()
 
 
+async def admitted_team(broker: Broker, team_client: list[TeamClient]) -> TeamClient:
+    """The team with a new login, connected once the broker admits it."""
+    login = await TeamLogins(broker.sessions).issue(TEAM, load_routing())
+    await sync_broker_auth(broker.settings, broker.sessions)
+    team = TeamClient(broker, login)
+    team_client.append(team)
+    await eventually(lambda: not team.connect().is_failure, "the broker to admit the team")
+    return team
+
+
 def delivery(n: int, team_id: str) -> Delivery:
     return Delivery(n, f"key-{n}", "mqtt", f"dispatch/{team_id}", "application/json",
                     json.dumps({"n": n}).encode(), team_id, "dispatched", None, None, 0, 0)
@@ -132,11 +142,7 @@ async def test_a_team_cannot_publish_to_its_dispatch_topic(
     broker: Broker, team_client: list[TeamClient], topic_prefix: str
 ) -> None:
     """A team reads; it cannot forge a dispatch for itself or anyone else."""
-    login = await TeamLogins(broker.sessions).issue(TEAM, load_routing())
-    await sync_broker_auth(broker.settings, broker.sessions)
-    team = TeamClient(broker, login)
-    team_client.append(team)
-    await eventually(lambda: not team.connect().is_failure, "the broker to admit the team")
+    team = await admitted_team(broker, team_client)
     team.client.subscribe(f"{topic_prefix}dispatch/{TEAM}/#", qos=1)
     team.client.publish(f"{topic_prefix}dispatch/{TEAM}", b"forged", qos=1).wait_for_publish(10)
     dispatch = platform_logins(broker.mosquitto.origin)["dispatch"]
@@ -161,11 +167,7 @@ async def test_a_login_only_for_a_team_of_the_routing_file(broker: Broker, team_
 async def test_a_revoked_login_is_refused_by_the_broker(
     broker: Broker, team_client: list[TeamClient]
 ) -> None:
-    login = await TeamLogins(broker.sessions).issue(TEAM, load_routing())
-    await sync_broker_auth(broker.settings, broker.sessions)
-    team = TeamClient(broker, login)
-    team_client.append(team)
-    await eventually(lambda: not team.connect().is_failure, "the broker to admit the team")
+    team = await admitted_team(broker, team_client)
     team.disconnect()
 
     assert await TeamLogins(broker.sessions).revoke(TEAM)
