@@ -8,11 +8,16 @@ zip reader checks on load.
 Loading never raises for a bad file: a missing, truncated, corrupt or other-format file is
 logged and ignored, and the engine starts from what the time-series store and SQL know.
 No pickle anywhere (``allow_pickle=False``): a checkpoint is data, never code.
+
+Beside it, the alive mark (`ALIVE`): the platform's time, rewritten every few seconds while it
+runs, so that a restart knows when the platform stopped listening (a checkpoint may be a minute
+older than a crash) and does not count its own downtime as the devices' silence.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import zipfile
 from pathlib import Path
 
@@ -24,6 +29,7 @@ from urbanwatch.durable_file import replace_durably
 log = logging.getLogger(__name__)
 FORMAT = 1
 FILENAME = "engine-checkpoint.npz"
+ALIVE = "engine-alive"
 _META = ("checkpoint.format", "checkpoint.saved_ms")
 
 
@@ -52,3 +58,19 @@ def load_checkpoint(path: Path) -> tuple[Snapshot, int] | None:
                     "readings and open alerts", path, exc)
         return None
     return {k: v for k, v in arrays.items() if k not in _META}, saved_ms
+
+
+def mark_alive(path: Path, now_ms: int) -> None:
+    """Record at ``path`` that the platform was running at ``now_ms`` (replaced atomically; not
+    synced to disk: a mark lost in a power cut only makes the downtime look longer)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{now_ms}\n")
+    os.replace(tmp, path)
+
+
+def last_alive(path: Path) -> int | None:
+    """The time `mark_alive` last recorded at ``path``, or None when there is no usable mark."""
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -14,7 +14,9 @@ that still have open alerts.
 
 Across restarts: `restore` (before ingest starts) applies the last checkpoint
 (`urbanwatch.checkpoint`) where it still fits, then the newest stored reading of each series and
-the open alerts; `run` saves a checkpoint every `checkpoint_s`.
+the open alerts; the time the platform was away counts as no device's silence (`seed_downtime`),
+so a restart after a long stop does not find the whole city offline. `run` saves a checkpoint
+every `checkpoint_s`.
 
 Off the event loop: the engine is touched only in one judging thread (numpy releases the GIL
 for most of the work), one call at a time, so a large batch, a tick at a million series, a
@@ -45,13 +47,19 @@ from devices.clock import now_ms
 from devices.registry import DeviceStatus, Registry
 from rules.detection import Detection
 from rules.engine.engine import Engine
-from rules.engine.restore import OpenAlert, SnapshotError, seed_last_readings, seed_open_alerts
+from rules.engine.restore import (
+    OpenAlert,
+    SnapshotError,
+    seed_downtime,
+    seed_last_readings,
+    seed_open_alerts,
+)
 from rules.engine.scoring import CITY_TIMEZONE
 from rules.engine.snapshot import Snapshot
 from rules.errors import RuleError
 from rules.language.loader import load_default_pack, load_rules_file
 from rules.language.model import Rule
-from urbanwatch.checkpoint import load_checkpoint, write_checkpoint
+from urbanwatch.checkpoint import ALIVE, last_alive, load_checkpoint, mark_alive, write_checkpoint
 from urbanwatch.file_watch import FileWatch
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,7 @@ DetectionSink = Callable[[list[Detection], int], Awaitable[None]]
 ResetSink = Callable[[tuple[str, ...], int], Awaitable[object]]  # (rule ids, now_ms)
 LeaveSink = Callable[[tuple[str, ...], int], Awaitable[object]]  # (device ids, now_ms)
 T = TypeVar("T")
+ALIVE_S = 5.0  # how often the alive mark is rewritten: a restart's downtime is known to this
 
 
 class Judge:
@@ -88,6 +97,7 @@ class Judge:
         self.evaluations, self.evaluate_s_total = 0, 0.0  # /metrics
         self.ticks, self.tick_s_total = 0, 0.0
         self.checkpoint_path, self.checkpoint_s = checkpoint_path, checkpoint_s
+        self.alive_path = None if checkpoint_path is None else checkpoint_path.with_name(ALIVE)
         self.checkpoints, self.checkpoint_bytes, self.last_checkpoint_s = 0, 0, 0.0
 
     async def on_batch(self, batch: ReadingBatch, now_ms: int,
@@ -128,11 +138,14 @@ class Judge:
             saved = await asyncio.to_thread(load_checkpoint, self.checkpoint_path)
         async with self._turn:
             await self._judging(self._restore, saved, last, open_alerts)
+        if self.alive_path is not None:
+            await asyncio.to_thread(self._mark_alive, self.alive_path, self._clock_ms())
         away = {str(a.device_id) for a in open_alerts if _out_of_service(self.engine.registry, a)}
         await self._left_service(tuple(sorted(away)), self._clock_ms())  # e.g. while stopped
 
     def _restore(self, saved: tuple[Snapshot, int] | None, last: ReadingBatch,
                  open_alerts: list[OpenAlert]) -> None:
+        saved_ms = None
         if saved is not None:
             snap, saved_ms = saved
             try:
@@ -149,8 +162,25 @@ class Judge:
                          report.unplaced_series)
         newer = seed_last_readings(self.engine, last.slot, last.ts_ms, last.value)
         seeded = seed_open_alerts(self.engine, open_alerts)
+        away = ""
+        marks = [m for m in (saved_ms, self._last_alive()) if m is not None]
+        if marks:  # following the readings, listening again from the first judged batch
+            resumed = None if self._observe is not None else self._clock_ms()
+            seed_downtime(self.engine, max(marks), resumed)
+            away = "" if resumed is None else \
+                f"; the {max(0, resumed - max(marks)) // 1000} s away are no device's silence"
         log.info("engine start: %d series' last readings from the store, %d of %d open alerts "
-                 "seeded", newer, seeded, len(open_alerts))
+                 "seeded%s", newer, seeded, len(open_alerts), away)
+
+    @staticmethod
+    def _mark_alive(path: Path, now_ms: int) -> None:
+        try:
+            mark_alive(path, now_ms)
+        except OSError as exc:  # a restart then counts the time since the last mark as silence
+            log.error("alive mark %s not written: %s", path, exc)
+
+    def _last_alive(self) -> int | None:
+        return None if self.alive_path is None else last_alive(self.alive_path)
 
     async def checkpoint(self) -> None:
         """Save the engine's state now (snapshot here, file written in a worker thread)."""
@@ -168,6 +198,7 @@ class Judge:
         """Tick (and look for a changed rule file) every `tick_s` until `stop`; checkpoint
         every `checkpoint_s` (the platform saves the last one once ingest has stopped)."""
         next_checkpoint = time.monotonic() + self.checkpoint_s
+        next_alive = time.monotonic() + ALIVE_S  # marked at `restore`
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
@@ -180,6 +211,9 @@ class Judge:
                 self.ticks += 1
                 self.tick_s_total += time.perf_counter() - started
                 await self._emit(found, now_ms)
+            if self.alive_path is not None and time.monotonic() >= next_alive:
+                await asyncio.to_thread(self._mark_alive, self.alive_path, now_ms)
+                next_alive = time.monotonic() + ALIVE_S
             if time.monotonic() >= next_checkpoint:
                 await self.checkpoint_logged()
                 next_checkpoint = time.monotonic() + self.checkpoint_s

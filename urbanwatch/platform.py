@@ -62,7 +62,7 @@ from ingest.unknown_devices import UnknownDevices
 from rules.engine.restore import OpenAlert
 from rules.language.pack_upgrade import follow_pack
 from urbanwatch.alerting import Alerting, open_alerts
-from urbanwatch.checkpoint import FILENAME
+from urbanwatch.checkpoint import ALIVE, FILENAME
 from urbanwatch.database import create_engine, create_session_factory, migrate, ping
 from urbanwatch.detection_journal import FILENAME as JOURNAL
 from urbanwatch.judging import Judge
@@ -210,6 +210,7 @@ class Platform:
                 log.info("partition %s: took over, so the engine starts from what was stored, "
                          "not from this worker's older checkpoint", lease.name)
                 stale.unlink()
+            (self.settings.state_dir / ALIVE).unlink(missing_ok=True)  # the other one's run
         try:
             await self.judge.restore(await self._last_readings(), self._own_open_alerts())
             tasks = [asyncio.create_task(supervise(name, job, stop, self.tasks), name=name)

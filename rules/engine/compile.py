@@ -128,7 +128,8 @@ def _compile(node: ast.Node, ctx: Context) -> _Part:
         case ast.Anomaly(name):
             return lambda f: _score(f, ctx, name)
         case ast.Stale(duration_ms):
-            return lambda f: f.t_ms - ctx.series.heard_ts(f.slots, _last_ts(f, ctx)) >= duration_ms
+            return lambda f: (f.t_ms - ctx.series.heard_ts(f.slots, _last_ts(f, ctx), f.t_ms)
+                              >= duration_ms)
         case ast.OutOfRange(hold_ms):
             return lambda f: _out_of_range(f, ctx, hold_ms)
         case ast.Stuck(window_ms):

@@ -154,9 +154,16 @@ class Engine:
                  faults: ReadingBatch | None = None) -> list[Detection]:
         """Judge a batch of readings, then its out-of-range ``faults``, then tick at ``now_ms``.
 
+        The first batch after a restart that left the platform's downtime open (see
+        `rules.engine.restore.seed_downtime`) closes it at ``now_ms``.
+
         Returns:
             The state changes, sorted by (ts, rule order, subject).
         """
+        pause = self.ctx.series.pause
+        if pause is not None and pause[1] is None and len(batch):
+            self.ctx.series.pause = (pause[0], max(pause[0], now_ms))
+            self.refile()
         out: list[Emitted] = []
         for slots, ts_ms, values in rounds(batch, self.ctx.series.last_ts, self.stats):
             self._round(slots, ts_ms, values, out, now_ms)

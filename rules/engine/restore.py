@@ -11,6 +11,7 @@ built, so a damaged snapshot is never half-applied.
 
 `seed_last_readings` takes the last stored reading of each series (from the time-series store)
 where it is newer than what the engine knows, so staleness counts from the real last reading;
+`seed_downtime` makes the platform's own downtime no device's silence;
 `seed_open_alerts` marks (rule, subject) states firing (or pending) for the alerts still open,
 so their clear condition produces a clear transition.
 """
@@ -100,6 +101,17 @@ def seed_last_readings(engine: Engine, slots: np.ndarray, ts_ms: np.ndarray,
     engine.ctx.series.record(slots[newer], ts_ms[newer], values[newer])
     engine.refile()
     return int(newer.sum())
+
+
+def seed_downtime(engine: Engine, stopped_ms: int, resumed_ms: int | None) -> None:
+    """Count the platform's downtime, from ``stopped_ms`` (its last sign of life) to
+    ``resumed_ms``, as no series' silence (see `SeriesState.heard_ts`). None leaves the downtime
+    open until the first judged batch: a clock following the readings knows their time only
+    then (`Engine.evaluate`)."""
+    if resumed_ms is not None:
+        stopped_ms = min(stopped_ms, resumed_ms)
+    engine.ctx.series.pause = (stopped_ms, resumed_ms)
+    engine.refile()
 
 
 def seed_open_alerts(engine: Engine, alerts: Iterable[OpenAlert]) -> int:

@@ -164,7 +164,7 @@ class SeriesRule:
 
         stale, holds, hourly = self.time_terms
         if stale:
-            heard = series.heard_ts(slots, series.last_ts[slots])
+            heard = series.heard_ts(slots, series.last_ts[slots], t)
             for d in stale:
                 sooner(heard + d)
         for hold in holds:

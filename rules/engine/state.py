@@ -1,7 +1,8 @@
 """Columnar engine state: arrays indexed by series slot, or by a rule's member row.
 
 ``SeriesState`` holds what every rule reads about a series (last reading, start of the current run
-of equal values for ``stuck``, last out-of-range reading for ``out_of_range``). ``Ring`` keeps
+of equal values for ``stuck``, last out-of-range reading for ``out_of_range``) and the platform's
+own last downtime, which ``stale`` does not count as a device's silence. ``Ring`` keeps
 the recent readings of each member series of a group of rules (rules matching the same series)
 for window functions, bounded by the largest `rules.engine.plan.ring_capacity` of the group.
 ``RuleState`` holds each (rule, subject) condition state, when its pending ``for`` timer
@@ -27,6 +28,8 @@ class SeriesState:
         self.last_value = np.full(n_slots, np.nan)
         self.run_start_ts = np.full(n_slots, NEVER, dtype=np.int64)
         self.fault_ts = np.full(n_slots, NEVER, dtype=np.int64)  # last out-of-range reading
+        # (stopped, resumed) of the platform's last downtime; resumed None: not listening yet
+        self.pause: tuple[int, int | None] | None = None
 
     def grow(self, n_slots: int) -> None:
         extra = n_slots - len(self.last_ts)
@@ -49,9 +52,22 @@ class SeriesState:
         """Take out-of-range readings (each slot at most once): they are heard, never values."""
         self.fault_ts[slots] = np.maximum(self.fault_ts[slots], ts_ms)
 
-    def heard_ts(self, slots: np.ndarray, last_ts: np.ndarray) -> np.ndarray:
-        """When each series was last heard from: ``last_ts`` (its reading) or a fault."""
-        return np.maximum(last_ts, self.fault_ts[slots])
+    def heard_ts(self, slots: np.ndarray, last_ts: np.ndarray,
+                 t_ms: np.ndarray | int) -> np.ndarray:
+        """When each series was last heard from (``last_ts``, its reading, or a fault), as seen
+        at ``t_ms`` by a platform that counts silence only while it listened: heard before or
+        during its last downtime (`pause`), a series is heard that much later. A downtime still
+        open (resumed None) lasts until ``t_ms``.
+
+        So a restart after a long stop does not find every device silent, while a device that
+        was already silent before the stop stays as silent as it was.
+        """
+        heard = np.maximum(last_ts, self.fault_ts[slots])
+        if self.pause is None:
+            return heard
+        stopped, resumed = self.pause
+        back = t_ms if resumed is None else resumed
+        return heard + np.maximum(back - np.maximum(heard, stopped), 0)
 
     @property
     def nbytes(self) -> int:

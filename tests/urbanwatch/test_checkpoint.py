@@ -1,5 +1,6 @@
 """The engine checkpoint file: round trip, atomic replacement, and a bad file ignored, not
-misapplied (both by `urbanwatch.checkpoint` and by `Judge.restore`)."""
+misapplied (both by `urbanwatch.checkpoint` and by `Judge.restore`); the alive mark beside it,
+which keeps the platform's own downtime from counting as the devices' silence."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from devices.batch import ReadingBatch
 from devices.catalogue import load_catalogue
 from devices.registry import Device, Registry
 from rules.detection import DetectionState
-from urbanwatch.checkpoint import FILENAME, load_checkpoint, write_checkpoint
+from urbanwatch.checkpoint import (
+    ALIVE,
+    FILENAME,
+    last_alive,
+    load_checkpoint,
+    mark_alive,
+    write_checkpoint,
+)
 from urbanwatch.judging import Judge
 
 T0_MS = 1_795_000_000_000
@@ -154,3 +162,36 @@ async def test_changed_rules_keep_what_fits_and_start_the_rest_fresh(tmp_path: P
     assert not high.state.state.any()  # its definition changed: fresh
     assert np.array_equal(after.engine.ctx.series.last_ts, before.engine.ctx.series.last_ts)
     assert after.engine.detectors["combined"].count.max() == 250  # type: ignore[attr-defined]
+
+
+async def test_the_time_between_the_last_alive_mark_and_the_restore_is_no_silence(
+        tmp_path: Path) -> None:
+    devices = registry("gas-1", "gas-2")
+    slots = [devices.slot(d, "lel_pct") for d in ("gas-1", "gas-2")]
+    minute = 60_000
+    now = [T0_MS]
+    first = Judge(lambda: devices, _ignore, rules_path=judge(tmp_path, devices).rules_path,
+                  checkpoint_path=tmp_path / FILENAME, clock_ms=lambda: now[0])
+    await first.restore(ReadingBatch.from_columns(slots, [T0_MS - 3 * minute,
+                                                          T0_MS - 6 * minute], [1.0, 1.0]), [])
+    assert last_alive(tmp_path / ALIVE) == T0_MS  # marked at the start, then while it runs
+    first.close()
+    now[0] = T0_MS + 30 * minute  # stopped for half an hour, without a checkpoint
+    second = Judge(lambda: devices, _ignore, rules_path=first.rules_path,
+                   checkpoint_path=tmp_path / FILENAME, clock_ms=lambda: now[0])
+    await second.restore(ReadingBatch.from_columns(slots, [T0_MS - 3 * minute,
+                                                           T0_MS - 6 * minute], [1.0, 1.0]), [])
+    silent = [d.subject for d in second.engine.tick(now[0]) if d.state is DetectionState.FIRING]
+    assert silent == ["gas-2"]  # 6 minutes heard from before the stop; gas-1 only 3
+    later = second.engine.tick(now[0] + 2 * minute)
+    assert [d.subject for d in later if d.state is DetectionState.FIRING] == ["gas-1"]
+    second.close()
+
+
+def test_a_missing_or_garbled_alive_mark_is_none(tmp_path: Path) -> None:
+    path = tmp_path / ALIVE
+    assert last_alive(path) is None
+    path.write_text("not a time")
+    assert last_alive(path) is None
+    mark_alive(path, T0_MS)
+    assert last_alive(path) == T0_MS
