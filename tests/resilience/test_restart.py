@@ -26,7 +26,7 @@ from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 
 STALE_SAFETY_MS = 5 * 60_000  # device-offline-safety: stale(5m) for gas detectors
-DOWNTIME_S = 20
+DOWNTIME_S = 12
 
 
 @pytest.fixture
