@@ -176,8 +176,8 @@ async def test_every_action_from_the_keyboard_reaches_the_other_dashboard(
     await expect(first.locator("#incident-title")).to_be_focused()
     incident_id = (await first.evaluate("location.hash")).rsplit("/", 1)[1]
     async with web.client("ops1") as api:
-        opened_ms = (await api.get(f"/api/v1/incidents/{incident_id}")).json()["opened_ms"]
-    city_time = datetime.fromtimestamp(opened_ms / 1000, ZoneInfo("Asia/Shanghai"))
+        opened_at = (await api.get(f"/api/v1/incidents/{incident_id}")).json()["opened_at"]
+    city_time = datetime.fromisoformat(opened_at).astimezone(ZoneInfo("Asia/Shanghai"))
     await expect(first.locator("#incident-facts")).to_contain_text(  # the browser is in UTC
         city_time.strftime("%Y-%m-%d %H:%M:%S"))
 

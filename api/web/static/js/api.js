@@ -4,6 +4,7 @@
 // so two tabs must not share one).
 
 import { t } from "./i18n.js";
+import { parseApiJson } from "./time.js";
 
 const KEY = "urbanwatch.auth";
 const EARLY_S = 30; // refresh an access token this long before it expires
@@ -113,8 +114,9 @@ function toLogin() {
 /**
  * Call the API: `api("/incidents", {query: {state: "new"}})`, `api(path, {method: "POST",
  * json: body})`, or a raw `body` (a Blob) sent as its own type. Paths are under /api/v1.
- * Resolves to the parsed JSON (text for non-JSON, a Blob with `blob: true`, null for 204);
- * rejects with ApiError (a 401 that a refresh cannot cure goes to the login page).
+ * Resolves to the parsed JSON with its times as epoch ms (text for non-JSON, a Blob with
+ * `blob: true`, null for 204); rejects with ApiError (a 401 that a refresh cannot cure goes to
+ * the login page).
  */
 export async function api(path, { method = "GET", json, query, accept, body, blob = false } = {}) {
   const url = new URL(`/api/v1${path}`, location.origin);
@@ -146,7 +148,7 @@ export async function api(path, { method = "GET", json, query, accept, body, blo
   if (response.status === 204) return null;
   if (blob) return response.blob();
   const type = response.headers.get("content-type") || "";
-  return type.includes("json") ? response.json() : response.text();
+  return type.includes("json") ? parseApiJson(await response.text()) : response.text();
 }
 
 /** Every item of a paged list (`items`, `total`): the first page, then the others at once. */

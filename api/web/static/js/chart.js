@@ -11,10 +11,10 @@ function width(element, fallback = 320) {
   return Math.max(120, Math.floor(element.clientWidth || fallback));
 }
 
-/** A small line chart of points [{ts_ms, value}] in `element` (no axes). */
+/** A small line chart of points [{at, value}] (at: epoch ms) in `element` (no axes). */
 export function sparkline(element, points, { colour = "#1f64c8", height = 48 } = {}) {
   element.replaceChildren();
-  const data = [points.map((p) => p.ts_ms / 1000), points.map((p) => p.value)];
+  const data = [points.map((p) => p.at / 1000), points.map((p) => p.value)];
   return new uPlot({
     width: width(element, 240), height, tzDate, legend: { show: false }, cursor: { show: false },
     scales: { x: { time: true } }, axes: [{ show: false }, { show: false }],
@@ -23,16 +23,16 @@ export function sparkline(element, points, { colour = "#1f64c8", height = 48 } =
 }
 
 /**
- * A series [{ts_ms, value}] named `label`, with optional horizontal `thresholds`
- * [{value, label, colour}] and `marks` [{ts_ms, value, colour}] (detections) drawn as points.
+ * A series [{at, value}] (at: epoch ms) named `label`, with optional horizontal `thresholds`
+ * [{value, label, colour}] and `marks` [{at, value, colour}] (detections) drawn as points.
  */
 export function seriesChart(element, points, { label = "", unit = "", thresholds = [], marks = [], height = 220 } = {}) {
   element.replaceChildren();
-  const xs = [...new Set([...points.map((p) => p.ts_ms), ...marks.map((m) => m.ts_ms)])].sort((a, b) => a - b);
-  const at = new Map(points.map((p) => [p.ts_ms, p.value]));
-  const nearest = (ts) => points.reduce((best, p) => (Math.abs(p.ts_ms - ts) < Math.abs(best.ts_ms - ts) ? p : best), points[0])?.value ?? null;
-  const markAt = new Map(marks.map((m) => [m.ts_ms, m.value ?? nearest(m.ts_ms)]));
-  const data = [xs.map((x) => x / 1000), xs.map((x) => at.get(x) ?? null)];
+  const xs = [...new Set([...points.map((p) => p.at), ...marks.map((m) => m.at)])].sort((a, b) => a - b);
+  const valueAt = new Map(points.map((p) => [p.at, p.value]));
+  const nearest = (ms) => points.reduce((best, p) => (Math.abs(p.at - ms) < Math.abs(best.at - ms) ? p : best), points[0])?.value ?? null;
+  const markAt = new Map(marks.map((m) => [m.at, m.value ?? nearest(m.at)]));
+  const data = [xs.map((x) => x / 1000), xs.map((x) => valueAt.get(x) ?? null)];
   const series = [{}, { label: unit ? `${label} (${unit})` : label, stroke: "#1f3b57", width: 1.5, spanGaps: true }];
   for (const threshold of thresholds) {
     data.push(xs.map(() => threshold.value));

@@ -60,7 +60,7 @@ function card(incident, metres) {
     h("span", { class: "meta" },
       distanceText(metres) && h("span", { class: "distance" }, distanceText(metres)),
       h("span", {}, incident.districts.join(" · ")),
-      h("span", {}, t("field.opened", { time: formatTime(incident.opened_ms) })))));
+      h("span", {}, t("field.opened", { time: formatTime(incident.opened_at) })))));
 }
 
 function renderList() {
@@ -141,7 +141,7 @@ function timeline(incident) {
     const photo = entry.kind === "photo" ? h("img", { alt: t("kind.photo"), dataset: { photo: entry.detail } }) : null;
     if (photo) showPhoto(photo, incident.id, entry.detail).catch(showError);
     return h("li", { dataset: { kind: entry.kind } },
-      h("time", {}, formatDateTime(entry.ts_ms, { seconds: true })),
+      h("time", {}, formatDateTime(entry.at, { seconds: true })),
       h("strong", {}, kindLabel(entry.kind)), " · ", h("span", { class: "actor" }, entry.actor),
       entry.detail && !photo ? ` · ${entry.detail}` : "", photo);
   }));
@@ -214,7 +214,7 @@ function showDetail(incident) {
       fact("field.team", incident.team_id ?? "–"),
       fact("field.districts", [incident.districts.join(" · "), distanceText(metres) ? ` (${distanceText(metres)})` : ""]),
       fact("field.devices", incident.devices.join(", ")),
-      fact("field.opened_at", formatDateTime(incident.opened_ms))),
+      fact("field.opened_at", formatDateTime(incident.opened_at))),
     form,
     h("h3", {}, t("field.timeline")),
     timeline(incident));

@@ -4,12 +4,13 @@
 // server no longer holds what followed that id it sends a `gap` event: reload from the API.
 
 import { streamCredential } from "./api.js";
+import { parseApiJson } from "./time.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
 
 /**
  * connectLive({onEvent, onGap, onStatus}) -> {close(), lastId()}
- * onEvent(event): every alert / incident / dispatch event, in order, each once.
+ * onEvent(event): every alert / incident / dispatch event, in order, each once (`at` in epoch ms).
  * onGap(event): events were lost; reload the state from the REST API.
  * onStatus(state): "connecting" | "live" | "offline".
  * Open it before loading the state from the REST API, so nothing falls in between.
@@ -49,7 +50,7 @@ export function connectLive({ onEvent, onGap = () => {}, onStatus = () => {} }) 
       onStatus("live");
     });
     socket.addEventListener("message", (message) => {
-      const event = JSON.parse(message.data);
+      const event = parseApiJson(message.data);
       if (event.type === "gap") {
         lastId = null; // what follows may even restart from 1 (the store was replaced)
         onGap(event);

@@ -1,5 +1,6 @@
 // Times in the city's time zone (GET /api/v1/ui-config), whatever the browser's own zone.
-// Call loadTimeZone() once before formatting.
+// Call loadTimeZone() once before formatting. The pages hold every time as epoch ms: the API's
+// RFC 3339 times are parsed once, as its JSON comes in (parseApiJson).
 
 import { lang } from "./i18n.js";
 
@@ -14,6 +15,14 @@ export async function loadTimeZone() {
 
 export function timeZone() {
   return zone;
+}
+
+// the API's times: `at`, `*_at` and the ranges' `since` / `until` (docs/api-conventions.md)
+const TIME_KEY = /^(at|since|until)$|_at$/;
+
+/** JSON from the API (a response, a live event) with its RFC 3339 times as epoch ms. */
+export function parseApiJson(text) {
+  return JSON.parse(text, (key, value) => (typeof value === "string" && TIME_KEY.test(key) ? Date.parse(value) : value));
 }
 
 const formatters = new Map(); // building an Intl.DateTimeFormat costs more than using one

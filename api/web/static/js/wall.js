@@ -137,12 +137,12 @@ function renderHealth() {
 }
 
 function renderTicker(active) {
-  const newest = [...active].sort((a, b) => b.opened_ms - a.opened_ms).slice(0, TICKER_SIZE);
+  const newest = [...active].sort((a, b) => b.opened_at - a.opened_at).slice(0, TICKER_SIZE);
   const item = (incident, copy) => h("li", {
     dataset: copy ? {} : { incident: incident.id, devices: incident.devices.join(" ") },
     "aria-hidden": copy ? "true" : null },
     severityBadge(incident.severity),
-    h("span", { class: "when" }, formatTime(incident.opened_ms)),
+    h("span", { class: "when" }, formatTime(incident.opened_at)),
     h("span", { class: "what" }, incident.title),
     h("span", { class: "where" }, incident.districts.join(" · ")));
   const ticker = $("ticker");

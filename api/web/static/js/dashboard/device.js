@@ -43,7 +43,7 @@ export async function showDevice(element, deviceId) {
     list.append(h("li", { dataset: { metric: reading.metric } },
       h("span", { class: "metric" }, reading.metric), " ",
       h("strong", { class: "value" }, `${reading.value} ${reading.unit}`), " ",
-      h("time", {}, formatDateTime(reading.ts_ms, { seconds: true })), chart));
+      h("time", {}, formatDateTime(reading.at, { seconds: true })), chart));
     api(`/devices/${encodeURIComponent(device.id)}/readings`, { query: { metric: reading.metric, since: start, every: "5m", aggregate: "mean" } })
       .then((series) => sparkline(chart, series.points))
       .catch(showError);

@@ -21,7 +21,7 @@ export function filtered() {
     .filter((i) => !f.category || i.category === f.category)
     .filter((i) => !f.district || i.districts.includes(f.district))
     .filter((i) => !f.team || i.team_id === f.team)
-    .sort((a, b) => b.updated_ms - a.updated_ms);
+    .sort((a, b) => b.updated_at - a.updated_at);
 }
 
 export function renderCounters(element) {
@@ -83,8 +83,8 @@ function incidentItem(incident) {
         h("span", { class: "state" }, t(`state.${incident.state}`)), " · ",
         t(`category.${incident.category}`), where ? ` · ${where}` : "",
         incident.team_id ? ` · ${incident.team_id}` : "", " · ",
-        h("time", { datetime: new Date(incident.updated_ms).toISOString(), title: formatDateTime(incident.updated_ms) },
-          formatTime(incident.updated_ms)))));
+        h("time", { datetime: new Date(incident.updated_at).toISOString(), title: formatDateTime(incident.updated_at) },
+          formatTime(incident.updated_at)))));
 }
 
 function alertItem(alert) {
@@ -92,7 +92,7 @@ function alertItem(alert) {
     h("span", { class: "feed-head" }, severityBadge(alert.severity), " ",
       h("span", { class: "feed-title" }, `${alert.rule_id} · ${alert.subject}`)),
     h("span", { class: "feed-meta" }, alert.state, " · ",
-      h("time", { datetime: new Date(alert.updated_ms).toISOString() }, formatTime(alert.updated_ms))));
+      h("time", { datetime: new Date(alert.updated_at).toISOString() }, formatTime(alert.updated_at))));
 }
 
 export function renderFeed(element) {
@@ -101,6 +101,6 @@ export function renderFeed(element) {
 }
 
 export function renderAlerts(element) {
-  const alerts = [...store.alerts.values()].sort((a, b) => b.updated_ms - a.updated_ms).slice(0, FEED_LIMIT);
+  const alerts = [...store.alerts.values()].sort((a, b) => b.updated_at - a.updated_at).slice(0, FEED_LIMIT);
   fill(element, alerts.length ? alerts.map(alertItem) : h("li", { class: "empty" }, t("feed.alerts_empty")));
 }

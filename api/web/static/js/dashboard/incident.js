@@ -58,7 +58,7 @@ export function thresholdsOf(rule, device) {
 function timeline(incident) {
   return h("ol", { class: "timeline", id: "incident-timeline" }, [...incident.timeline].reverse().map((entry) =>
     h("li", { dataset: { kind: entry.kind } },
-      h("time", {}, formatDateTime(entry.ts_ms, { seconds: true })), " ",
+      h("time", {}, formatDateTime(entry.at, { seconds: true })), " ",
       h("strong", {}, t(`state.${entry.kind}`) === `state.${entry.kind}` ? entry.kind : t(`state.${entry.kind}`)), " · ",
       h("span", { class: "actor" }, entry.actor), entry.detail ? ` · ${entry.detail}` : "")));
 }
@@ -67,7 +67,7 @@ function dispatchTable(incident) {
   const attempts = incident.timeline.filter((e) => DISPATCH_KINDS.has(e.kind));
   if (!attempts.length) return h("p", {}, t("incident.no_dispatch"));
   return h("table", { class: "dispatch" }, h("tbody", {}, attempts.map((e) =>
-    h("tr", {}, h("td", {}, formatDateTime(e.ts_ms, { seconds: true })), h("td", {}, e.kind), h("td", {}, e.detail)))));
+    h("tr", {}, h("td", {}, formatDateTime(e.at, { seconds: true })), h("td", {}, e.kind), h("td", {}, e.detail)))));
 }
 
 async function drawSeries(element, incident) {
@@ -77,12 +77,12 @@ async function drawSeries(element, incident) {
     fill(element, h("p", {}, t("incident.no_series")));
     return;
   }
-  const start = new Date(Math.min(trigger.started_ms, incident.opened_ms) - HOUR_MS).toISOString();
+  const start = new Date(Math.min(trigger.started_at, incident.opened_at) - HOUR_MS).toISOString();
   const [device, series] = await Promise.all([fetchDevice(trigger.device_id).catch(() => null), // its attributes
     api(`/devices/${encodeURIComponent(trigger.device_id)}/readings`, { query: { metric: trigger.metric, since: start } })]);
   const rule = store.rules.get(trigger.rule_id);
   const marks = alerts.filter((a) => a.device_id === trigger.device_id && a.metric === trigger.metric)
-    .map((a) => ({ ts_ms: a.started_ms, value: null, colour: severityColour(a.severity), label: a.rule_id }));
+    .map((a) => ({ at: a.started_at, value: null, colour: severityColour(a.severity), label: a.rule_id }));
   const chart = h("div", { class: "series-chart" });
   fill(element, h("p", { class: "series-label" }, `${trigger.device_id} · ${trigger.metric} · ${trigger.rule_id}`), chart);
   seriesChart(chart, series.points, { label: trigger.metric, unit: series.unit, marks,
@@ -163,7 +163,7 @@ function facts(incident) {
   return h("dl", { class: "facts", id: "incident-facts" },
     h("dt", {}, t("filters.state")), h("dd", { id: "incident-state", dataset: { state: incident.state } }, t(`state.${incident.state}`)),
     h("dt", {}, t("incident.team")), h("dd", { id: "incident-team" }, incident.team_id ?? "–"),
-    h("dt", {}, t("incident.opened")), h("dd", {}, formatDateTime(incident.opened_ms, { seconds: true })),
+    h("dt", {}, t("incident.opened")), h("dd", {}, formatDateTime(incident.opened_at, { seconds: true })),
     h("dt", {}, t("incident.districts")), h("dd", {}, [...incident.districts, ...incident.grids].join(", ") || "–"),
     h("dt", {}, t("incident.devices")), h("dd", { id: "incident-devices" }, incident.devices.join(", ") || "–"));
 }

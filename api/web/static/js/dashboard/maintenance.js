@@ -66,7 +66,7 @@ async function silences(element, rerender) {
     ? h("table", { id: "silences" }, h("thead", {}, h("tr", {},
       [t("maint.field"), t("maint.starts"), t("maint.ends"), t("maint.reason"), t("maint.author"), ""].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, found.map((s) => h("tr", { dataset: { silence: s.id } },
-      h("td", {}, describe(s)), h("td", {}, formatDateTime(s.starts_ms)), h("td", {}, s.ends_ms ? formatDateTime(s.ends_ms) : "∞"),
+      h("td", {}, describe(s)), h("td", {}, formatDateTime(s.starts_at)), h("td", {}, s.ends_at ? formatDateTime(s.ends_at) : "∞"),
       h("td", {}, s.reason), h("td", {}, s.author),
       h("td", {}, canWrite() ? button(t("maint.expire"), async () => {
         await api(`/silences/${encodeURIComponent(s.id)}/expire`, { method: "POST" });

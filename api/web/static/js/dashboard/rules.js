@@ -33,7 +33,7 @@ async function drawBacktest(element, rule, result, deviceId, startIso, endIso) {
   const [device, series] = await Promise.all([fetchDevice(deviceId).catch(() => null), // its attributes
     api(`/devices/${encodeURIComponent(deviceId)}/readings`, { query: { metric, since: startIso, until: endIso } })]);
   const marks = (report?.raised ?? []).filter((e) => e.device_id === deviceId)
-    .map((e) => ({ ts_ms: e.ts_ms, value: e.value, colour: severityColour(e.severity), label: t("rules.detections") }));
+    .map((e) => ({ at: e.at, value: e.value, colour: severityColour(e.severity), label: t("rules.detections") }));
   const chart = h("div", { class: "series-chart", id: "backtest-chart", dataset: { detections: marks.length } });
   element.append(h("p", {}, `${deviceId} · ${metric}`), chart);
   seriesChart(chart, series.points, { label: metric, unit: series.unit, marks, thresholds: thresholdsOf(rule, device) });

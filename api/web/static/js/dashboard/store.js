@@ -137,7 +137,7 @@ function onAlertEvent(event) {
     const isDevice = !event.subject.includes(":");
     store.alerts.set(event.alert_id, {
       ...known, id: event.alert_id, rule_id: event.rule_id, subject: event.subject, state: event.state,
-      severity: event.severity, updated_ms: event.ts_ms, started_ms: known.started_ms ?? event.ts_ms,
+      severity: event.severity, updated_at: event.at, started_at: known.started_at ?? event.at,
       device_id: isDevice ? event.subject : known.device_id ?? null,
     });
   } else {
@@ -167,7 +167,7 @@ function onIncidentEvent(event) {
   const known = store.incidents.get(event.incident_id);
   if (known) { // shown at once; the fetch brings the rest (timeline, devices)
     store.incidents.set(event.incident_id, { ...known, state: event.state, severity: event.severity,
-      team_id: event.team_id, updated_ms: event.ts_ms });
+      team_id: event.team_id, updated_at: event.at });
     changed({ incident: event.incident_id });
   }
   refresh(event.incident_id);

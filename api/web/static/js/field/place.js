@@ -32,5 +32,5 @@ export function distanceM(a, b) {
 export function byUrgency(incidents, distances) {
   const far = (i) => distances.get(i.id) ?? Infinity;
   return [...incidents].sort((a, b) => severityRank(b.severity) - severityRank(a.severity)
-    || far(a) - far(b) || b.opened_ms - a.opened_ms);
+    || far(a) - far(b) || b.opened_at - a.opened_at);
 }
