@@ -9,17 +9,21 @@ Loading never raises for a bad file: a missing, truncated, corrupt or other-form
 logged and ignored, and the engine starts from what the time-series store and SQL know.
 No pickle anywhere (``allow_pickle=False``): a checkpoint is data, never code.
 
-Beside it, the alive mark (`ALIVE`): the platform's time, rewritten every few seconds while it
-runs, so that a restart knows when the platform stopped listening (a checkpoint may be a minute
-older than a crash) and does not count its own downtime as the devices' silence.
+Beside it, the alive mark (`ALIVE`): the platform's time and its recent downtimes, rewritten every
+few seconds while it runs, so that a restart knows when the platform stopped listening (a
+checkpoint may be a minute older than a crash) and does not count its own downtimes as the
+devices' silence.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,17 +64,27 @@ def load_checkpoint(path: Path) -> tuple[Snapshot, int] | None:
     return {k: v for k, v in arrays.items() if k not in _META}, saved_ms
 
 
-def mark_alive(path: Path, now_ms: int) -> None:
-    """Record at ``path`` that the platform was running at ``now_ms`` (replaced atomically; not
-    synced to disk: a mark lost in a power cut only makes the downtime look longer)."""
+class Alive(NamedTuple):
+    """What the alive mark holds: when the platform last ran, and its recent downtimes."""
+
+    ms: int
+    downtimes: list[tuple[int, int | None]]
+
+
+def mark_alive(path: Path, now_ms: int, downtimes: Sequence[tuple[int, int | None]]) -> None:
+    """Record at ``path`` that the platform was running at ``now_ms``, with its recent
+    ``downtimes`` (replaced atomically; not synced to disk: a mark lost in a power cut only
+    makes the downtime look longer)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{now_ms}\n")
+    tmp.write_text(json.dumps({"ms": now_ms, "downtimes": [list(d) for d in downtimes]}))
     os.replace(tmp, path)
 
 
-def last_alive(path: Path) -> int | None:
-    """The time `mark_alive` last recorded at ``path``, or None when there is no usable mark."""
+def last_alive(path: Path) -> Alive | None:
+    """What `mark_alive` last recorded at ``path``, or None when there is no usable mark."""
     try:
-        return int(path.read_text())
-    except (OSError, ValueError):
+        mark = json.loads(path.read_text())
+        return Alive(int(mark["ms"]), [(int(s), None if r is None else int(r))
+                                       for s, r in mark["downtimes"]])
+    except (OSError, ValueError, TypeError, KeyError):
         return None

@@ -139,7 +139,8 @@ class Judge:
         async with self._turn:
             await self._judging(self._restore, saved, last, open_alerts)
         if self.alive_path is not None:
-            await asyncio.to_thread(self._mark_alive, self.alive_path, self._clock_ms())
+            await asyncio.to_thread(self._mark_alive, self.alive_path, self._clock_ms(),
+                                    list(self.engine.ctx.series.pauses))
         away = {str(a.device_id) for a in open_alerts if _out_of_service(self.engine.registry, a)}
         await self._left_service(tuple(sorted(away)), self._clock_ms())  # e.g. while stopped
 
@@ -163,24 +164,24 @@ class Judge:
         newer = seed_last_readings(self.engine, last.slot, last.ts_ms, last.value)
         seeded = seed_open_alerts(self.engine, open_alerts)
         away = ""
-        marks = [m for m in (saved_ms, self._last_alive()) if m is not None]
+        alive = None if self.alive_path is None else last_alive(self.alive_path)
+        marks = [m for m in (saved_ms, alive and alive.ms) if m is not None]
         if marks:  # following the readings, listening again from the first judged batch
             resumed = None if self._observe is not None else self._clock_ms()
-            seed_downtime(self.engine, max(marks), resumed)
+            seed_downtime(self.engine, max(marks), resumed, alive.downtimes if alive else ())
             away = "" if resumed is None else \
                 f"; the {max(0, resumed - max(marks)) // 1000} s away are no device's silence"
         log.info("engine start: %d series' last readings from the store, %d of %d open alerts "
                  "seeded%s", newer, seeded, len(open_alerts), away)
 
     @staticmethod
-    def _mark_alive(path: Path, now_ms: int) -> None:
+    def _mark_alive(path: Path, now_ms: int,
+                    downtimes: list[tuple[int, int | None]]) -> None:
         try:
-            mark_alive(path, now_ms)
+            mark_alive(path, now_ms, downtimes)
         except OSError as exc:  # a restart then counts the time since the last mark as silence
             log.error("alive mark %s not written: %s", path, exc)
 
-    def _last_alive(self) -> int | None:
-        return None if self.alive_path is None else last_alive(self.alive_path)
 
     async def checkpoint(self) -> None:
         """Save the engine's state now (snapshot here, file written in a worker thread)."""
@@ -212,7 +213,8 @@ class Judge:
                 self.tick_s_total += time.perf_counter() - started
                 await self._emit(found, now_ms)
             if self.alive_path is not None and time.monotonic() >= next_alive:
-                await asyncio.to_thread(self._mark_alive, self.alive_path, now_ms)
+                await asyncio.to_thread(self._mark_alive, self.alive_path, now_ms,
+                                        list(self.engine.ctx.series.pauses))
                 next_alive = time.monotonic() + ALIVE_S
             if time.monotonic() >= next_checkpoint:
                 await self.checkpoint_logged()

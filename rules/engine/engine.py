@@ -160,9 +160,9 @@ class Engine:
         Returns:
             The state changes, sorted by (ts, rule order, subject).
         """
-        pause = self.ctx.series.pause
-        if pause is not None and pause[1] is None and len(batch):
-            self.ctx.series.pause = (pause[0], max(pause[0], now_ms))
+        pauses = self.ctx.series.pauses
+        if pauses and pauses[-1][1] is None and len(batch):
+            pauses[-1] = (pauses[-1][0], max(pauses[-1][0], now_ms))
             self.refile()
         out: list[Emitted] = []
         for slots, ts_ms, values in rounds(batch, self.ctx.series.last_ts, self.stats):

@@ -50,8 +50,8 @@ def relocated(old: SlotTable, new: SlotTable) -> np.ndarray:
 
 
 def carry_series(old: SeriesState, new: SeriesState, fresh: np.ndarray) -> None:
-    """Copy the last reading of every old slot but the ``fresh`` ones, and the platform's last
-    downtime, into ``new``.
+    """Copy the last reading of every old slot but the ``fresh`` ones, and the platform's recent
+    downtimes, into ``new``.
 
     Raises:
         ValueError: ``new`` has fewer slots than ``old``.
@@ -62,7 +62,7 @@ def carry_series(old: SeriesState, new: SeriesState, fresh: np.ndarray) -> None:
     keep = np.setdiff1d(np.arange(n_old), fresh)
     for name in SeriesState.FIELDS:
         getattr(new, name)[keep] = getattr(old, name)[keep]
-    new.pause = old.pause
+    new.pauses = list(old.pauses)
 
 
 def restart_returned(old: SlotTable, new: SlotTable, series: SeriesState, now_ms: int) -> None:

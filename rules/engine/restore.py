@@ -18,7 +18,7 @@ so their clear condition produces a clear transition.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +36,8 @@ from rules.engine.snapshot import (
 )
 from rules.engine.state import FIRING, INACTIVE, NEVER, PENDING, Ring, RuleState, SeriesState
 from rules.errors import RuleError
+
+KEPT_DOWNTIMES = 16  # the platform's downtimes remembered (older ones: silence counts in full)
 
 
 class SnapshotError(RuleError):
@@ -103,14 +105,19 @@ def seed_last_readings(engine: Engine, slots: np.ndarray, ts_ms: np.ndarray,
     return int(newer.sum())
 
 
-def seed_downtime(engine: Engine, stopped_ms: int, resumed_ms: int | None) -> None:
+def seed_downtime(engine: Engine, stopped_ms: int, resumed_ms: int | None,
+                  earlier: Sequence[tuple[int, int | None]] = ()) -> None:
     """Count the platform's downtime, from ``stopped_ms`` (its last sign of life) to
-    ``resumed_ms``, as no series' silence (see `SeriesState.heard_ts`). None leaves the downtime
-    open until the first judged batch: a clock following the readings knows their time only
-    then (`Engine.evaluate`)."""
+    ``resumed_ms``, and its ``earlier`` recent ones, as no series' silence (see
+    `SeriesState.heard_ts`), so that a second restart soon after the first does not forget the
+    first. ``resumed_ms`` None leaves the downtime open until the first judged batch: a clock
+    following the readings knows their time only then (`Engine.evaluate`); an earlier one left
+    open never heard a batch, so it lasted until ``stopped_ms``."""
     if resumed_ms is not None:
         stopped_ms = min(stopped_ms, resumed_ms)
-    engine.ctx.series.pause = (stopped_ms, resumed_ms)
+    pauses = [(s, stopped_ms if r is None else min(r, stopped_ms)) for s, r in earlier
+              if s < stopped_ms]
+    engine.ctx.series.pauses = [*pauses, (stopped_ms, resumed_ms)][-KEPT_DOWNTIMES:]
     engine.refile()
 
 

@@ -28,8 +28,9 @@ class SeriesState:
         self.last_value = np.full(n_slots, np.nan)
         self.run_start_ts = np.full(n_slots, NEVER, dtype=np.int64)
         self.fault_ts = np.full(n_slots, NEVER, dtype=np.int64)  # last out-of-range reading
-        # (stopped, resumed) of the platform's last downtime; resumed None: not listening yet
-        self.pause: tuple[int, int | None] | None = None
+        # (stopped, resumed) of the platform's recent downtimes, oldest first; resumed None:
+        # not listening yet (see `rules.engine.restore.seed_downtime`)
+        self.pauses: list[tuple[int, int | None]] = []
 
     def grow(self, n_slots: int) -> None:
         extra = n_slots - len(self.last_ts)
@@ -55,19 +56,19 @@ class SeriesState:
     def heard_ts(self, slots: np.ndarray, last_ts: np.ndarray,
                  t_ms: np.ndarray | int) -> np.ndarray:
         """When each series was last heard from (``last_ts``, its reading, or a fault), as seen
-        at ``t_ms`` by a platform that counts silence only while it listened: heard before or
-        during its last downtime (`pause`), a series is heard that much later. A downtime still
-        open (resumed None) lasts until ``t_ms``.
+        at ``t_ms`` by a platform that counts silence only while it listened: a series is heard
+        that much later as the platform's downtimes (`pauses`) overlap its silence. A downtime
+        still open (resumed None) lasts until ``t_ms``.
 
         So a restart after a long stop does not find every device silent, while a device that
         was already silent before the stop stays as silent as it was.
         """
         heard = np.maximum(last_ts, self.fault_ts[slots])
-        if self.pause is None:
-            return heard
-        stopped, resumed = self.pause
-        back = t_ms if resumed is None else resumed
-        return heard + np.maximum(back - np.maximum(heard, stopped), 0)
+        shift: np.ndarray | int = 0
+        for stopped, resumed in self.pauses:
+            back = t_ms if resumed is None else np.minimum(resumed, t_ms)
+            shift = shift + np.maximum(back - np.maximum(heard, stopped), 0)
+        return heard + shift
 
     @property
     def nbytes(self) -> int:

@@ -174,7 +174,8 @@ async def test_the_time_between_the_last_alive_mark_and_the_restore_is_no_silenc
                   checkpoint_path=tmp_path / FILENAME, clock_ms=lambda: now[0])
     await first.restore(ReadingBatch.from_columns(slots, [T0_MS - 3 * minute,
                                                           T0_MS - 6 * minute], [1.0, 1.0]), [])
-    assert last_alive(tmp_path / ALIVE) == T0_MS  # marked at the start, then while it runs
+    alive = last_alive(tmp_path / ALIVE)  # marked at the start, then while it runs
+    assert alive is not None and alive.ms == T0_MS
     first.close()
     now[0] = T0_MS + 30 * minute  # stopped for half an hour, without a checkpoint
     second = Judge(lambda: devices, _ignore, rules_path=first.rules_path,
@@ -191,7 +192,8 @@ async def test_the_time_between_the_last_alive_mark_and_the_restore_is_no_silenc
 def test_a_missing_or_garbled_alive_mark_is_none(tmp_path: Path) -> None:
     path = tmp_path / ALIVE
     assert last_alive(path) is None
-    path.write_text("not a time")
-    assert last_alive(path) is None
-    mark_alive(path, T0_MS)
-    assert last_alive(path) == T0_MS
+    for garbled in ("not a time", "{}", '{"ms": 1, "downtimes": [[1]]}', "[]"):
+        path.write_text(garbled)
+        assert last_alive(path) is None, garbled
+    mark_alive(path, T0_MS, [(1, 2), (3, None)])
+    assert last_alive(path) == (T0_MS, [(1, 2), (3, None)])

@@ -81,3 +81,15 @@ def test_a_rebuild_keeps_the_downtime():
     engine = restarted(registry, {"wl-0": STOP - 3 * M}, BACK).rebuild(now_ms=BACK)
     assert changes(engine.tick(BACK + M)) == []
     assert changes(engine.tick(BACK + 7 * M)) == [("wl-0", DetectionState.FIRING, BACK + 7 * M)]
+
+
+def test_a_second_restart_soon_after_a_long_stop_remembers_the_first_downtime():
+    registry = small_registry()
+    engine = restarted(registry, {"wl-0": STOP - 3 * M}, BACK)
+    engine.tick(BACK + 2 * M)
+    again = Engine(RULES, registry, detectors={})  # restarted 2 minutes after the first start
+    batch = readings(registry, {"wl-0": STOP - 3 * M})
+    seed_last_readings(again, batch.slot, batch.ts_ms, batch.value)
+    seed_downtime(again, BACK + 2 * M, BACK + 3 * M, earlier=engine.ctx.series.pauses)
+    assert changes(again.tick(BACK + 3 * M)) == []  # listened 3 + 2 minutes since its reading
+    assert changes(again.tick(BACK + 8 * M)) == [("wl-0", DetectionState.FIRING, BACK + 8 * M)]
