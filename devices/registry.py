@@ -158,8 +158,10 @@ class Registry:
         return np.array([s.metric for s in self._series], dtype=object)
 
     def updated(self, devices: Iterable[Device]) -> Registry:
-        """A new snapshot with `devices` added or replaced; existing slots keep their numbers."""
-        fresh = Registry.build(self.catalogue, self.devices.values())
+        """A new snapshot with `devices` added or replaced; every existing slot keeps its
+        number and series, even one a re-typed device no longer reports (slots are
+        append-only). The series objects are shared with this snapshot, not rebuilt."""
+        fresh = Registry(self.catalogue, dict(self.devices), dict(self._slots), list(self._series))
         for device in devices:
             fresh.put(device)
         return fresh

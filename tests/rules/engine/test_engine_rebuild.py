@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -119,3 +121,21 @@ def test_shrinking_registry_is_refused():
     engine = Engine(load_rules(TIMER), small_registry().updated(NEW_GAUGES), detectors={})
     with pytest.raises(ValueError, match="append-only"):
         engine.rebuild(registry=small_registry())
+
+
+def test_a_device_added_after_a_re_type_leaves_every_series_its_own_state():
+    """Slots stay append-only across registry updates, so the state carried by slot stays
+    with its series: the re-typed gauge's alert still clears after another device is added."""
+    high = load_rules("- {id: h, category: flood, match: {device_type: water_level}, "
+                      "when: value > 2}")
+    registry = small_registry().updated([Device("x-0", "gas", "north", 0.0, 0.0, "g-0-0")])
+    engine = Engine(high, registry, detectors={})
+    gauge = registry.updated([replace(registry.get("x-0"), type="water_level")])
+    engine = engine.rebuild(registry=gauge, now_ms=0)
+    level = gauge.slot("x-0", "level_m")
+    assert states(engine.evaluate(one(level, M, 9.0), M)) == [("h", "x-0", F, M)]
+    grown = gauge.updated([Device("x-1", "gas", "north", 0.0, 0.0, "g-0-0")])
+    assert grown.slot("x-0", "level_m") == level
+    assert grown.slot("x-0", "lel_pct") == registry.slot("x-0", "lel_pct")
+    engine = engine.rebuild(registry=grown, now_ms=2 * M)
+    assert states(engine.evaluate(one(level, 3 * M, 1.0), 3 * M)) == [("h", "x-0", C, 3 * M)]
