@@ -61,6 +61,7 @@ from ingest.timeseries.readings import last_readings
 from ingest.unknown_devices import UnknownDevices
 from rules.engine.restore import OpenAlert
 from rules.language.pack_upgrade import follow_pack
+from urbanwatch import long_lived
 from urbanwatch.alerting import Alerting, open_alerts
 from urbanwatch.checkpoint import ALIVE, FILENAME
 from urbanwatch.database import create_engine, create_session_factory, migrate, ping
@@ -296,6 +297,7 @@ class Platform:
         self.ingestor = self._new_ingestor()
         if self._serve_api:
             self._api = self._api_server()
+        long_lived.settle()  # the registry, the engine, the app: built, and kept
 
     def _influx_login(self) -> tuple[str | None, str | None]:
         """The settings' InfluxDB login, or the managed influxd's own when it requires one."""
@@ -380,8 +382,7 @@ class Platform:
         while True:
             version = await store.version()
             if version != seen:  # reading 10,000 devices holds up the loop: only after a write
-                devices, _ = await store.list()
-                self._take_devices(devices)
+                self._take_devices((await store.list())[0])  # the list not kept while waiting
                 seen = version
             if self.alerting is not None:  # the gateways and neighbours alerts group with
                 await self.alerting.refresh_topology()
