@@ -16,7 +16,7 @@ While it runs:
   published (its own MQTT connection) and the time until that detector's `gas-lel` alert
   arrives on ``/api/v1/live/sse`` is its latency;
 - a steady trickle of dashboard requests (devices, alerts, incidents, a device's latest
-  values), whose latencies give the API's p99.
+  values), whose latencies give the API's p99, overall and for each request.
 
 The rate is held when the backlog stayed flat (it grew by less than `FLAT_BACKLOG_S` seconds of
 the offered load over the run) and the stored rate is at least `HELD_FRACTION` of the offered.
@@ -193,7 +193,7 @@ async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOpt
     gas = [d for d in city.devices if d.type == "gas"]
     injected: dict[str, float] = {}
     reconnects_before = platform.reconnects
-    api_ms: list[float] = []
+    api_ms: dict[str, list[float]] = {path: [] for path in DASHBOARD_PATHS}
     api_failures: list[str] = []
     rss: list[int] = []
     pids = {"platform": platform.proc.pid, "broker": load.services.broker_pid}
@@ -239,7 +239,9 @@ async def _measure(platform: _Platform, load: _Load, city: City, options: E2eOpt
         "alert_latency_ms": _percentiles(latencies),
         "alerts_injected": len(injected), "alerts_seen": len(latencies),
         "live_reconnects": platform.reconnects - reconnects_before,
-        "api_p99_ms": _percentiles(api_ms)["p99"], "api_requests": len(api_ms),
+        "api_p99_ms": _percentiles([ms for by in api_ms.values() for ms in by])["p99"],
+        "api_p99_ms_by_path": {path: _percentiles(by)["p99"] for path, by in api_ms.items()},
+        "api_requests": sum(map(len, api_ms.values())),
         "api_failures": len(api_failures), "api_failure_examples": api_failures[:3],
         "rss_mb": round(max(rss) / 2**20) if rss else None,
         "cpu_s_per_1000_readings": per_1000(cpu_s, max(last[1] - first[1], 1)),
@@ -280,15 +282,15 @@ async def _inject(platform: _Platform, services: Services, gas: list[Any],
         client.disconnect()
 
 
-async def _dashboard(platform: _Platform, city: City, latencies_ms: list[float],
+async def _dashboard(platform: _Platform, city: City, latencies_ms: dict[str, list[float]],
                      failures: list[str], t_start: float, t_end: float,
                      every_s: float) -> None:
     await asyncio.sleep(max(0.0, t_start - time.monotonic()))
     headers = {"Authorization": f"Bearer {platform.token}"}
     i = 0
     while time.monotonic() < t_end:
-        path = DASHBOARD_PATHS[i % len(DASHBOARD_PATHS)].format(
-            device=city.devices[(i * 7919) % len(city.devices)].id)
+        template = DASHBOARD_PATHS[i % len(DASHBOARD_PATHS)]
+        path = template.format(device=city.devices[(i * 7919) % len(city.devices)].id)
         sent = time.perf_counter()
         try:
             response = await platform.api.get(path, headers=headers)
@@ -297,7 +299,7 @@ async def _dashboard(platform: _Platform, city: City, latencies_ms: list[float],
         else:
             if response.status_code != 200:
                 failures.append(f"GET {path}: {response.status_code} {response.text[:200]}")
-        latencies_ms.append(1000 * (time.perf_counter() - sent))
+        latencies_ms[template].append(1000 * (time.perf_counter() - sent))
         i += 1
         await asyncio.sleep(every_s)
 
