@@ -1,6 +1,7 @@
 """`urbanwatch serve` restarted (SIGKILL, or SIGTERM for a planned restart) forgets nothing the
 engine needs: firing alerts still clear, silent devices are flagged from their real last reading
-(the platform's own downtime is no device's silence), and detector warm-up survives a planned restart (through the checkpoint)."""
+(the platform's own downtime is no device's silence), and detector warm-up survives a planned
+restart (through the checkpoint)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from tests.support.platform_process import PlatformProcess
 from tests.support.polling import eventually
 from tests.support.streams import Outgoing, Stream
 from urbanwatch.checkpoint import FILENAME
-from urbanwatch.judging import ALIVE_S
 from urbanwatch.database import create_engine, create_session_factory
+from urbanwatch.judging import ALIVE_S
 from urbanwatch.services.mosquitto import Mosquitto
 from urbanwatch.settings import Settings
 
@@ -104,7 +105,7 @@ async def test_a_firing_alert_clears_after_a_crash(
 
 
 @pytest.mark.timeout(240)
-async def test_a_device_silent_across_a_crash_is_flagged_from_its_real_last_reading_not_the_downtime(
+async def test_a_silent_device_is_flagged_from_its_last_reading_not_counting_the_downtime(
     platform: PlatformProcess, city: City, mosquitto: Mosquitto, topic_prefix: str,
     sessions: async_sessionmaker[AsyncSession], influx_db: InfluxClient,
 ) -> None:
