@@ -27,6 +27,7 @@ class NeededPort:
     host: str
     port: int
     change: str  # how to choose another
+    holder: str = ""  # who else may hold it, and how to stop that
 
 
 def needed_ports(settings: Settings, *, api: bool = True) -> list[NeededPort]:
@@ -44,7 +45,9 @@ def needed_ports(settings: Settings, *, api: bool = True) -> list[NeededPort]:
     for service in managed_services(settings).all:
         if not (service.is_running() and service.answers()):
             what, change = changes[service.name]
-            needed.append(NeededPort(what, HOST, service.port, change))
+            needed.append(NeededPort(what, HOST, service.port, change, (
+                " (if it is another state folder's managed services: "
+                "`urbanwatch services down --state-dir THAT_FOLDER` stops them)")))
     return needed
 
 
@@ -58,7 +61,8 @@ def check_ports(settings: Settings, *, api: bool = True) -> None:
             reason = "is already in use" if _in_use(exc) else f"cannot be bound ({exc.strerror})"
             raise PortInUseError(
                 f"port {needed.port} ({needed.what}, {needed.host}) {reason}; "
-                f"stop what listens there or choose another port with {needed.change}"
+                f"stop what listens there{needed.holder} or choose another port with "
+                f"{needed.change}"
             ) from exc
 
 

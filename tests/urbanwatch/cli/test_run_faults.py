@@ -66,6 +66,7 @@ def test_a_managed_service_port_in_use_names_its_setting(
     assert code != 0
     assert f"port {taken_port} (the managed {service}, 127.0.0.1) is already in use" in stderr
     assert f"choose another port with {variable[service]}" in stderr
+    assert "urbanwatch services down --state-dir" in stderr  # in case it is another's
     assert not (tmp_path / "services").exists()
 
 
