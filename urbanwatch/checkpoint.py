@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,11 +72,9 @@ class Alive(NamedTuple):
 
 def mark_alive(path: Path, now_ms: int, downtimes: Sequence[tuple[int, int | None]]) -> None:
     """Record at ``path`` that the platform was running at ``now_ms``, with its recent
-    ``downtimes`` (replaced atomically; not synced to disk: a mark lost in a power cut only
-    makes the downtime look longer)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"ms": now_ms, "downtimes": [list(d) for d in downtimes]}))
-    os.replace(tmp, path)
+    ``downtimes``."""
+    mark = json.dumps({"ms": now_ms, "downtimes": [list(d) for d in downtimes]})
+    replace_durably(path, lambda f: f.write(mark.encode()))
 
 
 def last_alive(path: Path) -> Alive | None:

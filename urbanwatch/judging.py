@@ -140,7 +140,7 @@ class Judge:
             await self._judging(self._restore, saved, last, open_alerts)
         if self.alive_path is not None:
             await asyncio.to_thread(self._mark_alive, self.alive_path, self._clock_ms(),
-                                    list(self.engine.ctx.series.pauses))
+                                    list(self.engine.ctx.series.downtimes))
         away = {str(a.device_id) for a in open_alerts if _out_of_service(self.engine.registry, a)}
         await self._left_service(tuple(sorted(away)), self._clock_ms())  # e.g. while stopped
 
@@ -182,7 +182,6 @@ class Judge:
         except OSError as exc:  # a restart then counts the time since the last mark as silence
             log.error("alive mark %s not written: %s", path, exc)
 
-
     async def checkpoint(self) -> None:
         """Save the engine's state now (snapshot here, file written in a worker thread)."""
         if self.checkpoint_path is None:
@@ -214,7 +213,7 @@ class Judge:
                 await self._emit(found, now_ms)
             if self.alive_path is not None and time.monotonic() >= next_alive:
                 await asyncio.to_thread(self._mark_alive, self.alive_path, now_ms,
-                                        list(self.engine.ctx.series.pauses))
+                                        list(self.engine.ctx.series.downtimes))
                 next_alive = time.monotonic() + ALIVE_S
             if time.monotonic() >= next_checkpoint:
                 await self.checkpoint_logged()

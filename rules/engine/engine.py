@@ -160,9 +160,7 @@ class Engine:
         Returns:
             The state changes, sorted by (ts, rule order, subject).
         """
-        pauses = self.ctx.series.pauses
-        if pauses and pauses[-1][1] is None and len(batch):
-            pauses[-1] = (pauses[-1][0], max(pauses[-1][0], now_ms))
+        if len(batch) and self.ctx.series.resume(now_ms):
             self.refile()
         out: list[Emitted] = []
         for slots, ts_ms, values in rounds(batch, self.ctx.series.last_ts, self.stats):

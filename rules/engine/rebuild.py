@@ -62,7 +62,7 @@ def carry_series(old: SeriesState, new: SeriesState, fresh: np.ndarray) -> None:
     keep = np.setdiff1d(np.arange(n_old), fresh)
     for name in SeriesState.FIELDS:
         getattr(new, name)[keep] = getattr(old, name)[keep]
-    new.pauses = list(old.pauses)
+    new.downtimes = list(old.downtimes)
 
 
 def restart_returned(old: SlotTable, new: SlotTable, series: SeriesState, now_ms: int) -> None:

@@ -37,8 +37,6 @@ from rules.engine.snapshot import (
 from rules.engine.state import FIRING, INACTIVE, NEVER, PENDING, Ring, RuleState, SeriesState
 from rules.errors import RuleError
 
-KEPT_DOWNTIMES = 16  # the platform's downtimes remembered (older ones: silence counts in full)
-
 
 class SnapshotError(RuleError):
     """A snapshot cannot be applied (wrong version, missing or mis-shaped arrays)."""
@@ -112,12 +110,18 @@ def seed_downtime(engine: Engine, stopped_ms: int, resumed_ms: int | None,
     `SeriesState.heard_ts`), so that a second restart soon after the first does not forget the
     first. ``resumed_ms`` None leaves the downtime open until the first judged batch: a clock
     following the readings knows their time only then (`Engine.evaluate`); an earlier one left
-    open never heard a batch, so it lasted until ``stopped_ms``."""
+    open never heard a batch, so it lasted until ``stopped_ms``.
+
+    An earlier downtime that ended longer ago than the rules' longest ``stale`` window is
+    dropped: whatever was silent across it has been silent that long since, with or without it.
+    """
     if resumed_ms is not None:
         stopped_ms = min(stopped_ms, resumed_ms)
-    pauses = [(s, stopped_ms if r is None else min(r, stopped_ms)) for s, r in earlier
+    horizon = max((d for sr in engine.series_rules for d in sr.time_terms[0]), default=0)
+    closed = [(s, stopped_ms if r is None else min(r, stopped_ms)) for s, r in earlier
               if s < stopped_ms]
-    engine.ctx.series.pauses = [*pauses, (stopped_ms, resumed_ms)][-KEPT_DOWNTIMES:]
+    engine.ctx.series.downtimes = [*((s, r) for s, r in closed if r >= stopped_ms - horizon),
+                                   (stopped_ms, resumed_ms)]
     engine.refile()
 
 

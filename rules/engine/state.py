@@ -2,7 +2,7 @@
 
 ``SeriesState`` holds what every rule reads about a series (last reading, start of the current run
 of equal values for ``stuck``, last out-of-range reading for ``out_of_range``) and the platform's
-own last downtime, which ``stale`` does not count as a device's silence. ``Ring`` keeps
+own recent downtimes, which ``stale`` does not count as a device's silence. ``Ring`` keeps
 the recent readings of each member series of a group of rules (rules matching the same series)
 for window functions, bounded by the largest `rules.engine.plan.ring_capacity` of the group.
 ``RuleState`` holds each (rule, subject) condition state, when its pending ``for`` timer
@@ -30,7 +30,7 @@ class SeriesState:
         self.fault_ts = np.full(n_slots, NEVER, dtype=np.int64)  # last out-of-range reading
         # (stopped, resumed) of the platform's recent downtimes, oldest first; resumed None:
         # not listening yet (see `rules.engine.restore.seed_downtime`)
-        self.pauses: list[tuple[int, int | None]] = []
+        self.downtimes: list[tuple[int, int | None]] = []
 
     def grow(self, n_slots: int) -> None:
         extra = n_slots - len(self.last_ts)
@@ -57,7 +57,7 @@ class SeriesState:
                  t_ms: np.ndarray | int) -> np.ndarray:
         """When each series was last heard from (``last_ts``, its reading, or a fault), as seen
         at ``t_ms`` by a platform that counts silence only while it listened: a series is heard
-        that much later as the platform's downtimes (`pauses`) overlap its silence. A downtime
+        that much later as the platform's `downtimes` overlap its silence. A downtime
         still open (resumed None) lasts until ``t_ms``.
 
         So a restart after a long stop does not find every device silent, while a device that
@@ -65,10 +65,19 @@ class SeriesState:
         """
         heard = np.maximum(last_ts, self.fault_ts[slots])
         shift: np.ndarray | int = 0
-        for stopped, resumed in self.pauses:
+        for stopped, resumed in self.downtimes:
             back = t_ms if resumed is None else np.minimum(resumed, t_ms)
             shift = shift + np.maximum(back - np.maximum(heard, stopped), 0)
         return heard + shift
+
+    def resume(self, now_ms: int) -> bool:
+        """Close a downtime left open at ``now_ms`` (the platform listens again); whether one
+        was open."""
+        if not self.downtimes or self.downtimes[-1][1] is not None:
+            return False
+        stopped = self.downtimes[-1][0]
+        self.downtimes[-1] = (stopped, max(stopped, now_ms))
+        return True
 
     @property
     def nbytes(self) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,13 @@ def registry(*ids: str) -> Registry:
                                              for i in ids])
 
 
-def judge(tmp_path: Path, devices: Registry, rules: str = RULES) -> Judge:
+def judge(tmp_path: Path, devices: Registry, rules: str = RULES,
+          clock_ms: Callable[[], int] = lambda: T0_MS) -> Judge:
     rules_path = tmp_path / "rules.yaml"
     if not rules_path.exists() or rules_path.read_text() != rules:
         rules_path.write_text(rules)
     return Judge(lambda: devices, _ignore, rules_path=rules_path,
-                 checkpoint_path=tmp_path / FILENAME, clock_ms=lambda: T0_MS)
+                 checkpoint_path=tmp_path / FILENAME, clock_ms=clock_ms)
 
 
 async def learned(tmp_path: Path) -> Judge:
@@ -170,16 +172,14 @@ async def test_the_time_between_the_last_alive_mark_and_the_restore_is_no_silenc
     slots = [devices.slot(d, "lel_pct") for d in ("gas-1", "gas-2")]
     minute = 60_000
     now = [T0_MS]
-    first = Judge(lambda: devices, _ignore, rules_path=judge(tmp_path, devices).rules_path,
-                  checkpoint_path=tmp_path / FILENAME, clock_ms=lambda: now[0])
+    first = judge(tmp_path, devices, clock_ms=lambda: now[0])
     await first.restore(ReadingBatch.from_columns(slots, [T0_MS - 3 * minute,
                                                           T0_MS - 6 * minute], [1.0, 1.0]), [])
     alive = last_alive(tmp_path / ALIVE)  # marked at the start, then while it runs
     assert alive is not None and alive.ms == T0_MS
     first.close()
     now[0] = T0_MS + 30 * minute  # stopped for half an hour, without a checkpoint
-    second = Judge(lambda: devices, _ignore, rules_path=first.rules_path,
-                   checkpoint_path=tmp_path / FILENAME, clock_ms=lambda: now[0])
+    second = judge(tmp_path, devices, clock_ms=lambda: now[0])
     await second.restore(ReadingBatch.from_columns(slots, [T0_MS - 3 * minute,
                                                            T0_MS - 6 * minute], [1.0, 1.0]), [])
     silent = [d.subject for d in second.engine.tick(now[0]) if d.state is DetectionState.FIRING]

@@ -90,6 +90,17 @@ def test_a_second_restart_soon_after_a_long_stop_remembers_the_first_downtime():
     again = Engine(RULES, registry, detectors={})  # restarted 2 minutes after the first start
     batch = readings(registry, {"wl-0": STOP - 3 * M})
     seed_last_readings(again, batch.slot, batch.ts_ms, batch.value)
-    seed_downtime(again, BACK + 2 * M, BACK + 3 * M, earlier=engine.ctx.series.pauses)
+    seed_downtime(again, BACK + 2 * M, BACK + 3 * M, earlier=engine.ctx.series.downtimes)
     assert changes(again.tick(BACK + 3 * M)) == []  # listened 3 + 2 minutes since its reading
     assert changes(again.tick(BACK + 8 * M)) == [("wl-0", DetectionState.FIRING, BACK + 8 * M)]
+
+
+def test_a_downtime_older_than_the_longest_stale_window_is_dropped():
+    registry = small_registry()
+    engine = Engine(RULES, registry, detectors={})
+    batch = readings(registry, {"wl-0": STOP - 3 * M, "wl-1": 0})
+    seed_last_readings(engine, batch.slot, batch.ts_ms, batch.value)
+    seed_downtime(engine, STOP, BACK, earlier=[(M, 2 * M), (STOP - 15 * M, STOP - 5 * M)])
+    assert engine.ctx.series.downtimes == [(STOP - 15 * M, STOP - 5 * M), (STOP, BACK)]
+    assert changes(engine.tick(BACK)) == [("wl-1", DetectionState.FIRING, BACK)]  # long silent
+    assert changes(engine.tick(BACK + 7 * M)) == [("wl-0", DetectionState.FIRING, BACK + 7 * M)]
